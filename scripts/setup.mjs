@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+// One-step set-up for a fresh clone: npm dependencies, a WebGPU adapter (Mesa's lavapipe
+// Vulkan driver when the machine has no GPU), and the build. Idempotent: each step checks
+// first and only acts when something is missing. Uses Node built-ins only, because it runs
+// before `npm install`.
+//
+//   node scripts/setup.mjs            set up, saying what is done
+//   node scripts/setup.mjs --quiet    print only the steps that change something
+//   node scripts/setup.mjs --no-build skip the final build
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = new Set(process.argv.slice(2));
+const quiet = args.has('--quiet');
+const say = (msg) => console.log(`setup: ${msg}`);
+const info = (msg) => quiet || say(msg);
+
+function run(cmd, argv, opts = {}) {
+  say(`$ ${[cmd, ...argv].join(' ')}`);
+  const r = spawnSync(cmd, argv, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.status !== 0) {
+    console.error(`setup: '${cmd} ${argv.join(' ')}' failed (exit ${r.status ?? r.signal})`);
+    process.exit(1);
+  }
+}
+
+// 1. Node itself.
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 20) {
+  console.error(`setup: Node ${process.versions.node} is too old; Node 20 or newer is needed (the webgpu package is ESM and uses Node 20 APIs).`);
+  process.exit(1);
+}
+
+// 2. npm dependencies: (re)install when node_modules is missing or older than the lockfile.
+const lock = join(root, 'package-lock.json');
+const installed = join(root, 'node_modules/.package-lock.json');
+const stale = !existsSync(installed) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(installed).mtimeMs + 1000);
+if (stale) {
+  say('installing npm dependencies');
+  run('npm', [existsSync(lock) ? 'ci' : 'install', '--no-audit', '--no-fund']);
+} else info('npm dependencies are installed');
+
+// 3. A WebGPU adapter. Probed in a child process: a broken Vulkan driver can abort the
+// process that loads dawn.node, and the probe must be able to report that.
+if (!process.env.XDG_RUNTIME_DIR) {
+  // Mesa warns on every start without it.
+  const dir = join(tmpdir(), `xdg-${process.getuid?.() ?? 'user'}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  process.env.XDG_RUNTIME_DIR = dir;
+}
+
+function probeAdapter() {
+  const r = spawnSync(process.execPath, [join(root, 'scripts/probe-adapter.mjs')], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const out = (r.stdout || '').trim();
+  if (r.status === 0 && out.startsWith('adapter:')) return { ok: true, text: out };
+  return { ok: false, text: (out + '\n' + (r.stderr || '')).trim() || `exit ${r.status ?? r.signal}` };
+}
+
+let probe = probeAdapter();
+if (probe.ok) info(probe.text);
+else {
+  say(`no WebGPU adapter yet (${probe.text.split('\n').filter((l) => !/artificially reduced/.test(l)).slice(-1)[0] ?? ''})`);
+  installLavapipe();
+  probe = probeAdapter();
+  if (!probe.ok) {
+    console.error(`setup: still no WebGPU adapter after installing Mesa's Vulkan driver:\n${probe.text}`);
+    process.exit(1);
+  }
+  say(probe.text);
+}
+
+function osRelease() {
+  try {
+    return Object.fromEntries(
+      readFileSync('/etc/os-release', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => {
+          const i = l.indexOf('=');
+          return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')];
+        }),
+    );
+  } catch {
+    return {};
+  }
+}
+
+// Debian bookworm's own Mesa (22.3) is refused by Dawn; bookworm-backports' (25.x) works.
+// Other distributions with Mesa >= 23 need only the plain package.
+function installLavapipe() {
+  const os = osRelease();
+  const isRoot = process.getuid?.() === 0;
+  const bookworm = os.ID === 'debian' && os.VERSION_CODENAME === 'bookworm';
+  const commands = [];
+  let backports = null;
+  if (bookworm) {
+    let uri = 'http://deb.debian.org/debian';
+    for (const f of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) {
+      if (!existsSync(f)) continue;
+      const text = readFileSync(f, 'utf8');
+      const m = text.match(/^URIs:\s*(\S+)/m) || text.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/m);
+      if (m) {
+        uri = m[1];
+        break;
+      }
+    }
+    backports = `Types: deb\nURIs: ${uri}\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`;
+    commands.push(`printf '${backports.replace(/\n/g, '\\n')}' > /etc/apt/sources.list.d/backports.sources`);
+    commands.push('apt-get update');
+    commands.push('DEBIAN_FRONTEND=noninteractive apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1');
+  } else if (existsSync('/usr/bin/apt-get')) {
+    commands.push('apt-get update', 'DEBIAN_FRONTEND=noninteractive apt-get install -y mesa-vulkan-drivers libvulkan1');
+  } else if (existsSync('/usr/bin/dnf')) {
+    commands.push('dnf install -y mesa-vulkan-drivers vulkan-loader');
+  } else {
+    console.error('setup: no WebGPU adapter, and this is not a Debian/Ubuntu/Fedora system: install your GPU vendor\'s Vulkan driver, or Mesa >= 23 with lavapipe (mesa-vulkan-drivers), then run `npm run setup` again.');
+    process.exit(1);
+  }
+  if (!isRoot) {
+    console.error('setup: no WebGPU adapter. Installing the Vulkan driver needs root; run these, then `npm run setup` again:');
+    for (const c of commands) console.error(`  sudo sh -c "${c.replace(/"/g, '\\"')}"`);
+    process.exit(1);
+  }
+  say("installing Mesa's lavapipe Vulkan driver (software WebGPU for machines without a GPU)");
+  if (backports) {
+    say('adding bookworm-backports (its Mesa 25 is the first Dawn accepts on Debian 12)');
+    writeFileSync('/etc/apt/sources.list.d/backports.sources', backports);
+    run('apt-get', ['update', '-q']);
+    run('apt-get', ['install', '-y', '-q', '-t', 'bookworm-backports', 'mesa-vulkan-drivers', 'libvulkan1'], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  } else if (existsSync('/usr/bin/apt-get')) {
+    run('apt-get', ['update', '-q']);
+    run('apt-get', ['install', '-y', '-q', 'mesa-vulkan-drivers', 'libvulkan1'], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  } else run('dnf', ['install', '-y', 'mesa-vulkan-drivers', 'vulkan-loader']);
+}
+
+// 4. Build (dist/ for the CLI and the browser; tests build their own bundles).
+if (!args.has('--no-build')) {
+  info('building dist/');
+  run(process.execPath, [join(root, 'build.mjs'), '--quiet']);
+}
+info('ready');

@@ -1,0 +1,2 @@
+// The browser library entry: the same kernels and runtime as Node, without Node-only I/O.
+export * from './errors.ts';

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// The `ctvlm` command: a thin dispatcher over src/cli/*.ts.
+import { CtvlmError, UsageError } from './errors.ts';
+import type { Command } from './cli/command.ts';
+
+const commands: Record<string, () => Promise<{ command: Command }>> = {
+  'data synth': () => import('./cli/data-synth.ts'),
+  'data inspect': () => import('./cli/data-inspect.ts'),
+  'data mine': () => import('./cli/data-mine.ts'),
+  demo: () => import('./cli/demo.ts'),
+};
+
+async function help(): Promise<void> {
+  console.log('usage: ctvlm <command> [options]\n\ncommands:');
+  for (const [name, load] of Object.entries(commands)) {
+    const { command } = await load();
+    console.log(`  ${name.padEnd(16)} ${command.summary}`);
+  }
+  console.log('\n`ctvlm help <command>` shows a command\'s options.');
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h') {
+    await help();
+    return 0;
+  }
+  if (argv[0] === 'help') {
+    const key = argv.slice(1).join(' ');
+    if (!commands[key]) {
+      await help();
+      return key ? 2 : 0;
+    }
+    console.log((await commands[key]()).command.usage);
+    return 0;
+  }
+  // Longest matching command name wins ("data synth" over "data").
+  const key = [2, 1].map((n) => argv.slice(0, n).join(' ')).find((k) => commands[k]);
+  if (!key) {
+    console.error(`ctvlm: unknown command '${argv.slice(0, 2).join(' ')}'`);
+    await help();
+    return 2;
+  }
+  const { command } = await commands[key]();
+  const rest = argv.slice(key.split(' ').length);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.usage);
+    return 0;
+  }
+  try {
+    return (await command.run(rest)) ?? 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`ctvlm ${key}: ${e.message}\n\n${command.usage}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    if (e instanceof CtvlmError && !process.env.CTVLM_DEBUG) console.error(`ctvlm: ${e.message}`);
+    else console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,2 @@
+// The Node library entry: everything public.
+export * from './errors.ts';
