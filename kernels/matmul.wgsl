@@ -1,0 +1,210 @@
+// Batched matrix multiply: C[b] = op(A[b]) @ op(B[b]) (+ bias[n]), f32, any sizes.
+//
+// Element (m, k) of op(A[b]) is A[b * aBatch + m * sAm + k * sAk]; element (k, n) of
+// op(B[b]) is B[b * bBatch + k * sBk + n * sBn]. Transposes are just other strides; a batch
+// stride of 0 broadcasts an operand over the batch.
+//
+// Two variants, picked by src/ops/matmul.ts (and selectable for benchmarks):
+//
+// matmul_sg (needs subgroups of at least 8 lanes): register-blocked for CPU drivers such as
+//   lavapipe, where each invocation is one SIMD lane, every memory load is a per-lane
+//   scalar access costing tens of cycles, and a subgroup broadcast is one register shuffle.
+//   Each lane owns 4 adjacent columns for 32 rows (32 vec4 accumulators). Per 4 steps of k
+//   a lane loads one vec4 of A for each of 4 rows (the 8 lanes of a group together hold 32
+//   rows x 4 k) and one vec4 of B per k; every A vec4 then reaches all 8 lanes by a
+//   broadcast. That is 8 loads for 512 multiply-adds per lane, against 32 for a plain
+//   8x8 register tile. Groups of 8 lanes work independently, so wider subgroups work
+//   too (shuffles replace broadcasts).
+// matmul_tiled: portable register-blocked kernel without subgroups: each invocation
+//   computes 4 rows x 4 columns.
+//
+// Flags (set by the op from the shapes and strides):
+//   VEC4A  A is row-major [M, K] with K % 4 == 0: A is read as vec4 along k
+//   VEC4B  B is row-major [K, N] with N % 4 == 0: B is read as vec4 along n
+//   TB4    op(B) = B^T with B stored [N, K], K % 4 == 0: read as vec4 along k
+//   VEC4C  N % 4 == 0: C is written as vec4
+//   BIAS   add bias[n]
+//   SG8    the subgroup is exactly 8 lanes (broadcast instead of shuffle)
+
+//#if SUBGROUPS
+enable subgroups;
+diagnostic(off, subgroup_uniformity);
+//#endif
+
+struct Params {
+  M: u32, N: u32, K: u32, batch: u32,
+  sAm: u32, sAk: u32, sBk: u32, sBn: u32,
+  aBatch: u32, bBatch: u32, cBatch: u32, _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+//#if VEC4A
+@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+//#else
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+//#endif
+//#if VEC4B
+@group(0) @binding(2) var<storage, read> B: array<vec4f>;
+//#else
+//#if TB4
+@group(0) @binding(2) var<storage, read> B: array<vec4f>;
+//#else
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+//#endif
+//#endif
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+//#if VEC4C
+@group(0) @binding(4) var<storage, read_write> C: array<vec4f>;
+//#else
+@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+//#endif
+
+override WG: u32 = 64u;
+
+// op(A)[b][m][4 k4 .. 4 k4 + 3]; rows past M are clamped (never stored), k past K reads 0.
+fn loadA(b: u32, m: u32, k4: u32) -> vec4f {
+  let mm = min(m, p.M - 1u);
+//#if VEC4A
+  return A[(b * p.aBatch + mm * p.K) / 4u + k4];
+//#else
+  let base = b * p.aBatch + mm * p.sAm;
+  let k = k4 * 4u;
+  let kl = p.K - 1u;
+  return vec4f(
+    select(0.0, A[base + min(k, kl) * p.sAk], k < p.K),
+    select(0.0, A[base + min(k + 1u, kl) * p.sAk], k + 1u < p.K),
+    select(0.0, A[base + min(k + 2u, kl) * p.sAk], k + 2u < p.K),
+    select(0.0, A[base + min(k + 3u, kl) * p.sAk], k + 3u < p.K));
+//#endif
+}
+
+// op(B)[b][4 k4 + i][n .. n + 3] for i = 0..3. Rows past K and columns past N are clamped
+// (A supplies zeros for k past K; columns past N are never stored).
+struct Bk { b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f }
+
+fn loadBk(b: u32, k4: u32, n: u32) -> Bk {
+  let kl = p.K - 1u;
+  let nl = p.N - 1u;
+  let k = k4 * 4u;
+//#if TB4
+  // B stored [N, K]: one vec4 along k per column, transposed in registers (free on a CPU,
+  // where each vec4 component is its own SIMD register).
+  let t0 = B[(b * p.bBatch + min(n, nl) * p.K) / 4u + k4];
+  let t1 = B[(b * p.bBatch + min(n + 1u, nl) * p.K) / 4u + k4];
+  let t2 = B[(b * p.bBatch + min(n + 2u, nl) * p.K) / 4u + k4];
+  let t3 = B[(b * p.bBatch + min(n + 3u, nl) * p.K) / 4u + k4];
+  return Bk(vec4f(t0.x, t1.x, t2.x, t3.x), vec4f(t0.y, t1.y, t2.y, t3.y),
+            vec4f(t0.z, t1.z, t2.z, t3.z), vec4f(t0.w, t1.w, t2.w, t3.w));
+//#else
+//#if VEC4B
+  let c4 = min(n / 4u, p.N / 4u - 1u);
+  let base = b * p.bBatch / 4u + c4;
+  let row = p.N / 4u;
+  return Bk(B[base + min(k, kl) * row], B[base + min(k + 1u, kl) * row],
+            B[base + min(k + 2u, kl) * row], B[base + min(k + 3u, kl) * row]);
+//#else
+  let base = b * p.bBatch;
+  return Bk(loadBRow(base + min(k, kl) * p.sBk, n), loadBRow(base + min(k + 1u, kl) * p.sBk, n),
+            loadBRow(base + min(k + 2u, kl) * p.sBk, n), loadBRow(base + min(k + 3u, kl) * p.sBk, n));
+//#endif
+//#endif
+}
+
+//#if !VEC4B
+//#if !TB4
+fn loadBRow(base: u32, n: u32) -> vec4f {
+  let nl = p.N - 1u;
+  return vec4f(B[base + min(n, nl) * p.sBn], B[base + min(n + 1u, nl) * p.sBn],
+               B[base + min(n + 2u, nl) * p.sBn], B[base + min(n + 3u, nl) * p.sBn]);
+}
+//#endif
+//#endif
+
+fn biasAt(n: u32) -> vec4f {
+//#if BIAS
+  let nl = p.N - 1u;
+  return vec4f(bias[min(n, nl)], bias[min(n + 1u, nl)], bias[min(n + 2u, nl)], bias[min(n + 3u, nl)]);
+//#else
+  return vec4f(0.0);
+//#endif
+}
+
+fn store(b: u32, m: u32, n: u32, v: vec4f) {
+  if (m >= p.M || n >= p.N) { return; }
+//#if VEC4C
+  C[(b * p.cBatch + m * p.N + n) / 4u] = v + biasAt(n);
+//#else
+  let base = b * p.cBatch + m * p.N;
+  let w = v + biasAt(n);
+  C[base + n] = w.x;
+  if (n + 1u < p.N) { C[base + n + 1u] = w.y; }
+  if (n + 2u < p.N) { C[base + n + 2u] = w.z; }
+  if (n + 3u < p.N) { C[base + n + 3u] = w.w; }
+//#endif
+}
+
+//#if SUBGROUPS
+@compute @workgroup_size(WG)
+fn matmul_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32,
+             @builtin(subgroup_invocation_id) lane: u32) {
+  let q = lane & 7u;                              // lane within its group of 8
+  let row0 = (wg.y * (WG / 8u) + t / 8u) * 32u;   // the group's 32 rows
+  let col = (wg.x * 8u + q) * 4u;                 // this lane's 4 columns
+  let b = wg.z;
+//#if !SG8
+  let src = lane & ~7u;
+//#endif
+//#unroll R 32
+  var acc{R} = vec4f(0.0);
+//#end
+  let nk4 = (p.K + 3u) / 4u;
+  for (var k4 = 0u; k4 < nk4; k4++) {
+//#unroll G 4
+    let av{G} = loadA(b, row0 + {G * 8}u + q, k4);
+//#end
+    let bk = loadBk(b, k4, col);
+//#unroll R 32
+    {
+//#if SG8
+      let a = subgroupBroadcast(av{R / 8}, {R % 8}u);
+//#else
+      let a = subgroupShuffle(av{R / 8}, src + {R % 8}u);
+//#endif
+      acc{R} = fma(vec4f(a.x), bk.b0, acc{R});
+      acc{R} = fma(vec4f(a.y), bk.b1, acc{R});
+      acc{R} = fma(vec4f(a.z), bk.b2, acc{R});
+      acc{R} = fma(vec4f(a.w), bk.b3, acc{R});
+    }
+//#end
+  }
+//#unroll R 32
+  store(b, row0 + {R}u, col, acc{R});
+//#end
+}
+//#endif
+
+@compute @workgroup_size(8, 8)
+fn matmul_tiled(@builtin(global_invocation_id) gid: vec3u) {
+  let row0 = gid.y * 4u;
+  let col = gid.x * 4u;
+  let b = gid.z;
+//#unroll R 4
+  var acc{R} = vec4f(0.0);
+//#end
+  let nk4 = (p.K + 3u) / 4u;
+  for (var k4 = 0u; k4 < nk4; k4++) {
+//#unroll R 4
+    let a{R} = loadA(b, row0 + {R}u, k4);
+//#end
+    let bk = loadBk(b, k4, col);
+//#unroll R 4
+    acc{R} = fma(vec4f(a{R}.x), bk.b0, acc{R});
+    acc{R} = fma(vec4f(a{R}.y), bk.b1, acc{R});
+    acc{R} = fma(vec4f(a{R}.z), bk.b2, acc{R});
+    acc{R} = fma(vec4f(a{R}.w), bk.b3, acc{R});
+//#end
+  }
+//#unroll R 4
+  store(b, row0 + {R}u, col, acc{R});
+//#end
+}

@@ -1,0 +1,64 @@
+// Optimizer steps, in place on a parameter and its state.
+// Step-dependent values (learning rate, bias corrections, the gradient-clipping scale) are
+// read from a small storage buffer written once per step, not from uniforms, so that the
+// uniform cache does not grow with the step count and nothing is read back to the host.
+//
+// hyper = [lr, beta1, beta2, eps, weightDecay, 1 - beta1^t, 1 - beta2^t, momentum]
+// scale = [gradient scale] (1, or maxNorm / norm when clipping; computed on the GPU)
+
+struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> P: array<f32>;
+@group(0) @binding(2) var<storage, read> G: array<f32>;
+@group(0) @binding(3) var<storage, read_write> M: array<f32>;
+@group(0) @binding(4) var<storage, read_write> V: array<f32>;
+@group(0) @binding(5) var<storage, read> hyper: array<f32, 8>;
+@group(0) @binding(6) var<storage, read> scale: array<f32>;
+@group(0) @binding(7) var<storage, read> sq: array<f32>;
+@group(0) @binding(8) var<storage, read_write> scaleOut: array<f32>;
+
+fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
+
+// SGD with momentum (M) and decoupled weight decay.
+@compute @workgroup_size(256)
+fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n) { return; }
+  let lr = hyper[0];
+  let g = G[i] * scale[0];
+  let m = hyper[7] * M[i] + g;
+  M[i] = m;
+  P[i] = P[i] - lr * (m + hyper[4] * P[i]);
+}
+
+// AdamW (Loshchilov & Hutter): decoupled weight decay.
+@compute @workgroup_size(256)
+fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n) { return; }
+  let lr = hyper[0];
+  let b1 = hyper[1];
+  let b2 = hyper[2];
+  let g = G[i] * scale[0];
+  let m = b1 * M[i] + (1.0 - b1) * g;
+  let v = b2 * V[i] + (1.0 - b2) * g * g;
+  M[i] = m;
+  V[i] = v;
+  let mhat = m / hyper[5];
+  let vhat = v / hyper[6];
+  P[i] = P[i] - lr * (mhat / (sqrt(vhat) + hyper[3]) + hyper[4] * P[i]);
+}
+
+// Gradient clipping: sq holds the sum of squares of every gradient (one entry per
+// parameter tensor); scaleOut[0] = min(1, maxNorm / (norm + 1e-6)); scaleOut[1] = norm.
+// hyper[0] here carries maxNorm (0: no clipping, report the norm only).
+@compute @workgroup_size(1)
+fn clip_scale() {
+  var s = 0.0;
+  for (var i = 0u; i < p.n; i++) { s += sq[i]; }
+  let norm = sqrt(s);
+  let maxNorm = hyper[0];
+  scaleOut[0] = select(1.0, min(1.0, maxNorm / (norm + 1e-6)), maxNorm > 0.0);
+  scaleOut[1] = norm;
+}

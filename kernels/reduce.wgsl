@@ -1,0 +1,60 @@
+// Reduction over one axis of a tensor viewed as [outer, n, inner].
+// One invocation per output element; it walks its slice of the reduced axis with a plain
+// loop (no workgroup barriers: they are slow on CPU drivers such as lavapipe, and the
+// loads, not the adds, are the cost). When the output is small and the axis long, the op
+// splits the axis into chunks: a first pass writes [outer, chunks, inner] partials and a
+// second pass reduces those.
+//
+// OP: 0 sum (times `scale`, so mean is sum with scale = 1/n), 1 max.
+
+override OP: u32 = 0u;
+
+struct Params {
+  outer: u32,
+  n: u32,
+  inner: u32,
+  chunks: u32,     // output is [outer, chunks, inner]
+  chunk: u32,      // elements of the axis per chunk
+  scale: f32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+
+@compute @workgroup_size(64)
+fn reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = gid.x + gid.y * nwg.x * 64u;
+  let total = p.outer * p.chunks * p.inner;
+  if (idx >= total) { return; }
+  let i = idx % p.inner;
+  let c = (idx / p.inner) % p.chunks;
+  let o = idx / (p.inner * p.chunks);
+  let start = c * p.chunk;
+  let stop = min(start + p.chunk, p.n);
+  var base = (o * p.n + start) * p.inner + i;
+  var acc: f32;
+  if (OP == 1u) { acc = X[base]; } else { acc = 0.0; }
+  // Four independent accumulators: the adds of one chain do not wait on each other.
+  var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
+  var j = start;
+  if (OP == 0u) {
+    let step = p.inner;
+    for (; j + 4u <= stop; j += 4u) {
+      acc += X[base];
+      a1 += X[base + step];
+      a2 += X[base + 2u * step];
+      a3 += X[base + 3u * step];
+      base += 4u * step;
+    }
+  }
+  for (; j < stop; j++) {
+    let v = X[base];
+    if (OP == 1u) { acc = max(acc, v); } else { acc += v; }
+    base += p.inner;
+  }
+  if (OP == 0u) { acc = ((acc + a1) + (a2 + a3)) * p.scale; }
+  Y[idx] = acc;
+}

@@ -1,0 +1,47 @@
+// Softmax and log-softmax over the last axis of a [rows, n] view, one invocation per row
+// (three passes over the row; no barriers, which CPU drivers execute slowly).
+//
+// softmax:           y = exp(x - max) / sum(exp(x - max))      (LOG: y = x - max - log(sum))
+// softmax_backward:  gx = y * (gy - sum(gy * y))                (LOG: gx = gy - exp(y) * sum(gy))
+
+struct Params { rows: u32, n: u32, _p0: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(3) var<storage, read> GY: array<f32>;
+@group(0) @binding(4) var<storage, read_write> GX: array<f32>;
+
+@compute @workgroup_size(64)
+fn softmax(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * 64u;
+  if (row >= p.rows) { return; }
+  let base = row * p.n;
+  var m = X[base];
+  for (var j = 1u; j < p.n; j++) { m = max(m, X[base + j]); }
+  var s = 0.0;
+  for (var j = 0u; j < p.n; j++) { s += exp(X[base + j] - m); }
+//#if LOG
+  let lse = m + log(s);
+  for (var j = 0u; j < p.n; j++) { Y[base + j] = X[base + j] - lse; }
+//#else
+  let inv = 1.0 / s;
+  for (var j = 0u; j < p.n; j++) { Y[base + j] = exp(X[base + j] - m) * inv; }
+//#endif
+}
+
+// Here X holds the forward output y.
+@compute @workgroup_size(64)
+fn softmax_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * 64u;
+  if (row >= p.rows) { return; }
+  let base = row * p.n;
+  var s = 0.0;
+//#if LOG
+  for (var j = 0u; j < p.n; j++) { s += GY[base + j]; }
+  for (var j = 0u; j < p.n; j++) { GX[base + j] = GY[base + j] - exp(X[base + j]) * s; }
+//#else
+  for (var j = 0u; j < p.n; j++) { s += GY[base + j] * X[base + j]; }
+  for (var j = 0u; j < p.n; j++) { GX[base + j] = X[base + j] * (GY[base + j] - s); }
+//#endif
+}

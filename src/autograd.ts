@@ -1,0 +1,142 @@
+// Reverse-mode autograd over GPU tensors, in the micrograd shape: every op that has an
+// input needing a gradient records a node (its inputs and one backward rule); backward()
+// sorts the graph once, topologically, and runs each node's rule once, accumulating
+// gradients where a tensor fed several ops.
+import { ShapeError } from './errors.ts';
+import { Tensor, fmtShape } from './tensor.ts';
+
+export interface GradNode {
+  op: string;
+  inputs: Tensor[];
+  /** Gradients of the inputs given the output's gradient (null: none needed or zero). */
+  backward(gradOut: Tensor): (Tensor | null)[];
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn without recording any graph (inference, optimizer steps, backward rules). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** Records `out` as made by `op` from `inputs` when any input needs a gradient. */
+export function record(out: Tensor, op: string, inputs: Tensor[], backward: GradNode['backward']): Tensor {
+  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { op, inputs, backward };
+  }
+  return out;
+}
+
+/** A tensor with the same data and no history. */
+export function detach(t: Tensor): Tensor {
+  const d = t.view(t.shape, `${t.name}.detach`);
+  return d;
+}
+
+/** The tensors reachable from root, inputs before outputs. */
+function topoOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  // Iterative DFS: graphs of deep models would overflow a recursive one.
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const inputs = t.node?.inputs ?? [];
+    if (i < inputs.length) {
+      top[1]++;
+      const next = inputs[i];
+      if (next.requiresGrad && !seen.has(next)) {
+        seen.add(next);
+        stack.push([next, 0]);
+      }
+    } else {
+      order.push(t);
+      stack.pop();
+    }
+  }
+  return order;
+}
+
+/**
+ * Accumulates d(root)/d(leaf) into leaf.grad for every leaf that requires a gradient.
+ * `seed` is the gradient of root itself; it may be omitted only for a one-element root.
+ * Ops used to compute gradients are not recorded (no higher-order gradients).
+ */
+export function backward(root: Tensor, seed?: Tensor, ones?: (like: Tensor) => Tensor): void {
+  if (!root.requiresGrad) throw new ShapeError(`backward: '${root.name}' ${fmtShape(root.shape)} does not depend on any tensor that requires a gradient`);
+  if (!seed && root.size !== 1)
+    throw new ShapeError(`backward: '${root.name}' has shape ${fmtShape(root.shape)}; a non-scalar needs a seed gradient of the same shape`);
+  if (seed && seed.shape.join() !== root.shape.join())
+    throw new ShapeError(`backward: seed gradient ${fmtShape(seed.shape)} does not match '${root.name}' ${fmtShape(root.shape)}`);
+  if (!seed && !ones) throw new ShapeError('backward: no seed given and no way to make ones');
+  noGrad(() => {
+    const order = topoOrder(root);
+    const grads = new Map<Tensor, Tensor>();
+    const userSeed = seed;
+    grads.set(root, seed ?? ones!(root));
+    for (let i = order.length - 1; i >= 0; i--) {
+      const t = order[i];
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      if (!t.node) {
+        accumulateLeaf(t, g, g === userSeed);
+        continue;
+      }
+      const inputGrads = t.node.backward(g);
+      for (let j = 0; j < t.node.inputs.length; j++) {
+        const x = t.node.inputs[j];
+        const gx = inputGrads[j];
+        if (!gx || !x.requiresGrad) {
+          if (gx && gx !== g) gx.dispose();
+          continue;
+        }
+        if (gx.shape.join() !== x.shape.join())
+          throw new ShapeError(`backward of ${t.node.op}: gradient ${fmtShape(gx.shape)} for input ${j} does not match its shape ${fmtShape(x.shape)} (a bug in the op's rule)`);
+        const prev = grads.get(x);
+        if (prev) {
+          grads.set(x, addInto(prev, gx));
+        } else grads.set(x, gx === g ? g.view(g.shape) : gx);
+      }
+      if (g !== userSeed) g.dispose();
+    }
+  });
+}
+
+// Set by ops/elementwise.ts (which imports this module): gradient accumulation needs add.
+let addImpl: ((a: Tensor, b: Tensor) => Tensor) | null = null;
+export function setGradAdd(fn: (a: Tensor, b: Tensor) => Tensor): void {
+  addImpl = fn;
+}
+
+function addInto(a: Tensor, b: Tensor): Tensor {
+  const s = addImpl!(a, b);
+  a.dispose();
+  b.dispose();
+  return s;
+}
+
+function accumulateLeaf(leaf: Tensor, g: Tensor, isUserSeed: boolean): void {
+  const own = isUserSeed ? g.view(g.shape) : g;
+  own.kept = leaf.kept;
+  if (leaf.grad) {
+    const sum = addImpl!(leaf.grad, own);
+    sum.kept = leaf.kept;
+    leaf.grad.dispose();
+    own.dispose();
+    leaf.grad = sum;
+  } else leaf.grad = own;
+}

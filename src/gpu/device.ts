@@ -1,0 +1,116 @@
+// Acquiring a WebGPU device in Node (dawn.node, npm package `webgpu`) or in a browser
+// (navigator.gpu), asking for the adapter's full limits and the optional features that
+// the kernels can use.
+import { GpuError } from '../errors.ts';
+
+export const OPTIONAL_FEATURES = ['timestamp-query', 'shader-f16', 'subgroups'] as const;
+export type OptionalFeature = (typeof OPTIONAL_FEATURES)[number];
+
+export interface DeviceOptions {
+  /** Node only: flags for dawn.node's create(), e.g. ['backend=vulkan']. */
+  dawnFlags?: string[];
+  /** Leave these optional features off even when the adapter has them (for testing fallbacks). */
+  disableFeatures?: OptionalFeature[];
+  powerPreference?: GPUPowerPreference;
+}
+
+export interface AcquiredDevice {
+  device: GPUDevice;
+  adapterInfo: { vendor: string; architecture: string; description: string; device: string };
+  features: Set<OptionalFeature>;
+  /** Subgroup size range reported by the adapter, when subgroups are on. */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
+  isNode: boolean;
+  /** Node: the object returned by dawn.node's create(); it must stay referenced while the device lives. */
+  keepAlive: unknown;
+}
+
+// dawn.node crashes at random when the GPU object from create() is garbage collected
+// while its adapter or device lives (see ../shared/ENVIRONMENT.md). Every one ever made is
+// held here until its device is destroyed.
+const held = new Set<unknown>();
+export function releaseKeepAlive(obj: unknown): void {
+  held.delete(obj);
+}
+
+const LIMITS_TO_REQUEST = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxUniformBufferBindingSize',
+  'maxBindingsPerBindGroup',
+] as const;
+
+const NO_ADAPTER_HELP =
+  'no WebGPU adapter. In Node this needs a Vulkan driver: run `npm run setup` (on a machine without a GPU it installs ' +
+  "Mesa's lavapipe software driver). In a browser, WebGPU must be enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).";
+
+export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node && !nav?.gpu;
+  let gpu: GPU;
+  let keepAlive: unknown = null;
+  if (!isNode) {
+    if (!nav?.gpu) throw new GpuError(NO_ADAPTER_HELP);
+    gpu = nav.gpu;
+  } else {
+    // Mesa prints a warning on every start without it.
+    if (!process.env.XDG_RUNTIME_DIR) {
+      const { tmpdir } = await import('node:os');
+      process.env.XDG_RUNTIME_DIR = tmpdir();
+    }
+    let dawn: { create(flags: string[]): GPU; globals: Record<string, unknown> };
+    try {
+      dawn = (await import('webgpu')) as unknown as typeof dawn;
+    } catch (e) {
+      throw new GpuError(`cannot load the npm package 'webgpu' (dawn.node): ${(e as Error).message}. Run \`npm run setup\`.`);
+    }
+    // Constants such as GPUBufferUsage are globals in browsers; dawn.node exports them.
+    for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+    gpu = dawn.create(opts.dawnFlags ?? []);
+    keepAlive = gpu;
+    held.add(gpu);
+  }
+
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (!adapter) {
+    if (keepAlive) held.delete(keepAlive);
+    throw new GpuError(NO_ADAPTER_HELP);
+  }
+  const features = new Set<OptionalFeature>();
+  for (const f of OPTIONAL_FEATURES) if (adapter.features.has(f) && !opts.disableFeatures?.includes(f)) features.add(f);
+  const requiredLimits: Record<string, number> = {};
+  for (const k of LIMITS_TO_REQUEST) {
+    const v = (adapter.limits as unknown as Record<string, number>)[k];
+    if (typeof v === 'number') requiredLimits[k] = v;
+  }
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredFeatures: [...features] as GPUFeatureName[], requiredLimits });
+  } catch (e) {
+    throw new GpuError(`requestDevice failed: ${(e as Error).message}`);
+  }
+  const info = adapter.info ?? ({} as GPUAdapterInfo);
+  const sg = info as unknown as { subgroupMinSize?: number; subgroupMaxSize?: number };
+  return {
+    device,
+    adapterInfo: {
+      vendor: info.vendor ?? '',
+      architecture: info.architecture ?? '',
+      description: info.description ?? '',
+      device: info.device ?? '',
+    },
+    features,
+    subgroupMinSize: sg.subgroupMinSize ?? 0,
+    subgroupMaxSize: sg.subgroupMaxSize ?? 0,
+    isNode,
+    keepAlive,
+  };
+}

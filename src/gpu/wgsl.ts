@@ -1,0 +1,149 @@
+// A very small preprocessor for the hand-written kernels in kernels/*.wgsl.
+//
+// WGSL has no loops that a compiler is obliged to unroll, and register-blocked kernels
+// only run fast on lavapipe when every accumulator is its own scalar variable. Kernels
+// therefore mark the blocks to unroll, and choose between variants with flags:
+//
+//   //#if NAME            keep the lines up to //#else or //#endif when flag NAME is set
+//   //#if !NAME           ... when it is not set
+//   //#else  //#endif
+//   //#unroll I N         repeat the lines up to //#end for I = 0 .. N-1 (N may be a
+//   //#end                 constant given in `consts`); nests
+//   {expr}                inside an unrolled block: integer arithmetic over the unroll
+//                         variables and constants, e.g. acc{R}, {R / 8}u, {R % 8}u
+//
+// Every expanded line remembers the source line it came from, so a compile error in the
+// expanded text can be reported as kernels/<file>.wgsl:<line>.
+
+export interface Expanded {
+  code: string;
+  /** lineMap[i] = 1-based source line of expanded line i + 1. */
+  lineMap: number[];
+}
+
+type Line = { text: string; src: number };
+
+export function expandWgsl(
+  source: string,
+  flags: Record<string, boolean> = {},
+  consts: Record<string, number> = {},
+  file = 'kernel.wgsl',
+): Expanded {
+  const lines: Line[] = source.split('\n').map((text, i) => ({ text, src: i + 1 }));
+  const out = expandBlock(lines, flags, consts, file);
+  return { code: out.map((l) => l.text).join('\n'), lineMap: out.map((l) => l.src) };
+}
+
+const directive = /^\s*\/\/#(if|else|endif|unroll|end)\b\s*(.*)$/;
+
+function expandBlock(lines: Line[], flags: Record<string, boolean>, vars: Record<string, number>, file: string): Line[] {
+  const out: Line[] = [];
+  let i = 0;
+  while (i < lines.length) {
+    const m = lines[i].text.match(directive);
+    if (!m) {
+      out.push({ text: substitute(lines[i], vars, file), src: lines[i].src });
+      i++;
+      continue;
+    }
+    const [, kind, arg] = m;
+    if (kind === 'if') {
+      const { end, elseAt } = findClose(lines, i, 'if', file);
+      const name = arg.trim();
+      const on = name.startsWith('!') ? !flags[name.slice(1)] : !!flags[name];
+      const body = on ? lines.slice(i + 1, elseAt ?? end) : elseAt === undefined ? [] : lines.slice(elseAt + 1, end);
+      out.push(...expandBlock(body, flags, vars, file));
+      i = end + 1;
+    } else if (kind === 'unroll') {
+      const { end } = findClose(lines, i, 'unroll', file);
+      const [name, countText] = arg.trim().split(/\s+/);
+      const count = evaluate(countText, vars, file, lines[i].src);
+      const body = lines.slice(i + 1, end);
+      for (let v = 0; v < count; v++) out.push(...expandBlock(body, flags, { ...vars, [name]: v }, file));
+      i = end + 1;
+    } else {
+      throw new Error(`${file}:${lines[i].src}: unexpected //#${kind}`);
+    }
+  }
+  return out;
+}
+
+function findClose(lines: Line[], start: number, kind: 'if' | 'unroll', file: string): { end: number; elseAt?: number } {
+  let depth = 0;
+  let elseAt: number | undefined;
+  for (let j = start; j < lines.length; j++) {
+    const m = lines[j].text.match(directive);
+    if (!m) continue;
+    const k = m[1];
+    if (k === 'if' || k === 'unroll') depth++;
+    else if (k === 'endif' || k === 'end') {
+      depth--;
+      if (depth === 0) {
+        if ((kind === 'if') !== (k === 'endif')) throw new Error(`${file}:${lines[j].src}: //#${k} closes a //#${kind}`);
+        return { end: j, elseAt };
+      }
+    } else if (k === 'else' && depth === 1 && kind === 'if') elseAt = j;
+  }
+  throw new Error(`${file}:${lines[start].src}: //#${kind} is never closed`);
+}
+
+function substitute(line: Line, vars: Record<string, number>, file: string): string {
+  if (!line.text.includes('{') || Object.keys(vars).length === 0) return line.text;
+  // Only brace groups that are pure arithmetic over known names are template expressions;
+  // WGSL's own braces (blocks, struct bodies) are left alone.
+  return line.text.replace(/\{([A-Za-z0-9_+\-*/%() ]+)\}/g, (whole, expr: string) => {
+    const names = expr.match(/[A-Za-z_]\w*/g) ?? [];
+    if (names.length === 0 && !/^\s*\d+\s*$/.test(expr)) return whole;
+    if (!names.every((n) => n in vars)) return whole;
+    return String(evaluate(expr, vars, file, line.src));
+  });
+}
+
+function evaluate(expr: string, vars: Record<string, number>, file: string, src: number): number {
+  if (!/^[A-Za-z0-9_+\-*/%() ]+$/.test(expr)) throw new Error(`${file}:${src}: bad template expression '${expr}'`);
+  if (/^\d+$/.test(expr.trim())) return Number(expr);
+  try {
+    return evalTrunc(expr, vars);
+  } catch (e) {
+    throw new Error(`${file}:${src}: ${(e as Error).message}`);
+  }
+}
+
+/** Evaluates + - * / % and parentheses with truncating integer division. */
+function evalTrunc(expr: string, vars: Record<string, number>): number {
+  const tokens = expr.match(/\d+|[A-Za-z_]\w*|[+\-*/%()]/g) ?? [];
+  let pos = 0;
+  const peek = () => tokens[pos];
+  const next = () => tokens[pos++];
+  function atom(): number {
+    const t = next();
+    if (t === '(') {
+      const v = sum();
+      next();
+      return v;
+    }
+    if (t === '-') return -atom();
+    if (/^\d+$/.test(t)) return Number(t);
+    if (t in vars) return vars[t];
+    throw new Error(`unknown name '${t}' in '${expr}'`);
+  }
+  function product(): number {
+    let v = atom();
+    while (peek() === '*' || peek() === '/' || peek() === '%') {
+      const op = next();
+      const r = atom();
+      v = op === '*' ? v * r : op === '/' ? Math.trunc(v / r) : v % r;
+    }
+    return v;
+  }
+  function sum(): number {
+    let v = product();
+    while (peek() === '+' || peek() === '-') {
+      const op = next();
+      const r = product();
+      v = op === '+' ? v + r : v - r;
+    }
+    return v;
+  }
+  return sum();
+}

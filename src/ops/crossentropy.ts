@@ -1,0 +1,59 @@
+// Softmax cross-entropy against integer class targets (kernels/crossentropy.wgsl).
+import source from '../../kernels/crossentropy.wgsl';
+import { noGrad, record } from '../autograd.ts';
+import { ShapeError } from '../errors.ts';
+import { Tensor, fmtShape } from '../tensor.ts';
+import { grid1d } from '../gpu/runtime.ts';
+import { Uniforms, checkInputs } from './util.ts';
+import { div } from './elementwise.ts';
+import { sum } from './reduce.ts';
+import { hostInts } from './creation.ts';
+
+function check(logits: Tensor, targets: Tensor): { rows: number; classes: number } {
+  checkInputs('crossEntropy', [logits]);
+  checkInputs('crossEntropy', [logits, targets], null);
+  if (targets.dtype !== 'i32') throw new ShapeError(`crossEntropy: targets '${targets.name}' must be i32, got ${targets.dtype}`);
+  const classes = logits.shape[logits.rank - 1];
+  const rows = logits.size / classes;
+  if (targets.size !== rows)
+    throw new ShapeError(`crossEntropy: logits ${fmtShape(logits.shape)} have ${rows} rows but targets ${fmtShape(targets.shape)} have ${targets.size}`);
+  const host = hostInts(targets);
+  if (host)
+    for (let i = 0; i < host.length; i++)
+      if (host[i] >= classes) throw new ShapeError(`crossEntropy: target ${host[i]} at row ${i} is not below the ${classes} classes (use -1 to mask a row)`);
+  return { rows, classes };
+}
+
+/** Per-row loss logsumexp(x) - x[target]; rows with a negative target give 0. */
+export function crossEntropyRows(logits: Tensor, targets: Tensor): Tensor {
+  const { rows, classes } = check(logits, targets);
+  const gpu = logits.gpu;
+  const uniforms = new Uniforms().u32(rows, classes, 0, 0).bytes();
+  const loss = new Tensor(gpu, logits.shape.slice(0, -1).length ? logits.shape.slice(0, -1) : [1], 'f32', undefined, 'crossEntropy');
+  const k = gpu.kernel({ file: 'crossentropy.wgsl', source, entry: 'rows', bindings: ['uniform', 'read', 'read', 'write'] });
+  gpu.dispatch(k, { uniforms, buffers: [logits.buffer, targets.buffer, loss.buffer], workgroups: grid1d(rows, 64), label: `crossEntropy ${fmtShape(logits.shape)}` });
+  return record(loss, 'crossEntropy', [logits], (gy) => {
+    const gx = new Tensor(gpu, logits.shape, 'f32', undefined, 'grad.crossEntropy');
+    const b = gpu.kernel({ file: 'crossentropy.wgsl', source, entry: 'rows_backward', bindings: ['uniform', 'read', 'read', null, 'read', 'write'] });
+    gpu.dispatch(b, { uniforms, buffers: [logits.buffer, targets.buffer, gy.buffer, gx.buffer], workgroups: grid1d(rows, 64), label: `crossEntropy.backward ${fmtShape(logits.shape)}` });
+    return [gx];
+  });
+}
+
+/** Mean cross-entropy over the rows whose target is not negative. */
+export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
+  const rowsLoss = crossEntropyRows(logits, targets);
+  const { rows, classes } = check(logits, targets);
+  const count = noGrad(() => {
+    const mask = new Tensor(logits.gpu, [rows], 'f32', undefined, 'crossEntropy.valid');
+    const k = logits.gpu.kernel({ file: 'crossentropy.wgsl', source, entry: 'valid', bindings: ['uniform', null, 'read', 'write'] });
+    logits.gpu.dispatch(k, { uniforms: new Uniforms().u32(rows, classes, 0, 0).bytes(), buffers: [targets.buffer, mask.buffer], workgroups: grid1d(rows, 64), label: 'crossEntropy.valid' });
+    const c = sum(mask);
+    mask.dispose();
+    return c;
+  });
+  const total = sum(rowsLoss);
+  // max(count, 1) is not needed: with no valid row the total is 0 and 0/0 would be NaN,
+  // which is the honest answer for a mean over nothing.
+  return div(total, count);
+}

@@ -1,0 +1,199 @@
+// Elementwise ops (kernels/elementwise.wgsl): unary functions with one fused backward
+// kernel each, binary ops with numpy broadcasting, whose backward rules are written with
+// the forward ops themselves plus sumToShape (the reduction over broadcast axes).
+import source from '../../kernels/elementwise.wgsl';
+import { record, setGradAdd } from '../autograd.ts';
+import { ShapeError } from '../errors.ts';
+import { Tensor, fmtShape, type Shape } from '../tensor.ts';
+import { grid1d, type Gpu, type KernelSpec } from '../gpu/runtime.ts';
+import { Uniforms, broadcastShapes, broadcastStrides, checkFinite, checkInputs, prod, sameShape } from './util.ts';
+import { sumToShape } from './reduce.ts';
+
+const WG = 256;
+const MAX_RANK = 8;
+
+const UNARY = {
+  copy: 0, neg: 1, exp: 2, log: 3, sqrt: 4, tanh: 5, sigmoid: 6, relu: 7, gelu: 8, addScalar: 9,
+  mulScalar: 10, powScalar: 11, abs: 12, step: 13, square: 14, rsqrt: 15, recip: 16, sign: 17, sin: 18, cos: 19,
+} as const;
+type UnaryName = keyof typeof UNARY;
+
+const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, eq: 6, gt: 7, pow: 8 } as const;
+type BinaryName = keyof typeof BINARY;
+
+function uniforms(n: number, na = 0, nb = 0, rank = 0, alpha = 0, dims: number[] = [], sa: number[] = [], sb: number[] = []): ArrayBuffer {
+  return new Uniforms()
+    .u32(n, na, nb, rank)
+    .f32(alpha)
+    .u32(0, 0, 0)
+    .u32Array(dims, MAX_RANK)
+    .u32Array(sa, MAX_RANK)
+    .u32Array(sb, MAX_RANK)
+    .bytes();
+}
+
+function spec(entry: string, op: number, flags: Record<string, boolean>, bindings: KernelSpec['bindings']): KernelSpec {
+  return { file: 'elementwise.wgsl', source, entry, flags, overrides: { OP: op }, bindings };
+}
+
+// ------------------------------------------------------------------ unary
+
+function launchUnary(gpu: Gpu, name: UnaryName, x: GPUBuffer, y: GPUBuffer, n: number, alpha: number, label: string): void {
+  const vec4 = n % 4 === 0;
+  const count = vec4 ? n / 4 : n;
+  const k = gpu.kernel(spec('unary', UNARY[name], { VEC4: vec4 }, ['uniform', 'read', 'write']));
+  gpu.dispatch(k, { uniforms: uniforms(count, 0, 0, 0, alpha), buffers: [x, y], workgroups: grid1d(count, WG), label });
+}
+
+function unary(name: UnaryName, x: Tensor, alpha = 0): Tensor {
+  const gpu = checkInputs(name, [x]);
+  checkFinite(name, 'scalar', alpha);
+  const y = new Tensor(gpu, x.shape, 'f32', undefined, `${name}(${x.name})`);
+  launchUnary(gpu, name, x.buffer, y.buffer, x.size, alpha, `${name} ${fmtShape(x.shape)}`);
+  return record(y, name, [x], (gy) => {
+    const gx = new Tensor(gpu, x.shape, 'f32', undefined, `grad.${name}`);
+    const vec4 = x.size % 4 === 0;
+    const count = vec4 ? x.size / 4 : x.size;
+    const k = gpu.kernel(spec('unary_backward', UNARY[name], { VEC4: vec4 }, [ 'uniform', 'read', null, 'read', 'write', 'read' ]));
+    gpu.dispatch(k, {
+      uniforms: uniforms(count, 0, 0, 0, alpha),
+      buffers: [x.buffer, gy.buffer, gx.buffer, y.buffer],
+      workgroups: grid1d(count, WG),
+      label: `${name}.backward ${fmtShape(x.shape)}`,
+    });
+    return [gx];
+  });
+}
+
+export const neg = (x: Tensor): Tensor => unary('neg', x);
+export const exp = (x: Tensor): Tensor => unary('exp', x);
+export const log = (x: Tensor): Tensor => unary('log', x);
+export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
+export const rsqrt = (x: Tensor): Tensor => unary('rsqrt', x);
+export const tanh = (x: Tensor): Tensor => unary('tanh', x);
+export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
+export const relu = (x: Tensor): Tensor => unary('relu', x);
+/** GELU, tanh approximation (as in GPT-2 / many ViTs): 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))). */
+export const gelu = (x: Tensor): Tensor => unary('gelu', x);
+export const abs = (x: Tensor): Tensor => unary('abs', x);
+export const square = (x: Tensor): Tensor => unary('square', x);
+export const recip = (x: Tensor): Tensor => unary('recip', x);
+export const sin = (x: Tensor): Tensor => unary('sin', x);
+export const cos = (x: Tensor): Tensor => unary('cos', x);
+/** 1 where x > 0, else 0 (no gradient). */
+export const step = (x: Tensor): Tensor => unary('step', x);
+export const sign = (x: Tensor): Tensor => unary('sign', x);
+export const addScalar = (x: Tensor, s: number): Tensor => unary('addScalar', x, s);
+export const mulScalar = (x: Tensor, s: number): Tensor => unary('mulScalar', x, s);
+export const powScalar = (x: Tensor, s: number): Tensor => unary('powScalar', x, s);
+/** A copy with its own storage (and gradient flow). */
+export const copy = (x: Tensor): Tensor => unary('copy', x);
+
+/** Fills a fresh tensor with a constant (no gradient). */
+export function full(gpu: Gpu, shape: Shape, value: number, name?: string): Tensor {
+  checkFinite('full', 'value', value);
+  const t = new Tensor(gpu, shape, 'f32', undefined, name ?? `full(${value})`);
+  if (value === 0) gpu.clear(t.buffer, 0, t.size * 4);
+  else {
+    const k = gpu.kernel({ file: 'elementwise.wgsl', source, entry: 'fill', bindings: ['uniform', null, 'write'] });
+    gpu.dispatch(k, { uniforms: uniforms(t.size, 0, 0, 0, value), buffers: [t.buffer], workgroups: grid1d(t.size, WG), label: `fill ${fmtShape(shape)}` });
+  }
+  return t;
+}
+
+export const zeros = (gpu: Gpu, shape: Shape, name?: string): Tensor => full(gpu, shape, 0, name);
+export const ones = (gpu: Gpu, shape: Shape, name?: string): Tensor => full(gpu, shape, 1, name);
+
+// ------------------------------------------------------------------ binary
+
+function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
+  const gpu = checkInputs(name, [a, b]);
+  const shape = broadcastShapes(name, a.shape, b.shape);
+  if (shape.length > MAX_RANK) throw new ShapeError(`${name}: rank ${shape.length} is above the supported ${MAX_RANK}`);
+  const out = new Tensor(gpu, shape, 'f32', undefined, `${name}(${a.name},${b.name})`);
+  const n = out.size;
+  const label = `${name} ${fmtShape(a.shape)},${fmtShape(b.shape)}`;
+  // A shape is a suffix of the output's when, without its leading 1s, it equals the
+  // output's trailing dimensions: then its element for output index i is i % size.
+  const isSuffix = (s: Shape) => {
+    const core = s.slice(Math.max(0, s.findIndex((d) => d !== 1)));
+    return prod(s) === 1 || sameShape(core, shape.slice(shape.length - core.length));
+  };
+  if (sameShape(a.shape, shape) && sameShape(b.shape, shape)) {
+    const vec4 = n % 4 === 0;
+    const count = vec4 ? n / 4 : n;
+    const k = gpu.kernel(spec('binary', BINARY[name], { SAME: true, VEC4: vec4 }, binaryBindings));
+    gpu.dispatch(k, { uniforms: uniforms(count), buffers: [a.buffer, b.buffer, out.buffer], workgroups: grid1d(count, WG), label });
+  } else if (isSuffix(a.shape) && isSuffix(b.shape)) {
+    // One side is the whole output, the other a trailing block of it (a bias row, a scalar).
+    const na = a.size, nb = b.size;
+    const vec4 = na % 4 === 0 && nb % 4 === 0 && n % 4 === 0;
+    const count = vec4 ? n / 4 : n;
+    const k = gpu.kernel(spec('binary', BINARY[name], { SUFFIX: true, VEC4: vec4 }, binaryBindings));
+    gpu.dispatch(k, {
+      uniforms: uniforms(count, vec4 ? na / 4 : na, vec4 ? nb / 4 : nb),
+      buffers: [a.buffer, b.buffer, out.buffer],
+      workgroups: grid1d(count, WG),
+      label,
+    });
+  } else {
+    const k = gpu.kernel(spec('binary', BINARY[name], {}, binaryBindings));
+    gpu.dispatch(k, {
+      uniforms: uniforms(n, a.size, b.size, shape.length, 0, shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)),
+      buffers: [a.buffer, b.buffer, out.buffer],
+      workgroups: grid1d(n, WG),
+      label,
+    });
+  }
+  return record(out, name, [a, b], (g) => binaryBackward(name, a, b, out, g));
+}
+
+const binaryBindings: KernelSpec['bindings'] = ['uniform', null, null, null, null, null, 'read', 'read', 'write'];
+
+function binaryBackward(name: BinaryName, a: Tensor, b: Tensor, out: Tensor, g: Tensor): (Tensor | null)[] {
+  const need = (t: Tensor) => t.requiresGrad;
+  const to = (t: Tensor | null, shape: Shape) => (t ? sumToShape(t, shape) : null);
+  switch (name) {
+    case 'add':
+      return [need(a) ? to(g, a.shape) : null, need(b) ? to(g, b.shape) : null];
+    case 'sub':
+      return [need(a) ? to(g, a.shape) : null, need(b) ? to(neg(g), b.shape) : null];
+    case 'mul':
+      return [need(a) ? to(mul(g, b), a.shape) : null, need(b) ? to(mul(g, a), b.shape) : null];
+    case 'div': {
+      const ga = div(g, b);
+      const gb = need(b) ? to(neg(mul(ga, out)), b.shape) : null;
+      return [need(a) ? to(ga, a.shape) : null, gb];
+    }
+    case 'maximum':
+    case 'minimum': {
+      // The gradient goes to the input that was chosen (to a where they tie).
+      const pickA = eq(out, a);
+      const ga = need(a) ? to(mul(g, pickA), a.shape) : null;
+      const gb = need(b) ? to(mul(g, addScalar(neg(pickA), 1)), b.shape) : null;
+      return [ga, gb];
+    }
+    case 'pow': {
+      // d/da a^b = b a^(b-1); d/db a^b = a^b log a.
+      const ga = need(a) ? to(mul(g, mul(b, pow(a, addScalar(b, -1)))), a.shape) : null;
+      const gb = need(b) ? to(mul(g, mul(out, log(a))), b.shape) : null;
+      return [ga, gb];
+    }
+    default:
+      return [null, null]; // comparisons have no gradient
+  }
+}
+
+export const add = (a: Tensor, b: Tensor): Tensor => binary('add', a, b);
+export const sub = (a: Tensor, b: Tensor): Tensor => binary('sub', a, b);
+export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b);
+export const div = (a: Tensor, b: Tensor): Tensor => binary('div', a, b);
+export const maximum = (a: Tensor, b: Tensor): Tensor => binary('maximum', a, b);
+export const minimum = (a: Tensor, b: Tensor): Tensor => binary('minimum', a, b);
+export const pow = (a: Tensor, b: Tensor): Tensor => binary('pow', a, b);
+/** 1 where a == b, else 0 (no gradient). */
+export const eq = (a: Tensor, b: Tensor): Tensor => binary('eq', a, b);
+/** 1 where a > b, else 0 (no gradient). */
+export const gt = (a: Tensor, b: Tensor): Tensor => binary('gt', a, b);
+
+setGradAdd(add);

@@ -1,0 +1,153 @@
+// Optimizers that update parameters in place on the GPU (kernels/optim.wgsl): SGD with
+// momentum and AdamW, both with decoupled weight decay and optional gradient-norm
+// clipping computed on the device (nothing is read back during a step).
+import source from '../../kernels/optim.wgsl';
+import { noGrad } from '../autograd.ts';
+import { CtvlmError } from '../errors.ts';
+import type { Tensor } from '../tensor.ts';
+import { grid1d, type Gpu } from '../gpu/runtime.ts';
+import { Uniforms, checkFinite } from './util.ts';
+import { square } from './elementwise.ts';
+import { sum } from './reduce.ts';
+
+export interface OptimizerOptions {
+  lr: number;
+  weightDecay?: number;
+  /** Clip the global gradient norm to this value (0 or undefined: no clipping). */
+  clipNorm?: number;
+}
+
+abstract class Optimizer {
+  readonly gpu: Gpu;
+  stepCount = 0;
+  lr: number;
+  protected readonly state: { m: GPUBuffer; v: GPUBuffer | null }[];
+  private hyper: GPUBuffer;
+  private scale: GPUBuffer;
+  private sq: GPUBuffer;
+
+  constructor(
+    readonly params: Tensor[],
+    protected readonly opts: OptimizerOptions,
+    withSecondMoment: boolean,
+  ) {
+    if (params.length === 0) throw new CtvlmError('optimizer: no parameters given');
+    this.gpu = params[0].gpu;
+    this.lr = opts.lr;
+    checkFinite('optimizer', 'lr', opts.lr);
+    this.state = params.map((p) => {
+      if (!p.requiresGrad) throw new CtvlmError(`optimizer: '${p.name}' does not require a gradient`);
+      const m = this.gpu.acquire(p.size * 4, `${p.name} optimizer state`);
+      this.gpu.clear(m, 0, p.size * 4);
+      let v: GPUBuffer | null = null;
+      if (withSecondMoment) {
+        v = this.gpu.acquire(p.size * 4, `${p.name} optimizer state`);
+        this.gpu.clear(v, 0, p.size * 4);
+      }
+      return { m, v };
+    });
+    this.hyper = this.gpu.acquire(32, 'optimizer hyperparameters');
+    this.scale = this.gpu.acquire(16, 'gradient scale');
+    this.gpu.upload(this.scale, new Float32Array([1, 0, 0, 0]));
+    this.sq = this.gpu.acquire(params.length * 4, 'gradient norms');
+  }
+
+  /** Drops every parameter's gradient. */
+  zeroGrad(): void {
+    for (const p of this.params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  protected abstract hyperparameters(): number[];
+  protected abstract entry: 'sgd' | 'adamw';
+
+  /** One update from the current gradients (parameters without a gradient are left alone). */
+  step(): void {
+    checkFinite('optimizer', 'lr', this.lr);
+    this.stepCount++;
+    const gpu = this.gpu;
+    if (this.opts.clipNorm && this.opts.clipNorm > 0) this.clip(this.opts.clipNorm);
+    gpu.upload(this.hyper, new Float32Array(this.hyperparameters()));
+    const k = gpu.kernel({
+      file: 'optim.wgsl',
+      source,
+      entry: this.entry,
+      bindings: ['uniform', 'write', 'read', 'write', this.entry === 'adamw' ? 'write' : null, 'read', 'read'],
+    });
+    this.params.forEach((p, i) => {
+      if (!p.grad) return;
+      const { m, v } = this.state[i];
+      const buffers = v ? [p.buffer, p.grad.buffer, m, v, this.hyper, this.scale] : [p.buffer, p.grad.buffer, m, this.hyper, this.scale];
+      gpu.dispatch(k, { uniforms: new Uniforms().u32(p.size).bytes(), buffers, workgroups: grid1d(p.size, 256), label: `${this.entry} ${p.name}` });
+    });
+  }
+
+  private clip(maxNorm: number): void {
+    const gpu = this.gpu;
+    noGrad(() =>
+      this.params.forEach((p, i) => {
+        if (!p.grad) {
+          gpu.clear(this.sq, i * 4, 4);
+          return;
+        }
+        const s2 = square(p.grad);
+        const s = sum(s2);
+        gpu.copy(s.buffer, 0, this.sq, i * 4, 4);
+        s2.dispose();
+        s.dispose();
+      }),
+    );
+    gpu.upload(this.hyper, new Float32Array([maxNorm, 0, 0, 0, 0, 0, 0, 0]));
+    const k = gpu.kernel({ file: 'optim.wgsl', source, entry: 'clip_scale', bindings: ['uniform', null, null, null, null, 'read', null, 'read', 'write'] });
+    gpu.dispatch(k, { uniforms: new Uniforms().u32(this.params.length).bytes(), buffers: [this.hyper, this.sq, this.scale], workgroups: [1], label: 'clip gradient norm' });
+  }
+
+  /** The global gradient norm before clipping at the last step (reads back; for logging). */
+  async lastGradNorm(): Promise<number> {
+    if (!this.opts.clipNorm) throw new CtvlmError('lastGradNorm: only known when clipNorm is set');
+    return new Float32Array(await this.gpu.read(this.scale, 8))[1];
+  }
+
+  /** Frees the optimizer state. */
+  dispose(): void {
+    for (const { m, v } of this.state) {
+      this.gpu.release(m);
+      if (v) this.gpu.release(v);
+    }
+    this.gpu.release(this.hyper);
+    this.gpu.release(this.scale);
+    this.gpu.release(this.sq);
+  }
+}
+
+export class SGD extends Optimizer {
+  protected entry = 'sgd' as const;
+  constructor(
+    params: Tensor[],
+    opts: OptimizerOptions & { momentum?: number },
+  ) {
+    super(params, opts, false);
+  }
+  protected hyperparameters(): number[] {
+    const o = this.opts as OptimizerOptions & { momentum?: number };
+    return [this.lr, 0, 0, 0, o.weightDecay ?? 0, 1, 1, o.momentum ?? 0];
+  }
+}
+
+export class AdamW extends Optimizer {
+  protected entry = 'adamw' as const;
+  constructor(
+    params: Tensor[],
+    opts: OptimizerOptions & { beta1?: number; beta2?: number; eps?: number },
+  ) {
+    super(params, opts, true);
+  }
+  protected hyperparameters(): number[] {
+    const o = this.opts as OptimizerOptions & { beta1?: number; beta2?: number; eps?: number };
+    const b1 = o.beta1 ?? 0.9;
+    const b2 = o.beta2 ?? 0.999;
+    return [this.lr, b1, b2, o.eps ?? 1e-8, o.weightDecay ?? 0, 1 - b1 ** this.stepCount, 1 - b2 ** this.stepCount, 0];
+  }
+}

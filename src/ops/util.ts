@@ -1,0 +1,106 @@
+// Small helpers shared by the ops: checking inputs, packing uniforms, broadcasting shapes.
+import { ShapeError } from '../errors.ts';
+import { Tensor, fmtShape, type Shape } from '../tensor.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+
+/** Checks inputs are live, on one device and (optionally) of one dtype; returns the device. */
+export function checkInputs(op: string, inputs: Tensor[], dtype: 'f32' | 'i32' | null = 'f32'): Gpu {
+  const gpu = inputs[0].gpu;
+  for (const t of inputs) {
+    if (!(t instanceof Tensor)) throw new ShapeError(`${op}: expected a Tensor, got ${typeof t}`);
+    if (t.disposed) throw new ShapeError(`${op}: input '${t.name}' ${fmtShape(t.shape)} was disposed and cannot be used again`);
+    if (t.gpu !== gpu) throw new ShapeError(`${op}: inputs '${inputs[0].name}' and '${t.name}' live on two different GPU devices`);
+    if (dtype && t.dtype !== dtype) throw new ShapeError(`${op}: input '${t.name}' is ${t.dtype}, expected ${dtype}`);
+  }
+  return gpu;
+}
+
+export function checkFinite(op: string, name: string, v: number): void {
+  if (!Number.isFinite(v)) throw new ShapeError(`${op}: ${name} must be a finite number, got ${v}`);
+}
+
+/** Packs u32/i32/f32 fields into a uniform block; vec4-aligns arrays with `align`. */
+export class Uniforms {
+  private words: number[] = [];
+  private types: ('u' | 'f' | 'i')[] = [];
+  u32(...vs: number[]): this {
+    for (const v of vs) {
+      this.words.push(v >>> 0);
+      this.types.push('u');
+    }
+    return this;
+  }
+  i32(...vs: number[]): this {
+    for (const v of vs) {
+      this.words.push(v | 0);
+      this.types.push('i');
+    }
+    return this;
+  }
+  f32(...vs: number[]): this {
+    for (const v of vs) {
+      this.words.push(v);
+      this.types.push('f');
+    }
+    return this;
+  }
+  /** Pads to a multiple of 4 words (16 bytes), as WGSL aligns vec4 and arrays of vec4. */
+  align(): this {
+    while (this.words.length % 4) this.u32(0);
+    return this;
+  }
+  /** A u32 array padded to `length` (a multiple of 4), as array<vec4u, length/4>. */
+  u32Array(values: readonly number[], length: number): this {
+    this.align();
+    for (let i = 0; i < length; i++) this.u32(values[i] ?? 0);
+    return this;
+  }
+  bytes(): ArrayBuffer {
+    this.align();
+    const buf = new ArrayBuffer(this.words.length * 4);
+    const u = new Uint32Array(buf);
+    const f = new Float32Array(buf);
+    const i = new Int32Array(buf);
+    this.words.forEach((w, k) => {
+      if (this.types[k] === 'f') f[k] = w;
+      else if (this.types[k] === 'i') i[k] = w;
+      else u[k] = w;
+    });
+    return buf;
+  }
+}
+
+/** The broadcast shape of two shapes (numpy rules), or a ShapeError naming the op. */
+export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new ShapeError(`${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} cannot be broadcast together`);
+    out.push(Math.max(da, db));
+  }
+  return out;
+}
+
+/** Row-major strides of a shape broadcast to `out` (0 where broadcast). */
+export function broadcastStrides(shape: Shape, out: Shape): number[] {
+  const strides = new Array(out.length).fill(0);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const o = out.length - shape.length + i;
+    strides[o] = shape[i] === 1 && out[o] !== 1 ? 0 : s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+export const prod = (s: Shape): number => s.reduce((a, b) => a * b, 1);
+export const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** Normalises a possibly negative axis. */
+export function normAxis(op: string, axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(`${op}: axis ${axis} is out of range for rank ${rank}`);
+  return a;
+}

@@ -1,0 +1,105 @@
+// Elementwise ops against float64 references: forward on random inputs at sizes that are
+// not multiples of the workgroup (256) or of the vec4 width, and at size 1; backward
+// against finite differences of the reference. Tolerances: see test/helpers/check.ts.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu } from '../helpers/gpu.ts';
+import { F32, assertClose, checkGradients, randomValues } from '../helpers/check.ts';
+import * as ref from '../reference/cpu.ts';
+import * as ops from '../../src/ops/index.ts';
+import type { Tensor } from '../../src/tensor.ts';
+
+const t = suite('elementwise');
+
+// Inputs kept in each function's domain (log, sqrt, pow need positives).
+const domains: Record<string, [number, number]> = { log: [0.1, 3], sqrt: [0.1, 3], rsqrt: [0.1, 3], recip: [0.2, 3], powScalar: [0.1, 3] };
+const unary: [string, (x: Tensor) => Tensor, number][] = [
+  ['neg', ops.neg, 0], ['exp', ops.exp, 0], ['log', ops.log, 0], ['sqrt', ops.sqrt, 0], ['rsqrt', ops.rsqrt, 0],
+  ['tanh', ops.tanh, 0], ['sigmoid', ops.sigmoid, 0], ['relu', ops.relu, 0], ['gelu', ops.gelu, 0], ['abs', ops.abs, 0],
+  ['square', ops.square, 0], ['recip', ops.recip, 0], ['sin', ops.sin, 0], ['cos', ops.cos, 0], ['copy', ops.copy, 0],
+  ['addScalar', (x) => ops.addScalar(x, 0.75), 0.75], ['mulScalar', (x) => ops.mulScalar(x, -1.5), -1.5], ['powScalar', (x) => ops.powScalar(x, 2.5), 2.5],
+];
+
+for (const [name, fn, alpha] of unary) {
+  t(`${name}: forward at sizes 1, 7, 1031 and 4096; backward by finite differences`, async () => {
+    const gpu = await testGpu();
+    const [lo, hi] = domains[name] ?? [-2, 2];
+    for (const n of [1, 7, 1031, 4096]) {
+      const x = randomValues(n, n, lo, hi);
+      const xt = ops.tensor(gpu, Float32Array.from(x), [n]);
+      const y = await fn(xt).floats();
+      const x32 = Float32Array.from(x);
+      assertClose(y, Array.from(x32, (v) => ref.unaryRef[name](v, alpha)), F32, `${name} n=${n}`);
+      xt.dispose();
+    }
+    // relu and abs have a kink at 0: random inputs away from it.
+    const x = randomValues(37, 5, lo, hi).map((v) => (['relu', 'abs'].includes(name) && Math.abs(v) < 0.05 ? v + 0.1 : v));
+    await checkGradients({
+      what: name, gpu, inputs: [{ data: x, shape: [37] }], op: fn,
+      reference: (a) => a.map((v) => ref.unaryRef[name](v, alpha)),
+    });
+  });
+}
+
+const binaryOps: [string, (a: Tensor, b: Tensor) => Tensor][] = [
+  ['add', ops.add], ['sub', ops.sub], ['mul', ops.mul], ['div', ops.div], ['maximum', ops.maximum], ['minimum', ops.minimum], ['pow', ops.pow],
+];
+// same shape (vec4 and scalar paths), suffix broadcast (bias rows, scalars), general strides.
+const shapes: [number[], number[]][] = [
+  [[5, 7], [5, 7]], [[4, 8], [4, 8]], [[1], [1]], [[6, 5], [5]], [[3, 4, 8], [1, 8]], [[5], [1]],
+  [[4, 1, 3], [1, 5, 1]], [[2, 3, 4], [3, 1]], [[7], [3, 1]],
+];
+
+for (const [name, fn] of binaryOps) {
+  t(`${name}: broadcasting forward and backward`, async () => {
+    const gpu = await testGpu();
+    const pos = name === 'pow' || name === 'div';
+    for (const [as, bs] of shapes) {
+      const a = randomValues(ref.size(as), 1, pos ? 0.3 : -2, 2);
+      const b = randomValues(ref.size(bs), 2, pos ? 0.3 : -2, 2);
+      const at = ops.tensor(gpu, Float32Array.from(a), as);
+      const bt = ops.tensor(gpu, Float32Array.from(b), bs);
+      const out = fn(at, bt);
+      const expected = ref.binary(name, Float64Array.from(Float32Array.from(a)), as, Float64Array.from(Float32Array.from(b)), bs);
+      assert.equal([...out.shape], expected.shape, `${name} ${as} ${bs}: shape`);
+      assertClose(await out.floats(), expected.out, F32, `${name} [${as}] , [${bs}]`);
+      for (const x of [at, bt, out]) x.dispose();
+      await checkGradients({
+        what: `${name} [${as}],[${bs}]`, gpu,
+        inputs: [{ data: a, shape: as }, { data: b, shape: bs }],
+        op: fn,
+        reference: (x, y) => ref.binary(name, x, as, y, bs).out,
+      });
+    }
+  });
+}
+
+t('comparisons give 1/0 and no gradient', async () => {
+  const gpu = await testGpu();
+  const a = ops.tensor(gpu, [1, 2, 3, 4], [4]);
+  const b = ops.tensor(gpu, [1, 0, 5, 4], [4]);
+  assert.equal([...(await ops.eq(a, b).floats())], [1, 0, 0, 1]);
+  assert.equal([...(await ops.gt(a, b).floats())], [0, 1, 0, 0]);
+});
+
+t('full, zeros and ones fill every element (sizes past one workgroup)', async () => {
+  const gpu = await testGpu();
+  for (const n of [1, 257, 3001]) {
+    assert.ok((await ops.full(gpu, [n], 2.5).floats()).every((v) => v === 2.5));
+    assert.ok((await ops.zeros(gpu, [n]).floats()).every((v) => v === 0));
+  }
+});
+
+t('bad input: broadcast mismatch, non-finite scalar, disposed tensor, two devices', async () => {
+  const gpu = await testGpu();
+  const a = ops.tensor(gpu, [1, 2, 3], [3]);
+  const b = ops.tensor(gpu, [1, 2], [2]);
+  assert.throws(() => ops.add(a, b), /add: shapes \[3\] and \[2\] cannot be broadcast/);
+  assert.throws(() => ops.mulScalar(a, NaN), /mulScalar: scalar must be a finite number/);
+  assert.throws(() => ops.addScalar(a, Infinity), /finite/);
+  b.dispose();
+  assert.throws(() => ops.add(a, b), /was disposed/);
+  assert.throws(() => ops.tensor(gpu, [1, NaN], [2]), /not finite/);
+});
+
+t.run();

@@ -1,0 +1,79 @@
+// reshape, permute, transpose, slice, concat and expand against float64 index arithmetic;
+// backward by finite differences.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu } from '../helpers/gpu.ts';
+import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
+import * as ref from '../reference/cpu.ts';
+import * as ops from '../../src/ops/index.ts';
+
+const t = suite('layout');
+const EXACT = { rtol: 0, atol: 0 };
+
+t('permute and transpose, ranks 2 to 4', async () => {
+  const gpu = await testGpu();
+  for (const [shape, perm] of [[[3, 5], [1, 0]], [[2, 3, 4], [2, 0, 1]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[1, 7], [1, 0]]] as [number[], number[]][]) {
+    const x = randomValues(ref.size(shape), 4);
+    const xt = ops.tensor(gpu, Float32Array.from(x), shape);
+    const y = ops.permute(xt, perm);
+    assert.equal([...y.shape], perm.map((p) => shape[p]));
+    assertClose(await y.floats(), ref.permute(Float64Array.from(Float32Array.from(x)), shape, perm), EXACT, `permute [${shape}] [${perm}]`);
+    await checkGradients({ what: `permute [${shape}]`, gpu, inputs: [{ data: x, shape }], op: (a) => ops.permute(a, perm), reference: (a) => ref.permute(a, shape, perm) });
+  }
+  const x = ops.tensor(gpu, [1, 2, 3, 4, 5, 6], [2, 3]);
+  assert.equal([...(await ops.transpose(x).floats())], [1, 4, 2, 5, 3, 6]);
+});
+
+t('reshape is a view; -1 is inferred', async () => {
+  const gpu = await testGpu();
+  const x = ops.tensor(gpu, [1, 2, 3, 4, 5, 6], [2, 3]);
+  const y = ops.reshape(x, [3, -1]);
+  assert.equal([...y.shape], [3, 2]);
+  assert.is(y.buffer, x.buffer, 'shares storage');
+  assert.throws(() => ops.reshape(x, [4, 2]), /reshape: \[2x3\] \(6 elements\) cannot become \[4x2\]/);
+  await checkGradients({ what: 'reshape', gpu, inputs: [{ data: randomValues(6, 1), shape: [2, 3] }], op: (a) => ops.reshape(a, [6]), reference: (a) => a });
+});
+
+t('slice along each axis, and its backward', async () => {
+  const gpu = await testGpu();
+  const shape = [4, 5, 3];
+  const x = randomValues(60, 7);
+  const x32 = Float32Array.from(x);
+  const xt = ops.tensor(gpu, x32, shape);
+  const refSlice = (a: Float64Array, axis: number, s: number, e: number) => {
+    const out: number[] = [];
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 5; j++) for (let k = 0; k < 3; k++) {
+      const c = [i, j, k][axis];
+      if (c >= s && c < e) out.push(a[(i * 5 + j) * 3 + k]);
+    }
+    return Float64Array.from(out);
+  };
+  for (const [axis, s, e] of [[0, 1, 3], [1, 2, 5], [2, 0, 1], [-1, 1, 3]]) {
+    const ax = axis < 0 ? 3 + axis : axis;
+    assertClose(await ops.slice(xt, axis, s, e).floats(), refSlice(Float64Array.from(x32), ax, s, e), EXACT, `slice axis ${axis}`);
+    await checkGradients({ what: `slice axis ${axis}`, gpu, inputs: [{ data: x, shape }], op: (a) => ops.slice(a, axis, s, e), reference: (a) => refSlice(a, ax, s, e) });
+  }
+  assert.throws(() => ops.slice(xt, 1, 3, 3), /slice: \[3, 3\) is not a non-empty range inside axis 1/);
+  assert.throws(() => ops.slice(xt, 0, 0, 9), /slice/);
+});
+
+t('concat along an inner axis, and its backward', async () => {
+  const gpu = await testGpu();
+  const a = randomValues(2 * 3, 1), b = randomValues(2 * 2, 2);
+  const refCat = (x: Float64Array, y: Float64Array) => Float64Array.from([...x.slice(0, 3), ...y.slice(0, 2), ...x.slice(3), ...y.slice(2)]);
+  const out = ops.concat([ops.tensor(gpu, Float32Array.from(a), [2, 3]), ops.tensor(gpu, Float32Array.from(b), [2, 2])], 1);
+  assert.equal([...out.shape], [2, 5]);
+  assertClose(await out.floats(), refCat(Float64Array.from(Float32Array.from(a)), Float64Array.from(Float32Array.from(b))), EXACT, 'concat');
+  await checkGradients({ what: 'concat', gpu, inputs: [{ data: a, shape: [2, 3] }, { data: b, shape: [2, 2] }], op: (x, y) => ops.concat([x, y], 1), reference: refCat });
+  assert.throws(() => ops.concat([ops.tensor(gpu, [1, 2], [2, 1]), ops.tensor(gpu, [1, 2, 3], [3, 1])], 1), /concat: shapes \[2x1\], \[3x1\] differ outside axis 1/);
+});
+
+t('expand broadcasts; its backward sums', async () => {
+  const gpu = await testGpu();
+  const x = randomValues(3, 3);
+  const refExp = (a: Float64Array) => Float64Array.from({ length: 12 }, (_, i) => a[Math.floor(i / 2) % 3]);
+  assertClose(await ops.expand(ops.tensor(gpu, Float32Array.from(x), [3, 1]), [2, 3, 2]).floats(), refExp(Float64Array.from(Float32Array.from(x))), EXACT, 'expand');
+  await checkGradients({ what: 'expand', gpu, inputs: [{ data: x, shape: [3, 1] }], op: (a) => ops.expand(a, [2, 3, 2]), reference: refExp });
+});
+
+t.run();

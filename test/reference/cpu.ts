@@ -1,0 +1,195 @@
+// Float64 CPU references for every kernel. Kept deliberately naive: they are the ground
+// truth the GPU kernels are compared against.
+
+export type F64 = Float64Array;
+export type Shape = number[];
+
+export const size = (s: Shape): number => s.reduce((a, b) => a * b, 1);
+
+export function f64(a: ArrayLike<number>): F64 {
+  return Float64Array.from(a);
+}
+
+// ---------------------------------------------------------------- elementwise
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+export const unaryRef: Record<string, (x: number, a: number) => number> = {
+  neg: (x) => -x,
+  exp: Math.exp,
+  log: Math.log,
+  sqrt: Math.sqrt,
+  rsqrt: (x) => 1 / Math.sqrt(x),
+  tanh: Math.tanh,
+  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+  relu: (x) => Math.max(x, 0),
+  gelu: (x) => 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x ** 3))),
+  abs: Math.abs,
+  square: (x) => x * x,
+  recip: (x) => 1 / x,
+  sin: Math.sin,
+  cos: Math.cos,
+  addScalar: (x, a) => x + a,
+  mulScalar: (x, a) => x * a,
+  powScalar: (x, a) => x ** a,
+  copy: (x) => x,
+};
+
+export const binaryRef: Record<string, (a: number, b: number) => number> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  maximum: Math.max,
+  minimum: Math.min,
+  pow: (a, b) => a ** b,
+};
+
+export function broadcastShape(a: Shape, b: Shape): Shape {
+  const r = Math.max(a.length, b.length);
+  return Array.from({ length: r }, (_, i) => Math.max(a[a.length - r + i] ?? 1, b[b.length - r + i] ?? 1));
+}
+
+/** Index into `shape` (broadcast to `out`) for the row-major output index i. */
+function bIndex(i: number, out: Shape, shape: Shape): number {
+  let idx = 0;
+  let stride = 1;
+  let rem = i;
+  const coords: number[] = new Array(out.length);
+  for (let d = out.length - 1; d >= 0; d--) {
+    coords[d] = rem % out[d];
+    rem = Math.floor(rem / out[d]);
+  }
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const o = out.length - shape.length + d;
+    const c = shape[d] === 1 ? 0 : coords[o];
+    idx += c * stride;
+    stride *= shape[d];
+  }
+  return idx;
+}
+
+export function binary(op: string, a: F64, as: Shape, b: F64, bs: Shape): { out: F64; shape: Shape } {
+  const shape = broadcastShape(as, bs);
+  const out = new Float64Array(size(shape));
+  for (let i = 0; i < out.length; i++) out[i] = binaryRef[op](a[bIndex(i, shape, as)], b[bIndex(i, shape, bs)]);
+  return { out, shape };
+}
+
+// ---------------------------------------------------------------- reductions and layout
+
+export function reduce(op: 'sum' | 'mean' | 'max', x: F64, shape: Shape, axis?: number): F64 {
+  if (axis === undefined) {
+    let acc = op === 'max' ? -Infinity : 0;
+    for (const v of x) acc = op === 'max' ? Math.max(acc, v) : acc + v;
+    return f64([op === 'mean' ? acc / x.length : acc]);
+  }
+  const outer = size(shape.slice(0, axis));
+  const n = shape[axis];
+  const inner = size(shape.slice(axis + 1));
+  const out = new Float64Array(outer * inner);
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) {
+      let acc = op === 'max' ? -Infinity : 0;
+      for (let j = 0; j < n; j++) {
+        const v = x[(o * n + j) * inner + i];
+        acc = op === 'max' ? Math.max(acc, v) : acc + v;
+      }
+      out[o * inner + i] = op === 'mean' ? acc / n : acc;
+    }
+  return out;
+}
+
+export function permute(x: F64, shape: Shape, perm: number[]): F64 {
+  const outShape = perm.map((p) => shape[p]);
+  const inStrides = shape.map((_, i) => size(shape.slice(i + 1)));
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < out.length; i++) {
+    let rem = i;
+    let src = 0;
+    for (let d = outShape.length - 1; d >= 0; d--) {
+      const c = rem % outShape[d];
+      rem = Math.floor(rem / outShape[d]);
+      src += c * inStrides[perm[d]];
+    }
+    out[i] = x[src];
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- matmul
+
+/** op(A) @ op(B) (+ bias) for 2D operands. */
+export function matmul(a: F64, b: F64, M: number, K: number, N: number, transA = false, transB = false, bias?: F64): F64 {
+  const out = new Float64Array(M * N);
+  for (let m = 0; m < M; m++)
+    for (let n = 0; n < N; n++) {
+      let s = bias ? bias[n] : 0;
+      for (let k = 0; k < K; k++) s += (transA ? a[k * M + m] : a[m * K + k]) * (transB ? b[n * K + k] : b[k * N + n]);
+      out[m * N + n] = s;
+    }
+  return out;
+}
+
+// ---------------------------------------------------------------- rows
+
+export function softmax(x: F64, n: number, log = false): F64 {
+  const out = new Float64Array(x.length);
+  for (let r = 0; r < x.length / n; r++) {
+    let m = -Infinity;
+    for (let j = 0; j < n; j++) m = Math.max(m, x[r * n + j]);
+    let s = 0;
+    for (let j = 0; j < n; j++) s += Math.exp(x[r * n + j] - m);
+    for (let j = 0; j < n; j++) out[r * n + j] = log ? x[r * n + j] - m - Math.log(s) : Math.exp(x[r * n + j] - m) / s;
+  }
+  return out;
+}
+
+export function layerNorm(x: F64, gamma: F64, beta: F64, n: number, eps: number): F64 {
+  const out = new Float64Array(x.length);
+  for (let r = 0; r < x.length / n; r++) {
+    let mean = 0;
+    for (let j = 0; j < n; j++) mean += x[r * n + j];
+    mean /= n;
+    let v = 0;
+    for (let j = 0; j < n; j++) v += (x[r * n + j] - mean) ** 2;
+    const rstd = 1 / Math.sqrt(v / n + eps);
+    for (let j = 0; j < n; j++) out[r * n + j] = (x[r * n + j] - mean) * rstd * gamma[j] + beta[j];
+  }
+  return out;
+}
+
+export function crossEntropyRows(x: F64, targets: ArrayLike<number>, classes: number): F64 {
+  const rows = x.length / classes;
+  const out = new Float64Array(rows);
+  const logp = softmax(x, classes, true);
+  for (let r = 0; r < rows; r++) out[r] = targets[r] < 0 ? 0 : -logp[r * classes + targets[r]];
+  return out;
+}
+
+// ---------------------------------------------------------------- finite differences
+
+/**
+ * Central finite differences of a scalar float64 function at x (h scaled to |x|). The
+ * function is evaluated in float64, so the difference quotient is accurate to ~1e-9 for
+ * smooth functions: a precise reference for the GPU's analytic gradients.
+ */
+export function numericGrad(f: (x: F64) => number, x: F64, h = 1e-5): F64 {
+  const g = new Float64Array(x.length);
+  const xp = Float64Array.from(x);
+  for (let i = 0; i < x.length; i++) {
+    const step = h * Math.max(1, Math.abs(x[i]));
+    xp[i] = x[i] + step;
+    const fp = f(xp);
+    xp[i] = x[i] - step;
+    const fm = f(xp);
+    xp[i] = x[i];
+    g[i] = (fp - fm) / (2 * step);
+  }
+  return g;
+}
+
+export function dot(a: F64, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
