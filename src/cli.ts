@@ -7,6 +7,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   'data synth': () => import('./cli/data-synth.ts'),
   'data inspect': () => import('./cli/data-inspect.ts'),
   'data mine': () => import('./cli/data-mine.ts'),
+  'data manifest': () => import('./cli/data-manifest.ts'),
   demo: () => import('./cli/demo.ts'),
 };
 

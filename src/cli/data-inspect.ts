@@ -1,11 +1,177 @@
+// `ctvlm data inspect FILE_OR_DIR`: what a CT file or DICOM folder holds, as the readers see it.
+import { parseArgs } from 'node:util';
+import { statSync } from 'node:fs';
 import type { Command } from './command.ts';
-import { CtvlmError } from '../errors.ts';
+import { DataError, UsageError } from '../errors.ts';
+import { readNiftiFile, readDicomFolder } from '../data/io/node.ts';
+import { transferSyntaxName, type DicomSeries } from '../data/dicom.ts';
+import { orientationCodes, valueRange, voxelToWorld, type Volume } from '../data/volume.ts';
+
+const usage = `usage: ctvlm data inspect FILE_OR_DIR [options]
+
+Prints what a NIfTI file (.nii, .nii.gz) or a folder of DICOM files holds: header, shape,
+spacing, orientation codes (from the voxel -> RAS affine), affine, HU range, datatype; for
+DICOM every series in the folder, its instance range, transfer syntax, slice spacing and
+any unevenness, and files skipped.
+
+options:
+  --max-voxels N   refuse volumes larger than N voxels (default 1073741824)
+  --headers-only   DICOM: do not decode pixel data (no HU range)
+  --json           print JSON instead of text
+  -h, --help       this text`;
+
+const fmt = (x: number, d = 4): string => (Number.isInteger(x) ? String(x) : Number(x.toFixed(d)).toString());
+const vec = (v: ArrayLike<number>, d = 4): string => Array.from(v, (x) => fmt(x, d)).join(' x ');
+
+function affineRows(v: Volume): string[] {
+  const m = v.affine;
+  return [0, 1, 2].map((r) => '  [' + [0, 1, 2, 3].map((c) => fmt(m[4 * c + r], 4).padStart(11)).join(' ') + ' ]');
+}
+
+function volumeLines(v: Volume, withData: boolean): string[] {
+  const lines = [
+    `shape:        ${v.shape.join(' x ')}`,
+    `spacing (mm): ${vec(v.spacing)}`,
+    `orientation:  ${orientationCodes(v)} (voxel axes i, j, k towards; world RAS+)`,
+    `origin (mm):  ${vec(voxelToWorld(v, [0, 0, 0]), 3)} (RAS centre of voxel 0,0,0)`,
+    `affine (voxel -> RAS mm):`,
+    ...affineRows(v),
+  ];
+  if (withData) {
+    const r = valueRange(v.data);
+    lines.push(`value range:  ${fmt(r.min)} .. ${fmt(r.max)} (HU)${r.nonFinite ? `, ${r.nonFinite} NaN/Inf voxels` : ''}`);
+  }
+  return lines;
+}
+
+function seriesSummary(s: DicomSeries, withData: boolean): Record<string, unknown> {
+  const inst = s.slices.map((x) => x.instanceNumber).filter((x): x is number => x !== null);
+  const r = withData ? valueRange(s.volume.data) : null;
+  return {
+    seriesNumber: s.seriesNumber,
+    seriesUID: s.seriesUID,
+    description: s.description,
+    modality: s.modality,
+    slices: s.slices.length,
+    instanceRange: inst.length ? [Math.min(...inst), Math.max(...inst)] : null,
+    firstSliceInstance: s.slices[0]?.instanceNumber ?? null,
+    transferSyntax: s.transferSyntaxes,
+    shape: s.volume.shape,
+    spacing: s.volume.spacing,
+    sliceSpacing: s.sliceSpacing,
+    sliceThickness: s.sliceThickness,
+    uneven: s.uneven,
+    maxPositionError: s.maxPositionError,
+    orientation: orientationCodes(s.volume),
+    imageOrientationPatient: s.orientation,
+    affine: Array.from(s.volume.affine),
+    huRange: r ? [r.min, r.max] : null,
+    warnings: s.warnings,
+  };
+}
 
 export const command: Command = {
   name: 'data inspect',
-  summary: '(not yet implemented)',
-  usage: 'ctvlm data inspect',
-  async run() {
-    throw new CtvlmError('data inspect: not implemented yet');
+  summary: 'print header, shape, spacing, orientation and HU range of a NIfTI file or DICOM folder',
+  usage,
+  async run(argv) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          'max-voxels': { type: 'string' },
+          'headers-only': { type: 'boolean' },
+          json: { type: 'boolean' },
+        },
+      });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const { values, positionals } = parsed;
+    if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give one FILE_OR_DIR' : 'missing FILE_OR_DIR');
+    const path = positionals[0];
+    let maxVoxels: number | undefined;
+    if (values['max-voxels'] !== undefined) {
+      maxVoxels = Number(values['max-voxels']);
+      if (!Number.isInteger(maxVoxels) || maxVoxels < 1) throw new UsageError(`--max-voxels must be a positive integer, got '${values['max-voxels']}'`);
+    }
+    let isDir: boolean;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch (e) {
+      throw new DataError(path, 'path', `cannot read: ${(e as Error).message}`);
+    }
+    const json = values.json ?? false;
+
+    if (isDir) {
+      const headersOnly = values['headers-only'] ?? false;
+      const r = await readDicomFolder(path, { maxVoxels, headersOnly });
+      if (json) {
+        console.log(JSON.stringify({ path, format: 'DICOM', series: r.series.map((s) => seriesSummary(s, !headersOnly)), skipped: r.skipped }, null, 2));
+        return 0;
+      }
+      console.log(`${path}: DICOM folder, ${r.series.length} image series${r.skipped.length ? `, ${r.skipped.length} file(s) skipped (${r.nonDicomCount} not DICOM)` : ''}`);
+      for (const s of r.series) {
+        const inst = s.slices.map((x) => x.instanceNumber).filter((x): x is number => x !== null);
+        console.log('');
+        console.log(`series ${s.seriesNumber ?? '(no SeriesNumber)'}${s.description ? ` "${s.description}"` : ''}${s.modality ? ` [${s.modality}]` : ''}`);
+        console.log(`  series UID:    ${s.seriesUID ?? '(none)'}`);
+        console.log(`  slices:        ${s.slices.length}, InstanceNumber ${inst.length ? `${Math.min(...inst)}..${Math.max(...inst)}` : '(none)'}; voxel k = 0 is instance ${s.slices[0].instanceNumber ?? '?'}, k = ${s.slices.length - 1} is instance ${s.slices[s.slices.length - 1].instanceNumber ?? '?'}`);
+        console.log(`  transfer syntax: ${s.transferSyntaxes.map((t) => `${t} (${transferSyntaxName(t)})`).join(', ')}`);
+        const gaps = s.sliceGaps;
+        console.log(`  slice spacing: ${fmt(s.sliceSpacing)} mm from positions${gaps.length ? ` (gaps ${fmt(Math.min(...gaps))}..${fmt(Math.max(...gaps))})` : ''}${s.sliceThickness !== null ? `; SliceThickness ${fmt(s.sliceThickness)} mm` : ''}`);
+        console.log(`  uneven:        ${s.uneven ? `YES, up to ${fmt(s.maxPositionError, 3)} mm off` : 'no'}`);
+        console.log(`  orientation (IOP, LPS): ${s.orientation.map((x) => fmt(x)).join('\\')}`);
+        for (const l of volumeLines(s.volume, !headersOnly)) console.log('  ' + l);
+        for (const w of s.warnings) console.log(`  warning: ${w}`);
+      }
+      if (r.skipped.length) {
+        console.log('');
+        console.log('skipped:');
+        for (const s of r.skipped.slice(0, 20)) console.log(`  ${s.file}: ${s.reason}`);
+        if (r.skipped.length > 20) console.log(`  ... and ${r.skipped.length - 20} more`);
+      }
+      return 0;
+    }
+
+    const v = readNiftiFile(path, { maxVoxels, nonFinite: 'keep' });
+    const h = v.header;
+    if (json) {
+      const { qform, sform, ...rest } = h;
+      console.log(
+        JSON.stringify(
+          {
+            path,
+            format: `NIfTI-${h.version}`,
+            header: { ...rest, qform: qform && Array.from(qform), sform: sform && Array.from(sform) },
+            shape: v.shape,
+            spacing: v.spacing,
+            orientation: orientationCodes(v),
+            affine: Array.from(v.affine),
+            range: valueRange(v.data),
+          },
+          null,
+          2,
+        ),
+      );
+      return 0;
+    }
+    console.log(`${path}: NIfTI-${h.version}${h.gzip ? ' (gzip)' : ''}, ${h.littleEndian ? 'little' : 'big'}-endian`);
+    console.log(`datatype:     ${h.datatype} (code ${h.datatypeCode}, ${h.bitpix} bits)`);
+    console.log(`dim:          [${h.dim.join(', ')}]`);
+    console.log(`pixdim:       [${h.pixdim.map((x) => fmt(x)).join(', ')}]`);
+    console.log(`scaling:      ${h.scaled ? `value = ${fmt(h.sclSlope, 6)} * stored + ${fmt(h.sclInter, 6)}` : `none (scl_slope ${h.sclSlope})`}`);
+    console.log(`transforms:   sform_code ${h.sformCode}, qform_code ${h.qformCode}; affine from the ${h.affineSource}`);
+    console.log(`units:        ${h.spatialUnits}${h.spatialUnits !== 'mm' ? ' (millimetres assumed)' : ''}`);
+    if (h.description) console.log(`description:  ${h.description}`);
+    for (const l of volumeLines(v, true)) console.log(l);
+    if (h.qform && h.sform) {
+      let d = 0;
+      for (let i = 0; i < 16; i++) d = Math.max(d, Math.abs(h.qform[i] - h.sform[i]));
+      if (d > 1e-3) console.log(`warning: qform and sform differ (max |difference| ${fmt(d)}); the sform is used`);
+    }
+    return 0;
   },
 };

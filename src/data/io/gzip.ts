@@ -1,0 +1,199 @@
+// gzip for NIfTI (.nii.gz), with the checks a reader of untrusted files needs.
+//
+// Dependency: fflate (pure JavaScript deflate/inflate; runs in Node and the browser alike,
+// no native code, no Node built-ins), so the browser demo reads .nii.gz with the same code.
+// What fflate's one-shot gunzipSync lacks, and this adds: an output size limit checked
+// while inflating (a header is seen before the voxel data is allocated), CRC-32 and length
+// checks against the gzip trailer (a corrupt file is an error, not wrong voxels), and
+// errors that name the file.
+import { Gunzip, gunzipSync, gzipSync } from 'fflate';
+import { DataError } from '../../errors.ts';
+
+export function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+// CRC-32 tables for slicing-by-4 (4 bytes per step).
+const CRC_TABLES = (() => {
+  const t = new Int32Array(256 * 4);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++)
+    for (let s = 1; s < 4; s++) t[256 * s + n] = t[(t[256 * (s - 1) + n] & 0xff)] ^ (t[256 * (s - 1) + n] >>> 8);
+  return t;
+})();
+
+/** Continues a CRC-32 (start with crc = 0). */
+export function crc32(bytes: Uint8Array, crc = 0): number {
+  let c = ~crc;
+  const t = CRC_TABLES;
+  const n = bytes.length;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    c ^= bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+    c = t[768 + (c & 0xff)] ^ t[512 + ((c >>> 8) & 0xff)] ^ t[256 + ((c >>> 16) & 0xff)] ^ t[c >>> 24];
+  }
+  for (; i < n; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+export interface GunzipOptions {
+  /**
+   * Called with the output so far (a prefix, at least `want` bytes or the whole stream) each
+   * time more output arrives, until it returns a number: the total output size the caller
+   * needs. It may throw (e.g. a DataError for a header asking for too many voxels) before
+   * anything large is allocated. Return `Infinity` to take the whole stream.
+   */
+  sizeFromPrefix?: (prefix: Uint8Array) => number | undefined;
+  /** Hard limit on the decompressed size, in bytes. */
+  maxBytes?: number;
+}
+
+/**
+ * Decompresses a (single- or multi-member) gzip stream. Fast path: inflate just enough to
+ * learn the size the caller needs (sizeFromPrefix, which may refuse), then, when the gzip
+ * trailer's ISIZE agrees, one-shot inflate into a buffer of that size and check the CRC;
+ * anything odd (truncation, corruption, several members) falls back to the streaming path,
+ * which checks the size limit while it inflates and reports precisely.
+ */
+export function gunzipChecked(bytes: Uint8Array, source: string, opts: GunzipOptions = {}): Uint8Array {
+  if (bytes.length < 18) throw new DataError(source, 'gzip stream', `file too short for gzip (${bytes.length} bytes): truncated`);
+  const maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER;
+  const wanted = opts.sizeFromPrefix ? probeSize(bytes, opts.sizeFromPrefix) : undefined;
+  if (wanted !== undefined && Number.isFinite(wanted) && wanted < 2 ** 32 && wanted <= maxBytes) {
+    const v = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 8, 8);
+    const wantCrc = v.getUint32(0, true), isize = v.getUint32(4, true);
+    if (isize >= wanted && isize - wanted <= 1 << 26 && isize <= maxBytes) {
+      let out: Uint8Array | null = null;
+      try {
+        out = gunzipSync(bytes, { out: new Uint8Array(isize) });
+      } catch {
+        out = null;
+      }
+      if (out && out.length === isize && crc32(out) === wantCrc) return out.subarray(0, Math.min(wanted, isize));
+    }
+  }
+  return gunzipStreaming(bytes, source, opts);
+}
+
+/** The first `minBytes` decompressed bytes (or fewer, if the stream is shorter), inflating no further. */
+export function gunzipPrefix(bytes: Uint8Array, source: string, minBytes: number): Uint8Array {
+  let prefix: Uint8Array | undefined;
+  const got = probeSize(bytes, (p) => (p.length >= minBytes ? ((prefix = p), minBytes) : undefined));
+  if (got !== undefined && prefix) return prefix;
+  // Short or broken stream: the streaming path reports it (or returns the short output).
+  return gunzipStreaming(bytes, source, {});
+}
+
+/** Inflates only until sizeFromPrefix answers (which may throw); undefined when the stream ends or breaks first. */
+function probeSize(bytes: Uint8Array, sizeFromPrefix: (prefix: Uint8Array) => number | undefined): number | undefined {
+  const chunks: Uint8Array[] = [];
+  let len = 0;
+  let wanted: number | undefined;
+  const gz = new Gunzip((chunk: Uint8Array) => {
+    if (wanted !== undefined) return;
+    chunks.push(chunk.slice());
+    len += chunk.length;
+    const all = new Uint8Array(len);
+    let o = 0;
+    for (const c of chunks) all.set(c, o), (o += c.length);
+    wanted = sizeFromPrefix(all);
+  });
+  const step = 1 << 14;
+  try {
+    for (let o = 0; o < bytes.length && wanted === undefined; o += step) gz.push(bytes.subarray(o, Math.min(o + step, bytes.length)), false);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    return undefined;
+  }
+  return wanted;
+}
+
+/**
+ * Streaming decompression of a (single- or multi-member) gzip stream. Checks CRC-32 and ISIZE of a
+ * single-member stream (multi-member streams, e.g. bgzip, are checked per inflate only).
+ * Errors are DataErrors naming `source` and the field 'gzip stream'.
+ */
+function gunzipStreaming(bytes: Uint8Array, source: string, opts: GunzipOptions = {}): Uint8Array {
+  const maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER;
+  const fail = (detail: string): never => {
+    throw new DataError(source, 'gzip stream', detail);
+  };
+  if (bytes.length < 18) fail(`file too short for gzip (${bytes.length} bytes): truncated`);
+
+  let pending: Uint8Array[] = [];
+  let pendingLen = 0;
+  let wanted: number | undefined; // total bytes the caller needs, once known
+  let out: Uint8Array | null = null; // allocated once `wanted` is known and finite
+  let outLen = 0;
+  let total = 0; // all decompressed bytes seen
+  let crc = 0;
+  let members = 1;
+
+  const takePending = (): Uint8Array => {
+    if (pending.length === 1) return pending[0];
+    const all = new Uint8Array(pendingLen);
+    let o = 0;
+    for (const p of pending) all.set(p, o), (o += p.length);
+    pending = [all];
+    return all;
+  };
+
+  const gz = new Gunzip((chunk: Uint8Array) => {
+    total += chunk.length;
+    crc = crc32(chunk, crc);
+    if (total > maxBytes) fail(`decompresses to more than the limit of ${maxBytes} bytes`);
+    if (out) {
+      const n = Math.min(chunk.length, out.length - outLen);
+      if (n > 0) out.set(chunk.subarray(0, n), outLen), (outLen += n);
+      return;
+    }
+    pending.push(chunk.slice());
+    pendingLen += chunk.length;
+    if (wanted === undefined && opts.sizeFromPrefix) {
+      wanted = opts.sizeFromPrefix(takePending());
+      if (wanted !== undefined && Number.isFinite(wanted) && wanted > maxBytes) fail(`needs ${wanted} bytes, over the limit of ${maxBytes}`);
+    }
+    if (wanted !== undefined && Number.isFinite(wanted)) {
+      out = new Uint8Array(wanted);
+      const prefix = takePending();
+      const n = Math.min(prefix.length, wanted);
+      out.set(prefix.subarray(0, n));
+      outLen = n;
+      pending = [];
+      pendingLen = 0;
+    }
+  });
+  gz.onmember = () => {
+    members++;
+  };
+  const step = 1 << 20;
+  try {
+    for (let o = 0; o < bytes.length; o += step) {
+      const end = Math.min(o + step, bytes.length);
+      gz.push(bytes.subarray(o, end), end === bytes.length);
+    }
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    const msg = (e as Error).message ?? String(e);
+    fail(/unexpected EOF/i.test(msg) ? 'truncated (unexpected end of compressed data)' : `corrupt (${msg})`);
+  }
+  if (members === 1) {
+    const v = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 8, 8);
+    const wantCrc = v.getUint32(0, true);
+    const wantLen = v.getUint32(4, true);
+    if ((total >>> 0) !== wantLen) fail(`length ${total} does not match the gzip trailer (${wantLen}): truncated or corrupt`);
+    if (crc !== wantCrc) fail('CRC-32 mismatch: corrupt data');
+  }
+  const done = out as Uint8Array | null; // assigned in the callback (TS cannot see that)
+  if (done) return outLen < done.length ? done.subarray(0, outLen) : done;
+  return takePending().subarray(0, pendingLen);
+}
+
+/** gzip with fflate (level 1..9, default 6). */
+export function gzip(bytes: Uint8Array, level: number = 6): Uint8Array {
+  return gzipSync(bytes, { level: Math.max(0, Math.min(9, level)) as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 });
+}

@@ -1,0 +1,143 @@
+// Node-only file access for the volume readers/writers (nifti.ts, dicom.ts stay pure so the
+// browser bundle can use them on bytes it already has).
+//
+// Dependency: @cornerstonejs/codec-openjpeg — OpenJPEG compiled to WebAssembly, the JPEG 2000
+// decoder (JPEG 2000 lossless is common for hospital CT). It is a CommonJS Emscripten module;
+// here it is loaded with createRequire and given the .wasm bytes read from the package's own
+// files with fs (the `wasmBinary` module option), so it never fetches anything. Its
+// informational prints are silenced.
+import { readFileSync, writeFileSync, readdirSync, statSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { DataError } from '../../errors.ts';
+import { decodeNifti, decodeNiftiHeader, encodeNifti, type NiftiReadOptions, type NiftiVolume, type NiftiWriteOptions } from '../nifti.ts';
+import {
+  readDicomSeries,
+  seriesByNumber,
+  type DicomFolderResult,
+  type DicomReadOptions,
+  type DicomSeries,
+  type Jpeg2000Decoder,
+} from '../dicom.ts';
+import type { Volume } from '../volume.ts';
+
+function readBytes(path: string, what: string): Uint8Array {
+  try {
+    const b = readFileSync(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    throw new DataError(path, what, `cannot read: ${(e as Error).message}`);
+  }
+}
+
+/** Reads a .nii / .nii.gz file (gzip detected from the bytes). */
+export function readNiftiFile(path: string, opts: NiftiReadOptions = {}): NiftiVolume {
+  return decodeNifti(readBytes(path, 'file'), path, opts);
+}
+
+/** Reads only the header of a .nii / .nii.gz file. */
+export function readNiftiHeaderFile(path: string, opts: NiftiReadOptions = {}): ReturnType<typeof decodeNiftiHeader> {
+  return decodeNiftiHeader(readBytes(path, 'file'), path, opts);
+}
+
+/** Writes a NIfTI file; gzipped when the path ends in .gz (unless opts.gzip says otherwise). Creates the folder. */
+export function writeNiftiFile(path: string, volume: Volume, opts: NiftiWriteOptions = {}): void {
+  const bytes = encodeNifti(volume, { ...opts, gzip: opts.gzip ?? path.toLowerCase().endsWith('.gz') });
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, bytes);
+}
+
+// ---------------------------------------------------------------------------------------
+// JPEG 2000 (OpenJPEG, WebAssembly)
+
+interface OpenJpegModule {
+  J2KDecoder: new () => {
+    getEncodedBuffer(length: number): Uint8Array;
+    decode(): void;
+    getFrameInfo(): { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned: boolean };
+    getDecodedBuffer(): Uint8Array;
+    delete(): void;
+  };
+}
+
+let openJpeg: Promise<Jpeg2000Decoder> | null = null;
+
+/** The OpenJPEG decoder, loaded once from node_modules (no network). */
+export function loadOpenJpegNode(): Promise<Jpeg2000Decoder> {
+  if (!openJpeg) {
+    openJpeg = (async () => {
+      const require = createRequire(import.meta.url);
+      const factory = require('@cornerstonejs/codec-openjpeg/decodewasmjs') as (m: object) => Promise<OpenJpegModule>;
+      const wasmBinary = readFileSync(require.resolve('@cornerstonejs/codec-openjpeg/decodewasm'));
+      const m = await factory({ wasmBinary, print: () => {}, printErr: () => {} });
+      return {
+        decode(encoded: Uint8Array) {
+          const dec = new m.J2KDecoder();
+          try {
+            dec.getEncodedBuffer(encoded.length).set(encoded);
+            dec.decode();
+            const fi = dec.getFrameInfo();
+            const pixels = dec.getDecodedBuffer().slice(); // copy out of the wasm heap
+            return { ...fi, pixels };
+          } finally {
+            dec.delete();
+          }
+        },
+      };
+    })();
+    openJpeg.catch(() => (openJpeg = null));
+  }
+  return openJpeg;
+}
+
+// ---------------------------------------------------------------------------------------
+// DICOM folders
+
+/** Reads every file of a folder (not recursive; hidden files skipped) as DICOM series. */
+export async function readDicomFolder(dir: string, opts: DicomReadOptions = {}): Promise<DicomFolderResult> {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => !n.startsWith('.'));
+  } catch (e) {
+    throw new DataError(dir, 'folder', `cannot read: ${(e as Error).message}`);
+  }
+  const files = names
+    .map((n) => join(dir, n))
+    .filter((p) => statSync(p).isFile())
+    .map((p) => ({ name: p, bytes: readBytes(p, 'file') }));
+  const result = readDicomSeries(files, { ...opts, headersOnly: true });
+  if (result.series.length === 0) {
+    throw new DataError(dir, 'folder', `no DICOM image series (${files.length} files; ${result.nonDicomCount} not DICOM, ${result.skipped.length - result.nonDicomCount} without usable images)`);
+  }
+  if (opts.headersOnly) return result;
+  const needsJ2k = result.series.some((s) => s.transferSyntaxes.some((t) => t === '1.2.840.10008.1.2.4.90' || t === '1.2.840.10008.1.2.4.91'));
+  const jpeg2000 = opts.jpeg2000 ?? (needsJ2k ? await loadOpenJpegNode() : undefined);
+  return readDicomSeries(files, { ...opts, jpeg2000 });
+}
+
+/** One series of a folder: by SeriesNumber, or the only/largest one when none is given. */
+export async function readDicomSeriesFolder(dir: string, seriesNumber?: number, opts: DicomReadOptions = {}): Promise<DicomSeries> {
+  const r = await readDicomFolder(dir, opts);
+  if (seriesNumber !== undefined) return seriesByNumber(r, seriesNumber, dir);
+  return r.series.reduce((a, b) => (b.volume.data.length > a.volume.data.length ? b : a));
+}
+
+/** A NIfTI file or a DICOM folder (its largest series) as a Volume. */
+export async function readVolumeFile(path: string, opts: NiftiReadOptions & DicomReadOptions = {}): Promise<Volume> {
+  let isDir: boolean;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch (e) {
+    throw new DataError(path, 'path', `cannot read: ${(e as Error).message}`);
+  }
+  if (isDir) return (await readDicomSeriesFolder(path, undefined, opts)).volume;
+  const bytes = readBytes(path, 'file');
+  if (bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d) {
+    // One DICOM file: the series it belongs to, read from its folder.
+    const r = await readDicomFolder(dirname(path), opts);
+    const s = r.series.find((x) => x.slices.some((sl) => sl.file === path));
+    if (!s) throw new DataError(path, 'file', 'is DICOM but not part of any image series in its folder');
+    return s.volume;
+  }
+  return decodeNifti(bytes, path, opts);
+}

@@ -1,0 +1,194 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../helpers/paths.ts';
+import {
+  depthBin,
+  dropCounts,
+  locateSnippets,
+  mineSnippets,
+  primaryImage,
+  resolveImage,
+  scoreMiner,
+  seriesThickness,
+  type ExpectedRef,
+} from '../../src/data/snippets.ts';
+import type { SeriesMeta } from '../../src/data/manifest.ts';
+import { sampleCase } from '../../src/data/synthetic/index.ts';
+import { writeReport } from '../../src/data/synthetic/report.ts';
+
+const fixture = JSON.parse(readFileSync(join(repoRoot, 'test/data/fixtures/snippets.json'), 'utf8')) as {
+  items: { text: string; refs: ExpectedRef[]; holdout?: boolean }[];
+};
+
+test('hand-written fixture: precision and recall >= 0.95', () => {
+  assert.ok(fixture.items.length >= 40);
+  const pairs = fixture.items.map((it) => ({ mined: mineSnippets(it.text), expected: it.refs }));
+  const s = scoreMiner(pairs);
+  console.log(`  miner on ${fixture.items.length} hand-written items: ${s.expected} references, precision ${s.precision.toFixed(3)}, recall ${s.recall.toFixed(3)}`);
+  for (const fp of s.falsePositives) console.log('    false positive:', JSON.stringify(fp));
+  for (const m of s.misses) console.log('    missed:', JSON.stringify(m));
+  const h = scoreMiner(fixture.items.filter((it) => it.holdout).map((it) => ({ mined: mineSnippets(it.text), expected: it.refs })));
+  console.log(`  of which held out (not used for tuning): ${h.expected} references, precision ${h.precision.toFixed(3)}, recall ${h.recall.toFixed(3)}`);
+  assert.ok(s.precision >= 0.95, `precision ${s.precision}`);
+  assert.ok(s.recall >= 0.95, `recall ${s.recall}`);
+});
+
+test('synthetic reports (en + de): precision and recall >= 0.95', () => {
+  const pairs = [];
+  for (const lang of ['en', 'de'] as const) {
+    for (let i = 0; i < 150; i++) {
+      // Reports only (no voxels): the same writer generateCase uses, with varied numbering.
+      const { spec, rng, labels } = sampleCase(101, i, { lang });
+      const g = spec.grid;
+      const headFirst = i % 2 === 0;
+      const first = i % 3 === 0 ? 1 : 17 + i;
+      const instance = (k: number) => (headFirst ? first + g.nz - 1 - k : first + k);
+      const rep = writeReport(spec.findings, labels, { seriesNumber: 3 + (i % 4), instance, zOf: (k) => g.oz + k * g.sz, nz: g.nz, sliceThickness: g.sz }, rng.fork('report'), { lang });
+      pairs.push({ mined: mineSnippets(rep.text), expected: rep.references });
+    }
+  }
+  const s = scoreMiner(pairs);
+  console.log(`  miner on 300 synthetic reports: ${s.expected} references, precision ${s.precision.toFixed(3)}, recall ${s.recall.toFixed(3)}`);
+  for (const fp of s.falsePositives.slice(0, 5)) console.log('    false positive:', JSON.stringify(fp));
+  for (const m of s.misses.slice(0, 5)) console.log('    missed:', JSON.stringify(m));
+  assert.ok(s.expected > 500);
+  assert.ok(s.precision >= 0.95 && s.recall >= 0.95);
+});
+
+test('phrasings: series, images, kinds', () => {
+  const one = (t: string) => {
+    const m = mineSnippets(t);
+    assert.is(m.length, 1, `${t} -> ${JSON.stringify(m)}`);
+    return m[0]!;
+  };
+  let m = one('Nodule (series 3, image 45).');
+  assert.equal([m.series, m.images, m.kind, m.image, m.sentence], [3, [45], 'single', 45, 'Nodule.']);
+  m = one('Erguss (Se. 3/Bild 45).');
+  assert.equal([m.series, m.images], [3, [45]]);
+  m = one('Nodule, image 45 of series 3.');
+  assert.equal([m.series, m.images, m.sentence], [3, [45], 'Nodule.']);
+  m = one('Opacity (series 3, images 40-45).');
+  assert.equal([m.kind, m.images, m.image], ['range', [40, 45], 42]);
+  m = one('Opacity (se 3, im 40 to 45).');
+  assert.equal([m.kind, m.image], ['range', 42]);
+  m = one('Nodules (series 3, images 12 and 14).');
+  assert.equal([m.kind, m.images, m.image], ['list', [12, 14], 12]);
+  m = one('Nodules (series 3, images 12, 14, 16).');
+  assert.equal([m.kind, m.images, m.image], ['list', [12, 14, 16], 14]);
+  m = one('Effusion (se/im 4/77).');
+  assert.equal([m.series, m.images], [4, [77]]);
+  m = one('Erguss (Bild 45).');
+  assert.equal([m.series, m.images], [null, [45]]);
+  m = one('Rundherd (Serie 3, Bilder 12 und 14).');
+  assert.equal([m.kind, m.images], ['list', [12, 14]]);
+  m = one('Atelektase (Serie 3, Bild 40 bis 44).');
+  assert.equal([m.kind, m.images], ['range', [40, 44]]);
+});
+
+test('numbers that are not references', () => {
+  for (const t of [
+    'Nodule measuring 5 mm in the right upper lobe.',
+    '3 series of images were reviewed.',
+    'Image quality is limited.',
+    'Fracture of the T3 vertebra.',
+    'Granuloma in segment 6.',
+    'Prior CT from 12.03.2021 and 2020-01-05.',
+    'Rundherd im 3. Segment rechts.',
+    'Keine Befundänderung im Vergleich zur Voruntersuchung vom 01.02.2022.',
+    'Slice thickness 1.25 mm, 120 kV, 2 series.',
+    'im 4. ICR links.',
+  ]) {
+    assert.equal(mineSnippets(t), [], t);
+  }
+});
+
+test('reports without references give zero snippets; empty text is fine', () => {
+  assert.equal(mineSnippets(''), []);
+  assert.equal(mineSnippets('Findings: No pleural effusion. No nodules.\n\nImpression: Normal.'), []);
+});
+
+test('a 1 MB report is mined in linear time (no catastrophic backtracking)', () => {
+  const unit = 'Small nodule in the right upper lobe (series 3, image 45), measuring 5 mm, stable since 12.03.2021. No effusion. ';
+  const big = unit.repeat(Math.ceil(1e6 / unit.length));
+  const t0 = performance.now();
+  const m = mineSnippets(big);
+  const dt = performance.now() - t0;
+  assert.is(m.length, Math.ceil(1e6 / unit.length));
+  // Adversarial: long runs of separators, numbers and keywords without periods.
+  const nasty = ('series series 3, , , , image image 1 and and 2 - - ' + ',;:'.repeat(50) + ' (((( [[[ ').repeat(4000);
+  const t1 = performance.now();
+  mineSnippets(nasty);
+  mineSnippets('image '.repeat(150000) + '5'.repeat(20));
+  mineSnippets(', '.repeat(400000) + '.');
+  const dt2 = performance.now() - t1;
+  console.log(`  1 MB report: ${dt.toFixed(0)} ms; adversarial inputs: ${dt2.toFixed(0)} ms`);
+  assert.ok(dt < 3000 && dt2 < 6000);
+});
+
+const series: SeriesMeta = {
+  seriesNumber: 3,
+  // Head-first numbering starting at 101: instance 101 is the top slice (z = 95).
+  slices: Array.from({ length: 20 }, (_, n) => ({ instanceNumber: 101 + n, z: 95 - 5 * n })),
+};
+
+test('image -> slice -> world z through the metadata', () => {
+  assert.is(seriesThickness(series), 5);
+  assert.equal(resolveImage(series, 101), { z: 95, thickness: 5 });
+  assert.equal(resolveImage(series, 120), { z: 0, thickness: 5 });
+  assert.is(resolveImage(series, 100), null);
+  assert.is(seriesThickness({ ...series, sliceThickness: 2 }), 2);
+});
+
+test('world z -> depth bin of a prepared grid (largest overlap; outside -> null)', () => {
+  // Prepared grid: 3 mm z spacing, 32 slices from z = 0 (k = 0) up; bins of 4 voxels = 12 mm.
+  const affine = [0.75, 0, 0, 0, 0, 0.75, 0, 0, 0, 0, 3, 0, -50, -50, 0, 1];
+  const grid = { affine, shape: [64, 64, 32] as [number, number, number] };
+  // Bin b covers z in [12 b - 1.5, 12 b + 10.5).
+  assert.is(depthBin(grid, 0, 0), 0);
+  assert.is(depthBin(grid, 11, 0), 1);
+  assert.is(depthBin(grid, 30, 5), 2);
+  // A 5 mm slice at z = 10 covers [7.5, 12.5]: 3 mm in bin 0, 2 mm in bin 1 -> bin 0.
+  assert.is(depthBin(grid, 10, 5), 0);
+  assert.is(depthBin(grid, 11.5, 5), 1);
+  assert.is(depthBin(grid, -10, 5), null);
+  assert.is(depthBin(grid, 200, 5), null);
+  assert.is(depthBin(grid, 94.4, 0), 7);
+  assert.is(depthBin(grid, 94.5, 0), null);
+  // Flipped k axis (k runs feet-wards): bins count from the top.
+  const flipped = { affine: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, -3, 0, 0, 0, 93, 1], shape: [8, 8, 32] as [number, number, number] };
+  assert.is(depthBin(flipped, 93, 0), 0);
+  assert.is(depthBin(flipped, 0, 0), 7);
+});
+
+test('locateSnippets: drops with reasons, never throws', () => {
+  const affine = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 3, 0, 0, 0, 0, 1];
+  const grid = { affine, shape: [8, 8, 24] as [number, number, number] }; // z 0..69, 6 bins
+  const report =
+    'Nodule (series 3, image 110). Effusion (series 3, image 150). Opacity (series 7, image 110). Atelectasis (image 120). Hernia (series 3, image 102).';
+  const mined = mineSnippets(report);
+  assert.is(mined.length, 5);
+  const r = locateSnippets(mined, series, grid);
+  // image 110 -> z = 50 -> bin 4; image 120 -> z = 0 -> bin 0; image 102 -> z = 90 -> outside.
+  assert.equal(
+    r.located.map((l) => [l.sentence, l.z, l.bin]),
+    [
+      ['Nodule.', 50, 4],
+      ['Atelectasis.', 0, 0],
+    ],
+  );
+  const c = dropCounts(r.dropped);
+  assert.equal(c, { 'no-series-metadata': 0, 'other-series': 1, 'image-not-in-series': 1, 'outside-crop': 1 });
+  assert.ok(r.dropped.every((d) => d.detail.length > 0));
+  assert.is(locateSnippets(mined, undefined, grid).dropped.length, 5);
+});
+
+test('primaryImage', () => {
+  assert.is(primaryImage([40, 45], 'range'), 42);
+  assert.is(primaryImage([45, 40], 'range'), 42);
+  assert.is(primaryImage([14, 12], 'list'), 12);
+  assert.is(primaryImage([7], 'single'), 7);
+});
+
+test.run();
