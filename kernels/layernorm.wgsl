@@ -25,9 +25,12 @@ fn layernorm(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   let row = rowIndex(gid, nwg);
   if (row >= p.rows) { return; }
   let base = row * p.n;
+  // Sum relative to the first element: with a large common offset (|mean| >> std) the
+  // plain sum would lose the low bits that carry the variance.
+  let shift = X[base];
   var s = 0.0;
-  for (var j = 0u; j < p.n; j++) { s += X[base + j]; }
-  let mean = s / f32(p.n);
+  for (var j = 0u; j < p.n; j++) { s += X[base + j] - shift; }
+  let mean = shift + s / f32(p.n);
   // Two-pass variance: no cancellation when |mean| >> std.
   var v = 0.0;
   for (var j = 0u; j < p.n; j++) { let d = X[base + j] - mean; v += d * d; }

@@ -75,18 +75,17 @@ function topoOrder(root: Tensor): Tensor[] {
  * `seed` is the gradient of root itself; it may be omitted only for a one-element root.
  * Ops used to compute gradients are not recorded (no higher-order gradients).
  */
-export function backward(root: Tensor, seed?: Tensor, ones?: (like: Tensor) => Tensor): void {
+export function backward(root: Tensor, seed?: Tensor): void {
   if (!root.requiresGrad) throw new ShapeError(`backward: '${root.name}' ${fmtShape(root.shape)} does not depend on any tensor that requires a gradient`);
   if (!seed && root.size !== 1)
     throw new ShapeError(`backward: '${root.name}' has shape ${fmtShape(root.shape)}; a non-scalar needs a seed gradient of the same shape`);
   if (seed && seed.shape.join() !== root.shape.join())
     throw new ShapeError(`backward: seed gradient ${fmtShape(seed.shape)} does not match '${root.name}' ${fmtShape(root.shape)}`);
-  if (!seed && !ones) throw new ShapeError('backward: no seed given and no way to make ones');
   noGrad(() => {
     const order = topoOrder(root);
     const grads = new Map<Tensor, Tensor>();
     const userSeed = seed;
-    grads.set(root, seed ?? ones!(root));
+    grads.set(root, seed ?? gradOps!.ones(root));
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i];
       const g = grads.get(t);
@@ -116,14 +115,15 @@ export function backward(root: Tensor, seed?: Tensor, ones?: (like: Tensor) => T
   });
 }
 
-// Set by ops/elementwise.ts (which imports this module): gradient accumulation needs add.
-let addImpl: ((a: Tensor, b: Tensor) => Tensor) | null = null;
-export function setGradAdd(fn: (a: Tensor, b: Tensor) => Tensor): void {
-  addImpl = fn;
+// Set by ops/elementwise.ts (which imports this module, so this one cannot import it):
+// accumulation needs add, and a scalar root's seed is a tensor of ones.
+let gradOps: { add: (a: Tensor, b: Tensor) => Tensor; ones: (like: Tensor) => Tensor } | null = null;
+export function setGradOps(ops: typeof gradOps): void {
+  gradOps = ops;
 }
 
 function addInto(a: Tensor, b: Tensor): Tensor {
-  const s = addImpl!(a, b);
+  const s = gradOps!.add(a, b);
   a.dispose();
   b.dispose();
   return s;
@@ -133,7 +133,7 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, isUserSeed: boolean): void {
   const own = isUserSeed ? g.view(g.shape) : g;
   own.kept = leaf.kept;
   if (leaf.grad) {
-    const sum = addImpl!(leaf.grad, own);
+    const sum = gradOps!.add(leaf.grad, own);
     sum.kept = leaf.kept;
     leaf.grad.dispose();
     own.dispose();

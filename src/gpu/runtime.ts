@@ -236,6 +236,7 @@ export class Gpu {
     this.check();
     const expanded = expandWgsl(spec.source, spec.flags, spec.consts, spec.file);
     const name = `${spec.file}:${spec.entry}`;
+    this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code: expanded.code, label: name });
     // Compile errors come back asynchronously; report them as kernels/<file>:<line>.
     this.pendingChecks.push(
@@ -260,6 +261,12 @@ export class Gpu {
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: name }),
       compute: { module, entryPoint: spec.entry, constants: spec.overrides },
     });
+    this.pendingChecks.push(
+      this.device.popErrorScope().then((e) => {
+        // A compile error is already reported with its source line above.
+        if (e && !/parsing WGSL|ShaderModule/.test(e.message)) this.errors.push(`${name}: ${e.message.trim()}`);
+      }),
+    );
     k = { spec, pipeline, layout, name };
     this.kernels.set(key, k);
     return k;

@@ -2,7 +2,7 @@
 // kernel each, binary ops with numpy broadcasting, whose backward rules are written with
 // the forward ops themselves plus sumToShape (the reduction over broadcast axes).
 import source from '../../kernels/elementwise.wgsl';
-import { record, setGradAdd } from '../autograd.ts';
+import { record, setGradOps } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape, type Shape } from '../tensor.ts';
 import { grid1d, type Gpu, type KernelSpec } from '../gpu/runtime.ts';
@@ -196,4 +196,4 @@ export const eq = (a: Tensor, b: Tensor): Tensor => binary('eq', a, b);
 /** 1 where a > b, else 0 (no gradient). */
 export const gt = (a: Tensor, b: Tensor): Tensor => binary('gt', a, b);
 
-setGradAdd(add);
+setGradOps({ add, ones: (like) => ones(like.gpu, like.shape) });

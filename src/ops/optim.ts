@@ -23,6 +23,7 @@ abstract class Optimizer {
   lr: number;
   protected readonly state: { m: GPUBuffer; v: GPUBuffer | null }[];
   private hyper: GPUBuffer;
+  private clipHyper: GPUBuffer;
   private scale: GPUBuffer;
   private sq: GPUBuffer;
 
@@ -47,6 +48,8 @@ abstract class Optimizer {
       return { m, v };
     });
     this.hyper = this.gpu.acquire(32, 'optimizer hyperparameters');
+    this.clipHyper = this.gpu.acquire(32, 'clipping threshold');
+    this.gpu.upload(this.clipHyper, new Float32Array([opts.clipNorm ?? 0, 0, 0, 0, 0, 0, 0, 0]));
     this.scale = this.gpu.acquire(16, 'gradient scale');
     this.gpu.upload(this.scale, new Float32Array([1, 0, 0, 0]));
     this.sq = this.gpu.acquire(params.length * 4, 'gradient norms');
@@ -68,7 +71,7 @@ abstract class Optimizer {
     checkFinite('optimizer', 'lr', this.lr);
     this.stepCount++;
     const gpu = this.gpu;
-    if (this.opts.clipNorm && this.opts.clipNorm > 0) this.clip(this.opts.clipNorm);
+    if (this.opts.clipNorm && this.opts.clipNorm > 0) this.clip();
     gpu.upload(this.hyper, new Float32Array(this.hyperparameters()));
     const k = gpu.kernel({
       file: 'optim.wgsl',
@@ -84,7 +87,7 @@ abstract class Optimizer {
     });
   }
 
-  private clip(maxNorm: number): void {
+  private clip(): void {
     const gpu = this.gpu;
     noGrad(() =>
       this.params.forEach((p, i) => {
@@ -99,9 +102,8 @@ abstract class Optimizer {
         s.dispose();
       }),
     );
-    gpu.upload(this.hyper, new Float32Array([maxNorm, 0, 0, 0, 0, 0, 0, 0]));
     const k = gpu.kernel({ file: 'optim.wgsl', source, entry: 'clip_scale', bindings: ['uniform', null, null, null, null, 'read', null, 'read', 'write'] });
-    gpu.dispatch(k, { uniforms: new Uniforms().u32(this.params.length).bytes(), buffers: [this.hyper, this.sq, this.scale], workgroups: [1], label: 'clip gradient norm' });
+    gpu.dispatch(k, { uniforms: new Uniforms().u32(this.params.length).bytes(), buffers: [this.clipHyper, this.sq, this.scale], workgroups: [1], label: 'clip gradient norm' });
   }
 
   /** The global gradient norm before clipping at the last step (reads back; for logging). */
@@ -117,6 +119,7 @@ abstract class Optimizer {
       if (v) this.gpu.release(v);
     }
     this.gpu.release(this.hyper);
+    this.gpu.release(this.clipHyper);
     this.gpu.release(this.scale);
     this.gpu.release(this.sq);
   }

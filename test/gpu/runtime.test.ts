@@ -1,0 +1,116 @@
+// The device runtime: pool reuse and stats, batching, uniform caching, error reporting
+// (WGSL compile errors with file and line, validation errors naming the op), the
+// timestamp profiler, and use after destroy.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu } from '../helpers/gpu.ts';
+import * as ops from '../../src/ops/index.ts';
+import { Gpu, bucketSize } from '../../src/gpu/runtime.ts';
+import { expandWgsl } from '../../src/gpu/wgsl.ts';
+
+const t = suite('runtime');
+
+t('buffer pool: released buffers are reused; stats add up', async () => {
+  const gpu = await testGpu();
+  const s0 = gpu.poolStats();
+  const a = ops.zeros(gpu, [1000]);
+  a.dispose();
+  const s1 = gpu.poolStats();
+  const b = ops.zeros(gpu, [990]); // same bucket
+  const s2 = gpu.poolStats();
+  assert.is(s2.allocations, s1.allocations, 'reused, not allocated');
+  assert.is(s2.liveBytes - s0.liveBytes, bucketSize(990 * 4));
+  b.dispose();
+  assert.is(gpu.poolStats().liveBytes, s0.liveBytes);
+  assert.ok(bucketSize(1000) >= 1000 && bucketSize(1000) <= 1250, 'buckets waste at most 25%');
+});
+
+t('many dispatches go in one submit', async () => {
+  const gpu = await testGpu();
+  await gpu.sync();
+  const s0 = gpu.submitCount;
+  let x = ops.tensor(gpu, [1, 2, 3], [3]);
+  for (let i = 0; i < 50; i++) x = ops.addScalar(x, 1);
+  await x.data();
+  assert.is(gpu.submitCount - s0, 1);
+  assert.equal([...(await x.floats())], [51, 52, 53]);
+});
+
+t('uploads into a buffer that the open batch uses wait for it (no reordering)', async () => {
+  const gpu = await testGpu();
+  const x = ops.tensor(gpu, [1, 2], [2]);
+  const y = ops.mulScalar(x, 10); // reads x, not yet submitted
+  gpu.upload(x.buffer, new Float32Array([5, 6])); // must not overtake the multiply
+  assert.equal([...(await y.floats())], [10, 20]);
+  assert.equal([...(await x.floats())], [5, 6]);
+});
+
+t('a WGSL compile error names the kernel file and line', async () => {
+  const gpu = await testGpu();
+  const source = 'struct P { n: u32 }\n@group(0) @binding(0) var<uniform> p: P;\n@compute @workgroup_size(1) fn main() {\n  let x: f32 = p.n;\n}\n';
+  try {
+    await gpu.compile({ file: 'broken.wgsl', source, entry: 'main', bindings: ['uniform'] });
+    assert.unreachable('compiled');
+  } catch (e) {
+    assert.match((e as Error).message, /kernels\/broken\.wgsl:4:/);
+  }
+});
+
+t('template lines map back to source lines', () => {
+  const src = 'a\n//#unroll I 3\nx{I} = {I * 2};\n//#end\n//#if F\nyes\n//#else\nno\n//#endif\nend';
+  const on = expandWgsl(src, { F: true });
+  assert.is(on.code, 'a\nx0 = 0;\nx1 = 2;\nx2 = 4;\nyes\nend');
+  assert.equal(on.lineMap, [1, 3, 3, 3, 6, 10]);
+  assert.is(expandWgsl(src, {}).code.split('\n')[4], 'no');
+  assert.throws(() => expandWgsl('//#if X\n', {}, {}, 'f.wgsl'), /f\.wgsl:1: \/\/#if is never closed/);
+});
+
+t('a validation error surfaces at the next sync, naming the op', async () => {
+  const gpu = await testGpu();
+  const k = gpu.kernel({ file: 'elementwise.wgsl', source: 'x', entry: 'nope', bindings: [] });
+  gpu.dispatch(k, { buffers: [], workgroups: [1], label: 'my-op [3x4]' });
+  try {
+    await gpu.sync();
+    assert.unreachable('no error');
+  } catch (e) {
+    assert.match((e as Error).message, /my-op \[3x4\]/);
+  }
+  // The runtime keeps working afterwards.
+  assert.equal([...(await ops.addScalar(ops.tensor(gpu, [1], [1]), 1).floats())], [2]);
+});
+
+t('out-of-memory is refused before allocating, naming the tensor', async () => {
+  const gpu = await testGpu();
+  const limit = gpu.memoryLimit;
+  gpu.memoryLimit = gpu.poolStats().liveBytes + 1024;
+  try {
+    assert.throws(() => ops.zeros(gpu, [1000, 1000], 'big'), /out of GPU memory: big \[1000x1000\] needs 3\.8 MiB/);
+  } finally {
+    gpu.memoryLimit = limit;
+  }
+});
+
+t('profiler: one record per dispatch with a positive time', async () => {
+  const gpu = await testGpu();
+  if (!gpu.canProfile) {
+    console.log('  skip: no timestamp-query on this adapter');
+    return;
+  }
+  const x = ops.zeros(gpu, [256, 256]);
+  gpu.startProfile();
+  ops.matmul(x, x);
+  ops.exp(x);
+  const recs = await gpu.endProfile();
+  assert.is(recs.length, 2);
+  assert.match(recs[0].label, /^matmul \[256x256\]@\[256x256\]/);
+  assert.ok(recs.every((r) => r.ms >= 0));
+});
+
+t('a destroyed device refuses work with a clear message', async () => {
+  const gpu = await Gpu.create();
+  const x = ops.zeros(gpu, [4]);
+  gpu.destroy();
+  assert.throws(() => ops.exp(x), /the GPU device was destroyed/);
+});
+
+t.run();

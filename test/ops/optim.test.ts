@@ -1,0 +1,68 @@
+// SGD (momentum, weight decay), AdamW and gradient clipping against float64 replays of
+// the update rules over several steps.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu } from '../helpers/gpu.ts';
+import { assertClose, randomValues } from '../helpers/check.ts';
+import * as ops from '../../src/ops/index.ts';
+
+const t = suite('optim');
+const TOL = { rtol: 1e-5, atol: 1e-6 };
+
+t('AdamW matches the float64 update over 5 steps', async () => {
+  const gpu = await testGpu();
+  const n = 37;
+  const p0 = Float32Array.from(randomValues(n, 1));
+  const grads = [2, 3, 4, 5, 6].map((s) => Float32Array.from(randomValues(n, s)));
+  const p = ops.parameter(gpu, p0, [n], 'p');
+  const opt = new ops.AdamW([p], { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+  const P = Float64Array.from(p0), M = new Float64Array(n), V = new Float64Array(n);
+  for (let s = 1; s <= 5; s++) {
+    p.grad = ops.tensor(gpu, grads[s - 1], [n]).keep();
+    opt.step();
+    for (let i = 0; i < n; i++) {
+      const g = grads[s - 1][i];
+      M[i] = 0.9 * M[i] + 0.1 * g;
+      V[i] = 0.95 * V[i] + 0.05 * g * g;
+      const mh = M[i] / (1 - 0.9 ** s), vh = V[i] / (1 - 0.95 ** s);
+      P[i] -= 0.01 * (mh / (Math.sqrt(vh) + 1e-8) + 0.1 * P[i]);
+    }
+    opt.zeroGrad();
+  }
+  assertClose(await p.floats(), P, TOL, 'AdamW');
+});
+
+t('SGD with momentum and weight decay', async () => {
+  const gpu = await testGpu();
+  const n = 300;
+  const p0 = Float32Array.from(randomValues(n, 1));
+  const p = ops.parameter(gpu, p0, [n], 'p');
+  const opt = new ops.SGD([p], { lr: 0.1, momentum: 0.9, weightDecay: 0.01 });
+  const P = Float64Array.from(p0), M = new Float64Array(n);
+  for (let s = 0; s < 3; s++) {
+    const g = Float32Array.from(randomValues(n, 10 + s));
+    p.grad = ops.tensor(gpu, g, [n]).keep();
+    opt.step();
+    for (let i = 0; i < n; i++) {
+      M[i] = 0.9 * M[i] + g[i];
+      P[i] -= 0.1 * (M[i] + 0.01 * P[i]);
+    }
+    opt.zeroGrad();
+  }
+  assertClose(await p.floats(), P, TOL, 'SGD');
+});
+
+t('gradient clipping scales by maxNorm / global norm, on the GPU', async () => {
+  const gpu = await testGpu();
+  const a = ops.parameter(gpu, [0, 0, 0], [3], 'a');
+  const b = ops.parameter(gpu, [0, 0], [2], 'b');
+  const opt = new ops.SGD([a, b], { lr: 1, clipNorm: 1 });
+  a.grad = ops.tensor(gpu, [3, 0, 0], [3]).keep();
+  b.grad = ops.tensor(gpu, [0, 4], [2]).keep(); // global norm 5
+  opt.step();
+  assert.ok(Math.abs((await opt.lastGradNorm()) - 5) < 1e-5, 'norm');
+  assertClose(await a.floats(), [-0.6, 0, 0], TOL, 'a clipped');
+  assertClose(await b.floats(), [0, -0.8], TOL, 'b clipped');
+});
+
+t.run();
