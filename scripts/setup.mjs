@@ -66,7 +66,8 @@ function probeAdapter() {
 let probe = probeAdapter();
 if (probe.ok) info(probe.text);
 else {
-  say(`no WebGPU adapter yet (${probe.text.split('\n').filter((l) => !/artificially reduced/.test(l)).slice(-1)[0] ?? ''})`);
+  const reason = probe.text.split('\n').find((l) => l.startsWith('no adapter:')) ?? probe.text.split('\n').filter((l) => /error|fail/i.test(l))[0] ?? '';
+  say(`no WebGPU adapter yet${reason ? ` (${reason.replace(/^no adapter: /, '')})` : ''}`);
   installLavapipe();
   probe = probeAdapter();
   if (!probe.ok) {
