@@ -1,7 +1,7 @@
 // The browser library entry: the same kernels, runtime, ops and data code as in Node,
 // without the Node-only file I/O (src/data/io/node.ts, the synthetic dataset writer).
 export * from './errors.ts';
-export { Gpu, fmtBytes, type PoolStats, type ProfileRecord } from './gpu/runtime.ts';
+export { Gpu, createDevice, fmtBytes, type PoolStats, type ProfileRecord } from './gpu/runtime.ts';
 export { Tensor, scope, scopeAsync } from './tensor.ts';
 export { backward, noGrad, detach } from './autograd.ts';
 export * from './ops/index.ts';

@@ -547,6 +547,9 @@ export class Gpu {
   }
 }
 
+/** Creates the runtime on the best adapter: dawn.node in Node, navigator.gpu in browsers. */
+export const createDevice = (opts: DeviceOptions = {}): Promise<Gpu> => Gpu.create(opts);
+
 export function fmtBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 2 ** 20) return `${(n / 1024).toFixed(1)} KiB`;

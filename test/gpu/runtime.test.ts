@@ -113,4 +113,27 @@ t('a destroyed device refuses work with a clear message', async () => {
   assert.throws(() => ops.exp(x), /the GPU device was destroyed/);
 });
 
+t('device loss is reported, not swallowed', async () => {
+  const gpu = await Gpu.create();
+  const x = ops.zeros(gpu, [4]);
+  gpu.device.destroy(); // lost behind the runtime's back
+  await gpu.device.lost;
+  assert.throws(() => ops.exp(x), /the GPU device was lost \(destroyed/);
+  gpu.destroy();
+});
+
+t('with no Vulkan driver, the error names the fix', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { repoRoot } = await import('../helpers/paths.ts');
+  const r = spawnSync(process.execPath, [`${repoRoot}/dist/cli.js`, 'demo', '--steps', '1'], {
+    env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent.json', VK_DRIVER_FILES: '/nonexistent.json' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /ctvlm: no WebGPU adapter\. .*run `npm run setup`/);
+  // (Dawn itself logs a C++ source location; what must not appear is a JavaScript stack.)
+  assert.not.match(r.stderr, /at .*(file:\/\/|\.js:\d)/, 'no JavaScript stack trace');
+});
+
 t.run();
