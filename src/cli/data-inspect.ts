@@ -1,6 +1,7 @@
 // `ctvlm data inspect FILE_OR_DIR`: what a CT file or DICOM folder holds, as the readers see it.
 import { parseArgs } from 'node:util';
-import { statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Command } from './command.ts';
 import { DataError, UsageError } from '../errors.ts';
 import { readNiftiFile, readDicomFolder } from '../data/io/node.ts';
@@ -12,7 +13,8 @@ const usage = `usage: ctvlm data inspect FILE_OR_DIR [options]
 Prints what a NIfTI file (.nii, .nii.gz) or a folder of DICOM files holds: header, shape,
 spacing, orientation codes (from the voxel -> RAS affine), affine, HU range, datatype; for
 DICOM every series in the folder, its instance range, transfer syntax, slice spacing and
-any unevenness, and files skipped.
+any unevenness, and files skipped. A single DICOM file shows the series it belongs to (read
+from its folder).
 
 options:
   --max-voxels N   refuse volumes larger than N voxels (default 1073741824)
@@ -70,6 +72,20 @@ function seriesSummary(s: DicomSeries, withData: boolean): Record<string, unknow
   };
 }
 
+/** Whether the file starts with the DICOM Part 10 preamble ("DICM" at byte 128). */
+function hasDicomPreamble(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const b = Buffer.alloc(132);
+    return readSync(fd, b, 0, 132, 0) === 132 && b.toString('latin1', 128, 132) === 'DICM';
+  } catch {
+    return false; // the NIfTI reader reports unreadable files
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 export const command: Command = {
   name: 'data inspect',
   summary: 'print header, shape, spacing, orientation and HU range of a NIfTI file or DICOM folder',
@@ -104,15 +120,20 @@ export const command: Command = {
       throw new DataError(path, 'path', `cannot read: ${(e as Error).message}`);
     }
     const json = values.json ?? false;
+    const dicomFile = !isDir && hasDicomPreamble(path);
 
-    if (isDir) {
+    if (isDir || dicomFile) {
       const headersOnly = values['headers-only'] ?? false;
-      const r = await readDicomFolder(path, { maxVoxels, headersOnly });
+      const folder = dicomFile ? dirname(path) : path;
+      const all = await readDicomFolder(folder, { maxVoxels, headersOnly });
+      const r = dicomFile ? { ...all, series: all.series.filter((s) => s.slices.some((x) => x.file === path)), skipped: all.skipped.filter((x) => x.file === path) } : all;
+      if (dicomFile && r.series.length === 0) throw new DataError(path, 'file', `is DICOM but not part of any image series in ${folder}${r.skipped.length ? ` (${r.skipped[0]!.reason})` : ''}`);
       if (json) {
         console.log(JSON.stringify({ path, format: 'DICOM', series: r.series.map((s) => seriesSummary(s, !headersOnly)), skipped: r.skipped }, null, 2));
         return 0;
       }
-      console.log(`${path}: DICOM folder, ${r.series.length} image series${r.skipped.length ? `, ${r.skipped.length} file(s) skipped (${r.nonDicomCount} not DICOM)` : ''}`);
+      if (dicomFile) console.log(`${path}: DICOM file, of the series below (read from ${folder})`);
+      else console.log(`${path}: DICOM folder, ${r.series.length} image series${r.skipped.length ? `, ${r.skipped.length} file(s) skipped (${r.nonDicomCount} not DICOM)` : ''}`);
       for (const s of r.series) {
         const inst = s.slices.map((x) => x.instanceNumber).filter((x): x is number => x !== null);
         console.log('');

@@ -5,10 +5,10 @@ import { Progress } from './progress.ts';
 
 const usage = `usage: ctvlm data synth --out DIR [--n N] [--seed S] [--lang en|de] [size options]
 
-Writes the built-in synthetic chest-CT benchmark: DIR/volumes/<id>.nii.gz (int16 HU, RAS
-affine), DIR/manifest.jsonl (report, 18 labels, slice metadata, reference ground truth,
-split) and DIR/synth.json (the settings). Deterministic: the same seed and options give the
-same files.
+Writes the built-in synthetic chest-CT benchmark: DIR/volumes/<id>.nii.gz (int16 HU, stored
+RAS or LPS per case: readers must go through the affine), DIR/manifest.jsonl (report, 18
+labels, slice metadata, reference ground truth, split) and DIR/synth.json (the settings).
+Deterministic: the same seed and options give the same files.
 
 options:
   --out DIR            output folder (required)
@@ -20,6 +20,7 @@ options:
   --slices A[-B]       number of slices range (default 60-110)
   --thickness A[-B]    slice thickness range in mm, 0.5 mm steps (default 2.5-5)
   --noise SD           noise standard deviation in HU (default 12)
+  --lps-rate P         share of volumes stored LPS-oriented, 0-1 (default 0.5)
   --gzip-level L       gzip level 0-9 of the volumes (default 1)
   --quiet              no progress output`;
 
@@ -53,6 +54,7 @@ export const command: Command = {
           slices: { type: 'string' },
           thickness: { type: 'string' },
           noise: { type: 'string' },
+          'lps-rate': { type: 'string' },
           'gzip-level': { type: 'string' },
           quiet: { type: 'boolean' },
         },
@@ -70,6 +72,8 @@ export const command: Command = {
     if (lang !== 'en' && lang !== 'de') throw new UsageError(`--lang: expected en or de, got '${lang}'`);
     const noise = a.noise === undefined ? undefined : Number(a.noise);
     if (noise !== undefined && !(noise >= 0)) throw new UsageError(`--noise: expected a number >= 0, got '${a.noise}'`);
+    const lpsRate = a['lps-rate'] === undefined ? undefined : Number(a['lps-rate']);
+    if (lpsRate !== undefined && !(lpsRate >= 0 && lpsRate <= 1)) throw new UsageError(`--lps-rate: expected a number 0-1, got '${a['lps-rate']}'`);
     const gzipLevel = a['gzip-level'] === undefined ? 1 : Number(a['gzip-level']);
     if (!Number.isInteger(gzipLevel) || gzipLevel < 0 || gzipLevel > 9) throw new UsageError(`--gzip-level: expected 0-9, got '${a['gzip-level']}'`);
     const size = range(a.size, 'size', true);
@@ -87,6 +91,7 @@ export const command: Command = {
       slices,
       thickness: range(a.thickness, 'thickness', false),
       noise,
+      lpsRate,
       gzipLevel,
       onProgress: (done, _total, id) => bar.update(done, id),
     });

@@ -18,9 +18,9 @@
 //   gantry tilt shows as a shear and SliceThickness is never used as the step), then
 //   converted to RAS+ (x and y negated). `slices[k].position` stays LPS, as in the file.
 // - HU = RescaleSlope * stored + RescaleIntercept, per slice.
-// - Series are told apart by SeriesInstanceUID (else SeriesNumber), and within one UID by
-//   geometry (rows, columns, orientation, pixel spacing), so e.g. a localizer stored in
-//   the same series becomes a separate entry with a warning.
+// - Series are told apart by SeriesInstanceUID (else SeriesNumber, else SeriesDescription and
+//   SliceThickness), and within one of those by geometry (rows, columns, orientation, pixel
+//   spacing), so e.g. a localizer stored in the same series becomes a separate entry with a warning.
 // - Uneven slice spacing is reported in `warnings` (and `uneven`, `maxPositionError`); the
 //   volume then uses the mean step. Slices at the same position: the lower InstanceNumber
 //   is kept, the others are dropped with a warning.
@@ -29,6 +29,7 @@ import type { DataSet, Element } from 'dicom-parser';
 import { inflateSync } from 'fflate';
 import { DataError } from '../errors.ts';
 import { affineFromRows, spacingFromAffine, type Vec3, type Volume } from './volume.ts';
+import type { SeriesMeta } from './manifest.ts';
 
 export const TRANSFER_SYNTAXES: Record<string, string> = {
   '1.2.840.10008.1.2': 'Implicit VR Little Endian',
@@ -249,7 +250,8 @@ export function parseDicomFile(file: DicomFileInput): { header: Partial<DicomSli
   } catch (e) {
     const msg = typeof e === 'string' ? e : e instanceof Error ? e.message : String((e as { exception?: string }).exception ?? e);
     if (!hasPreamble) return null;
-    throw new DataError(file.name, 'DICOM dataset', `unreadable: ${msg.replace(/^dicomParser\.\w+: /, '')}`);
+    const detail = msg.replace(/^dicomParser[.:]\w+: ?/, '');
+    throw new DataError(file.name, 'DICOM dataset', `unreadable${/overrun|end of buffer/i.test(detail) ? ' (truncated?)' : ''}: ${detail}`);
   }
   const ts = str(ds, TAG.transferSyntax) ?? '1.2.840.10008.1.2';
   const missing: string[] = [];
@@ -536,7 +538,10 @@ export function readDicomSeries(files: DicomFileInput[], opts: DicomReadOptions 
       }
       throw e;
     }
-    const id = header.seriesUID ?? (header.seriesNumber !== null ? `#${header.seriesNumber}` : '(no series UID or number)');
+    // Without SeriesInstanceUID and SeriesNumber (anonymised data), SeriesDescription and
+    // SliceThickness still tell e.g. a 1 mm lung reconstruction from a 3 mm body one.
+    const anon = `(no series UID or number; "${(header.seriesDescription ?? '').replace(/\|/g, '/')}", ${header.sliceThickness ?? '?'} mm)`;
+    const id = header.seriesUID ?? (header.seriesNumber !== null ? `#${header.seriesNumber}` : anon);
     const key = `${id}|${geometryKey(header)}`;
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push({ header, dataSet: parsed.dataSet });
@@ -550,7 +555,7 @@ export function readDicomSeries(files: DicomFileInput[], opts: DicomReadOptions 
     const nGeo = uidGeometries.get(id)!.size;
     if (nGeo > 1)
       extra.push(`series ${id} holds images of ${nGeo} different geometries (size/orientation/spacing); this entry is one of them (${group[0].header.columns}x${group[0].header.rows})`);
-    if (id.startsWith('(no')) extra.push('no SeriesInstanceUID or SeriesNumber: files grouped by geometry only');
+    if (id.startsWith('(no')) extra.push('no SeriesInstanceUID or SeriesNumber: files grouped by SeriesDescription, SliceThickness and geometry');
     series.push(makeSeries(group, opts, extra));
   }
   series.sort((a, b) => (a.seriesNumber ?? Infinity) - (b.seriesNumber ?? Infinity) || b.slices.length - a.slices.length);
@@ -575,6 +580,30 @@ export function sliceIndexOfInstance(series: DicomSeries, instanceNumber: number
 export function instanceWorldRas(series: DicomSeries, instanceNumber: number): Vec3 | null {
   const s = series.slices.find((x) => x.instanceNumber === instanceNumber);
   return s ? [-s.position[0], -s.position[1], s.position[2]] : null;
+}
+
+/**
+ * The series' slice metadata as a manifest stores it (InstanceNumber -> world z of the slice's
+ * true position; z is the same in LPS and RAS), for resolving a report's "series X, image Y".
+ * `seriesNumber` overrides the file's SeriesNumber, e.g. when it is empty (anonymised data):
+ * otherwise it stays null and references naming a series are dropped as 'unknown-series'.
+ * Slices without an InstanceNumber cannot be referenced and are left out (counted in `unnumbered`).
+ */
+export function seriesMetaFromDicom(series: DicomSeries, opts: { seriesNumber?: number } = {}): SeriesMeta & { unnumbered: number } {
+  const slices: SeriesMeta['slices'] = [];
+  let unnumbered = 0;
+  const seen = new Set<number>();
+  for (const s of series.slices) {
+    if (s.instanceNumber === null || seen.has(s.instanceNumber)) {
+      unnumbered++;
+      continue;
+    }
+    seen.add(s.instanceNumber);
+    slices.push({ instanceNumber: s.instanceNumber, z: s.position[2] });
+  }
+  const meta: SeriesMeta & { unnumbered: number } = { seriesNumber: opts.seriesNumber ?? series.seriesNumber, slices, unnumbered };
+  if (series.sliceThickness !== null && series.sliceThickness > 0) meta.sliceThickness = series.sliceThickness;
+  return meta;
 }
 
 /** LPS <-> RAS (the same map both ways). */

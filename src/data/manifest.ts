@@ -9,7 +9,7 @@
 //     "report": "Findings: ...\n\nImpression: ...",
 //     "labels": [0, 1, 0, ... 18 values],          // 1 present, 0 absent, -1 unknown; LABELS order
 //     "series": {                                   // optional: how report image numbers map to slices
-//       "seriesNumber": 3,
+//       "seriesNumber": 3,                          // or null when unknown (empty in the DICOM)
 //       "sliceThickness": 2.5,                      // optional (else: spacing between slice positions)
 //       "slices": [{ "instanceNumber": 1, "z": -120.5 }, ...]   // z: world z (mm); or
 //                                                   // "position": [x, y, z] (DICOM ImagePositionPatient)
@@ -24,6 +24,7 @@
 import { DataError } from '../errors.ts';
 import { LABELS, NUM_LABELS } from './labels.ts';
 import { hashString } from './synthetic/rng.ts';
+import { spacingFromAffine, type Volume } from './volume.ts';
 
 export type Split = 'train' | 'val' | 'test';
 export const SPLITS: readonly Split[] = ['train', 'val', 'test'];
@@ -35,7 +36,12 @@ export interface SliceMeta {
 }
 
 export interface SeriesMeta {
-  seriesNumber: number;
+  /**
+   * The series' SeriesNumber, or null when the source has none (e.g. anonymised DICOM with an
+   * empty (0020,0011)): then references naming a series cannot be checked against it and are
+   * dropped by locateSnippets unless it is told to accept them.
+   */
+  seriesNumber: number | null;
   /** Slice thickness (mm); when absent, the median spacing of neighbouring slice positions. */
   sliceThickness?: number;
   slices: SliceMeta[];
@@ -137,8 +143,9 @@ export function validateEntry(obj: unknown, where: string): ManifestEntry {
 function validateSeries(v: unknown, where: string): SeriesMeta {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DataError(where, 'series', 'expected an object');
   const s = v as Record<string, unknown>;
-  if (!isInt(s.seriesNumber)) throw new DataError(where, 'series.seriesNumber', `expected an integer, got ${JSON.stringify(s.seriesNumber)}`);
-  const out: SeriesMeta = { seriesNumber: s.seriesNumber as number, slices: [] };
+  if (s.seriesNumber !== null && !isInt(s.seriesNumber))
+    throw new DataError(where, 'series.seriesNumber', `expected an integer or null (unknown), got ${JSON.stringify(s.seriesNumber)}`);
+  const out: SeriesMeta = { seriesNumber: s.seriesNumber as number | null, slices: [] };
   if (s.sliceThickness !== undefined) {
     if (!isNum(s.sliceThickness) || (s.sliceThickness as number) <= 0) throw new DataError(where, 'series.sliceThickness', 'expected a positive number');
     out.sliceThickness = s.sliceThickness as number;
@@ -469,6 +476,90 @@ export function fromCtRateTables(t: CtRateTables): CtRateImport {
     entries.push(e);
   }
   return { entries, skipped };
+}
+
+export interface CtRateMetaResult {
+  volume: Volume;
+  /** Whether RescaleSlope / RescaleIntercept were applied, and why not when they were not. */
+  rescaled: boolean;
+  /** Whether the voxel size was taken from XYSpacing / ZSpacing. */
+  respaced: boolean;
+  notes: string[];
+}
+
+/**
+ * Applies an entry's CT-RATE metadata (`meta` of fromCtRateTables) to its volume as read from
+ * the NIfTI file: CT-RATE's volumes store the scanner's values, HU = RescaleSlope * stored +
+ * RescaleIntercept, with the factors in the metadata CSV (not in scl_slope / scl_inter), and
+ * their headers may lack the true voxel size (XYSpacing "[x, y]", ZSpacing).
+ * - Rescaling is skipped when the file already applied a scaling (`headerScaled`), or when the
+ *   result would not be a CT (median below air, -1050 HU): the values are HU already.
+ * - The voxel size replaces the affine's column lengths (directions and origin kept).
+ * Returns a new Volume (the input is untouched; its voxel array is shared when not rescaled) and
+ * what was done. Bad metadata values are a DataError naming `source` and the field.
+ */
+export function applyCtRateMeta(volume: Volume, meta: Record<string, unknown> | undefined, source: string, headerScaled = false): CtRateMetaResult {
+  const notes: string[] = [];
+  let data = volume.data;
+  const affine = Float64Array.from(volume.affine as ArrayLike<number>);
+  let rescaled = false, respaced = false;
+  const num = (field: string): number | undefined => {
+    const v = meta?.[field];
+    if (v === undefined || v === '') return undefined;
+    const x = typeof v === 'number' ? v : Number(v);
+    if (!Number.isFinite(x)) throw new DataError(source, field, `expected a number, got ${JSON.stringify(v)}`);
+    return x;
+  };
+  const slope = num('RescaleSlope'), inter = num('RescaleIntercept');
+  if (slope !== undefined || inter !== undefined) {
+    const a = slope ?? 1, b = inter ?? 0;
+    if (a === 0) throw new DataError(source, 'RescaleSlope', 'is 0');
+    if (headerScaled) notes.push('RescaleSlope/Intercept not applied: the NIfTI header already scales the values');
+    else if (a === 1 && b === 0) notes.push('RescaleSlope 1, RescaleIntercept 0: nothing to apply');
+    else {
+      // Median of a sample of voxels (enough to tell stored values from HU).
+      const n = data.length;
+      const step = Math.max(1, Math.floor(n / 20001));
+      const sample: number[] = [];
+      for (let i = 0; i < n; i += step) sample.push(data[i]!);
+      sample.sort((x, y) => x - y);
+      const median = sample.length ? sample[sample.length >> 1]! : 0;
+      if (a * median + b < -1050) notes.push(`RescaleSlope/Intercept not applied: the values look like HU already (median ${median}; rescaled it would be ${a * median + b})`);
+      else {
+        const out = new Float32Array(n);
+        for (let i = 0; i < n; i++) out[i] = a * data[i]! + b;
+        data = out;
+        rescaled = true;
+      }
+    }
+  }
+  const xy = meta?.XYSpacing;
+  const z = num('ZSpacing');
+  if (xy !== undefined && xy !== '' || z !== undefined) {
+    let sx: number | undefined, sy: number | undefined;
+    if (xy !== undefined && xy !== '') {
+      const parts = (typeof xy === 'number' ? [xy, xy] : Array.isArray(xy) ? xy : String(xy).replace(/[[\]()]/g, '').split(/[,\s]+/).filter(Boolean)).map(Number);
+      if (parts.length === 1) parts.push(parts[0]!);
+      if (parts.length !== 2 || !parts.every((p) => Number.isFinite(p) && p > 0)) throw new DataError(source, 'XYSpacing', `expected "[x, y]" in mm, got ${JSON.stringify(xy)}`);
+      [sx, sy] = parts as [number, number];
+    }
+    if (z !== undefined && !(z > 0)) throw new DataError(source, 'ZSpacing', `expected a positive number, got ${z}`);
+    const want = [sx, sy, z];
+    const cur = [0, 1, 2].map((c) => Math.hypot(affine[4 * c]!, affine[4 * c + 1]!, affine[4 * c + 2]!));
+    for (let c = 0; c < 3; c++) {
+      const w = want[c];
+      if (w === undefined || Math.abs(w - cur[c]!) < 1e-4) continue;
+      for (let r = 0; r < 3; r++) affine[4 * c + r] = (affine[4 * c + r]! / cur[c]!) * w;
+      respaced = true;
+    }
+    if (respaced) notes.push(`voxel size ${cur.map((x) => +x.toFixed(4)).join(' x ')} -> ${[0, 1, 2].map((c) => +(want[c] ?? cur[c]!).toFixed(4)).join(' x ')} mm from XYSpacing / ZSpacing`);
+  }
+  return {
+    volume: { data: rescaled ? data : volume.data, shape: [...volume.shape], spacing: spacingFromAffine(affine), affine },
+    rescaled,
+    respaced,
+    notes,
+  };
 }
 
 /** CT-RATE's folder layout: train_1_a_1.nii.gz -> train/train_1/train_1_a/train_1_a_1.nii.gz. */

@@ -395,6 +395,15 @@ function byteSwap(b: Uint8Array, size: number): void {
     }
 }
 
+/** The float32 voxel buffer; an allocation failure (too little memory) is a DataError, not a crash. */
+function allocVoxels(count: number): Float32Array {
+  try {
+    return new Float32Array(count);
+  } catch (e) {
+    throw new DataError('NIfTI reader', 'voxel data', `cannot allocate ${count} float32 voxels (${(count * 4 / 2 ** 30).toFixed(1)} GiB): ${(e as Error).message}; lower the volume size or maxVoxels`);
+  }
+}
+
 function convertVoxels(raw: Uint8Array, datatype: NiftiDatatype, count: number, littleEndian: boolean): Float32Array {
   const t = NIFTI_DATATYPES[datatype];
   let buf = raw;
@@ -402,7 +411,7 @@ function convertVoxels(raw: Uint8Array, datatype: NiftiDatatype, count: number, 
   if (!littleEndian || raw.byteOffset % t.bytes !== 0) buf = raw.slice();
   if (!littleEndian) byteSwap(buf, t.bytes);
   const ab = buf.buffer, off = buf.byteOffset;
-  const out = new Float32Array(count);
+  const out = allocVoxels(count);
   // Explicit loops: V8's TypedArray.prototype.set between element types is several times slower.
   const copy = (src: ArrayLike<number>) => {
     for (let i = 0; i < count; i++) out[i] = src[i];
@@ -437,7 +446,7 @@ function scaleVoxels(raw: Uint8Array, datatype: NiftiDatatype, count: number, le
     const t = NIFTI_DATATYPES[datatype];
     const buf = !le || raw.byteOffset % t.bytes !== 0 ? raw.slice() : raw;
     if (!le) byteSwap(buf, t.bytes);
-    const out = new Float32Array(count);
+    const out = allocVoxels(count);
     const src =
       datatype === 'float64'
         ? new Float64Array(buf.buffer, buf.byteOffset, count)
@@ -504,9 +513,15 @@ export function decodeNifti(bytes: Uint8Array, source: string, opts: NiftiReadOp
   const start = dataBytes - count * NIFTI_DATATYPES[info.datatype].bytes;
   const body = raw.subarray(start, dataBytes);
   const identityScale = !info.scaled || (info.sclSlope === 1 && (info.sclInter === 0 || !Number.isFinite(info.sclInter)));
-  const data = !identityScale
-    ? scaleVoxels(body, info.datatype, count, info.littleEndian, info.sclSlope, Number.isFinite(info.sclInter) ? info.sclInter : 0)
-    : convertVoxels(body, info.datatype, count, info.littleEndian);
+  let data: Float32Array;
+  try {
+    data = !identityScale
+      ? scaleVoxels(body, info.datatype, count, info.littleEndian, info.sclSlope, Number.isFinite(info.sclInter) ? info.sclInter : 0)
+      : convertVoxels(body, info.datatype, count, info.littleEndian);
+  } catch (e) {
+    if (e instanceof DataError) throw new DataError(source, e.field, e.message.slice(e.source.length + e.field.length + 4));
+    throw e;
+  }
 
   const policy = opts.nonFinite ?? 'error';
   let bad = 0, first = -1;

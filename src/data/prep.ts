@@ -28,6 +28,22 @@ import { axisOrientation, multiplyAffines, spacingFromAffine, identityAffine, ty
 export const DEFAULT_SPACING: Vec3 = [0.75, 0.75, 3];
 export const DEFAULT_WINDOW: Vec3 = [128, 128, 32];
 export const DEFAULT_TRAIN_CROP: Vec3 = [384, 384, 128];
+
+/** Grid settings of a model: voxel size (mm), window (voxels) and training crop (voxels). */
+export interface PrepPreset {
+  spacing: Vec3;
+  window: Vec3;
+  trainCrop: Vec3;
+}
+/** The paper's grid: 0.75 x 0.75 x 3 mm, windows of 128 x 128 x 32 (96 mm), crops of 3 x 3 x 4 windows. */
+export const PREP_PAPER: PrepPreset = { spacing: DEFAULT_SPACING, window: DEFAULT_WINDOW, trainCrop: DEFAULT_TRAIN_CROP };
+/**
+ * The small default model's coarser grid: half the in-plane resolution (1.5 mm), the same 3 mm
+ * slices (so a 4-voxel depth patch is still 12 mm) and the same 96 mm windows (64 x 64 x 32
+ * voxels), crops of 3 x 3 x 4 windows: 1/4 of the paper's voxels per window. Spread into
+ * prepareVolume's options: prepareVolume(v, { ...PREP_SMALL, mode: 'eval' }).
+ */
+export const PREP_SMALL: PrepPreset = { spacing: [1.5, 1.5, 3], window: [64, 64, 32], trainCrop: [192, 192, 128] };
 export const HU_MIN = -1000;
 export const HU_MAX = 1000;
 

@@ -112,7 +112,11 @@ const IMAGE_NEEDS_SERIES = new Set(['im', 'ims', 'ima']);
 /** Words that may sit between a keyword and its number: "image no. 45", "Bild Nr. 45". */
 const NUMBER_WORDS = new Set(['no', 'nr', 'number', 'num', 'nummer']);
 /** Allowed between "series 3" and "image 45" (besides , / ; : - and parentheses). */
-const SERIES_IMAGE_FILLER = new Set(['and', 'und', 'axial', 'axiale', 'axialen', 'axiales', 'coronal', 'sagittal', 'koronar', 'koronare', 'sagittale']);
+const SERIES_IMAGE_FILLER = new Set([
+  'and', 'und', 'on', 'at', 'in', 'auf', 'axial', 'axiale', 'axialen', 'axiales', 'coronal', 'sagittal', 'koronar', 'koronare', 'sagittale',
+]);
+/** Plane words written just before an image word ("axial image 45"): part of the reference. */
+const PLANE_WORDS = new Set(['axial', 'axiale', 'axialen', 'axialem', 'axiales', 'coronal', 'sagittal', 'koronar', 'koronaren', 'koronare', 'sagittale', 'sagittalen']);
 /** Connectors of "image 45 <of> series 3". */
 const IMAGE_SERIES_LINK = new Set(['of', 'in', 'on', 'from', 'der', 'aus', 'von', 'the', 'in der', 'auf']);
 const ARTICLES = new Set(['the', 'a', 'an', 'die', 'das', 'dem', 'den', 'des', 'einer', 'eines']);
@@ -256,6 +260,19 @@ class Matcher {
     return false;
   }
 
+  /**
+   * "image 56 of 240", "Bild 56 von 240", "image 56/240" after a single image: the series' image
+   * count belongs to the reference. Returns the token index after it, or j when there is none.
+   */
+  private totalCount(j: number, image: number): number {
+    const sep = this.at(j);
+    const tot = this.at(j + 1);
+    if (!sep || !tot || tot.k !== 'n' || !this.plainNumber(j + 1) || !this.cleanEnd(j + 2) || !this.notUnit(j + 2)) return j;
+    const n = Number(tot.t);
+    if (((sep.lc === 'of' || sep.lc === 'von') && n >= image) || (sep.t === '/' && sep.s === this.toks[j - 1]!.e && n > image)) return j + 2;
+    return j;
+  }
+
   /** Tries every pattern at token i. */
   match(i: number): Ref | null {
     return this.seriesFirst(i) ?? this.slashForm(i) ?? this.imageFirst(i);
@@ -277,6 +294,7 @@ class Matcher {
         paren = true;
         j++;
       } else if (t.k === 'w' && SERIES_IMAGE_FILLER.has(t.lc)) j++;
+      else if (t.k === 'w' && t.lc === 'im' && this.at(j + 1)?.k === 'w' && IMAGE_WORDS.has(this.at(j + 1)!.lc)) j++; // "Serie 3 im Bild 45"
       else break;
     }
     const b = this.kw(j, IMAGE_WORDS);
@@ -285,7 +303,7 @@ class Matcher {
     if (n < 0) return null;
     const list = this.numList(n);
     if (!list) return null;
-    let end = list.end;
+    let end = list.kind === 'single' ? this.totalCount(list.end, list.images[0]!) : list.end;
     if (paren && (this.at(end)?.t === ')' || this.at(end)?.t === ']')) end++;
     return { ts: i, te: end, series: Number(this.toks[sn]!.t), images: list.images, kind: list.kind };
   }
@@ -315,8 +333,13 @@ class Matcher {
     if (n < 0) return null;
     const list = this.numList(n);
     if (!list) return null;
+    // "axial image 45": the plane word belongs to the reference.
+    const prev = this.at(i - 1);
+    const ts = prev && prev.k === 'w' && PLANE_WORDS.has(prev.lc) ? i - 1 : i;
+    // "image 56 of 240": the image count belongs to the reference.
+    const afterList = list.kind === 'single' ? this.totalCount(list.end, list.images[0]!) : list.end;
     // Optional link to a series.
-    let j = list.end;
+    let j = afterList;
     let paren = false;
     for (let steps = 0; steps < 3; steps++) {
       const t = this.at(j);
@@ -334,22 +357,16 @@ class Matcher {
       if (sn >= 0 && this.cleanEnd(sn + 1) && this.notUnit(sn + 1)) {
         let end = sn + 1;
         if (paren && (this.at(end)?.t === ')' || this.at(end)?.t === ']')) end++;
-        return { ts: i, te: end, series: Number(this.toks[sn]!.t), images: list.images, kind: list.kind };
+        return { ts, te: end, series: Number(this.toks[sn]!.t), images: list.images, kind: list.kind };
       }
     }
     // No series: only with an unambiguous image word, a cleanly ending number, and not an
     // image of another study ("image 45 of the prior study", "Bild 12 der Voruntersuchung").
     if (IMAGE_NEEDS_SERIES.has(this.toks[i]!.lc) && this.at(i - 1)?.t !== '(') return null;
     if (this.priorStudy(list.end)) return null;
-    let end = list.end;
-    // "image 63/120", "image 63 of 120": the total count belongs to the reference.
-    if (list.kind === 'single') {
-      const sep = this.at(end);
-      const tot = this.at(end + 1);
-      if (sep && tot && tot.k === 'n' && (sep.t === '/' || sep.lc === 'of' || sep.lc === 'von') && Number(tot.t) >= list.images[0]! && this.cleanEnd(end + 2)) end += 2;
-    }
+    const end = afterList;
     if (!this.cleanEnd(end)) return null;
-    return { ts: i, te: end, series: null, images: list.images, kind: list.kind };
+    return { ts, te: end, series: null, images: list.images, kind: list.kind };
   }
 }
 
@@ -632,7 +649,7 @@ export function depthBin(grid: DepthGrid, z: number, thickness: number, binDepth
   return best;
 }
 
-export type DropReason = 'no-series-metadata' | 'other-series' | 'image-not-in-series' | 'outside-crop';
+export type DropReason = 'no-series-metadata' | 'other-series' | 'unknown-series' | 'image-not-in-series' | 'outside-crop';
 
 export interface LocatedSnippet extends Snippet {
   z: number;
@@ -650,27 +667,52 @@ export interface Localisation {
   dropped: DroppedSnippet[];
 }
 
+export interface ResolveOptions {
+  /**
+   * When the volume's SeriesNumber is unknown (null, e.g. anonymised DICOM), references that
+   * name a series: 'drop' (default; reason 'unknown-series': "series 5" may be another
+   * reconstruction with other image numbers) or 'accept' (resolve the image number in this series).
+   */
+  unknownSeries?: 'drop' | 'accept';
+}
+
+/**
+ * The slice a mined reference points to in the case's series, or why it cannot be placed
+ * (never throws): no metadata, another series, an unknown series number, an image the series lacks.
+ */
+export function resolveSnippet(
+  sn: Pick<Snippet, 'series' | 'image'>,
+  series: SeriesMeta | undefined,
+  opts: ResolveOptions = {},
+): SliceLocation | { reason: Exclude<DropReason, 'outside-crop'>; detail: string } {
+  if (!series) return { reason: 'no-series-metadata', detail: 'the case has no slice metadata' };
+  if (sn.series !== null && series.seriesNumber === null && (opts.unknownSeries ?? 'drop') === 'drop')
+    return { reason: 'unknown-series', detail: `series ${sn.series}: the volume's SeriesNumber is unknown (empty), so the reference cannot be checked` };
+  if (sn.series !== null && series.seriesNumber !== null && sn.series !== series.seriesNumber)
+    return { reason: 'other-series', detail: `series ${sn.series}, the volume is series ${series.seriesNumber}` };
+  const loc = resolveImage(series, sn.image);
+  if (!loc) {
+    let lo = Infinity, hi = -Infinity;
+    for (const s of series.slices) (lo = Math.min(lo, s.instanceNumber)), (hi = Math.max(hi, s.instanceNumber));
+    const name = series.seriesNumber === null ? 'the series' : `series ${series.seriesNumber}`;
+    return { reason: 'image-not-in-series', detail: `image ${sn.image}; ${name} has ${series.slices.length} images${series.slices.length ? ` (${lo}-${hi})` : ''}` };
+  }
+  return loc;
+}
+
 /**
  * Maps mined snippets to depth bins of a prepared grid through the case's series metadata.
  * Snippets that cannot be placed are dropped with a reason (never thrown): no metadata, a
- * series other than the case's, an image the series lacks, a slice outside the crop.
+ * series other than the case's (or any series, when the case's number is unknown, unless
+ * opts.unknownSeries is 'accept'), an image the series lacks, a slice outside the crop.
  */
-export function locateSnippets(snippets: Snippet[], series: SeriesMeta | undefined, grid: DepthGrid, binDepth = 4): Localisation {
+export function locateSnippets(snippets: Snippet[], series: SeriesMeta | undefined, grid: DepthGrid, binDepth = 4, opts: ResolveOptions = {}): Localisation {
   const located: LocatedSnippet[] = [];
   const dropped: DroppedSnippet[] = [];
   for (const sn of snippets) {
-    if (!series) {
-      dropped.push({ snippet: sn, reason: 'no-series-metadata', detail: 'the case has no slice metadata' });
-      continue;
-    }
-    if (sn.series !== null && sn.series !== series.seriesNumber) {
-      dropped.push({ snippet: sn, reason: 'other-series', detail: `series ${sn.series}, the volume is series ${series.seriesNumber}` });
-      continue;
-    }
-    const loc = resolveImage(series, sn.image);
-    if (!loc) {
-      const nums = series.slices.map((s) => s.instanceNumber);
-      dropped.push({ snippet: sn, reason: 'image-not-in-series', detail: `image ${sn.image}; the series has images ${Math.min(...nums)}-${Math.max(...nums)}` });
+    const loc = resolveSnippet(sn, series, opts);
+    if ('reason' in loc) {
+      dropped.push({ snippet: sn, reason: loc.reason, detail: loc.detail });
       continue;
     }
     const bin = depthBin(grid, loc.z, loc.thickness, binDepth);
@@ -685,7 +727,7 @@ export function locateSnippets(snippets: Snippet[], series: SeriesMeta | undefin
 
 /** Counts of dropped snippets by reason. */
 export function dropCounts(dropped: DroppedSnippet[]): Record<DropReason, number> {
-  const c: Record<DropReason, number> = { 'no-series-metadata': 0, 'other-series': 0, 'image-not-in-series': 0, 'outside-crop': 0 };
+  const c: Record<DropReason, number> = { 'no-series-metadata': 0, 'other-series': 0, 'unknown-series': 0, 'image-not-in-series': 0, 'outside-crop': 0 };
   for (const d of dropped) c[d.reason]++;
   return c;
 }

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataError } from '../../src/errors.ts';
@@ -8,6 +8,7 @@ import {
   instanceWorldRas,
   readDicomSeries,
   seriesByNumber,
+  seriesMetaFromDicom,
   sliceIndexOfInstance,
   type DicomFileInput,
 } from '../../src/data/dicom.ts';
@@ -15,6 +16,8 @@ import { readDicomFolder, readVolumeFile } from '../../src/data/io/node.ts';
 import { orientationCodes, sampleWorld, valueRange, voxelToWorld } from '../../src/data/volume.ts';
 import { writeTestDicom, type TestSlice } from '../helpers/dicom-writer.ts';
 import { sharedData, skipWithoutSharedData } from '../helpers/paths.ts';
+import { dropCounts, locateSnippets, mineSnippets, resolveSnippet } from '../../src/data/snippets.ts';
+import { prepareVolume } from '../../src/data/prep.ts';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number, msg = '') => {
   assert.is(a.length, b.length, `${msg}: length`);
@@ -98,9 +101,23 @@ test('two series in one folder are separated; pick by SeriesNumber', () => {
   assert.is(seriesByNumber(r, 5).slices.length, 4);
   assert.ok(seriesByNumber(r, 5).slices.every((s) => s.file.startsWith('b')));
   throwsData(() => seriesByNumber(r, 4), 'DICOM folder', /SeriesNumber/, /no series 4 \(found: 3, 5\)/);
+  // slice metadata for the manifest / miner: instance -> world z, the series' own number
+  assert.equal(seriesMetaFromDicom(seriesByNumber(r, 5)), {
+    seriesNumber: 5,
+    slices: [4, 3, 2, 1].map((inst) => ({ instanceNumber: inst, z: 50 - 2.5 * (inst - 1) })),
+    unnumbered: 0,
+  });
   // same SeriesNumber but different UIDs are still separate entries
   const c = axialSeries(2, { seriesUID: '9.9', seriesNumber: 3, name: (s) => `c${s}` });
   assert.is(readDicomSeries([...a, ...c]).series.length, 2);
+  // anonymised (no UID, no number, as the real series): told apart by description and thickness
+  const anon = { seriesUID: null, seriesNumber: null };
+  const body = axialSeries(3, { ...anon, seriesDescription: 'Body 3.0', sliceThickness: 3, name: (s) => `body${s}` });
+  const lung = axialSeries(3, { ...anon, seriesDescription: 'Lung 1.0', sliceThickness: 1, name: (s) => `lung${s}` });
+  const mixed = readDicomSeries([...body, ...lung]);
+  assert.is(mixed.series.length, 2);
+  assert.equal(mixed.series.map((s) => [s.description, s.slices.length, s.uneven]), [['Body 3.0', 3, false], ['Lung 1.0', 3, false]]);
+  assert.ok(mixed.series.every((s) => s.warnings.some((w) => /no SeriesInstanceUID or SeriesNumber/.test(w))));
 });
 
 test('uneven slice spacing is reported (warning), or an error on request', () => {
@@ -190,6 +207,31 @@ test('unsupported transfer syntax, J2K without decoder, size limit, multi-frame:
   throwsData(() => readDicomSeries([{ name: 'cut.dcm', bytes: corrupt }]), 'cut.dcm', /DICOM dataset|PixelData|Rows|ImagePosition/);
 });
 
+test('truncated DICOM files: DataError naming the file (header cut, or pixel data cut)', () => {
+  const files = axialSeries(3);
+  const whole = files[1]!.bytes;
+  // cut inside the pixel data: the header parses, the pixels are short
+  const cutPixels = [files[0]!, { name: 'cut-pixels.dcm', bytes: whole.subarray(0, whole.length - 10) }, files[2]!];
+  try {
+    readDicomSeries(cutPixels);
+    assert.unreachable('truncated pixel data');
+  } catch (e) {
+    assert.instance(e, DataError);
+    assert.is((e as DataError).source, 'cut-pixels.dcm');
+    assert.match((e as DataError).field, /PixelData|DICOM dataset/);
+  }
+  // cut inside the header (after the preamble)
+  const cutHeader = [files[0]!, { name: 'cut-header.dcm', bytes: whole.subarray(0, 200) }, files[2]!];
+  try {
+    readDicomSeries(cutHeader);
+    assert.unreachable('truncated header');
+  } catch (e) {
+    assert.instance(e, DataError);
+    assert.is((e as DataError).source, 'cut-header.dcm');
+    assert.ok(!/\n\s+at /.test((e as Error).message), 'no stack trace in the message');
+  }
+});
+
 test('duplicate positions: lower InstanceNumber kept, warning', () => {
   const files = axialSeries(3);
   files.push({ name: 'dup.dcm', bytes: writeTestDicom({ rows: 3, columns: 4, pixels: new Array(12).fill(0), position: [-10, -20, 50], pixelSpacing: [0.5, 0.8], instanceNumber: 10 }) });
@@ -203,9 +245,11 @@ test('readDicomFolder on disk: non-DICOM skipped, single file resolves to its se
   try {
     for (const f of axialSeries(3)) writeFileSync(join(dir, f.name), f.bytes);
     writeFileSync(join(dir, 'notes.txt'), 'hello');
+    symlinkSync(join(dir, 'no-such-file'), join(dir, 'dangling.dcm'));
     const r = await readDicomFolder(dir);
     assert.is(r.series[0].slices.length, 3);
     assert.is(r.nonDicomCount, 1);
+    assert.ok(r.skipped.some((x) => x.file.endsWith('dangling.dcm') && /cannot read/.test(x.reason)), JSON.stringify(r.skipped));
     const v = await readVolumeFile(join(dir, 'slice1.dcm'));
     assert.equal(v.shape, [4, 3, 3]);
     const empty = mkdtempSync(join(tmpdir(), 'ctvlm-empty-'));
@@ -260,6 +304,29 @@ test('real DICOM series (shared data): JPEG 2000, 20 slices along the normal, in
   let soft = 0;
   for (const x of s.volume.data) if (x > -100 && x < 100) soft++;
   assert.ok(soft > 0.1 * s.volume.data.length, `soft tissue fraction ${soft / s.volume.data.length}`);
+
+  // The series has an empty SeriesNumber (anonymised): "image Y" resolves; "series X, image Y"
+  // cannot be checked and is dropped with its reason, unless the caller names the series.
+  assert.is(s.seriesNumber, null);
+  const meta = seriesMetaFromDicom(s);
+  assert.is(meta.seriesNumber, null);
+  assert.is(meta.slices.length, 20);
+  assert.is(meta.sliceThickness, 3);
+  const report = 'Nodule in the right lower lobe (series 3, image 270). Small effusion (image 280). Opacity (series 3, image 900).';
+  const mined = mineSnippets(report);
+  assert.is(mined.length, 3);
+  assert.equal(resolveSnippet(mined[1]!, meta), { z: -766.5 - 2 * (280 - 267), thickness: 3 });
+  assert.is((resolveSnippet(mined[0]!, meta) as { reason: string }).reason, 'unknown-series');
+  const p = prepareVolume(s.volume, { spacing: [4, 4, 2], window: [16, 16, 4] });
+  const loc = locateSnippets(mined, meta, p);
+  assert.equal(loc.located.map((l) => l.image), [280]);
+  assert.equal(dropCounts(loc.dropped), { 'no-series-metadata': 0, 'other-series': 0, 'unknown-series': 2, 'image-not-in-series': 0, 'outside-crop': 0 });
+  const named = locateSnippets(mined, seriesMetaFromDicom(s, { seriesNumber: 3 }), p);
+  assert.equal(named.located.map((l) => [l.image, l.z]), [[270, -772.5], [280, -792.5]]);
+  assert.equal(named.dropped.map((d) => d.reason), ['image-not-in-series']);
+  assert.match(named.dropped[0]!.detail, /image 900; series 3 has 20 images \(267-286\)/);
+  // Bins count from the bottom of the prepared (RAS) grid: image 270 (higher) lies above image 280.
+  assert.ok(named.located[0]!.bin > named.located[1]!.bin);
 });
 
 test.run();

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.ts';
 import { DataError } from '../../src/errors.ts';
 import { LABELS, findLabel, labelIndex } from '../../src/data/labels.ts';
+import { affineFromRows, createVolume } from '../../src/data/volume.ts';
 import {
+  applyCtRateMeta,
   ctRateRelativePath,
   entrySplit,
   fromCtRate,
@@ -150,6 +152,32 @@ test('CT-RATE: missing column, bad label value, labels without a report', () => 
   const e = r.entries.find((x) => x.id === 'train_9_a_1')!;
   assert.is(e.report, '');
   assert.equal(e.labels, new Array(18).fill(-1));
+});
+
+test('CT-RATE metadata: stored values -> HU, voxel size from XYSpacing / ZSpacing; HU files left alone', () => {
+  // stored values as a scanner writes them (air 0, water 1024), header spacing 1 mm
+  const stored = createVolume([4, 4, 4], { affine: affineFromRows([[-1, 0, 0], [0, -1, 0], [0, 0, 1]], [10, 20, 30]) });
+  for (let i = 0; i < stored.data.length; i++) stored.data[i] = i % 4 ? 0 : 1064; // mostly air, as a chest CT
+  const meta = { RescaleSlope: 1, RescaleIntercept: -1024, XYSpacing: '[0.7, 0.75]', ZSpacing: 1.5 };
+  const r = applyCtRateMeta(stored, meta, 'train_1_a_1');
+  assert.ok(r.rescaled && r.respaced, r.notes.join('; '));
+  assert.equal(Array.from(r.volume.data.slice(0, 2)), [40, -1024]);
+  assert.equal(r.volume.spacing.map((x) => +x.toFixed(6)), [0.7, 0.75, 1.5]);
+  assert.equal(Array.from(r.volume.affine).map((x) => +x.toFixed(6)), [-0.7, 0, 0, 0, 0, -0.75, 0, 0, 0, 0, 1.5, 0, 10, 20, 30, 1]);
+  assert.is(stored.data[0], 1064, 'input untouched');
+  // already HU (median at air): not rescaled again; a scaled header: not rescaled either
+  const hu = applyCtRateMeta(r.volume, meta, 'hu');
+  assert.is(hu.rescaled, false);
+  assert.match(hu.notes.join(' '), /look like HU already/);
+  assert.is(applyCtRateMeta(stored, meta, 's', true).rescaled, false);
+  // no metadata: nothing changes
+  const none = applyCtRateMeta(stored, undefined, 'n');
+  assert.ok(!none.rescaled && !none.respaced);
+  assert.is(none.volume.data, stored.data);
+  // bad values name the field
+  throwsData(() => applyCtRateMeta(stored, { XYSpacing: 'wide' }, 'v1'), 'v1', 'XYSpacing', 'expected');
+  throwsData(() => applyCtRateMeta(stored, { RescaleSlope: 'x' }, 'v2'), 'v2', 'RescaleSlope', 'expected a number');
+  throwsData(() => applyCtRateMeta(stored, { ZSpacing: -3 }, 'v3'), 'v3', 'ZSpacing', 'positive');
 });
 
 test('fromCtRate (files): finds volumes recursively, relative paths, skips missing ones', async () => {

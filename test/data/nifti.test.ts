@@ -282,6 +282,36 @@ test('bad input: truncated and corrupt .nii.gz', () => {
   throwsData(() => decodeNifti(cut, 'short.nii.gz'), 'short.nii.gz', 'voxel data', /truncated/);
 });
 
+test('bad input: a header asking for 1e9 voxels (under the limit) over a tiny .nii.gz is truncated, not a 4 GB allocation', () => {
+  const b = good().slice(0, 352 + 4096);
+  const d = new DataView(b.buffer);
+  d.setInt16(42, 1024, true);
+  d.setInt16(44, 1024, true);
+  d.setInt16(46, 1000, true);
+  d.setInt16(70, 64, true); // float64: 8.4 GB of voxel data
+  d.setInt16(72, 64, true);
+  const t0 = performance.now();
+  throwsData(() => decodeNifti(gzipSync(b), 'lying.nii.gz'), 'lying.nii.gz', 'voxel data', /truncated: 1024x1024x1000 float64 needs 8388608352 bytes/);
+  assert.ok(performance.now() - t0 < 2000);
+});
+
+test('multi-member gzip (bgzip style, larger than the first buffer) reads identically', () => {
+  // 256 x 256 x 72 float32 = 18.9 MB: past the 16 MB the streaming path starts with, so it grows.
+  const v = createVolume([256, 256, 72], { affine: OBLIQUE });
+  for (let i = 0; i < v.data.length; i++) v.data[i] = (i % 4099) - 2000;
+  const raw = encodeNifti(v, { datatype: 'float32' });
+  const cuts = [0, 100, 7_000_000, raw.length];
+  const members = cuts.slice(1).map((c, k) => gzipSync(raw.subarray(cuts[k], c), { level: 1 }));
+  const multi = new Uint8Array(members.reduce((n, m) => n + m.length, 0));
+  let o = 0;
+  for (const m of members) multi.set(m, o), (o += m.length);
+  const r = decodeNifti(multi, 'multi.nii.gz');
+  assert.equal(r.shape, [256, 256, 72]);
+  assert.ok(r.data.every((x, i) => x === v.data[i]));
+  // a multi-member stream cut short is still an error
+  throwsData(() => decodeNifti(multi.subarray(0, multi.length - 1000), 'multi-cut.nii.gz'), 'multi-cut.nii.gz', /gzip stream|voxel data/);
+});
+
 test('bad input: truncated .nii, wrong magic, not NIfTI, short header', () => {
   const b = good();
   throwsData(() => decodeNifti(b.subarray(0, b.length - 10), 'cut.nii'), 'cut.nii', 'voxel data', /truncated/);

@@ -5,6 +5,8 @@ import {
   cropOrPad,
   cropStart,
   DEFAULT_SPACING,
+  PREP_PAPER,
+  PREP_SMALL,
   extractRegion,
   flipAxes,
   huToUnit,
@@ -216,14 +218,21 @@ test('prepareVolume: eval = centred whole windows in [0, 1]; train = random crop
   assert.equal(Array.from(t1.affine), Array.from(t2.affine));
 });
 
-test('resample timing: 512 x 512 x 300 at 0.7 x 0.7 x 1.0 mm -> 0.75 x 0.75 x 3 mm (logged, not asserted)', () => {
-  const v = createVolume([512, 512, 300], { spacing: [0.7, 0.7, 1.0] });
-  for (let i = 0; i < v.data.length; i++) v.data[i] = (i % 2001) - 1000;
-  const t0 = performance.now();
-  const r = resample(v, { spacing: [0.75, 0.75, 3] });
-  const ms = performance.now() - t0;
-  assert.equal(r.shape, [477, 477, 100]);
-  console.log(`  resample 512x512x300 -> ${r.shape.join('x')}: ${ms.toFixed(0)} ms`);
+// The issue's speed bound (512 x 512 x 300 resampled in under 5 s) is checked by
+// `npm run bench -- --only data`, which prints the time; tests do not time things.
+
+test('grid presets: the paper (0.75 x 0.75 x 3 mm) and the small model (coarser in-plane, same 96 mm windows)', () => {
+  assert.equal(PREP_PAPER.spacing, [0.75, 0.75, 3]);
+  for (const p of [PREP_PAPER, PREP_SMALL]) {
+    for (let a = 0; a < 3; a++) assert.is(p.window[a]! * p.spacing[a]!, 96, 'windows are 96 mm');
+    for (let a = 0; a < 3; a++) assert.is(p.trainCrop[a]! % p.window[a]!, 0);
+  }
+  assert.ok(PREP_SMALL.spacing[0] > PREP_PAPER.spacing[0]);
+  const v = randomVolume([60, 50, 20], affineFromSpacing([-1.5, -1.5, 6], [40, 30, -100]));
+  const e = prepareVolume(v, { ...PREP_SMALL });
+  close(e.spacing, PREP_SMALL.spacing, 1e-9, 'spacing');
+  assert.equal(e.shape, [64, 64, 32]); // resampled 60 x 50 x 39: padded to one window in x and y, cropped to one in z
+  assert.is(orientationCodes(e), 'RAS');
 });
 
 test.run();

@@ -85,6 +85,26 @@ test('phrasings: series, images, kinds', () => {
   assert.equal([m.kind, m.images], ['list', [12, 14]]);
   m = one('Atelektase (Serie 3, Bild 40 bis 44).');
   assert.equal([m.kind, m.images], ['range', [40, 44]]);
+  // The series' image count is part of the reference, not of the sentence.
+  m = one('Nodule (series 4, image 56 of 240).');
+  assert.equal([m.series, m.images, m.sentence], [4, [56], 'Nodule.']);
+  m = one('Nodule, series 4, image 56 of 240, stable.');
+  assert.equal([m.series, m.images, m.sentence], [4, [56], 'Nodule, stable.']);
+  m = one('Nodule (image 56 of 240, series 4).');
+  assert.equal([m.series, m.images, m.sentence], [4, [56], 'Nodule.']);
+  m = one('Herd (Serie 4, Bild 56 von 240).');
+  assert.equal([m.series, m.images, m.sentence], [4, [56], 'Herd.']);
+  m = one('Nodule (se 4, im 56/240).');
+  assert.equal([m.series, m.images, m.sentence], [4, [56], 'Nodule.']);
+  m = one('Nodule (series 4, image 56 of 20 mm).');
+  assert.equal([m.series, m.images], [4, [56]], 'a smaller number after "of" is no image count');
+  // Connecting words and plane names.
+  m = one('Nodule in series 3 on image 45.');
+  assert.equal([m.series, m.images, m.sentence], [3, [45], 'Nodule.']);
+  m = one('Nodules on axial images 45-50 of series 3.');
+  assert.equal([m.series, m.images, m.sentence], [3, [45, 50], 'Nodules.']);
+  m = one('Herd (Serie 3 im Bild 45).');
+  assert.equal([m.series, m.images, m.sentence], [3, [45], 'Herd.']);
 });
 
 test('numbers that are not references', () => {
@@ -179,9 +199,19 @@ test('locateSnippets: drops with reasons, never throws', () => {
     ],
   );
   const c = dropCounts(r.dropped);
-  assert.equal(c, { 'no-series-metadata': 0, 'other-series': 1, 'image-not-in-series': 1, 'outside-crop': 1 });
+  assert.equal(c, { 'no-series-metadata': 0, 'other-series': 1, 'unknown-series': 0, 'image-not-in-series': 1, 'outside-crop': 1 });
   assert.ok(r.dropped.every((d) => d.detail.length > 0));
   assert.is(locateSnippets(mined, undefined, grid).dropped.length, 5);
+  // Unknown SeriesNumber (anonymised DICOM): references naming a series are dropped unless accepted;
+  // "image 120" (no series) resolves either way.
+  const anon: SeriesMeta = { ...series, seriesNumber: null };
+  const u = locateSnippets(mined, anon, grid);
+  assert.equal(u.located.map((l) => l.sentence), ['Atelectasis.']);
+  assert.equal(dropCounts(u.dropped)['unknown-series'], 4);
+  assert.match(u.dropped[0]!.detail, /SeriesNumber is unknown/);
+  const acc = locateSnippets(mined, anon, grid, 4, { unknownSeries: 'accept' });
+  assert.equal(acc.located.map((l) => [l.sentence, l.bin]), [['Nodule.', 4], ['Opacity.', 4], ['Atelectasis.', 0]]);
+  assert.equal(dropCounts(acc.dropped), { 'no-series-metadata': 0, 'other-series': 0, 'unknown-series': 0, 'image-not-in-series': 1, 'outside-crop': 1 });
 });
 
 test('primaryImage', () => {

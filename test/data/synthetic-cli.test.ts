@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Progress, fmtTime } from '../../src/cli/progress.ts';
 import { command as synth } from '../../src/cli/data-synth.ts';
 import { command as mine } from '../../src/cli/data-mine.ts';
-import { UsageError } from '../../src/errors.ts';
+import { DataError, UsageError } from '../../src/errors.ts';
 
 function capture() {
   const out: string[] = [];
@@ -58,11 +58,16 @@ test('ctvlm data synth: writes the dataset; bad options are usage errors', async
     assert.match(JSON.parse(lines[0]!).report, /Befund/i);
     const info = JSON.parse(readFileSync(join(dir, 'synth.json'), 'utf8'));
     assert.equal([info.seed, info.lang, info.size], [9, 'de', [48, 48]]);
-    for (const bad of [[], ['--out', dir, '--n', '0'], ['--out', dir, '--lang', 'fr'], ['--out', dir, '--size', '9-3'], ['--out', dir, '--bogus']]) {
+    for (const bad of [[], ['--out', dir, '--n', '0'], ['--out', dir, '--lang', 'fr'], ['--out', dir, '--size', '9-3'], ['--out', dir, '--bogus'], ['--out', dir, '--lps-rate', '2']]) {
       let err: unknown;
       await synth.run(bad).catch((e) => (err = e));
       assert.instance(err, UsageError, JSON.stringify(bad));
     }
+    // an output folder that cannot be created: a DataError naming it
+    let werr: unknown;
+    await synth.run(['--out', join(dir, 'manifest.jsonl', 'sub'), '--n', '1', '--size', '32', '--slices', '10', '--quiet']).catch((e) => (werr = e));
+    assert.instance(werr, DataError);
+    assert.match((werr as Error).message, /manifest\.jsonl\/sub: output folder: cannot create/);
     // data mine on a report file and on the manifest.
     const out: string[] = [];
     console.log = (s: string) => out.push(String(s));

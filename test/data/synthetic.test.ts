@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LABELS } from '../../src/data/labels.ts';
 import { parseManifest } from '../../src/data/manifest.ts';
-import { mineSnippets, resolveImage } from '../../src/data/snippets.ts';
-import { generateCase, renderVolume, sampleCase, type SynthOptions } from '../../src/data/synthetic/index.ts';
+import { locateSnippets, mineSnippets, resolveImage } from '../../src/data/snippets.ts';
+import { generateCase, renderVolume, sampleCase, storedVolume, type SynthOptions } from '../../src/data/synthetic/index.ts';
+import { prepareVolume, reorientToRas } from '../../src/data/prep.ts';
+import { orientationCodes, sampleWorld, voxelToWorld } from '../../src/data/volume.ts';
 import { T } from '../../src/data/synthetic/paint.ts';
 import { Rng, hashString } from '../../src/data/synthetic/rng.ts';
 import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
@@ -185,11 +187,72 @@ test('writes volumes (.nii.gz, int16) and a manifest that reads back', async () 
     assert.is(e.id, c.id);
     assert.is(e.report, c.report);
     assert.equal(e.references, c.references);
+    assert.equal(e.meta, { storedOrientation: c.storage });
     const v = readNiftiFile(join(dir, e.volume));
-    assert.equal(v.shape, c.volume.shape);
-    for (let i = 0; i < 16; i++) assert.ok(Math.abs(v.affine[i]! - c.volume.affine[i]!) < 1e-3);
-    assert.is(sha(v.data), sha(c.volume.data));
+    const stored = storedVolume(c);
+    assert.equal(v.shape, stored.shape);
+    for (let i = 0; i < 16; i++) assert.ok(Math.abs(v.affine[i]! - stored.affine[i]!) < 1e-3);
+    assert.is(sha(v.data), sha(stored.data));
+    // Whatever the storage, reorientation gives back the RAS volume exactly.
+    const ras = reorientToRas(v);
+    assert.is(sha(ras.data), sha(c.volume.data));
+    for (let i = 0; i < 16; i++) assert.ok(Math.abs(ras.affine[i]! - c.volume.affine[i]!) < 1e-3);
     console.log(`  3 small cases written in ${dt.toFixed(0)} ms`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('storage orientation varies: LPS cases hold the same HU at every world point', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 8; i++) {
+    const c = generateCase(21, i, SMALL);
+    const st = storedVolume(c);
+    assert.is(orientationCodes(st), c.storage);
+    seen.add(c.storage);
+    if (c.storage === 'LPS') {
+      assert.ok(st.affine[0]! < 0 && st.affine[5]! < 0 && st.affine[10]! > 0);
+      for (const ijk of [[0, 0, 0], [5, 60, 7], [63, 1, 39], [31, 32, 20]]) {
+        const w = voxelToWorld(c.volume, ijk);
+        assert.is(sampleWorld(st, w), sampleWorld(c.volume, w));
+      }
+    }
+  }
+  assert.equal([...seen].sort(), ['LPS', 'RAS']);
+  assert.is(generateCase(21, 0, { ...SMALL, lpsRate: 1 }).storage, 'LPS');
+  assert.is(generateCase(21, 0, { ...SMALL, lpsRate: 0 }).storage, 'RAS');
+});
+
+test('end to end: written RAS and LPS volumes -> prepare -> referenced slices land in the finding', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ctvlm-synth-e2e-'));
+  try {
+    const res = await writeSyntheticDataset({ out: dir, n: 6, seed: 12, ...SMALL, prevalence: 0.4 });
+    const entries = parseManifest(readFileSync(res.manifestPath, 'utf8'), res.manifestPath);
+    const orientations = new Set<string>();
+    let located = 0;
+    for (const e of entries) {
+      const v = readNiftiFile(join(dir, e.volume));
+      orientations.add(orientationCodes(v));
+      assert.is(orientationCodes(v), (e.meta as { storedOrientation: string }).storedOrientation);
+      // A coarse grid keeps this fast: 4 mm voxels, windows of 16 x 16 x 8, depth bins of 2 voxels.
+      const p = prepareVolume(v, { spacing: [4, 4, 4], window: [16, 16, 8] });
+      assert.is(orientationCodes(p), 'RAS');
+      const binDepth = 2;
+      const loc = locateSnippets(mineSnippets(e.report), e.series, p, binDepth);
+      for (const s of loc.located) {
+        const ref = e.references!.find((r) => r.image === s.image && r.sentence === s.sentence)!;
+        assert.ok(ref, `no ground truth for ${s.ref}`);
+        // The bin's world z range overlaps the finding's z extent (within one slice).
+        const zA = voxelToWorld(p, [0, 0, s.bin * binDepth - 0.5])[2];
+        const zB = voxelToWorld(p, [0, 0, (s.bin + 1) * binDepth - 0.5])[2];
+        const t = e.series!.sliceThickness ?? 0;
+        assert.ok(Math.max(zA, zB) >= ref.zExtent[0] - t && Math.min(zA, zB) <= ref.zExtent[1] + t, `${e.id} ${s.ref}: bin ${s.bin} [${zA}, ${zB}] vs extent ${ref.zExtent}`);
+        located++;
+      }
+      for (const d of loc.dropped) assert.is(d.reason, 'outside-crop', `${e.id}: ${d.reason} ${d.detail}`);
+    }
+    assert.equal([...orientations].sort(), ['LPS', 'RAS']);
+    assert.ok(located >= 5, `${located} located references`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

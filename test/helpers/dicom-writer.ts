@@ -17,6 +17,7 @@ export interface TestSlice {
   pixelRepresentation?: 0 | 1;
   bitsStored?: number;
   sliceThickness?: number;
+  seriesDescription?: string;
   /** Transfer syntax written in the meta header (pixels stay uncompressed). */
   transferSyntax?: string;
   implicit?: boolean;
@@ -116,6 +117,7 @@ export function writeTestDicom(s: TestSlice): Uint8Array {
   if (s.orientation !== null) els.push(text(0x20, 0x37, 'DS', fmt(s.orientation ?? [1, 0, 0, 0, 1, 0])));
   if (s.pixelSpacing !== null) els.push(text(0x28, 0x30, 'DS', fmt(s.pixelSpacing ?? [1, 1])));
   if (s.sliceThickness !== undefined) els.push(text(0x18, 0x50, 'DS', String(s.sliceThickness)));
+  if (s.seriesDescription !== undefined) els.push(text(8, 0x103e, 'LO', s.seriesDescription));
   if (!s.noPixelData) {
     const px = new Uint8Array(s.rows * s.columns * 2);
     const dv = new DataView(px.buffer);

@@ -127,8 +127,26 @@ function gunzipStreaming(bytes: Uint8Array, source: string, opts: GunzipOptions 
   let pending: Uint8Array[] = [];
   let pendingLen = 0;
   let wanted: number | undefined; // total bytes the caller needs, once known
-  let out: Uint8Array | null = null; // allocated once `wanted` is known and finite
+  // Allocated once `wanted` is known and finite, and grown (doubling, up to `wanted`) as output
+  // arrives: a header may ask for far more than the stream holds (truncated, lying header),
+  // and that must be reported as such, not fail as one huge allocation up front.
+  let out: Uint8Array | null = null;
   let outLen = 0;
+  const trailerSize = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
+  const alloc = (n: number): Uint8Array => {
+    try {
+      return new Uint8Array(n);
+    } catch {
+      return fail(`needs ${wanted} bytes of output; cannot allocate ${n} bytes`);
+    }
+  };
+  const reserve = (n: number) => {
+    const o = out!;
+    if (n <= o.length) return;
+    const grown = alloc(Math.min(wanted!, Math.max(n, 2 * o.length)));
+    grown.set(o.subarray(0, outLen));
+    out = grown;
+  };
   let total = 0; // all decompressed bytes seen
   let crc = 0;
   let members = 1;
@@ -147,8 +165,12 @@ function gunzipStreaming(bytes: Uint8Array, source: string, opts: GunzipOptions 
     crc = crc32(chunk, crc);
     if (total > maxBytes) fail(`decompresses to more than the limit of ${maxBytes} bytes`);
     if (out) {
-      const n = Math.min(chunk.length, out.length - outLen);
-      if (n > 0) out.set(chunk.subarray(0, n), outLen), (outLen += n);
+      const n = Math.min(chunk.length, wanted! - outLen);
+      if (n > 0) {
+        reserve(outLen + n);
+        out!.set(chunk.subarray(0, n), outLen);
+        outLen += n;
+      }
       return;
     }
     pending.push(chunk.slice());
@@ -158,9 +180,9 @@ function gunzipStreaming(bytes: Uint8Array, source: string, opts: GunzipOptions 
       if (wanted !== undefined && Number.isFinite(wanted) && wanted > maxBytes) fail(`needs ${wanted} bytes, over the limit of ${maxBytes}`);
     }
     if (wanted !== undefined && Number.isFinite(wanted)) {
-      out = new Uint8Array(wanted);
       const prefix = takePending();
       const n = Math.min(prefix.length, wanted);
+      out = alloc(Math.min(wanted, Math.max(n, trailerSize, 1 << 24)));
       out.set(prefix.subarray(0, n));
       outLen = n;
       pending = [];

@@ -101,18 +101,33 @@ export async function readDicomFolder(dir: string, opts: DicomReadOptions = {}):
   } catch (e) {
     throw new DataError(dir, 'folder', `cannot read: ${(e as Error).message}`);
   }
+  // Sub-folders are not searched; entries that cannot be stat'ed (dangling links) are skipped and counted.
+  const unreadable: { file: string; reason: string }[] = [];
   const files = names
     .map((n) => join(dir, n))
-    .filter((p) => statSync(p).isFile())
+    .filter((p) => {
+      try {
+        return statSync(p).isFile();
+      } catch (e) {
+        unreadable.push({ file: p, reason: `cannot read: ${(e as Error).message}` });
+        return false;
+      }
+    })
     .map((p) => ({ name: p, bytes: readBytes(p, 'file') }));
-  const result = readDicomSeries(files, { ...opts, headersOnly: true });
+  const withUnreadable = (r: DicomFolderResult): DicomFolderResult =>
+    unreadable.length ? { ...r, skipped: [...unreadable, ...r.skipped] } : r;
+  const result = withUnreadable(readDicomSeries(files, { ...opts, headersOnly: true }));
   if (result.series.length === 0) {
-    throw new DataError(dir, 'folder', `no DICOM image series (${files.length} files; ${result.nonDicomCount} not DICOM, ${result.skipped.length - result.nonDicomCount} without usable images)`);
+    throw new DataError(
+      dir,
+      'folder',
+      `no DICOM image series (${files.length} files; ${result.nonDicomCount} not DICOM, ${result.skipped.length - result.nonDicomCount - unreadable.length} without usable images${unreadable.length ? `; ${unreadable.length} unreadable` : ''})`,
+    );
   }
   if (opts.headersOnly) return result;
   const needsJ2k = result.series.some((s) => s.transferSyntaxes.some((t) => t === '1.2.840.10008.1.2.4.90' || t === '1.2.840.10008.1.2.4.91'));
   const jpeg2000 = opts.jpeg2000 ?? (needsJ2k ? await loadOpenJpegNode() : undefined);
-  return readDicomSeries(files, { ...opts, jpeg2000 });
+  return withUnreadable(readDicomSeries(files, { ...opts, jpeg2000 }));
 }
 
 /** One series of a folder: by SeriesNumber, or the only/largest one when none is given. */

@@ -2,11 +2,13 @@
 // RAS affine) with the 18 CT-RATE abnormalities drawn where they occur, a report per case in
 // English or German with image references resolved through DICOM-style slice metadata, the 18
 // labels, and the ground truth of every reference. Deterministic from a seed; no downloads;
-// browser-safe (writing files is in node.ts).
+// browser-safe (writing files is in node.ts). Cases are generated in RAS voxel order; about
+// half are stored LPS-oriented (storedVolume), so readers exercise the affine / reorientation.
 import { LABELS, NUM_LABELS } from '../labels.ts';
 import type { GroundTruthReference, ManifestEntry, SeriesMeta } from '../manifest.ts';
 import { splitFor } from '../manifest.ts';
 import type { Volume } from '../volume.ts';
+import { flipAxes } from '../prep.ts';
 import { type Anatomy, sampleAnatomy } from './anatomy.ts';
 import { DEFAULT_PREVALENCE, type Finding, sampleFindings, sampleLabelSet } from './findings.ts';
 import type { Grid } from './paint.ts';
@@ -36,6 +38,12 @@ export interface SynthOptions {
   labels?: number[];
   /** Probability that a positive finding carries an image reference. Default 0.85. */
   refRate?: number;
+  /**
+   * Probability that a case's volume is stored LPS-oriented (voxel i towards the patient's left,
+   * j posterior: the DICOM row/column order) instead of RAS. Default 0.5. The world content is
+   * the same either way, so readers must go through the affine (reorientToRas).
+   */
+  lpsRate?: number;
 }
 
 /** Everything needed to render a case again (e.g. without one finding). */
@@ -48,10 +56,16 @@ export interface CaseSpec {
   noise: number;
 }
 
+/** Voxel order of a stored synthetic volume (see SynthOptions.lpsRate). */
+export type StorageOrientation = 'RAS' | 'LPS';
+
 export interface SyntheticCase {
   id: string;
   spec: CaseSpec;
+  /** The volume in RAS voxel order (axis-aligned affine, positive diagonal); `tissue` has the same order. */
   volume: Volume;
+  /** How the volume is stored on disk (storedVolume): 'RAS' as `volume`, or 'LPS' (x and y reversed). */
+  storage: StorageOrientation;
   /** Tissue class per voxel (see paint.ts T), for tests and debugging. */
   tissue: Uint8Array;
   report: string;
@@ -69,6 +83,7 @@ export const DEFAULT_SYNTH: Required<Omit<SynthOptions, 'labels' | 'prevalence'>
   thickness: [2.5, 5],
   noise: 12,
   refRate: 0.85,
+  lpsRate: 0.5,
 };
 
 /** Options with defaults filled in (undefined fields take the default). */
@@ -159,10 +174,13 @@ export function generateCase(seed: number, index: number, opts: SynthOptions = {
     slices.push({ instanceNumber: instance(k), z: zOf(k) });
   }
   const rep = writeReport(spec.findings, labels, { seriesNumber, instance, zOf, nz: g.nz, sliceThickness: g.sz }, rng.fork('report'), { lang: o.lang, refRate: o.refRate });
+  // Drawn last, so that adding it left every other draw (and older datasets' reports) unchanged.
+  const storage: StorageOrientation = rng.fork('storage').chance(o.lpsRate) ? 'LPS' : 'RAS';
   return {
     id: spec.id,
     spec,
     volume,
+    storage,
     tissue,
     report: rep.text,
     labels,
@@ -170,6 +188,14 @@ export function generateCase(seed: number, index: number, opts: SynthOptions = {
     references: rep.references,
     split: splitFor(spec.id),
   };
+}
+
+/**
+ * The volume as written to disk: `volume` itself for 'RAS' storage; for 'LPS', x and y reversed
+ * with the affine updated (so every value keeps its world position; reorientToRas undoes it exactly).
+ */
+export function storedVolume(c: Pick<SyntheticCase, 'volume' | 'storage'>): Volume {
+  return c.storage === 'LPS' ? flipAxes(c.volume, [true, true, false]) : c.volume;
 }
 
 /** A manifest line for a synthetic case whose volume is written to `volumePath`. */
@@ -182,6 +208,7 @@ export function toManifestEntry(c: SyntheticCase, volumePath: string): ManifestE
     series: c.series,
     references: c.references,
     split: c.split,
+    meta: { storedOrientation: c.storage },
   };
 }
 

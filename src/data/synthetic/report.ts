@@ -543,7 +543,9 @@ function renderSentence(
       continue;
     }
     const r = p.ref;
-    const imgs = imagesText(r.images, r.kind, lang, rng);
+    let imgs = imagesText(r.images, r.kind, lang, rng);
+    // Some radiologists add the series' image count: "image 56 of 240", "Bild 56 von 240".
+    if (r.kind === 'single' && rng.chance(0.1)) imgs += `${lang === 'de' ? ' von ' : ' of '}${Math.max(ser.instance(0), ser.instance(ser.nz - 1))}`;
     let series: number | null = r.series;
     let refText: string;
     if (r.inline) {
