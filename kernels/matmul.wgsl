@@ -148,22 +148,22 @@ fn store(b: u32, m: u32, n: u32, v: vec4f) {
 fn matmul_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32,
              @builtin(subgroup_invocation_id) lane: u32) {
   let q = lane & 7u;                              // lane within its group of 8
-  let row0 = (wg.y * (WG / 8u) + t / 8u) * 32u;   // the group's 32 rows
+  let row0 = (wg.y * (WG / 8u) + t / 8u) * {ROWS}u; // the group's ROWS rows
   let col = (wg.x * 8u + q) * 4u;                 // this lane's 4 columns
   let b = wg.z;
 //#if !SG8
   let src = lane & ~7u;
 //#endif
-//#unroll R 32
+//#unroll R ROWS
   var acc{R} = vec4f(0.0);
 //#end
   let nk4 = (p.K + 3u) / 4u;
   for (var k4 = 0u; k4 < nk4; k4++) {
-//#unroll G 4
+//#unroll G ROWS / 8
     let av{G} = loadA(b, row0 + {G * 8}u + q, k4);
 //#end
     let bk = loadBk(b, k4, col);
-//#unroll R 32
+//#unroll R ROWS
     {
 //#if SG8
       let a = subgroupBroadcast(av{R / 8}, {R % 8}u);
@@ -177,7 +177,7 @@ fn matmul_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
     }
 //#end
   }
-//#unroll R 32
+//#unroll R ROWS
   store(b, row0 + {R}u, col, acc{R});
 //#end
 }

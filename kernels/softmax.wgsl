@@ -1,5 +1,7 @@
 // Softmax and log-softmax over the last axis of a [rows, n] view, one invocation per row
-// (three passes over the row; no barriers, which CPU drivers execute slowly).
+// (no barriers, which CPU drivers execute slowly). The max and the sum of exponentials
+// come from one pass (online rescaling: when the running max grows, the running sum is
+// multiplied by exp(old - new)), so the row is read twice, not three times.
 //
 // softmax:           y = exp(x - max) / sum(exp(x - max))      (LOG: y = x - max - log(sum))
 // softmax_backward:  gx = y * (gy - sum(gy * y))                (LOG: gx = gy - exp(y) * sum(gy))
@@ -18,9 +20,16 @@ fn softmax(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   if (row >= p.rows) { return; }
   let base = row * p.n;
   var m = X[base];
-  for (var j = 1u; j < p.n; j++) { m = max(m, X[base + j]); }
-  var s = 0.0;
-  for (var j = 0u; j < p.n; j++) { s += exp(X[base + j] - m); }
+  var s = 1.0;
+  for (var j = 1u; j < p.n; j++) {
+    let v = X[base + j];
+    if (v > m) {
+      s = s * exp(m - v) + 1.0;
+      m = v;
+    } else {
+      s += exp(v - m);
+    }
+  }
 //#if LOG
   let lse = m + log(s);
   for (var j = 0u; j < p.n; j++) { Y[base + j] = X[base + j] - lse; }

@@ -7,6 +7,8 @@ export const OPTIONAL_FEATURES = ['timestamp-query', 'shader-f16', 'subgroups'] 
 export type OptionalFeature = (typeof OPTIONAL_FEATURES)[number];
 
 export interface DeviceOptions {
+  /** A GPU object to use instead of the platform's (navigator.gpu, or dawn.node in Node). */
+  gpu?: GPU;
   /** Node only: flags for dawn.node's create(), e.g. ['backend=vulkan']. */
   dawnFlags?: string[];
   /** Leave these optional features off even when the adapter has them (for testing fallbacks). */
@@ -54,10 +56,13 @@ const NO_ADAPTER_HELP =
 
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node && !nav?.gpu;
+  // Node is Node even when a library (tfjs, say) has put a navigator.gpu on globalThis:
+  // the device then comes from dawn.node, with its create() result held.
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof (globalThis as { window?: unknown }).window === 'undefined';
   let gpu: GPU;
   let keepAlive: unknown = null;
-  if (!isNode) {
+  if (opts.gpu) gpu = opts.gpu;
+  else if (!isNode) {
     if (!nav?.gpu) throw new GpuError(NO_ADAPTER_HELP);
     gpu = nav.gpu;
   } else {

@@ -334,6 +334,8 @@ export class Gpu {
   /** Records a dispatch into the open batch. */
   dispatch(kernel: Kernel, args: DispatchArgs): void {
     this.check();
+    // A full query set is resolved by a flush, which makes room for more.
+    if (this.profiling && this.profiling.used + 2 > this.profiling.capacity) this.flush();
     const [x, y = 1, z = 1] = args.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
@@ -359,7 +361,7 @@ export class Gpu {
     }
     const prof = this.profiling;
     let pass: GPUComputePassEncoder;
-    if (prof && prof.used + 2 <= prof.capacity) {
+    if (prof) {
       // Profiling: one pass per dispatch so each gets its own begin/end timestamps.
       const enc = this.openEncoder();
       pass = enc.beginComputePass({

@@ -7,8 +7,8 @@
 //   //#if NAME            keep the lines up to //#else or //#endif when flag NAME is set
 //   //#if !NAME           ... when it is not set
 //   //#else  //#endif
-//   //#unroll I N         repeat the lines up to //#end for I = 0 .. N-1 (N may be a
-//   //#end                 constant given in `consts`); nests
+//   //#unroll I N         repeat the lines up to //#end for I = 0 .. N-1 (N: an integer
+//   //#end                 expression over constants given in `consts`); nests
 //   {expr}                inside an unrolled block: integer arithmetic over the unroll
 //                         variables and constants, e.g. acc{R}, {R / 8}u, {R % 8}u
 //
@@ -56,8 +56,8 @@ function expandBlock(lines: Line[], flags: Record<string, boolean>, vars: Record
       i = end + 1;
     } else if (kind === 'unroll') {
       const { end } = findClose(lines, i, 'unroll', file);
-      const [name, countText] = arg.trim().split(/\s+/);
-      const count = evaluate(countText, vars, file, lines[i].src);
+      const [name, ...count_] = arg.trim().split(/\s+/);
+      const count = evaluate(count_.join(' '), vars, file, lines[i].src);
       const body = lines.slice(i + 1, end);
       for (let v = 0; v < count; v++) out.push(...expandBlock(body, flags, { ...vars, [name]: v }, file));
       i = end + 1;

@@ -86,8 +86,13 @@ export const sign = (x: Tensor): Tensor => unary('sign', x);
 export const addScalar = (x: Tensor, s: number): Tensor => unary('addScalar', x, s);
 export const mulScalar = (x: Tensor, s: number): Tensor => unary('mulScalar', x, s);
 export const powScalar = (x: Tensor, s: number): Tensor => unary('powScalar', x, s);
-/** A copy with its own storage (and gradient flow). */
-export const copy = (x: Tensor): Tensor => unary('copy', x);
+/** A copy with its own storage (and gradient flow): a copy command, not a kernel. */
+export function copy(x: Tensor): Tensor {
+  const gpu = checkInputs('copy', [x], null);
+  const y = new Tensor(gpu, x.shape, x.dtype, undefined, `copy(${x.name})`);
+  gpu.copy(x.buffer, 0, y.buffer, 0, x.size * 4);
+  return record(y, 'copy', [x], (g) => [g.view(x.shape)]);
+}
 
 /** Fills a fresh tensor with a constant (no gradient). */
 export function full(gpu: Gpu, shape: Shape, value: number, name?: string): Tensor {

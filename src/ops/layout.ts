@@ -9,6 +9,8 @@ import { Uniforms, checkInputs, normAxis, prod } from './util.ts';
 import { sumToShape } from './reduce.ts';
 
 const MAX_RANK = 8;
+/** Elements per invocation along the innermost dimension (CHUNK in kernels/layout.wgsl). */
+const CHUNK = 64;
 
 function rowStrides(shape: Shape): number[] {
   const s = new Array(shape.length).fill(1);
@@ -19,11 +21,14 @@ function rowStrides(shape: Shape): number[] {
 function strided(gpu: Gpu, entry: 'gather' | 'scatter', x: GPUBuffer, y: GPUBuffer, dims: Shape, strides: number[], offset: number, label: string): void {
   if (dims.length > MAX_RANK) throw new ShapeError(`${label}: rank ${dims.length} is above the supported ${MAX_RANK}`);
   const n = prod(dims);
+  const inner = dims[dims.length - 1];
+  const chunks = Math.ceil(inner / CHUNK);
+  const runs = (n / inner) * chunks;
   const k = gpu.kernel({ file: 'layout.wgsl', source, entry, bindings: ['uniform', 'read', 'write'] });
   gpu.dispatch(k, {
-    uniforms: new Uniforms().u32(n, dims.length, offset, 0).u32Array([...dims], MAX_RANK).u32Array(strides, MAX_RANK).bytes(),
+    uniforms: new Uniforms().u32(n, dims.length, offset, chunks).u32Array([...dims], MAX_RANK).u32Array(strides, MAX_RANK).bytes(),
     buffers: [x, y],
-    workgroups: grid1d(n, 256),
+    workgroups: grid1d(runs, 64),
     label,
   });
 }

@@ -20,6 +20,14 @@ export interface MatmulOptions {
 
 let variantChoice: MatmulVariant = 'auto';
 
+/** Rows per group of 8 lanes in the subgroup kernel (a multiple of 8; see kernels/matmul.wgsl). */
+let SG_ROWS = 32;
+/** For tuning experiments (bench): the subgroup kernel's rows per 8-lane group. */
+export function setMatmulRows(rows: number): void {
+  if (!Number.isInteger(rows) || rows <= 0 || rows % 8) throw new ShapeError(`setMatmulRows: ${rows} is not a positive multiple of 8`);
+  SG_ROWS = rows;
+}
+
 /** Picks the matmul kernel (benchmarks compare them); 'auto' takes the subgroup kernel where it runs. */
 export function setMatmulVariant(v: MatmulVariant): void {
   variantChoice = v;
@@ -104,13 +112,14 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?
     VEC4C: N % 4 === 0,
     BIAS: !!bias,
   };
-  // Rows per workgroup (sg): 32 per group of 8 lanes; fewer groups for short matrices.
-  const groups = sg ? Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(M / 32))))) : 0;
+  // Rows per workgroup (sg): SG_ROWS per group of 8 lanes; fewer groups for short matrices.
+  const groups = sg ? Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(M / SG_ROWS))))) : 0;
   const k = gpu.kernel({
     file: 'matmul.wgsl',
     source,
     entry: sg ? 'matmul_sg' : 'matmul_tiled',
     flags,
+    consts: { ROWS: SG_ROWS },
     overrides: sg ? { WG: groups * 8 } : {},
     bindings: ['uniform', 'read', 'read', 'read', 'write'],
   });
@@ -119,7 +128,7 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?
   const [sBk, sBn] = transB ? [1, K] : [N, 1];
   const uniforms = new Uniforms().u32(M, N, K, foldedBatch, sAm, sAk, sBk, sBn, aBatch, bBatch, M * N, 0).bytes();
   const workgroups: [number, number, number] = sg
-    ? [Math.ceil(N / 32), Math.ceil(M / (32 * groups)), foldedBatch]
+    ? [Math.ceil(N / 32), Math.ceil(M / (SG_ROWS * groups)), foldedBatch]
     : [Math.ceil(N / 32), Math.ceil(M / 32), foldedBatch];
   gpu.dispatch(k, { uniforms, buffers: [a.buffer, b.buffer, bias ? bias.buffer : dummy(gpu), c.buffer], workgroups, label });
   return c;
