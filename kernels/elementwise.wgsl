@@ -3,11 +3,11 @@
 //
 // unary           y = f(x, alpha)                  (alpha: the scalar of add/mul/pow_scalar)
 // unary_backward  gx = gy * f'(x, y, alpha)         (y is the forward output)
-// binary          out = g(a[ia], b[ib]) with broadcasting:
-//                   SAME:   ia = ib = i              (same shape, contiguous; vec4 when VEC4)
-//                   SUFFIX: ia = i % na, ib = i % nb (a shape that is a suffix of the output's,
-//                                                    e.g. a bias row or a scalar)
-//                   else:   ia, ib from per-dimension strides (0 where broadcast), rank <= 8
+// binary          out = g(a[i], b[i]) for two tensors of one shape (vec4 when VEC4)
+// binary_strided  out = g(a[ia], b[ib]) with broadcasting: ia, ib from per-dimension strides
+//                 (0 where broadcast), rank <= 8, one invocation per run of 64 along the
+//                 innermost dimension, so the divisions that find a run's start (integer
+//                 division has no SIMD instruction on CPUs) are paid once per run
 //
 // Invocation i is gid.x + gid.y * (num_workgroups.x * 256): large tensors fold into a 2D grid.
 
@@ -159,23 +159,32 @@ fn strideB(d: u32) -> u32 { return p.stridesB[d / 4u][d % 4u]; }
 fn binary(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-//#if SAME
   C[i] = binary_f(A[i], B[i]);
-//#else
-//#if SUFFIX
-  C[i] = binary_f(A[i % p.na], B[i % p.nb]);
-//#else
-  var rem = i;
-  var ia = 0u;
-  var ib = 0u;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+}
+
+// The general broadcast: invocation i copies run i % chunks of row i / chunks.
+@compute @workgroup_size(64)
+fn binary_strided(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let id = gid.x + gid.y * nwg.x * 64u;
+  let inner = dim(p.rank - 1u);
+  let chunks = (inner + 63u) / 64u;
+  if (id >= (p.n / inner) * chunks) { return; }
+  let start = (id % chunks) * 64u;
+  var rem = id / chunks;
+  let first = rem * inner + start;
+  var ia = start * strideA(p.rank - 1u);
+  var ib = start * strideB(p.rank - 1u);
+  for (var d = i32(p.rank) - 2; d >= 0; d--) {
     let n = dim(u32(d));
     let c = rem % n;
     rem = rem / n;
     ia += c * strideA(u32(d));
     ib += c * strideB(u32(d));
   }
-  C[i] = binary_f(A[ia], B[ib]);
-//#endif
-//#endif
+  let sa = strideA(p.rank - 1u);
+  let sb = strideB(p.rank - 1u);
+  let len = min(64u, inner - start);
+  for (var j = 0u; j < len; j++) {
+    C[first + j] = binary_f(A[ia + j * sa], B[ib + j * sb]);
+  }
 }

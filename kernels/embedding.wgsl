@@ -1,5 +1,6 @@
 // Embedding lookup and its gradient.
-//   gather:  out[i, :] = W[ids[i], :]        (one invocation per output element)
+//   gather:  out[i, :] = W[ids[i], :]        (one invocation per row of 64 columns: the
+//                                             division that finds the row is paid once)
 //   scatter: dW[v, :] = sum_{i: ids[i] = v} gy[i, :]
 // The scatter runs one invocation per vocabulary row that walks all ids and adds the rows
 // that match: deterministic (a fixed order of additions, no float atomics, which WGSL does
@@ -14,14 +15,16 @@ struct Params { tokens: u32, dim: u32, vocab: u32, _p: u32 }
 @group(0) @binding(4) var<storage, read> GY: array<f32>;
 @group(0) @binding(5) var<storage, read_write> GW: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn gather(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let e = gid.x + gid.y * nwg.x * 256u;
-  if (e >= p.tokens * p.dim) { return; }
-  let i = e / p.dim;
-  let c = e % p.dim;
+  let id = gid.x + gid.y * nwg.x * 64u;
+  let chunks = (p.dim + 63u) / 64u;
+  if (id >= p.tokens * chunks) { return; }
+  let i = id / chunks;
+  let c0 = (id % chunks) * 64u;
   let v = u32(clamp(ids[i], 0, i32(p.vocab) - 1));
-  out[e] = W[v * p.dim + c];
+  let stop = min(c0 + 64u, p.dim);
+  for (var c = c0; c < stop; c++) { out[i * p.dim + c] = W[v * p.dim + c]; }
 }
 
 @compute @workgroup_size(64)

@@ -6,7 +6,7 @@ import { record, setGradOps } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape, type Shape } from '../tensor.ts';
 import { grid1d, type Gpu, type KernelSpec } from '../gpu/runtime.ts';
-import { Uniforms, broadcastShapes, broadcastStrides, checkFinite, checkInputs, prod, sameShape } from './util.ts';
+import { Uniforms, broadcastShapes, broadcastStrides, checkFinite, checkInputs, sameShape } from './util.ts';
 import { sumToShape } from './reduce.ts';
 
 const WG = 256;
@@ -118,39 +118,45 @@ function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   const out = new Tensor(gpu, shape, 'f32', undefined, `${name}(${a.name},${b.name})`);
   const n = out.size;
   const label = `${name} ${fmtShape(a.shape)},${fmtShape(b.shape)}`;
-  // A shape is a suffix of the output's when, without its leading 1s, it equals the
-  // output's trailing dimensions: then its element for output index i is i % size.
-  const isSuffix = (s: Shape) => {
-    const core = s.slice(Math.max(0, s.findIndex((d) => d !== 1)));
-    return prod(s) === 1 || sameShape(core, shape.slice(shape.length - core.length));
-  };
   if (sameShape(a.shape, shape) && sameShape(b.shape, shape)) {
     const vec4 = n % 4 === 0;
     const count = vec4 ? n / 4 : n;
-    const k = gpu.kernel(spec('binary', BINARY[name], { SAME: true, VEC4: vec4 }, binaryBindings));
+    const k = gpu.kernel(spec('binary', BINARY[name], { VEC4: vec4 }, binaryBindings));
     gpu.dispatch(k, { uniforms: uniforms(count), buffers: [a.buffer, b.buffer, out.buffer], workgroups: grid1d(count, WG), label });
-  } else if (isSuffix(a.shape) && isSuffix(b.shape)) {
-    // One side is the whole output, the other a trailing block of it (a bias row, a scalar).
-    const na = a.size, nb = b.size;
-    const vec4 = na % 4 === 0 && nb % 4 === 0 && n % 4 === 0;
-    const count = vec4 ? n / 4 : n;
-    const k = gpu.kernel(spec('binary', BINARY[name], { SUFFIX: true, VEC4: vec4 }, binaryBindings));
-    gpu.dispatch(k, {
-      uniforms: uniforms(count, vec4 ? na / 4 : na, vec4 ? nb / 4 : nb),
-      buffers: [a.buffer, b.buffer, out.buffer],
-      workgroups: grid1d(count, WG),
-      label,
-    });
   } else {
-    const k = gpu.kernel(spec('binary', BINARY[name], {}, binaryBindings));
+    const { dims, sa, sb } = collapse(shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape));
+    const runs = (n / dims[dims.length - 1]) * Math.ceil(dims[dims.length - 1] / 64);
+    const k = gpu.kernel(spec('binary_strided', BINARY[name], {}, binaryBindings));
     gpu.dispatch(k, {
-      uniforms: uniforms(n, a.size, b.size, shape.length, 0, shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)),
+      uniforms: uniforms(n, a.size, b.size, dims.length, 0, dims, sa, sb),
       buffers: [a.buffer, b.buffer, out.buffer],
-      workgroups: grid1d(n, WG),
+      workgroups: grid1d(runs, 64),
       label,
     });
   }
   return record(out, name, [a, b], (g) => binaryBackward(name, a, b, out, g));
+}
+
+/** Merges neighbouring dimensions that both operands walk contiguously (or both skip), so
+ * that the kernel's per-run index arithmetic loops over as few dimensions as possible. */
+function collapse(shape: number[], sa: number[], sb: number[]): { dims: number[]; sa: number[]; sb: number[] } {
+  const dims = [shape[0]];
+  const A = [sa[0]];
+  const B = [sb[0]];
+  for (let d = 1; d < shape.length; d++) {
+    const last = dims.length - 1;
+    const fits = (s: number[], prev: number[]) => prev[last] === s[d] * shape[d];
+    if (fits(sa, A) && fits(sb, B)) {
+      dims[last] *= shape[d];
+      A[last] = sa[d];
+      B[last] = sb[d];
+    } else {
+      dims.push(shape[d]);
+      A.push(sa[d]);
+      B.push(sb[d]);
+    }
+  }
+  return { dims, sa: A, sb: B };
 }
 
 const binaryBindings: KernelSpec['bindings'] = ['uniform', null, null, null, null, null, 'read', 'read', 'write'];

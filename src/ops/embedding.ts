@@ -23,7 +23,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   const uniforms = new Uniforms().u32(tokens, dim, vocab, 0).bytes();
   const out = new Tensor(gpu, [...ids.shape, dim], 'f32', undefined, 'embedding');
   const k = gpu.kernel({ file: 'embedding.wgsl', source, entry: 'gather', bindings: ['uniform', 'read', 'read', 'write'] });
-  gpu.dispatch(k, { uniforms, buffers: [weight.buffer, ids.buffer, out.buffer], workgroups: grid1d(tokens * dim, 256), label: `embedding ${fmtShape(weight.shape)}[${fmtShape(ids.shape)}]` });
+  gpu.dispatch(k, { uniforms, buffers: [weight.buffer, ids.buffer, out.buffer], workgroups: grid1d(tokens * Math.ceil(dim / 64), 64), label: `embedding ${fmtShape(weight.shape)}[${fmtShape(ids.shape)}]` });
   return record(out, 'embedding', [weight], (gy) => {
     const gw = new Tensor(gpu, weight.shape, 'f32', undefined, 'grad.embedding');
     const s = gpu.kernel({ file: 'embedding.wgsl', source, entry: 'scatter', bindings: ['uniform', null, 'read', null, 'read', 'write'] });
