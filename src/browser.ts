@@ -3,6 +3,7 @@
 export * from './errors.ts';
 export { Gpu, createDevice, fmtBytes, type PoolStats, type ProfileRecord } from './gpu/runtime.ts';
 export { Tensor, scope, scopeAsync } from './tensor.ts';
+export { quietly, setQuietPolling } from './gpu/polling.ts';
 export { backward, noGrad, detach } from './autograd.ts';
 export * from './ops/index.ts';
 export * from './nn/index.ts';

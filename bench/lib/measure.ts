@@ -6,6 +6,7 @@
 // Every number reported is a median over samples: the machine is shared and noisy. When
 // two backends are compared, their samples are taken in alternating rounds, so that both
 // see the same spells of load from other processes.
+import { quietly } from '../../src/gpu/polling.ts';
 
 export type Clock = 'timestamp' | 'wall';
 
@@ -75,7 +76,9 @@ export async function measureInterleaved(runners: Runner[], b: Budget): Promise<
   const guard = async (s: State, f: () => Promise<void>) => {
     if (s.error) return;
     try {
-      await f();
+      // Both sides wait with dawn.node polling on a timer, not spinning (src/gpu/polling.ts):
+      // a spinning wait takes a core from lavapipe, and the peer must not pay that alone.
+      await quietly(f());
     } catch (e) {
       s.error = e instanceof Error ? e : new Error(String(e));
     }

@@ -9,6 +9,7 @@
 import { GpuError } from '../errors.ts';
 import { acquireDevice, releaseKeepAlive, type DeviceOptions, type OptionalFeature } from './device.ts';
 import { expandWgsl } from './wgsl.ts';
+import { quietly } from './polling.ts';
 
 export type BindingKind = 'uniform' | 'read' | 'write';
 
@@ -276,7 +277,7 @@ export class Gpu {
   async compile(spec: KernelSpec): Promise<Kernel> {
     this.device.pushErrorScope('validation');
     const k = this.kernel(spec);
-    const err = await this.device.popErrorScope();
+    const err = await quietly(this.device.popErrorScope());
     await this.settle();
     if (err) throw new GpuError(`${k.name}: ${err.message}`);
     return k;
@@ -460,7 +461,7 @@ export class Gpu {
   /** Waits for all submitted work and throws the first error any of it raised. */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await quietly(this.device.queue.onSubmittedWorkDone());
     await this.settle();
   }
 
@@ -468,7 +469,7 @@ export class Gpu {
     while (this.pendingChecks.length) {
       const checks = this.pendingChecks;
       this.pendingChecks = [];
-      await Promise.all(checks);
+      await quietly(Promise.all(checks));
     }
     this.check();
     if (this.errors.length) {
@@ -486,7 +487,7 @@ export class Gpu {
     this.copy(buf, offset, staging, 0, size);
     this.flush();
     try {
-      await staging.mapAsync(1 /* READ */);
+      await quietly(staging.mapAsync(1 /* READ */));
     } catch (e) {
       staging.destroy();
       await this.settle();
@@ -519,7 +520,7 @@ export class Gpu {
     if (!prof) throw new GpuError('endProfile() without startProfile()');
     this.flush();
     this.profiling = null;
-    const results = (await Promise.all(prof.results)).flat();
+    const results = (await quietly(Promise.all(prof.results))).flat();
     prof.querySet.destroy();
     await this.settle();
     return results;
