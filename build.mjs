@@ -90,6 +90,15 @@ async function buildTests() {
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
   });
+  // The browser test page: the same sources bundled for the browser.
+  await esbuild.build({
+    ...common,
+    platform: 'browser',
+    external: ['webgpu', 'node:*'],
+    entryPoints: { page: join(root, 'test/browser/page.ts') },
+    outdir: join(root, '.build/browser'),
+  });
+  copyFileSync(join(root, 'test/browser/index.html'), join(root, '.build/browser/index.html'));
   return entries.map((e) => relative(root, e));
 }
 

@@ -6,15 +6,16 @@
 //
 // Two variants, picked by src/ops/matmul.ts (and selectable for benchmarks):
 //
-// matmul_sg (needs subgroups of at least 8 lanes): register-blocked for CPU drivers such as
+// matmul_sg (needs subgroups of at least 4 lanes): register-blocked for CPU drivers such as
 //   lavapipe, where each invocation is one SIMD lane, every memory load is a per-lane
 //   scalar access costing tens of cycles, and a subgroup broadcast is one register shuffle.
-//   Each lane owns 4 adjacent columns for 32 rows (32 vec4 accumulators). Per 4 steps of k
-//   a lane loads one vec4 of A for each of 4 rows (the 8 lanes of a group together hold 32
-//   rows x 4 k) and one vec4 of B per k; every A vec4 then reaches all 8 lanes by a
-//   broadcast. That is 8 loads for 512 multiply-adds per lane, against 32 for a plain
-//   8x8 register tile. Groups of 8 lanes work independently, so wider subgroups work
-//   too (shuffles replace broadcasts).
+//   Lanes work in groups of GROUP (8 on lavapipe, 4 on SwiftShader). Each lane owns 4
+//   adjacent columns for ROWS = 32 rows (32 vec4 accumulators). Per 4 steps of k a lane
+//   loads one vec4 of A for each of ROWS / GROUP rows (the group together holds 32 rows x
+//   4 k) and one vec4 of B per k; every A vec4 then reaches the whole group by a
+//   broadcast. With GROUP = 8 that is 8 loads for 512 multiply-adds per lane, against 32
+//   for a plain 8x8 register tile. Groups work independently, so subgroups wider than a
+//   group work too (shuffles replace broadcasts).
 // matmul_tiled: portable register-blocked kernel without subgroups: each invocation
 //   computes 4 rows x 4 columns.
 //
@@ -24,7 +25,7 @@
 //   TB4    op(B) = B^T with B stored [N, K], K % 4 == 0: read as vec4 along k
 //   VEC4C  N % 4 == 0: C is written as vec4
 //   BIAS   add bias[n]
-//   SG8    the subgroup is exactly 8 lanes (broadcast instead of shuffle)
+//   SGEXACT the subgroup is exactly GROUP lanes (broadcast instead of shuffle)
 
 //#if SUBGROUPS
 enable subgroups;
@@ -147,28 +148,28 @@ fn store(b: u32, m: u32, n: u32, v: vec4f) {
 @compute @workgroup_size(WG)
 fn matmul_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32,
              @builtin(subgroup_invocation_id) lane: u32) {
-  let q = lane & 7u;                              // lane within its group of 8
-  let row0 = (wg.y * (WG / 8u) + t / 8u) * {ROWS}u; // the group's ROWS rows
-  let col = (wg.x * 8u + q) * 4u;                 // this lane's 4 columns
+  let q = lane % {GROUP}u;                            // lane within its group
+  let row0 = (wg.y * (WG / {GROUP}u) + t / {GROUP}u) * {ROWS}u; // the group's ROWS rows
+  let col = (wg.x * {GROUP}u + q) * 4u;               // this lane's 4 columns
   let b = wg.z;
-//#if !SG8
-  let src = lane & ~7u;
+//#if !SGEXACT
+  let src = lane - q;
 //#endif
 //#unroll R ROWS
   var acc{R} = vec4f(0.0);
 //#end
   let nk4 = (p.K + 3u) / 4u;
   for (var k4 = 0u; k4 < nk4; k4++) {
-//#unroll G ROWS / 8
-    let av{G} = loadA(b, row0 + {G * 8}u + q, k4);
+//#unroll G ROWS / GROUP
+    let av{G} = loadA(b, row0 + {G * GROUP}u + q, k4);
 //#end
     let bk = loadBk(b, k4, col);
 //#unroll R ROWS
     {
-//#if SG8
-      let a = subgroupBroadcast(av{R / 8}, {R % 8}u);
+//#if SGEXACT
+      let a = subgroupBroadcast(av{R / GROUP}, {R % GROUP}u);
 //#else
-      let a = subgroupShuffle(av{R / 8}, src + {R % 8}u);
+      let a = subgroupShuffle(av{R / GROUP}, src + {R % GROUP}u);
 //#endif
       acc{R} = fma(vec4f(a.x), bk.b0, acc{R});
       acc{R} = fma(vec4f(a.y), bk.b1, acc{R});

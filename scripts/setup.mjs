@@ -7,6 +7,7 @@
 //   node scripts/setup.mjs            set up, saying what is done
 //   node scripts/setup.mjs --quiet    print only the steps that change something
 //   node scripts/setup.mjs --no-build skip the final build
+//   node scripts/setup.mjs --no-browser do not install Chromium for the browser tests
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -145,7 +146,18 @@ function installLavapipe() {
   } else run('dnf', ['install', '-y', 'mesa-vulkan-drivers', 'vulkan-loader']);
 }
 
-// 4. Build (dist/ for the CLI and the browser; tests build their own bundles).
+// 4. A browser for the browser tests (Debian's chromium; playwright-core drives it). Only
+// installed as root on Debian/Ubuntu; elsewhere the browser tests skip with a message.
+const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
+if (!args.has('--no-browser') && !existsSync(chromium)) {
+  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    say("installing Debian's chromium for the browser tests (--no-browser skips this)");
+    run('apt-get', ['update', '-q']);
+    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'chromium'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  } else info(`no Chromium at ${chromium}: the browser tests will skip (install chromium, or set CHROMIUM)`);
+} else if (existsSync(chromium)) info(`browser for the browser tests: ${chromium}`);
+
+// 5. Build (dist/ for the CLI and the browser; tests build their own bundles).
 if (!args.has('--no-build')) {
   info('building dist/');
   run(process.execPath, [join(root, 'build.mjs'), '--quiet']);

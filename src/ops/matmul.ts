@@ -20,9 +20,9 @@ export interface MatmulOptions {
 
 let variantChoice: MatmulVariant = 'auto';
 
-/** Rows per group of 8 lanes in the subgroup kernel (a multiple of 8; see kernels/matmul.wgsl). */
+/** Rows per group of lanes in the subgroup kernel (a multiple of 8; see kernels/matmul.wgsl). */
 let SG_ROWS = 32;
-/** For tuning experiments (bench): the subgroup kernel's rows per 8-lane group. */
+/** For tuning experiments (bench): the subgroup kernel's rows per group of lanes. */
 export function setMatmulRows(rows: number): void {
   if (!Number.isInteger(rows) || rows <= 0 || rows % 8) throw new ShapeError(`setMatmulRows: ${rows} is not a positive multiple of 8`);
   SG_ROWS = rows;
@@ -33,10 +33,22 @@ export function setMatmulVariant(v: MatmulVariant): void {
   variantChoice = v;
 }
 
+let groupChoice: 4 | 8 | null = null;
+/** Forces the subgroup kernel's lane group (tests run the 4-lane form on 8-lane devices). */
+export function setMatmulGroup(g: 4 | 8 | null): void {
+  groupChoice = g;
+}
+
+/** Lanes that share A rows in the subgroup kernel: 8 where subgroups have 8 or more, else 4. */
+function groupSize(gpu: Gpu): number {
+  const natural = gpu.subgroupMinSize >= 8 ? 8 : gpu.subgroupMinSize >= 4 ? 4 : 0;
+  return groupChoice && groupChoice <= gpu.subgroupMinSize ? groupChoice : natural;
+}
+
 export function matmulVariantFor(gpu: Gpu): 'subgroup' | 'tiled' {
-  const canSubgroup = gpu.subgroupMinSize >= 8;
+  const canSubgroup = groupSize(gpu) > 0;
   if (variantChoice === 'subgroup' && !canSubgroup)
-    throw new ShapeError(`matmul: the subgroup kernel needs subgroups of at least 8 lanes; this device has ${gpu.subgroupMinSize || 'none'}`);
+    throw new ShapeError(`matmul: the subgroup kernel needs subgroups of at least 4 lanes; this device has ${gpu.subgroupMinSize || 'none'}`);
   if (variantChoice === 'auto') return canSubgroup ? 'subgroup' : 'tiled';
   return variantChoice;
 }
@@ -103,24 +115,25 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?
   const c = new Tensor(gpu, outShape, 'f32', undefined, 'matmul');
   const variant = matmulVariantFor(gpu);
   const sg = variant === 'subgroup';
+  const group = sg ? groupSize(gpu) : 8;
   const flags = {
     SUBGROUPS: sg,
-    SG8: sg && gpu.subgroupMinSize === 8 && gpu.subgroupMaxSize === 8,
+    SGEXACT: sg && gpu.subgroupMinSize === group && gpu.subgroupMaxSize === group,
     VEC4A: !transA && K % 4 === 0,
     VEC4B: !transB && N % 4 === 0,
     TB4: sg && transB && K % 4 === 0,
     VEC4C: N % 4 === 0,
     BIAS: !!bias,
   };
-  // Rows per workgroup (sg): SG_ROWS per group of 8 lanes; fewer groups for short matrices.
-  const groups = sg ? Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(M / SG_ROWS))))) : 0;
+  // Rows per workgroup (sg): SG_ROWS per group of lanes; fewer groups for short matrices.
+  const groups = sg ? Math.min(64 / group, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(M / SG_ROWS))))) : 0;
   const k = gpu.kernel({
     file: 'matmul.wgsl',
     source,
     entry: sg ? 'matmul_sg' : 'matmul_tiled',
     flags,
-    consts: { ROWS: SG_ROWS },
-    overrides: sg ? { WG: groups * 8 } : {},
+    consts: { ROWS: SG_ROWS, GROUP: group },
+    overrides: sg ? { WG: groups * group } : {},
     bindings: ['uniform', 'read', 'read', 'read', 'write'],
   });
   // Element strides of op(A) (m, k) and op(B) (k, n); a transpose only swaps them.
@@ -128,7 +141,7 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?
   const [sBk, sBn] = transB ? [1, K] : [N, 1];
   const uniforms = new Uniforms().u32(M, N, K, foldedBatch, sAm, sAk, sBk, sBn, aBatch, bBatch, M * N, 0).bytes();
   const workgroups: [number, number, number] = sg
-    ? [Math.ceil(N / 32), Math.ceil(M / (SG_ROWS * groups)), foldedBatch]
+    ? [Math.ceil(N / (4 * group)), Math.ceil(M / (SG_ROWS * groups)), foldedBatch]
     : [Math.ceil(N / 32), Math.ceil(M / 32), foldedBatch];
   gpu.dispatch(k, { uniforms, buffers: [a.buffer, b.buffer, bias ? bias.buffer : dummy(gpu), c.buffer], workgroups, label });
   return c;

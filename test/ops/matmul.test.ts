@@ -8,7 +8,7 @@ import { testGpu } from '../helpers/gpu.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
-import { setMatmulVariant, matmulVariantFor } from '../../src/ops/matmul.ts';
+import { setMatmulVariant, setMatmulGroup, matmulVariantFor } from '../../src/ops/matmul.ts';
 
 const t = suite('matmul');
 const TOL = { rtol: 1e-4, atol: 2e-5 };
@@ -37,6 +37,28 @@ t('2D, all transposes, both variants, odd sizes', async () => {
         }
   }
   setMatmulVariant('auto');
+});
+
+t('the subgroup kernel with 4-lane groups (as on SwiftShader), run here with shuffles', async () => {
+  const gpu = await testGpu();
+  if (gpu.subgroupMinSize < 4) {
+    console.log('  skip: no subgroups of 4 or more lanes on this device');
+    return;
+  }
+  setMatmulVariant('subgroup');
+  setMatmulGroup(4);
+  try {
+    for (const [M, K, N] of [[5, 7, 3], [70, 130, 45], [64, 64, 64]])
+      for (const transB of [false, true]) {
+        const a = randomValues(M * K, 1), b = randomValues(K * N, 2);
+        const c = ops.matmul(ops.tensor(gpu, Float32Array.from(a), [M, K]), ops.tensor(gpu, Float32Array.from(b), transB ? [N, K] : [K, N]), { transB });
+        const expect = ref.matmul(Float64Array.from(Float32Array.from(a)), Float64Array.from(Float32Array.from(b)), M, K, N, false, transB);
+        assertClose(await c.floats(), expect, TOL, `4-lane groups ${M}x${K}x${N} transB=${transB}`);
+      }
+  } finally {
+    setMatmulGroup(null);
+    setMatmulVariant('auto');
+  }
 });
 
 t('bias epilogue', async () => {
