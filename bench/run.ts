@@ -316,8 +316,8 @@ function refDiff(a: Float32Array, b: Float32Array, c: Float32Array, s: MatmulSha
   const rng = new Rng(1234);
   let worst = 0;
   for (let t = 0; t < samples; t++) {
-    const i = rng.int(s.M);
-    const j = rng.int(s.N);
+    const i = rng.int(0, s.M - 1);
+    const j = rng.int(0, s.N - 1);
     let acc = 0;
     for (let k = 0; k < s.K; k++) acc += a[i * s.K + k] * (s.transB ? b[j * s.K + k] : b[k * s.N + j]);
     worst = Math.max(worst, Math.abs(c[i * s.N + j] - acc));

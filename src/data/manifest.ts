@@ -23,7 +23,7 @@
 //   }
 import { DataError } from '../errors.ts';
 import { LABELS, NUM_LABELS } from './labels.ts';
-import { hashString } from './synthetic/rng.ts';
+import { hashString } from '../rng.ts';
 import { spacingFromAffine, type Volume } from './volume.ts';
 
 export type Split = 'train' | 'val' | 'test';

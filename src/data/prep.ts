@@ -23,6 +23,7 @@
 //   and depth bins, counted along the output's voxel k, follow the flip. A model sees the
 //   mirrored array, which is what the augmentation is for.
 import { DataError } from '../errors.ts';
+import { Rng as SeededRng } from '../rng.ts';
 import { axisOrientation, multiplyAffines, spacingFromAffine, identityAffine, type Vec3, type Volume } from './volume.ts';
 
 export const DEFAULT_SPACING: Vec3 = [0.75, 0.75, 3];
@@ -49,16 +50,10 @@ export const HU_MAX = 1000;
 
 export type Rng = () => number;
 
-/** A small seeded PRNG (mulberry32) giving numbers in [0, 1). */
+/** Numbers in [0, 1) from the project's seeded generator (src/rng.ts). */
 export function seededRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new SeededRng(seed);
+  return () => rng.next();
 }
 
 function checkVolume(v: Volume, what: string): void {

@@ -2,7 +2,8 @@
 // its fields (parameters and sub-modules), so layers need no registration code.
 import { Tensor } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { Rng, parameter } from '../ops/creation.ts';
+import { parameter } from '../ops/creation.ts';
+import { Rng, hashString } from '../rng.ts';
 
 export abstract class Module {
   /** Every parameter, named by its path (e.g. 'blocks.0.attn.qkv.weight'). */
@@ -38,7 +39,7 @@ export abstract class Module {
 
 /** Seeded initialisers: each parameter gets its own stream derived from (seed, name). */
 export function initNormal(gpu: Gpu, shape: number[], std: number, seed: number, name: string): Tensor {
-  const rng = new Rng(hash(`${seed}:${name}`));
+  const rng = new Rng(hashString(`${seed}:${name}`));
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < data.length; i++) data[i] = rng.normal() * std;
   return parameter(gpu, data, shape, name);
@@ -46,11 +47,4 @@ export function initNormal(gpu: Gpu, shape: number[], std: number, seed: number,
 
 export function initConstant(gpu: Gpu, shape: number[], value: number, name: string): Tensor {
   return parameter(gpu, new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(value), shape, name);
-}
-
-/** FNV-1a, to turn a parameter's name into a seed. */
-export function hash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }

@@ -4,6 +4,9 @@ import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape, type Shape } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { prod } from './util.ts';
+import { Rng } from '../rng.ts';
+
+export { Rng };
 
 const hostCopies = new WeakMap<Tensor, Int32Array>();
 
@@ -40,57 +43,6 @@ export function parameter(gpu: Gpu, data: ArrayLike<number>, shape: Shape, name:
   const t = tensor(gpu, data, shape, name).keep();
   t.requiresGrad = true;
   return t;
-}
-
-/** A seeded PRNG (sfc32 seeded through splitmix32): fast, good, and the same everywhere. */
-export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-  private spare: number | null = null;
-  constructor(seed: number) {
-    let s = seed >>> 0;
-    const mix = () => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = mix();
-    this.b = mix();
-    this.c = mix();
-    this.d = mix();
-    for (let i = 0; i < 12; i++) this.next();
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
-    this.d = (this.d + 1) >>> 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) >>> 0;
-    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0;
-    this.c = (this.c + t) >>> 0;
-    return t / 4294967296;
-  }
-  /** Standard normal (Box-Muller). */
-  normal(): number {
-    if (this.spare !== null) {
-      const s = this.spare;
-      this.spare = null;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = this.next();
-    const v = this.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
 }
 
 export function randn(gpu: Gpu, shape: Shape, seed: number, std = 1, name?: string): Tensor {

@@ -11,7 +11,7 @@ import { generateCase, renderVolume, sampleCase, storedVolume, type SynthOptions
 import { prepareVolume, reorientToRas } from '../../src/data/prep.ts';
 import { orientationCodes, sampleWorld, voxelToWorld } from '../../src/data/volume.ts';
 import { T } from '../../src/data/synthetic/paint.ts';
-import { Rng, hashString } from '../../src/data/synthetic/rng.ts';
+import { Rng, hashString } from '../../src/rng.ts';
 import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
 import { readNiftiFile } from '../../src/data/io/node.ts';
 

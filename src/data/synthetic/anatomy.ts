@@ -1,7 +1,7 @@
 // The synthetic chest phantom's anatomy: a handful of analytic shapes in world millimetres
 // (RAS: +x = patient's right, +y = anterior, +z = superior), sampled per case so size,
 // position, lung height, heart size, ... vary. Rendering lives in render.ts.
-import type { Rng } from './rng.ts';
+import type { Rng } from '../../rng.ts';
 import { ellipse2, type Grid, type Segment, type Vec3 } from './paint.ts';
 
 export interface LungShape {

@@ -1,7 +1,7 @@
 // The 18 CT-RATE abnormalities as drawable findings: where each sits in the phantom's
 // anatomy, the shapes that render it and the z-extent it covers. Sampled per case.
 import { NUM_LABELS } from '../labels.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../../rng.ts';
 import { type Anatomy, type LungShape, lungSd, lobeOf, scanZ, vec } from './anatomy.ts';
 import { T, bit, MASK_LUNG, MASK_BODY, type Grid, type Segment, type Vec3 } from './paint.ts';
 

@@ -14,7 +14,7 @@ import { DEFAULT_PREVALENCE, type Finding, sampleFindings, sampleLabelSet } from
 import type { Grid } from './paint.ts';
 import { renderCase } from './render.ts';
 import { type Lang, writeReport } from './report.ts';
-import { Rng, mixSeed } from './rng.ts';
+import { Rng, mixSeed } from '../../rng.ts';
 
 export { LABELS };
 export type { Finding, Lang, Grid, Anatomy };

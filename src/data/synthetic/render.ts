@@ -17,7 +17,7 @@ import {
   type Segment,
   type Vec3,
 } from './paint.ts';
-import { Rng, mixSeed } from './rng.ts';
+import { Rng, mixSeed } from '../../rng.ts';
 
 export interface RenderOptions {
   /** Noise standard deviation in HU (default 12). */

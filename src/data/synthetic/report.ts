@@ -7,7 +7,7 @@ import { LABELS } from '../labels.ts';
 import type { GroundTruthReference, RefKind } from '../manifest.ts';
 import { primaryImage } from '../snippets.ts';
 import { L, type Finding } from './findings.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../../rng.ts';
 
 export type Lang = 'en' | 'de';
 

@@ -1,5 +1,6 @@
-// A small seeded pseudo-random generator (sfc32) and helpers. Everything synthetic in the
-// project draws from this, never from Math.random, so a seed fixes every byte.
+// The project's one seeded pseudo-random generator (sfc32, seeded through splitmix32) and
+// helpers. Everything random (weights, synthetic data, crops and flips) draws from it,
+// never from Math.random, so a seed fixes every byte on every machine.
 
 /** 32-bit FNV-1a hash of a string (used to derive seeds and deterministic splits). */
 export function hashString(s: string): number {
