@@ -156,6 +156,16 @@ function collect(value: unknown, out: Set<Tensor>, seen = new Set<unknown>()): v
     for (const v of value instanceof Map ? value.values() : Object.values(value)) collect(v, out, seen);
 }
 
+/** Ends the innermost scope: disposes what it made, except `result`'s tensors and kept ones. */
+function closeScope(made: Set<Tensor>, result: unknown): void {
+  const keep = new Set<Tensor>();
+  collect(result, keep);
+  for (const t of made) {
+    if (keep.has(t) || t.kept) trackInScope(t);
+    else t.dispose();
+  }
+}
+
 /**
  * Runs `fn` and disposes every tensor created inside it, except those it returns (found
  * in arrays and plain objects too) and kept ones. Returned tensors move to the enclosing scope.
@@ -166,18 +176,11 @@ export function scope<T>(fn: () => T): T {
   try {
     result = fn();
   } catch (e) {
-    const made = scopes.pop()!;
-    for (const t of made) if (!t.kept) t.dispose();
+    closeScope(scopes.pop()!, null);
     throw e;
   }
   if (result instanceof Promise) throw new CtvlmError('scope(): use scopeAsync() for async functions');
-  const made = scopes.pop()!;
-  const keep = new Set<Tensor>();
-  collect(result, keep);
-  for (const t of made) {
-    if (keep.has(t) || t.kept) trackInScope(t);
-    else t.dispose();
-  }
+  closeScope(scopes.pop()!, result);
   return result;
 }
 
@@ -189,18 +192,11 @@ export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   try {
     result = await fn();
   } catch (e) {
-    const made = scopes.splice(depth - 1, 1)[0];
-    for (const t of made) if (!t.kept) t.dispose();
+    closeScope(scopes.splice(depth - 1, 1)[0], null);
     throw e;
   }
   if (scopes.length !== depth) throw new CtvlmError('scopeAsync(): scopes were interleaved (two async scopes ran at once)');
-  const made = scopes.pop()!;
-  const keep = new Set<Tensor>();
-  collect(result, keep);
-  for (const t of made) {
-    if (keep.has(t) || t.kept) trackInScope(t);
-    else t.dispose();
-  }
+  closeScope(scopes.pop()!, result);
   return result;
 }
 

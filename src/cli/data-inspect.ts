@@ -91,20 +91,15 @@ export const command: Command = {
   summary: 'print header, shape, spacing, orientation and HU range of a NIfTI file or DICOM folder',
   usage,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          'max-voxels': { type: 'string' },
-          'headers-only': { type: 'boolean' },
-          json: { type: 'boolean' },
-        },
-      });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        'max-voxels': { type: 'string' },
+        'headers-only': { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+    });
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give one FILE_OR_DIR' : 'missing FILE_OR_DIR');
     const path = positionals[0];

@@ -24,21 +24,16 @@ export const command: Command = {
   summary: 'build a manifest from CT-RATE-style volumes, reports and labels',
   usage,
   async run(argv) {
-    let a;
-    try {
-      a = parseArgs({
-        args: argv,
-        options: {
-          'ctrate-volumes': { type: 'string' },
-          reports: { type: 'string' },
-          labels: { type: 'string' },
-          metadata: { type: 'string' },
-          out: { type: 'string' },
-        },
-      }).values;
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const a = parseArgs({
+      args: argv,
+      options: {
+        'ctrate-volumes': { type: 'string' },
+        reports: { type: 'string' },
+        labels: { type: 'string' },
+        metadata: { type: 'string' },
+        out: { type: 'string' },
+      },
+    }).values;
     for (const k of ['ctrate-volumes', 'reports', 'labels', 'out'] as const) if (!a[k]) throw new UsageError(`--${k} is required`);
     const { fromCtRate, serializeManifest } = await import('../data/manifest.ts');
     const out = resolve(a.out!);

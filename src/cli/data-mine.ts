@@ -27,16 +27,11 @@ export const command: Command = {
   summary: "mine image references ('series 3, image 45') from reports",
   usage,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: { json: { type: 'boolean' }, manifest: { type: 'string' }, id: { type: 'string' }, dicom: { type: 'string' }, series: { type: 'string' } },
-        allowPositionals: true,
-      });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const parsed = parseArgs({
+      args: argv,
+      options: { json: { type: 'boolean' }, manifest: { type: 'string' }, id: { type: 'string' }, dicom: { type: 'string' }, series: { type: 'string' } },
+      allowPositionals: true,
+    });
     const { values: a, positionals } = parsed;
     const { mineSnippets, resolveSnippet, scoreMiner } = await import('../data/snippets.ts');
     if (a.series !== undefined && !a.dicom) throw new UsageError('--series goes with --dicom');

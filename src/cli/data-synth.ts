@@ -40,29 +40,24 @@ export const command: Command = {
   summary: 'write the synthetic chest-CT benchmark (volumes, reports, labels)',
   usage,
   async run(argv) {
-    let a;
-    try {
-      a = parseArgs({
-        args: argv,
-        options: {
-          out: { type: 'string' },
-          n: { type: 'string' },
-          seed: { type: 'string' },
-          lang: { type: 'string' },
-          size: { type: 'string' },
-          fov: { type: 'string' },
-          slices: { type: 'string' },
-          thickness: { type: 'string' },
-          noise: { type: 'string' },
-          'lps-rate': { type: 'string' },
-          'gzip-level': { type: 'string' },
-          quiet: { type: 'boolean' },
-        },
-        allowPositionals: false,
-      }).values;
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const a = parseArgs({
+      args: argv,
+      options: {
+        out: { type: 'string' },
+        n: { type: 'string' },
+        seed: { type: 'string' },
+        lang: { type: 'string' },
+        size: { type: 'string' },
+        fov: { type: 'string' },
+        slices: { type: 'string' },
+        thickness: { type: 'string' },
+        noise: { type: 'string' },
+        'lps-rate': { type: 'string' },
+        'gzip-level': { type: 'string' },
+        quiet: { type: 'boolean' },
+      },
+      allowPositionals: false,
+    }).values;
     if (!a.out) throw new UsageError('--out DIR is required');
     const n = a.n === undefined ? 100 : Number(a.n);
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--n: expected a positive integer, got '${a.n}'`);
