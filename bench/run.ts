@@ -23,12 +23,14 @@ import { transpose } from '../src/ops/layout.ts';
 import { sum } from '../src/ops/reduce.ts';
 import { softmax } from '../src/ops/softmax.ts';
 import { layerNorm } from '../src/ops/layernorm.ts';
+import { createVolume } from '../src/data/volume.ts';
+import { resample } from '../src/data/prep.ts';
 import { measureInterleaved, type Budget, type Clock, type Measurement, type Runner } from './lib/measure.ts';
 import { kernelsOf, opRunner } from './lib/ours.ts';
 import { loadPeer, type Peer, type TfTensor } from './lib/peer.ts';
 import { fmtMs, fmtRate, fmtRatio, fmtSci, table } from './lib/format.ts';
 
-const SECTIONS = ['matmul', 'elementwise', 'layout', 'reduce', 'softmax', 'layernorm'] as const;
+const SECTIONS = ['matmul', 'elementwise', 'layout', 'reduce', 'softmax', 'layernorm', 'data'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -594,6 +596,23 @@ async function benchLayerNorm(ctx: Ctx): Promise<void> {
   beta.dispose();
 }
 
+/** CPU data preparation: the issue's bound is a 512 x 512 x 300 resample in under 5 s. */
+async function benchData(ctx: Ctx): Promise<void> {
+  const v = createVolume([512, 512, 300], { spacing: [0.7, 0.7, 1.0] });
+  for (let i = 0; i < v.data.length; i++) v.data[i] = (i % 2001) - 1000;
+  const { row } = await runCase(ctx, {
+    section: 'data',
+    op: 'resample 0.7x0.7x1 -> 0.75x0.75x3 mm (CPU)',
+    shape: '512x512x300',
+    variant: 'trilinear',
+    metric: 'GB/s',
+    work: v.data.length * 4,
+    ours: () => ({ run: () => void resample(v, { spacing: [0.75, 0.75, 3] }), sync: async () => {} }),
+    peer: { op: null, note: 'no peer (host code)' },
+  });
+  ctx.rows.push(row);
+}
+
 // ---------------------------------------------------------------- report
 
 function repoRoot(): string {
@@ -660,6 +679,11 @@ function targets(rows: Row[]): Target[] {
       });
     } else out.push({ what: 'f32 matmul 1024^3 >= 5x tfjs-backend-webgpu', measured: `no peer: ${best.peerNote}`, pass: null });
   }
+  const rs = rows.find((r) => r.section === 'data' && r.ours && !r.error);
+  if (rs) {
+    const ms = rs.ours!.ms;
+    out.push({ what: 'resample 512x512x300 to 0.75x0.75x3 mm < 5 s', measured: `${(ms / 1000).toFixed(2)} s (wall, median)`, pass: ms < 5000 });
+  }
   const bw = rows.filter((r) => r.section === 'elementwise' && r.ours && !r.error);
   if (bw.length) {
     const worst = bw.reduce((p, r) => ((r.rate ?? 0) < (p.rate ?? 0) ? r : p));
@@ -712,6 +736,7 @@ async function main(): Promise<number> {
     reduce: benchReduce,
     softmax: benchSoftmax,
     layernorm: benchLayerNorm,
+    data: benchData,
   };
   for (const s of SECTIONS) {
     if (!opts.only.has(s)) continue;
