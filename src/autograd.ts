@@ -3,7 +3,7 @@
 // sorts the graph once, topologically, and runs each node's rule once, accumulating
 // gradients where a tensor fed several ops.
 import { ShapeError } from './errors.ts';
-import { Tensor, fmtShape } from './tensor.ts';
+import { Tensor, fmtShape, untrack } from './tensor.ts';
 
 export interface GradNode {
   op: string;
@@ -129,12 +129,12 @@ function addInto(a: Tensor, b: Tensor): Tensor {
   return s;
 }
 
+// A leaf's gradient lives as long as the leaf (Tensor.dispose frees it) or until it is
+// replaced or cleared; no scope() disposes it behind the leaf's back.
 function accumulateLeaf(leaf: Tensor, g: Tensor, isUserSeed: boolean): void {
-  const own = isUserSeed ? g.view(g.shape) : g;
-  own.kept = leaf.kept;
+  const own = untrack(isUserSeed ? g.view(g.shape) : g);
   if (leaf.grad) {
-    const sum = gradOps!.add(leaf.grad, own);
-    sum.kept = leaf.kept;
+    const sum = untrack(gradOps!.add(leaf.grad, own));
     leaf.grad.dispose();
     own.dispose();
     leaf.grad = sum;

@@ -75,6 +75,17 @@ t('scope frees intermediates, keeps what is returned and kept tensors', async ()
   assert.throws(() => ops.add(inner!, x), /was disposed and cannot be used again/);
 });
 
+t('a leaf gradient made inside scope() survives it and accumulates in the next one', async () => {
+  const gpu = await testGpu();
+  const x = ops.tensor(gpu, [1, 2], [2], 'x'); // not kept: scope() must still leave x.grad alone
+  x.requiresGrad = true;
+  scope(() => backward(ops.sum(ops.mulScalar(x, 2))));
+  scope(() => backward(ops.sum(ops.mulScalar(x, 3))));
+  assert.equal([...(await x.grad!.floats())], [5, 5]);
+  x.dispose();
+  assert.is(x.grad, null, 'disposed with its leaf');
+});
+
 t('shapes: zero-sized dimensions and bad dims are refused', async () => {
   const gpu = await testGpu();
   assert.throws(() => ops.zeros(gpu, [3, 0]), /zero-sized dimension in shape \[3x0\]/);
