@@ -1,11 +1,19 @@
 // DICOM CT series -> Volume. Pure code (no Node built-ins): the caller hands in the files'
-// bytes and, for JPEG 2000, a decoder; io/node.ts reads folders and loads the decoder.
+// bytes and, for the WebAssembly codecs, decoders; io/node.ts reads folders and loads them.
 //
 // Dependencies: dicom-parser (parses DICOM Part 10 files of every common transfer syntax and
 // finds encapsulated pixel-data fragments; small, pure JavaScript); fflate (already used for
-// .nii.gz) inflates the deflated transfer syntax. JPEG 2000 decoding is behind the
-// `Jpeg2000Decoder` interface; the Node implementation (io/node.ts) wraps
-// @cornerstonejs/codec-openjpeg (OpenJPEG compiled to WebAssembly).
+// .nii.gz) inflates the deflated transfer syntax. Compressed pixel data (codecs/):
+// - RLE Lossless: codecs/rle.ts, our own (no dependency).
+// - JPEG Lossless (.57, .70): codecs/jpeg-lossless.ts, jpeg-lossless-decoder-js (pure
+//   JavaScript), built in.
+// - JPEG 2000, JPEG-LS, 8-bit JPEG baseline/extended: behind the `FrameDecoder` interface
+//   (options.jpeg2000 / jpegLs / jpegBaseline); codecs/emscripten.ts wraps the WebAssembly
+//   builds of OpenJPEG, CharLS and libjpeg-turbo (@cornerstonejs/codec-*), and io/wasm-codecs.ts
+//   loads them on Node.
+// Every codestream's frame header is read first (codecs/headers.ts) and checked against the
+// DICOM header, so a bad size field cannot make a decoder allocate without bound; a decoder's
+// failure becomes a DataError naming the file and the transfer syntax.
 //
 // Conventions:
 // - Slices are sorted by their position along the slice normal n = row x column direction

@@ -11,6 +11,8 @@
 //   //#end                 expression over constants given in `consts`); nests
 //   {expr}                inside an unrolled block: integer arithmetic over the unroll
 //                         variables and constants, e.g. acc{R}, {R / 8}u, {R % 8}u
+//   //#define F(a, b) body  a one-line macro: F(x, y) in later lines becomes body with a and
+//                         b replaced (whole words); define it inside //#if blocks to vary it
 //
 // Every expanded line remembers the source line it came from, so a compile error in the
 // expanded text can be reported as kernels/<file>.wgsl:<line>.
@@ -34,32 +36,46 @@ export function expandWgsl(
   return { code: out.map((l) => l.text).join('\n'), lineMap: out.map((l) => l.src) };
 }
 
-const directive = /^\s*\/\/#(if|else|endif|unroll|end)\b\s*(.*)$/;
+const directive = /^\s*\/\/#(if|else|endif|unroll|end|define)\b\s*(.*)$/;
 
-function expandBlock(lines: Line[], flags: Record<string, boolean>, vars: Record<string, number>, file: string): Line[] {
+type Macro = { params: string[]; body: string };
+
+function expandBlock(
+  lines: Line[],
+  flags: Record<string, boolean>,
+  vars: Record<string, number>,
+  file: string,
+  macros: Map<string, Macro> = new Map(),
+): Line[] {
   const out: Line[] = [];
   let i = 0;
   while (i < lines.length) {
     const m = lines[i].text.match(directive);
     if (!m) {
-      out.push({ text: substitute(lines[i], vars, file), src: lines[i].src });
+      const text = expandMacros(lines[i].text, macros, file, lines[i].src);
+      out.push({ text: substitute({ text, src: lines[i].src }, vars, file), src: lines[i].src });
       i++;
       continue;
     }
     const [, kind, arg] = m;
-    if (kind === 'if') {
+    if (kind === 'define') {
+      const d = arg.match(/^(\w+)\(([^)]*)\)\s+(.*)$/);
+      if (!d) throw new Error(`${file}:${lines[i].src}: //#define needs NAME(params) body`);
+      macros.set(d[1], { params: d[2].split(',').map((p) => p.trim()).filter(Boolean), body: d[3] });
+      i++;
+    } else if (kind === 'if') {
       const { end, elseAt } = findClose(lines, i, 'if', file);
       const name = arg.trim();
       const on = name.startsWith('!') ? !flags[name.slice(1)] : !!flags[name];
       const body = on ? lines.slice(i + 1, elseAt ?? end) : elseAt === undefined ? [] : lines.slice(elseAt + 1, end);
-      out.push(...expandBlock(body, flags, vars, file));
+      out.push(...expandBlock(body, flags, vars, file, macros));
       i = end + 1;
     } else if (kind === 'unroll') {
       const { end } = findClose(lines, i, 'unroll', file);
       const [name, ...count_] = arg.trim().split(/\s+/);
       const count = evaluate(count_.join(' '), vars, file, lines[i].src);
       const body = lines.slice(i + 1, end);
-      for (let v = 0; v < count; v++) out.push(...expandBlock(body, flags, { ...vars, [name]: v }, file));
+      for (let v = 0; v < count; v++) out.push(...expandBlock(body, flags, { ...vars, [name]: v }, file, macros));
       i = end + 1;
     } else {
       throw new Error(`${file}:${lines[i].src}: unexpected //#${kind}`);
@@ -85,6 +101,42 @@ function findClose(lines: Line[], start: number, kind: 'if' | 'unroll', file: st
     } else if (k === 'else' && depth === 1 && kind === 'if') elseAt = j;
   }
   throw new Error(`${file}:${lines[start].src}: //#${kind} is never closed`);
+}
+
+function expandMacros(text: string, macros: Map<string, Macro>, file: string, src: number): string {
+  if (macros.size === 0) return text;
+  for (let round = 0; round < 8; round++) {
+    let changed = false;
+    for (const [name, macro] of macros) {
+      let at = text.search(new RegExp(`\\b${name}\\(`));
+      while (at >= 0) {
+        // The call's arguments, split at top-level commas.
+        let depth = 0;
+        let j = at + name.length;
+        const args: string[] = [];
+        let start = j + 1;
+        for (; j < text.length; j++) {
+          const c = text[j];
+          if (c === '(') depth++;
+          else if (c === ')' && --depth === 0) break;
+          else if (c === ',' && depth === 1) {
+            args.push(text.slice(start, j).trim());
+            start = j + 1;
+          }
+        }
+        if (j >= text.length) throw new Error(`${file}:${src}: unclosed call of macro ${name}`);
+        args.push(text.slice(start, j).trim());
+        if (args.length !== macro.params.length) throw new Error(`${file}:${src}: macro ${name} takes ${macro.params.length} arguments, got ${args.length}`);
+        let body = macro.body;
+        macro.params.forEach((p, k) => (body = body.replace(new RegExp(`\\b${p}\\b`, 'g'), args[k])));
+        text = text.slice(0, at) + body + text.slice(j + 1);
+        changed = true;
+        at = text.search(new RegExp(`\\b${name}\\(`));
+      }
+    }
+    if (!changed) return text;
+  }
+  throw new Error(`${file}:${src}: macros nest too deeply`);
 }
 
 function substitute(line: Line, vars: Record<string, number>, file: string): string {

@@ -9,3 +9,5 @@ export * from './embedding.ts';
 export * from './crossentropy.ts';
 export * from './creation.ts';
 export * from './optim.ts';
+export * from './rope.ts';
+export * from './attention.ts';

@@ -65,6 +65,13 @@ t('template lines map back to source lines', () => {
   assert.throws(() => expandWgsl('//#if X\n', {}, {}, 'f.wgsl'), /f\.wgsl:1: \/\/#if is never closed/);
 });
 
+t('macros: defined per flag, arguments by whole word, then unrolled arithmetic', () => {
+  const src = '//#if V\n//#define AT(a, i) a[{i * 2}]\n//#else\n//#define AT(a, i) f(a, {i})\n//#endif\n//#unroll i 2\nx = AT(buf, i) + AT(b(1, 2), i);\n//#end';
+  assert.is(expandWgsl(src, { V: true }).code, 'x = buf[0] + b(1, 2)[0];\nx = buf[2] + b(1, 2)[2];');
+  assert.is(expandWgsl(src, {}).code, 'x = f(buf, 0) + f(b(1, 2), 0);\nx = f(buf, 1) + f(b(1, 2), 1);');
+  assert.throws(() => expandWgsl('//#define F(a) a\nF(1, 2)', {}, {}, 'm.wgsl'), /m\.wgsl:2: macro F takes 1 arguments, got 2/);
+});
+
 t('a validation error surfaces at the next sync, naming the op', async () => {
   const gpu = await testGpu();
   const k = gpu.kernel({ file: 'elementwise.wgsl', source: 'x', entry: 'nope', bindings: [] });

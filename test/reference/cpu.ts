@@ -193,3 +193,53 @@ export function dot(a: F64, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 }
+
+// ---------------------------------------------------------------- transformer
+
+/** softmax(scale q k^T + mask) v per (batch, head); q [B,H,Lq,D], k/v [B,H,Lk,D], mask [B,Lk]. */
+export function attention(q: F64, k: F64, v: F64, B: number, H: number, Lq: number, Lk: number, D: number, mask?: ArrayLike<number>, scale = 1 / Math.sqrt(D)): F64 {
+  const out = new Float64Array(B * H * Lq * D);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < Lq; i++) {
+        const qo = ((b * H + h) * Lq + i) * D;
+        const s = new Float64Array(Lk);
+        let m = -Infinity;
+        for (let j = 0; j < Lk; j++) {
+          if (mask && mask[b * Lk + j] === 0) {
+            s[j] = -Infinity;
+            continue;
+          }
+          const ko = ((b * H + h) * Lk + j) * D;
+          let d = 0;
+          for (let c = 0; c < D; c++) d += q[qo + c] * k[ko + c];
+          s[j] = d * scale;
+          m = Math.max(m, s[j]);
+        }
+        if (m === -Infinity) continue; // no key: zero output
+        let z = 0;
+        for (let j = 0; j < Lk; j++) z += s[j] === -Infinity ? 0 : Math.exp(s[j] - m);
+        for (let j = 0; j < Lk; j++) {
+          if (s[j] === -Infinity) continue;
+          const p = Math.exp(s[j] - m) / z;
+          const vo = ((b * H + h) * Lk + j) * D;
+          for (let c = 0; c < D; c++) out[qo + c] += p * v[vo + c];
+        }
+      }
+  return out;
+}
+
+/** RoPE on x [B, L, H, D] with per-token angles angle[l][i] for pair i. */
+export function rope(x: F64, B: number, L: number, H: number, D: number, angle: (l: number, i: number) => number): F64 {
+  const out = new Float64Array(x.length);
+  for (let b = 0; b < B; b++)
+    for (let l = 0; l < L; l++)
+      for (let h = 0; h < H; h++)
+        for (let i = 0; i < D / 2; i++) {
+          const o = ((b * L + l) * H + h) * D + 2 * i;
+          const a = angle(l, i);
+          out[o] = x[o] * Math.cos(a) - x[o + 1] * Math.sin(a);
+          out[o + 1] = x[o] * Math.sin(a) + x[o + 1] * Math.cos(a);
+        }
+  return out;
+}

@@ -1,0 +1,36 @@
+// Rotary position embedding over one or more axes (1 for text, 3 for CT volumes: z, y, x).
+// Each pair (2i, 2i + 1) of a head's dimensions is rotated by the angle in table row l,
+// column i (the tables are built on the host from the token positions, see src/ops/rope.ts):
+//   y[2i]   = x[2i] cos - x[2i+1] sin
+//   y[2i+1] = x[2i] sin + x[2i+1] cos
+// The backward rotates by the negative angle (INVERSE). x is [batch, L, heads, D]; one
+// invocation per (batch, l, head) row, so the division that finds l is paid per row.
+
+struct Params { rows: u32, L: u32, heads: u32, half: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> cosT: array<f32>;
+@group(0) @binding(3) var<storage, read> sinT: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Y: array<f32>;
+
+@compute @workgroup_size(64)
+fn rope(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * 64u;
+  if (row >= p.rows) { return; }
+  let l = (row / p.heads) % p.L;
+  let base = row * 2u * p.half;
+  let t = l * p.half;
+  for (var i = 0u; i < p.half; i++) {
+    let c = cosT[t + i];
+//#if INVERSE
+    let s = -sinT[t + i];
+//#else
+    let s = sinT[t + i];
+//#endif
+    let x0 = X[base + 2u * i];
+    let x1 = X[base + 2u * i + 1u];
+    Y[base + 2u * i] = x0 * c - x1 * s;
+    Y[base + 2u * i + 1u] = x0 * s + x1 * c;
+  }
+}
