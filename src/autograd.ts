@@ -58,6 +58,10 @@ function topoOrder(root: Tensor): Tensor[] {
     if (i < inputs.length) {
       top[1]++;
       const next = inputs[i];
+      if (next.requiresGrad && next.disposed)
+        throw new ShapeError(
+          `backward: '${next.name}' ${fmtShape(next.shape)}, an input of ${t.node!.op}, was disposed while the graph still needed it (leave intermediates to scope())`,
+        );
       if (next.requiresGrad && !seen.has(next)) {
         seen.add(next);
         stack.push([next, 0]);

@@ -86,6 +86,15 @@ t('a leaf gradient made inside scope() survives it and accumulates in the next o
   assert.is(x.grad, null, 'disposed with its leaf');
 });
 
+t('disposing a tensor the graph still needs is an error at backward, not a silent wrong gradient', async () => {
+  const gpu = await testGpu();
+  const x = ops.parameter(gpu, [1, 2], [2], 'x');
+  const h = ops.exp(x);
+  const y = ops.sum(ops.mul(h, h));
+  h.dispose();
+  assert.throws(() => backward(y), /'exp\(x\)' \[2\], an input of mul, was disposed while the graph still needed it/);
+});
+
 t('shapes: zero-sized dimensions and bad dims are refused', async () => {
   const gpu = await testGpu();
   assert.throws(() => ops.zeros(gpu, [3, 0]), /zero-sized dimension in shape \[3x0\]/);

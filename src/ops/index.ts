@@ -11,3 +11,4 @@ export * from './creation.ts';
 export * from './optim.ts';
 export * from './rope.ts';
 export * from './attention.ts';
+export * from './patch3d.ts';

@@ -6,7 +6,7 @@ import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape, type Shape } from '../tensor.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
 import { Uniforms, checkInputs, normAxis, prod, sameShape } from './util.ts';
-import { expand } from './layout.ts';
+import { expand, reshape } from './layout.ts';
 import { div, eq, mul, mulScalar } from './elementwise.ts';
 
 const WG = 64;
@@ -100,6 +100,7 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
   if (sameShape(g.shape, shape)) return g.view(shape);
   if (prod(shape) === 1) {
     const s = sum(g);
+    if (s.requiresGrad) return reshapeRecorded(s, shape);
     const v = s.view(shape);
     s.dispose();
     return v;
@@ -109,19 +110,24 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
   let cur = g;
   // Leading axes that the smaller shape lacks: fold them into one and sum it away.
   if (lead > 0) {
-    const folded = g.view([prod(g.shape.slice(0, lead)), ...g.shape.slice(lead)]);
+    const folded = reshapeRecorded(g, [prod(g.shape.slice(0, lead)), ...g.shape.slice(lead)]);
     cur = sum(folded, 0);
-    folded.dispose();
+    folded.disposeScratch();
   }
   for (let i = 0; i < shape.length; i++) {
     if (shape[i] === 1 && cur.shape[i] !== 1) {
       const next = sum(cur, i, true);
-      if (cur !== g) cur.dispose();
+      if (cur !== g) cur.disposeScratch();
       cur = next;
     } else if (shape[i] !== cur.shape[i])
       throw new ShapeError(`sumToShape: ${fmtShape(g.shape)} was not broadcast from ${fmtShape(shape)}`);
   }
-  const out = cur.view(shape);
-  if (cur !== g) cur.dispose();
+  const out = reshapeRecorded(cur, shape);
+  if (cur !== g) cur.disposeScratch();
   return out;
+}
+
+/** A view that keeps the gradient path when autograd records (reshape), else a bare view. */
+function reshapeRecorded(t: Tensor, shape: Shape): Tensor {
+  return t.requiresGrad ? reshape(t, shape) : t.view(shape);
 }
