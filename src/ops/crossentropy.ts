@@ -5,7 +5,7 @@ import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { grid1d } from '../gpu/runtime.ts';
 import { Uniforms, checkInputs } from './util.ts';
-import { div } from './elementwise.ts';
+import { div, ones } from './elementwise.ts';
 import { sum } from './reduce.ts';
 import { hostInts } from './creation.ts';
 
@@ -56,4 +56,41 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   // max(count, 1) is not needed: with no valid row the total is 0 and 0/0 would be NaN,
   // which is the honest answer for a mean over nothing.
   return div(total, count);
+}
+
+/**
+ * Binary cross-entropy with logits x [N, Q] against labels y [N, Q] (1, 0, or -1 = unknown,
+ * masked out), with an optional positive-class weight per column posWeight [Q]; the mean
+ * over known labels. The labels and weights take no gradient.
+ */
+export function bceWithLogits(x: Tensor, y: Tensor, posWeight?: Tensor): Tensor {
+  const gpu = checkInputs('bceWithLogits', posWeight ? [x, y, posWeight] : [x, y]);
+  if (x.shape.join() !== y.shape.join()) throw new ShapeError(`bceWithLogits: logits ${fmtShape(x.shape)} and labels ${fmtShape(y.shape)} differ`);
+  const Q = x.shape[x.rank - 1];
+  if (posWeight && (posWeight.rank !== 1 || posWeight.shape[0] !== Q))
+    throw new ShapeError(`bceWithLogits: posWeight ${fmtShape(posWeight.shape)} must be [${Q}] (one per column)`);
+  if (y.requiresGrad || posWeight?.requiresGrad) throw new ShapeError('bceWithLogits: labels and weights take no gradient');
+  const n = x.size;
+  const uniforms = new Uniforms().u32(n, Q, 0, 0).bytes();
+  const w = posWeight ?? noGrad(() => ones(gpu, [Q]));
+  const grid = grid1d(n, 64);
+  const rows = new Tensor(gpu, x.shape, 'f32', undefined, 'bce');
+  const k = gpu.kernel({ file: 'crossentropy.wgsl', source, entry: 'bce', bindings: [null, 'read', null, 'write', null, null, null, null, null, null, null, 'uniform', 'read', 'read'] });
+  gpu.dispatch(k, { uniforms, buffers: [x.buffer, rows.buffer, y.buffer, w.buffer], workgroups: grid, label: `bceWithLogits ${fmtShape(x.shape)}` });
+  const perElement = record(rows, 'bceWithLogits', [x], (g) => {
+    const gx = new Tensor(gpu, x.shape, 'f32', undefined, 'grad.bce');
+    const kb = gpu.kernel({ file: 'crossentropy.wgsl', source, entry: 'bce_backward', bindings: [null, 'read', null, null, 'read', 'write', null, null, null, null, null, 'uniform', 'read', 'read'] });
+    gpu.dispatch(kb, { uniforms, buffers: [x.buffer, g.buffer, gx.buffer, y.buffer, w.buffer], workgroups: grid, label: `bceWithLogits.backward ${fmtShape(x.shape)}` });
+    return [gx];
+  });
+  if (!posWeight) perElement.own(w);
+  const count = noGrad(() => {
+    const known = new Tensor(gpu, x.shape, 'f32', undefined, 'bce.known');
+    const kk = gpu.kernel({ file: 'crossentropy.wgsl', source, entry: 'bce_known', bindings: [null, null, null, 'write', null, null, null, null, null, null, null, 'uniform', 'read'] });
+    gpu.dispatch(kk, { uniforms, buffers: [known.buffer, y.buffer], workgroups: grid, label: 'bceWithLogits.known' });
+    const c = sum(known);
+    known.dispose();
+    return c;
+  });
+  return div(sum(perElement), count);
 }

@@ -12,3 +12,4 @@ export * from './optim.ts';
 export * from './rope.ts';
 export * from './attention.ts';
 export * from './patch3d.ts';
+export * from './siglip.ts';

@@ -31,4 +31,30 @@ t('targets past the classes are refused', async () => {
   assert.throws(() => ops.crossEntropy(ops.tensor(gpu, new Float32Array(6), [2, 3]), ops.fromInts(gpu, [0, 3], [2])), /target 3 at row 1 is not below the 3 classes/);
   assert.throws(() => ops.crossEntropy(ops.tensor(gpu, new Float32Array(6), [2, 3]), ops.fromInts(gpu, [0], [1])), /2 rows but targets \[1\] have 1/);
 });
+t('binary cross-entropy with logits: positive weights per column, unknown labels masked', async () => {
+  const gpu = await testGpu();
+  const N = 70, Q = 3;
+  const x = Float64Array.from(Float32Array.from(randomValues(N * Q, 3, -4, 4)));
+  const y = Array.from({ length: N * Q }, (_, i) => [1, 0, -1, 0, 1][i % 5]);
+  const w = [1, 2.5, 20];
+  const sp = (v: number) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
+  const refBce = (xs: Float64Array, ys: number[], rows: number) => {
+    let s = 0, c = 0;
+    for (let i = 0; i < rows * Q; i++) {
+      if (ys[i] < 0) continue;
+      s += w[i % Q] * ys[i] * sp(-xs[i]) + (1 - ys[i]) * sp(xs[i]);
+      c++;
+    }
+    return s / c;
+  };
+  const loss = ops.bceWithLogits(ops.tensor(gpu, Float32Array.from(x), [N, Q]), ops.tensor(gpu, y, [N, Q]), ops.tensor(gpu, w, [Q]));
+  assertClose([await loss.item()], [refBce(x, y, N)], { rtol: 2e-5, atol: 0 }, 'bce');
+  await checkGradients({
+    what: 'bceWithLogits', gpu, inputs: [{ data: x.slice(0, 4 * Q), shape: [4, Q] }],
+    op: (a) => ops.bceWithLogits(a, ops.tensor(gpu, y.slice(0, 4 * Q), [4, Q]), ops.tensor(gpu, w, [Q])),
+    reference: (a) => Float64Array.from([refBce(a, y, 4)]),
+  });
+  assert.throws(() => ops.bceWithLogits(ops.zeros(gpu, [2, 3]), ops.zeros(gpu, [3, 2])), /logits \[2x3\] and labels \[3x2\] differ/);
+});
+
 t.run();

@@ -243,3 +243,25 @@ export function rope(x: F64, B: number, L: number, H: number, D: number, angle: 
         }
   return out;
 }
+
+// ---------------------------------------------------------------- objectives
+
+const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+
+/** SigLIP loss: -(1/B') sum_ij v_i v_j log sigmoid(z_ij (exp(t) <img_i, txt_j> + b)). */
+export function siglipLoss(img: F64, txt: F64, B: number, E: number, t: number, b: number, valid?: ArrayLike<number>): number {
+  let loss = 0;
+  let count = 0;
+  for (let i = 0; i < B; i++) {
+    const vi = valid ? valid[i] : 1;
+    count += vi;
+    for (let j = 0; j < B; j++) {
+      const vj = valid ? valid[j] : 1;
+      let s = 0;
+      for (let e = 0; e < E; e++) s += img[i * E + e] * txt[j * E + e];
+      const z = i === j ? 1 : -1;
+      loss += vi * vj * softplus(-z * (Math.exp(t) * s + b));
+    }
+  }
+  return loss / count;
+}
