@@ -13,3 +13,4 @@ export * from './rope.ts';
 export * from './attention.ts';
 export * from './patch3d.ts';
 export * from './siglip.ts';
+export * from './localization.ts';

@@ -265,3 +265,32 @@ export function siglipLoss(img: F64, txt: F64, B: number, E: number, t: number, 
   }
   return loss / count;
 }
+
+/** Depth head: per snippet [loss, expected depth mm, argmax] (see kernels/localization.wgsl). */
+export function depthHead(scores: F64, valid: ArrayLike<number>, target: ArrayLike<number>, S: number, D: number, sigma = 2, binMm = 12): F64 {
+  const out = new Float64Array(S * 3);
+  for (let s = 0; s < S; s++) {
+    let m = -Infinity;
+    for (let d = 0; d < D; d++) if (valid[s * D + d]) m = Math.max(m, scores[s * D + d]);
+    let z = 0;
+    let qs = 0;
+    const q = new Float64Array(D);
+    for (let d = 0; d < D; d++) {
+      if (!valid[s * D + d]) continue;
+      z += Math.exp(scores[s * D + d] - m);
+      const diff = d - target[s];
+      q[d] = Math.abs(diff) <= Math.ceil(3 * sigma) ? Math.exp((-diff * diff) / (2 * sigma * sigma)) : 0;
+      qs += q[d];
+    }
+    let loss = 0, e = 0, best = -1, bestS = -Infinity;
+    for (let d = 0; d < D; d++) {
+      if (!valid[s * D + d]) continue;
+      const logp = scores[s * D + d] - m - Math.log(z);
+      loss -= (q[d] / qs) * logp;
+      e += Math.exp(logp) * (d + 0.5) * binMm;
+      if (scores[s * D + d] > bestS) { bestS = scores[s * D + d]; best = d; }
+    }
+    out.set([loss, e, best], s * 3);
+  }
+  return out;
+}

@@ -1,0 +1,92 @@
+// The depth head of intra-scan localization: which 12 mm depth bin of a scan a report
+// sentence refers to. Per snippet s, over its bins d (scores = cos(slice_d, snippet) / tau,
+// computed by the caller; bins outside the scan masked by `valid`):
+//   p_d    = softmax over valid bins
+//   q_d    = exp(-(d - t_s)^2 / (2 sigma^2)) for |d - t_s| <= ceil(3 sigma) and valid, renormalised
+//   loss_s = -sum_d q_d log p_d                     (soft cross-entropy)
+//   E_s    = sum_d p_d (d + 1/2) binMm              (expected depth, the regression readout)
+//   A_s    = argmax_d p_d                           (the prediction)
+// out is [S, 3] = (loss, E, A). Backward (gradients for loss and E; A has none):
+//   dscore_d = gL_s (p_d - q_d) + gE_s p_d (z_d - E_s),  z_d = (d + 1/2) binMm
+// One invocation per snippet; a snippet's bins are few (tens), so three passes are cheap.
+
+struct Params { S: u32, D: u32, sigma: f32, binMm: f32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> scores: array<f32>;
+@group(0) @binding(2) var<storage, read> valid: array<f32>;
+@group(0) @binding(3) var<storage, read> targetBin: array<i32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> gOut: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dScores: array<f32>;
+
+fn isValid(i: u32) -> bool { return valid[i] != 0.0; }
+
+// q_d before normalisation.
+fn gauss(d: u32, t: i32) -> f32 {
+  let diff = f32(i32(d) - t);
+  let radius = ceil(3.0 * p.sigma);
+  return select(0.0, exp(-diff * diff / (2.0 * p.sigma * p.sigma)), abs(diff) <= radius);
+}
+
+struct Stats { m: f32, z: f32, qsum: f32 }
+
+fn stats(s: u32) -> Stats {
+  let base = s * p.D;
+  let t = targetBin[s];
+  var m = -1e30;
+  for (var d = 0u; d < p.D; d++) { if (isValid(base + d)) { m = max(m, scores[base + d]); } }
+  var z = 0.0;
+  var qsum = 0.0;
+  for (var d = 0u; d < p.D; d++) {
+    if (isValid(base + d)) {
+      z += exp(scores[base + d] - m);
+      qsum += gauss(d, t);
+    }
+  }
+  return Stats(m, z, qsum);
+}
+
+@compute @workgroup_size(64)
+fn depth_head(@builtin(global_invocation_id) gid: vec3u) {
+  let s = gid.x;
+  if (s >= p.S) { return; }
+  let base = s * p.D;
+  let t = targetBin[s];
+  let st = stats(s);
+  let logz = st.m + log(st.z);
+  var loss = 0.0;
+  var e = 0.0;
+  var best = 0u;
+  var bestScore = -1e30;
+  for (var d = 0u; d < p.D; d++) {
+    if (!isValid(base + d)) { continue; }
+    let sc = scores[base + d];
+    let logp = sc - logz;
+    loss -= gauss(d, t) / st.qsum * logp;
+    e += exp(logp) * (f32(d) + 0.5) * p.binMm;
+    if (sc > bestScore) { bestScore = sc; best = d; }
+  }
+  out[3u * s] = loss;
+  out[3u * s + 1u] = e;
+  out[3u * s + 2u] = f32(best);
+}
+
+@compute @workgroup_size(64)
+fn depth_head_backward(@builtin(global_invocation_id) gid: vec3u) {
+  let s = gid.x;
+  if (s >= p.S) { return; }
+  let base = s * p.D;
+  let t = targetBin[s];
+  let st = stats(s);
+  let logz = st.m + log(st.z);
+  let e = out[3u * s + 1u];
+  let gL = gOut[3u * s];
+  let gE = gOut[3u * s + 1u];
+  for (var d = 0u; d < p.D; d++) {
+    if (!isValid(base + d)) { dScores[base + d] = 0.0; continue; }
+    let pd = exp(scores[base + d] - logz);
+    let zd = (f32(d) + 0.5) * p.binMm;
+    dScores[base + d] = gL * (pd - gauss(d, t) / st.qsum) + gE * pd * (zd - e);
+  }
+}
