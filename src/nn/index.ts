@@ -1,2 +1,3 @@
 export * from './module.ts';
 export * from './layers.ts';
+export * from './transformer.ts';
