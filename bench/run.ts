@@ -23,6 +23,8 @@ import { transpose } from '../src/ops/layout.ts';
 import { sum } from '../src/ops/reduce.ts';
 import { softmax } from '../src/ops/softmax.ts';
 import { layerNorm } from '../src/ops/layernorm.ts';
+import { attention, setAttentionVariant } from '../src/ops/attention.ts';
+import { mulScalar } from '../src/ops/elementwise.ts';
 import { createVolume } from '../src/data/volume.ts';
 import { resample } from '../src/data/prep.ts';
 import { measureInterleaved, type Budget, type Clock, type Measurement, type Runner } from './lib/measure.ts';
@@ -30,7 +32,7 @@ import { kernelsOf, opRunner } from './lib/ours.ts';
 import { loadPeer, type Peer, type TfTensor } from './lib/peer.ts';
 import { fmtMs, fmtRate, fmtRatio, fmtSci, table } from './lib/format.ts';
 
-const SECTIONS = ['matmul', 'elementwise', 'layout', 'reduce', 'softmax', 'layernorm', 'data'] as const;
+const SECTIONS = ['matmul', 'attention', 'elementwise', 'layout', 'reduce', 'softmax', 'layernorm', 'data'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -524,7 +526,7 @@ async function benchLayout(ctx: Ctx): Promise<void> {
       inputs: 1,
       bytes: (m) => 2 * 4 * m,
       ours: ([x]) => transpose(x),
-      peer: ([x], p) => (p.tf as unknown as { transpose(t: unknown): unknown }).transpose(x) as never,
+      peer: ([x], p) => p.tf.transpose(x),
       ref: ([x], i) => x[(i % 4096) * 1024 + Math.floor(i / 4096)],
     },
     7,
@@ -594,6 +596,56 @@ async function benchLayerNorm(ctx: Ctx): Promise<void> {
   );
   gamma.dispose();
   beta.dispose();
+}
+
+/**
+ * Attention forward, softmax(q k^T / sqrt(D)) v: our fused kernel (both variants), our
+ * composite (matmul, softmax, matmul) and tfjs's composite, on one window's tokens.
+ */
+async function benchAttention(ctx: Ctx): Promise<void> {
+  const { gpu, peer } = ctx;
+  const shapes: [number, number, number][] = ctx.quick ? [[8, 512, 32]] : [[8, 512, 32], [4, 1024, 64]];
+  for (const [BH, L, D] of shapes) {
+    const shape = [1, BH, L, D];
+    const n = BH * L * D;
+    const [hq, hk, hv] = [31, 32, 33].map((seed) => hostRandn(n, seed));
+    const [q, k, v] = [hq, hk, hv].map((h, i) => tensor(gpu, h, shape, `qkv${i}`));
+    const scale = 1 / Math.sqrt(D);
+    let peerPlan: PeerPlan = { op: null, note: ctx.peerMissing };
+    let tq: TfTensor | null = null, tk: TfTensor | null = null, tv: TfTensor | null = null;
+    if (peer) {
+      const tf = peer.tf;
+      [tq, tk, tv] = [hq, hk, hv].map((h) => tf.tensor(h, [BH, L, D], 'float32'));
+      peerPlan = { op: () => tf.tidy(() => tf.matMul(tf.softmax(tf.mul(tf.matMul(tq!, tk!, false, true), tf.scalar(scale))), tv!)) };
+    }
+    const work = 4 * BH * L * L * D;
+    const label = `${BH}x${L}x${D} (B*H x L x D)`;
+    let peerReuse: PeerRun | null = null;
+    for (const variant of ['fused', 'fused-plain', 'composite'] as const) {
+      if (variant === 'fused-plain' && gpu.subgroupMinSize < 4) continue;
+      setAttentionVariant(variant === 'fused-plain' ? 'plain' : 'auto');
+      const op = variant === 'composite'
+        ? () => matmul(softmax(mulScalar(matmul(q, k, { transB: true }), scale)), v)
+        : () => attention(q, k, v);
+      const { row, peerRun } = await runCase(ctx, {
+        section: 'attention',
+        op: 'attention forward',
+        shape: label,
+        variant: variant === 'fused' ? (gpu.subgroupMinSize >= 4 ? 'fused (subgroup)' : 'fused') : variant,
+        metric: 'GFLOP/s',
+        work,
+        ours: () => opRunner(gpu, op),
+        kernels: () => kernelsOf(gpu, op),
+        peer: peerReuse ? { reuse: peerReuse } : peerPlan,
+      });
+      peerReuse = peerRun;
+      ctx.rows.push(row);
+    }
+    setAttentionVariant('auto');
+    for (const x of [q, k, v]) x.dispose();
+    for (const x of [tq, tk, tv]) x?.dispose();
+    gpu.trim();
+  }
 }
 
 /** CPU data preparation: the issue's bound is a 512 x 512 x 300 resample in under 5 s. */
@@ -731,6 +783,7 @@ async function main(): Promise<number> {
 
   const sections: Record<Section, (c: Ctx) => Promise<void>> = {
     matmul: benchMatmul,
+    attention: benchAttention,
     elementwise: benchElementwise,
     layout: benchLayout,
     reduce: benchReduce,

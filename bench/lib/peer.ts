@@ -26,6 +26,10 @@ export interface Tf {
   exp(x: TfTensor): TfTensor;
   sum(x: TfTensor, axis?: number): TfTensor;
   softmax(x: TfTensor, dim?: number): TfTensor;
+  mul(a: TfTensor, b: TfTensor): TfTensor;
+  scalar(v: number): TfTensor;
+  transpose(x: TfTensor, perm?: number[]): TfTensor;
+  tidy<T>(f: () => T): T;
   time(f: () => void): Promise<{ kernelMs: number | { error: string }; wallMs: number; getExtraProfileInfo?: () => string }>;
   env(): { get(flag: string): unknown; set(flag: string, value: unknown): void };
 }
