@@ -37,6 +37,17 @@ alias T = f32;
 
 const GELU_C: f32 = 0.7978845608028654; // sqrt(2 / pi)
 
+// x^e with WGSL's pow (defined for x >= 0 only) extended as in JavaScript: a negative base
+// takes an integer exponent (the sign from its parity) and gives NaN for any other.
+fn spow(x: T, e: T) -> T {
+  let m = pow(abs(x), e);
+  let integer = e == round(e);
+  let odd = integer & (abs(e) % T(2.0) == T(1.0));
+  // NaN from a runtime value: a constant NaN is a shader-creation error in WGSL.
+  let nan = T(bitcast<f32>(0x7fc00000u + p._pad0));
+  return select(select(m, -m, odd & (x < T(0.0))), nan, (x < T(0.0)) & !integer);
+}
+
 // Unary op codes (keep in step with src/ops/elementwise.ts).
 // 0 copy, 1 neg, 2 exp, 3 log, 4 sqrt, 5 tanh, 6 sigmoid, 7 relu, 8 gelu (tanh form),
 // 9 add_scalar, 10 mul_scalar, 11 pow_scalar, 12 abs, 13 step (x > 0), 14 square,
@@ -54,7 +65,7 @@ fn unary_f(x: T, a: f32) -> T {
     case 8u: { return 0.5 * x * (1.0 + tanh(GELU_C * (x + 0.044715 * x * x * x))); }
     case 9u: { return x + a; }
     case 10u: { return x * a; }
-    case 11u: { return pow(x, T(a)); }
+    case 11u: { return spow(x, T(a)); }
     case 12u: { return abs(x); }
     case 13u: { return select(T(0.0), T(1.0), x > T(0.0)); }
     case 14u: { return x * x; }
@@ -85,7 +96,7 @@ fn unary_df(x: T, y: T, a: f32) -> T {
     }
     case 9u: { return T(1.0); }
     case 10u: { return T(a); }
-    case 11u: { return a * pow(x, T(a - 1.0)); }
+    case 11u: { return a * spow(x, T(a - 1.0)); }
     case 12u: { return sign(x); }
     case 13u: { return T(0.0); }
     case 14u: { return 2.0 * x; }
@@ -109,7 +120,7 @@ fn binary_f(a: T, b: T) -> T {
     case 5u: { return min(a, b); }
     case 6u: { return select(T(0.0), T(1.0), a == b); }
     case 7u: { return select(T(0.0), T(1.0), a > b); }
-    case 8u: { return pow(a, b); }
+    case 8u: { return spow(a, b); }
     default: { return a; }
   }
 }

@@ -80,6 +80,8 @@ function topoOrder(root: Tensor): Tensor[] {
  * Ops used to compute gradients are not recorded (no higher-order gradients).
  */
 export function backward(root: Tensor, seed?: Tensor): void {
+  if (root.disposed) throw new ShapeError(`backward: '${root.name}' ${fmtShape(root.shape)} was disposed`);
+  if (seed?.disposed) throw new ShapeError(`backward: the seed gradient '${seed.name}' was disposed`);
   if (!root.requiresGrad) throw new ShapeError(`backward: '${root.name}' ${fmtShape(root.shape)} does not depend on any tensor that requires a gradient`);
   if (!seed && root.size !== 1)
     throw new ShapeError(`backward: '${root.name}' has shape ${fmtShape(root.shape)}; a non-scalar needs a seed gradient of the same shape`);

@@ -133,6 +133,7 @@ export class Tensor {
 export function checkShape(shape: Shape, what: string): void {
   if (!Array.isArray(shape) && !(Object.isFrozen(shape) && typeof (shape as number[]).length === 'number'))
     throw new ShapeError(`${what}: shape must be an array of dimensions`);
+  if (shape.length === 0) throw new ShapeError(`${what}: shape [] has no dimensions; a single value is shape [1]`);
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new ShapeError(`${what}: bad dimension ${d} in shape [${shape.join('x')}]`);
     if (d === 0) throw new ShapeError(`${what}: zero-sized dimension in shape [${shape.join('x')}]`);
@@ -184,7 +185,10 @@ export function scope<T>(fn: () => T): T {
     closeScope(scopes.pop()!, null);
     throw e;
   }
-  if (result instanceof Promise) throw new CtvlmError('scope(): use scopeAsync() for async functions');
+  if (result instanceof Promise) {
+    closeScope(scopes.pop()!, null);
+    throw new CtvlmError('scope(): use scopeAsync() for async functions');
+  }
   closeScope(scopes.pop()!, result);
   return result;
 }
@@ -200,7 +204,10 @@ export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
     closeScope(scopes.splice(depth - 1, 1)[0], null);
     throw e;
   }
-  if (scopes.length !== depth) throw new CtvlmError('scopeAsync(): scopes were interleaved (two async scopes ran at once)');
+  if (scopes.length !== depth) {
+    closeScope(scopes.splice(depth - 1, 1)[0], null);
+    throw new CtvlmError('scopeAsync(): scopes were interleaved (two async scopes ran at once)');
+  }
   closeScope(scopes.pop()!, result);
   return result;
 }

@@ -95,8 +95,25 @@ t('disposing a tensor the graph still needs is an error at backward, not a silen
   assert.throws(() => backward(y), /'exp\(x\)' \[2\], an input of mul, was disposed while the graph still needed it/);
 });
 
+t('scope() given an async function closes its level before refusing it', async () => {
+  const gpu = await testGpu();
+  const live = gpu.poolStats().liveBytes;
+  scope(() => {
+    ops.zeros(gpu, [256], 'a');
+    assert.throws(() => scope(async () => ops.zeros(gpu, [256], 'b')), /use scopeAsync\(\)/);
+    return null;
+  });
+  await gpu.sync();
+  assert.is(gpu.poolStats().liveBytes, live, 'both levels freed their tensors');
+  const x = ops.parameter(gpu, [1], [1], 'x');
+  const y = ops.mulScalar(x, 2);
+  y.dispose();
+  assert.throws(() => backward(y), /was disposed/);
+});
+
 t('shapes: zero-sized dimensions and bad dims are refused', async () => {
   const gpu = await testGpu();
+  assert.throws(() => ops.zeros(gpu, []), /shape \[\] has no dimensions/);
   assert.throws(() => ops.zeros(gpu, [3, 0]), /zero-sized dimension in shape \[3x0\]/);
   assert.throws(() => ops.zeros(gpu, [2.5]), /bad dimension 2.5/);
   assert.throws(() => ops.tensor(gpu, [1, 2, 3], [2]), /3 values do not fill shape \[2\]/);

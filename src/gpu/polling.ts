@@ -21,10 +21,28 @@ function throttled(fn: (...args: unknown[]) => void, ...args: unknown[]): NodeJS
   return setTimeout(fn, 1, ...args) as unknown as NodeJS.Immediate;
 }
 
+// While the swap is on, other code (playwright, say) may get a Timeout from setImmediate and
+// later hand it to clearImmediate, which would corrupt Node's timer lists: route those to
+// clearTimeout. Installed once, and left installed, since such handles outlive the swap.
+let clearPatched = false;
+function patchClearImmediate(): void {
+  if (clearPatched) return;
+  clearPatched = true;
+  const clear = globalThis.clearImmediate;
+  const timeoutClass = setTimeout(() => {}, 0);
+  clearTimeout(timeoutClass);
+  const Timeout = timeoutClass.constructor;
+  globalThis.clearImmediate = ((h: unknown) => {
+    if (h instanceof Timeout) clearTimeout(h as NodeJS.Timeout);
+    else clear(h as NodeJS.Immediate);
+  }) as typeof clearImmediate;
+}
+
 /** Awaits `p` with dawn.node polling on a timer instead of spinning. */
 export async function quietly<T>(p: Promise<T>): Promise<T> {
   if (!isNode || !enabled) return await p;
   if (depth++ === 0) {
+    patchClearImmediate();
     original = globalThis.setImmediate;
     globalThis.setImmediate = throttled as unknown as typeof setImmediate;
   }

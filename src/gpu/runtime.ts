@@ -93,6 +93,7 @@ export class Gpu {
   // Buffer pool.
   private free = new Map<number, GPUBuffer[]>();
   private sizes = new WeakMap<GPUBuffer, number>();
+  private pooled = new WeakSet<GPUBuffer>();
   private stats: PoolStats = { liveBytes: 0, pooledBytes: 0, allocations: 0, acquisitions: 0, peakLiveBytes: 0 };
 
   // Pipelines and uniforms.
@@ -177,6 +178,7 @@ export class Gpu {
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {
+      this.pooled.delete(buf);
       this.stats.pooledBytes -= size;
     } else {
       if (this.stats.liveBytes + this.stats.pooledBytes + size > this.memoryLimit) this.trim();
@@ -198,9 +200,12 @@ export class Gpu {
   release(buf: GPUBuffer): void {
     const size = this.sizes.get(buf);
     if (size === undefined) throw new GpuError('release: buffer does not belong to this pool');
+    // Released twice, the buffer would be handed to two owners at once.
+    if (this.pooled.has(buf)) throw new GpuError(`release: buffer '${buf.label}' was already released`);
     this.stats.liveBytes -= size;
     if (this.destroyed) return;
     this.stats.pooledBytes += size;
+    this.pooled.add(buf);
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(buf);
@@ -238,14 +243,31 @@ export class Gpu {
     const expanded = expandWgsl(spec.source, spec.flags, spec.consts, spec.file);
     const name = `${spec.file}:${spec.entry}`;
     this.device.pushErrorScope('validation');
+    try {
+      k = { spec, name, ...this.createPipeline(spec, expanded, name, key) };
+    } finally {
+      this.pendingChecks.push(
+        this.device.popErrorScope().then((e) => {
+          // A compile error is already reported with its source line (createPipeline).
+          if (e && !/parsing WGSL|ShaderModule/.test(e.message)) this.errors.push(`${name}: ${e.message.trim()}`);
+        }),
+      );
+    }
+    this.kernels.set(key, k);
+    return k;
+  }
+
+  private createPipeline(spec: KernelSpec, expanded: ReturnType<typeof expandWgsl>, name: string, key: string): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
     const module = this.device.createShaderModule({ code: expanded.code, label: name });
-    // Compile errors come back asynchronously; report them as kernels/<file>:<line>.
+    // Compile errors come back asynchronously: report them as kernels/<file>:<line>, and
+    // forget the pipeline, so that a later compile() tries again and reports again.
     this.pendingChecks.push(
       module.getCompilationInfo().then((info) => {
         for (const m of info.messages) {
           if (m.type !== 'error') continue;
           const line = expanded.lineMap[m.lineNum - 1] ?? m.lineNum;
           this.errors.push(`WGSL compile error in kernels/${spec.file}:${line}:${m.linePos}: ${m.message}`);
+          this.kernels.delete(key);
         }
       }),
     );
@@ -262,24 +284,20 @@ export class Gpu {
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: name }),
       compute: { module, entryPoint: spec.entry, constants: spec.overrides },
     });
-    this.pendingChecks.push(
-      this.device.popErrorScope().then((e) => {
-        // A compile error is already reported with its source line above.
-        if (e && !/parsing WGSL|ShaderModule/.test(e.message)) this.errors.push(`${name}: ${e.message.trim()}`);
-      }),
-    );
-    k = { spec, pipeline, layout, name };
-    this.kernels.set(key, k);
-    return k;
+    return { pipeline, layout };
   }
 
   /** Checks a kernel compiles; throws with kernels/<file>:<line> if not. */
   async compile(spec: KernelSpec): Promise<Kernel> {
     this.device.pushErrorScope('validation');
-    const k = this.kernel(spec);
-    const err = await quietly(this.device.popErrorScope());
+    let k: Kernel;
+    try {
+      k = this.kernel(spec);
+    } finally {
+      const err = await quietly(this.device.popErrorScope());
+      if (err) this.errors.push(`${spec.file}:${spec.entry}: ${err.message}`);
+    }
     await this.settle();
-    if (err) throw new GpuError(`${k.name}: ${err.message}`);
     return k;
   }
 

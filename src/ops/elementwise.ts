@@ -163,36 +163,53 @@ const binaryBindings: KernelSpec['bindings'] = ['uniform', null, null, null, nul
 
 function binaryBackward(name: BinaryName, a: Tensor, b: Tensor, out: Tensor, g: Tensor): (Tensor | null)[] {
   const need = (t: Tensor) => t.requiresGrad;
-  const to = (t: Tensor | null, shape: Shape) => (t ? sumToShape(t, shape) : null);
+  // The gradient reduced to the input's shape; `t`, a temporary of this rule, is freed
+  // (sumToShape returns a view when nothing is reduced, which keeps the storage alive).
+  const to = (t: Tensor, shape: Shape, temporary = true) => {
+    const r = sumToShape(t, shape);
+    if (temporary) t.dispose();
+    return r;
+  };
+  const scratch: Tensor[] = [];
+  const tmp = (t: Tensor) => (scratch.push(t), t);
+  let grads: (Tensor | null)[];
   switch (name) {
     case 'add':
-      return [need(a) ? to(g, a.shape) : null, need(b) ? to(g, b.shape) : null];
+      grads = [need(a) ? to(g, a.shape, false) : null, need(b) ? to(g, b.shape, false) : null];
+      break;
     case 'sub':
-      return [need(a) ? to(g, a.shape) : null, need(b) ? to(neg(g), b.shape) : null];
+      grads = [need(a) ? to(g, a.shape, false) : null, need(b) ? to(neg(g), b.shape) : null];
+      break;
     case 'mul':
-      return [need(a) ? to(mul(g, b), a.shape) : null, need(b) ? to(mul(g, a), b.shape) : null];
+      grads = [need(a) ? to(mul(g, b), a.shape) : null, need(b) ? to(mul(g, a), b.shape) : null];
+      break;
     case 'div': {
-      const ga = div(g, b);
-      const gb = need(b) ? to(neg(mul(ga, out)), b.shape) : null;
-      return [need(a) ? to(ga, a.shape) : null, gb];
+      const ga = tmp(div(g, b));
+      grads = [need(a) ? to(ga, a.shape, false) : null, need(b) ? to(neg(tmp(mul(ga, out))), b.shape) : null];
+      break;
     }
     case 'maximum':
     case 'minimum': {
       // The gradient goes to the input that was chosen (to a where they tie).
-      const pickA = eq(out, a);
-      const ga = need(a) ? to(mul(g, pickA), a.shape) : null;
-      const gb = need(b) ? to(mul(g, addScalar(neg(pickA), 1)), b.shape) : null;
-      return [ga, gb];
+      const pickA = tmp(eq(out, a));
+      grads = [
+        need(a) ? to(mul(g, pickA), a.shape) : null,
+        need(b) ? to(mul(g, tmp(addScalar(tmp(neg(pickA)), 1))), b.shape) : null,
+      ];
+      break;
     }
-    case 'pow': {
+    case 'pow':
       // d/da a^b = b a^(b-1); d/db a^b = a^b log a.
-      const ga = need(a) ? to(mul(g, mul(b, pow(a, addScalar(b, -1)))), a.shape) : null;
-      const gb = need(b) ? to(mul(g, mul(out, log(a))), b.shape) : null;
-      return [ga, gb];
-    }
+      grads = [
+        need(a) ? to(mul(g, tmp(mul(b, tmp(pow(a, tmp(addScalar(b, -1))))))), a.shape) : null,
+        need(b) ? to(mul(g, tmp(mul(out, tmp(log(a))))), b.shape) : null,
+      ];
+      break;
     default:
-      return [null, null]; // comparisons have no gradient
+      grads = [null, null]; // comparisons have no gradient
   }
+  for (const t of scratch) t.dispose();
+  return grads;
 }
 
 export const add = (a: Tensor, b: Tensor): Tensor => binary('add', a, b);

@@ -104,9 +104,11 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?
   if (bias && (bias.rank !== 1 || bias.shape[0] !== N))
     throw new ShapeError(`matmul: bias ${fmtShape(bias.shape)} must have shape [${N}] for ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
   const outShape = [...batchShape, M, N];
-  // A shared (unbatched) B and a plain A: one tall matmul instead of a batch of short ones.
+  // A shared (unbatched) B and a plain A: one tall matmul instead of a batch of short ones,
+  // unless the tall one would need more row blocks than a dispatch dimension allows.
   let foldedBatch = batch;
-  if (batch > 1 && bBatch === 0 && !transA) {
+  const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (batch > 1 && bBatch === 0 && !transA && Math.ceil((M * batch) / 32) <= maxWg) {
     M *= batch;
     foldedBatch = 1;
     aBatch = 0;
@@ -140,6 +142,8 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?
   const [sAm, sAk] = transA ? [1, M] : [K, 1];
   const [sBk, sBn] = transB ? [1, K] : [N, 1];
   const uniforms = new Uniforms().u32(M, N, K, foldedBatch, sAm, sAk, sBk, sBn, aBatch, bBatch, M * N, 0).bytes();
+  if (Math.ceil(M / (sg ? SG_ROWS * groups : 32)) > maxWg || foldedBatch > maxWg)
+    throw new ShapeError(`${label}: ${M} rows x ${foldedBatch} batches is more than one dispatch covers here; split the batch`);
   const workgroups: [number, number, number] = sg
     ? [Math.ceil(N / (4 * group)), Math.ceil(M / (SG_ROWS * groups)), foldedBatch]
     : [Math.ceil(N / 32), Math.ceil(M / 32), foldedBatch];

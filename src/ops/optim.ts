@@ -21,6 +21,7 @@ abstract class Optimizer {
   readonly gpu: Gpu;
   stepCount = 0;
   lr: number;
+  private disposed = false;
   protected readonly state: { m: GPUBuffer; v: GPUBuffer | null }[];
   private hyper: GPUBuffer;
   private clipHyper: GPUBuffer;
@@ -68,6 +69,7 @@ abstract class Optimizer {
 
   /** One update from the current gradients (parameters without a gradient are left alone). */
   step(): void {
+    if (this.disposed) throw new CtvlmError('optimizer: step() after dispose()');
     checkFinite('optimizer', 'lr', this.lr);
     this.stepCount++;
     const gpu = this.gpu;
@@ -114,6 +116,8 @@ abstract class Optimizer {
 
   /** Frees the optimizer state. */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     for (const { m, v } of this.state) {
       this.gpu.release(m);
       if (v) this.gpu.release(v);

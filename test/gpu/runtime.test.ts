@@ -25,6 +25,20 @@ t('buffer pool: released buffers are reused; stats add up', async () => {
   assert.ok(bucketSize(1000) >= 1000 && bucketSize(1000) <= 1250, 'buckets waste at most 25%');
 });
 
+t('a buffer released twice is refused (it would get two owners); optimizer dispose is idempotent', async () => {
+  const gpu = await testGpu();
+  const buf = gpu.acquire(64, 'twice');
+  gpu.release(buf);
+  assert.throws(() => gpu.release(buf), /release: buffer 'twice' was already released/);
+  const p = ops.parameter(gpu, [1, 2], [2], 'p');
+  const opt = new ops.SGD([p], { lr: 0.1 });
+  const live = gpu.poolStats().liveBytes;
+  opt.dispose();
+  opt.dispose();
+  assert.ok(gpu.poolStats().liveBytes < live);
+  assert.throws(() => opt.step(), /step\(\) after dispose\(\)/);
+});
+
 t('many dispatches go in one submit', async () => {
   const gpu = await testGpu();
   await gpu.sync();
@@ -53,6 +67,33 @@ t('a WGSL compile error names the kernel file and line', async () => {
     assert.unreachable('compiled');
   } catch (e) {
     assert.match((e as Error).message, /kernels\/broken\.wgsl:4:/);
+  }
+});
+
+t('a failed compile is reported again on the next try', async () => {
+  const gpu = await testGpu();
+  const source = '@compute @workgroup_size(1) fn main() {\n  let x: f32 = 1u;\n}\n';
+  for (let i = 0; i < 2; i++) {
+    try {
+      await gpu.compile({ file: 'again.wgsl', source, entry: 'main', bindings: [] });
+      assert.unreachable(`compile ${i} passed`);
+    } catch (e) {
+      assert.match((e as Error).message, /kernels\/again\.wgsl:2:/);
+    }
+  }
+  // A template error must not leave an error scope open: later errors still surface.
+  try {
+    await gpu.compile({ file: 'bad.wgsl', source: '//#if X\n', entry: 'main', bindings: [] });
+  } catch (e) {
+    assert.match((e as Error).message, /never closed/);
+  }
+  const k = gpu.kernel({ file: 'elementwise.wgsl', source: 'x', entry: 'nope', bindings: [] });
+  gpu.dispatch(k, { buffers: [], workgroups: [1], label: 'after-template-error' });
+  try {
+    await gpu.sync();
+    assert.unreachable('error swallowed');
+  } catch (e) {
+    assert.match((e as Error).message, /after-template-error|compile error/);
   }
 });
 

@@ -74,6 +74,35 @@ for (const [name, fn] of binaryOps) {
   });
 }
 
+t('pow with a negative base: integer exponents keep the sign rule, others give NaN (as in JavaScript)', async () => {
+  const gpu = await testGpu();
+  const x = [-2, -1.5, 3, -0.5, 0, 2];
+  for (const e of [2, 3, -1, 0.5]) {
+    const expect = x.map((v) => v ** e);
+    for (const n of [6, 8]) {
+      const xs = [...x, ...x].slice(0, n);
+      const got = await ops.powScalar(ops.tensor(gpu, xs, [n]), e).floats();
+      xs.forEach((v, i) => {
+        const want = v ** e;
+        if (Number.isNaN(want)) assert.ok(Number.isNaN(got[i]), `${v}^${e} should be NaN, got ${got[i]}`);
+        else assert.ok(Math.abs(got[i] - want) <= 1e-5 * Math.max(1, Math.abs(want)) || (!Number.isFinite(want) && got[i] === want), `${v}^${e} = ${got[i]}, expected ${want}`);
+      });
+    }
+    const b = await ops.pow(ops.tensor(gpu, x, [6]), ops.full(gpu, [6], e)).floats();
+    expect.forEach((want, i) => assert.ok(Number.isNaN(want) ? Number.isNaN(b[i]) : Math.abs(b[i] - want) <= 1e-5 * Math.max(1, Math.abs(want)) || b[i] === want, `pow ${x[i]}^${e}`));
+  }
+  await checkGradients({ what: 'powScalar, negative base', gpu, inputs: [{ data: Float64Array.from([-2, -1.5, -0.7, 1.2]), shape: [4] }], op: (a) => ops.powScalar(a, 3), reference: (a) => a.map((v) => v ** 3) });
+});
+
+t('broadcasts whose inner dimension spans several runs of 64', async () => {
+  const gpu = await testGpu();
+  for (const [as, bs] of [[[3, 150], [3, 1]], [[2, 3, 130], [1, 3, 1]], [[200], [1]]] as [number[], number[]][]) {
+    const a = randomValues(ref.size(as), 1), b = randomValues(ref.size(bs), 2);
+    const out = ops.mul(ops.tensor(gpu, Float32Array.from(a), as), ops.tensor(gpu, Float32Array.from(b), bs));
+    assertClose(await out.floats(), ref.binary('mul', Float64Array.from(Float32Array.from(a)), as, Float64Array.from(Float32Array.from(b)), bs).out, F32, `mul [${as}] [${bs}]`);
+  }
+});
+
 t('comparisons give 1/0 and no gradient', async () => {
   const gpu = await testGpu();
   const a = ops.tensor(gpu, [1, 2, 3, 4], [4]);

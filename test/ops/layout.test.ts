@@ -12,7 +12,7 @@ const EXACT = { rtol: 0, atol: 0 };
 
 t('permute and transpose, ranks 2 to 4', async () => {
   const gpu = await testGpu();
-  for (const [shape, perm] of [[[3, 5], [1, 0]], [[2, 3, 4], [2, 0, 1]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[1, 7], [1, 0]]] as [number[], number[]][]) {
+  for (const [shape, perm] of [[[3, 5], [1, 0]], [[2, 3, 4], [2, 0, 1]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[1, 7], [1, 0]], [[130, 3], [1, 0]], [[2, 70, 3], [0, 2, 1]]] as [number[], number[]][]) {
     const x = randomValues(ref.size(shape), 4);
     const xt = ops.tensor(gpu, Float32Array.from(x), shape);
     const y = ops.permute(xt, perm);

@@ -23,7 +23,8 @@ for (const op of ['sum', 'mean', 'max'] as const) {
       const expect = ref.reduce(op, Float64Array.from(Float32Array.from(x)), shape, axis);
       assertClose(await y.floats(), expect, { rtol: 2e-5, atol: 1e-5 }, `${op} [${shape}] axis ${axis}`);
       const yk = ops[op](xt, axis, true);
-      assert.is(yk.rank, axis === undefined ? shape.length : shape.length, 'keepdim rank');
+      assert.equal([...yk.shape], shape.map((d, i) => (axis === undefined || i === axis ? 1 : d)), 'keepdim shape');
+      assertClose(await yk.floats(), expect, { rtol: 2e-5, atol: 1e-5 }, `${op} keepdim`);
       for (const z of [xt, y, yk]) z.dispose();
     }
     for (const [shape, axis] of [[[4, 5], 1], [[3, 4, 2], 0], [[6], undefined]] as [number[], number | undefined][]) {
