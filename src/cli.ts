@@ -50,10 +50,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     return (await command.run(rest)) ?? 0;
   } catch (e) {
-    // node:util parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for bad options.
-    const parseError = (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    if (e instanceof UsageError || parseError) {
-      console.error(`ctvlm ${key}: ${(e as Error).message}\n\n${command.usage}`);
+    if (e instanceof UsageError) {
+      console.error(`ctvlm ${key}: ${e.message}\n\n${command.usage}`);
       return 2;
     }
     throw e;

@@ -1,5 +1,8 @@
 // A `ctvlm` subcommand. Each lives in its own file under src/cli/ and is loaded lazily,
 // so `ctvlm data mine` does not start a GPU device.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../errors.ts';
+
 export interface Command {
   /** e.g. "data synth" */
   name: string;
@@ -7,4 +10,13 @@ export interface Command {
   /** Full usage text printed by `ctvlm help <name>` and on a UsageError. */
   usage: string;
   run(argv: string[]): Promise<number | void>;
+}
+
+/** node:util parseArgs, with its errors (unknown option, missing value) as UsageErrors. */
+export function parseCliArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

@@ -1,8 +1,7 @@
 // `ctvlm data inspect FILE_OR_DIR`: what a CT file or DICOM folder holds, as the readers see it.
-import { parseArgs } from 'node:util';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Command } from './command.ts';
+import { parseCliArgs, type Command } from './command.ts';
 import { DataError, UsageError } from '../errors.ts';
 import { readNiftiFile, readDicomFolder } from '../data/io/node.ts';
 import { transferSyntaxName, type DicomSeries } from '../data/dicom.ts';
@@ -91,7 +90,7 @@ export const command: Command = {
   summary: 'print header, shape, spacing, orientation and HU range of a NIfTI file or DICOM folder',
   usage,
   async run(argv) {
-    const parsed = parseArgs({
+    const parsed = parseCliArgs({
       args: argv,
       allowPositionals: true,
       options: {

@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import type { Command } from './command.ts';
+import { parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../errors.ts';
 
 const usage = `usage: ctvlm data manifest --ctrate-volumes DIR --reports CSV --labels CSV --out manifest.jsonl [--metadata CSV]
@@ -24,7 +23,7 @@ export const command: Command = {
   summary: 'build a manifest from CT-RATE-style volumes, reports and labels',
   usage,
   async run(argv) {
-    const a = parseArgs({
+    const a = parseCliArgs({
       args: argv,
       options: {
         'ctrate-volumes': { type: 'string' },

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
-import type { Command } from './command.ts';
+import { parseCliArgs, type Command } from './command.ts';
 import { DataError, UsageError } from '../errors.ts';
 
 const usage = `usage: ctvlm data mine REPORT.txt [...] [--dicom DIR [--series N]] [--json]
@@ -27,7 +26,7 @@ export const command: Command = {
   summary: "mine image references ('series 3, image 45') from reports",
   usage,
   async run(argv) {
-    const parsed = parseArgs({
+    const parsed = parseCliArgs({
       args: argv,
       options: { json: { type: 'boolean' }, manifest: { type: 'string' }, id: { type: 'string' }, dicom: { type: 'string' }, series: { type: 'string' } },
       allowPositionals: true,

@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import type { Command } from './command.ts';
+import { parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../errors.ts';
 import { Progress } from './progress.ts';
 
@@ -40,7 +39,7 @@ export const command: Command = {
   summary: 'write the synthetic chest-CT benchmark (volumes, reports, labels)',
   usage,
   async run(argv) {
-    const a = parseArgs({
+    const a = parseCliArgs({
       args: argv,
       options: {
         out: { type: 'string' },

@@ -2,8 +2,7 @@
 // small MLP on a synthetic regression entirely on the WebGPU device (forward, backward
 // and AdamW in one submit per step; only the logged loss is read back) and prints the
 // loss falling, the step time and the pool's memory.
-import { parseArgs } from 'node:util';
-import type { Command } from './command.ts';
+import { parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../errors.ts';
 import { Gpu, fmtBytes } from '../gpu/runtime.ts';
 import * as ops from '../ops/index.ts';
@@ -34,7 +33,7 @@ export const command: Command = {
   summary: 'train a small network on the GPU and print its loss falling',
   usage,
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: { steps: { type: 'string' }, hidden: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' } },
     });
