@@ -38,6 +38,12 @@ import { inflateSync } from 'fflate';
 import { DataError } from '../errors.ts';
 import { affineFromRows, spacingFromAffine, type Vec3, type Volume } from './volume.ts';
 import type { SeriesMeta } from './manifest.ts';
+import { jpegLosslessDecoder } from './codecs/jpeg-lossless.ts';
+import { decodeRleFrame } from './codecs/rle.ts';
+import { jpegProcessName, readJ2kSize, readJpegFrameHeader } from './codecs/headers.ts';
+import type { DecodedFrame, FrameDecoder } from './codecs/types.ts';
+
+export type { DecodedFrame, FrameDecoder } from './codecs/types.ts';
 
 export const TRANSFER_SYNTAXES: Record<string, string> = {
   '1.2.840.10008.1.2': 'Implicit VR Little Endian',
@@ -53,26 +59,45 @@ export const TRANSFER_SYNTAXES: Record<string, string> = {
   '1.2.840.10008.1.2.4.80': 'JPEG-LS Lossless',
   '1.2.840.10008.1.2.4.81': 'JPEG-LS',
   '1.2.840.10008.1.2.5': 'RLE Lossless',
+  '1.2.840.10008.1.2.4.201': 'HTJ2K Lossless',
+  '1.2.840.10008.1.2.4.202': 'HTJ2K Lossless RPCL',
+  '1.2.840.10008.1.2.4.203': 'HTJ2K',
 };
 const NATIVE = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1.99', '1.2.840.10008.1.2.2']);
-const J2K = new Set(['1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91']);
+
+/** The decoder option each compressed transfer syntax needs ('rle' is built in, and so by default is 'jpegLossless'). */
+export type DicomCodec = 'rle' | 'jpegLossless' | 'jpegBaseline' | 'jpegLs' | 'jpeg2000';
+const CODEC: Record<string, DicomCodec> = {
+  '1.2.840.10008.1.2.5': 'rle',
+  '1.2.840.10008.1.2.4.57': 'jpegLossless',
+  '1.2.840.10008.1.2.4.70': 'jpegLossless',
+  '1.2.840.10008.1.2.4.50': 'jpegBaseline',
+  '1.2.840.10008.1.2.4.51': 'jpegBaseline',
+  '1.2.840.10008.1.2.4.80': 'jpegLs',
+  '1.2.840.10008.1.2.4.81': 'jpegLs',
+  '1.2.840.10008.1.2.4.90': 'jpeg2000',
+  '1.2.840.10008.1.2.4.91': 'jpeg2000',
+};
+const CODEC_LABEL: Record<DicomCodec, string> = {
+  rle: 'RLE',
+  jpegLossless: 'JPEG Lossless',
+  jpegBaseline: 'JPEG baseline (8-bit)',
+  jpegLs: 'JPEG-LS',
+  jpeg2000: 'JPEG 2000',
+};
+const SUPPORTED = 'native little/big endian, deflated, RLE Lossless, JPEG Lossless, JPEG baseline/extended (8-bit), JPEG-LS, JPEG 2000';
+
+/** The codec a transfer syntax needs: null for native (uncompressed) ones, undefined for unsupported ones. */
+export function codecOfTransferSyntax(uid: string): DicomCodec | null | undefined {
+  return NATIVE.has(uid) ? null : CODEC[uid];
+}
 
 export function transferSyntaxName(uid: string): string {
   return TRANSFER_SYNTAXES[uid] ?? 'unknown';
 }
 
 /** Decodes one JPEG 2000 codestream (as found in a DICOM pixel-data frame). */
-export interface Jpeg2000Decoder {
-  decode(encoded: Uint8Array): {
-    width: number;
-    height: number;
-    bitsPerSample: number;
-    componentCount: number;
-    isSigned: boolean;
-    /** Samples, little-endian: 1 byte each for bitsPerSample <= 8, else 2. */
-    pixels: Uint8Array;
-  };
-}
+export type Jpeg2000Decoder = FrameDecoder;
 
 /** A file given to the series reader: a name for messages, and its bytes. */
 export interface DicomFileInput {
@@ -142,9 +167,19 @@ export interface DicomSeries {
   warnings: string[];
 }
 
-export interface DicomReadOptions {
-  /** Needed for JPEG 2000 pixel data. */
-  jpeg2000?: Jpeg2000Decoder;
+/** Decoders for compressed pixel data; on Node, readDicomFolder loads the ones a folder needs. */
+export interface DicomDecoderOptions {
+  /** Needed for JPEG 2000 pixel data (1.2.840.10008.1.2.4.90 / .91). */
+  jpeg2000?: FrameDecoder;
+  /** Needed for JPEG-LS pixel data (1.2.840.10008.1.2.4.80 / .81). */
+  jpegLs?: FrameDecoder;
+  /** Needed for JPEG baseline / extended pixel data (1.2.840.10008.1.2.4.50 / .51; 8-bit samples). */
+  jpegBaseline?: FrameDecoder;
+  /** JPEG Lossless (1.2.840.10008.1.2.4.57 / .70); default: the built-in pure-JavaScript decoder. */
+  jpegLossless?: FrameDecoder;
+}
+
+export interface DicomReadOptions extends DicomDecoderOptions {
   /** Refuse series with more voxels than this before allocating. Default 2^30. */
   maxVoxels?: number;
   /** Image files without ImagePositionPatient / ImageOrientationPatient / PixelSpacing: 'error' (default) or 'skip'. */
@@ -327,85 +362,130 @@ function geometryKey(h: DicomSliceHeader): string {
   return `${h.rows}x${h.columns}|${o}|${s}`;
 }
 
-/** Reads the stored pixel values of one slice (rescale not yet applied) into `out` as numbers. */
-function decodePixels(p: ParsedFile, out: Float32Array, decoder: Jpeg2000Decoder | undefined): void {
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : typeof e === 'string' ? e : String(e));
+
+/** The bytes of the (single) frame of encapsulated pixel data: all its fragments, joined. */
+function encapsulatedFrame(p: ParsedFile, el: Element, tsDesc: string): Uint8Array {
+  const h = p.header;
+  if (!el.encapsulatedPixelData || !el.fragments || el.fragments.length === 0)
+    throw new DataError(h.file, TAG_NAME.pixelData, `${tsDesc} transfer syntax, but the pixel data is not encapsulated in fragments`);
+  const size = p.dataSet.byteArray.length;
+  for (const f of el.fragments)
+    if (f.position + f.length > size)
+      throw new DataError(h.file, TAG_NAME.pixelData, `truncated: a ${tsDesc} fragment of ${f.length} bytes runs past the end of the file`);
+  try {
+    return dicomParser.readEncapsulatedPixelDataFromFragments(p.dataSet, el, 0, el.fragments.length) as Uint8Array;
+  } catch (e) {
+    throw new DataError(h.file, TAG_NAME.pixelData, `cannot read the ${tsDesc} fragments: ${errorText(e)}`);
+  }
+}
+
+/**
+ * Checks a codestream's own frame header against the DICOM header before any decoder sees it:
+ * the coding process must fit the transfer syntax, and the size and component count must match.
+ */
+function checkCodestream(codec: DicomCodec, frame: Uint8Array, h: DicomSliceHeader, tsDesc: string): void {
+  let size: { width: number; height: number; components: number } | null = null;
+  if (codec === 'jpeg2000') {
+    const s = readJ2kSize(frame);
+    if (s) size = { width: s.width, height: s.height, components: s.components };
+  } else if (codec !== 'rle') {
+    const f = readJpegFrameHeader(frame);
+    const ok = codec === 'jpegLs' ? f.sof === 0xf7 : codec === 'jpegLossless' ? f.sof === 0xc3 : f.sof === 0xc0 || f.sof === 0xc1;
+    if (!ok) throw new DataError(h.file, TAG_NAME.pixelData, `${tsDesc}: the codestream is ${jpegProcessName(f.sof)} JPEG, which this transfer syntax does not allow`);
+    if (codec === 'jpegBaseline' && f.precision !== 8)
+      throw new DataError(h.file, TAG_NAME.pixelData, `${tsDesc}: ${f.precision}-bit ${jpegProcessName(f.sof)} JPEG is not supported (only 8-bit)`);
+    size = { width: f.columns, height: f.rows, components: f.components };
+  }
+  if (size && (size.width !== h.columns || size.height !== h.rows || size.components !== 1))
+    throw new DataError(
+      h.file,
+      TAG_NAME.pixelData,
+      `${tsDesc}: the codestream is ${size.width}x${size.height}x${size.components}, the DICOM header says ${h.columns}x${h.rows}x1`,
+    );
+}
+
+/** Reads the stored pixel values of one slice, rescaled to HU, into `out`. */
+function decodePixels(p: ParsedFile, out: Float32Array, opts: DicomDecoderOptions): void {
   const h = p.header;
   const ds = p.dataSet;
   const el: Element | undefined = ds.elements[TAG.pixelData];
   const n = h.rows * h.columns;
   if (!el) throw new DataError(h.file, TAG_NAME.pixelData, 'missing');
   const signed = h.pixelRepresentation === 1;
-  const bs = h.bitsStored;
   const slope = h.rescaleSlope, inter = h.rescaleIntercept;
-  let get: (i: number) => number;
-  let bits = h.bitsAllocated;
-  let srcSigned = signed;
-  if (J2K.has(h.transferSyntax)) {
-    if (!decoder)
-      throw new DataError(h.file, 'TransferSyntaxUID (0002,0010)', `${h.transferSyntax} (JPEG 2000) needs a JPEG 2000 decoder (options.jpeg2000)`);
-    if (!el.encapsulatedPixelData || !el.fragments || el.fragments.length === 0)
-      throw new DataError(h.file, TAG_NAME.pixelData, 'JPEG 2000 transfer syntax but no encapsulated fragments');
-    let frame: Uint8Array;
-    let img: ReturnType<Jpeg2000Decoder['decode']>;
-    try {
-      frame = dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, el.fragments.length) as Uint8Array;
-      img = decoder.decode(frame);
-    } catch (e) {
-      if (e instanceof DataError) throw e;
-      throw new DataError(h.file, TAG_NAME.pixelData, `JPEG 2000 decoding failed: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    if (img.width !== h.columns || img.height !== h.rows || img.componentCount !== 1)
-      throw new DataError(
-        h.file,
-        TAG_NAME.pixelData,
-        `JPEG 2000 image is ${img.width}x${img.height}x${img.componentCount}, header says ${h.columns}x${h.rows}x1`,
-      );
-    bits = img.bitsPerSample <= 8 ? 8 : 16;
-    srcSigned = img.isSigned;
-    const px = img.pixels;
-    if (px.length < n * (bits / 8)) throw new DataError(h.file, TAG_NAME.pixelData, 'JPEG 2000 decoder returned too few samples');
-    const buf = px.byteOffset % 2 === 0 ? px : px.slice();
-    const arr =
-      bits === 8 ? (srcSigned ? new Int8Array(buf.buffer, buf.byteOffset, n) : new Uint8Array(buf.buffer, buf.byteOffset, n))
-      : srcSigned ? new Int16Array(buf.buffer, buf.byteOffset, n) : new Uint16Array(buf.buffer, buf.byteOffset, n);
-    // Some encoders store signed data in an unsigned codestream: sign-extend from BitsStored.
-    if (signed && !srcSigned && bs < 32) {
-      const sh = 32 - bs;
-      get = (i) => (arr[i] << sh) >> sh;
-    } else get = (i) => arr[i];
-  } else if (NATIVE.has(h.transferSyntax)) {
+  const ts = h.transferSyntax;
+  const tsDesc = `${ts} (${transferSyntaxName(ts)})`;
+  // The samples as little-endian bytes, their container size, significant bits, and signedness.
+  let raw: Uint8Array;
+  let bits: number;
+  let precision: number;
+  let srcSigned = false;
+  if (NATIVE.has(ts)) {
     if (el.encapsulatedPixelData) throw new DataError(h.file, TAG_NAME.pixelData, 'encapsulated, but the transfer syntax is native');
+    bits = precision = h.bitsAllocated;
     const bytesPer = bits / 8;
     if (el.dataOffset + n * bytesPer > ds.byteArray.length || el.length < n * bytesPer)
       throw new DataError(h.file, TAG_NAME.pixelData, `truncated: ${h.columns}x${h.rows} at ${bits} bits needs ${n * bytesPer} bytes, has ${Math.min(el.length, ds.byteArray.length - el.dataOffset)}`);
-    let raw = ds.byteArray.subarray(el.dataOffset, el.dataOffset + n * bytesPer);
-    const bigEndian = h.transferSyntax === '1.2.840.10008.1.2.2';
-    if (raw.byteOffset % bytesPer !== 0 || bigEndian) raw = raw.slice();
-    if (bigEndian && bytesPer > 1)
+    raw = ds.byteArray.subarray(el.dataOffset, el.dataOffset + n * bytesPer);
+    if (ts === '1.2.840.10008.1.2.2' && bytesPer > 1) {
+      raw = raw.slice();
       for (let o = 0; o < raw.length; o += bytesPer)
         for (let x = 0, y = bytesPer - 1; x < y; x++, y--) {
           const t = raw[o + x];
           raw[o + x] = raw[o + y];
           raw[o + y] = t;
         }
-    const b = raw.buffer, off = raw.byteOffset;
-    const arr =
-      bits === 8 ? (signed ? new Int8Array(b, off, n) : new Uint8Array(b, off, n))
-      : bits === 16 ? (signed ? new Int16Array(b, off, n) : new Uint16Array(b, off, n))
-      : signed ? new Int32Array(b, off, n) : new Uint32Array(b, off, n);
-    if (bs < bits) {
-      // Bits above BitsStored may hold overlays or garbage: mask (unsigned) or sign-extend.
-      const sh = 32 - bs;
-      const mask = bs >= 32 ? 0xffffffff : 2 ** bs - 1;
-      get = signed ? (i) => (arr[i] << sh) >> sh : (i) => (arr[i] & mask) >>> 0;
-    } else get = (i) => arr[i];
+    }
   } else {
-    throw new DataError(
-      h.file,
-      'TransferSyntaxUID (0002,0010)',
-      `${h.transferSyntax} (${transferSyntaxName(h.transferSyntax)}) is not supported (supported: native little/big endian, deflated, JPEG 2000)`,
-    );
+    const codec = CODEC[ts];
+    if (!codec)
+      throw new DataError(h.file, 'TransferSyntaxUID (0002,0010)', `${tsDesc} is not supported (supported: ${SUPPORTED})`);
+    const decoder = codec === 'rle' ? undefined : codec === 'jpegLossless' ? (opts.jpegLossless ?? jpegLosslessDecoder) : opts[codec];
+    if (codec !== 'rle' && !decoder)
+      throw new DataError(h.file, 'TransferSyntaxUID (0002,0010)', `${tsDesc} needs a ${CODEC_LABEL[codec]} decoder (options.${codec}; on Node, readDicomFolder loads it)`);
+    const frame = encapsulatedFrame(p, el, tsDesc);
+    let img: DecodedFrame;
+    try {
+      checkCodestream(codec, frame, h, tsDesc);
+      img =
+        codec === 'rle'
+          ? { width: h.columns, height: h.rows, componentCount: 1, bitsPerSample: h.bitsAllocated, isSigned: false, pixels: decodeRleFrame(frame, h.rows, h.columns, h.bitsAllocated) }
+          : decoder!.decode(frame);
+    } catch (e) {
+      if (e instanceof DataError) throw e;
+      throw new DataError(h.file, TAG_NAME.pixelData, `${tsDesc} decoding failed: ${errorText(e)}`);
+    }
+    if (img.width !== h.columns || img.height !== h.rows || img.componentCount !== 1)
+      throw new DataError(h.file, TAG_NAME.pixelData, `${tsDesc}: decoded image is ${img.width}x${img.height}x${img.componentCount}, the DICOM header says ${h.columns}x${h.rows}x1`);
+    if (!(img.bitsPerSample >= 1 && img.bitsPerSample <= 32))
+      throw new DataError(h.file, TAG_NAME.pixelData, `${tsDesc}: decoder reports ${img.bitsPerSample} bits per sample`);
+    bits = img.bitsPerSample <= 8 ? 8 : img.bitsPerSample <= 16 ? 16 : 32;
+    precision = img.bitsPerSample;
+    srcSigned = img.isSigned;
+    raw = img.pixels;
+    if (raw.length < n * (bits / 8)) throw new DataError(h.file, TAG_NAME.pixelData, `${tsDesc}: decoder returned ${raw.length} bytes, ${h.columns}x${h.rows} at ${bits} bits needs ${n * (bits / 8)}`);
   }
+  const bytesPer = bits / 8;
+  if (raw.byteOffset % bytesPer !== 0) raw = raw.slice(0, n * bytesPer);
+  const b = raw.buffer, off = raw.byteOffset;
+  const arr =
+    bits === 8 ? (srcSigned ? new Int8Array(b, off, n) : new Uint8Array(b, off, n))
+    : bits === 16 ? (srcSigned ? new Int16Array(b, off, n) : new Uint16Array(b, off, n))
+    : srcSigned ? new Int32Array(b, off, n) : new Uint32Array(b, off, n);
+  // Only the low min(BitsStored, precision) bits count: bits above may hold overlays or
+  // garbage (native data), and codecs hand signed data back as unsigned bit patterns, so
+  // mask (unsigned) or sign-extend (signed) from there.
+  const sig = Math.min(h.bitsStored, precision);
+  let get: (i: number) => number;
+  if (srcSigned) get = (i) => arr[i];
+  else if (signed) {
+    const sh = 32 - sig;
+    get = (i) => (arr[i] << sh) >> sh;
+  } else if (sig < bits) {
+    const mask = 2 ** sig - 1;
+    get = (i) => (arr[i] & mask) >>> 0;
+  } else get = (i) => arr[i];
   for (let i = 0; i < n; i++) out[i] = get(i) * slope + inter;
 }
 
@@ -491,7 +571,7 @@ function makeSeries(group: ParsedFile[], opts: DicomReadOptions, extraWarnings: 
   else {
     data = new Float32Array(voxels);
     const plane = rows * columns;
-    for (let k = 0; k < n; k++) decodePixels(kept[k].p, data.subarray(k * plane, (k + 1) * plane), opts.jpeg2000);
+    for (let k = 0; k < n; k++) decodePixels(kept[k].p, data.subarray(k * plane, (k + 1) * plane), opts);
   }
   const tss = [...new Set(kept.map((x) => x.p.header.transferSyntax))];
   return {

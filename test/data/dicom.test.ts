@@ -198,10 +198,18 @@ test('oblique (sagittal) orientation: affine from IOP and positions, RAS world',
 });
 
 test('unsupported transfer syntax, J2K without decoder, size limit, multi-frame: DataErrors', () => {
-  const jpeg = [{ name: 'jpeg.dcm', bytes: writeTestDicom({ rows: 1, columns: 1, pixels: [0], transferSyntax: '1.2.840.10008.1.2.4.50' }) }];
-  throwsData(() => readDicomSeries(jpeg), 'jpeg.dcm', /TransferSyntaxUID/, /JPEG Baseline.*not supported/);
+  const htj2k = [{ name: 'htj2k.dcm', bytes: writeTestDicom({ rows: 1, columns: 1, pixels: [0], transferSyntax: '1.2.840.10008.1.2.4.201' }) }];
+  throwsData(() => readDicomSeries(htj2k), 'htj2k.dcm', /TransferSyntaxUID/, /4\.201 \(HTJ2K Lossless\) is not supported \(supported: .*RLE Lossless, JPEG Lossless/);
   // headers are still listed without decoding
-  assert.is(readDicomSeries(jpeg, { headersOnly: true }).series.length, 1);
+  assert.is(readDicomSeries(htj2k, { headersOnly: true }).series.length, 1);
+  // codecs that need a decoder the caller did not give (readDicomFolder loads them on Node)
+  const jpeg = [{ name: 'jpeg.dcm', bytes: writeTestDicom({ rows: 1, columns: 1, pixels: [0], transferSyntax: '1.2.840.10008.1.2.4.50' }) }];
+  throwsData(() => readDicomSeries(jpeg), 'jpeg.dcm', /TransferSyntaxUID/, /JPEG Baseline\) needs a JPEG baseline \(8-bit\) decoder \(options\.jpegBaseline/);
+  const j2k = [{ name: 'j2k.dcm', bytes: writeTestDicom({ rows: 1, columns: 1, pixels: [0], transferSyntax: '1.2.840.10008.1.2.4.90' }) }];
+  throwsData(() => readDicomSeries(j2k), 'j2k.dcm', /TransferSyntaxUID/, /needs a JPEG 2000 decoder \(options\.jpeg2000/);
+  // a compressed transfer syntax with native (not encapsulated) pixel data
+  const rle = [{ name: 'rle.dcm', bytes: writeTestDicom({ rows: 1, columns: 1, pixels: [0], transferSyntax: '1.2.840.10008.1.2.5' }) }];
+  throwsData(() => readDicomSeries(rle), 'rle.dcm', /PixelData/, /RLE Lossless\) transfer syntax, but the pixel data is not encapsulated/);
   throwsData(() => readDicomSeries(axialSeries(4), { maxVoxels: 40 }), 'slice0.dcm', /series size/, /exceeds the limit of 40/);
   const corrupt = writeTestDicom({ rows: 3, columns: 4, pixels: new Array(12).fill(0) }).slice(0, 300);
   throwsData(() => readDicomSeries([{ name: 'cut.dcm', bytes: corrupt }]), 'cut.dcm', /DICOM dataset|PixelData|Rows|ImagePosition/);

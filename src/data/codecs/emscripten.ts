@@ -25,6 +25,11 @@
 // exports getExceptionMessage (CharLS does). After a WebAssembly trap (RuntimeError) the
 // module's memory may be inconsistent, so the wrapper refuses further work (`broken`) and the
 // Node loader instantiates a fresh module on the next load.
+//
+// CharLS (this build) can take many seconds to reject a codestream that simply stops (a cut
+// file; 8 to 16 s for a 7 kB one, depending on where the cut falls: it seems to read on past
+// the end of its buffer). Given the same bytes followed by an EOI marker it fails at once. So a JPEG-LS codestream that does not
+// end in EOI (trailing zero padding aside) gets one appended before it is decoded.
 import type { DecodedFrame, FrameDecoder } from './types.ts';
 
 /** The parts of an Emscripten module these wrappers use. */
@@ -67,7 +72,18 @@ function exceptionMessage(m: EmscriptenCodecModule, e: number): string {
   return 'the codestream was rejected (C++ exception)';
 }
 
-function wrap(name: string, m: EmscriptenCodecModule, make: () => WasmDecoderObject): WasmFrameDecoder {
+/** The codestream, or a copy with an EOI marker (FF D9) appended when it does not end in one (zero padding aside). */
+export function withEoi(b: Uint8Array): Uint8Array {
+  let end = b.length;
+  while (end > 0 && b[end - 1] === 0) end--;
+  if (end >= 2 && b[end - 2] === 0xff && b[end - 1] === 0xd9) return b;
+  const out = new Uint8Array(b.length + 2);
+  out.set(b);
+  out.set([0xff, 0xd9], b.length);
+  return out;
+}
+
+function wrap(name: string, m: EmscriptenCodecModule, make: () => WasmDecoderObject, prepare = (b: Uint8Array) => b): WasmFrameDecoder {
   let broken: string | null = null;
   return {
     get broken() {
@@ -78,9 +94,12 @@ function wrap(name: string, m: EmscriptenCodecModule, make: () => WasmDecoderObj
       let dec: WasmDecoderObject | undefined;
       try {
         dec = make();
-        dec.getEncodedBuffer(encoded.length).set(encoded);
+        const input = prepare(encoded);
+        dec.getEncodedBuffer(input.length).set(input);
         dec.decode();
         const fi = dec.getFrameInfo();
+        // OpenJPEG returns from a failed decode without an exception, with an empty frame.
+        if (!(fi.width > 0 && fi.height > 0)) throw new Error(`${name} produced no image (corrupt or truncated codestream?)`);
         const pixels = dec.getDecodedBuffer().slice(); // copy out of the wasm heap
         return {
           width: fi.width,
@@ -112,7 +131,7 @@ export function openJpegDecoder(m: OpenJpegModule): WasmFrameDecoder {
 
 /** JPEG-LS (CharLS). */
 export function charlsDecoder(m: CharlsModule): WasmFrameDecoder {
-  return wrap('CharLS', m, () => new m.JpegLSDecoder());
+  return wrap('CharLS', m, () => new m.JpegLSDecoder(), withEoi);
 }
 
 /** 8-bit JPEG baseline / extended (libjpeg-turbo). */

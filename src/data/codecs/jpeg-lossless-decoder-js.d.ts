@@ -10,5 +10,11 @@ declare module 'jpeg-lossless-decoder-js' {
     yDim: number;
     xLoc: number;
     yLoc: number;
+    markerIndex: number;
+    restarting: boolean;
+    getPreviousX(compOffset?: number): number;
+    getPreviousY(compOffset?: number): number;
+    getPreviousXY(compOffset?: number): number;
+    select7(compOffset?: number): number;
   }
 }

@@ -10,8 +10,8 @@
 /**
  * Decodes one RLE frame of single-sample pixels into little-endian samples of
  * bitsAllocated / 8 bytes each. Throws an Error saying what is wrong (wrong segment count,
- * offsets out of range, a segment that decodes to too few bytes). A segment that decodes to
- * more bytes than the image needs (some encoders pad) is cut.
+ * offsets out of range, a segment that decodes to too few bytes, or to a whole row or more
+ * too many). Fewer extra bytes (some encoders pad segments) are ignored.
  */
 export function decodeRleFrame(frame: Uint8Array, rows: number, columns: number, bitsAllocated: number): Uint8Array {
   const bytesPer = bitsAllocated / 8;
@@ -24,9 +24,9 @@ export function decodeRleFrame(frame: Uint8Array, rows: number, columns: number,
   const offsets: number[] = [];
   for (let s = 0; s < nseg; s++) offsets.push(dv.getUint32(4 + 4 * s, true));
   for (let s = 0; s < nseg; s++) {
-    const end = s + 1 < nseg ? offsets[s + 1] : frame.length;
-    if (offsets[s] < 64 || offsets[s] > end || end > frame.length)
-      throw new Error(`RLE segment ${s + 1} offset ${offsets[s]} is outside the frame (${frame.length} bytes) or out of order`);
+    if (offsets[s] < 64 || offsets[s] > frame.length)
+      throw new Error(`RLE segment ${s + 1} offset ${offsets[s]} is outside the frame (64..${frame.length})`);
+    if (s > 0 && offsets[s] < offsets[s - 1]) throw new Error(`RLE segment offsets out of order (${offsets.join(', ')})`);
   }
   const n = rows * columns;
   const out = new Uint8Array(n * bytesPer);
@@ -35,25 +35,31 @@ export function decodeRleFrame(frame: Uint8Array, rows: number, columns: number,
     // Segment s holds byte (bytesPer - 1 - s) of each little-endian sample.
     const byteIndex = bytesPer - 1 - s;
     let i = offsets[s];
-    let o = 0;
-    while (o < n && i < end) {
+    let o = 0; // bytes decoded (may run past n: padding)
+    while (i < end) {
       const h = frame[i++];
       if (h < 128) {
         const count = h + 1;
         if (i + count > end) throw new Error(`RLE segment ${s + 1}: a literal run of ${count} bytes runs past the segment end (truncated?)`);
-        const m = Math.min(count, n - o);
+        const m = Math.max(0, Math.min(count, n - o));
         for (let k = 0; k < m; k++) out[(o + k) * bytesPer + byteIndex] = frame[i + k];
         i += count;
-        o += m;
+        o += count;
       } else if (h > 128) {
-        if (i >= end) throw new Error(`RLE segment ${s + 1}: a repeat run has no byte to repeat (truncated?)`);
+        if (i >= end) {
+          if (o >= n) break; // a dangling header byte as padding
+          throw new Error(`RLE segment ${s + 1}: a repeat run has no byte to repeat (truncated?)`);
+        }
         const v = frame[i++];
-        const m = Math.min(257 - h, n - o);
+        const count = 257 - h;
+        const m = Math.max(0, Math.min(count, n - o));
         for (let k = 0; k < m; k++) out[(o + k) * bytesPer + byteIndex] = v;
-        o += m;
+        o += count;
       }
     }
     if (o < n) throw new Error(`RLE segment ${s + 1} decodes to ${o} bytes; the image needs ${n} (truncated?)`);
+    // A few bytes of padding are common; a whole row or more means the size is wrong.
+    if (o - n >= columns) throw new Error(`RLE segment ${s + 1} decodes to ${o} bytes; the image (${columns}x${rows}) needs ${n}: Rows or Columns is wrong`);
   }
   return out;
 }

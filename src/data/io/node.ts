@@ -1,13 +1,10 @@
 // Node-only file access for the volume readers/writers (nifti.ts, dicom.ts stay pure so the
 // browser bundle can use them on bytes it already has).
 //
-// Dependency: @cornerstonejs/codec-openjpeg — OpenJPEG compiled to WebAssembly, the JPEG 2000
-// decoder (JPEG 2000 lossless is common for hospital CT). It is a CommonJS Emscripten module;
-// here it is loaded with createRequire and given the .wasm bytes read from the package's own
-// files with fs (the `wasmBinary` module option), so it never fetches anything. Its
-// informational prints are silenced.
+// The WebAssembly pixel-data decoders (JPEG 2000, JPEG-LS, JPEG baseline) are loaded from
+// node_modules by wasm-codecs.ts (its header names the packages); readDicomFolder loads the
+// ones a folder's transfer syntaxes need.
 import { readFileSync, writeFileSync, readdirSync, statSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DataError } from '../../errors.ts';
 import { decodeNifti, decodeNiftiHeader, encodeNifti, type NiftiReadOptions, type NiftiVolume, type NiftiWriteOptions } from '../nifti.ts';
@@ -17,8 +14,8 @@ import {
   type DicomFolderResult,
   type DicomReadOptions,
   type DicomSeries,
-  type Jpeg2000Decoder,
 } from '../dicom.ts';
+import { loadDicomDecodersNode } from './wasm-codecs.ts';
 import type { Volume } from '../volume.ts';
 
 function readBytes(path: string, what: string): Uint8Array {
@@ -47,48 +44,7 @@ export function writeNiftiFile(path: string, volume: Volume, opts: NiftiWriteOpt
   writeFileSync(path, bytes);
 }
 
-// ---------------------------------------------------------------------------------------
-// JPEG 2000 (OpenJPEG, WebAssembly)
-
-interface OpenJpegModule {
-  J2KDecoder: new () => {
-    getEncodedBuffer(length: number): Uint8Array;
-    decode(): void;
-    getFrameInfo(): { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned: boolean };
-    getDecodedBuffer(): Uint8Array;
-    delete(): void;
-  };
-}
-
-let openJpeg: Promise<Jpeg2000Decoder> | null = null;
-
-/** The OpenJPEG decoder, loaded once from node_modules (no network). */
-export function loadOpenJpegNode(): Promise<Jpeg2000Decoder> {
-  if (!openJpeg) {
-    openJpeg = (async () => {
-      const require = createRequire(import.meta.url);
-      const factory = require('@cornerstonejs/codec-openjpeg/decodewasmjs') as (m: object) => Promise<OpenJpegModule>;
-      const wasmBinary = readFileSync(require.resolve('@cornerstonejs/codec-openjpeg/decodewasm'));
-      const m = await factory({ wasmBinary, print: () => {}, printErr: () => {} });
-      return {
-        decode(encoded: Uint8Array) {
-          const dec = new m.J2KDecoder();
-          try {
-            dec.getEncodedBuffer(encoded.length).set(encoded);
-            dec.decode();
-            const fi = dec.getFrameInfo();
-            const pixels = dec.getDecodedBuffer().slice(); // copy out of the wasm heap
-            return { ...fi, pixels };
-          } finally {
-            dec.delete();
-          }
-        },
-      };
-    })();
-    openJpeg.catch(() => (openJpeg = null));
-  }
-  return openJpeg;
-}
+export { loadOpenJpegNode, loadCharlsNode, loadLibJpegTurboNode, loadDicomDecodersNode } from './wasm-codecs.ts';
 
 // ---------------------------------------------------------------------------------------
 // DICOM folders
@@ -125,9 +81,8 @@ export async function readDicomFolder(dir: string, opts: DicomReadOptions = {}):
     );
   }
   if (opts.headersOnly) return result;
-  const needsJ2k = result.series.some((s) => s.transferSyntaxes.some((t) => t === '1.2.840.10008.1.2.4.90' || t === '1.2.840.10008.1.2.4.91'));
-  const jpeg2000 = opts.jpeg2000 ?? (needsJ2k ? await loadOpenJpegNode() : undefined);
-  return withUnreadable(readDicomSeries(files, { ...opts, jpeg2000 }));
+  const decoders = await loadDicomDecodersNode(result.series.flatMap((s) => s.transferSyntaxes), opts);
+  return withUnreadable(readDicomSeries(files, { ...opts, ...decoders }));
 }
 
 /** One series of a folder: by SeriesNumber, or the only/largest one when none is given. */
