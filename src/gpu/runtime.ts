@@ -223,6 +223,13 @@ export class Gpu {
     return { ...this.stats };
   }
 
+  private placeholderBuffer: GPUBuffer | null = null;
+  /** A small storage buffer to bind where a kernel variant ignores a binding (no bias, no mask). */
+  get placeholder(): GPUBuffer {
+    this.check();
+    return (this.placeholderBuffer ??= this.device.createBuffer({ size: 16, usage: TENSOR_USAGE, label: 'unused binding' }));
+  }
+
   /** Copies host data into a buffer. */
   upload(buf: GPUBuffer, data: ArrayBufferView, offsetBytes = 0): void {
     this.check();
@@ -559,6 +566,7 @@ export class Gpu {
     this.free.clear();
     for (const b of this.uniformCache.values()) b.destroy();
     this.uniformCache.clear();
+    this.placeholderBuffer?.destroy();
     this.device.destroy();
     if (this.keepAlive) releaseKeepAlive(this.keepAlive);
   }

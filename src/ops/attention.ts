@@ -14,13 +14,6 @@ export interface AttentionOptions {
   scale?: number;
 }
 
-const dummies = new WeakMap<Gpu, GPUBuffer>();
-function dummy(gpu: Gpu): GPUBuffer {
-  let b = dummies.get(gpu);
-  if (!b) dummies.set(gpu, (b = gpu.device.createBuffer({ size: 16, usage: 0x80 /* STORAGE */, label: 'attention: no mask' })));
-  return b;
-}
-
 export type AttentionVariant = 'auto' | 'subgroup' | 'plain';
 let variantChoice: AttentionVariant = 'auto';
 /** Picks the attention kernel (tests and benchmarks compare them). */
@@ -63,7 +56,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (mask?.requiresGrad) throw new ShapeError('attention: the mask takes no gradient');
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   const uniforms = new Uniforms().u32(B, H, Lq, Lk).f32(scale).u32(0, 0, 0).bytes();
-  const maskBuf = mask ? mask.buffer : dummy(gpu);
+  const maskBuf = mask ? mask.buffer : gpu.placeholder;
   const label = `attention [${B}x${H}] ${Lq}x${Lk}x${D}${mask ? ' masked' : ''}`;
 
   const o = new Tensor(gpu, [B, H, Lq, D], 'f32', undefined, 'attention');

@@ -53,17 +53,6 @@ export function matmulVariantFor(gpu: Gpu): 'subgroup' | 'tiled' {
   return variantChoice;
 }
 
-// A zero-length bias is not allowed; kernels without BIAS still need something bound.
-const dummies = new WeakMap<Gpu, GPUBuffer>();
-function dummy(gpu: Gpu): GPUBuffer {
-  let b = dummies.get(gpu);
-  if (!b) {
-    b = gpu.device.createBuffer({ size: 16, usage: 0x80 /* STORAGE */, label: 'matmul: no bias' });
-    dummies.set(gpu, b);
-  }
-  return b;
-}
-
 interface Plan {
   batchShape: number[];
   M: number;
@@ -147,7 +136,7 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?
   const workgroups: [number, number, number] = sg
     ? [Math.ceil(N / (4 * group)), Math.ceil(M / (SG_ROWS * groups)), foldedBatch]
     : [Math.ceil(N / 32), Math.ceil(M / 32), foldedBatch];
-  gpu.dispatch(k, { uniforms, buffers: [a.buffer, b.buffer, bias ? bias.buffer : dummy(gpu), c.buffer], workgroups, label });
+  gpu.dispatch(k, { uniforms, buffers: [a.buffer, b.buffer, bias ? bias.buffer : gpu.placeholder, c.buffer], workgroups, label });
   return c;
 }
 

@@ -3,19 +3,11 @@ import source from '../../kernels/siglip.wgsl';
 import { noGrad, record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
-import type { Gpu } from '../gpu/runtime.ts';
 import { Uniforms, checkInputs } from './util.ts';
 import { concat, slice } from './layout.ts';
 import { div } from './elementwise.ts';
 import { sum } from './reduce.ts';
 import { matmul } from './matmul.ts';
-
-const dummies = new WeakMap<Gpu, GPUBuffer>();
-function dummy(gpu: Gpu): GPUBuffer {
-  let b = dummies.get(gpu);
-  if (!b) dummies.set(gpu, (b = gpu.device.createBuffer({ size: 16, usage: 0x80, label: 'siglip: all valid' })));
-  return b;
-}
 
 /**
  * Per-row SigLIP terms of a similarity matrix S [B, B] (S_ij = <img_i, txt_j>):
@@ -37,14 +29,14 @@ export function siglipRows(S: Tensor, t: Tensor, b: Tensor, valid?: Tensor): Ten
   const rows = new Tensor(gpu, [B], 'f32', undefined, 'siglip.rows');
   rows.own(tb);
   const k = gpu.kernel({ file: 'siglip.wgsl', source, entry: 'siglip_rows', flags, bindings: ['uniform', 'read', 'read', 'read', 'write'] });
-  gpu.dispatch(k, { uniforms, buffers: [S.buffer, tb.buffer, valid ? valid.buffer : dummy(gpu), rows.buffer], workgroups: [Math.ceil(B / 64)], label: `siglip ${fmtShape(S.shape)}` });
+  gpu.dispatch(k, { uniforms, buffers: [S.buffer, tb.buffer, valid ? valid.buffer : gpu.placeholder, rows.buffer], workgroups: [Math.ceil(B / 64)], label: `siglip ${fmtShape(S.shape)}` });
   return record(rows, 'siglipRows', [S, t, b], (g) => {
     const dS = new Tensor(gpu, [B, B], 'f32', undefined, 'grad.siglip.S');
     const part = new Tensor(gpu, [B, 2], 'f32', undefined, 'siglip.part');
     const kb = gpu.kernel({ file: 'siglip.wgsl', source, entry: 'siglip_backward', flags, bindings: ['uniform', 'read', 'read', 'read', null, 'read', 'write', 'write'] });
     gpu.dispatch(kb, {
       uniforms,
-      buffers: [S.buffer, tb.buffer, valid ? valid.buffer : dummy(gpu), g.buffer, dS.buffer, part.buffer],
+      buffers: [S.buffer, tb.buffer, valid ? valid.buffer : gpu.placeholder, g.buffer, dS.buffer, part.buffer],
       workgroups: [Math.ceil(B / 64)],
       label: `siglip.backward ${fmtShape(S.shape)}`,
     });
