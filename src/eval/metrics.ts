@@ -1,0 +1,77 @@
+// Evaluation metrics (host code on small arrays): text-to-image retrieval recall@k,
+// per-class AUROC, and the localization errors with their baselines.
+
+/** Row-major similarity [queries x candidates]; the right candidate of query i is i. */
+export function recallAtK(sim: Float32Array | Float64Array, n: number, ks: number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  const ranks = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const own = sim[i * n + i];
+    let higher = 0;
+    for (let j = 0; j < n; j++) if (j !== i && sim[i * n + j] > own) higher++;
+    ranks[i] = higher; // 0 = first place; ties count in the query's favour
+  }
+  for (const k of ks) out[`R@${k}`] = ranks.filter((r) => r < k).length / n;
+  return out;
+}
+
+/** Area under the ROC curve (ties count half), or NaN when a class has no positive or no negative. */
+export function auroc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < scores.length; i++) if (labels[i] === 0 || labels[i] === 1) pairs.push([scores[i], labels[i]]);
+  const pos = pairs.filter(([, l]) => l === 1).length;
+  const neg = pairs.length - pos;
+  if (pos === 0 || neg === 0) return NaN;
+  pairs.sort((a, b) => a[0] - b[0]);
+  // Mann-Whitney U with average ranks for ties.
+  let rankSum = 0;
+  for (let i = 0; i < pairs.length; ) {
+    let j = i;
+    while (j < pairs.length && pairs[j][0] === pairs[i][0]) j++;
+    const avg = (i + j + 1) / 2;
+    for (let k = i; k < j; k++) if (pairs[k][1] === 1) rankSum += avg;
+    i = j;
+  }
+  return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
+}
+
+/** Mean over the classes whose AUROC is defined. */
+export function macroMean(values: number[]): number {
+  const ok = values.filter((v) => Number.isFinite(v));
+  return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : NaN;
+}
+
+export interface LocalizationSample {
+  /** Target bin and the predicted (argmax) bin. */
+  target: number;
+  predicted: number;
+  /** Expected depth (soft-argmax) in mm and the target bin centre in mm. */
+  expectedMm: number;
+  targetMm: number;
+  /** Valid bins of the scan (for the baselines). */
+  validBins: number[];
+}
+
+export interface LocalizationMetrics {
+  n: number;
+  maeArgmaxMm: number;
+  maeExpectedMm: number;
+  /** Expected MAE of a bin drawn uniformly from the valid bins (exact, not sampled). */
+  maeRandomMm: number;
+  /** MAE of always answering the middle valid bin. */
+  maeMiddleMm: number;
+}
+
+export function localizationMetrics(samples: LocalizationSample[], binMm: number): LocalizationMetrics {
+  const n = samples.length;
+  if (n === 0) return { n, maeArgmaxMm: NaN, maeExpectedMm: NaN, maeRandomMm: NaN, maeMiddleMm: NaN };
+  let argmax = 0, expected = 0, random = 0, middle = 0;
+  for (const s of samples) {
+    argmax += Math.abs(s.predicted - s.target) * binMm;
+    expected += Math.abs(s.expectedMm - s.targetMm);
+    random += (s.validBins.reduce((a, b) => a + Math.abs(b - s.target), 0) / s.validBins.length) * binMm;
+    const mid = s.validBins[Math.floor((s.validBins.length - 1) / 2)];
+    middle += Math.abs(mid - s.target) * binMm;
+  }
+  return { n, maeArgmaxMm: argmax / n, maeExpectedMm: expected / n, maeRandomMm: random / n, maeMiddleMm: middle / n };
+}
