@@ -108,6 +108,33 @@ abstract class Optimizer {
     gpu.dispatch(k, { uniforms: new Uniforms().u32(this.params.length).bytes(), buffers: [this.clipHyper, this.sq, this.scale], workgroups: [1], label: 'clip gradient norm' });
   }
 
+  /** The optimizer state (moments per parameter, by the parameter's index) for a checkpoint. */
+  async stateDict(): Promise<{ step: number; moments: Float32Array[][] }> {
+    const moments: Float32Array[][] = [];
+    for (let i = 0; i < this.params.length; i++) {
+      const { m, v } = this.state[i];
+      const bytes = this.params[i].size * 4;
+      const row = [new Float32Array(await this.gpu.read(m, bytes))];
+      if (v) row.push(new Float32Array(await this.gpu.read(v, bytes)));
+      moments.push(row);
+    }
+    return { step: this.stepCount, moments };
+  }
+
+  /** Restores what stateDict() returned (same parameters in the same order). */
+  loadStateDict(d: { step: number; moments: Float32Array[][] }): void {
+    if (d.moments.length !== this.params.length) throw new CtvlmError(`optimizer: the saved state has ${d.moments.length} parameters, this optimizer ${this.params.length}`);
+    d.moments.forEach((row, i) => {
+      const p = this.params[i];
+      const { m, v } = this.state[i];
+      if (row.length !== (v ? 2 : 1) || row.some((a) => a.length !== p.size))
+        throw new CtvlmError(`optimizer: saved state for '${p.name}' does not fit [${p.shape.join('x')}]`);
+      this.gpu.upload(m, row[0]);
+      if (v) this.gpu.upload(v, row[1]);
+    });
+    this.stepCount = d.step;
+  }
+
   /** The global gradient norm before clipping at the last step (reads back; for logging). */
   async lastGradNorm(): Promise<number> {
     if (!this.opts.clipNorm) throw new CtvlmError('lastGradNorm: only known when clipNorm is set');

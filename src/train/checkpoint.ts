@@ -1,0 +1,100 @@
+// Checkpoints: a folder per save (model and optimizer as safetensors, the run state as
+// JSON), written under a temporary name and renamed into place, with a `latest` file that
+// is itself replaced atomically. A run killed at any moment leaves the previous checkpoint
+// whole, and `latest` never points at a half-written one.
+import { mkdir, readFile, rename, rm, open, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataError } from '../errors.ts';
+import type { Module } from '../nn/module.ts';
+import type { AdamW, SGD } from '../ops/optim.ts';
+import { decodeSafetensors, encodeSafetensors, type NamedArray } from './safetensors.ts';
+
+/** Writes a file so that readers see the old content or the whole new one, never a part. */
+export async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+export async function saveModelWeights(model: Module, path: string, metadata: Record<string, string> = {}): Promise<void> {
+  const tensors: Record<string, NamedArray> = {};
+  for (const [name, p] of model.namedParameters()) tensors[name] = { shape: [...p.shape], data: await p.floats() };
+  await writeAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+/** Loads weights by name; every parameter of the model must be present with its shape. */
+export async function loadModelWeights(model: Module, path: string): Promise<Record<string, string>> {
+  const { tensors, metadata } = decodeSafetensors(new Uint8Array(await readFile(path)), path);
+  for (const [name, p] of model.namedParameters()) {
+    const t = tensors[name];
+    if (!t) throw new DataError(path, name, 'parameter missing from the checkpoint (a different model configuration?)');
+    if (t.shape.join() !== p.shape.join()) throw new DataError(path, name, `shape [${t.shape}] does not match the model's [${p.shape}]`);
+    p.gpu.upload(p.buffer, t.data);
+  }
+  return metadata;
+}
+
+export interface RunState {
+  step: number;
+  [key: string]: unknown;
+}
+
+/** Saves model, optimizer and state as <dir>/ckpt-<step>, then points <dir>/latest at it. */
+export async function saveCheckpoint(dir: string, model: Module, opt: AdamW | SGD, state: RunState, keep = 2): Promise<string> {
+  const name = `ckpt-${String(state.step).padStart(7, '0')}`;
+  const tmp = join(dir, `${name}.tmp-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  await saveModelWeights(model, join(tmp, 'model.safetensors'));
+  const o = await opt.stateDict();
+  const tensors: Record<string, NamedArray> = {};
+  o.moments.forEach((row, i) => row.forEach((a, j) => (tensors[`${i}.${j}`] = { shape: [a.length], data: a })));
+  await writeAtomic(join(tmp, 'optimizer.safetensors'), encodeSafetensors(tensors, { step: String(o.step) }));
+  await writeAtomic(join(tmp, 'state.json'), JSON.stringify(state, null, 1));
+  const final = join(dir, name);
+  await rm(final, { recursive: true, force: true });
+  await rename(tmp, final);
+  await writeAtomic(join(dir, 'latest'), name);
+  // Older checkpoints beyond `keep` go.
+  const all = (await readdir(dir)).filter((f) => /^ckpt-\d+$/.test(f)).sort();
+  for (const old of all.slice(0, Math.max(0, all.length - keep))) await rm(join(dir, old), { recursive: true, force: true });
+  return final;
+}
+
+/** The latest complete checkpoint folder of a run, or null. */
+export async function latestCheckpoint(dir: string): Promise<string | null> {
+  const pointer = join(dir, 'latest');
+  if (!existsSync(pointer)) return null;
+  const name = (await readFile(pointer, 'utf8')).trim();
+  const path = join(dir, name);
+  if (!existsSync(join(path, 'state.json'))) throw new DataError(pointer, 'latest', `points at ${name}, which is missing or incomplete`);
+  return path;
+}
+
+export async function loadCheckpoint(path: string, model: Module, opt: AdamW | SGD | null): Promise<RunState> {
+  await loadModelWeights(model, join(path, 'model.safetensors'));
+  if (opt) {
+    const file = join(path, 'optimizer.safetensors');
+    const { tensors, metadata } = decodeSafetensors(new Uint8Array(await readFile(file)), file);
+    const moments: Float32Array[][] = [];
+    for (const [key, t] of Object.entries(tensors)) {
+      const [i, j] = key.split('.').map(Number);
+      (moments[i] ??= [])[j] = t.data as Float32Array;
+    }
+    opt.loadStateDict({ step: Number(metadata.step ?? 0), moments });
+  }
+  const statePath = join(path, 'state.json');
+  try {
+    return JSON.parse(await readFile(statePath, 'utf8')) as RunState;
+  } catch (e) {
+    throw new DataError(statePath, 'state', `unreadable (${(e as Error).message})`);
+  }
+}
+
