@@ -9,6 +9,9 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   'data mine': () => import('./cli/data-mine.ts'),
   'data manifest': () => import('./cli/data-manifest.ts'),
   demo: () => import('./cli/demo.ts'),
+  train: () => import('./cli/train.ts'),
+  eval: () => import('./cli/eval.ts'),
+  quickstart: () => import('./cli/quickstart.ts'),
 };
 
 async function help(): Promise<void> {

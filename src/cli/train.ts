@@ -1,0 +1,72 @@
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { parseCliArgs, type Command } from './command.ts';
+import { UsageError } from '../errors.ts';
+import { Gpu } from '../gpu/runtime.ts';
+import { preset, PRESETS, type TrainConfig } from '../train/config.ts';
+import { train } from '../train/trainer.ts';
+import { writeAtomic } from '../train/checkpoint.ts';
+
+const usage = `usage: ctvlm train --data DIR --out RUN [--preset ${Object.keys(PRESETS).join('|')}] [options]
+
+Trains the CT vision-language model (SigLIP + disease prompts + localization) on a dataset
+written by \`ctvlm data synth\` (or any manifest.jsonl), checkpointing to RUN and evaluating
+on the test split at the end. A killed run continues with --resume.
+
+options:
+  --data DIR|FILE    dataset folder (manifest.jsonl) or manifest file (required)
+  --out RUN          run folder (required)
+  --preset NAME      configuration (default small)
+  --steps N          training steps
+  --batch B          volumes per step
+  --lr X             peak learning rate
+  --seed S           seed of weights, data order, crops and prompts
+  --resume           continue RUN from its latest checkpoint
+  --no-eval          skip the evaluation at the end`;
+
+export function numberOption(v: string | undefined, name: string, integer: boolean): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0) throw new UsageError(`--${name}: expected a ${integer ? 'non-negative integer' : 'non-negative number'}, got '${v}'`);
+  return n;
+}
+
+export const command: Command = {
+  name: 'train',
+  summary: 'train the model on a dataset, with checkpoints, resume and evaluation',
+  usage,
+  async run(argv) {
+    const { values: a } = parseCliArgs({
+      args: argv,
+      options: {
+        data: { type: 'string' },
+        out: { type: 'string' },
+        preset: { type: 'string' },
+        steps: { type: 'string' },
+        batch: { type: 'string' },
+        lr: { type: 'string' },
+        seed: { type: 'string' },
+        resume: { type: 'boolean' },
+        'no-eval': { type: 'boolean' },
+      },
+    });
+    if (!a.data) throw new UsageError('--data is required');
+    if (!a.out) throw new UsageError('--out is required');
+    const cfg: TrainConfig = preset(a.preset ?? 'small');
+    cfg.steps = numberOption(a.steps, 'steps', true) ?? cfg.steps;
+    cfg.batch = numberOption(a.batch, 'batch', true) ?? cfg.batch;
+    cfg.lr = numberOption(a.lr, 'lr', false) ?? cfg.lr;
+    cfg.seed = numberOption(a.seed, 'seed', true) ?? cfg.seed;
+    if (cfg.batch < 2) throw new UsageError('--batch must be at least 2 (SigLIP contrasts the cases of a batch)');
+    const gpu = await Gpu.create();
+    try {
+      console.log(`device: ${gpu.describe()}`);
+      await mkdir(a.out, { recursive: true });
+      await writeAtomic(join(a.out, 'run.json'), JSON.stringify({ data: a.data }, null, 1));
+      const r = await train(gpu, { data: a.data, out: a.out, config: cfg, resume: a.resume, evaluateAtEnd: !a['no-eval'], log: (l) => console.log(l) });
+      console.log(`done: ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}; plots in ${join(r.runDir, 'plots')}`);
+    } finally {
+      gpu.destroy();
+    }
+  },
+};

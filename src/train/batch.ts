@@ -1,0 +1,72 @@
+// From prepared cases (host arrays) to a Batch of device tensors.
+import type { Gpu } from '../gpu/runtime.ts';
+import type { PreparedCase } from '../data/dataset.ts';
+import type { WordPieceTokenizer } from '../data/tokenizer.ts';
+import type { Batch } from '../model/model.ts';
+import { allPrompts, samplePromptSet } from '../data/prompts.ts';
+import { fromInts, tensor } from '../ops/creation.ts';
+import type { Rng } from '../rng.ts';
+
+function texts(gpu: Gpu, tok: WordPieceTokenizer, lines: string[], maxLength: number, name: string) {
+  const enc = tok.encodeBatch(lines, { maxLength, padding: 'longest' });
+  return {
+    ids: fromInts(gpu, enc.ids, [enc.batch, enc.length], `${name}.ids`),
+    mask: tensor(gpu, Float32Array.from(enc.attentionMask), [enc.batch, enc.length], `${name}.mask`),
+  };
+}
+
+export interface BatchOptions {
+  reportTokens: number;
+  promptTokens: number;
+  snippetTokens: number;
+  maxSnippets: number;
+  posWeight: number[];
+  /** Picks the prompt phrasings (training samples one per question per step). */
+  rng: Rng;
+  /** Evaluation: the first phrasing of each question, no sampling. */
+  fixedPrompts?: boolean;
+}
+
+/** Uploads a batch. The snippets kept (at most maxSnippets, in case order) are returned too. */
+export function makeBatch(gpu: Gpu, tok: WordPieceTokenizer, cases: PreparedCase[], o: BatchOptions): { batch: Batch; snippets: { case: number; bin: number; zMm: number; text: string }[] } {
+  const B = cases.length;
+  const [Z, Y, X] = cases[0].shape;
+  const vol = new Float32Array(B * Z * Y * X);
+  cases.forEach((c, i) => vol.set(c.volume, i * Z * Y * X));
+  const report = texts(gpu, tok, cases.map((c) => c.report), o.reportTokens, 'report');
+  const Q = cases[0].labels.length;
+  const labels = new Float32Array(B * Q);
+  cases.forEach((c, i) => labels.set(Array.from(c.labels), i * Q));
+  const set = o.fixedPrompts
+    ? { pos: allPrompts().map((c) => c.pos[0]), neg: allPrompts().map((c) => c.neg[0]) }
+    : samplePromptSet(o.rng);
+  const { pos, neg } = set;
+  const prompts = texts(gpu, tok, [...pos, ...neg], o.promptTokens, 'prompts');
+
+  const snippets = cases.flatMap((c, i) => c.snippets.map((s) => ({ case: i, bin: s.bin, zMm: s.zMm, text: s.text }))).slice(0, o.maxSnippets);
+  const batch: Batch = {
+    volume: tensor(gpu, vol, [B, 1, Z, Y, X], 'volume'),
+    reportIds: report.ids,
+    reportMask: report.mask,
+    reportValid: tensor(gpu, cases.map((c) => (c.report.trim() ? 1 : 0)), [B], 'reportValid'),
+    labels: tensor(gpu, labels, [B, Q], 'labels'),
+    promptIds: prompts.ids,
+    promptMask: prompts.mask,
+    posWeight: tensor(gpu, o.posWeight, [Q], 'posWeight'),
+  };
+  if (snippets.length) {
+    const bins = cases[0].bins;
+    const valid = new Float32Array(snippets.length * bins);
+    snippets.forEach((s, k) => valid.set(Array.from(cases[s.case].binValid), k * bins));
+    const t = texts(gpu, tok, snippets.map((s) => s.text), o.snippetTokens, 'snippets');
+    batch.snippets = {
+      ids: t.ids,
+      mask: t.mask,
+      case: fromInts(gpu, snippets.map((s) => s.case), [snippets.length], 'snippet.case'),
+      target: fromInts(gpu, snippets.map((s) => s.bin), [snippets.length], 'snippet.target'),
+      validBins: tensor(gpu, valid, [snippets.length, bins], 'snippet.validBins'),
+      targetMm: tensor(gpu, snippets.map((s) => s.zMm), [snippets.length, 1], 'snippet.targetMm'),
+    };
+  }
+  return { batch, snippets };
+}

@@ -1,0 +1,57 @@
+// Training end to end on a small synthetic dataset with the tiny configuration: the loss
+// falls, checkpoints are written and loadable, evaluation runs, and a run stopped halfway
+// and resumed ends with exactly the weights of an uninterrupted run.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testGpu } from '../helpers/gpu.ts';
+import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
+import { preset } from '../../src/train/config.ts';
+import { train } from '../../src/train/trainer.ts';
+import { decodeSafetensors } from '../../src/train/safetensors.ts';
+
+const t = suite('trainer');
+const dir = mkdtempSync(join(tmpdir(), 'ctvlm-train-'));
+const data = join(dir, 'data');
+
+function weights(run: string): Record<string, Float32Array> {
+  const latest = readFileSync(join(run, 'latest'), 'utf8').trim();
+  const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(join(run, latest, 'model.safetensors'))), 'model');
+  return Object.fromEntries(Object.entries(tensors).map(([k, v]) => [k, v.data as Float32Array]));
+}
+
+t.before(async () => {
+  await writeSyntheticDataset({ out: data, n: 24, seed: 3, size: [64, 64], slices: [24, 32], gzipLevel: 0 });
+});
+t.after(() => rmSync(dir, { recursive: true, force: true }));
+
+t('tiny run: the loss falls; checkpoints, metrics, plots and the evaluation are written', async () => {
+  const gpu = await testGpu();
+  const cfg = { ...preset('tiny'), steps: 12, checkpointEvery: 6 };
+  const lines: string[] = [];
+  const r = await train(gpu, { data, out: join(dir, 'a'), config: cfg, log: (l) => lines.push(l) });
+  const metrics = readFileSync(join(dir, 'a', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(metrics.at(-1).loss < metrics[0].loss, `loss ${metrics[0].loss} -> ${metrics.at(-1).loss}`);
+  for (const f of ['config.json', 'tokenizer.json', 'latest', 'plots/loss.svg', 'eval-test.json']) assert.ok(existsSync(join(dir, 'a', f)), f);
+  assert.ok(r.evaluation && Number.isFinite(r.evaluation.localization.maeRandomMm), 'evaluation ran');
+  assert.ok(lines.some((l) => /retrieval/.test(l)));
+});
+
+t('a run stopped after 6 steps and resumed ends with the same weights as an uninterrupted one', async () => {
+  const gpu = await testGpu();
+  const cfg = { ...preset('tiny'), steps: 10, checkpointEvery: 3 };
+  await train(gpu, { data, out: join(dir, 'full'), config: cfg, evaluateAtEnd: false });
+  await train(gpu, { data, out: join(dir, 'cut'), config: cfg, stopAfter: 6, evaluateAtEnd: false });
+  await train(gpu, { data, out: join(dir, 'cut'), config: cfg, resume: true, evaluateAtEnd: false });
+  const a = weights(join(dir, 'full'));
+  const b = weights(join(dir, 'cut'));
+  for (const name of Object.keys(a)) assert.equal([...b[name]], [...a[name]], `${name} differs after resume`);
+  await train(gpu, { data, out: join(dir, 'full'), config: cfg, evaluateAtEnd: false }).then(
+    () => assert.unreachable('a second run into a finished folder must be refused'),
+    (e) => assert.match((e as Error).message, /already holds a run; continue it with --resume/),
+  );
+});
+
+t.run();
