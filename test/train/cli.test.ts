@@ -1,0 +1,52 @@
+// The train and eval commands through the built CLI (dist/cli.js): a tiny run, its
+// evaluation, resume, and one-line errors for bad use.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../helpers/paths.ts';
+import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
+
+const t = suite('train cli');
+const dir = mkdtempSync(join(tmpdir(), 'ctvlm-cli-'));
+const cli = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'dist/cli.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
+
+t.before(async () => {
+  await writeSyntheticDataset({ out: join(dir, 'data'), n: 16, seed: 5, size: [64, 64], slices: [24, 32], gzipLevel: 0 });
+});
+t.after(() => rmSync(dir, { recursive: true, force: true }));
+
+t('train --preset tiny, then eval, then resume of a finished run', () => {
+  const run = join(dir, 'run');
+  const r = cli('train', '--data', join(dir, 'data'), '--out', run, '--preset', 'tiny', '--steps', '4');
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /step +4\/4 +loss/);
+  assert.match(r.stdout, /localization \(\d+ snippets\): MAE/);
+  assert.ok(existsSync(join(run, 'eval-test.json')));
+  const e = cli('eval', '--run', run, '--split', 'val');
+  assert.is(e.status, 0, e.stderr);
+  assert.match(e.stdout, /checkpoint .*ckpt-0000004 \(step 4\)/);
+  assert.ok(existsSync(join(run, 'eval-val.json')));
+  const again = cli('train', '--data', join(dir, 'data'), '--out', run, '--preset', 'tiny', '--steps', '4');
+  assert.is(again.status, 1);
+  assert.match(again.stderr, /already holds a run; continue it with --resume/);
+});
+
+t('bad use: one line naming what is wrong', () => {
+  for (const [args, msg] of [
+    [['train', '--out', join(dir, 'x')], /--data is required/],
+    [['train', '--data', join(dir, 'nope'), '--out', join(dir, 'x')], /no manifest at .*nope/],
+    [['train', '--data', join(dir, 'data'), '--out', join(dir, 'x'), '--preset', 'huge'], /unknown preset 'huge'/],
+    [['train', '--data', join(dir, 'data'), '--out', join(dir, 'x'), '--steps=-3'], /--steps: expected a non-negative integer/],
+    [['eval', '--run', join(dir, 'nope')], /config\.json: missing: not a run folder/],
+  ] as [string[], RegExp][]) {
+    const r = cli(...args);
+    assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: exit ${r.status}`);
+    assert.match(r.stderr, msg);
+    assert.not.match(r.stderr, /at .*(file:\/\/|\.js:\d)/, 'no JavaScript stack trace');
+  }
+});
+
+t.run();
