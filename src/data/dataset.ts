@@ -32,21 +32,13 @@ import { DataError } from '../errors.ts';
 import { NUM_LABELS } from './labels.ts';
 import { entrySplit, readManifestFile, resolveVolumePath, applyCtRateMeta, type ManifestEntry, type Split } from './manifest.ts';
 import { decodeNifti } from './nifti.ts';
-import { cropStart, reorientToRas, resample, HU_MIN, HU_MAX } from './prep.ts';
+import { cropStart, reorientToRas, resample } from './prep.ts';
 import { depthBin, mineSnippets, resolveSnippet, type DropReason } from './snippets.ts';
-import { identityAffine, multiplyAffines, spacingFromAffine, type Vec3, type Volume } from './volume.ts';
-import { Rng, hashString, mixSeed } from '../rng.ts';
+import type { Vec3, Volume } from './volume.ts';
+import { binValidity, checkConfig, cropAndFlip, cropSize, huToUnitInPlace, type CropSpec, type DatasetConfig } from './crop.ts';
 
-export interface DatasetConfig {
-  /** Target voxel size in mm (x, y, z), e.g. [3, 3, 3]. */
-  spacing: [number, number, number];
-  /** Voxels per window (x, y, z), e.g. [32, 32, 32] (96 mm at 3 mm). */
-  window: [number, number, number];
-  /** Windows per training crop (x, y, z), e.g. [2, 2, 2]; the eval crop has the same shape. */
-  grid: [number, number, number];
-  /** Voxels per patch (x, y, z), e.g. [8, 8, 4]; a depth bin is patch z voxels (4 x 3 mm = 12 mm). */
-  patch: [number, number, number];
-}
+export { binValidity, checkConfig, cropAndFlip, cropSize, huToUnitInPlace, prepareForModel, type CropSpec, type DatasetConfig } from './crop.ts';
+import { Rng, hashString, mixSeed } from '../rng.ts';
 
 export type DatasetSplit = Split | 'all';
 export type PrepareMode = 'train' | 'eval';
@@ -83,16 +75,6 @@ export interface PreparedSnippet {
   zMm: number;
   /** World z (mm) of the referenced slice. */
   z: number;
-}
-
-/** Where a crop came from in the case's resampled (RAS, pre-crop) grid. Voxel units, (x, y, z). */
-export interface CropSpec {
-  /** Resampled voxel at crop voxel 0 before flipping (negative, or past the end: padding). */
-  start: Vec3;
-  /** Crop size (voxels). */
-  size: Vec3;
-  /** Axes flipped after cropping. */
-  flip: [boolean, boolean, boolean];
 }
 
 export interface PreparedCase {
@@ -166,30 +148,6 @@ const STATIC_REASONS = ['no-series-metadata', 'other-series', 'unknown-series', 
 export type SnippetDropReason = DropReason | 'empty-sentence';
 
 const CTRATE_META_FIELDS = ['RescaleSlope', 'RescaleIntercept', 'XYSpacing', 'ZSpacing'];
-
-/** Checks a DatasetConfig (positive sizes, whole patches per window); throws a DataError naming the field. */
-export function checkConfig(c: DatasetConfig): void {
-  const src = 'dataset config';
-  const vec = (name: keyof DatasetConfig, integer: boolean) => {
-    const v = c[name];
-    if (!Array.isArray(v) || v.length !== 3) throw new DataError(src, name, `expected [x, y, z], got ${JSON.stringify(v)}`);
-    for (const x of v)
-      if (!(typeof x === 'number' && Number.isFinite(x) && x > 0 && (!integer || Number.isInteger(x))))
-        throw new DataError(src, name, `expected three positive ${integer ? 'integers' : 'numbers'}, got ${JSON.stringify(v)}`);
-  };
-  vec('spacing', false);
-  vec('window', true);
-  vec('grid', true);
-  vec('patch', true);
-  for (let a = 0; a < 3; a++)
-    if (c.window[a] % c.patch[a] !== 0)
-      throw new DataError(src, 'patch', `window ${c.window.join('x')} is not a whole number of patches ${c.patch.join('x')} (axis ${'xyz'[a]})`);
-}
-
-/** Crop size of a config: grid x window voxels (x, y, z). */
-export function cropSize(c: DatasetConfig): Vec3 {
-  return [c.grid[0] * c.window[0], c.grid[1] * c.window[1], c.grid[2] * c.window[2]];
-}
 
 /** min(n_neg / n_pos, cap) per label; 1 for a label without positives or negatives. */
 export function posWeights(positives: readonly number[], negatives: readonly number[], cap = 20): number[] {
@@ -383,13 +341,7 @@ export class CtDataset {
     const out = cropAndFlip(v, crop);
     const [X, Y, Z] = out.shape;
     const bins = Z / pz;
-    // Which crop slices hold scan: resampled slice start + k, reversed when z is flipped.
-    const binValid = new Uint8Array(bins);
-    const nz = v.shape[2];
-    for (let k = 0; k < Z; k++) {
-      const src = crop.start[2] + (crop.flip[2] ? Z - 1 - k : k);
-      if (src >= 0 && src < nz) binValid[Math.floor(k / pz)] = 1;
-    }
+    const binValid = binValidity(v.shape[2], crop, pz);
     let validBins = 0;
     for (const b of binValid) validBins += b;
     const dropped = { ...c.dropped };
@@ -426,58 +378,6 @@ export class CtDataset {
       affine: Float64Array.from(out.affine as ArrayLike<number>),
       crop: { start: [...crop.start], size: [...crop.size], flip: [...crop.flip] },
     };
-  }
-}
-
-/**
- * prep.ts extractRegion(v, crop.start, crop.size, 0) followed by flipAxes(crop.flip), in one
- * pass: output voxel (x, y, z) is input voxel start + (flip ? size - 1 - x : x) per axis, 0
- * outside the input; the affine maps output voxels to the same world points as the two-step
- * result.
- */
-export function cropAndFlip(v: Volume, crop: CropSpec): Volume {
-  const [nx, ny, nz] = v.shape;
-  const [tx, ty, tz] = crop.size;
-  const [x0, y0, z0] = crop.start;
-  const [fx, fy, fz] = crop.flip;
-  const out = new Float32Array(tx * ty * tz);
-  const src = v.data;
-  // Output x range that hits the input (before the x flip): input x = x0 + x.
-  const xa = Math.max(0, -x0), xb = Math.min(tx, nx - x0);
-  if (xb > xa)
-    for (let z = 0; z < tz; z++) {
-      const iz = z0 + (fz ? tz - 1 - z : z);
-      if (iz < 0 || iz >= nz) continue;
-      for (let y = 0; y < ty; y++) {
-        const iy = y0 + (fy ? ty - 1 - y : y);
-        if (iy < 0 || iy >= ny) continue;
-        const ib = (iz * ny + iy) * nx + x0;
-        const ob = (z * ty + y) * tx;
-        if (!fx) out.set(src.subarray(ib + xa, ib + xb), ob + xa);
-        else for (let x = xa; x < xb; x++) out[ob + tx - 1 - x] = src[ib + x]!;
-      }
-    }
-  // old index = start + F * new index (+ (size - 1) on flipped axes).
-  const T = identityAffine();
-  const flips = [fx, fy, fz];
-  for (let a = 0; a < 3; a++) {
-    if (flips[a]) T[5 * a] = -1;
-    T[12 + a] = crop.start[a]! + (flips[a] ? crop.size[a]! - 1 : 0);
-  }
-  const affine = multiplyAffines(v.affine, T);
-  return { data: out, shape: [tx, ty, tz], spacing: spacingFromAffine(affine), affine };
-}
-
-/**
- * prep.ts huToUnit (clip to [-1000, 1000] HU, scale to [0, 1], NaN stays NaN), in place: the
- * same values, without a second volume-sized array, and several times faster on V8.
- */
-export function huToUnitInPlace(data: Float32Array, lo = HU_MIN, hi = HU_MAX): void {
-  const inv = 1 / (hi - lo);
-  for (let i = 0; i < data.length; i++) {
-    let x = data[i]!;
-    x = x < lo ? lo : x > hi ? hi : x;
-    data[i] = (x - lo) * inv;
   }
 }
 

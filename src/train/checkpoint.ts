@@ -9,6 +9,7 @@ import { DataError } from '../errors.ts';
 import type { Module } from '../nn/module.ts';
 import type { AdamW, SGD } from '../ops/optim.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from './safetensors.ts';
+import { applyWeights, weightBytes } from '../model/weights.ts';
 
 /** Writes a file so that readers see the old content or the whole new one, never a part. */
 export async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
@@ -24,21 +25,12 @@ export async function writeAtomic(path: string, data: Uint8Array | string): Prom
 }
 
 export async function saveModelWeights(model: Module, path: string, metadata: Record<string, string> = {}): Promise<void> {
-  const tensors: Record<string, NamedArray> = {};
-  for (const [name, p] of model.namedParameters()) tensors[name] = { shape: [...p.shape], data: await p.floats() };
-  await writeAtomic(path, encodeSafetensors(tensors, metadata));
+  await writeAtomic(path, await weightBytes(model, metadata));
 }
 
 /** Loads weights by name; every parameter of the model must be present with its shape. */
 export async function loadModelWeights(model: Module, path: string): Promise<Record<string, string>> {
-  const { tensors, metadata } = decodeSafetensors(new Uint8Array(await readFile(path)), path);
-  for (const [name, p] of model.namedParameters()) {
-    const t = tensors[name];
-    if (!t) throw new DataError(path, name, 'parameter missing from the checkpoint (a different model configuration?)');
-    if (t.shape.join() !== p.shape.join()) throw new DataError(path, name, `shape [${t.shape}] does not match the model's [${p.shape}]`);
-    p.gpu.upload(p.buffer, t.data);
-  }
-  return metadata;
+  return applyWeights(model, new Uint8Array(await readFile(path)), path);
 }
 
 export interface RunState {
