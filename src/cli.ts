@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   train: () => import('./cli/train.ts'),
   eval: () => import('./cli/eval.ts'),
   quickstart: () => import('./cli/quickstart.ts'),
+  web: () => import('./cli/web.ts'),
 };
 
 async function help(): Promise<void> {

@@ -57,6 +57,7 @@ export const command: Command = {
       const resume = existsSync(join(run, 'latest'));
       const r = await train(gpu, { data, out: run, config: cfg, resume, log: (l) => console.log(l) });
       console.log(`done in ${run}: loss ${r.finalLoss.toFixed(4)}; plots ${join(run, 'plots')}; evaluation ${evalPath}`);
+      console.log(`try it in a browser: node dist/cli.js web --run ${run} --ct ${join(data, 'volumes', 'synth-00000.nii.gz')}`);
     } finally {
       gpu.destroy();
     }
