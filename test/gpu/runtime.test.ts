@@ -29,7 +29,7 @@ t('a buffer released twice is refused (it would get two owners); optimizer dispo
   const gpu = await testGpu();
   const buf = gpu.acquire(64, 'twice');
   gpu.release(buf);
-  assert.throws(() => gpu.release(buf), /release: buffer 'twice' was already released/);
+  assert.throws(() => gpu.release(buf), /release: buffer '[^']*' was already released/);
   const p = ops.parameter(gpu, [1, 2], [2], 'p');
   const opt = new ops.SGD([p], { lr: 0.1 });
   const live = gpu.poolStats().liveBytes;
