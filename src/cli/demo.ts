@@ -2,7 +2,7 @@
 // small MLP on a synthetic regression entirely on the WebGPU device (forward, backward
 // and AdamW in one submit per step; only the logged loss is read back) and prints the
 // loss falling, the step time and the pool's memory.
-import { parseCliArgs, type Command } from './command.ts';
+import { numberOption, parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../errors.ts';
 import { Gpu, fmtBytes } from '../gpu/runtime.ts';
 import * as ops from '../ops/index.ts';
@@ -21,12 +21,10 @@ options:
   --batch B    samples (default 512)
   --seed S     seed for data and weights (default 0)`;
 
-function int(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got '${v}'`);
+const positive = (n: number, name: string) => {
+  if (n <= 0) throw new UsageError(`--${name} must be positive`);
   return n;
-}
+};
 
 export const command: Command = {
   name: 'demo',
@@ -37,9 +35,9 @@ export const command: Command = {
       args: argv,
       options: { steps: { type: 'string' }, hidden: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' } },
     });
-    const steps = int(values.steps, 'steps', 400);
-    const hidden = int(values.hidden, 'hidden', 64);
-    const n = int(values.batch, 'batch', 512);
+    const steps = positive(numberOption(values.steps, 'steps', true) ?? 400, 'steps');
+    const hidden = positive(numberOption(values.hidden, 'hidden', true) ?? 64, 'hidden');
+    const n = positive(numberOption(values.batch, 'batch', true) ?? 512, 'batch');
     const seed = Number(values.seed ?? 0);
     if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got '${values.seed}'`);
 

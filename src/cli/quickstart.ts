@@ -5,12 +5,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { parseCliArgs, type Command } from './command.ts';
+import { numberOption, parseCliArgs, type Command } from './command.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { preset } from '../train/config.ts';
 import { formatEval, train } from '../train/trainer.ts';
 import { Progress } from './progress.ts';
-import { numberOption } from './train.ts';
 import { writeAtomic } from '../train/checkpoint.ts';
 
 const usage = `usage: ctvlm quickstart [--dir DIR] [--cases N] [--steps N]

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { parseCliArgs, type Command } from './command.ts';
+import { numberOption, parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { preset, PRESETS, type TrainConfig } from '../train/config.ts';
@@ -23,13 +23,6 @@ options:
   --seed S           seed of weights, data order, crops and prompts
   --resume           continue RUN from its latest checkpoint
   --no-eval          skip the evaluation at the end`;
-
-export function numberOption(v: string | undefined, name: string, integer: boolean): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0) throw new UsageError(`--${name}: expected a ${integer ? 'non-negative integer' : 'non-negative number'}, got '${v}'`);
-  return n;
-}
 
 export const command: Command = {
   name: 'train',

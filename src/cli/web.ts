@@ -5,9 +5,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { parseCliArgs, type Command } from './command.ts';
+import { numberOption, parseCliArgs, type Command } from './command.ts';
 import { DataError, UsageError } from '../errors.ts';
-import { numberOption } from './train.ts';
 
 export interface DemoServerOptions {
   run?: string;
