@@ -61,9 +61,15 @@ async function loadRun(files: Record<string, Uint8Array>, source: string): Promi
   const tok = WordPieceTokenizer.fromJSON(JSON.parse(text('tokenizer.json')), `${source}/tokenizer.json`);
   const weights = files['model.safetensors'];
   if (!weights) throw new Error(`${source}: model.safetensors is missing`);
-  run?.model.dispose();
+  // The new model replaces the old one only once its weights fit.
   const model = new CtClipModel(gpu!, cfg.model, cfg.seed);
-  applyWeights(model, weights, `${source}/model.safetensors`);
+  try {
+    applyWeights(model, weights, `${source}/model.safetensors`);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  run?.model.dispose();
   run = { cfg, model, tok };
   scan?.depth.dispose();
   scan = null;
@@ -127,7 +133,8 @@ function drawViews(r: LocalizeResult | null): void {
   const [X, Y, Z] = v.shape;
   const pz = run.cfg.data.patch[2];
   const at = (x: number, y: number, z: number) => v.data[x + X * (y + Y * z)];
-  // Coronal: x across, z up (head at the top), at the middle of y.
+  // Radiological convention: the patient's right (RAS +x) on the screen's left, so column
+  // c shows x = X - 1 - c. Coronal: z up (head at the top), at the middle of y.
   const cor = $('coronal') as HTMLCanvasElement;
   cor.width = X;
   cor.height = Z;
@@ -136,7 +143,7 @@ function drawViews(r: LocalizeResult | null): void {
   const yMid = Math.floor(Y / 2);
   for (let z = 0; z < Z; z++)
     for (let x = 0; x < X; x++) {
-      const g = Math.round(255 * at(x, yMid, z));
+      const g = Math.round(255 * at(X - 1 - x, yMid, z));
       const band = r && Math.floor(z / pz) === r.bin;
       const o = 4 * ((Z - 1 - z) * X + x);
       img.data.set(band ? [Math.min(255, g + 60), Math.min(255, g + 40), g * 0.6, 255] : [g, g, g, 255], o);
@@ -147,7 +154,7 @@ function drawViews(r: LocalizeResult | null): void {
   const width = Math.max(256, X * 3);
   cor.style.width = `${width}px`;
   cor.style.height = `${(width * Z * sz) / (X * sx)}px`;
-  // Axial slice at the predicted depth (or the middle): x across, y up (anterior at the top).
+  // Axial slice at the predicted depth (or the middle): anterior (+y) at the top, right on the left.
   const zSlice = r ? Math.min(Z - 1, r.bin * pz + Math.floor(pz / 2)) : Math.floor(Z / 2);
   const ax = $('axial') as HTMLCanvasElement;
   ax.width = X;
@@ -156,7 +163,7 @@ function drawViews(r: LocalizeResult | null): void {
   const aimg = actx.createImageData(X, Y);
   for (let y = 0; y < Y; y++)
     for (let x = 0; x < X; x++) {
-      const g = Math.round(255 * at(x, y, zSlice));
+      const g = Math.round(255 * at(X - 1 - x, y, zSlice));
       aimg.data.set([g, g, g, 255], 4 * ((Y - 1 - y) * X + x));
     }
   actx.putImageData(aimg, 0, 0);
@@ -201,9 +208,11 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
 
 async function main(): Promise<void> {
   try {
+    if (!window.isSecureContext) throw new Error('the page is not a secure context (open it as http://localhost or over https)');
     gpu = await Gpu.create();
   } catch (e) {
-    status(`WebGPU is not available in this browser: ${(e as Error).message}`, true);
+    status(`WebGPU is not available here: ${(e as Error).message}`, true);
+    document.body.dataset.ready = 'true';
     return;
   }
   status(`WebGPU: ${gpu.describe()}. Load a model and a CT.`);

@@ -44,6 +44,7 @@ export const command: Command = {
     const ckpt = a.checkpoint ?? (await latestCheckpoint(a.run));
     if (!ckpt) throw new DataError(a.run, 'checkpoint', 'no checkpoint yet');
     const tokPath = join(a.run, 'tokenizer.json');
+    if (!existsSync(tokPath)) throw new DataError(a.run, 'tokenizer.json', 'missing: the run folder is incomplete');
     const tok = WordPieceTokenizer.fromJSON(JSON.parse(await readFile(tokPath, 'utf8')), tokPath);
     const gpu = await Gpu.create();
     try {

@@ -2,7 +2,7 @@
 // chest-CT dataset (once), trains the small model on it (resuming if a run was killed),
 // and evaluates it on the test split.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { numberOption, parseCliArgs, type Command } from './command.ts';
@@ -10,7 +10,6 @@ import { Gpu } from '../gpu/runtime.ts';
 import { preset } from '../train/config.ts';
 import { formatEval, train } from '../train/trainer.ts';
 import { Progress } from './progress.ts';
-import { writeAtomic } from '../train/checkpoint.ts';
 
 const usage = `usage: ctvlm quickstart [--dir DIR] [--cases N] [--steps N]
 
@@ -51,10 +50,9 @@ export const command: Command = {
     const gpu = await Gpu.create();
     try {
       console.log(`device: ${gpu.describe()}`);
-      await mkdir(run, { recursive: true });
-      await writeAtomic(join(run, 'run.json'), JSON.stringify({ data }, null, 1));
       const resume = existsSync(join(run, 'latest'));
-      const r = await train(gpu, { data, out: run, config: cfg, resume, log: (l) => console.log(l) });
+      const steps = numberOption(a.steps, 'steps', true);
+      const r = await train(gpu, { data, out: run, config: cfg, resume, stepsOverride: resume ? steps : undefined, log: (l) => console.log(l) });
       console.log(`done in ${run}: loss ${r.finalLoss.toFixed(4)}; plots ${join(run, 'plots')}; evaluation ${evalPath}`);
       console.log(`try it in a browser: node dist/cli.js web --run ${run} --ct ${join(data, 'volumes', 'synth-00000.nii.gz')}`);
     } finally {

@@ -1,11 +1,9 @@
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import { numberOption, parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { preset, PRESETS, type TrainConfig } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
-import { writeAtomic } from '../train/checkpoint.ts';
 
 const usage = `usage: ctvlm train --data DIR --out RUN [--preset ${Object.keys(PRESETS).join('|')}] [options]
 
@@ -54,9 +52,17 @@ export const command: Command = {
     const gpu = await Gpu.create();
     try {
       console.log(`device: ${gpu.describe()}`);
-      await mkdir(a.out, { recursive: true });
-      await writeAtomic(join(a.out, 'run.json'), JSON.stringify({ data: a.data }, null, 1));
-      const r = await train(gpu, { data: a.data, out: a.out, config: cfg, resume: a.resume, evaluateAtEnd: !a['no-eval'], log: (l) => console.log(l) });
+      if (a.resume && (a.preset || a.batch || a.lr || a.seed))
+        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr and --seed are ignored; --steps may change the length)');
+      const r = await train(gpu, {
+        data: a.data,
+        out: a.out,
+        config: cfg,
+        resume: a.resume,
+        stepsOverride: a.resume ? numberOption(a.steps, 'steps', true) : undefined,
+        evaluateAtEnd: !a['no-eval'],
+        log: (l) => console.log(l),
+      });
       console.log(`done: ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}; plots in ${join(r.runDir, 'plots')}`);
     } finally {
       gpu.destroy();

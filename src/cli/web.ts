@@ -31,9 +31,16 @@ export async function startDemoServer(o: DemoServerOptions): Promise<{ server: S
   const web = o.webDir ?? defaultWebDir();
   const run = o.run ? resolve(o.run) : null;
   if (run && !existsSync(join(run, 'config.json'))) throw new DataError(run, 'config.json', 'missing: not a run folder written by `ctvlm train`');
+  if (run && !existsSync(join(run, 'latest'))) throw new DataError(run, 'latest', 'no checkpoint yet: train the run first');
   if (o.ct && !existsSync(o.ct)) throw new DataError(o.ct, 'file', 'not found');
   const server = createServer((req, res) => {
-    const path = decodeURIComponent((req.url ?? '/').split('?')[0]);
+    let path: string;
+    try {
+      path = decodeURIComponent((req.url ?? '/').split('?')[0]);
+    } catch {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
+      return;
+    }
     let file: string | null = null;
     if (path === '/' || path === '/index.html') file = join(web, 'index.html');
     else if (/^\/main\.js(\.map)?$/.test(path)) file = join(web, path.slice(1));

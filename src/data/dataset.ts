@@ -51,6 +51,8 @@ export interface DatasetOptions {
   maxVoxels?: number;
   /** Keep each case's resampled (pre-crop) volume in memory after its first read. Default false. */
   cache?: boolean;
+  /** With `cache`: at most this many bytes of volumes; the least recently used go first. Default 4 GiB. */
+  maxCacheBytes?: number;
   /**
    * Eval crop: 'grid' (default) exactly grid x window voxels, centred, padded where the scan is
    * smaller (fixed shape for batching); 'fit' the largest whole number of windows up to `grid`
@@ -173,6 +175,7 @@ export class CtDataset {
   private readonly cases: CaseInfo[];
   private readonly opts: DatasetOptions;
   private readonly cache = new Map<number, Promise<Volume>>();
+  private readonly cacheBytes = new Map<number, number>();
   private readonly counters = { crops: 0, located: 0, outsideCrop: 0 };
 
   private constructor(cases: CaseInfo[], opts: DatasetOptions) {
@@ -267,19 +270,49 @@ export class CtDataset {
   resampled(index: number): Promise<Volume> {
     const c = this.info(index);
     const hit = this.cache.get(index);
-    if (hit) return hit;
+    if (hit) {
+      // Most recently used last (Map order), for the eviction below.
+      this.cache.delete(index);
+      this.cache.set(index, hit);
+      return hit;
+    }
     const p = this.load(c);
     if (this.opts.cache) {
       this.cache.set(index, p);
-      p.catch(() => this.cache.delete(index));
+      p.then(
+        (v) => {
+          this.cacheBytes.set(index, v.data.byteLength);
+          this.evict();
+        },
+        () => this.cache.delete(index),
+      );
     }
     return p;
   }
 
+  private evict(): void {
+    const max = this.opts.maxCacheBytes ?? 4 * 2 ** 30;
+    let total = 0;
+    for (const b of this.cacheBytes.values()) total += b;
+    for (const index of this.cache.keys()) {
+      if (total <= max) break;
+      const b = this.cacheBytes.get(index);
+      if (b === undefined) continue; // still loading
+      this.cache.delete(index);
+      this.cacheBytes.delete(index);
+      total -= b;
+    }
+  }
+
   /** Drops the cached volumes (all, or one case's). */
   clearCache(index?: number): void {
-    if (index === undefined) this.cache.clear();
-    else this.cache.delete(index);
+    if (index === undefined) {
+      this.cache.clear();
+      this.cacheBytes.clear();
+    } else {
+      this.cache.delete(index);
+      this.cacheBytes.delete(index);
+    }
   }
 
   private async load(c: CaseInfo): Promise<Volume> {

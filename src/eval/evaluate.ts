@@ -61,6 +61,7 @@ export async function evaluate(gpu: Gpu, model: CtClipModel, tok: WordPieceToken
   const images = new Float32Array(n * E);
   const reports = new Float32Array(n * E);
   const labels: Int8Array[] = [];
+  const hasReport: boolean[] = [];
   const locSamples: LocalizationSample[] = [];
   const logScale = (await model.logScale.floats())[0];
   for (let start = 0; start < n; start += o.batch) {
@@ -96,15 +97,18 @@ export async function evaluate(gpu: Gpu, model: CtClipModel, tok: WordPieceToken
         });
       }
     });
-    for (const c of cases) labels.push(c.labels);
+    for (const c of cases) {
+      labels.push(c.labels);
+      hasReport.push(c.report.trim() !== '');
+    }
     o.onProgress?.(Math.min(n, start + o.batch), n);
   }
 
-  // Retrieval: each report ranks every image of the split.
+  // Retrieval: each (non-empty) report ranks every image of the split.
   const sim = new Float32Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) sim[i * n + j] = dot(reports, i * E, images, j * E, E);
   const ks = [1, 5, 10].filter((k) => k <= n);
-  const retrieval = recallAtK(sim, n, ks);
+  const retrieval = recallAtK(sim, n, ks, hasReport.flatMap((h, i) => (h ? [i] : [])));
   const retrievalChance = Object.fromEntries(ks.map((k) => [`R@${k}`, k / n]));
 
   // Zero-shot: per class, the prompt templates' embeddings averaged; p(present) from the

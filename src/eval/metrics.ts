@@ -1,22 +1,31 @@
 // Evaluation metrics (host code on small arrays): text-to-image retrieval recall@k,
 // per-class AUROC, and the localization errors with their baselines.
 
-/** Row-major similarity [queries x candidates]; the right candidate of query i is i. */
-export function recallAtK(sim: Float32Array | Float64Array, n: number, ks: number[]): Record<string, number> {
+/**
+ * Row-major similarity [queries x candidates]; the right candidate of query i is i. Only the
+ * queries listed count (default: all). A tie counts against the query (a model that gives
+ * every candidate the same score must not score R@1 = 1), and so does a non-finite score.
+ */
+export function recallAtK(sim: Float32Array | Float64Array, n: number, ks: number[], queries?: number[]): Record<string, number> {
   const out: Record<string, number> = {};
-  const ranks = new Array<number>(n);
-  for (let i = 0; i < n; i++) {
+  const qs = queries ?? Array.from({ length: n }, (_, i) => i);
+  const ranks = qs.map((i) => {
     const own = sim[i * n + i];
-    let higher = 0;
-    for (let j = 0; j < n; j++) if (j !== i && sim[i * n + j] > own) higher++;
-    ranks[i] = higher; // 0 = first place; ties count in the query's favour
-  }
-  for (const k of ks) out[`R@${k}`] = ranks.filter((r) => r < k).length / n;
+    if (!Number.isFinite(own)) return n;
+    let rank = 0;
+    for (let j = 0; j < n; j++) if (j !== i && !(sim[i * n + j] < own)) rank++;
+    return rank; // 0 = strictly first
+  });
+  for (const k of ks) out[`R@${k}`] = qs.length ? ranks.filter((r) => r < k).length / qs.length : NaN;
   return out;
 }
 
-/** Area under the ROC curve (ties count half), or NaN when a class has no positive or no negative. */
+/**
+ * Area under the ROC curve (ties count half), or NaN when a class has no positive or no
+ * negative, or when a score is not finite (a broken model must not look like a result).
+ */
 export function auroc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  for (let i = 0; i < scores.length; i++) if ((labels[i] === 0 || labels[i] === 1) && !Number.isFinite(scores[i])) return NaN;
   const pairs: [number, number][] = [];
   for (let i = 0; i < scores.length; i++) if (labels[i] === 0 || labels[i] === 1) pairs.push([scores[i], labels[i]]);
   const pos = pairs.filter(([, l]) => l === 1).length;

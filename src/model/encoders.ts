@@ -85,6 +85,15 @@ export class VisionEncoder3d extends Module {
     this.norm = new LayerNorm(gpu, cfg.dim, 1e-5, 'vision.norm');
   }
 
+  override dispose(): void {
+    super.dispose();
+    for (const t of this.ropeCache.values()) for (const r of [t.local, t.global]) {
+      r.cos.dispose();
+      r.sin.dispose();
+    }
+    this.ropeCache.clear();
+  }
+
   /** Patches per window along (z, y, x). */
   get windowTokens(): [number, number, number] {
     const [px, py, pz] = this.cfg.patch;
@@ -167,6 +176,15 @@ export class TextEncoder extends Module {
     this.tokens = initNormal(gpu, [cfg.vocab, cfg.dim], 0.02, seed, 'text.tokens');
     this.blocks = Array.from({ length: cfg.depth }, (_, i) => new TransformerBlock(gpu, cfg.dim, cfg.heads, { seed, name: `text.${i}` }));
     this.norm = new LayerNorm(gpu, cfg.dim, 1e-5, 'text.norm');
+  }
+
+  override dispose(): void {
+    super.dispose();
+    for (const r of this.ropeCache.values()) {
+      r.cos.dispose();
+      r.sin.dispose();
+    }
+    this.ropeCache.clear();
   }
 
   private tables(L: number): RopeTables {

@@ -31,9 +31,16 @@ export abstract class Module {
     return this.parameters().reduce((s, t) => s + t.size, 0);
   }
 
-  /** Frees every parameter (and its gradient). */
+  /** Frees every parameter (and its gradient), through each sub-module's own dispose(). */
   dispose(): void {
-    for (const p of this.parameters()) p.dispose();
+    const free = (v: unknown) => {
+      if (v instanceof Module) v.dispose();
+      else if (v instanceof Tensor && v.requiresGrad && !v.node) v.dispose();
+    };
+    for (const value of Object.values(this)) {
+      if (Array.isArray(value)) value.forEach(free);
+      else free(value);
+    }
   }
 }
 

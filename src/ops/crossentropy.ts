@@ -5,7 +5,7 @@ import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { grid1d } from '../gpu/runtime.ts';
 import { Uniforms, checkInputs } from './util.ts';
-import { div, ones } from './elementwise.ts';
+import { div, full, maximum, ones } from './elementwise.ts';
 import { sum } from './reduce.ts';
 import { hostInts } from './creation.ts';
 
@@ -88,7 +88,8 @@ export function bceWithLogits(x: Tensor, y: Tensor, posWeight?: Tensor): Tensor 
     const known = new Tensor(gpu, x.shape, 'f32', undefined, 'bce.known');
     const kk = gpu.kernel({ file: 'crossentropy.wgsl', source, entry: 'bce_known', bindings: [null, null, null, 'write', null, null, null, null, null, null, null, 'uniform', 'read'] });
     gpu.dispatch(kk, { uniforms, buffers: [known.buffer, y.buffer], workgroups: grid, label: 'bceWithLogits.known' });
-    const c = sum(known);
+    // With no known label the mean is over nothing: 0 (and no gradient), not 0/0.
+    const c = maximum(sum(known), full(gpu, [1], 1));
     known.dispose();
     return c;
   });

@@ -141,6 +141,12 @@ abstract class Optimizer {
     return new Float32Array(await this.gpu.read(this.scale, 8))[1];
   }
 
+  /** Steps skipped because a gradient was not finite (checked with clipNorm set; reads back). */
+  async skippedSteps(): Promise<number> {
+    if (!this.opts.clipNorm) return 0;
+    return new Float32Array(await this.gpu.read(this.scale, 16))[3];
+  }
+
   /** Frees the optimizer state. */
   dispose(): void {
     if (this.disposed) return;

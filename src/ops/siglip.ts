@@ -5,7 +5,7 @@ import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { Uniforms, checkInputs } from './util.ts';
 import { concat, slice } from './layout.ts';
-import { div } from './elementwise.ts';
+import { div, full, maximum } from './elementwise.ts';
 import { sum } from './reduce.ts';
 import { matmul } from './matmul.ts';
 
@@ -59,7 +59,7 @@ export function siglipLoss(img: Tensor, txt: Tensor, t: Tensor, b: Tensor, valid
     throw new ShapeError(`siglipLoss: image ${fmtShape(img.shape)} and text ${fmtShape(txt.shape)} embeddings must both be [B, E]`);
   const S = matmul(img, txt, { transB: true });
   const rows = siglipRows(S, t, b, valid);
-  const count = valid ? noGrad(() => sum(valid)) : noGrad(() => new Tensor(img.gpu, [1], 'f32', undefined, 'B'));
-  if (!valid) img.gpu.upload(count.buffer, new Float32Array([img.shape[0]]));
+  // A batch whose reports are all empty has no pairs: its loss is 0 (and its gradient 0), not 0/0.
+  const count = noGrad(() => (valid ? maximum(sum(valid), full(img.gpu, [1], 1)) : full(img.gpu, [1], img.shape[0], 'B')));
   return div(sum(rows), count);
 }

@@ -1,5 +1,6 @@
 // From prepared cases (host arrays) to a Batch of device tensors.
 import type { Gpu } from '../gpu/runtime.ts';
+import { DataError } from '../errors.ts';
 import type { PreparedCase } from '../data/dataset.ts';
 import type { WordPieceTokenizer } from '../data/tokenizer.ts';
 import type { Batch } from '../model/model.ts';
@@ -31,6 +32,9 @@ export interface BatchOptions {
 export function makeBatch(gpu: Gpu, tok: WordPieceTokenizer, cases: PreparedCase[], o: BatchOptions): { batch: Batch; snippets: { case: number; bin: number; zMm: number; text: string }[] } {
   const B = cases.length;
   const [Z, Y, X] = cases[0].shape;
+  for (const c of cases)
+    if (c.shape.join() !== cases[0].shape.join())
+      throw new DataError(c.id, 'shape', `prepared as ${c.shape.join('x')}, but the batch is ${cases[0].shape.join('x')} (one batch needs one crop shape)`);
   const vol = new Float32Array(B * Z * Y * X);
   cases.forEach((c, i) => vol.set(c.volume, i * Z * Y * X));
   const report = texts(gpu, tok, cases.map((c) => c.report), o.reportTokens, 'report');

@@ -2,8 +2,8 @@
 // on the previous step, one submit per step (only the logged losses are read back),
 // atomic checkpoints, resume, metrics as JSON lines, SVG plots and evaluation.
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readFile, writeFile, appendFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, writeFile, appendFile, readdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { CtvlmError, DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { fmtBytes } from '../gpu/runtime.ts';
@@ -20,6 +20,7 @@ import { makeBatch } from './batch.ts';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, writeAtomic } from './checkpoint.ts';
 import { lineChartSvg } from './plot.ts';
 import { evaluate, type EvalReport } from '../eval/evaluate.ts';
+import { quietly } from '../gpu/polling.ts';
 
 export interface TrainOptions {
   /** A dataset folder (with manifest.jsonl) or a manifest file. */
@@ -35,6 +36,11 @@ export interface TrainOptions {
   evaluateAtEnd?: boolean;
   /** Stop (with a checkpoint) after this many steps of the schedule, as if killed there. */
   stopAfter?: number;
+  /**
+   * On resume, a new total step count (the CLI's --steps); otherwise a resumed run keeps its
+   * saved configuration whole.
+   */
+  stepsOverride?: number;
 }
 
 export interface TrainResult {
@@ -85,14 +91,23 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
   const out = o.out;
   await mkdir(out, { recursive: true });
   let cfg = o.config;
+  await removeTemporaries(out);
   const resumeFrom = o.resume ? await latestCheckpoint(out) : null;
   if (o.resume && !resumeFrom) log(`no checkpoint in ${out}: starting from step 0`);
+  const cfgPath = join(out, 'config.json');
   if (resumeFrom) {
-    cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as TrainConfig;
-    cfg.steps = Math.max(cfg.steps, o.config.steps);
+    if (!existsSync(cfgPath)) throw new DataError(cfgPath, 'config', 'missing: the run folder has checkpoints but no configuration');
+    cfg = JSON.parse(await readFile(cfgPath, 'utf8')) as TrainConfig;
+    if (o.stepsOverride !== undefined && o.stepsOverride !== cfg.steps) {
+      log(`resuming with ${o.stepsOverride} steps instead of ${cfg.steps} (the learning-rate schedule follows the new length)`);
+      cfg.steps = o.stepsOverride;
+      await writeAtomic(cfgPath, JSON.stringify(cfg, null, 1));
+    }
   } else if (existsSync(join(out, 'latest'))) {
     throw new CtvlmError(`${out} already holds a run; continue it with --resume, or choose another --out`);
   }
+  // Where the run's data is, for `ctvlm eval` and the demo (written once the folder is accepted).
+  await writeAtomic(join(out, 'run.json'), JSON.stringify({ data: resolve(o.data) }, null, 1));
 
   const trainSet = await CtDataset.open(manifest, { split: 'train', config: cfg.data, cache: true });
   if (trainSet.size < 2) throw new DataError(manifest, 'split', `only ${trainSet.size} training case(s); SigLIP needs at least 2`);
@@ -109,12 +124,14 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
     await writeAtomic(tokPath, tok.serialize());
   }
   cfg = { ...cfg, model: { ...cfg.model, text: { ...cfg.model.text, vocab: tok.vocabSize } } };
-  if (!resumeFrom) await writeAtomic(join(out, 'config.json'), JSON.stringify(cfg, null, 1));
+  if (!resumeFrom) await writeAtomic(cfgPath, JSON.stringify(cfg, null, 1));
 
   const model = new CtClipModel(gpu, cfg.model, cfg.seed);
   const opt = new AdamW(model.parameters(), { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
   let start = 0;
   const metricsPath = join(out, 'metrics.jsonl');
+  // A run (re)starting from step 0 starts its metrics afresh.
+  if (!resumeFrom && existsSync(metricsPath)) await writeAtomic(metricsPath, '');
   if (resumeFrom) {
     const state = await loadCheckpoint(resumeFrom, model, opt);
     start = state.step;
@@ -136,16 +153,23 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
       `vocabulary ${tok.vocabSize}; ${stats.resolved} located references of ${stats.snippets} mined`,
   );
 
-  const prepare = (step: number): Promise<PreparedCase[]> =>
-    Promise.all(stepIndices(trainSet.size, batchSize, step, cfg.seed).map((i, j) => trainSet.prepare(i, 'train', mixSeed(cfg.seed, step, j))));
-  let next = start < cfg.steps ? prepare(start) : null;
+  const prepare = (step: number): Promise<PreparedCase[]> => {
+    const p = Promise.all(stepIndices(trainSet.size, batchSize, step, cfg.seed).map((i, j) => trainSet.prepare(i, 'train', mixSeed(cfg.seed, step, j))));
+    // Awaited at the next step; until then a failure must not surface as an unhandled rejection.
+    p.catch(() => {});
+    return p;
+  };
+  const end = Math.min(cfg.steps, o.stopAfter ?? cfg.steps);
+  let next = start < end ? prepare(start) : null;
   let lastLoss = NaN;
   let t0 = performance.now();
   let stepsSinceLog = 0;
-  const history: MetricLine[] = [];
-  const end = Math.min(cfg.steps, o.stopAfter ?? cfg.steps);
+  // At most two steps in flight: the CPU runs ahead of the device by one step (preparing and
+  // encoding), not by however many steps pass between readbacks (each holds its inputs).
+  const fences: Promise<void>[] = [];
   for (let step = start; step < end; step++) {
     const cases = await next!;
+    if (fences.length >= 2) await fences.shift();
     opt.lr = learningRate(cfg, step);
     const rng = new Rng(mixSeed(cfg.seed, step, hashString('prompts')));
     const parts = scope(() => {
@@ -157,28 +181,35 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
       return p;
     });
     gpu.flush();
+    fences.push(quietly(gpu.device.queue.onSubmittedWorkDone()));
     // The next batch is read and cropped on the CPU while the device runs this step.
     next = step + 1 < end ? prepare(step + 1) : null;
     stepsSinceLog++;
     const last = step + 1 === end;
-    if ((step + 1) % cfg.logEvery === 0 || last || step === start) {
-      const [loss, siglip, prompts, loc] = await Promise.all([parts.total.item(), parts.siglip.item(), parts.prompts.item(), parts.localization?.item() ?? null]);
-      if (!Number.isFinite(loss)) throw new CtvlmError(`the loss became ${loss} at step ${step + 1} (siglip ${siglip}, prompts ${prompts}, localization ${loc}); the last checkpoint in ${out} is intact`);
+    const checkpoint = (cfg.checkpointEvery && (step + 1) % cfg.checkpointEvery === 0) || last;
+    if ((step + 1) % cfg.logEvery === 0 || last || step === start || checkpoint) {
+      const [loss, siglip, prompts, loc, skipped] = await Promise.all([
+        parts.total.item(), parts.siglip.item(), parts.prompts.item(), parts.localization?.item() ?? null, opt.skippedSteps(),
+      ]);
+      // A step whose gradient was not finite changed nothing (the optimizer skips it); many
+      // such steps mean the run itself is broken.
+      if (skipped > Math.max(5, 0.1 * (step + 1)))
+        throw new CtvlmError(`${skipped} of ${step + 1} steps had a gradient that was not finite (last loss ${loss}); stopping. The weights were never updated by those steps.`);
       lastLoss = loss;
       const now = performance.now();
       const line: MetricLine = { step: step + 1, lr: opt.lr, loss, siglip, prompts, localization: loc, msPerStep: (now - t0) / stepsSinceLog, liveBytes: gpu.poolStats().liveBytes };
       t0 = now;
       stepsSinceLog = 0;
-      history.push(line);
       await appendFile(metricsPath, JSON.stringify(line) + '\n');
-      const eta = ((cfg.steps - step - 1) * line.msPerStep) / 1000;
+      const eta = ((end - step - 1) * line.msPerStep) / 1000;
       log(
         `step ${String(step + 1).padStart(5)}/${cfg.steps}  loss ${loss.toFixed(4)} (siglip ${siglip.toFixed(3)}, prompts ${prompts.toFixed(3)}` +
-          `${loc === null ? '' : `, loc ${loc.toFixed(3)}`})  lr ${opt.lr.toExponential(2)}  ${line.msPerStep.toFixed(0)} ms/step  ETA ${eta.toFixed(0)} s  GPU ${fmtBytes(line.liveBytes)}`,
+          `${loc === null ? '' : `, loc ${loc.toFixed(3)}`})  lr ${opt.lr.toExponential(2)}  ${line.msPerStep.toFixed(0)} ms/step  ETA ${eta.toFixed(0)} s  GPU ${fmtBytes(line.liveBytes)}` +
+          `${skipped ? `  (${skipped} steps skipped: gradient not finite)` : ''}`,
       );
     }
     for (const t of [parts.total, parts.siglip, parts.prompts, parts.localization, parts.depthHead]) t?.dispose();
-    if ((cfg.checkpointEvery && (step + 1) % cfg.checkpointEvery === 0) || last) {
+    if (checkpoint) {
       const path = await saveCheckpoint(out, model, opt, { step: step + 1, loss: lastLoss });
       log(`checkpoint ${path}`);
     }
@@ -187,8 +218,12 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
 
   let evaluation: EvalReport | null = null;
   if (o.evaluateAtEnd !== false && end === cfg.steps) {
-    evaluation = await evaluateRun(gpu, model, tok, manifest, cfg, 'test', log);
-    await writeAtomic(join(out, 'eval-test.json'), JSON.stringify(evaluation, null, 1));
+    const test = await CtDataset.open(manifest, { split: 'test', config: cfg.data });
+    if (test.size === 0) log(`no test cases in ${manifest}: evaluation skipped (\`ctvlm eval --split val\` evaluates another split)`);
+    else {
+      evaluation = await evaluateRun(gpu, model, tok, manifest, cfg, 'test', log);
+      await writeAtomic(join(out, 'eval-test.json'), JSON.stringify(evaluation, null, 1));
+    }
   }
   opt.dispose();
   model.dispose();
@@ -212,15 +247,23 @@ export async function evaluateRun(gpu: Gpu, model: CtClipModel, tok: WordPieceTo
 }
 
 export function formatEval(r: EvalReport): string[] {
-  const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}` : 'n/a');
+  // Read back from JSON, a NaN is null.
+  const pct = (v: number | null) => (v !== null && Number.isFinite(v) ? `${(100 * v).toFixed(1)}` : 'n/a');
+  const mm = (v: number | null) => (v !== null && Number.isFinite(v) ? `${v.toFixed(1)} mm` : 'n/a');
   const rec = Object.entries(r.retrieval).map(([k, v]) => `${k} ${pct(v)} (chance ${pct(r.retrievalChance[k])})`).join(', ');
   const l = r.localization;
   return [
     `  retrieval (report -> volume, ${r.cases} cases): ${rec}`,
-    `  zero-shot disease classification: macro AUROC ${pct(r.zeroShot.macroAuroc)} over ${r.zeroShot.perClass.filter((c) => Number.isFinite(c.auroc)).length} classes`,
-    `  localization (${l.n} snippets): MAE ${l.maeArgmaxMm.toFixed(1)} mm (argmax), ${l.maeExpectedMm.toFixed(1)} mm (expected depth); ` +
-      `baselines: random bin ${l.maeRandomMm.toFixed(1)} mm, middle bin ${l.maeMiddleMm.toFixed(1)} mm`,
+    `  zero-shot disease classification: macro AUROC ${pct(r.zeroShot.macroAuroc)} over ${r.zeroShot.perClass.filter((c) => c.auroc !== null && Number.isFinite(c.auroc)).length} classes`,
+    `  localization (${l.n} snippets): MAE ${mm(l.maeArgmaxMm)} (argmax), ${mm(l.maeExpectedMm)} (expected depth); ` +
+      `baselines: random bin ${mm(l.maeRandomMm)}, middle bin ${mm(l.maeMiddleMm)}`,
   ];
+}
+
+/** Leftovers of saves interrupted by a kill (`*.tmp-<pid>`): never complete, safe to remove. */
+async function removeTemporaries(out: string): Promise<void> {
+  if (!existsSync(out)) return;
+  for (const f of await readdir(out)) if (/\.tmp-\d+$/.test(f)) await rm(join(out, f), { recursive: true, force: true });
 }
 
 export async function writePlots(out: string, metricsPath: string): Promise<void> {

@@ -8,6 +8,10 @@ test('recall@k: ranks of the matching candidate', () => {
   // Query 0: own 0.9 is first; query 1: own 0.2 is third; query 2: own 0.5 second.
   const sim = Float32Array.from([0.9, 0.1, 0.3, 0.8, 0.2, 0.5, 0.1, 0.7, 0.5]);
   assert.equal(recallAtK(sim, 3, [1, 2, 3]), { 'R@1': 1 / 3, 'R@2': 2 / 3, 'R@3': 1 });
+  // Ties and non-finite scores count against the query; listed queries only.
+  assert.equal(recallAtK(new Float32Array(9).fill(0.5), 3, [1]), { 'R@1': 0 });
+  assert.equal(recallAtK(Float32Array.from([NaN, 0, 0, 0, 1, 0, 0, 0, 1]), 3, [1]), { 'R@1': 2 / 3 });
+  assert.equal(recallAtK(sim, 3, [1], [0, 2]), { 'R@1': 0.5 });
 });
 
 test('AUROC: perfect, inverted, ties, undefined', () => {
@@ -16,6 +20,7 @@ test('AUROC: perfect, inverted, ties, undefined', () => {
   assert.is(auroc([1, 1, 1, 1], [1, 0, 1, 0]), 0.5);
   assert.is(auroc([0.3, 0.9, 0.5], [0, -1, 1]), 1, 'unknown labels (-1) are left out');
   assert.ok(Number.isNaN(auroc([1, 2], [1, 1])));
+  assert.ok(Number.isNaN(auroc([NaN, 0.2, 0.3], [1, 0, 1])), 'NaN scores: NaN, and no endless loop');
   assert.is(macroMean([0.5, NaN, 1]), 0.75);
 });
 

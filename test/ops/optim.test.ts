@@ -65,4 +65,22 @@ t('gradient clipping scales by maxNorm / global norm, on the GPU', async () => {
   assertClose(await b.floats(), [0, -0.8], TOL, 'b clipped');
 });
 
+t('a step whose gradient is not finite is skipped: parameters and moments stay as they were', async () => {
+  const gpu = await testGpu();
+  const p = ops.parameter(gpu, [1, 2, 3], [3], 'p');
+  const opt = new ops.AdamW([p], { lr: 0.1, clipNorm: 1 });
+  p.grad = ops.tensor(gpu, [0.1, 0.2, 0.3], [3]).keep();
+  opt.step();
+  opt.zeroGrad();
+  const after1 = await p.floats();
+  p.grad = ops.powScalar(ops.tensor(gpu, [-1, 1, 1], [3]), 0.5).keep(); // NaN in the first element
+  opt.step();
+  opt.zeroGrad();
+  assert.equal([...(await p.floats())], [...after1], 'unchanged by the NaN step');
+  assert.is(await opt.skippedSteps(), 1);
+  p.grad = ops.tensor(gpu, [0.1, 0.2, 0.3], [3]).keep();
+  opt.step();
+  assert.ok((await p.floats()).every(Number.isFinite), 'later steps still update');
+});
+
 t.run();

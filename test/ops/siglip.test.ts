@@ -5,6 +5,8 @@ import { testGpu } from '../helpers/gpu.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
+import * as assert from 'uvu/assert';
+import { backward } from '../../src/autograd.ts';
 
 const t = suite('siglip');
 const f32 = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
@@ -32,6 +34,17 @@ t('gradients of img, txt, t and b', async () => {
       reference: (img, txt, tt, bb) => Float64Array.from([ref.siglipLoss(img, txt, B, E, tt[0], bb[0], valid)]),
     });
   }
+});
+
+t('a batch whose reports are all empty gives loss 0 and zero gradients, not NaN', async () => {
+  const gpu = await testGpu();
+  const img = ops.parameter(gpu, Float32Array.from(randomValues(6, 7)), [2, 3], 'img');
+  const loss = ops.siglipLoss(img, ops.tensor(gpu, Float32Array.from(randomValues(6, 8)), [2, 3]), ops.tensor(gpu, [1], [1]), ops.tensor(gpu, [-1], [1]), ops.tensor(gpu, [0, 0], [2]));
+  assert.is(await loss.item(), 0);
+  backward(loss);
+  assert.ok((await img.grad!.floats()).every((g) => g === 0));
+  const bce = ops.bceWithLogits(ops.tensor(gpu, [1, 2], [1, 2]), ops.tensor(gpu, [-1, -1], [1, 2]));
+  assert.is(await bce.item(), 0, 'no known label: 0');
 });
 
 t.run();

@@ -34,6 +34,25 @@ t('train --preset tiny, then eval, then resume of a finished run', () => {
   assert.match(again.stderr, /already holds a run; continue it with --resume/);
 });
 
+t('the demo server answers only its own files, and 400 to a malformed address', async () => {
+  const { startDemoServer } = await import('../../src/cli/web.ts');
+  const run = join(dir, 'run');
+  const { server, url } = await startDemoServer({ run, port: 0, webDir: join(repoRoot, 'dist/web') });
+  try {
+    const base = url.split('?')[0];
+    assert.is((await fetch(`${base}%E0%A4%A`)).status, 400);
+    assert.is((await fetch(`${base}run/config.json`)).status, 200);
+    assert.is((await fetch(`${base}run/../../etc/passwd`)).status, 404);
+    assert.is((await fetch(`${base}index.html`)).status, 200);
+  } finally {
+    server.close();
+  }
+  await startDemoServer({ run: join(dir, 'data'), port: 0, webDir: join(repoRoot, 'dist/web') }).then(
+    () => assert.unreachable('not a run folder'),
+    (e) => assert.match((e as Error).message, /config\.json: missing/),
+  );
+});
+
 t('bad use: one line naming what is wrong', () => {
   for (const [args, msg] of [
     [['train', '--out', join(dir, 'x')], /--data is required/],

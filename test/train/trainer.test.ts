@@ -48,10 +48,47 @@ t('a run stopped after 6 steps and resumed ends with the same weights as an unin
   const a = weights(join(dir, 'full'));
   const b = weights(join(dir, 'cut'));
   for (const name of Object.keys(a)) assert.equal([...b[name]], [...a[name]], `${name} differs after resume`);
+  // --steps on resume changes the length (and says so); the saved config follows.
+  const lines: string[] = [];
+  await train(gpu, { data, out: join(dir, 'cut'), config: cfg, resume: true, stepsOverride: 12, evaluateAtEnd: false, log: (l) => lines.push(l) });
+  assert.ok(lines.some((l) => /resuming with 12 steps instead of 10/.test(l)), lines.join('\n'));
+  assert.is(JSON.parse(readFileSync(join(dir, 'cut', 'config.json'), 'utf8')).steps, 12);
+  const steps = readFileSync(join(dir, 'cut', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.equal(steps, [...steps].sort((x, y) => x - y), 'metrics steps increase (no duplicates after resume)');
+  assert.equal(steps, [...new Set(steps)]);
   await train(gpu, { data, out: join(dir, 'full'), config: cfg, evaluateAtEnd: false }).then(
     () => assert.unreachable('a second run into a finished folder must be refused'),
     (e) => assert.match((e as Error).message, /already holds a run; continue it with --resume/),
   );
+});
+
+t('leftovers of an interrupted save are removed; a restart from step 0 starts its metrics afresh', async () => {
+  const gpu = await testGpu();
+  const out = join(dir, 'again');
+  const cfg = { ...preset('tiny'), steps: 2, checkpointEvery: 0 };
+  const { mkdirSync, writeFileSync, readdirSync } = await import('node:fs');
+  mkdirSync(join(out, 'ckpt-0000001.tmp-123'), { recursive: true });
+  writeFileSync(join(out, 'latest.tmp-456'), 'x');
+  writeFileSync(join(out, 'metrics.jsonl'), '{"step":1}\n{"step":2}\n');
+  await train(gpu, { data, out, config: cfg, evaluateAtEnd: false });
+  assert.equal(readdirSync(out).filter((f) => f.includes('.tmp-')), []);
+  const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.equal(steps, [1, 2]);
+  assert.is(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).data, data, 'run.json records the absolute data path');
+});
+
+t('a dataset without any known label trains without NaN (the prompt loss is 0)', async () => {
+  const gpu = await testGpu();
+  const { readFileSync: read, writeFileSync, mkdirSync, cpSync } = await import('node:fs');
+  const unl = join(dir, 'unlabelled');
+  mkdirSync(unl, { recursive: true });
+  cpSync(join(data, 'volumes'), join(unl, 'volumes'), { recursive: true });
+  const lines = read(join(data, 'manifest.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.stringify({ ...JSON.parse(l), labels: new Array(18).fill(-1) }));
+  writeFileSync(join(unl, 'manifest.jsonl'), lines.join('\n') + '\n');
+  const r = await train(gpu, { data: unl, out: join(dir, 'unl-run'), config: { ...preset('tiny'), steps: 3 }, evaluateAtEnd: false });
+  assert.ok(Number.isFinite(r.finalLoss), `final loss ${r.finalLoss}`);
+  const m = readFileSync(join(dir, 'unl-run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(m.every((x) => x.prompts === 0), 'prompt loss 0 without labels');
 });
 
 t.run();
