@@ -29,7 +29,9 @@ fn gauss(d: u32, t: i32) -> f32 {
   return select(0.0, exp(-diff * diff / (2.0 * p.sigma * p.sigma)), abs(diff) <= radius);
 }
 
-struct Stats { m: f32, z: f32, qsum: f32 }
+// Per snippet: the log of the softmax's normaliser over valid bins, and the Gaussian
+// target's normaliser (both entry points start from these).
+struct Stats { logz: f32, qsum: f32 }
 
 fn stats(s: u32) -> Stats {
   let base = s * p.D;
@@ -44,8 +46,11 @@ fn stats(s: u32) -> Stats {
       qsum += gauss(d, t);
     }
   }
-  return Stats(m, z, qsum);
+  return Stats(m + log(z), qsum);
 }
+
+// Depth of bin d's centre in mm from the first bin's start.
+fn depthMm(d: u32) -> f32 { return (f32(d) + 0.5) * p.binMm; }
 
 @compute @workgroup_size(64)
 fn depth_head(@builtin(global_invocation_id) gid: vec3u) {
@@ -54,7 +59,6 @@ fn depth_head(@builtin(global_invocation_id) gid: vec3u) {
   let base = s * p.D;
   let t = targetBin[s];
   let st = stats(s);
-  let logz = st.m + log(st.z);
   var loss = 0.0;
   var e = 0.0;
   var best = 0u;
@@ -62,9 +66,9 @@ fn depth_head(@builtin(global_invocation_id) gid: vec3u) {
   for (var d = 0u; d < p.D; d++) {
     if (!isValid(base + d)) { continue; }
     let sc = scores[base + d];
-    let logp = sc - logz;
+    let logp = sc - st.logz;
     loss -= gauss(d, t) / st.qsum * logp;
-    e += exp(logp) * (f32(d) + 0.5) * p.binMm;
+    e += exp(logp) * depthMm(d);
     if (sc > bestScore) { bestScore = sc; best = d; }
   }
   out[3u * s] = loss;
@@ -79,14 +83,12 @@ fn depth_head_backward(@builtin(global_invocation_id) gid: vec3u) {
   let base = s * p.D;
   let t = targetBin[s];
   let st = stats(s);
-  let logz = st.m + log(st.z);
   let e = out[3u * s + 1u];
   let gL = gOut[3u * s];
   let gE = gOut[3u * s + 1u];
   for (var d = 0u; d < p.D; d++) {
     if (!isValid(base + d)) { dScores[base + d] = 0.0; continue; }
-    let pd = exp(scores[base + d] - logz);
-    let zd = (f32(d) + 0.5) * p.binMm;
-    dScores[base + d] = gL * (pd - gauss(d, t) / st.qsum) + gE * pd * (zd - e);
+    let pd = exp(scores[base + d] - st.logz);
+    dScores[base + d] = gL * (pd - gauss(d, t) / st.qsum) + gE * pd * (depthMm(d) - e);
   }
 }

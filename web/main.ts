@@ -12,7 +12,8 @@ import { WordPieceTokenizer } from '../src/data/tokenizer.ts';
 import { decodeNifti } from '../src/data/nifti.ts';
 import { prepareForModel } from '../src/data/crop.ts';
 import { voxelToWorld, type Volume } from '../src/data/volume.ts';
-import { fromInts, tensor } from '../src/ops/creation.ts';
+import { tensor } from '../src/ops/creation.ts';
+import { localizeSentence } from '../src/model/localize.ts';
 import { noGrad } from '../src/autograd.ts';
 import { scopeAsync, type Tensor } from '../src/tensor.ts';
 import type { TrainConfig } from '../src/train/config.ts';
@@ -103,24 +104,7 @@ async function localize(sentence: string): Promise<LocalizeResult> {
   const t0 = performance.now();
   const { model, tok, cfg } = run;
   const s = scan;
-  const scores = await scopeAsync(async () => {
-    const enc = tok.encodeBatch([sentence], { maxLength: cfg.snippetTokens, padding: 'longest' });
-    const sc = noGrad(() => {
-      const emb = model.embedText(fromInts(gpu!, enc.ids, [1, enc.length]), tensor(gpu!, Float32Array.from(enc.attentionMask), [1, enc.length]));
-      return model.depthScores(s.depth, emb, fromInts(gpu!, [0], [1]));
-    });
-    return sc.floats();
-  });
-  // Softmax over the bins that hold scan (the model's localization head, on the host: a row of tens).
-  const valid = s.prepared.binValid;
-  let m = -Infinity;
-  scores.forEach((v, b) => valid[b] && (m = Math.max(m, v)));
-  const e = Array.from(scores, (v, b) => (valid[b] ? Math.exp(v - m) : 0));
-  const z = e.reduce((a, b) => a + b, 0);
-  const probabilities = e.map((v) => v / z);
-  const bin = probabilities.indexOf(Math.max(...probabilities));
-  const binMm = cfg.model.binMm;
-  const expectedMm = probabilities.reduce((a, p, b) => a + p * (b + 0.5) * binMm, 0);
+  const { probabilities, bin, expectedMm } = await localizeSentence(model, tok, s.depth, s.prepared.binValid, sentence, cfg.snippetTokens);
   const pz = cfg.data.patch[2];
   const [X, Y] = [s.prepared.volume.shape[0], s.prepared.volume.shape[1]];
   const worldZ = voxelToWorld(s.prepared.volume, [(X - 1) / 2, (Y - 1) / 2, (bin + 0.5) * pz - 0.5])[2];

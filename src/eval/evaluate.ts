@@ -5,13 +5,11 @@ import type { CtDataset, PreparedCase } from '../data/dataset.ts';
 import type { WordPieceTokenizer } from '../data/tokenizer.ts';
 import type { CtClipModel } from '../model/model.ts';
 import { allPrompts } from '../data/prompts.ts';
-import { LABELS } from '../data/labels.ts';
 import { noGrad } from '../autograd.ts';
 import { scopeAsync, type Tensor } from '../tensor.ts';
 import { depthHead } from '../ops/localization.ts';
 import { fromInts, tensor } from '../ops/creation.ts';
-import { makeBatch } from '../train/batch.ts';
-import { Rng } from '../rng.ts';
+import { makeInputs } from '../train/batch.ts';
 import { auroc, localizationMetrics, macroMean, recallAtK, type LocalizationMetrics, type LocalizationSample } from './metrics.ts';
 
 export interface EvalReport {
@@ -68,15 +66,7 @@ export async function evaluate(gpu: Gpu, model: CtClipModel, tok: WordPieceToken
     const cases: PreparedCase[] = [];
     for (let i = start; i < Math.min(n, start + o.batch); i++) cases.push(await data.prepare(i, 'eval', 0));
     await scopeAsync(async () => {
-      const { batch, snippets } = makeBatch(gpu, tok, cases, {
-        reportTokens: o.reportTokens,
-        promptTokens: o.promptTokens,
-        snippetTokens: o.snippetTokens,
-        maxSnippets: Infinity,
-        posWeight: new Array(LABELS.length).fill(1),
-        rng: new Rng(0),
-        fixedPrompts: true,
-      });
+      const { inputs: batch, snippets } = makeInputs(gpu, tok, cases, { reportTokens: o.reportTokens, snippetTokens: o.snippetTokens, maxSnippets: Infinity });
       const out = noGrad(() => {
         const { image, depth } = model.embedVolume(batch.volume);
         const report = model.embedText(batch.reportIds, batch.reportMask);

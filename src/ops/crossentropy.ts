@@ -42,8 +42,9 @@ export function crossEntropyRows(logits: Tensor, targets: Tensor): Tensor {
 
 /** Mean cross-entropy over the rows whose target is not negative. */
 export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
-  const rowsLoss = crossEntropyRows(logits, targets);
-  const { rows, classes } = check(logits, targets);
+  const rowsLoss = crossEntropyRows(logits, targets); // validates logits and targets
+  const classes = logits.shape[logits.rank - 1];
+  const rows = logits.size / classes;
   const count = noGrad(() => {
     const mask = new Tensor(logits.gpu, [rows], 'f32', undefined, 'crossEntropy.valid');
     const k = logits.gpu.kernel({ file: 'crossentropy.wgsl', source, entry: 'valid', bindings: ['uniform', null, 'read', 'write'] });

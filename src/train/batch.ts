@@ -4,7 +4,7 @@ import { DataError } from '../errors.ts';
 import type { PreparedCase } from '../data/dataset.ts';
 import type { WordPieceTokenizer } from '../data/tokenizer.ts';
 import type { Batch } from '../model/model.ts';
-import { allPrompts, samplePromptSet } from '../data/prompts.ts';
+import { samplePromptSet } from '../data/prompts.ts';
 import { fromInts, tensor } from '../ops/creation.ts';
 import type { Rng } from '../rng.ts';
 
@@ -24,12 +24,25 @@ export interface BatchOptions {
   posWeight: number[];
   /** Picks the prompt phrasings (training samples one per question per step). */
   rng: Rng;
-  /** Evaluation: the first phrasing of each question, no sampling. */
-  fixedPrompts?: boolean;
 }
 
-/** Uploads a batch. The snippets kept (at most maxSnippets, in case order) are returned too. */
-export function makeBatch(gpu: Gpu, tok: WordPieceTokenizer, cases: PreparedCase[], o: BatchOptions): { batch: Batch; snippets: { case: number; bin: number; zMm: number; text: string }[] } {
+export interface BatchSnippet {
+  case: number;
+  bin: number;
+  zMm: number;
+  text: string;
+}
+
+/**
+ * What evaluation needs of a batch (volumes, reports, located snippets), uploaded; training
+ * adds labels and prompts in makeBatch. At most maxSnippets snippets, in case order.
+ */
+export function makeInputs(
+  gpu: Gpu,
+  tok: WordPieceTokenizer,
+  cases: PreparedCase[],
+  o: Pick<BatchOptions, 'reportTokens' | 'snippetTokens' | 'maxSnippets'>,
+): { inputs: Pick<Batch, 'volume' | 'reportIds' | 'reportMask' | 'reportValid' | 'snippets'>; snippets: BatchSnippet[] } {
   const B = cases.length;
   const [Z, Y, X] = cases[0].shape;
   for (const c of cases)
@@ -38,32 +51,19 @@ export function makeBatch(gpu: Gpu, tok: WordPieceTokenizer, cases: PreparedCase
   const vol = new Float32Array(B * Z * Y * X);
   cases.forEach((c, i) => vol.set(c.volume, i * Z * Y * X));
   const report = texts(gpu, tok, cases.map((c) => c.report), o.reportTokens, 'report');
-  const Q = cases[0].labels.length;
-  const labels = new Float32Array(B * Q);
-  cases.forEach((c, i) => labels.set(Array.from(c.labels), i * Q));
-  const set = o.fixedPrompts
-    ? { pos: allPrompts().map((c) => c.pos[0]), neg: allPrompts().map((c) => c.neg[0]) }
-    : samplePromptSet(o.rng);
-  const { pos, neg } = set;
-  const prompts = texts(gpu, tok, [...pos, ...neg], o.promptTokens, 'prompts');
-
   const snippets = cases.flatMap((c, i) => c.snippets.map((s) => ({ case: i, bin: s.bin, zMm: s.zMm, text: s.text }))).slice(0, o.maxSnippets);
-  const batch: Batch = {
+  const inputs: Pick<Batch, 'volume' | 'reportIds' | 'reportMask' | 'reportValid' | 'snippets'> = {
     volume: tensor(gpu, vol, [B, 1, Z, Y, X], 'volume'),
     reportIds: report.ids,
     reportMask: report.mask,
     reportValid: tensor(gpu, cases.map((c) => (c.report.trim() ? 1 : 0)), [B], 'reportValid'),
-    labels: tensor(gpu, labels, [B, Q], 'labels'),
-    promptIds: prompts.ids,
-    promptMask: prompts.mask,
-    posWeight: tensor(gpu, o.posWeight, [Q], 'posWeight'),
   };
   if (snippets.length) {
     const bins = cases[0].bins;
     const valid = new Float32Array(snippets.length * bins);
     snippets.forEach((s, k) => valid.set(Array.from(cases[s.case].binValid), k * bins));
     const t = texts(gpu, tok, snippets.map((s) => s.text), o.snippetTokens, 'snippets');
-    batch.snippets = {
+    inputs.snippets = {
       ids: t.ids,
       mask: t.mask,
       case: fromInts(gpu, snippets.map((s) => s.case), [snippets.length], 'snippet.case'),
@@ -72,5 +72,23 @@ export function makeBatch(gpu: Gpu, tok: WordPieceTokenizer, cases: PreparedCase
       targetMm: tensor(gpu, snippets.map((s) => s.zMm), [snippets.length, 1], 'snippet.targetMm'),
     };
   }
+  return { inputs, snippets };
+}
+
+/** A training batch: makeInputs plus labels, this step's prompt phrasings and pos_weight. */
+export function makeBatch(gpu: Gpu, tok: WordPieceTokenizer, cases: PreparedCase[], o: BatchOptions): { batch: Batch; snippets: BatchSnippet[] } {
+  const { inputs, snippets } = makeInputs(gpu, tok, cases, o);
+  const Q = cases[0].labels.length;
+  const labels = new Float32Array(cases.length * Q);
+  cases.forEach((c, i) => labels.set(Array.from(c.labels), i * Q));
+  const { pos, neg } = samplePromptSet(o.rng);
+  const prompts = texts(gpu, tok, [...pos, ...neg], o.promptTokens, 'prompts');
+  const batch: Batch = {
+    ...inputs,
+    labels: tensor(gpu, labels, [cases.length, Q], 'labels'),
+    promptIds: prompts.ids,
+    promptMask: prompts.mask,
+    posWeight: tensor(gpu, o.posWeight, [Q], 'posWeight'),
+  };
   return { batch, snippets };
 }

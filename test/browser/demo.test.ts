@@ -17,9 +17,9 @@ import { latestCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.ts'
 import { WordPieceTokenizer } from '../../src/data/tokenizer.ts';
 import { readNiftiFile } from '../../src/data/io/node.ts';
 import { prepareForModel } from '../../src/data/crop.ts';
-import { fromInts, tensor } from '../../src/ops/creation.ts';
+import { tensor } from '../../src/ops/creation.ts';
+import { localizeSentence } from '../../src/model/localize.ts';
 import { noGrad } from '../../src/autograd.ts';
-import { scopeAsync } from '../../src/tensor.ts';
 import type { LocalizeResult } from '../../web/main.ts';
 
 const t = suite('browser demo');
@@ -47,14 +47,9 @@ t('a sentence localized in the page matches Node on the same run and CT', async 
     const tok = WordPieceTokenizer.fromJSON(JSON.parse(readFileSync(join(run, 'tokenizer.json'), 'utf8')));
     const prepared = prepareForModel(await readNiftiFile(ct), saved.data);
     const [Z, Y, X] = prepared.shape;
-    const nodeScores = await scopeAsync(async () => {
-      const enc = tok.encodeBatch([sentence], { maxLength: saved.snippetTokens, padding: 'longest' });
-      return noGrad(() => {
-        const { depth } = model.embedVolume(tensor(gpu, prepared.volume.data, [1, 1, Z, Y, X]));
-        const emb = model.embedText(fromInts(gpu, enc.ids, [1, enc.length]), tensor(gpu, Float32Array.from(enc.attentionMask), [1, enc.length]));
-        return model.depthScores(depth, emb, fromInts(gpu, [0], [1]));
-      }).floats();
-    });
+    const depth = noGrad(() => model.embedVolume(tensor(gpu, prepared.volume.data, [1, 1, Z, Y, X])).depth);
+    const node = await localizeSentence(model, tok, depth, prepared.binValid, sentence, saved.snippetTokens);
+    depth.dispose();
     model.dispose();
 
     const { server, url } = await startDemoServer({ run, ct, port: 0, webDir: join(repoRoot, 'dist/web') });
@@ -79,15 +74,10 @@ t('a sentence localized in the page matches Node on the same run and CT', async 
       assert.match((await page.textContent('#result')) ?? '', /Most likely depth: bin \d+/);
       if (process.env.CTVLM_SCREENSHOT) await page.screenshot({ path: process.env.CTVLM_SCREENSHOT });
 
-      // Same answer as Node: probabilities from the same scores (different f32 drivers).
-      const valid = prepared.binValid;
-      const m = Math.max(...[...nodeScores].filter((_, b) => valid[b]));
-      const e = [...nodeScores].map((v, b) => (valid[b] ? Math.exp(v - m) : 0));
-      const zsum = e.reduce((a, b) => a + b, 0);
-      const nodeP = e.map((v) => v / zsum);
-      assert.is(r.probabilities.length, nodeP.length);
-      r.probabilities.forEach((p, b) => assert.ok(Math.abs(p - nodeP[b]) < 1e-4, `bin ${b}: browser ${p} vs node ${nodeP[b]}`));
-      assert.is(r.bin, nodeP.indexOf(Math.max(...nodeP)));
+      // The same answer as in Node (same code, different WebGPU drivers and f32 rounding).
+      assert.is(r.probabilities.length, node.probabilities.length);
+      r.probabilities.forEach((p, b) => assert.ok(Math.abs(p - node.probabilities[b]) < 1e-4, `bin ${b}: browser ${p} vs node ${node.probabilities[b]}`));
+      assert.is(r.bin, node.bin);
       assert.ok(Math.abs(r.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-5);
     } finally {
       await browser.close();
