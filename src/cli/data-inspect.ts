@@ -1,10 +1,10 @@
 // `ctvlm data inspect FILE_OR_DIR`: what a CT file or DICOM folder holds, as the readers see it.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseCliArgs, type Command } from './command.ts';
 import { DataError, UsageError } from '../errors.ts';
 import { readNiftiFile, readDicomFolder } from '../data/io/node.ts';
-import { transferSyntaxName, type DicomSeries } from '../data/dicom.ts';
+import { imageNumbers, looksLikeDicom, transferSyntaxName, type DicomSeries } from '../data/dicom.ts';
 import { orientationCodes, valueRange, voxelToWorld, type Volume } from '../data/volume.ts';
 
 const usage = `usage: ctvlm data inspect FILE_OR_DIR [options]
@@ -12,12 +12,16 @@ const usage = `usage: ctvlm data inspect FILE_OR_DIR [options]
 Prints what a NIfTI file (.nii, .nii.gz) or a folder of DICOM files holds: header, shape,
 spacing, orientation codes (from the voxel -> RAS affine), affine, HU range, datatype; for
 DICOM every series in the folder, its instance range, transfer syntax, slice spacing and
-any unevenness, and files skipped. A single DICOM file shows the series it belongs to (read
-from its folder).
+any unevenness, and the files skipped with the reason (files that are not DICOM, and DICOM
+files that cannot be part of a volume: a dose-report page without position, an unreadable or
+undecodable file). A single DICOM file shows the series it belongs to (read from its folder).
+Enhanced (multi-frame) files count each frame as a slice.
 
 options:
   --max-voxels N   refuse volumes larger than N voxels (default 1073741824)
   --headers-only   DICOM: do not decode pixel data (no HU range)
+  --strict         DICOM: refuse the folder when a DICOM file in it cannot be used,
+                   instead of skipping that file
   --json           print JSON instead of text
   -h, --help       this text`;
 
@@ -45,6 +49,20 @@ function volumeLines(v: Volume, withData: boolean): string[] {
   return lines;
 }
 
+/** "InstanceNumber 11..15", or for a series that is one multi-frame file "frames 1..3 of one multi-frame file (InstanceNumber 1)". */
+function numbering(s: DicomSeries): string {
+  const nums = imageNumbers(s).filter((x): x is number => x !== null);
+  const range = nums.length ? `${Math.min(...nums)}..${Math.max(...nums)}` : '(none)';
+  const files = new Set(s.slices.map((x) => x.file)).size;
+  if (s.slices.some((x) => x.frame !== null)) {
+    if (files === 1) return `frames ${range} of one multi-frame file (InstanceNumber ${s.slices[0]!.instanceNumber ?? 'none'})`;
+    return `${files} files, multi-frame`;
+  }
+  return `InstanceNumber ${range}`;
+}
+
+const label = (x: { instanceNumber: number | null; frame: number | null }) => (x.frame !== null ? `frame ${x.frame}` : `instance ${x.instanceNumber ?? '?'}`);
+
 function seriesSummary(s: DicomSeries, withData: boolean): Record<string, unknown> {
   const inst = s.slices.map((x) => x.instanceNumber).filter((x): x is number => x !== null);
   const r = withData ? valueRange(s.volume.data) : null;
@@ -56,6 +74,7 @@ function seriesSummary(s: DicomSeries, withData: boolean): Record<string, unknow
     slices: s.slices.length,
     instanceRange: inst.length ? [Math.min(...inst), Math.max(...inst)] : null,
     firstSliceInstance: s.slices[0]?.instanceNumber ?? null,
+    frames: s.slices.some((x) => x.frame !== null) ? s.slices.map((x) => x.frame) : null,
     transferSyntax: s.transferSyntaxes,
     shape: s.volume.shape,
     spacing: s.volume.spacing,
@@ -71,13 +90,15 @@ function seriesSummary(s: DicomSeries, withData: boolean): Record<string, unknow
   };
 }
 
-/** Whether the file starts with the DICOM Part 10 preamble ("DICM" at byte 128). */
-function hasDicomPreamble(path: string): boolean {
+/** Whether the file is DICOM: the Part 10 preamble, or a bare meta group or dataset (see dicomEncoding). */
+function isDicomFile(path: string): boolean {
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
-    const b = Buffer.alloc(132);
-    return readSync(fd, b, 0, 132, 0) === 132 && b.toString('latin1', 128, 132) === 'DICM';
+    // Enough for the first element of a bare dataset, whose length the implicit-VR check uses.
+    const b = Buffer.alloc(65536);
+    const n = readSync(fd, b, 0, b.length, 0);
+    return looksLikeDicom(new Uint8Array(b.buffer, b.byteOffset, n));
   } catch {
     return false; // the NIfTI reader reports unreadable files
   } finally {
@@ -96,6 +117,7 @@ export const command: Command = {
       options: {
         'max-voxels': { type: 'string' },
         'headers-only': { type: 'boolean' },
+        strict: { type: 'boolean' },
         json: { type: 'boolean' },
       },
     });
@@ -114,13 +136,14 @@ export const command: Command = {
       throw new DataError(path, 'path', `cannot read: ${(e as Error).message}`);
     }
     const json = values.json ?? false;
-    const dicomFile = !isDir && hasDicomPreamble(path);
+    const dicomFile = !isDir && isDicomFile(path);
 
     if (isDir || dicomFile) {
       const headersOnly = values['headers-only'] ?? false;
       const folder = dicomFile ? dirname(path) : path;
-      const all = await readDicomFolder(folder, { maxVoxels, headersOnly });
-      const r = dicomFile ? { ...all, series: all.series.filter((s) => s.slices.some((x) => x.file === path)), skipped: all.skipped.filter((x) => x.file === path) } : all;
+      const all = await readDicomFolder(folder, { maxVoxels, headersOnly, strict: values.strict ?? false });
+      const same = (f: string) => resolve(f) === resolve(path);
+      const r = dicomFile ? { ...all, series: all.series.filter((s) => s.slices.some((x) => same(x.file))), skipped: all.skipped.filter((x) => same(x.file)) } : all;
       if (dicomFile && r.series.length === 0) throw new DataError(path, 'file', `is DICOM but not part of any image series in ${folder}${r.skipped.length ? ` (${r.skipped[0]!.reason})` : ''}`);
       if (json) {
         console.log(JSON.stringify({ path, format: 'DICOM', series: r.series.map((s) => seriesSummary(s, !headersOnly)), skipped: r.skipped }, null, 2));
@@ -129,11 +152,10 @@ export const command: Command = {
       if (dicomFile) console.log(`${path}: DICOM file, of the series below (read from ${folder})`);
       else console.log(`${path}: DICOM folder, ${r.series.length} image series${r.skipped.length ? `, ${r.skipped.length} file(s) skipped (${r.nonDicomCount} not DICOM)` : ''}`);
       for (const s of r.series) {
-        const inst = s.slices.map((x) => x.instanceNumber).filter((x): x is number => x !== null);
         console.log('');
         console.log(`series ${s.seriesNumber ?? '(no SeriesNumber)'}${s.description ? ` "${s.description}"` : ''}${s.modality ? ` [${s.modality}]` : ''}`);
         console.log(`  series UID:    ${s.seriesUID ?? '(none)'}`);
-        console.log(`  slices:        ${s.slices.length}, InstanceNumber ${inst.length ? `${Math.min(...inst)}..${Math.max(...inst)}` : '(none)'}; voxel k = 0 is instance ${s.slices[0].instanceNumber ?? '?'}, k = ${s.slices.length - 1} is instance ${s.slices[s.slices.length - 1].instanceNumber ?? '?'}`);
+        console.log(`  slices:        ${s.slices.length}, ${numbering(s)}; voxel k = 0 is ${label(s.slices[0]!)}, k = ${s.slices.length - 1} is ${label(s.slices[s.slices.length - 1]!)}`);
         console.log(`  transfer syntax: ${s.transferSyntaxes.map((t) => `${t} (${transferSyntaxName(t)})`).join(', ')}`);
         const gaps = s.sliceGaps;
         console.log(`  slice spacing: ${fmt(s.sliceSpacing)} mm from positions${gaps.length ? ` (gaps ${fmt(Math.min(...gaps))}..${fmt(Math.max(...gaps))})` : ''}${s.sliceThickness !== null ? `; SliceThickness ${fmt(s.sliceThickness)} mm` : ''}`);

@@ -114,7 +114,7 @@ export interface DatasetStats {
   resolved: number;
   /**
    * Dropped snippets by reason: resolution failures ('no-series-metadata', 'other-series',
-   * 'unknown-series', 'image-not-in-series', 'empty-sentence': counted once, at open) and
+   * 'unknown-series', 'ambiguous-series', 'image-not-in-series', 'empty-sentence': counted once, at open) and
    * 'outside-crop' (cumulative over every prepare() call so far: a crop-dependent count).
    */
   snippetsDropped: Record<string, number>;
@@ -146,7 +146,7 @@ interface CaseInfo {
   minedCount: number;
 }
 
-const STATIC_REASONS = ['no-series-metadata', 'other-series', 'unknown-series', 'image-not-in-series', 'empty-sentence'] as const;
+const STATIC_REASONS = ['no-series-metadata', 'other-series', 'unknown-series', 'ambiguous-series', 'image-not-in-series', 'empty-sentence'] as const;
 export type SnippetDropReason = DropReason | 'empty-sentence';
 
 const CTRATE_META_FIELDS = ['RescaleSlope', 'RescaleIntercept', 'XYSpacing', 'ZSpacing'];
@@ -438,7 +438,9 @@ export async function readCaseVolume(path: string, entry: Pick<ManifestEntry, 'm
   } catch (e) {
     throw new DataError(path, 'volume', `cannot read: ${(e as Error).message}`);
   }
-  if (bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d) {
+  const { looksLikeDicom } = await import('./dicom.ts');
+  if (looksLikeDicom(bytes)) {
+    // One DICOM file (with or without the Part 10 preamble): its series, from its folder.
     const { readVolumeFile } = await import('./io/node.ts');
     return readVolumeFile(path, { maxVoxels });
   }

@@ -16,6 +16,13 @@
 // failure becomes a DataError naming the file and the transfer syntax.
 //
 // Conventions:
+// - Files without the Part 10 preamble are read too (dicomEncoding): a bare file meta group, or
+//   a bare dataset (ACR-NEMA style, older planning-system exports) whose VR encoding is told
+//   from its first element's bytes, as dcmtk and pydicom do.
+// - Enhanced (multi-frame) images: each frame is one slice, its geometry taken from
+//   PerFrameFunctionalGroupsSequence, else SharedFunctionalGroupsSequence, else the top level
+//   (PlanePositionSequence, PlaneOrientationSequence, PixelMeasuresSequence,
+//   PixelValueTransformationSequence), as PS3.3 C.7.6.16 lays them out.
 // - Slices are sorted by their position along the slice normal n = row x column direction
 //   (d = n . ImagePositionPatient), ascending; never by file name or InstanceNumber. Voxel
 //   plane k of `volume` is `slices[k]`.
@@ -25,10 +32,14 @@
 //   positions of the first and last slice (slice step = (P_last - P_first) / (n - 1), so a
 //   gantry tilt shows as a shear and SliceThickness is never used as the step), then
 //   converted to RAS+ (x and y negated). `slices[k].position` stays LPS, as in the file.
-// - HU = RescaleSlope * stored + RescaleIntercept, per slice.
+// - HU = RescaleSlope * stored + RescaleIntercept, per slice. The stored value is read from the
+//   bits BitsStored and HighBit name (PS3.5 8.1.1), not assumed to sit at the bottom of the word.
 // - Series are told apart by SeriesInstanceUID (else SeriesNumber, else SeriesDescription and
-//   SliceThickness), and within one of those by geometry (rows, columns, orientation, pixel
-//   spacing), so e.g. a localizer stored in the same series becomes a separate entry with a warning.
+//   SliceThickness), and within one of those by geometry (rows, columns, and orientation and
+//   pixel spacing compared with a tolerance, never rounded), so e.g. a localizer stored in the
+//   same series becomes a separate entry with a warning.
+// - Files that cannot be part of a volume (a dose-report page without position, an unreadable
+//   or undecodable file) are skipped and listed with the reason, unless options.strict.
 // - Uneven slice spacing is reported in `warnings` (and `uneven`, `maxPositionError`); the
 //   volume then uses the mean step. Slices at the same position: the lower InstanceNumber
 //   is kept, the others are dropped with a warning.
@@ -64,6 +75,23 @@ export const TRANSFER_SYNTAXES: Record<string, string> = {
   '1.2.840.10008.1.2.4.203': 'HTJ2K',
 };
 const NATIVE = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1.99', '1.2.840.10008.1.2.2']);
+
+/** Names of the SOP classes a CT folder commonly holds, for messages about skipped files. */
+const SOP_CLASSES: Record<string, string> = {
+  '1.2.840.10008.5.1.4.1.1.2': 'CT Image Storage',
+  '1.2.840.10008.5.1.4.1.1.2.1': 'Enhanced CT Image Storage',
+  '1.2.840.10008.5.1.4.1.1.2.2': 'Legacy Converted Enhanced CT Image Storage',
+  '1.2.840.10008.5.1.4.1.1.4': 'MR Image Storage',
+  '1.2.840.10008.5.1.4.1.1.4.1': 'Enhanced MR Image Storage',
+  '1.2.840.10008.5.1.4.1.1.128': 'PET Image Storage',
+  '1.2.840.10008.5.1.4.1.1.7': 'Secondary Capture Image Storage',
+  '1.2.840.10008.5.1.4.1.1.7.1': 'Multi-frame Single Bit Secondary Capture Image Storage',
+  '1.2.840.10008.5.1.4.1.1.7.2': 'Multi-frame Grayscale Byte Secondary Capture Image Storage',
+  '1.2.840.10008.5.1.4.1.1.7.3': 'Multi-frame Grayscale Word Secondary Capture Image Storage',
+  '1.2.840.10008.5.1.4.1.1.7.4': 'Multi-frame True Color Secondary Capture Image Storage',
+  '1.2.840.10008.5.1.4.1.1.88.67': 'X-Ray Radiation Dose SR Storage',
+  '1.2.840.10008.5.1.4.1.1.481.2': 'RT Dose Storage',
+};
 
 /** The decoder option each compressed transfer syntax needs ('rle' is built in, and so by default is 'jpegLossless'). */
 export type DicomCodec = 'rle' | 'jpegLossless' | 'jpegBaseline' | 'jpegLs' | 'jpeg2000';
@@ -105,7 +133,7 @@ export interface DicomFileInput {
   bytes: Uint8Array;
 }
 
-/** The per-slice header fields this reader uses. Positions are LPS mm, as in the file. */
+/** The per-slice (per-frame, for multi-frame files) header fields this reader uses. Positions are LPS mm, as in the file. */
 export interface DicomSliceHeader {
   file: string;
   transferSyntax: string;
@@ -117,6 +145,8 @@ export interface DicomSliceHeader {
   studyUID: string | null;
   frameOfReferenceUID: string | null;
   instanceNumber: number | null;
+  /** 1-based frame number within a multi-frame file; null for a single-frame file. */
+  frame: number | null;
   position: Vec3;
   orientation: [number, number, number, number, number, number];
   /** PixelSpacing as in the file: [row spacing (between rows), column spacing (between columns)]. */
@@ -125,6 +155,8 @@ export interface DicomSliceHeader {
   columns: number;
   bitsAllocated: number;
   bitsStored: number;
+  /** The most significant bit of a stored sample within its BitsAllocated-bit word. */
+  highBit: number;
   pixelRepresentation: number;
   samplesPerPixel: number;
   numberOfFrames: number;
@@ -135,6 +167,8 @@ export interface DicomSliceHeader {
 
 export interface DicomSlice {
   instanceNumber: number | null;
+  /** 1-based frame number for a frame of a multi-frame (enhanced) file, else null. */
+  frame: number | null;
   /** ImagePositionPatient (LPS mm, as in the file). */
   position: Vec3;
   file: string;
@@ -182,8 +216,14 @@ export interface DicomDecoderOptions {
 export interface DicomReadOptions extends DicomDecoderOptions {
   /** Refuse series with more voxels than this before allocating. Default 2^30. */
   maxVoxels?: number;
-  /** Image files without ImagePositionPatient / ImageOrientationPatient / PixelSpacing: 'error' (default) or 'skip'. */
-  onMissingGeometry?: 'error' | 'skip';
+  /**
+   * false (default): DICOM files that cannot be part of a volume (unparsable, no
+   * ImagePositionPatient / ImageOrientationPatient / PixelSpacing such as a dose-report page,
+   * unsupported layout, undecodable pixel data) are skipped and listed in `skipped` with the
+   * reason. true: the first such file's DataError is thrown instead. Files that are not DICOM
+   * and DICOM files without pixel data (reports, presentation states) are skipped either way.
+   */
+  strict?: boolean;
   /** Uneven slice spacing: 'warn' (default) or 'error'. */
   onUneven?: 'warn' | 'error';
   /** Only parse headers; `volume.data` is then empty (length 0) — for listing series quickly. */
@@ -192,12 +232,12 @@ export interface DicomReadOptions extends DicomDecoderOptions {
 
 export interface DicomFolderResult {
   series: DicomSeries[];
-  /** Files that are not DICOM, or DICOM without image data (e.g. structured reports). */
+  /** Files not used, with the reason: not DICOM, DICOM without image data, or unusable images (see DicomReadOptions.strict). */
   skipped: { file: string; reason: string }[];
   nonDicomCount: number;
 }
 
-/** A parsed file (header + dataset for the pixel data). */
+/** One slice to be: a file's header for one of its frames, and the dataset for the pixel data. */
 interface ParsedFile {
   header: DicomSliceHeader;
   dataSet: DataSet;
@@ -205,6 +245,7 @@ interface ParsedFile {
 
 const TAG = {
   transferSyntax: 'x00020010',
+  imageType: 'x00080008',
   sopClass: 'x00080016',
   modality: 'x00080060',
   seriesDescription: 'x0008103e',
@@ -223,10 +264,18 @@ const TAG = {
   pixelSpacing: 'x00280030',
   bitsAllocated: 'x00280100',
   bitsStored: 'x00280101',
+  highBit: 'x00280102',
   pixelRepresentation: 'x00280103',
   rescaleIntercept: 'x00281052',
   rescaleSlope: 'x00281053',
   pixelData: 'x7fe00010',
+  // Enhanced (multi-frame) functional groups, PS3.3 C.7.6.16.
+  sharedGroups: 'x52009229',
+  perFrameGroups: 'x52009230',
+  planePosition: 'x00209113',
+  planeOrientation: 'x00209116',
+  pixelMeasures: 'x00289110',
+  pixelValueTransformation: 'x00289145',
 };
 const TAG_NAME: Record<string, string> = {
   position: 'ImagePositionPatient (0020,0032)',
@@ -235,7 +284,20 @@ const TAG_NAME: Record<string, string> = {
   rows: 'Rows (0028,0010)',
   columns: 'Columns (0028,0011)',
   bitsAllocated: 'BitsAllocated (0028,0100)',
+  bitsStored: 'BitsStored (0028,0101)',
+  highBit: 'HighBit (0028,0102)',
+  numberOfFrames: 'NumberOfFrames (0028,0008)',
+  perFrameGroups: 'PerFrameFunctionalGroupsSequence (5200,9230)',
   pixelData: 'PixelData (7FE0,0010)',
+};
+/** Where each geometry attribute sits inside a functional group item. */
+const GROUP_MACRO: Record<'position' | 'orientation' | 'pixelSpacing' | 'sliceThickness' | 'rescaleSlope' | 'rescaleIntercept', string> = {
+  position: TAG.planePosition,
+  orientation: TAG.planeOrientation,
+  pixelSpacing: TAG.pixelMeasures,
+  sliceThickness: TAG.pixelMeasures,
+  rescaleSlope: TAG.pixelValueTransformation,
+  rescaleIntercept: TAG.pixelValueTransformation,
 };
 
 function str(ds: DataSet, tag: string): string | null {
@@ -263,10 +325,57 @@ function us(ds: DataSet, tag: string): number | null {
   return int(ds, tag);
 }
 
-/** Whether the bytes look like a DICOM file (Part 10 preamble, or a bare dataset starting with group 0008). */
+/** Item `index` of a sequence, or undefined. */
+function seqItem(ds: DataSet | undefined, tag: string, index = 0): DataSet | undefined {
+  return ds?.elements[tag]?.items?.[index]?.dataSet;
+}
+
+// ---------------------------------------------------------------------------------------
+// Telling DICOM bytes apart, and their encoding
+
+/** The two-letter value representations of PS3.5 6.2 (an explicit-VR element has one at bytes 4-5). */
+const VRS = new Set([
+  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH', 'SL',
+  'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV',
+]);
+
+/**
+ * How a file's bytes hold a dataset: 'part10' (128-byte preamble, "DICM", file meta header);
+ * 'bare-meta' (the file meta group without the preamble); 'bare' (a dataset without preamble
+ * or meta header, in `transferSyntax`).
+ */
+export type DicomEncoding = { kind: 'part10' } | { kind: 'bare-meta' } | { kind: 'bare'; transferSyntax: string };
+
+function hasPreamble(bytes: Uint8Array): boolean {
+  return bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d;
+}
+
+/**
+ * The encoding of a DICOM file from its first bytes, or null when they are not DICOM. A bare
+ * dataset must start with group 0008 (or the meta group 0002), as every image file's first
+ * attributes are; its VR encoding is told as dcmtk and pydicom do: explicit when bytes 4-5 of
+ * the first element are a known VR, else implicit; explicit big endian when the group reads
+ * byte-swapped (00 08) and a VR follows.
+ */
+export function dicomEncoding(bytes: Uint8Array): DicomEncoding | null {
+  if (hasPreamble(bytes)) return { kind: 'part10' };
+  if (bytes.length < 8) return null;
+  const vr = String.fromCharCode(bytes[4]!, bytes[5]!);
+  const explicit = VRS.has(vr);
+  if (bytes[0] === 0x02 && bytes[1] === 0x00 && bytes[3] === 0x00 && explicit) return { kind: 'bare-meta' };
+  if (bytes[0] === 0x08 && bytes[1] === 0x00 && bytes[3] === 0x00) {
+    if (explicit) return { kind: 'bare', transferSyntax: '1.2.840.10008.1.2.1' };
+    // Implicit: a 32-bit length that fits in the file.
+    const len = (bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) >>> 0;
+    return len === 0xffffffff || len <= bytes.length - 8 ? { kind: 'bare', transferSyntax: '1.2.840.10008.1.2' } : null;
+  }
+  if (bytes[0] === 0x00 && bytes[1] === 0x08 && bytes[2] === 0x00 && explicit) return { kind: 'bare', transferSyntax: '1.2.840.10008.1.2.2' };
+  return null;
+}
+
+/** Whether the bytes look like a DICOM file (Part 10, or a bare meta group or dataset; see dicomEncoding). */
 export function looksLikeDicom(bytes: Uint8Array): boolean {
-  if (bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d) return true;
-  return bytes.length >= 8 && bytes[0] === 0x08 && bytes[1] === 0x00 && bytes[3] === 0x00;
+  return dicomEncoding(bytes) !== null;
 }
 
 function inflater(byteArray: Uint8Array, position: number): Uint8Array {
@@ -277,76 +386,191 @@ function inflater(byteArray: Uint8Array, position: number): Uint8Array {
   return full;
 }
 
-/**
- * Parses one file's header. Returns null for non-DICOM bytes (no Part 10 preamble and not a
- * bare little-endian dataset). Geometry tags are checked later (only image files need them).
- */
-export function parseDicomFile(file: DicomFileInput): { header: Partial<DicomSliceHeader> & { file: string }; dataSet: DataSet; missing: string[] } | null {
-  if (!looksLikeDicom(file.bytes)) return null;
-  let ds: DataSet;
-  const hasPreamble = file.bytes.length >= 132 && file.bytes[128] === 0x44 && file.bytes[131] === 0x4d;
+const errorText = (e: unknown): string =>
+  e instanceof Error ? e.message : typeof e === 'string' ? e : typeof e === 'object' && e !== null && 'exception' in e ? errorText((e as { exception: unknown }).exception) : String(e);
+
+/** The dataset of a file; DataError naming the file when it cannot be parsed. */
+function parseDataSet(file: DicomFileInput, enc: DicomEncoding): DataSet {
+  let bytes = file.bytes;
+  let opts: Record<string, unknown> = { inflater };
+  if (enc.kind === 'bare-meta') {
+    // The meta group is there, only the preamble is missing: put one in front.
+    const full = new Uint8Array(132 + bytes.length);
+    full.set([0x44, 0x49, 0x43, 0x4d], 128);
+    full.set(bytes, 132);
+    bytes = full;
+  } else if (enc.kind === 'bare') opts = { ...opts, TransferSyntaxUID: enc.transferSyntax };
   try {
-    ds = dicomParser.parseDicom(file.bytes, {
-      ...(hasPreamble ? {} : { TransferSyntaxUID: '1.2.840.10008.1.2' }),
-      inflater,
-    } as Parameters<typeof dicomParser.parseDicom>[1]);
+    return dicomParser.parseDicom(bytes, opts as Parameters<typeof dicomParser.parseDicom>[1]);
   } catch (e) {
-    const msg = typeof e === 'string' ? e : e instanceof Error ? e.message : String((e as { exception?: string }).exception ?? e);
-    if (!hasPreamble) return null;
-    const detail = msg.replace(/^dicomParser[.:]\w+: ?/, '');
-    throw new DataError(file.name, 'DICOM dataset', `unreadable${/overrun|end of buffer/i.test(detail) ? ' (truncated?)' : ''}: ${detail}`);
+    const detail = errorText(e).replace(/^dicomParser[.:][\w.]+: ?/, '');
+    const how = enc.kind === 'bare' ? ` (no preamble or meta header; read as ${transferSyntaxName(enc.transferSyntax)})` : '';
+    throw new DataError(file.name, 'DICOM dataset', `unreadable${/overrun|end of buffer|past end/i.test(detail) ? ' (truncated?)' : ''}${how}: ${detail}`);
   }
-  const ts = str(ds, TAG.transferSyntax) ?? '1.2.840.10008.1.2';
-  const missing: string[] = [];
-  const position = numbers(ds, TAG.position);
-  const orientation = numbers(ds, TAG.orientation);
-  const spacing = numbers(ds, TAG.pixelSpacing);
-  if (!position || position.length !== 3) missing.push(TAG_NAME.position);
-  if (!orientation || orientation.length !== 6) missing.push(TAG_NAME.orientation);
-  if (!spacing || spacing.length !== 2 || !(spacing[0] > 0 && spacing[1] > 0)) missing.push(TAG_NAME.pixelSpacing);
-  const slope = numbers(ds, TAG.rescaleSlope)?.[0];
-  const inter = numbers(ds, TAG.rescaleIntercept)?.[0];
-  const header: Partial<DicomSliceHeader> & { file: string } = {
-    file: file.name,
-    transferSyntax: ts.replace(/\0/g, '').trim(),
-    sopClassUID: str(ds, TAG.sopClass),
-    modality: str(ds, TAG.modality),
-    seriesUID: str(ds, TAG.seriesUID),
-    seriesNumber: int(ds, TAG.seriesNumber),
-    seriesDescription: str(ds, TAG.seriesDescription),
-    studyUID: str(ds, TAG.studyUID),
-    frameOfReferenceUID: str(ds, TAG.frameOfReference),
-    instanceNumber: int(ds, TAG.instanceNumber),
-    position: position && position.length === 3 ? (position as Vec3) : undefined,
-    orientation: orientation && orientation.length === 6 ? (orientation as DicomSliceHeader['orientation']) : undefined,
-    pixelSpacing: spacing && spacing.length === 2 ? (spacing as [number, number]) : undefined,
-    rows: us(ds, TAG.rows) ?? undefined,
-    columns: us(ds, TAG.columns) ?? undefined,
-    bitsAllocated: us(ds, TAG.bitsAllocated) ?? undefined,
-    bitsStored: us(ds, TAG.bitsStored) ?? undefined,
-    pixelRepresentation: us(ds, TAG.pixelRepresentation) ?? 0,
-    samplesPerPixel: us(ds, TAG.samplesPerPixel) ?? 1,
-    numberOfFrames: int(ds, TAG.numberOfFrames) ?? 1,
-    rescaleSlope: slope !== undefined && slope !== 0 ? slope : 1,
-    rescaleIntercept: inter ?? 0,
-    sliceThickness: numbers(ds, TAG.sliceThickness)?.[0] ?? null,
-  };
-  return { header, dataSet: ds, missing };
 }
 
-function requireImageHeader(p: { header: Partial<DicomSliceHeader> & { file: string }; missing: string[] }): DicomSliceHeader {
-  const h = p.header;
-  if (p.missing.length > 0) throw new DataError(h.file, p.missing[0], `missing or invalid${p.missing.length > 1 ? ` (also ${p.missing.slice(1).join(', ')})` : ''}: cannot place the slice in space`);
-  for (const key of ['rows', 'columns', 'bitsAllocated'] as const)
-    if (!(h[key]! > 0)) throw new DataError(h.file, TAG_NAME[key], 'missing or zero');
-  if (h.bitsStored === undefined || !(h.bitsStored > 0)) h.bitsStored = h.bitsAllocated;
-  if (h.samplesPerPixel !== 1)
-    throw new DataError(h.file, 'SamplesPerPixel (0028,0002)', `is ${h.samplesPerPixel}: only single-sample (grayscale) images are supported`);
-  if (h.numberOfFrames !== 1)
-    throw new DataError(h.file, 'NumberOfFrames (0028,0008)', `is ${h.numberOfFrames}: multi-frame (enhanced) images are not supported`);
-  if (![8, 16, 32].includes(h.bitsAllocated!))
-    throw new DataError(h.file, TAG_NAME.bitsAllocated, `is ${h.bitsAllocated}: only 8, 16 and 32 are supported`);
-  return h as DicomSliceHeader;
+// ---------------------------------------------------------------------------------------
+// Headers
+
+/** A file's header fields, with the geometry of each frame (one entry for a single-frame file). */
+interface FileHeader {
+  file: string;
+  dataSet: DataSet;
+  /** The fields shared by all frames (geometry fields are per frame, below). */
+  common: Omit<DicomSliceHeader, 'position' | 'orientation' | 'pixelSpacing' | 'frame' | 'rescaleSlope' | 'rescaleIntercept' | 'sliceThickness'>;
+  sopClassUID: string | null;
+  imageType: string | null;
+  frames: FrameGeometry[];
+  /** Why the frames cannot be read, when NumberOfFrames and the functional groups disagree. */
+  frameProblem: { field: string; detail: string } | null;
+}
+
+interface FrameGeometry {
+  position: number[] | null;
+  orientation: number[] | null;
+  pixelSpacing: number[] | null;
+  sliceThickness: number | null;
+  rescaleSlope: number | null;
+  rescaleIntercept: number | null;
+  /** Where the geometry came from, for messages: 'top level' or 'frame 3 (functional groups)'. */
+  where: string;
+}
+
+/** Geometry fields of one dataset level (the top level, or inside one functional group item). */
+function geometryOf(ds: DataSet | undefined, macros: boolean): Omit<FrameGeometry, 'where'> {
+  const at = (key: keyof typeof GROUP_MACRO) => (macros ? seqItem(ds, GROUP_MACRO[key]) : ds);
+  const n = (key: keyof typeof GROUP_MACRO, tag: string) => {
+    const d = at(key);
+    return d ? numbers(d, tag) : null;
+  };
+  return {
+    position: n('position', TAG.position),
+    orientation: n('orientation', TAG.orientation),
+    pixelSpacing: n('pixelSpacing', TAG.pixelSpacing),
+    sliceThickness: n('sliceThickness', TAG.sliceThickness)?.[0] ?? null,
+    rescaleSlope: n('rescaleSlope', TAG.rescaleSlope)?.[0] ?? null,
+    rescaleIntercept: n('rescaleIntercept', TAG.rescaleIntercept)?.[0] ?? null,
+  };
+}
+
+/**
+ * Parses one file's header. Returns null for bytes that are not DICOM (see dicomEncoding);
+ * throws a DataError naming the file when a DICOM file cannot be parsed. Geometry is checked
+ * later, per frame (only image files need it).
+ */
+function parseFileHeader(file: DicomFileInput): FileHeader | null {
+  const enc = dicomEncoding(file.bytes);
+  if (!enc) return null;
+  const ds = parseDataSet(file, enc);
+  try {
+    const ts = (str(ds, TAG.transferSyntax) ?? (enc.kind === 'bare' ? enc.transferSyntax : '1.2.840.10008.1.2')).replace(/\0/g, '').trim();
+    const bitsAllocated = us(ds, TAG.bitsAllocated) ?? 0;
+    const bitsStored = us(ds, TAG.bitsStored) ?? 0;
+    const common: FileHeader['common'] = {
+      file: file.name,
+      transferSyntax: ts,
+      sopClassUID: str(ds, TAG.sopClass),
+      modality: str(ds, TAG.modality),
+      seriesUID: str(ds, TAG.seriesUID),
+      seriesNumber: int(ds, TAG.seriesNumber),
+      seriesDescription: str(ds, TAG.seriesDescription),
+      studyUID: str(ds, TAG.studyUID),
+      frameOfReferenceUID: str(ds, TAG.frameOfReference),
+      instanceNumber: int(ds, TAG.instanceNumber),
+      rows: us(ds, TAG.rows) ?? 0,
+      columns: us(ds, TAG.columns) ?? 0,
+      bitsAllocated,
+      bitsStored,
+      highBit: us(ds, TAG.highBit) ?? (bitsStored > 0 ? bitsStored - 1 : -1),
+      pixelRepresentation: us(ds, TAG.pixelRepresentation) ?? 0,
+      samplesPerPixel: us(ds, TAG.samplesPerPixel) ?? 1,
+      numberOfFrames: int(ds, TAG.numberOfFrames) ?? 1,
+    };
+    const top = geometryOf(ds, false);
+    const shared = geometryOf(seqItem(ds, TAG.sharedGroups), true);
+    const perFrameEl = ds.elements[TAG.perFrameGroups];
+    const nFrames = common.numberOfFrames;
+    let frameProblem: FileHeader['frameProblem'] = null;
+    const frames: FrameGeometry[] = [];
+    const pick = <K extends keyof Omit<FrameGeometry, 'where'>>(k: K, own: Omit<FrameGeometry, 'where'> | null) => own?.[k] ?? shared[k] ?? top[k];
+    if (nFrames < 1) frameProblem = { field: TAG_NAME.numberOfFrames, detail: `is ${nFrames}` };
+    else if (nFrames > 1 && !perFrameEl?.items)
+      // Legacy multi-frame objects (cine, NM, RT Dose's GridFrameOffsetVector) place frames
+      // in other ways; only the enhanced per-frame PlanePositionSequence is read here.
+      frameProblem = {
+        field: TAG_NAME.numberOfFrames,
+        detail: `is ${nFrames}, but the file has no ${TAG_NAME.perFrameGroups}: multi-frame images without per-frame positions are not supported`,
+      };
+    else if (perFrameEl?.items && perFrameEl.items.length !== nFrames)
+      frameProblem = { field: TAG_NAME.perFrameGroups, detail: `has ${perFrameEl.items.length} items, NumberOfFrames (0028,0008) is ${nFrames}` };
+    else
+      for (let f = 0; f < nFrames; f++) {
+        const own = perFrameEl?.items ? geometryOf(perFrameEl.items[f]?.dataSet, true) : null;
+        frames.push({
+          position: pick('position', own),
+          orientation: pick('orientation', own),
+          pixelSpacing: pick('pixelSpacing', own),
+          sliceThickness: pick('sliceThickness', own),
+          rescaleSlope: pick('rescaleSlope', own),
+          rescaleIntercept: pick('rescaleIntercept', own),
+          where: nFrames > 1 || perFrameEl ? `frame ${f + 1} (functional groups, else top level)` : 'top level',
+        });
+      }
+    return { file: file.name, dataSet: ds, common, sopClassUID: common.sopClassUID, imageType: str(ds, TAG.imageType), frames, frameProblem };
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(file.name, 'DICOM dataset', `unreadable header: ${errorText(e)}`);
+  }
+}
+
+/** "Secondary Capture Image Storage, ImageType DERIVED\SECONDARY, "Dose Report"": what a file is, for skip reasons. */
+function describeFile(h: FileHeader): string {
+  const parts: string[] = [];
+  if (h.sopClassUID) parts.push(SOP_CLASSES[h.sopClassUID] ?? `SOPClassUID ${h.sopClassUID}`);
+  if (h.imageType) parts.push(`ImageType ${h.imageType}`);
+  if (h.common.seriesDescription) parts.push(`"${h.common.seriesDescription}"`);
+  return parts.join(', ');
+}
+
+/** The complete header of each frame of an image file; DataError naming the file and the field at fault. */
+function frameHeaders(h: FileHeader): DicomSliceHeader[] {
+  const c = h.common;
+  const what = describeFile(h);
+  const fail = (field: string, detail: string): never => {
+    throw new DataError(h.file, field, what ? `${detail} (${what})` : detail);
+  };
+  if (h.frameProblem) fail(h.frameProblem.field, h.frameProblem.detail);
+  for (const key of ['rows', 'columns', 'bitsAllocated'] as const) if (!(c[key] > 0)) fail(TAG_NAME[key], 'missing or zero');
+  if (c.samplesPerPixel !== 1) fail('SamplesPerPixel (0028,0002)', `is ${c.samplesPerPixel}: only single-sample (grayscale) images are supported`);
+  if (![8, 16, 32].includes(c.bitsAllocated)) fail(TAG_NAME.bitsAllocated, `is ${c.bitsAllocated}: only 8, 16 and 32 are supported`);
+  const bitsStored = c.bitsStored > 0 ? c.bitsStored : c.bitsAllocated;
+  if (bitsStored > c.bitsAllocated) fail(TAG_NAME.bitsStored, `is ${bitsStored}, more than BitsAllocated (${c.bitsAllocated})`);
+  const highBit = c.highBit >= 0 ? c.highBit : bitsStored - 1;
+  // PS3.5 8.1.1: the stored bits run from HighBit down; they must fit in the word.
+  if (highBit < bitsStored - 1 || highBit >= c.bitsAllocated)
+    fail(TAG_NAME.highBit, `is ${highBit}, which does not fit BitsStored ${bitsStored} in BitsAllocated ${c.bitsAllocated} (HighBit must be ${bitsStored - 1}..${c.bitsAllocated - 1})`);
+  return h.frames.map((g, f) => {
+    const missing: string[] = [];
+    if (!g.position || g.position.length !== 3) missing.push(TAG_NAME.position);
+    if (!g.orientation || g.orientation.length !== 6) missing.push(TAG_NAME.orientation);
+    if (!g.pixelSpacing || g.pixelSpacing.length !== 2 || !(g.pixelSpacing[0]! > 0 && g.pixelSpacing[1]! > 0)) missing.push(TAG_NAME.pixelSpacing);
+    if (missing.length > 0)
+      fail(missing[0]!, `missing or invalid${missing.length > 1 ? ` (also ${missing.slice(1).join(', ')})` : ''}${h.frames.length > 1 || g.where !== 'top level' ? ` in ${g.where}` : ''}: cannot place the image in space`);
+    const o = g.orientation!;
+    if (!(Math.hypot(...cross(o.slice(0, 3), o.slice(3, 6))) > 0.5)) fail(TAG_NAME.orientation, `row and column directions are (nearly) parallel: ${o.join('\\')}`);
+    return {
+      ...c,
+      bitsStored,
+      highBit,
+      frame: c.numberOfFrames > 1 ? f + 1 : null,
+      position: g.position as Vec3,
+      orientation: g.orientation as DicomSliceHeader['orientation'],
+      pixelSpacing: g.pixelSpacing as [number, number],
+      rescaleSlope: g.rescaleSlope !== null && g.rescaleSlope !== 0 ? g.rescaleSlope : 1,
+      rescaleIntercept: g.rescaleIntercept ?? 0,
+      sliceThickness: g.sliceThickness,
+    };
+  });
 }
 
 const cross = (a: ArrayLike<number>, b: ArrayLike<number>): Vec3 => [
@@ -356,28 +580,56 @@ const cross = (a: ArrayLike<number>, b: ArrayLike<number>): Vec3 => [
 ];
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
 
-function geometryKey(h: DicomSliceHeader): string {
-  const o = h.orientation.map((x) => x.toFixed(3)).join(',');
-  const s = h.pixelSpacing.map((x) => x.toFixed(4)).join(',');
-  return `${h.rows}x${h.columns}|${o}|${s}`;
+/**
+ * Tolerances for "the same geometry": direction cosines within 1e-4 (ITK's own check uses 1e-6;
+ * writers print IOP with as few as 6 decimals, and 1e-4 moves the edge of a 512-pixel image
+ * by under 0.05 mm), pixel spacing within 1e-4 relative. Slices of one series differ only by
+ * such float noise; a localizer or reformat in the same series differs by far more.
+ */
+const IOP_TOLERANCE = 1e-4;
+const SPACING_TOLERANCE = 1e-4;
+
+function sameGeometry(a: DicomSliceHeader, b: DicomSliceHeader): boolean {
+  if (a.rows !== b.rows || a.columns !== b.columns) return false;
+  for (let i = 0; i < 6; i++) if (!(Math.abs(a.orientation[i]! - b.orientation[i]!) <= IOP_TOLERANCE)) return false;
+  for (let i = 0; i < 2; i++) if (!(Math.abs(a.pixelSpacing[i]! - b.pixelSpacing[i]!) <= SPACING_TOLERANCE * Math.max(a.pixelSpacing[i]!, b.pixelSpacing[i]!))) return false;
+  return true;
 }
 
-const errorText = (e: unknown): string => (e instanceof Error ? e.message : typeof e === 'string' ? e : String(e));
+/** Encapsulated pixel data: which fragments hold each frame, cached per element (frames are decoded one by one). */
+const frameOffsets = new WeakMap<Element, number[]>();
 
-/** The bytes of the (single) frame of encapsulated pixel data: all its fragments, joined. */
-function encapsulatedFrame(p: ParsedFile, el: Element, tsDesc: string): Uint8Array {
+/** The bytes of one frame of encapsulated pixel data: its fragments, joined. */
+function encapsulatedFrame(p: ParsedFile, el: Element, codec: DicomCodec, tsDesc: string): Uint8Array {
   const h = p.header;
+  const ds = p.dataSet;
   if (!el.encapsulatedPixelData || !el.fragments || el.fragments.length === 0)
     throw new DataError(h.file, TAG_NAME.pixelData, `${tsDesc} transfer syntax, but the pixel data is not encapsulated in fragments`);
-  const size = p.dataSet.byteArray.length;
+  const size = ds.byteArray.length;
   for (const f of el.fragments)
     if (f.position + f.length > size)
       throw new DataError(h.file, TAG_NAME.pixelData, `truncated: a ${tsDesc} fragment of ${f.length} bytes runs past the end of the file`);
+  const nFrames = h.numberOfFrames;
+  const f = (h.frame ?? 1) - 1;
   try {
-    return dicomParser.readEncapsulatedPixelDataFromFragments(p.dataSet, el, 0, el.fragments.length) as Uint8Array;
+    if (nFrames === 1) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, el.fragments.length) as Uint8Array;
+    if (el.basicOffsetTable && el.basicOffsetTable.length === nFrames) return dicomParser.readEncapsulatedImageFrame(ds, el, f) as Uint8Array;
+    if (el.fragments.length === nFrames) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, f, 1) as Uint8Array;
+    if (codec !== 'rle') {
+      // No offset table and several fragments per frame: JPEG-family codestreams end with an
+      // EOI / EOC marker, which tells where each frame ends.
+      let bot = frameOffsets.get(el);
+      if (!bot) frameOffsets.set(el, (bot = dicomParser.createJPEGBasicOffsetTable(ds, el) as number[]));
+      if (bot.length === nFrames) return dicomParser.readEncapsulatedImageFrame(ds, el, f, bot) as Uint8Array;
+    }
   } catch (e) {
-    throw new DataError(h.file, TAG_NAME.pixelData, `cannot read the ${tsDesc} fragments: ${errorText(e)}`);
+    throw new DataError(h.file, TAG_NAME.pixelData, `cannot read frame ${f + 1} from the ${tsDesc} fragments: ${errorText(e)}`);
   }
+  throw new DataError(
+    h.file,
+    TAG_NAME.pixelData,
+    `${nFrames} frames in ${el.fragments.length} ${tsDesc} fragments without a basic offset table: cannot tell which fragments hold frame ${f + 1}`,
+  );
 }
 
 /**
@@ -405,7 +657,24 @@ function checkCodestream(codec: DicomCodec, frame: Uint8Array, h: DicomSliceHead
     );
 }
 
-/** Reads the stored pixel values of one slice, rescaled to HU, into `out`. */
+/** A decoder the caller did not give: not the file's fault, so never a reason to skip it. */
+class MissingDecoderError extends DataError {}
+
+/** The decoder a compressed transfer syntax needs; a missing one is the caller's omission, not the file's fault (always thrown). */
+function decoderFor(h: DicomSliceHeader, opts: DicomDecoderOptions): FrameDecoder | undefined {
+  const codec = CODEC[h.transferSyntax];
+  if (!codec || codec === 'rle') return undefined;
+  const decoder = codec === 'jpegLossless' ? (opts.jpegLossless ?? jpegLosslessDecoder) : opts[codec];
+  if (!decoder)
+    throw new MissingDecoderError(
+      h.file,
+      'TransferSyntaxUID (0002,0010)',
+      `${h.transferSyntax} (${transferSyntaxName(h.transferSyntax)}) needs a ${CODEC_LABEL[codec]} decoder (options.${codec}; on Node, readDicomFolder loads it)`,
+    );
+  return decoder;
+}
+
+/** Reads the stored pixel values of one slice (one frame), rescaled to HU, into `out`. */
 function decodePixels(p: ParsedFile, out: Float32Array, opts: DicomDecoderOptions): void {
   const h = p.header;
   const ds = p.dataSet;
@@ -421,13 +690,23 @@ function decodePixels(p: ParsedFile, out: Float32Array, opts: DicomDecoderOption
   let bits: number;
   let precision: number;
   let srcSigned = false;
+  // Native and RLE data hand back whole words, laid out as BitsStored / HighBit say; the
+  // JPEG-family codecs hand back the samples themselves.
+  let words = true;
   if (NATIVE.has(ts)) {
     if (el.encapsulatedPixelData) throw new DataError(h.file, TAG_NAME.pixelData, 'encapsulated, but the transfer syntax is native');
     bits = precision = h.bitsAllocated;
     const bytesPer = bits / 8;
-    if (el.dataOffset + n * bytesPer > ds.byteArray.length || el.length < n * bytesPer)
-      throw new DataError(h.file, TAG_NAME.pixelData, `truncated: ${h.columns}x${h.rows} at ${bits} bits needs ${n * bytesPer} bytes, has ${Math.min(el.length, ds.byteArray.length - el.dataOffset)}`);
-    raw = ds.byteArray.subarray(el.dataOffset, el.dataOffset + n * bytesPer);
+    const frameBytes = n * bytesPer;
+    const need = frameBytes * h.numberOfFrames;
+    const start = el.dataOffset + frameBytes * ((h.frame ?? 1) - 1);
+    if (el.dataOffset + need > ds.byteArray.length || el.length < need)
+      throw new DataError(
+        h.file,
+        TAG_NAME.pixelData,
+        `truncated: ${h.numberOfFrames > 1 ? `${h.numberOfFrames} frames of ` : ''}${h.columns}x${h.rows} at ${bits} bits needs ${need} bytes, has ${Math.min(el.length, ds.byteArray.length - el.dataOffset)}`,
+      );
+    raw = ds.byteArray.subarray(start, start + frameBytes);
     if (ts === '1.2.840.10008.1.2.2' && bytesPer > 1) {
       raw = raw.slice();
       for (let o = 0; o < raw.length; o += bytesPer)
@@ -441,10 +720,8 @@ function decodePixels(p: ParsedFile, out: Float32Array, opts: DicomDecoderOption
     const codec = CODEC[ts];
     if (!codec)
       throw new DataError(h.file, 'TransferSyntaxUID (0002,0010)', `${tsDesc} is not supported (supported: ${SUPPORTED})`);
-    const decoder = codec === 'rle' ? undefined : codec === 'jpegLossless' ? (opts.jpegLossless ?? jpegLosslessDecoder) : opts[codec];
-    if (codec !== 'rle' && !decoder)
-      throw new DataError(h.file, 'TransferSyntaxUID (0002,0010)', `${tsDesc} needs a ${CODEC_LABEL[codec]} decoder (options.${codec}; on Node, readDicomFolder loads it)`);
-    const frame = encapsulatedFrame(p, el, tsDesc);
+    const decoder = decoderFor(h, opts);
+    const frame = encapsulatedFrame(p, el, codec, tsDesc);
     let img: DecodedFrame;
     try {
       checkCodestream(codec, frame, h, tsDesc);
@@ -464,6 +741,7 @@ function decodePixels(p: ParsedFile, out: Float32Array, opts: DicomDecoderOption
     precision = img.bitsPerSample;
     srcSigned = img.isSigned;
     raw = img.pixels;
+    words = codec === 'rle';
     if (raw.length < n * (bits / 8)) throw new DataError(h.file, TAG_NAME.pixelData, `${tsDesc}: decoder returned ${raw.length} bytes, ${h.columns}x${h.rows} at ${bits} bits needs ${n * (bits / 8)}`);
   }
   const bytesPer = bits / 8;
@@ -473,45 +751,77 @@ function decodePixels(p: ParsedFile, out: Float32Array, opts: DicomDecoderOption
     bits === 8 ? (srcSigned ? new Int8Array(b, off, n) : new Uint8Array(b, off, n))
     : bits === 16 ? (srcSigned ? new Int16Array(b, off, n) : new Uint16Array(b, off, n))
     : srcSigned ? new Int32Array(b, off, n) : new Uint32Array(b, off, n);
-  // Only the low min(BitsStored, precision) bits count: bits above may hold overlays or
-  // garbage (native data), and codecs hand signed data back as unsigned bit patterns, so
+  // The stored value is the BitsStored bits ending at HighBit (PS3.5 8.1.1): shift them down
+  // (legacy files left-align 12-bit samples, HighBit 15), then keep only them: bits around may
+  // hold overlays or garbage, and codecs hand signed data back as unsigned bit patterns, so
   // mask (unsigned) or sign-extend (signed) from there.
+  const shift = words ? h.highBit + 1 - h.bitsStored : 0;
   const sig = Math.min(h.bitsStored, precision);
   let get: (i: number) => number;
   if (srcSigned) get = (i) => arr[i];
   else if (signed) {
     const sh = 32 - sig;
-    get = (i) => (arr[i] << sh) >> sh;
-  } else if (sig < bits) {
+    get = shift ? (i) => ((arr[i] >>> shift) << sh) >> sh : (i) => (arr[i] << sh) >> sh;
+  } else if (sig < 32) {
     const mask = 2 ** sig - 1;
-    get = (i) => (arr[i] & mask) >>> 0;
+    get = shift ? (i) => ((arr[i] >>> shift) & mask) >>> 0 : sig < bits ? (i) => (arr[i] & mask) >>> 0 : (i) => arr[i];
   } else get = (i) => arr[i];
   for (let i = 0; i < n; i++) out[i] = get(i) * slope + inter;
 }
 
-function makeSeries(group: ParsedFile[], opts: DicomReadOptions, extraWarnings: string[]): DicomSeries {
+/** Records a file that cannot be used (or throws, with options.strict). */
+type OnFailure = (file: string, error: DataError) => void;
+
+/**
+ * One series from slices of one geometry. Slices whose pixel data cannot be decoded are passed
+ * to `onFailure` and left out (the series is rebuilt without them); null when none is left.
+ */
+function makeSeries(group: ParsedFile[], opts: DicomReadOptions, extraWarnings: string[], onFailure: OnFailure): DicomSeries | null {
+  for (;;) {
+    const built = buildSeries(group, opts, extraWarnings);
+    if (opts.headersOnly) return built.series;
+    const failed = new Set<ParsedFile>();
+    const { data, kept } = built;
+    const plane = built.series.volume.shape[0] * built.series.volume.shape[1];
+    for (let k = 0; k < kept.length; k++) {
+      try {
+        decodePixels(kept[k]!, data.subarray(k * plane, (k + 1) * plane), opts);
+      } catch (e) {
+        if (e instanceof MissingDecoderError) throw e;
+        const file = kept[k]!.header.file;
+        onFailure(file, e instanceof DataError ? e : new DataError(file, TAG_NAME.pixelData, `cannot be decoded: ${errorText(e)}`));
+        failed.add(kept[k]!);
+      }
+    }
+    if (failed.size === 0) return built.series;
+    group = group.filter((p) => !failed.has(p));
+    if (group.length === 0) return null;
+  }
+}
+
+function buildSeries(group: ParsedFile[], opts: DicomReadOptions, extraWarnings: string[]): { series: DicomSeries; kept: ParsedFile[]; data: Float32Array } {
   const warnings = [...extraWarnings];
   const first = group[0].header;
   const iop = first.orientation;
   const rowDir = iop.slice(0, 3), colDir = iop.slice(3, 6);
   const normal = cross(rowDir, colDir);
   const nn = Math.hypot(...normal);
-  if (!(nn > 0.5))
-    throw new DataError(first.file, TAG_NAME.orientation, `row and column directions are (nearly) parallel: ${iop.join('\\')}`);
   for (let a = 0; a < 3; a++) normal[a] /= nn;
 
   // Sort along the normal; drop duplicates at the same position.
   const withD = group.map((p) => ({ p, d: dot(normal, p.header.position) }));
-  withD.sort((a, b) => a.d - b.d || (a.p.header.instanceNumber ?? 0) - (b.p.header.instanceNumber ?? 0));
+  const order = (h: DicomSliceHeader) => h.instanceNumber ?? 0;
+  withD.sort((a, b) => a.d - b.d || order(a.p.header) - order(b.p.header) || (a.p.header.frame ?? 0) - (b.p.header.frame ?? 0));
   const kept: typeof withD = [];
   const dropped: string[] = [];
+  const label = (h: DicomSliceHeader) => (h.frame !== null ? `${h.file} frame ${h.frame}` : h.file);
   for (const x of withD) {
     const last = kept[kept.length - 1];
     if (last && Math.abs(x.d - last.d) < 1e-3) {
-      // Keep the lower InstanceNumber at a repeated position.
+      // Keep the lower InstanceNumber (then frame) at a repeated position.
       const a = last.p.header.instanceNumber ?? Infinity, b = x.p.header.instanceNumber ?? Infinity;
-      if (b < a) (dropped.push(last.p.header.file), (kept[kept.length - 1] = x));
-      else dropped.push(x.p.header.file);
+      if (b < a) (dropped.push(label(last.p.header)), (kept[kept.length - 1] = x));
+      else dropped.push(label(x.p.header));
     } else kept.push(x);
   }
   if (dropped.length > 0)
@@ -552,7 +862,7 @@ function makeSeries(group: ParsedFile[], opts: DicomReadOptions, extraWarnings: 
     if (opts.onUneven === 'error') throw new DataError(first.file, 'ImagePositionPatient (0020,0032)', msg);
     warnings.push(msg);
   }
-  // Orientation of other slices must match (grouping already ensures it to 1e-3).
+  // The other slices' orientation and spacing agree with the first one's within the grouping tolerance.
   const [rs, cs] = first.pixelSpacing; // row spacing (between rows = along j), column spacing (along i)
   const lps = affineFromRows(
     [
@@ -566,22 +876,16 @@ function makeSeries(group: ParsedFile[], opts: DicomReadOptions, extraWarnings: 
   const affine = lps.slice() as Float64Array;
   for (let c = 0; c < 4; c++) (affine[4 * c] = 0 - lps[4 * c] || 0), (affine[4 * c + 1] = 0 - lps[4 * c + 1] || 0);
 
-  let data: Float32Array;
-  if (opts.headersOnly) data = new Float32Array(0);
-  else {
-    data = new Float32Array(voxels);
-    const plane = rows * columns;
-    for (let k = 0; k < n; k++) decodePixels(kept[k].p, data.subarray(k * plane, (k + 1) * plane), opts);
-  }
+  const data = opts.headersOnly ? new Float32Array(0) : new Float32Array(voxels);
   const tss = [...new Set(kept.map((x) => x.p.header.transferSyntax))];
-  return {
+  const series: DicomSeries = {
     seriesNumber: first.seriesNumber,
     seriesUID: first.seriesUID,
     description: first.seriesDescription,
     modality: first.modality,
     transferSyntax: first.transferSyntax,
     transferSyntaxes: tss,
-    slices: kept.map((x) => ({ instanceNumber: x.p.header.instanceNumber, position: [...x.p.header.position] as Vec3, file: x.p.header.file })),
+    slices: kept.map((x) => ({ instanceNumber: x.p.header.instanceNumber, frame: x.p.header.frame, position: [...x.p.header.position] as Vec3, file: x.p.header.file })),
     volume: { data, shape: [columns, rows, n], spacing: spacingFromAffine(affine), affine },
     orientation: [...iop],
     normal,
@@ -592,60 +896,85 @@ function makeSeries(group: ParsedFile[], opts: DicomReadOptions, extraWarnings: 
     sliceThickness: first.sliceThickness,
     warnings,
   };
+  return { series, kept: kept.map((x) => x.p), data };
+}
+
+/** "field: detail" of a DataError (its message without the file name), for the skipped list. */
+function reasonOf(e: DataError): string {
+  const prefix = `${e.source}: `;
+  return e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
 }
 
 /**
- * Reads every series in a set of files (e.g. one folder). Non-DICOM files and DICOM files
- * without pixel data are skipped and counted; image files missing position / orientation /
- * pixel spacing raise a DataError naming the file and tag (or are skipped, with
- * onMissingGeometry: 'skip'). Series are sorted by SeriesNumber (unknown last).
+ * Reads every series in a set of files (e.g. one folder). Multi-frame (enhanced) files give one
+ * slice per frame. Files that are not DICOM and DICOM files without pixel data are skipped and
+ * counted. Image files that cannot be part of a volume (unparsable; without ImagePositionPatient,
+ * ImageOrientationPatient or PixelSpacing, e.g. a dose-report page; an unsupported layout;
+ * undecodable pixel data) are skipped and listed with the reason, or, with opts.strict, raise
+ * their DataError (naming the file and the field). When no series is left and image files were
+ * skipped, the first one's DataError is thrown. Series are sorted by SeriesNumber (unknown last).
+ * Always thrown: maxVoxels exceeded, uneven spacing with onUneven 'error', a missing decoder.
  */
 export function readDicomSeries(files: DicomFileInput[], opts: DicomReadOptions = {}): DicomFolderResult {
   const skipped: { file: string; reason: string }[] = [];
+  const failures: DataError[] = [];
   let nonDicomCount = 0;
-  const groups = new Map<string, ParsedFile[]>();
-  const uidGeometries = new Map<string, Set<string>>();
+  const onFailure: OnFailure = (file, error) => {
+    if (opts.strict) throw error;
+    failures.push(error);
+    const reason = reasonOf(error);
+    if (!skipped.some((s) => s.file === file && s.reason === reason)) skipped.push({ file, reason });
+  };
+  const asDataError = (file: string, e: unknown): DataError => {
+    if (e instanceof DataError) return e;
+    return new DataError(file, 'DICOM dataset', `unreadable: ${errorText(e)}`);
+  };
+  const groups: { id: string; members: ParsedFile[] }[] = [];
+  const idGeometries = new Map<string, number>();
   for (const f of files) {
-    const parsed = parseDicomFile(f);
-    if (!parsed) {
-      nonDicomCount++;
-      skipped.push({ file: f.name, reason: 'not DICOM' });
-      continue;
-    }
-    if (!parsed.dataSet.elements[TAG.pixelData]) {
-      skipped.push({ file: f.name, reason: 'DICOM without pixel data' });
-      continue;
-    }
-    let header: DicomSliceHeader;
+    let fh: FileHeader | null;
+    let headers: DicomSliceHeader[];
     try {
-      header = requireImageHeader(parsed);
-    } catch (e) {
-      if (e instanceof DataError && opts.onMissingGeometry === 'skip') {
-        skipped.push({ file: f.name, reason: e.message });
+      fh = parseFileHeader(f);
+      if (!fh) {
+        nonDicomCount++;
+        skipped.push({ file: f.name, reason: 'not DICOM' });
         continue;
       }
-      throw e;
+      if (!fh.dataSet.elements[TAG.pixelData]) {
+        const what = describeFile(fh);
+        skipped.push({ file: f.name, reason: `DICOM without pixel data${what ? ` (${what})` : ''}` });
+        continue;
+      }
+      headers = frameHeaders(fh);
+    } catch (e) {
+      onFailure(f.name, asDataError(f.name, e));
+      continue;
     }
-    // Without SeriesInstanceUID and SeriesNumber (anonymised data), SeriesDescription and
-    // SliceThickness still tell e.g. a 1 mm lung reconstruction from a 3 mm body one.
-    const anon = `(no series UID or number; "${(header.seriesDescription ?? '').replace(/\|/g, '/')}", ${header.sliceThickness ?? '?'} mm)`;
-    const id = header.seriesUID ?? (header.seriesNumber !== null ? `#${header.seriesNumber}` : anon);
-    const key = `${id}|${geometryKey(header)}`;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key)!.push({ header, dataSet: parsed.dataSet });
-    if (!uidGeometries.has(id)) uidGeometries.set(id, new Set());
-    uidGeometries.get(id)!.add(key);
+    for (const header of headers) {
+      // Without SeriesInstanceUID and SeriesNumber (anonymised data), SeriesDescription and
+      // SliceThickness still tell e.g. a 1 mm lung reconstruction from a 3 mm body one.
+      const anon = `(no series UID or number; "${header.seriesDescription ?? ''}", ${header.sliceThickness ?? '?'} mm)`;
+      const id = header.seriesUID ?? (header.seriesNumber !== null ? `#${header.seriesNumber}` : anon);
+      let g = groups.find((x) => x.id === id && sameGeometry(x.members[0]!.header, header));
+      if (!g) {
+        groups.push((g = { id, members: [] }));
+        idGeometries.set(id, (idGeometries.get(id) ?? 0) + 1);
+      }
+      g.members.push({ header, dataSet: fh.dataSet });
+    }
   }
   const series: DicomSeries[] = [];
-  for (const [key, group] of groups) {
-    const id = key.slice(0, key.indexOf('|'));
+  for (const { id, members } of groups) {
     const extra: string[] = [];
-    const nGeo = uidGeometries.get(id)!.size;
+    const nGeo = idGeometries.get(id)!;
     if (nGeo > 1)
-      extra.push(`series ${id} holds images of ${nGeo} different geometries (size/orientation/spacing); this entry is one of them (${group[0].header.columns}x${group[0].header.rows})`);
+      extra.push(`series ${id} holds images of ${nGeo} different geometries (size/orientation/spacing); this entry is one of them (${members[0]!.header.columns}x${members[0]!.header.rows})`);
     if (id.startsWith('(no')) extra.push('no SeriesInstanceUID or SeriesNumber: files grouped by SeriesDescription, SliceThickness and geometry');
-    series.push(makeSeries(group, opts, extra));
+    const s = makeSeries(members, opts, extra, onFailure);
+    if (s) series.push(s);
   }
+  if (series.length === 0 && failures.length > 0) throw failures[0]!;
   series.sort((a, b) => (a.seriesNumber ?? Infinity) - (b.seriesNumber ?? Infinity) || b.slices.length - a.slices.length);
   return { series, skipped, nonDicomCount };
 }
@@ -671,26 +1000,42 @@ export function instanceWorldRas(series: DicomSeries, instanceNumber: number): V
 }
 
 /**
- * The series' slice metadata as a manifest stores it (InstanceNumber -> world z of the slice's
- * true position; z is the same in LPS and RAS), for resolving a report's "series X, image Y".
- * `seriesNumber` overrides the file's SeriesNumber, e.g. when it is empty (anonymised data):
- * otherwise it stays null and references naming a series are dropped as 'unknown-series'.
- * Slices without an InstanceNumber cannot be referenced and are left out (counted in `unnumbered`).
+ * The image number a report's "image Y" means for each slice: its InstanceNumber, or, when the
+ * series is one multi-frame (enhanced) file, its frame number (what viewers number the images by).
  */
-export function seriesMetaFromDicom(series: DicomSeries, opts: { seriesNumber?: number } = {}): SeriesMeta & { unnumbered: number } {
+export function imageNumbers(series: DicomSeries): (number | null)[] {
+  const s0 = series.slices[0];
+  const oneMultiFrame = s0 !== undefined && series.slices.every((s) => s.frame !== null && s.file === s0.file);
+  return series.slices.map((s) => (oneMultiFrame ? s.frame : s.instanceNumber));
+}
+
+/**
+ * The series' slice metadata as a manifest stores it (image number -> world z of the slice's
+ * true position; z is the same in LPS and RAS), for resolving a report's "series X, image Y".
+ * Image numbers are InstanceNumbers (frame numbers for a series that is one multi-frame file;
+ * see imageNumbers). `seriesNumber` overrides the file's SeriesNumber, e.g. when it is empty
+ * (anonymised data): otherwise it stays null and references naming a series are dropped as
+ * 'unknown-series'. `seriesCount`: how many image series the study (folder) has; when more than
+ * one, references that name no series are not resolved. Slices without an image number cannot be
+ * referenced and are left out (counted in `unnumbered`).
+ */
+export function seriesMetaFromDicom(series: DicomSeries, opts: { seriesNumber?: number; seriesCount?: number } = {}): SeriesMeta & { unnumbered: number } {
   const slices: SeriesMeta['slices'] = [];
   let unnumbered = 0;
   const seen = new Set<number>();
-  for (const s of series.slices) {
-    if (s.instanceNumber === null || seen.has(s.instanceNumber)) {
+  const numbersOf = imageNumbers(series);
+  series.slices.forEach((s, k) => {
+    const num = numbersOf[k]!;
+    if (num === null || seen.has(num)) {
       unnumbered++;
-      continue;
+      return;
     }
-    seen.add(s.instanceNumber);
-    slices.push({ instanceNumber: s.instanceNumber, z: s.position[2] });
-  }
+    seen.add(num);
+    slices.push({ instanceNumber: num, z: s.position[2] });
+  });
   const meta: SeriesMeta & { unnumbered: number } = { seriesNumber: opts.seriesNumber ?? series.seriesNumber, slices, unnumbered };
   if (series.sliceThickness !== null && series.sliceThickness > 0) meta.sliceThickness = series.sliceThickness;
+  if (opts.seriesCount !== undefined && opts.seriesCount > 1) meta.seriesCount = opts.seriesCount;
   return meta;
 }
 

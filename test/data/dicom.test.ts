@@ -132,18 +132,20 @@ test('uneven slice spacing is reported (warning), or an error on request', () =>
   throwsData(() => readDicomSeries(files, { onUneven: 'error' }), 'slice0.dcm', /ImagePositionPatient/, /uneven/);
 });
 
-test('missing ImagePositionPatient / orientation -> DataError naming the file and tag (or skipped)', () => {
+test('missing ImagePositionPatient / orientation -> skipped with the tag as the reason, or (strict) a DataError naming the file and tag', () => {
   const files = axialSeries(3);
   files[1] = { name: 'noipp.dcm', bytes: writeTestDicom({ rows: 3, columns: 4, pixels: new Array(12).fill(0), position: null }) };
-  throwsData(() => readDicomSeries(files), 'noipp.dcm', /ImagePositionPatient \(0020,0032\)/, /missing/);
+  throwsData(() => readDicomSeries(files, { strict: true }), 'noipp.dcm', /ImagePositionPatient \(0020,0032\)/, /missing/);
   files[1] = { name: 'noiop.dcm', bytes: writeTestDicom({ rows: 3, columns: 4, pixels: new Array(12).fill(0), orientation: null }) };
-  throwsData(() => readDicomSeries(files), 'noiop.dcm', /ImageOrientationPatient/);
+  throwsData(() => readDicomSeries(files, { strict: true }), 'noiop.dcm', /ImageOrientationPatient/);
   files[1] = { name: 'nops.dcm', bytes: writeTestDicom({ rows: 3, columns: 4, pixels: new Array(12).fill(0), pixelSpacing: null }) };
-  throwsData(() => readDicomSeries(files), 'nops.dcm', /PixelSpacing/);
-  const r = readDicomSeries(files, { onMissingGeometry: 'skip' });
+  throwsData(() => readDicomSeries(files, { strict: true }), 'nops.dcm', /PixelSpacing/);
+  const r = readDicomSeries(files);
   assert.is(r.series[0].slices.length, 2);
   assert.is(r.skipped.length, 1);
   assert.match(r.skipped[0].reason, /PixelSpacing/);
+  // The only image file: nothing to read, so its own error.
+  throwsData(() => readDicomSeries([files[1]]), 'nops.dcm', /PixelSpacing/);
 });
 
 test('non-DICOM files are skipped and counted; DICOM without pixel data skipped', () => {
@@ -215,13 +217,16 @@ test('unsupported transfer syntax, J2K without decoder, size limit, multi-frame:
   throwsData(() => readDicomSeries([{ name: 'cut.dcm', bytes: corrupt }]), 'cut.dcm', /DICOM dataset|PixelData|Rows|ImagePosition/);
 });
 
-test('truncated DICOM files: DataError naming the file (header cut, or pixel data cut)', () => {
+test('truncated DICOM files: skipped and listed, or (strict) a DataError naming the file (header cut, or pixel data cut)', () => {
   const files = axialSeries(3);
   const whole = files[1]!.bytes;
   // cut inside the pixel data: the header parses, the pixels are short
   const cutPixels = [files[0]!, { name: 'cut-pixels.dcm', bytes: whole.subarray(0, whole.length - 10) }, files[2]!];
+  const lenient = readDicomSeries(cutPixels);
+  assert.equal(lenient.series[0]!.slices.map((s) => s.file), ['slice2.dcm', 'slice0.dcm']);
+  assert.equal(lenient.skipped.map((s) => s.file), ['cut-pixels.dcm']);
   try {
-    readDicomSeries(cutPixels);
+    readDicomSeries(cutPixels, { strict: true });
     assert.unreachable('truncated pixel data');
   } catch (e) {
     assert.instance(e, DataError);
@@ -230,8 +235,9 @@ test('truncated DICOM files: DataError naming the file (header cut, or pixel dat
   }
   // cut inside the header (after the preamble)
   const cutHeader = [files[0]!, { name: 'cut-header.dcm', bytes: whole.subarray(0, 200) }, files[2]!];
+  assert.equal(readDicomSeries(cutHeader).skipped.map((s) => s.file), ['cut-header.dcm']);
   try {
-    readDicomSeries(cutHeader);
+    readDicomSeries(cutHeader, { strict: true });
     assert.unreachable('truncated header');
   } catch (e) {
     assert.instance(e, DataError);
@@ -328,7 +334,7 @@ test('real DICOM series (shared data): JPEG 2000, 20 slices along the normal, in
   const p = prepareVolume(s.volume, { spacing: [4, 4, 2], window: [16, 16, 4] });
   const loc = locateSnippets(mined, meta, p);
   assert.equal(loc.located.map((l) => l.image), [280]);
-  assert.equal(dropCounts(loc.dropped), { 'no-series-metadata': 0, 'other-series': 0, 'unknown-series': 2, 'image-not-in-series': 0, 'outside-crop': 0 });
+  assert.equal(dropCounts(loc.dropped), { 'no-series-metadata': 0, 'other-series': 0, 'unknown-series': 2, 'ambiguous-series': 0, 'image-not-in-series': 0, 'outside-crop': 0 });
   const named = locateSnippets(mined, seriesMetaFromDicom(s, { seriesNumber: 3 }), p);
   assert.equal(named.located.map((l) => [l.image, l.z]), [[270, -772.5], [280, -792.5]]);
   assert.equal(named.dropped.map((d) => d.reason), ['image-not-in-series']);

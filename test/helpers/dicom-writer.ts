@@ -1,8 +1,11 @@
-// A minimal DICOM Part 10 writer for tests: one CT slice per file, explicit VR little endian
-// (or implicit VR little endian), only the tags the series reader uses. Pixel data is native,
+// A minimal DICOM writer for tests: one CT slice per file, explicit VR little endian (or
+// implicit VR little endian), only the tags the series reader uses; as a Part 10 file, or
+// without the preamble (a bare meta group, or a bare dataset as older planning systems
+// export). Pixel data is native (samples placed at HighBit, as legacy files do, when asked),
 // or encapsulated (fragments, with an empty or a one-entry basic offset table) for the
 // compressed transfer syntaxes; encoders for two of them are below (RLE Lossless and JPEG
-// Lossless process 14), written independently of the decoders they test.
+// Lossless process 14), written independently of the decoders they test. Enhanced CT
+// (multi-frame, geometry in functional group sequences): writeTestEnhancedDicom.
 export interface TestSlice {
   rows: number;
   columns: number;
@@ -31,6 +34,16 @@ export interface TestSlice {
   basicOffsetTable?: boolean;
   implicit?: boolean;
   noPixelData?: boolean;
+  /** 'part10' (default): preamble, "DICM", meta header; 'bare-meta': meta header without the preamble; 'bare': the dataset alone. */
+  layout?: 'part10' | 'bare-meta' | 'bare';
+  /** HighBit (default BitsStored - 1): native 16-bit samples are shifted up to end at this bit. */
+  highBit?: number;
+  /** Set the bits of each native 16-bit word outside the stored bits to 1 (what a reader must ignore). */
+  fillUnusedBits?: boolean;
+  /** SOPClassUID (default CT Image Storage). */
+  sopClassUID?: string;
+  /** ImageType, e.g. 'DERIVED\\SECONDARY\\OTHER'. */
+  imageType?: string;
 }
 
 const enc = new TextEncoder();
@@ -62,6 +75,15 @@ function ul(group: number, element: number, v: number): El {
 
 const LONG_VR = new Set(['OB', 'OW', 'OF', 'SQ', 'UT', 'UN']);
 
+/** A sequence of items, each a list of elements (defined lengths). */
+function sq(group: number, element: number, items: El[][], implicit: boolean): El {
+  const parts = items.map((els) => item(0xe000, encodeElements(els, implicit)));
+  const value = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) value.set(p, o), (o += p.length);
+  return { group, element, vr: 'SQ', value };
+}
+
 function encodeElements(els: El[], implicit: boolean): Uint8Array {
   els.sort((a, b) => a.group - b.group || a.element - b.element);
   const parts: Uint8Array[] = [];
@@ -89,14 +111,13 @@ function encodeElements(els: El[], implicit: boolean): Uint8Array {
 
 const fmt = (v: number[]): string => v.map((x) => String(x)).join('\\');
 
-/** One slice as a DICOM Part 10 file. */
-export function writeTestDicom(s: TestSlice): Uint8Array {
-  const ts = s.transferSyntax ?? (s.implicit ? '1.2.840.10008.1.2' : '1.2.840.10008.1.2.1');
-  const sop = `1.2.826.0.1.3680043.2.1125.${s.instanceNumber ?? 0}.${Math.floor(Math.random() * 1e9)}`;
+/** The file: preamble + "DICM" + meta header + dataset, or less of it for the bare layouts. */
+function assemble(body: Uint8Array, ts: string, sopClass: string, sop: string, layout: TestSlice['layout'] = 'part10'): Uint8Array {
+  if (layout === 'bare') return body;
   const meta = encodeElements(
     [
       { group: 2, element: 1, vr: 'OB', value: new Uint8Array([0, 1]) },
-      text(2, 2, 'UI', '1.2.840.10008.5.1.4.1.1.2'),
+      text(2, 2, 'UI', sopClass),
       text(2, 3, 'UI', sop),
       text(2, 0x10, 'UI', ts),
       text(2, 0x12, 'UI', '1.2.826.0.1.3680043.2.1125.1'),
@@ -104,8 +125,24 @@ export function writeTestDicom(s: TestSlice): Uint8Array {
     false,
   );
   const groupLength = encodeElements([ul(2, 0, meta.length)], false);
+  const pre = layout === 'part10' ? 132 : 0;
+  const out = new Uint8Array(pre + groupLength.length + meta.length + body.length);
+  if (pre) out.set(enc.encode('DICM'), 128);
+  out.set(groupLength, pre);
+  out.set(meta, pre + groupLength.length);
+  out.set(body, pre + groupLength.length + meta.length);
+  return out;
+}
+
+/** One slice as a DICOM file (Part 10 unless `layout` says otherwise). */
+export function writeTestDicom(s: TestSlice): Uint8Array {
+  const ts = s.transferSyntax ?? (s.implicit ? '1.2.840.10008.1.2' : '1.2.840.10008.1.2.1');
+  const sop = `1.2.826.0.1.3680043.2.1125.${s.instanceNumber ?? 0}.${Math.floor(Math.random() * 1e9)}`;
+  const sopClass = s.sopClassUID ?? '1.2.840.10008.5.1.4.1.1.2';
+  const bitsStored = s.bitsStored ?? s.bitsAllocated ?? 16;
+  const highBit = s.highBit ?? bitsStored - 1;
   const els: El[] = [
-    text(8, 0x16, 'UI', '1.2.840.10008.5.1.4.1.1.2'),
+    text(8, 0x16, 'UI', sopClass),
     text(8, 0x18, 'UI', sop),
     text(8, 0x60, 'CS', 'CT'),
     text(0x20, 0x0d, 'UI', '1.2.826.0.1.3680043.2.1125.99'),
@@ -114,8 +151,8 @@ export function writeTestDicom(s: TestSlice): Uint8Array {
     us(0x28, 0x10, s.rows),
     us(0x28, 0x11, s.columns),
     us(0x28, 0x100, s.bitsAllocated ?? 16),
-    us(0x28, 0x101, s.bitsStored ?? s.bitsAllocated ?? 16),
-    us(0x28, 0x102, (s.bitsStored ?? s.bitsAllocated ?? 16) - 1),
+    us(0x28, 0x101, bitsStored),
+    us(0x28, 0x102, highBit),
     us(0x28, 0x103, s.pixelRepresentation ?? 1),
     text(0x28, 0x1052, 'DS', String(s.rescaleIntercept ?? 0)),
     text(0x28, 0x1053, 'DS', String(s.rescaleSlope ?? 1)),
@@ -128,25 +165,115 @@ export function writeTestDicom(s: TestSlice): Uint8Array {
   if (s.pixelSpacing !== null) els.push(text(0x28, 0x30, 'DS', fmt(s.pixelSpacing ?? [1, 1])));
   if (s.sliceThickness !== undefined) els.push(text(0x18, 0x50, 'DS', String(s.sliceThickness)));
   if (s.seriesDescription !== undefined) els.push(text(8, 0x103e, 'LO', s.seriesDescription));
+  if (s.imageType !== undefined) els.push(text(8, 0x08, 'CS', s.imageType));
   if (s.encapsulated) els.push({ group: 0x7fe0, element: 0x10, vr: 'OB', value: encapsulate(s.encapsulated, s.basicOffsetTable ?? false), undefinedLength: true });
   else if (!s.noPixelData) {
     const eight = s.bitsAllocated === 8;
     const px = new Uint8Array(s.rows * s.columns * (eight ? 1 : 2));
     const dv = new DataView(px.buffer);
+    const shift = highBit + 1 - bitsStored;
+    const storedMask = (2 ** bitsStored - 1) * 2 ** shift;
     for (let i = 0; i < s.rows * s.columns; i++) {
       if (eight) px[i] = s.pixels[i] & 0xff;
-      else if ((s.pixelRepresentation ?? 1) === 1) dv.setInt16(2 * i, s.pixels[i], true);
+      else if (shift > 0 || s.fillUnusedBits) {
+        // The stored bits (two's complement for signed data) placed at HighBit.
+        let w = ((s.pixels[i] & (2 ** bitsStored - 1)) * 2 ** shift) & 0xffff;
+        if (s.fillUnusedBits) w |= ~storedMask & 0xffff;
+        dv.setUint16(2 * i, w, true);
+      } else if ((s.pixelRepresentation ?? 1) === 1) dv.setInt16(2 * i, s.pixels[i], true);
       else dv.setUint16(2 * i, s.pixels[i], true);
     }
     els.push({ group: 0x7fe0, element: 0x10, vr: eight ? 'OB' : 'OW', value: px });
   }
-  const body = encodeElements(els, s.implicit ?? false);
-  const out = new Uint8Array(132 + groupLength.length + meta.length + body.length);
-  out.set(enc.encode('DICM'), 128);
-  out.set(groupLength, 132);
-  out.set(meta, 132 + groupLength.length);
-  out.set(body, 132 + groupLength.length + meta.length);
-  return out;
+  return assemble(encodeElements(els, s.implicit ?? false), ts, sopClass, sop, s.layout);
+}
+
+/** An Enhanced CT file: several frames, geometry in the functional group sequences. */
+export interface TestEnhanced {
+  rows: number;
+  columns: number;
+  /** Per frame: its ImagePositionPatient and stored values (rows * columns); `pixels` unused with `encapsulated`. */
+  frames: { position: [number, number, number]; pixels: ArrayLike<number>; rescaleIntercept?: number; orientation?: number[] }[];
+  orientation?: number[];
+  pixelSpacing?: [number, number];
+  sliceThickness?: number;
+  rescaleIntercept?: number;
+  rescaleSlope?: number;
+  seriesUID?: string;
+  seriesNumber?: number;
+  instanceNumber?: number;
+  pixelRepresentation?: 0 | 1;
+  implicit?: boolean;
+  /** Leave out PerFrameFunctionalGroupsSequence (then the frames cannot be placed). */
+  noPerFrameGroups?: boolean;
+  /** Write NumberOfFrames as this instead of frames.length. */
+  numberOfFrames?: number;
+  transferSyntax?: string;
+  /** Per frame, its compressed fragments. */
+  encapsulated?: Uint8Array[][];
+  /** Write a basic offset table with each frame's offset. */
+  basicOffsetTable?: boolean;
+}
+
+/**
+ * An Enhanced CT Image Storage file (PS3.3 A.38): PixelMeasuresSequence, PlaneOrientationSequence
+ * and PixelValueTransformationSequence in SharedFunctionalGroupsSequence, PlanePositionSequence
+ * (and a per-frame rescale or orientation, where a frame gives one) in
+ * PerFrameFunctionalGroupsSequence; no geometry at the top level.
+ */
+export function writeTestEnhancedDicom(e: TestEnhanced): Uint8Array {
+  const implicit = e.implicit ?? false;
+  const ts = e.transferSyntax ?? (implicit ? '1.2.840.10008.1.2' : '1.2.840.10008.1.2.1');
+  const sopClass = '1.2.840.10008.5.1.4.1.1.2.1';
+  const sop = `1.2.826.0.1.3680043.2.1125.${e.instanceNumber ?? 1}.${Math.floor(Math.random() * 1e9)}`;
+  const n = e.rows * e.columns;
+  const shared: El[] = [
+    sq(0x28, 0x9110, [[text(0x28, 0x30, 'DS', fmt(e.pixelSpacing ?? [0.7, 0.7])), text(0x18, 0x50, 'DS', String(e.sliceThickness ?? 2.5))]], implicit),
+    sq(0x28, 0x9145, [[text(0x28, 0x1052, 'DS', String(e.rescaleIntercept ?? -1024)), text(0x28, 0x1053, 'DS', String(e.rescaleSlope ?? 1)), text(0x28, 0x1054, 'LO', 'HU')]], implicit),
+  ];
+  if (e.orientation !== undefined || !e.frames.some((f) => f.orientation))
+    shared.push(sq(0x20, 0x9116, [[text(0x20, 0x37, 'DS', fmt(e.orientation ?? [1, 0, 0, 0, 1, 0]))]], implicit));
+  const perFrame = e.frames.map((f) => {
+    const els: El[] = [sq(0x20, 0x9113, [[text(0x20, 0x32, 'DS', fmt(f.position))]], implicit)];
+    if (f.rescaleIntercept !== undefined)
+      els.push(sq(0x28, 0x9145, [[text(0x28, 0x1052, 'DS', String(f.rescaleIntercept)), text(0x28, 0x1053, 'DS', String(e.rescaleSlope ?? 1))]], implicit));
+    if (f.orientation) els.push(sq(0x20, 0x9116, [[text(0x20, 0x37, 'DS', fmt(f.orientation))]], implicit));
+    return els;
+  });
+  const els: El[] = [
+    text(8, 0x16, 'UI', sopClass),
+    text(8, 0x18, 'UI', sop),
+    text(8, 0x60, 'CS', 'CT'),
+    text(8, 0x08, 'CS', 'ORIGINAL\\PRIMARY\\AXIAL'),
+    text(0x20, 0x0d, 'UI', '1.2.826.0.1.3680043.2.1125.99'),
+    text(0x20, 0x0e, 'UI', e.seriesUID ?? '1.2.826.0.1.3680043.2.1125.8'),
+    text(0x20, 0x11, 'IS', String(e.seriesNumber ?? 5)),
+    text(0x20, 0x13, 'IS', String(e.instanceNumber ?? 1)),
+    text(0x28, 4, 'CS', 'MONOCHROME2'),
+    us(0x28, 2, 1),
+    text(0x28, 8, 'IS', String(e.numberOfFrames ?? e.frames.length)),
+    us(0x28, 0x10, e.rows),
+    us(0x28, 0x11, e.columns),
+    us(0x28, 0x100, 16),
+    us(0x28, 0x101, 16),
+    us(0x28, 0x102, 15),
+    us(0x28, 0x103, e.pixelRepresentation ?? 1),
+    sq(0x5200, 0x9229, [shared], implicit),
+  ];
+  if (!e.noPerFrameGroups) els.push(sq(0x5200, 0x9230, perFrame, implicit));
+  if (e.encapsulated) els.push({ group: 0x7fe0, element: 0x10, vr: 'OB', value: encapsulateFrames(e.encapsulated, e.basicOffsetTable ?? false), undefinedLength: true });
+  else {
+    const px = new Uint8Array(2 * n * e.frames.length);
+    const dv = new DataView(px.buffer);
+    e.frames.forEach((f, k) => {
+      for (let i = 0; i < n; i++) {
+        if ((e.pixelRepresentation ?? 1) === 1) dv.setInt16(2 * (k * n + i), f.pixels[i]!, true);
+        else dv.setUint16(2 * (k * n + i), f.pixels[i]!, true);
+      }
+    });
+    els.push({ group: 0x7fe0, element: 0x10, vr: 'OW', value: px });
+  }
+  return assemble(encodeElements(els, implicit), ts, sopClass, sop);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -165,6 +292,26 @@ function item(tagElement: number, value: Uint8Array): Uint8Array {
 /** Items: the basic offset table (empty, or the single frame at offset 0), the fragments, the sequence delimiter. */
 function encapsulate(fragments: Uint8Array[], offsetTable: boolean): Uint8Array {
   const parts = [item(0xe000, offsetTable ? new Uint8Array(4) : new Uint8Array(0)), ...fragments.map((f) => item(0xe000, pad(f, 0))), item(0xe0dd, new Uint8Array(0))];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) out.set(p, o), (o += p.length);
+  return out;
+}
+
+/** Several frames, each its own fragments; the offset table, when asked for, lists where each frame's first fragment starts. */
+function encapsulateFrames(frames: Uint8Array[][], offsetTable: boolean): Uint8Array {
+  const fragmentItems = frames.map((fr) => fr.map((f) => item(0xe000, pad(f, 0))));
+  let bot = new Uint8Array(0);
+  if (offsetTable) {
+    bot = new Uint8Array(4 * frames.length);
+    const dv = new DataView(bot.buffer);
+    let o = 0;
+    fragmentItems.forEach((items, k) => {
+      dv.setUint32(4 * k, o, true);
+      for (const it of items) o += it.length;
+    });
+  }
+  const parts = [item(0xe000, bot), ...fragmentItems.flat(), item(0xe0dd, new Uint8Array(0))];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) out.set(p, o), (o += p.length);

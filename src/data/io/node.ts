@@ -5,10 +5,11 @@
 // node_modules by wasm-codecs.ts (its header names the packages); readDicomFolder loads the
 // ones a folder's transfer syntaxes need.
 import { readFileSync, writeFileSync, readdirSync, statSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DataError } from '../../errors.ts';
 import { decodeNifti, decodeNiftiHeader, encodeNifti, type NiftiReadOptions, type NiftiVolume, type NiftiWriteOptions } from '../nifti.ts';
 import {
+  looksLikeDicom,
   readDicomSeries,
   seriesByNumber,
   type DicomFolderResult,
@@ -49,7 +50,12 @@ export { loadOpenJpegNode, loadCharlsNode, loadLibJpegTurboNode, loadDicomDecode
 // ---------------------------------------------------------------------------------------
 // DICOM folders
 
-/** Reads every file of a folder (not recursive; hidden files skipped) as DICOM series. */
+/**
+ * Reads every file of a folder (not recursive; hidden files skipped) as DICOM series (see
+ * readDicomSeries). Files that cannot be read (permissions, dangling links) are skipped and
+ * listed like the DICOM files that cannot be used, unless opts.strict (then a DataError naming
+ * the file). Throws a DataError naming the folder when it holds no image series.
+ */
 export async function readDicomFolder(dir: string, opts: DicomReadOptions = {}): Promise<DicomFolderResult> {
   let names: string[];
   try {
@@ -57,27 +63,28 @@ export async function readDicomFolder(dir: string, opts: DicomReadOptions = {}):
   } catch (e) {
     throw new DataError(dir, 'folder', `cannot read: ${(e as Error).message}`);
   }
-  // Sub-folders are not searched; entries that cannot be stat'ed (dangling links) are skipped and counted.
+  // Sub-folders are not searched.
   const unreadable: { file: string; reason: string }[] = [];
-  const files = names
-    .map((n) => join(dir, n))
-    .filter((p) => {
-      try {
-        return statSync(p).isFile();
-      } catch (e) {
-        unreadable.push({ file: p, reason: `cannot read: ${(e as Error).message}` });
-        return false;
-      }
-    })
-    .map((p) => ({ name: p, bytes: readBytes(p, 'file') }));
+  const files: { name: string; bytes: Uint8Array }[] = [];
+  for (const p of names.sort().map((n) => join(dir, n))) {
+    try {
+      if (!statSync(p).isFile()) continue;
+      files.push({ name: p, bytes: readBytes(p, 'file') });
+    } catch (e) {
+      const err = e instanceof DataError ? e : new DataError(p, 'file', `cannot read: ${(e as Error).message}`);
+      if (opts.strict) throw err;
+      unreadable.push({ file: p, reason: err.message.slice(p.length + 2) });
+    }
+  }
   const withUnreadable = (r: DicomFolderResult): DicomFolderResult =>
     unreadable.length ? { ...r, skipped: [...unreadable, ...r.skipped] } : r;
   const result = withUnreadable(readDicomSeries(files, { ...opts, headersOnly: true }));
   if (result.series.length === 0) {
+    const other = result.skipped.length - result.nonDicomCount - unreadable.length;
     throw new DataError(
       dir,
       'folder',
-      `no DICOM image series (${files.length} files; ${result.nonDicomCount} not DICOM, ${result.skipped.length - result.nonDicomCount - unreadable.length} without usable images${unreadable.length ? `; ${unreadable.length} unreadable` : ''})`,
+      `no DICOM image series (${files.length} files; ${result.nonDicomCount} not DICOM, ${other} without usable images${unreadable.length ? `; ${unreadable.length} unreadable` : ''})`,
     );
   }
   if (opts.headersOnly) return result;
@@ -92,7 +99,11 @@ export async function readDicomSeriesFolder(dir: string, seriesNumber?: number, 
   return r.series.reduce((a, b) => (b.volume.data.length > a.volume.data.length ? b : a));
 }
 
-/** A NIfTI file or a DICOM folder (its largest series) as a Volume. */
+/**
+ * A NIfTI file, a DICOM folder (its largest series) or one DICOM file (the series it belongs
+ * to, read from its folder) as a Volume. DICOM files that cannot be used are skipped unless
+ * opts.strict (see readDicomSeries).
+ */
 export async function readVolumeFile(path: string, opts: NiftiReadOptions & DicomReadOptions = {}): Promise<Volume> {
   let isDir: boolean;
   try {
@@ -102,11 +113,15 @@ export async function readVolumeFile(path: string, opts: NiftiReadOptions & Dico
   }
   if (isDir) return (await readDicomSeriesFolder(path, undefined, opts)).volume;
   const bytes = readBytes(path, 'file');
-  if (bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d) {
+  if (looksLikeDicom(bytes)) {
     // One DICOM file: the series it belongs to, read from its folder.
     const r = await readDicomFolder(dirname(path), opts);
-    const s = r.series.find((x) => x.slices.some((sl) => sl.file === path));
-    if (!s) throw new DataError(path, 'file', 'is DICOM but not part of any image series in its folder');
+    const same = (f: string) => resolve(f) === resolve(path);
+    const s = r.series.find((x) => x.slices.some((sl) => same(sl.file)));
+    if (!s) {
+      const why = r.skipped.find((x) => same(x.file));
+      throw new DataError(path, 'file', `is DICOM but not part of any image series in its folder${why ? ` (${why.reason})` : ''}`);
+    }
     return s.volume;
   }
   return decodeNifti(bytes, path, opts);
