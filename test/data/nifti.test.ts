@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'fflate';
@@ -310,6 +310,61 @@ test('multi-member gzip (bgzip style, larger than the first buffer) reads identi
   assert.ok(r.data.every((x, i) => x === v.data[i]));
   // a multi-member stream cut short is still an error
   throwsData(() => decodeNifti(multi.subarray(0, multi.length - 1000), 'multi-cut.nii.gz'), 'multi-cut.nii.gz', /gzip stream|voxel data/);
+});
+
+test('zero padding after the gzip stream (tape / block copies) is read as gzip and nibabel do; other trailing bytes are refused by name', async () => {
+  const v = testVolume('int16');
+  const gz = encodeNifti(v, { datatype: 'int16', gzip: true });
+  const plain = decodeNifti(gz, 'plain.nii.gz');
+  const padded = (n: number, fill = 0) => {
+    const b = new Uint8Array(gz.length + n).fill(fill);
+    b.set(gz);
+    return b;
+  };
+  // 1..3 bytes (fflate reads past them) and 4+ (fflate takes them for a next member's header).
+  for (const n of [1, 2, 3, 4, 7, 8, 9, 512, 4096]) {
+    const r = decodeNifti(padded(n), `pad${n}.nii.gz`);
+    assert.equal(r.shape, plain.shape, `pad ${n}`);
+    assert.ok(r.data.every((x, i) => x === plain.data[i]), `pad ${n}`);
+    assert.equal(decodeNiftiHeader(padded(n), `pad${n}.nii.gz`).header.dim, plain.header.dim);
+  }
+  // A trailer that itself ends in zero bytes (ISIZE < 2^24), then padding: found, not cut.
+  assert.is(gz[gz.length - 1], 0);
+  // Multi-member (bgzip style) with padding: every member still checked.
+  const raw = encodeNifti(v, { datatype: 'int16' });
+  const m1 = gzipSync(raw.subarray(0, 200)), m2 = gzipSync(raw.subarray(200));
+  const multi = new Uint8Array(m1.length + m2.length + 100);
+  multi.set(m1);
+  multi.set(m2, m1.length);
+  assert.ok(decodeNifti(multi, 'multi-pad.nii.gz').data.every((x, i) => x === plain.data[i]));
+  const badFirst = multi.slice();
+  badFirst[m1.length - 6] ^= 1; // CRC of the first member
+  throwsData(() => decodeNifti(badFirst, 'multi-crc.nii.gz'), 'multi-crc.nii.gz', 'gzip stream', /CRC/);
+  // Text after the stream: GNU gzip warns "trailing garbage ignored", nibabel refuses: refused, by name.
+  const text = new TextEncoder().encode('appended by a transfer tool\n');
+  const withText = new Uint8Array(gz.length + text.length);
+  withText.set(gz);
+  withText.set(text, gz.length);
+  throwsData(() => decodeNifti(withText, 'text.nii.gz'), 'text.nii.gz', 'gzip stream', new RegExp(`the ${text.length} bytes after the end of the gzip stream \\(byte ${gz.length}\\) are not zero padding`));
+  // Zeros then junk is not padding either; a corrupt stream followed by zeros is still corrupt.
+  const zerosThenJunk = padded(64);
+  zerosThenJunk[zerosThenJunk.length - 1] = 7;
+  throwsData(() => decodeNifti(zerosThenJunk, 'junk.nii.gz'), 'junk.nii.gz', 'gzip stream', /not zero padding/);
+  const crcPadded = padded(512);
+  crcPadded[gz.length - 6] ^= 1;
+  throwsData(() => decodeNifti(crcPadded, 'crc-pad.nii.gz'), 'crc-pad.nii.gz', 'gzip stream', /CRC|does not match/);
+  throwsData(() => decodeNifti(padded(512).subarray(0, gz.length >> 1), 'cut-pad.nii.gz'), 'cut-pad.nii.gz', 'gzip stream', /truncated/);
+  // And from disk, through the reader `data inspect` and training use.
+  const dir = mkdtempSync(join(tmpdir(), 'ctvlm-gzpad-'));
+  try {
+    const path = join(dir, 'padded.nii.gz');
+    writeFileSync(path, padded(512));
+    assert.ok(readNiftiFile(path).data.every((x, i) => x === plain.data[i]));
+    const { readCaseVolume } = await import('../../src/data/dataset.ts');
+    assert.ok((await readCaseVolume(path, {})).data.every((x, i) => x === plain.data[i]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('bad input: truncated .nii, wrong magic, not NIfTI, short header', () => {

@@ -113,8 +113,9 @@ function probeSize(bytes: Uint8Array, sizeFromPrefix: (prefix: Uint8Array) => nu
 }
 
 /**
- * Streaming decompression of a (single- or multi-member) gzip stream. Checks CRC-32 and ISIZE of a
- * single-member stream (multi-member streams, e.g. bgzip, are checked per inflate only).
+ * Streaming decompression of a (single- or multi-member, e.g. bgzip) gzip stream. Checks each
+ * member's CRC-32 and ISIZE against its trailer. Zero bytes after the last member (padding) are
+ * skipped, as GNU gzip and Python's gzip module do; other trailing bytes are refused.
  * Errors are DataErrors naming `source` and the field 'gzip stream'.
  */
 function gunzipStreaming(bytes: Uint8Array, source: string, opts: GunzipOptions = {}): Uint8Array {
@@ -148,8 +149,19 @@ function gunzipStreaming(bytes: Uint8Array, source: string, opts: GunzipOptions 
     out = grown;
   };
   let total = 0; // all decompressed bytes seen
+  // Per member: where it starts in `bytes`, and the CRC-32 and length of its output so far.
+  const memberStarts = [0];
   let crc = 0;
-  let members = 1;
+  let memberLen = 0;
+  const memberEnds: number[] = []; // checked trailers' end offsets
+
+  /** The trailer of the member that starts at memberStarts[last] must end exactly at `end`. */
+  const checkTrailer = (end: number) => {
+    const v = new DataView(bytes.buffer, bytes.byteOffset + end - 8, 8);
+    if (v.getUint32(4, true) !== memberLen >>> 0) fail(`length ${memberLen} does not match the gzip trailer (${v.getUint32(4, true)}) of the member at byte ${memberStarts[memberStarts.length - 1]}: truncated or corrupt`);
+    if (v.getUint32(0, true) !== crc) fail('CRC-32 mismatch: corrupt data');
+    memberEnds.push(end);
+  };
 
   const takePending = (): Uint8Array => {
     if (pending.length === 1) return pending[0];
@@ -162,6 +174,7 @@ function gunzipStreaming(bytes: Uint8Array, source: string, opts: GunzipOptions 
 
   const gz = new Gunzip((chunk: Uint8Array) => {
     total += chunk.length;
+    memberLen += chunk.length;
     crc = crc32(chunk, crc);
     if (total > maxBytes) fail(`decompresses to more than the limit of ${maxBytes} bytes`);
     if (out) {
@@ -189,10 +202,19 @@ function gunzipStreaming(bytes: Uint8Array, source: string, opts: GunzipOptions 
       pendingLen = 0;
     }
   });
-  gz.onmember = () => {
-    members++;
+  // fflate calls this when the next member's header has been read: the previous member's
+  // output is complete and its trailer is the 8 bytes before `offset`.
+  gz.onmember = (offset: number) => {
+    checkTrailer(offset);
+    memberStarts.push(offset);
+    crc = 0;
+    memberLen = 0;
   };
   const step = 1 << 20;
+  // After a member, fflate takes any bytes that follow for another member's header: gzip's
+  // trailing garbage (block or tape padding, mostly zeros) fails there, after the last
+  // member's output is complete. Whether that is what happened is told below, from the trailer.
+  let afterEnd: string | null = null;
   try {
     for (let o = 0; o < bytes.length; o += step) {
       const end = Math.min(o + step, bytes.length);
@@ -201,14 +223,35 @@ function gunzipStreaming(bytes: Uint8Array, source: string, opts: GunzipOptions 
   } catch (e) {
     if (e instanceof DataError) throw e;
     const msg = (e as Error).message ?? String(e);
-    fail(/unexpected EOF/i.test(msg) ? 'truncated (unexpected end of compressed data)' : `corrupt (${msg})`);
+    if (/invalid gzip data/i.test(msg) && memberLen > 0) afterEnd = msg;
+    else fail(/unexpected EOF/i.test(msg) ? 'truncated (unexpected end of compressed data)' : `corrupt (${msg})`);
   }
-  if (members === 1) {
-    const v = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 8, 8);
-    const wantCrc = v.getUint32(0, true);
-    const wantLen = v.getUint32(4, true);
-    if ((total >>> 0) !== wantLen) fail(`length ${total} does not match the gzip trailer (${wantLen}): truncated or corrupt`);
-    if (crc !== wantCrc) fail('CRC-32 mismatch: corrupt data');
+  // The last member's trailer: at the end of the file, or followed by padding.
+  const lastStart = memberStarts[memberStarts.length - 1]!;
+  const v = (o: number) => new DataView(bytes.buffer, bytes.byteOffset + o, 8);
+  const isTrailer = (end: number) => end - 8 >= lastStart + 10 && v(end - 8).getUint32(0, true) === crc && v(end - 8).getUint32(4, true) === memberLen >>> 0;
+  if (afterEnd === null && isTrailer(bytes.length)) checkTrailer(bytes.length);
+  else {
+    // GNU gzip and Python's gzip module skip zero bytes after the last member (padding left by
+    // tape and block copies); the trailer ends at most 8 bytes after the last non-zero byte.
+    let lastNonZero = bytes.length - 1;
+    while (lastNonZero >= lastStart && bytes[lastNonZero] === 0) lastNonZero--;
+    let end = -1;
+    for (let e = Math.min(bytes.length, lastNonZero + 9); e > lastNonZero && end < 0; e--) if (isTrailer(e)) end = e;
+    if (end < 0) {
+      // Not padding: find the trailer to tell trailing garbage from a corrupt stream.
+      const t = new Uint8Array(8);
+      new DataView(t.buffer).setUint32(0, crc, true);
+      new DataView(t.buffer).setUint32(4, memberLen >>> 0, true);
+      for (let o = lastStart + 10; o + 8 <= bytes.length && end < 0; o++) {
+        let k = 0;
+        while (k < 8 && bytes[o + k] === t[k]) k++;
+        if (k === 8) end = o + 8;
+      }
+      if (end < 0) fail(`CRC-32 or length (${memberLen}) does not match the gzip trailer: corrupt or truncated data`);
+      fail(`the ${bytes.length - end} bytes after the end of the gzip stream (byte ${end}) are not zero padding (gzip ignores them with a warning, nibabel refuses them); remove them or compress the file again`);
+    }
+    checkTrailer(end);
   }
   const done = out as Uint8Array | null; // assigned in the callback (TS cannot see that)
   if (done) return outLen < done.length ? done.subarray(0, outLen) : done;
