@@ -19,7 +19,12 @@ options:
   --id ID              only this case of the manifest
   --dicom DIR          resolve images in this DICOM folder's series (headers only are read)
   --series N           the series of --dicom to use; when the folder's series has no
-                       SeriesNumber (anonymised data), it is taken to be series N`;
+                       SeriesNumber (anonymised data), it is taken to be series N
+  --strict             --dicom: refuse the folder when a DICOM file in it cannot be used,
+                       instead of skipping that file
+
+A reference that names no series ("image 45") is resolved only when the --dicom folder
+holds one image series (or the manifest case has one, its default).`;
 
 export const command: Command = {
   name: 'data mine',
@@ -28,12 +33,13 @@ export const command: Command = {
   async run(argv) {
     const parsed = parseCliArgs({
       args: argv,
-      options: { json: { type: 'boolean' }, manifest: { type: 'string' }, id: { type: 'string' }, dicom: { type: 'string' }, series: { type: 'string' } },
+      options: { json: { type: 'boolean' }, manifest: { type: 'string' }, id: { type: 'string' }, dicom: { type: 'string' }, series: { type: 'string' }, strict: { type: 'boolean' } },
       allowPositionals: true,
     });
     const { values: a, positionals } = parsed;
     const { mineSnippets, resolveSnippet, scoreMiner } = await import('../data/snippets.ts');
     if (a.series !== undefined && !a.dicom) throw new UsageError('--series goes with --dicom');
+    if (a.strict && !a.dicom) throw new UsageError('--strict goes with --dicom');
     if (a.dicom && a.manifest) throw new UsageError('give either --manifest or --dicom, not both');
     let seriesNumber: number | undefined;
     if (a.series !== undefined) {
@@ -41,7 +47,7 @@ export const command: Command = {
       if (!Number.isInteger(seriesNumber) || seriesNumber < 0) throw new UsageError(`--series: expected a series number, got '${a.series}'`);
     }
     let dicomSeries: import('../data/manifest.ts').SeriesMeta | undefined;
-    if (a.dicom) dicomSeries = await dicomSeriesMeta(a.dicom, seriesNumber);
+    if (a.dicom) dicomSeries = await dicomSeriesMeta(a.dicom, seriesNumber, a.strict ?? false);
     type Item = { name: string; report: string; series?: import('../data/manifest.ts').SeriesMeta; expected?: import('../data/snippets.ts').ExpectedRef[] };
     const items: Item[] = [];
     if (a.manifest) {
@@ -107,10 +113,11 @@ export const command: Command = {
 };
 
 /** The slice metadata of a DICOM folder's series (by --series, else the largest), headers only. */
-async function dicomSeriesMeta(dir: string, seriesNumber: number | undefined): Promise<import('../data/manifest.ts').SeriesMeta> {
+async function dicomSeriesMeta(dir: string, seriesNumber: number | undefined, strict: boolean): Promise<import('../data/manifest.ts').SeriesMeta> {
   const { readDicomFolder } = await import('../data/io/node.ts');
   const { seriesMetaFromDicom } = await import('../data/dicom.ts');
-  const r = await readDicomFolder(dir, { headersOnly: true });
+  const r = await readDicomFolder(dir, { headersOnly: true, strict });
+  for (const s of r.skipped.filter((x) => x.reason !== 'not DICOM')) console.error(`note: ${s.file} skipped: ${s.reason}`);
   let s = seriesNumber === undefined ? undefined : r.series.find((x) => x.seriesNumber === seriesNumber);
   let override: number | undefined;
   if (!s && seriesNumber !== undefined) {
@@ -124,7 +131,9 @@ async function dicomSeriesMeta(dir: string, seriesNumber: number | undefined): P
   s ??= r.series.reduce((x, y) => (y.slices.length > x.slices.length ? y : x));
   if (s.seriesNumber === null && override === undefined)
     console.error(`note: ${dir}: the series has no SeriesNumber; references naming a series are not resolved (give --series N to name it)`);
-  return seriesMetaFromDicom(s, { seriesNumber: override });
+  // Entries of one series split by geometry (a localizer among the slices) count once.
+  const seriesCount = new Set(r.series.map((x, i) => x.seriesUID ?? (x.seriesNumber !== null ? `#${x.seriesNumber}` : `entry ${i}`))).size;
+  return seriesMetaFromDicom(s, { seriesNumber: override, seriesCount });
 }
 
 async function readStdin(): Promise<string> {

@@ -10,6 +10,8 @@
 //     "labels": [0, 1, 0, ... 18 values],          // 1 present, 0 absent, -1 unknown; LABELS order
 //     "series": {                                   // optional: how report image numbers map to slices
 //       "seriesNumber": 3,                          // or null when unknown (empty in the DICOM)
+//       "seriesCount": 2,                           // optional: image series in the study (default 1);
+//                                                   // with more, "image 45" alone is not resolved
 //       "sliceThickness": 2.5,                      // optional (else: spacing between slice positions)
 //       "slices": [{ "instanceNumber": 1, "z": -120.5 }, ...]   // z: world z (mm); or
 //                                                   // "position": [x, y, z] (DICOM ImagePositionPatient)
@@ -44,6 +46,11 @@ export interface SeriesMeta {
   seriesNumber: number | null;
   /** Slice thickness (mm); when absent, the median spacing of neighbouring slice positions. */
   sliceThickness?: number;
+  /**
+   * How many image series the case's study has (default 1). With more than one, a reference
+   * that names no series ("image 45") could mean any of them and is not resolved.
+   */
+  seriesCount?: number;
   slices: SliceMeta[];
 }
 
@@ -149,6 +156,10 @@ function validateSeries(v: unknown, where: string): SeriesMeta {
   if (s.sliceThickness !== undefined) {
     if (!isNum(s.sliceThickness) || (s.sliceThickness as number) <= 0) throw new DataError(where, 'series.sliceThickness', 'expected a positive number');
     out.sliceThickness = s.sliceThickness as number;
+  }
+  if (s.seriesCount !== undefined) {
+    if (!isInt(s.seriesCount) || (s.seriesCount as number) < 1) throw new DataError(where, 'series.seriesCount', `expected a positive integer, got ${JSON.stringify(s.seriesCount)}`);
+    if ((s.seriesCount as number) > 1) out.seriesCount = s.seriesCount as number;
   }
   if (!Array.isArray(s.slices) || s.slices.length === 0) throw new DataError(where, 'series.slices', 'expected a non-empty array');
   const seen = new Set<number>();

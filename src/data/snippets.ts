@@ -1,7 +1,9 @@
 // Report snippet mining: finds image references ("(series 3, image 45)", "(se 3, im 45)",
-// "image 45 of series 3", "(Serie 3, Bild 45)", "(Se. 3/Bild 45)", "images 40-45",
-// "(series 3, images 12 and 14)", "se/im 3/45", "image 45", ...) in English and German reports,
-// and returns each with its sentence, the reference removed (the text the model embeds).
+// "image 45 of series 3", "(Serie 3, Bild 45)", "(Se. 3/Bild 45)", "(S3/I45)", "images 40-45",
+// "(series 3, images 12 and 14)", "se/im 3/45", "image 45", and US hospitals' series:image
+// notation "(7:200)", "(7:87 and 7:209)", ...) in English and German reports, and returns each
+// with its sentence, the reference removed (the text the model embeds). An image without a
+// series takes the one the sentence names elsewhere, if exactly one.
 // Then maps an image number to a depth bin of the prepared volume:
 //   image (InstanceNumber) -> slice (series metadata) -> world z -> bin of `binDepth` voxels
 //   along k of the prepared grid with the largest overlap with the slice's extent.
@@ -109,6 +111,15 @@ const IMAGE_WORDS = new Set([
 ]);
 /** Image words too ambiguous to stand alone without a series (German "im" = "in the"). */
 const IMAGE_NEEDS_SERIES = new Set(['im', 'ims', 'ima']);
+/**
+ * One- and two-letter abbreviations, read only as part of "series X, image Y" (where the other
+ * half makes them unambiguous): "S 3, I 45", "S3/I45", "Se. 3, B. 45", "Sr 3 Sl 45". Alone they
+ * are lung segments ("S6"), pronouns ("I") or German words.
+ */
+const SERIES_ABBREV = new Set(['s']);
+const IMAGE_ABBREV = new Set(['i', 'b', 'bi', 'sl']);
+/** The abbreviated image words that may follow a one-letter series word. */
+const SHORT_IMAGE_WORDS = new Set(['im', 'img', 'ima', 'ims', 'imgs']);
 /** Words that may sit between a keyword and its number: "image no. 45", "Bild Nr. 45". */
 const NUMBER_WORDS = new Set(['no', 'nr', 'number', 'num', 'nummer']);
 /** Allowed between "series 3" and "image 45" (besides , / ; : - and parentheses). */
@@ -126,12 +137,25 @@ const PRIOR_WORDS = new Set([
 ]);
 const RANGE_WORDS = new Set(['to', 'bis', 'through', 'thru']);
 const LIST_WORDS = new Set(['and', 'und', 'or', 'oder', 'sowie']);
-const UNITS = new Set(['mm', 'cm', 'm', 'ml', 'cc', 'hu', 'x', 'mal', 'kg', 'year', 'years', 'jahre', 'jahren', 'days', 'tage', 'months', 'monate', 'min', 'sec', 's']);
+const UNITS = new Set([
+  'mm', 'cm', 'm', 'ml', 'cc', 'hu', 'x', 'mal', 'kg', 'year', 'years', 'jahre', 'jahren', 'days', 'tage', 'tagen', 'weeks', 'wochen',
+  'months', 'monate', 'monaten', 'hours', 'stunden', 'min', 'sec', 's', 'times', '%',
+]);
 /** Words after which a number is still followed cleanly (list continuation check). */
 const AFTER_NUMBER_OK = new Set([
   'and', 'und', 'of', 'in', 'der', 'aus', 'von', 'on', 'auf', 'from', 'or', 'oder', 'bzw', 'sowie',
   'series', 'serie', 'se', 'ser', 'sr', 'im', 'image', 'images', 'bild', 'bilder',
 ]);
+/** Around "10:30": a time of day, not series:image. */
+const TIME_BEFORE = new Set(['at', 'um', 'time', 'times', 'zeit', 'uhrzeit', 'clock', 'gegen', 'ab', 'until', 'till', 'bis', 'since', 'seit', 'started', 'began', 'performed', 'scanned', 'acquired', 'injected', 'date', 'datum', 'am', 'pm']);
+const TIME_AFTER = new Set(['am', 'pm', 'a', 'p', 'h', 'hr', 'hrs', 'hour', 'hours', 'uhr', 'min', 'mins', 'minutes', 'minuten', 'sec', 'utc', 'cet', 'cest', 'est', 'edt', 'pst', 'oclock', 'o']);
+/** Around "1:1": a ratio, not series:image. */
+const RATIO_WORDS = new Set([
+  'ratio', 'ratios', 'dilution', 'diluted', 'dilute', 'verhältnis', 'verdünnung', 'verdünnt', 'scale', 'maßstab', 'massstab', 'mixture',
+  'mixed', 'mix', 'odds', 'zoom', 'magnification', 'concentration', 'proportion', 'split', 'rate', 'score',
+]);
+/** Words that may introduce an inline "series:image" reference ("nodule on 4:573", "see 7:200"). */
+const COLON_LEAD = new Set(['on', 'see', 'siehe', 'auf', 'vgl', 'cf']);
 
 const isDash = (t: string) => t === '-' || t === '–' || t === '—' || t === '‐';
 
@@ -194,22 +218,35 @@ class Matcher {
     return true;
   }
 
-  /** True when token j (after a number) ends it cleanly: not a unit, not a running word. */
+  /** True when token j (after a number) ends it cleanly: not a unit, not a running word (strict: for list items). */
   private cleanEnd(j: number): boolean {
     const t = this.at(j);
     if (!t) return true;
     if (t.k === 'p') {
       if (t.t === '%' || t.t === '×') return false;
       if (t.t === '.' && this.at(j + 1)?.k === 'n' && this.at(j + 1)!.s === t.e) return false;
+      if ((t.t === ':' || t.t === '/') && t.s === this.toks[j - 1]?.e && this.at(j + 1)?.k === 'n' && this.at(j + 1)!.s === t.e) return false; // "10:30", "3/87"
       return true;
     }
     if (t.k === 'w') return AFTER_NUMBER_OK.has(t.lc);
     return false;
   }
 
+  /**
+   * True when token j (after the last number of a reference) ends the reference: punctuation
+   * that does not continue the number, or a word that is not a unit and not glued to it
+   * ("image 52 of series 4 is new", but not "image 3D", "slice 5 mm").
+   */
+  private refEnd(j: number): boolean {
+    const t = this.at(j);
+    if (!t || t.k === 'p') return this.cleanEnd(j);
+    if (t.k === 'n') return false;
+    return t.s > this.toks[j - 1]!.e && !UNITS.has(t.lc);
+  }
+
   private notUnit(j: number): boolean {
     const t = this.at(j);
-    return !(t && t.k === 'w' && UNITS.has(t.lc));
+    return !(t && (t.k === 'w' || t.t === '%') && UNITS.has(t.lc));
   }
 
   /** Parses an image number, range or list at token j. */
@@ -221,7 +258,7 @@ class Matcher {
     const sep = this.at(j + 1);
     if (sep && ((sep.k === 'p' && isDash(sep.t)) || (sep.k === 'w' && RANGE_WORDS.has(sep.lc)))) {
       const b = this.at(j + 2);
-      if (b && b.k === 'n' && this.plainNumber(j + 2) && this.cleanEnd(j + 3)) {
+      if (b && b.k === 'n' && this.plainNumber(j + 2) && this.refEnd(j + 3) && this.notUnit(j + 3)) {
         const bv = Number(b.t);
         if (bv !== a && Math.abs(bv - a) <= 2000) return { end: j + 3, images: [a, bv], kind: 'range' };
       }
@@ -273,17 +310,47 @@ class Matcher {
     return j;
   }
 
-  /** Tries every pattern at token i. */
-  match(i: number): Ref | null {
-    return this.seriesFirst(i) ?? this.slashForm(i) ?? this.imageFirst(i);
+  /** Tries every pattern at word token i; several references when one colon group names several series. */
+  match(i: number): Ref[] | null {
+    const r = this.seriesFirst(i) ?? this.slashForm(i) ?? this.imageFirst(i);
+    return r ? [r] : this.colonForm(i);
   }
 
-  /** "series 3, image 45", "se 3 im 45", "Se. 3/Bild 45", "series 3 (image 45)", "Serie 3: Bilder 12 und 14". */
-  private seriesFirst(i: number): Ref | null {
+  /** The patterns that start with a number ("7:200"). */
+  matchNumber(i: number): Ref[] | null {
+    return this.colonForm(i);
+  }
+
+  /**
+   * "series 4" not followed by an image: a series named elsewhere in the sentence ("On series 4,
+   * the nodule on image 52 ..."). Returns the number and the token after it, or null; a series of
+   * another study ("series 4 of the prior study") is none.
+   */
+  bareSeries(i: number): { series: number; end: number } | null {
     const a = this.kw(i, SERIES_WORDS);
     if (a < 0) return null;
     const sn = this.numberAfter(a);
+    if (sn < 0 || !this.refEnd(sn + 1) || this.priorStudy(sn + 1)) return null;
+    return { series: Number(this.toks[sn]!.t), end: sn + 1 };
+  }
+
+  /** A series word at i, long ("series", "Se.") or, when `short`, one letter ("S"): the index after it, or -1. */
+  private seriesWord(i: number, short: boolean): number {
+    const a = this.kw(i, SERIES_WORDS);
+    return a >= 0 || !short ? a : this.kw(i, SERIES_ABBREV);
+  }
+
+  /** "series 3, image 45", "se 3 im 45", "Se. 3/Bild 45", "series 3 (image 45)", "Serie 3: Bilder 12 und 14", "S3/I45", "Se 4, #52". */
+  private seriesFirst(i: number): Ref | null {
+    const a = this.seriesWord(i, true);
+    if (a < 0) return null;
+    // "S" alone is a lung segment as often as a series ("Herd im S6 (Bild 45)"): it counts only
+    // beside an abbreviated image word ("S 3, I 45", "S4/B55", "S5 Sl 210").
+    const oneLetter = this.kw(i, SERIES_WORDS) < 0;
+    const sn = this.numberAfter(a);
     if (sn < 0) return null;
+    // "7:200" after a series word is the colon notation.
+    if (this.at(sn + 1)?.t === ':' && this.at(sn + 2)?.k === 'n') return null;
     let j = sn + 1;
     let paren = false;
     for (let steps = 0; steps < 3; steps++) {
@@ -297,24 +364,29 @@ class Matcher {
       else if (t.k === 'w' && t.lc === 'im' && this.at(j + 1)?.k === 'w' && IMAGE_WORDS.has(this.at(j + 1)!.lc)) j++; // "Serie 3 im Bild 45"
       else break;
     }
-    const b = this.kw(j, IMAGE_WORDS);
+    let b = oneLetter ? this.kw(j, SHORT_IMAGE_WORDS) : this.kw(j, IMAGE_WORDS);
+    if (b < 0) b = this.kw(j, IMAGE_ABBREV);
+    // A number sign alone stands for the image word: "Se 4, #52".
+    if (b < 0 && this.at(j)?.t === '#' && this.at(j + 1)?.k === 'n') b = j;
     if (b < 0) return null;
     const n = this.numberAfter(b);
     if (n < 0) return null;
     const list = this.numList(n);
     if (!list) return null;
     let end = list.kind === 'single' ? this.totalCount(list.end, list.images[0]!) : list.end;
+    if (list.kind === 'single' && end === list.end && !this.refEnd(end)) return null;
     if (paren && (this.at(end)?.t === ')' || this.at(end)?.t === ']')) end++;
     return { ts: i, te: end, series: Number(this.toks[sn]!.t), images: list.images, kind: list.kind };
   }
 
-  /** "se/im 3/45", "series/image 3/45", "Serie/Bild: 3/45", "Se:Im 3:45". */
+  /** "se/im 3/45", "series/image 3/45", "Serie/Bild: 3/45", "Se:Im 3:45", "S/I 3/45". */
   private slashForm(i: number): Ref | null {
-    const a = this.kw(i, SERIES_WORDS);
+    const a = this.seriesWord(i, true);
     if (a < 0) return null;
     const sl = this.at(a);
     if (!sl || !(sl.t === '/' || sl.t === ':' || isDash(sl.t))) return null;
-    const b = this.kw(a + 1, IMAGE_WORDS);
+    let b = this.kw(a + 1, IMAGE_WORDS);
+    if (b < 0) b = this.kw(a + 1, IMAGE_ABBREV);
     if (b < 0) return null;
     const sn = this.numberAfter(b);
     if (sn < 0) return null;
@@ -354,19 +426,142 @@ class Matcher {
     const b = this.kw(j, SERIES_WORDS);
     if (b >= 0) {
       const sn = this.numberAfter(b);
-      if (sn >= 0 && this.cleanEnd(sn + 1) && this.notUnit(sn + 1)) {
+      // The series number may be followed by any word ("of series 4 is new"), not by a unit,
+      // a decimal or another number.
+      if (sn >= 0 && this.refEnd(sn + 1)) {
         let end = sn + 1;
         if (paren && (this.at(end)?.t === ')' || this.at(end)?.t === ']')) end++;
         return { ts, te: end, series: Number(this.toks[sn]!.t), images: list.images, kind: list.kind };
       }
+      // A series is named but cannot be read: never fall back to "no series" (the image would
+      // then be placed on whatever series the case has).
+      return null;
     }
     // No series: only with an unambiguous image word, a cleanly ending number, and not an
     // image of another study ("image 45 of the prior study", "Bild 12 der Voruntersuchung").
     if (IMAGE_NEEDS_SERIES.has(this.toks[i]!.lc) && this.at(i - 1)?.t !== '(') return null;
     if (this.priorStudy(list.end)) return null;
     const end = afterList;
-    if (!this.cleanEnd(end)) return null;
+    if (!this.refEnd(end)) return null;
     return { ts, te: end, series: null, images: list.images, kind: list.kind };
+  }
+
+  // -------------------------------------------------------------------------------------
+  // US notation: "(7:200)" = series 7, image 200
+
+  /** "A:B" at token j: the two numbers (series, image) and the index after them, or null. */
+  private colonPair(j: number): { series: number; image: number; end: number } | null {
+    const a = this.at(j), c = this.at(j + 1), b = this.at(j + 2);
+    if (!a || !c || !b || a.k !== 'n' || c.t !== ':' || b.k !== 'n' || c.s !== a.e || b.s - c.e > 1) return null;
+    // "07:30" is a clock time; series and images are not written with leading zeros.
+    if ((a.t.length > 1 && a.t[0] === '0') || (b.t.length > 1 && b.t[0] === '0') || a.t.length > 4 || b.t.length > 5) return null;
+    const after = this.at(j + 3);
+    // "10:30:15", "7:200.5", "10:30h": not a reference.
+    if (after && after.s === b.e && (after.k !== 'p' || ((after.t === ':' || after.t === '.' || after.t === ',') && this.at(j + 4)?.k === 'n' && this.at(j + 4)!.s === after.e))) return null;
+    if (Number(b.t) === 0) return null;
+    return { series: Number(a.t), image: Number(b.t), end: j + 3 };
+  }
+
+  /** Whether a word of `words` is among the `n` word tokens before token i (stopping at a sentence end). */
+  private wordBefore(i: number, n: number, words: Set<string>): boolean {
+    for (let k = i - 1, seen = 0; k >= 0 && seen < n; k--) {
+      const t = this.toks[k]!;
+      if (t.k === 'p' && (t.t === '.' || t.t === '!' || t.t === '?')) return false;
+      if (t.k === 'w') {
+        seen++;
+        if (words.has(t.lc)) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * "(7:200)", "(301:290)", "(7:87 and 7:209)", "(203:587, 557)", "(4:86 through 4:120)",
+   * "(S7: 311)", "(series 7:200)", "nodule on 4:573", "right upper lobe, 3:23, and ...": the
+   * series:image notation of US reports. Read only where nothing else fits: first inside
+   * parentheses, after "on" / "see" / a series or image word, or between commas after a word;
+   * never next to time words ("at 10:30", "10:30 am") or ratio words ("1:10 dilution", "ratio 2:1").
+   */
+  private colonForm(i: number): Ref[] | null {
+    const t0 = this.at(i);
+    if (!t0) return null;
+    let j = i;
+    let lead = false; // a series or image word before the pair
+    if (t0.k === 'w') {
+      const a = this.seriesWord(i, true);
+      const b = a >= 0 ? a : this.kw(i, IMAGE_WORDS);
+      if (b < 0 || this.at(b)?.k !== 'n') return null;
+      j = b;
+      lead = true;
+    }
+    const first = this.colonPair(j);
+    if (!first) return null;
+    // Context before the reference.
+    let p = i - 1;
+    while (p >= 0 && this.toks[p]!.k === 'w' && (this.toks[p]!.lc === 'see' || this.toks[p]!.lc === 'siehe' || this.toks[p]!.lc === 'cf' || this.toks[p]!.lc === 'vgl')) p--;
+    const before = this.at(p);
+    // In brackets after what it locates ("nodule (7:200)"); at the start of a sentence there is nothing to locate.
+    const located = this.at(p - 1);
+    const paren = before !== undefined && before.k === 'p' && (before.t === '(' || before.t === '[') && located !== undefined && !['.', '!', '?', ':'].includes(located.t);
+    const afterComma = before !== undefined && before.t === ',' && this.at(p - 1)?.k === 'w';
+    const afterLead = this.at(i - 1)?.k === 'w' && COLON_LEAD.has(this.at(i - 1)!.lc);
+    if (!(paren || lead || afterComma || afterLead)) return null;
+    if (this.wordBefore(i, paren ? 2 : 3, TIME_BEFORE) || this.wordBefore(i, 4, RATIO_WORDS)) return null;
+
+    // The group: pairs, and bare numbers continuing the last pair's series.
+    const refs: { series: number; images: number[]; kind: RefKind; ts: number; te: number }[] = [
+      { series: first.series, images: [first.image], kind: 'single', ts: i, te: first.end },
+    ];
+    let end = first.end;
+    for (;;) {
+      let k = end;
+      const sep = this.at(k);
+      if (!sep) break;
+      const cur = refs[refs.length - 1]!;
+      const range = (sep.k === 'p' && isDash(sep.t)) || (sep.k === 'w' && RANGE_WORDS.has(sep.lc));
+      if (range) k++;
+      else if (sep.t === ',' || sep.t === '&' || sep.t === ';') {
+        k++;
+        if (this.at(k)?.k === 'w' && LIST_WORDS.has(this.at(k)!.lc)) k++;
+      } else if (sep.k === 'w' && LIST_WORDS.has(sep.lc)) k++;
+      else break;
+      const pair = this.colonPair(k);
+      if (pair) {
+        if (range) {
+          if (pair.series !== cur.series || cur.kind !== 'single' || pair.image === cur.images[0]) break;
+          cur.images.push(pair.image);
+          cur.kind = 'range';
+          cur.te = end = pair.end;
+        } else if (pair.series === cur.series && cur.kind !== 'range') {
+          cur.images.push(pair.image);
+          cur.kind = 'list';
+          cur.te = end = pair.end;
+        } else {
+          refs.push({ series: pair.series, images: [pair.image], kind: 'single', ts: k, te: pair.end });
+          end = pair.end;
+        }
+        continue;
+      }
+      const nt = this.at(k);
+      if (!nt || nt.k !== 'n' || !this.plainNumber(k) || !this.cleanEnd(k + 1) || !this.notUnit(k + 1)) break;
+      if (range) {
+        if (cur.kind !== 'single' || Number(nt.t) === cur.images[0]) break;
+        cur.kind = 'range';
+      } else {
+        if (cur.kind === 'range') break;
+        cur.kind = 'list';
+      }
+      cur.images.push(Number(nt.t));
+      cur.te = end = k + 1;
+      if (cur.images.length >= 20) break;
+    }
+    // Context after the reference.
+    const next = this.at(end);
+    if (next && next.k === 'w' && (TIME_AFTER.has(next.lc) || RATIO_WORDS.has(next.lc) || UNITS.has(next.lc))) return null;
+    if (paren) {
+      if (!next || !(next.t === ')' || next.t === ']' || next.t === ',' || next.t === ';')) return null;
+    } else if (!this.refEnd(end)) return null;
+    return refs.map((r) => ({ ts: r.ts, te: r.te, series: r.series, images: r.images, kind: r.kind }));
   }
 }
 
@@ -375,11 +570,11 @@ function findRefs(text: string, toks: Tok[]): Ref[] {
   const refs: Ref[] = [];
   for (let i = 0; i < toks.length; ) {
     const t = toks[i]!;
-    if (t.k === 'w') {
-      const r = m.match(i);
+    if (t.k === 'w' || t.k === 'n') {
+      const r = t.k === 'w' ? m.match(i) : m.matchNumber(i);
       if (r) {
-        refs.push(r);
-        i = r.te;
+        refs.push(...r);
+        i = r[r.length - 1]!.te;
         continue;
       }
     }
@@ -500,7 +695,8 @@ function stripRefs(text: string, span: Span, refSpans: Span[]): string {
 
 function tidy(s: string): string {
   let t = s.replace(/\s+/g, ' ').trim();
-  t = t.replace(/\(\s*[,;:]?\s*\)/g, '').replace(/\[\s*\]/g, '');
+  // Brackets emptied by removed references, also of the words between them: "( and )".
+  t = t.replace(/[([]\s*(?:(?:and|und|or|oder|&|[,;:])\s*)*[)\]]/gi, '');
   t = t.replace(/\s+([.,;:!?)\]])/g, '$1').replace(/([([])\s+/g, '$1');
   t = dropStrayPunct(t);
   t = t.replace(HEADERS, '');
@@ -548,34 +744,68 @@ export function mineSnippets(report: string): Snippet[] {
   const refs = findRefs(report, toks);
   if (refs.length === 0) return [];
   const spans = sentences(report, toks, refs);
+  const matcher = new Matcher(report, toks);
+  const inRef = new Uint8Array(toks.length);
+  for (const r of refs) inRef.fill(1, r.ts, r.te);
   const out: Snippet[] = [];
   let si = 0;
   let ri = 0;
+  let ti = 0; // token cursor for the series mentions
   while (ri < refs.length) {
     const r = refs[ri]!;
     const rs = toks[r.ts]!.s;
     while (si < spans.length - 1 && spans[si]!.e <= rs) si++;
     const span = spans[si]!;
     // All references in this sentence share the sentence (with all of them removed).
-    const group: Ref[] = [];
+    let group: Ref[] = [];
     while (ri < refs.length && toks[refs[ri]!.ts]!.s < span.e) group.push(refs[ri++]!);
     const refSpans = group.map((g) => ({ s: toks[g.ts]!.s, e: toks[g.te - 1]!.e }));
+    // An image without a series takes the series the sentence names elsewhere ("On series 4,
+    // the nodule on image 52 is new"); with several different ones it cannot be told which, and
+    // the reference is dropped rather than placed on a series it may not belong to.
+    if (group.some((g) => g.series === null)) {
+      const mentions: { series: number; s: number; e: number }[] = [];
+      while (ti < toks.length && toks[ti]!.s < span.s) ti++;
+      for (; ti < toks.length && toks[ti]!.e <= span.e; ti++) {
+        const k = ti;
+        if (inRef[k]) continue;
+        const m = matcher.bareSeries(k);
+        if (m) mentions.push({ series: m.series, s: toks[k]!.s, e: toks[m.end - 1]!.e });
+      }
+      const distinct = new Set(mentions.map((m) => m.series));
+      if (distinct.size === 1) {
+        const series = mentions[0]!.series;
+        group = group.map((g) => (g.series === null ? { ...g, series } : g));
+        const strip = [...refSpans, ...mentions.map((m) => ({ s: m.s, e: m.e }))].sort((a, b) => a.s - b.s);
+        const sentence = stripRefs(report, span, strip);
+        group.forEach((g, k) => pushSnippet(out, report, sentence, g, refSpans[k]!));
+        continue;
+      }
+      if (distinct.size > 1) {
+        const sentence = stripRefs(report, span, refSpans);
+        group.forEach((g, k) => {
+          if (g.series !== null) pushSnippet(out, report, sentence, g, refSpans[k]!);
+        });
+        continue;
+      }
+    }
     const sentence = stripRefs(report, span, refSpans);
-    group.forEach((g, k) => {
-      const sp = refSpans[k]!;
-      out.push({
-        sentence,
-        series: g.series,
-        images: g.images,
-        kind: g.kind,
-        image: primaryImage(g.images, g.kind),
-        ref: report.slice(sp.s, sp.e),
-        start: sp.s,
-        end: sp.e,
-      });
-    });
+    group.forEach((g, k) => pushSnippet(out, report, sentence, g, refSpans[k]!));
   }
   return out;
+}
+
+function pushSnippet(out: Snippet[], report: string, sentence: string, g: Ref, sp: Span): void {
+  out.push({
+    sentence,
+    series: g.series,
+    images: g.images,
+    kind: g.kind,
+    image: primaryImage(g.images, g.kind),
+    ref: report.slice(sp.s, sp.e),
+    start: sp.s,
+    end: sp.e,
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -649,7 +879,7 @@ export function depthBin(grid: DepthGrid, z: number, thickness: number, binDepth
   return best;
 }
 
-export type DropReason = 'no-series-metadata' | 'other-series' | 'unknown-series' | 'image-not-in-series' | 'outside-crop';
+export type DropReason = 'no-series-metadata' | 'other-series' | 'unknown-series' | 'ambiguous-series' | 'image-not-in-series' | 'outside-crop';
 
 export interface LocatedSnippet extends Snippet {
   z: number;
@@ -678,7 +908,9 @@ export interface ResolveOptions {
 
 /**
  * The slice a mined reference points to in the case's series, or why it cannot be placed
- * (never throws): no metadata, another series, an unknown series number, an image the series lacks.
+ * (never throws): no metadata, another series, an unknown series number, no series named while
+ * the study has several (series.seriesCount > 1: 'ambiguous-series'), an image the series lacks.
+ * A reference is never placed on a series other than the one it names.
  */
 export function resolveSnippet(
   sn: Pick<Snippet, 'series' | 'image'>,
@@ -690,6 +922,8 @@ export function resolveSnippet(
     return { reason: 'unknown-series', detail: `series ${sn.series}: the volume's SeriesNumber is unknown (empty), so the reference cannot be checked` };
   if (sn.series !== null && series.seriesNumber !== null && sn.series !== series.seriesNumber)
     return { reason: 'other-series', detail: `series ${sn.series}, the volume is series ${series.seriesNumber}` };
+  if (sn.series === null && (series.seriesCount ?? 1) > 1)
+    return { reason: 'ambiguous-series', detail: `image ${sn.image} names no series, and the study has ${series.seriesCount} image series` };
   const loc = resolveImage(series, sn.image);
   if (!loc) {
     let lo = Infinity, hi = -Infinity;
@@ -727,7 +961,7 @@ export function locateSnippets(snippets: Snippet[], series: SeriesMeta | undefin
 
 /** Counts of dropped snippets by reason. */
 export function dropCounts(dropped: DroppedSnippet[]): Record<DropReason, number> {
-  const c: Record<DropReason, number> = { 'no-series-metadata': 0, 'other-series': 0, 'unknown-series': 0, 'image-not-in-series': 0, 'outside-crop': 0 };
+  const c: Record<DropReason, number> = { 'no-series-metadata': 0, 'other-series': 0, 'unknown-series': 0, 'ambiguous-series': 0, 'image-not-in-series': 0, 'outside-crop': 0 };
   for (const d of dropped) c[d.reason]++;
   return c;
 }

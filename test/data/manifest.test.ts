@@ -64,6 +64,10 @@ test('manifest round trip and blank lines', () => {
   // Slices given by position (DICOM ImagePositionPatient) take z from it.
   const pos = parseManifest(JSON.stringify({ ...good, series: { seriesNumber: 4, slices: [{ instanceNumber: 7, position: [1, 2, -30.5] }] } }));
   assert.equal(pos[0]!.series!.slices, [{ instanceNumber: 7, z: -30.5 }]);
+  // The study's number of image series (a series-less "image 45" is ambiguous with several).
+  const two = parseManifest(JSON.stringify({ ...good, series: { seriesNumber: 4, seriesCount: 2, slices: [{ instanceNumber: 7, z: 0 }] } }));
+  assert.is(two[0]!.series!.seriesCount, 2);
+  assert.equal(parseManifest(serializeManifest(two))[0]!.series, two[0]!.series);
 });
 
 test('malformed lines: DataError naming file, line and field', () => {
@@ -82,6 +86,7 @@ test('malformed lines: DataError naming file, line and field', () => {
   throwsData(() => parseManifest(two({ ...good, id: 'x', series: { seriesNumber: 3, slices: [{ instanceNumber: 1, z: 0 }, { instanceNumber: 1, z: 1 }] } }), 'm.jsonl'), 'series.slices[1].instanceNumber', 'duplicate');
   throwsData(() => parseManifest(two({ ...good, id: 'x', series: { seriesNumber: 3, slices: [{ instanceNumber: 1 }] } }), 'm.jsonl'), 'series.slices[0]', 'z');
   throwsData(() => parseManifest(two({ ...good, id: 'x', series: { seriesNumber: 'three', slices: [] } }), 'm.jsonl'), 'series.seriesNumber');
+  throwsData(() => parseManifest(two({ ...good, id: 'x', series: { seriesNumber: 3, seriesCount: 0, slices: [{ instanceNumber: 1, z: 0 }] } }), 'm.jsonl'), 'series.seriesCount', 'positive integer');
   throwsData(() => parseManifest(two({ ...good, id: 'x', references: [{ ...good.references![0], label: 'Nodule' }] }), 'm.jsonl'), 'references[0].label');
 });
 
