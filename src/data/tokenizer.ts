@@ -3,7 +3,10 @@
 //
 // Pipeline (as BERT's, with accents kept so German umlauts stay distinct):
 //   normalizer     NFC, then BertNormalizer { clean_text, handle_chinese_chars, lowercase,
-//                  strip_accents: false }
+//                  strip_accents: false } for the tokenizers trained here; a loaded
+//                  tokenizer.json keeps its own (BertNormalizer with any of its options,
+//                  NFC / NFD / NFKC / NFKD, Lowercase, StripAccents, or a Sequence of these;
+//                  anything else is refused, never silently replaced)
 //   pre_tokenizer  BertPreTokenizer: split on whitespace, every punctuation char alone
 //   model          WordPiece, greedy longest match first, "##" continuation prefix,
 //                  words over 100 chars or without a full match -> [UNK]
@@ -86,20 +89,114 @@ function isChinese(cp: number): boolean {
   );
 }
 
-/** NFC + BertNormalizer(clean_text, handle_chinese_chars, lowercase, strip_accents: false). */
-export function normalize(text: string): string {
+/**
+ * One step of a Hugging Face normalizer. BertNormalizer's options as in tokenizers:
+ * clean_text drops control characters and maps whitespace to ' ', handle_chinese_chars puts
+ * spaces around CJK ideographs, lowercase lower-cases, strip_accents removes combining marks
+ * after NFD; strip_accents null (unset) means "strip when lowercasing" (huggingface/tokenizers #330).
+ */
+export type NormalizerStep =
+  | { type: 'NFC' | 'NFD' | 'NFKC' | 'NFKD' | 'Lowercase' | 'StripAccents' }
+  | { type: 'BertNormalizer'; cleanText: boolean; handleChineseChars: boolean; lowercase: boolean; stripAccents: boolean | null };
+
+/** The pipeline of the tokenizers trained here: NFC, then BertNormalizer without accent stripping. */
+export const DEFAULT_NORMALIZER: readonly NormalizerStep[] = [
+  { type: 'NFC' },
+  { type: 'BertNormalizer', cleanText: true, handleChineseChars: true, lowercase: true, stripAccents: false },
+];
+
+const stripAccents = (t: string): string => t.normalize('NFD').replace(/\p{Mn}/gu, '');
+
+function bertNormalize(text: string, o: Extract<NormalizerStep, { type: 'BertNormalizer' }>): string {
   let out = '';
-  for (const ch of text.normalize('NFC')) {
+  for (const ch of text) {
     const cp = ch.codePointAt(0)!;
-    if (cp === 0 || cp === 0xfffd) continue;
-    if (ch === '\t' || ch === '\n' || ch === '\r' || WS.test(ch)) {
-      out += ' ';
-      continue;
+    if (o.cleanText) {
+      if (cp === 0 || cp === 0xfffd) continue;
+      if (ch === '\t' || ch === '\n' || ch === '\r' || WS.test(ch)) {
+        out += ' ';
+        continue;
+      }
+      if (CONTROL.test(ch)) continue;
     }
-    if (CONTROL.test(ch)) continue;
-    out += isChinese(cp) ? ` ${ch} ` : ch;
+    out += o.handleChineseChars && isChinese(cp) ? ` ${ch} ` : ch;
   }
-  return out.toLowerCase();
+  if (o.lowercase) {
+    out = out.toLowerCase();
+    if (o.stripAccents !== false) out = stripAccents(out);
+  } else if (o.stripAccents) out = stripAccents(out);
+  return out;
+}
+
+/** Applies normalizer steps (default: this project's pipeline, NFC + BertNormalizer lower-casing, accents kept). */
+export function normalize(text: string, steps: readonly NormalizerStep[] = DEFAULT_NORMALIZER): string {
+  let t = text;
+  for (const st of steps) {
+    switch (st.type) {
+      case 'NFC':
+      case 'NFD':
+      case 'NFKC':
+      case 'NFKD':
+        t = t.normalize(st.type);
+        break;
+      case 'Lowercase':
+        t = t.toLowerCase();
+        break;
+      case 'StripAccents':
+        // As tokenizers' StripAccents: combining marks removed (it expects NFD input before it).
+        t = t.replace(/\p{Mn}/gu, '');
+        break;
+      case 'BertNormalizer':
+        t = bertNormalize(t, st);
+        break;
+    }
+  }
+  return t;
+}
+
+/** The tokenizer.json "normalizer" object of these steps. */
+function normalizerJson(steps: readonly NormalizerStep[]): unknown {
+  const one = (st: NormalizerStep) =>
+    st.type === 'BertNormalizer'
+      ? { type: 'BertNormalizer', clean_text: st.cleanText, handle_chinese_chars: st.handleChineseChars, strip_accents: st.stripAccents, lowercase: st.lowercase }
+      : { type: st.type };
+  if (steps.length === 0) return null;
+  return steps.length === 1 ? one(steps[0]!) : { type: 'Sequence', normalizers: steps.map(one) };
+}
+
+const NORMALIZER_TYPES = 'BertNormalizer, NFC, NFD, NFKC, NFKD, Lowercase, StripAccents, Sequence';
+
+/** Parses a tokenizer.json "normalizer" (null: none); DataError naming the field for anything not implemented here. */
+function parseNormalizer(n: unknown, source: string, field = 'normalizer'): NormalizerStep[] {
+  if (n === null || n === undefined) return [];
+  if (typeof n !== 'object' || Array.isArray(n)) throw new DataError(source, field, 'expected an object or null');
+  const o = n as Record<string, unknown>;
+  switch (o.type) {
+    case 'Sequence': {
+      if (!Array.isArray(o.normalizers)) throw new DataError(source, `${field}.normalizers`, 'expected an array');
+      return o.normalizers.flatMap((x, i) => parseNormalizer(x, source, `${field}.normalizers[${i}]`));
+    }
+    case 'NFC':
+    case 'NFD':
+    case 'NFKC':
+    case 'NFKD':
+    case 'Lowercase':
+    case 'StripAccents':
+      return [{ type: o.type }];
+    case 'BertNormalizer': {
+      const flag = (key: string, dflt: boolean): boolean => {
+        const v = o[key];
+        if (v === undefined || v === null) return dflt;
+        if (typeof v !== 'boolean') throw new DataError(source, `${field}.${key}`, `expected true or false, got ${JSON.stringify(v)}`);
+        return v;
+      };
+      const sa = o.strip_accents;
+      if (sa !== undefined && sa !== null && typeof sa !== 'boolean') throw new DataError(source, `${field}.strip_accents`, `expected true, false or null, got ${JSON.stringify(sa)}`);
+      return [{ type: 'BertNormalizer', cleanText: flag('clean_text', true), handleChineseChars: flag('handle_chinese_chars', true), lowercase: flag('lowercase', true), stripAccents: (sa ?? null) as boolean | null }];
+    }
+    default:
+      throw new DataError(source, `${field}.type`, `${JSON.stringify(o.type)} is not supported (supported: ${NORMALIZER_TYPES})`);
+  }
 }
 
 /** BertPreTokenizer: whitespace split, then each punctuation character on its own. */
@@ -126,9 +223,19 @@ export function preTokenize(normalized: string): string[] {
 export class WordPieceTokenizer {
   readonly vocab: Map<string, number>;
   readonly idToToken: string[];
+  /** The normalizer steps applied before pre-tokenisation (see NormalizerStep). */
+  readonly normalizer: readonly NormalizerStep[];
+  /** Longer words become [UNK]. */
+  readonly maxInputCharsPerWord: number;
   private cache = new Map<string, number[]>();
 
-  constructor(tokens: string[]) {
+  /**
+   * A tokenizer over `tokens` (id = index; [PAD] [UNK] [CLS] [SEP] [MASK] must be ids 0-4).
+   * opts.normalizer defaults to DEFAULT_NORMALIZER; opts.maxInputCharsPerWord to 100.
+   */
+  constructor(tokens: string[], opts: { normalizer?: readonly NormalizerStep[]; maxInputCharsPerWord?: number } = {}) {
+    this.normalizer = opts.normalizer ?? DEFAULT_NORMALIZER;
+    this.maxInputCharsPerWord = opts.maxInputCharsPerWord ?? MAX_WORD_CHARS;
     this.idToToken = tokens.slice();
     this.vocab = new Map();
     tokens.forEach((t, i) => {
@@ -155,7 +262,7 @@ export class WordPieceTokenizer {
     if (hit) return hit;
     const chars = Array.from(word);
     let out: number[];
-    if (chars.length > MAX_WORD_CHARS) out = [UNK_ID];
+    if (chars.length > this.maxInputCharsPerWord) out = [UNK_ID];
     else {
       out = [];
       let start = 0;
@@ -186,7 +293,7 @@ export class WordPieceTokenizer {
   /** Token ids without special tokens. */
   tokenizeIds(text: string): number[] {
     const ids: number[] = [];
-    for (const w of preTokenize(normalize(text))) for (const id of this.wordPieces(w)) ids.push(id);
+    for (const w of preTokenize(normalize(text, this.normalizer))) for (const id of this.wordPieces(w)) ids.push(id);
     return ids;
   }
 
@@ -248,14 +355,11 @@ export class WordPieceTokenizer {
       truncation: null,
       padding: null,
       added_tokens: SPECIAL_TOKENS.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-      normalizer: {
-        type: 'Sequence',
-        normalizers: [{ type: 'NFC' }, { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: false, lowercase: true }],
-      },
+      normalizer: normalizerJson(this.normalizer),
       pre_tokenizer: { type: 'BertPreTokenizer' },
       post_processor: { type: 'BertProcessing', sep: ['[SEP]', SEP_ID], cls: ['[CLS]', CLS_ID] },
       decoder: { type: 'WordPiece', prefix: PREFIX, cleanup: true },
-      model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: PREFIX, max_input_chars_per_word: MAX_WORD_CHARS, vocab },
+      model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: PREFIX, max_input_chars_per_word: this.maxInputCharsPerWord, vocab },
     };
   }
 
@@ -265,8 +369,13 @@ export class WordPieceTokenizer {
   }
 
   /**
-   * Loads a tokenizer.json (object or text). Only this pipeline is supported: a WordPiece model
-   * with "##" and [PAD] [UNK] [CLS] [SEP] [MASK] as ids 0-4; anything else is a DataError.
+   * Loads a tokenizer.json (object or text), as Hugging Face tokenizers would run it: a
+   * WordPiece model with "##", [UNK] as unk_token and [PAD] [UNK] [CLS] [SEP] [MASK] as ids 0-4
+   * (no other added tokens); the file's normalizer (see NormalizerStep: BertNormalizer with any
+   * of its options, NFC / NFD / NFKC / NFKD, Lowercase, StripAccents, Sequence) and its
+   * max_input_chars_per_word; BertPreTokenizer; BertProcessing (or the equivalent
+   * TemplateProcessing) with [CLS] and [SEP]. Anything else is a DataError naming the field,
+   * never a silent difference in token ids.
    */
   static fromJSON(json: unknown, source = 'tokenizer.json'): WordPieceTokenizer {
     let o: unknown = json;
@@ -290,12 +399,43 @@ export class WordPieceTokenizer {
         throw new DataError(source, `model.vocab["${t}"]`, `bad or duplicate id ${JSON.stringify(id)}`);
       tokens[id] = t;
     }
+    if ((model.unk_token ?? '[UNK]') !== '[UNK]') throw new DataError(source, 'model.unk_token', `only "[UNK]" is supported, got ${JSON.stringify(model.unk_token)}`);
+    const maxChars = model.max_input_chars_per_word ?? MAX_WORD_CHARS;
+    if (typeof maxChars !== 'number' || !Number.isInteger(maxChars) || maxChars < 1)
+      throw new DataError(source, 'model.max_input_chars_per_word', `expected a positive integer, got ${JSON.stringify(maxChars)}`);
+    const root = o as Record<string, unknown>;
+    const normalizer = parseNormalizer(root.normalizer, source);
+    checkPipeline(root, source);
     try {
-      return new WordPieceTokenizer(tokens);
+      return new WordPieceTokenizer(tokens, { normalizer, maxInputCharsPerWord: maxChars });
     } catch (e) {
       if (e instanceof DataError) throw new DataError(source, e.field, e.message.split(': ').slice(2).join(': '));
       throw e;
     }
+  }
+}
+
+/** The parts of tokenizer.json besides the normalizer and model that change token ids: refused unless they are BERT's. */
+function checkPipeline(o: Record<string, unknown>, source: string): void {
+  const pre = o.pre_tokenizer as Record<string, unknown> | null | undefined;
+  if (!pre || pre.type !== 'BertPreTokenizer')
+    throw new DataError(source, 'pre_tokenizer.type', `${JSON.stringify(pre?.type ?? pre ?? null)} is not supported (only "BertPreTokenizer")`);
+  const post = o.post_processor as Record<string, unknown> | null | undefined;
+  const pair = (v: unknown) => (Array.isArray(v) ? `${v[0]}:${v[1]}` : '');
+  const isBert =
+    post?.type === 'BertProcessing'
+      ? pair(post.cls) === `[CLS]:${CLS_ID}` && pair(post.sep) === `[SEP]:${SEP_ID}`
+      : post?.type === 'TemplateProcessing' &&
+        JSON.stringify(post.single) === JSON.stringify([{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }]);
+  if (!isBert) throw new DataError(source, 'post_processor', `${JSON.stringify(post ?? null).slice(0, 120)} is not supported (only [CLS] text [SEP], as BertProcessing with ids ${CLS_ID} and ${SEP_ID})`);
+  const added = o.added_tokens;
+  if (added !== undefined && added !== null) {
+    if (!Array.isArray(added)) throw new DataError(source, 'added_tokens', 'expected an array');
+    added.forEach((t, i) => {
+      const a = t as { id?: unknown; content?: unknown };
+      if (SPECIAL_TOKENS[a.id as number] !== a.content)
+        throw new DataError(source, `added_tokens[${i}]`, `${JSON.stringify(a.content)} (id ${JSON.stringify(a.id)}): added tokens other than ${SPECIAL_TOKENS.join(' ')} as ids 0-4 are not supported`);
+    });
   }
 }
 
