@@ -31,11 +31,113 @@ struct Params {
 
 //#if VEC4
 alias T = vec4f;
+alias TU = vec4u;
+alias TI = vec4i;
 //#else
 alias T = f32;
+alias TU = u32;
+alias TI = i32;
 //#endif
 
 const GELU_C: f32 = 0.7978845608028654; // sqrt(2 / pi)
+const INV_SQRT2: f32 = 0.70710678118654752;
+const INV_SQRT_2PI: f32 = 0.39894228040143268; // 1 / sqrt(2 pi)
+const LOG2E: f32 = 1.4426950408889634;
+const LN2_HI: f32 = 0.693145751953125;         // 0x3f317200: 15 significant bits
+const LN2_LO: f32 = 1.428606765330187e-06;     // ln 2 - LN2_HI
+
+// ---------------------------------------------------------------- exact-erf GELU
+//
+// GELU(x) = x Phi(x), Phi(x) = 0.5 erfc(-x / sqrt 2); GELU'(x) = Phi(x) + x phi(x).
+// WGSL has no erf. With a = |x| / sqrt 2 and e = exp(-x^2 / 2):
+//   Phi(-|x|) = 0.5 e erfcx(a),   phi(x) = e / sqrt(2 pi),   Phi(|x|) = 1 - Phi(-|x|),
+// where erfcx(a) = exp(a^2) erfc(a) is smooth and slowly varying, so relative accuracy
+// holds in the tail (Phi(-10) = 7.6e-24) where 1 + erf(x / sqrt 2) would cancel to 0.
+// (Abramowitz-Stegun 7.1.26 has 1.5e-7 absolute error on erf: 25% relative error of
+// Phi at x = -5.) Measured against float64 on the dense grid of test/ops/elementwise.test.ts:
+// GELU within 5 ulp, GELU' within 5 ulp of its two terms' sum of magnitudes.
+
+// erfcx(a) for 0 <= a <= 11.4: (1 + 2a) erfcx(a) = P(q), q = (a - 2) / (a + 2) in [-1, 0.7],
+// P a degree-12 polynomial fitted to float64 erfcx by iteratively reweighted least squares
+// on the relative error (max 3.2e-10 in float64; 2.2e-7 = 3.6 x 2^-24 evaluated in f32, by
+// simulation over 400k points).
+fn erfcx_pos(a: T) -> T {
+  let q = (a - 2.0) / (a + 2.0);
+  var p = T(1.471304222e-05);
+  p = p * q + 1.095570260e-04;
+  p = p * q + 1.666662138e-04;
+  p = p * q - 4.377902078e-04;
+  p = p * q - 1.431074576e-03;
+  p = p * q + 1.269417931e-03;
+  p = p * q + 8.715230040e-03;
+  p = p * q - 8.034239523e-03;
+  p = p * q - 5.421902612e-02;
+  p = p * q + 1.640513241e-01;
+  p = p * q - 1.660304517e-01;
+  p = p * q - 9.276382625e-02;
+  p = p * q + 1.276978374e+00;
+  return p / (1.0 + 2.0 * a);
+}
+
+// exp(r) for |r| <= 0.5 within 1 ulp: 1 + (r + r^2 P(r)), P of degree 5 fitted to
+// (exp(r) - 1 - r) / r^2 (float64 relative error 1e-9; 0.83 ulp with f32 Horner). The
+// driver's exp is not used: lavapipe's is 3.3 ulp off near 0 and 16 ulp at -15.
+fn exp_small(r: T) -> T {
+  var p = T(1.972924074e-04);
+  p = p * r + 1.400330104e-03;
+  p = p * r + 8.334060200e-03;
+  p = p * r + 4.166511819e-02;
+  p = p * r + 1.666665971e-01;
+  p = p * r + 5.000000596e-01;
+  return 1.0 + (r + (r * r) * p);
+}
+
+// exp(-a) for 0 <= a <= 350 (a + extra is the exponent; |extra| <= 0.15, added after the
+// range reduction): a = n ln 2 + r (Cody-Waite; n ln2_hi is exact for n < 512), so
+// exp(-a - extra) = 2^-n exp(-(r + extra)). Results under ~1e-38 may flush to 0.
+fn exp_neg(a: T, extra: T) -> T {
+  let n = round(a * LOG2E);
+  let r = (a - n * LN2_HI) - n * LN2_LO;
+  return ldexp(exp_small(-(r + extra)), -TI(n));
+}
+
+// exp(-x^2 / 2) for |x| <= 16 to about 1 ulp: a plain exp(-0.5 * x * x) carries the
+// rounding of x^2 / 2 (up to 128, so up to 4e-6 absolute) as a relative error of the
+// result. Here s is x with its low 12 significand bits cleared, so s^2 / 2 is exact, and
+// x^2 / 2 = s^2 / 2 + (x - s)(x + s) / 2, the second part under 0.13.
+fn exp_neg_half_sq(x: T) -> T {
+  let s = bitcast<T>(bitcast<TU>(x) & TU(0xfffff000u));
+  return exp_neg(0.5 * (s * s), 0.5 * ((x - s) * (x + s)));
+}
+
+struct GeluParts { phi: T, dens: T }  // Phi(x), x phi(x)
+
+fn gelu_parts(x: T) -> GeluParts {
+  // Beyond |x| = 16, Phi is 0 or 1 and phi is 0 in f32 (clamping keeps squares finite).
+  let xc = clamp(x, T(-16.0), T(16.0));
+  let e = exp_neg_half_sq(xc);
+  let h = 0.5 * e * erfcx_pos(abs(xc) * INV_SQRT2); // Phi(-|x|)
+  let neg = xc < T(0.0);
+  return GeluParts(select(1.0 - h, h, neg), xc * (e * INV_SQRT_2PI));
+}
+
+// Numerically safe logistic: z = exp(-|x|) never overflows (exp(+1e4) would be inf);
+// returns sigmoid(x) and 1 - sigmoid(x), each without cancellation.
+struct SigmoidPair { s: T, c: T }
+
+fn sigmoid_pair(x: T) -> SigmoidPair {
+  let z = exp_neg(min(abs(x), T(200.0)), T(0.0));
+  let inv = 1.0 / (1.0 + z);
+  let pos = x >= T(0.0);
+  return SigmoidPair(select(z * inv, inv, pos), select(inv, z * inv, pos));
+}
+
+// GELU, tanh approximation; u clamped to +-10 (tanh there is +-1 in f32) so that neither
+// x^3 nor a driver's tanh of a huge argument (exp overflow, inf / inf) gives NaN.
+fn gelu_tanh_t(x: T) -> T {
+  let xc = clamp(x, T(-10.0), T(10.0));
+  return tanh(clamp(GELU_C * (xc + 0.044715 * xc * xc * xc), T(-10.0), T(10.0)));
+}
 
 // x^e with WGSL's pow (defined for x >= 0 only) extended as in JavaScript: a negative base
 // takes an integer exponent (the sign from its parity) and gives NaN for any other.
@@ -49,9 +151,9 @@ fn spow(x: T, e: T) -> T {
 }
 
 // Unary op codes (keep in step with src/ops/elementwise.ts).
-// 0 copy, 1 neg, 2 exp, 3 log, 4 sqrt, 5 tanh, 6 sigmoid, 7 relu, 8 gelu (tanh form),
+// 0 copy, 1 neg, 2 exp, 3 log, 4 sqrt, 5 tanh, 6 sigmoid, 7 relu, 8 gelu (exact erf form),
 // 9 add_scalar, 10 mul_scalar, 11 pow_scalar, 12 abs, 13 step (x > 0), 14 square,
-// 15 rsqrt, 16 recip, 17 sign, 18 sin, 19 cos
+// 15 rsqrt, 16 recip, 17 sign, 18 sin, 19 cos, 20 gelu_tanh, 21 silu
 fn unary_f(x: T, a: f32) -> T {
   switch OP {
     case 0u: { return x; }
@@ -60,9 +162,9 @@ fn unary_f(x: T, a: f32) -> T {
     case 3u: { return log(x); }
     case 4u: { return sqrt(x); }
     case 5u: { return tanh(x); }
-    case 6u: { return 1.0 / (1.0 + exp(-x)); }
+    case 6u: { return sigmoid_pair(x).s; }
     case 7u: { return max(x, T(0.0)); }
-    case 8u: { return 0.5 * x * (1.0 + tanh(GELU_C * (x + 0.044715 * x * x * x))); }
+    case 8u: { return x * gelu_parts(x).phi; }
     case 9u: { return x + a; }
     case 10u: { return x * a; }
     case 11u: { return spow(x, T(a)); }
@@ -74,6 +176,8 @@ fn unary_f(x: T, a: f32) -> T {
     case 17u: { return sign(x); }
     case 18u: { return sin(x); }
     case 19u: { return cos(x); }
+    case 20u: { return 0.5 * x * (1.0 + gelu_tanh_t(x)); }
+    case 21u: { return x * sigmoid_pair(x).s; }
     default: { return x; }
   }
 }
@@ -87,12 +191,11 @@ fn unary_df(x: T, y: T, a: f32) -> T {
     case 3u: { return 1.0 / x; }
     case 4u: { return 0.5 / y; }
     case 5u: { return 1.0 - y * y; }
-    case 6u: { return y * (1.0 - y); }
+    case 6u: { let sp = sigmoid_pair(x); return sp.s * sp.c; } // 1 - y would cancel for x > 0
     case 7u: { return select(T(0.0), T(1.0), x > T(0.0)); }
     case 8u: {
-      let u = GELU_C * (x + 0.044715 * x * x * x);
-      let t = tanh(u);
-      return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * x * x);
+      let g = gelu_parts(x);
+      return g.phi + g.dens;
     }
     case 9u: { return T(1.0); }
     case 10u: { return T(a); }
@@ -105,6 +208,16 @@ fn unary_df(x: T, y: T, a: f32) -> T {
     case 17u: { return T(0.0); }
     case 18u: { return cos(x); }
     case 19u: { return -sin(x); }
+    case 20u: {
+      let t = gelu_tanh_t(x);
+      let xc = clamp(x, T(-10.0), T(10.0));
+      return 0.5 * (1.0 + t) + 0.5 * xc * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * xc * xc);
+    }
+    case 21u: {
+      // silu' = s + x s (1 - s)
+      let sp = sigmoid_pair(x);
+      return sp.s + x * sp.s * sp.c;
+    }
     default: { return T(1.0); }
   }
 }

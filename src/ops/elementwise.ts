@@ -15,6 +15,7 @@ const MAX_RANK = 8;
 const UNARY = {
   copy: 0, neg: 1, exp: 2, log: 3, sqrt: 4, tanh: 5, sigmoid: 6, relu: 7, gelu: 8, addScalar: 9,
   mulScalar: 10, powScalar: 11, abs: 12, step: 13, square: 14, rsqrt: 15, recip: 16, sign: 17, sin: 18, cos: 19,
+  geluTanh: 20, silu: 21,
 } as const;
 type UnaryName = keyof typeof UNARY;
 
@@ -71,10 +72,26 @@ export const log = (x: Tensor): Tensor => unary('log', x);
 export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
 export const rsqrt = (x: Tensor): Tensor => unary('rsqrt', x);
 export const tanh = (x: Tensor): Tensor => unary('tanh', x);
+/** 1 / (1 + exp(-x)), computed from exp(-|x|) (no overflow for any finite x). */
 export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
 export const relu = (x: Tensor): Tensor => unary('relu', x);
-/** GELU, tanh approximation (as in GPT-2 / many ViTs): 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))). */
+/**
+ * GELU, exact erf form (PyTorch's default: nn.GELU(), F.gelu(x, approximate='none'); timm's
+ * ViT MLP): x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); gradient Phi(x) + x phi(x). Any shape.
+ * Phi comes from a fitted erfcx (see kernels/elementwise.wgsl), accurate to a few ulp of
+ * f32 relative to the result, the far negative tail included.
+ */
 export const gelu = (x: Tensor): Tensor => unary('gelu', x);
+/**
+ * GELU, tanh approximation (GPT-2; PyTorch's F.gelu(x, approximate='tanh'), nn.GELU('tanh')):
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Any shape.
+ */
+export const geluTanh = (x: Tensor): Tensor => unary('geluTanh', x);
+/**
+ * SiLU / swish (PyTorch F.silu, nn.SiLU; transformers' ACT2FN['silu'] in Qwen3's MLP):
+ * x sigmoid(x); gradient s + x s (1 - s). Finite for any finite x (sigmoid from exp(-|x|)).
+ */
+export const silu = (x: Tensor): Tensor => unary('silu', x);
 export const abs = (x: Tensor): Tensor => unary('abs', x);
 export const square = (x: Tensor): Tensor => unary('square', x);
 export const recip = (x: Tensor): Tensor => unary('recip', x);

@@ -14,3 +14,6 @@ export * from './attention.ts';
 export * from './patch3d.ts';
 export * from './siglip.ts';
 export * from './localization.ts';
+export * from './rmsnorm.ts';
+export * from './glu.ts';
+export * from './weightnorm.ts';

@@ -266,8 +266,12 @@ export function siglipLoss(img: F64, txt: F64, B: number, E: number, t: number, 
   return loss / count;
 }
 
-/** Depth head: per snippet [loss, expected depth mm, argmax] (see kernels/localization.wgsl). */
-export function depthHead(scores: F64, valid: ArrayLike<number>, target: ArrayLike<number>, S: number, D: number, sigma = 2, binMm = 12): F64 {
+/**
+ * Depth head: per snippet [loss, expected depth mm, argmax] (see kernels/localization.wgsl).
+ * mode 'radfinder': the blurred one-hot (radius max(floor(3 sigma + 0.5), 1)) normalised over
+ * all bins, then zeroed outside the valid ones; 'renormalized': normalised over valid bins.
+ */
+export function depthHead(scores: F64, valid: ArrayLike<number>, target: ArrayLike<number>, S: number, D: number, sigma = 2, binMm = 12, mode: 'radfinder' | 'renormalized' = 'radfinder'): F64 {
   const out = new Float64Array(S * 3);
   for (let s = 0; s < S; s++) {
     let m = -Infinity;
@@ -275,12 +279,15 @@ export function depthHead(scores: F64, valid: ArrayLike<number>, target: ArrayLi
     let z = 0;
     let qs = 0;
     const q = new Float64Array(D);
+    const radius = mode === 'radfinder' ? Math.max(Math.floor(3 * sigma + 0.5), 1) : Math.ceil(3 * sigma);
     for (let d = 0; d < D; d++) {
+      const diff = d - target[s];
+      const g = Math.abs(diff) <= radius ? Math.exp((-diff * diff) / (2 * sigma * sigma)) : 0;
+      if (mode === 'radfinder') qs += g;
       if (!valid[s * D + d]) continue;
       z += Math.exp(scores[s * D + d] - m);
-      const diff = d - target[s];
-      q[d] = Math.abs(diff) <= Math.ceil(3 * sigma) ? Math.exp((-diff * diff) / (2 * sigma * sigma)) : 0;
-      qs += q[d];
+      q[d] = g;
+      if (mode === 'renormalized') qs += g;
     }
     let loss = 0, e = 0, best = -1, bestS = -Infinity;
     for (let d = 0; d < D; d++) {
@@ -291,6 +298,172 @@ export function depthHead(scores: F64, valid: ArrayLike<number>, target: ArrayLi
       if (scores[s * D + d] > bestS) { bestS = scores[s * D + d]; best = d; }
     }
     out.set([loss, e, best], s * 3);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- 3D patch embedding
+
+/**
+ * PyTorch Conv3d with kernel = stride = [p0, p1, p2], straight from the definition:
+ * x [B, C, X, Y, Z], w [E, C, p0, p1, p2], bias [E]; out[b, e, i, j, l] = bias[e] +
+ * sum_{c, a, b', d} w[e, c, a, b', d] x[b, c, i p0 + a, j p1 + b', l p2 + d]. Returns the
+ * output as (B, E, X/p0, Y/p1, Z/p2).
+ */
+export function conv3dStrided(x: F64, [B, C, X, Y, Z]: Shape, w: F64, [E, , p0, p1, p2]: Shape, bias?: F64): F64 {
+  const [nH, nW, nD] = [X / p0, Y / p1, Z / p2];
+  const out = new Float64Array(B * E * nH * nW * nD);
+  for (let b = 0; b < B; b++)
+    for (let e = 0; e < E; e++)
+      for (let i = 0; i < nH; i++) for (let j = 0; j < nW; j++) for (let l = 0; l < nD; l++) {
+        let s = bias ? bias[e] : 0;
+        for (let c = 0; c < C; c++) for (let a = 0; a < p0; a++) for (let bb = 0; bb < p1; bb++) for (let d = 0; d < p2; d++)
+          s += w[(((e * C + c) * p0 + a) * p1 + bb) * p2 + d] * x[(((b * C + c) * X + i * p0 + a) * Y + j * p1 + bb) * Z + l * p2 + d];
+        out[(((b * E + e) * nH + i) * nW + j) * nD + l] = s;
+      }
+  return out;
+}
+
+/**
+ * The model's patch embedding: cut x [B, C, X, Y, Z] into windows [w0, w1, w2] (windows of
+ * one volume ordered n = (ih * Wg + iw) * Dg + id), apply conv3dStrided to each, and return
+ * tokens channels-last: [B * nWin, T, E], token t = (ph * nW + pw) * nD + pd.
+ */
+export function patchEmbed3d(x: F64, xs: Shape, w: F64, ws: Shape, bias?: F64, window?: Shape): F64 {
+  const [B, C, X, Y, Z] = xs;
+  const [w0, w1, w2] = window ?? [X, Y, Z];
+  const [Hg, Wg, Dg] = [X / w0, Y / w1, Z / w2];
+  const E = ws[0];
+  const T = (w0 / ws[2]) * (w1 / ws[3]) * (w2 / ws[4]);
+  const out = new Float64Array(B * Hg * Wg * Dg * T * E);
+  for (let b = 0; b < B; b++)
+    for (let ih = 0; ih < Hg; ih++) for (let iw = 0; iw < Wg; iw++) for (let id = 0; id < Dg; id++) {
+      // The window as its own volume [1, C, w0, w1, w2].
+      const win = new Float64Array(C * w0 * w1 * w2);
+      for (let c = 0; c < C; c++) for (let i = 0; i < w0; i++) for (let j = 0; j < w1; j++) for (let l = 0; l < w2; l++)
+        win[((c * w0 + i) * w1 + j) * w2 + l] = x[(((b * C + c) * X + ih * w0 + i) * Y + iw * w1 + j) * Z + id * w2 + l];
+      const y = conv3dStrided(win, [1, C, w0, w1, w2], w, ws, bias); // (1, E, nH, nW, nD)
+      const n = (b * Hg + ih) * Wg * Dg + iw * Dg + id;
+      for (let e = 0; e < E; e++) for (let t = 0; t < T; t++) out[(n * T + t) * E + e] = y[e * T + t];
+    }
+  return out;
+}
+
+/**
+ * attention() generalised: k and v have Hkv heads (query head h reads key/value head
+ * floor(h / (H / Hkv))), `causal` limits query i to keys j <= i + (Lk - Lq). A query with
+ * no key left gets a zero output. q [B,H,Lq,D], k/v [B,Hkv,Lk,D], mask [B,Lk].
+ */
+export function attentionGqa(
+  q: F64, k: F64, v: F64, B: number, H: number, Hkv: number, Lq: number, Lk: number, D: number,
+  opts: { mask?: ArrayLike<number>; causal?: boolean; scale?: number } = {},
+): F64 {
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const out = new Float64Array(B * H * Lq * D);
+  const group = H / Hkv;
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const kvh = Math.floor(h / group);
+      for (let i = 0; i < Lq; i++) {
+        const qo = ((b * H + h) * Lq + i) * D;
+        const s = new Float64Array(Lk).fill(-Infinity);
+        let m = -Infinity;
+        for (let j = 0; j < Lk; j++) {
+          if (opts.mask && opts.mask[b * Lk + j] === 0) continue;
+          if (opts.causal && j > i + (Lk - Lq)) continue;
+          const ko = ((b * Hkv + kvh) * Lk + j) * D;
+          let d = 0;
+          for (let c = 0; c < D; c++) d += q[qo + c] * k[ko + c];
+          s[j] = d * scale;
+          m = Math.max(m, s[j]);
+        }
+        if (m === -Infinity) continue;
+        let z = 0;
+        for (let j = 0; j < Lk; j++) if (s[j] !== -Infinity) z += Math.exp(s[j] - m);
+        for (let j = 0; j < Lk; j++) {
+          if (s[j] === -Infinity) continue;
+          const p = Math.exp(s[j] - m) / z;
+          const vo = ((b * Hkv + kvh) * Lk + j) * D;
+          for (let c = 0; c < D; c++) out[qo + c] += p * v[vo + c];
+        }
+      }
+    }
+  return out;
+}
+
+// ---------------------------------------------------------------- GELU (erf), SiLU, RMSNorm, weight norm
+
+/**
+ * erfc to double precision: 1 - erf by the positive-term series erf(x) = 2/sqrt(pi) e^{-x^2}
+ * sum 2^n x^{2n+1} / (2n+1)!! below 2 (no cancellation in the sum; erfc >= 0.0047 there),
+ * and the continued fraction erfc(x) = e^{-x^2}/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...))))
+ * from 2 (relative error ~1e-15 in the tail, where 1 - erf would cancel).
+ */
+export function erfc(x: number): number {
+  if (x < 0) return 2 - erfc(-x);
+  if (x < 2) {
+    const x2 = x * x;
+    let term = x;
+    let sum = x;
+    for (let n = 0; n < 200 && term > sum * 1e-18; n++) {
+      term *= (2 * x2) / (2 * n + 3);
+      sum += term;
+    }
+    return 1 - (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
+  }
+  // Backward evaluation of the fraction, with enough terms for x >= 2.
+  let f = x;
+  for (let n = 120; n >= 1; n--) f = n === 120 ? x : x + n / 2 / f;
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}
+
+/** Standard normal CDF Phi(x) = 0.5 erfc(-x / sqrt 2). */
+export const normalCdf = (x: number): number => 0.5 * erfc(-x / Math.SQRT2);
+/** Standard normal density. */
+export const normalPdf = (x: number): number => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+/** GELU, exact erf form: x Phi(x) (PyTorch nn.GELU()). */
+export const geluErf = (x: number): number => x * normalCdf(x);
+/** d/dx x Phi(x) = Phi(x) + x phi(x). */
+export const geluErfGrad = (x: number): number => normalCdf(x) + x * normalPdf(x);
+/** GELU, tanh approximation (the old `gelu`). */
+export const geluTanh = (x: number): number => 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x ** 3)));
+/** x sigmoid(x), from exp(-|x|). */
+export function silu(x: number): number {
+  const z = Math.exp(-Math.abs(x));
+  return x * (x >= 0 ? 1 / (1 + z) : z / (1 + z));
+}
+export function siluGrad(x: number): number {
+  const z = Math.exp(-Math.abs(x));
+  const s = x >= 0 ? 1 / (1 + z) : z / (1 + z);
+  return s + x * s * (1 - s);
+}
+
+/** silu(gate) * up, elementwise. */
+export const siluGate = (gate: F64, up: F64): F64 => gate.map((g, i) => silu(g) * up[i]);
+
+/** y = weight * x / sqrt(mean(x^2 over the last axis) + eps) (Qwen3RMSNorm); x [rows, n], weight [n]. */
+export function rmsNorm(x: F64, weight: F64, n: number, eps: number): F64 {
+  const out = new Float64Array(x.length);
+  for (let r = 0; r < x.length / n; r++) {
+    // Scaled by the row's largest magnitude, so that squares neither overflow nor underflow.
+    let m = 0;
+    for (let j = 0; j < n; j++) m = Math.max(m, Math.abs(x[r * n + j]));
+    let s = 0;
+    if (m > 0) for (let j = 0; j < n; j++) s += (x[r * n + j] / m) ** 2;
+    const rstd = m > 0 ? 1 / (m * Math.sqrt(s / n + eps / m / m)) : 1 / Math.sqrt(eps);
+    for (let j = 0; j < n; j++) out[r * n + j] = weight[j] * x[r * n + j] * rstd;
+  }
+  return out;
+}
+
+/** W[o, :] = g[o] v[o, :] / ||v[o, :]||_2 (torch weight_norm, dim 0); g [O], v [O, I]. */
+export function weightNorm(g: F64, v: F64, O: number, I: number): F64 {
+  const out = new Float64Array(O * I);
+  for (let o = 0; o < O; o++) {
+    let s = 0;
+    for (let i = 0; i < I; i++) s += v[o * I + i] ** 2;
+    const k = g[o] / Math.sqrt(s);
+    for (let i = 0; i < I; i++) out[o * I + i] = k * v[o * I + i];
   }
   return out;
 }

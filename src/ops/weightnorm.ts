@@ -1,0 +1,35 @@
+// Weight normalisation (a composite of existing ops; the tape gives both gradients).
+import { ShapeError } from '../errors.ts';
+import { Tensor, fmtShape } from '../tensor.ts';
+import { checkInputs } from './util.ts';
+import { mul, rsqrt, square } from './elementwise.ts';
+import { sum } from './reduce.ts';
+import { reshape } from './layout.ts';
+
+/**
+ * Weight normalisation over dim 0 (torch.nn.utils.weight_norm(module, dim=0) and
+ * torch.nn.utils.parametrizations.weight_norm: weight_g / original0 = g, weight_v /
+ * original1 = v): W[o, ...] = g[o] * v[o, ...] / ||v[o, ...]||_2, the norm over all of v's
+ * other axes. v [O, ...] (a Linear's weight: [O, I]); g [O, 1, ...] (PyTorch's shape: v's
+ * rank with trailing 1s) or [O] -> W with v's shape. Gradients for g and v through the
+ * tape: dg[o] = sum(gW[o] * v[o]) / ||v[o]||, dv = (g / ||v||) (gW - v sum(gW v) / ||v||^2).
+ * A zero row of v gives NaN, as in PyTorch.
+ */
+export function weightNorm(g: Tensor, v: Tensor): Tensor {
+  checkInputs('weightNorm', [g, v]);
+  if (v.rank < 2) throw new ShapeError(`weightNorm: v ${fmtShape(v.shape)} needs at least two dimensions ([out, in, ...])`);
+  const O = v.shape[0];
+  const gOk = g.size === O && g.shape[0] === O && (g.rank === 1 || (g.rank === v.rank && g.shape.slice(1).every((d) => d === 1)));
+  if (!gOk)
+    throw new ShapeError(`weightNorm: g ${fmtShape(g.shape)} must be [${O}] or [${[O, ...v.shape.slice(1).map(() => 1)].join('x')}] for v ${fmtShape(v.shape)}`);
+  const temps: Tensor[] = [];
+  const t = (x: Tensor) => (temps.push(x), x);
+  const v2 = v.rank === 2 ? v : t(reshape(v, [O, v.size / O]));
+  const g2 = g.rank === 2 ? g : t(reshape(g, [O, 1]));
+  const scale = t(mul(g2, t(rsqrt(t(sum(t(square(v2)), 1, true))))));
+  const w2 = mul(v2, scale);
+  const w = v.rank === 2 ? w2 : reshape(t(w2), v.shape);
+  // Without a tape the intermediates are not needed again (with one, scope() frees them).
+  if (!w.requiresGrad) for (const x of temps) x.dispose();
+  return w;
+}
