@@ -3,41 +3,106 @@
 //
 //   O_i = sum_j softmax_j(scale * q_i . k_j + maskbias_j) v_j,  LSE_i = log sum_j exp(...)
 //
-// q: [B, H, Lq, D], k and v: [B, H, Lk, D], mask (MASK): [B, Lk] with 1 = attend, 0 = skip.
-// D = 4 * HD4 is a template constant: q, the accumulators and the gradients live in
-// registers as HD4 vec4s. A workgroup holds 64 queries (or keys) of one (batch, head), so
-// the key (or query) walked by the inner loop is the same for every lane: on a CPU driver
-// its loads are scalar loads shared by the whole SIMD vector.
+// q: [B, H, Lq, D], k and v: [B, Hkv, Lk, D] with H = Hkv * GRP (grouped-query attention:
+// query head h reads key/value head h / GRP; GRP = 1 is ordinary multi-head attention).
+// mask (MASK): [B, Lk] with 1 = attend, 0 = skip. CAUSAL: query i attends keys
+// j <= i + (Lk - Lq) only (p.off = Lk - Lq; j <= i when Lq = Lk).
+//
+// D = 4 * HD4 (the op pads other head widths to a multiple of 4 with zeros). A lane keeps
+// its own rows (q and the output accumulator; in the backward also dO or k, v and the
+// gradients) as private arrays of HL vec4s, indexed with constants inside unrolled blocks
+// (//#unroll d CH), which the compiler keeps in registers: one statement per vec4, the
+// fastest code, but its compile time grows faster than D (on lavapipe a full unroll of
+// D = 256 took minutes). Wide heads are therefore either split over P lanes (PARTS, below)
+// or, in the plain kernel, walked in NCH > 1 chunks of CH vec4s by a loop (DYN: run-time
+// indices into the private arrays, slower, compiled in seconds); HL = NCH * CH, and
+// entries past the head (PADV) are zero.
+// A workgroup holds 64 lanes: 64 / P queries (or keys) of one (batch, head), so the key (or
+// query) walked by the inner loop is the same for every lane: on a CPU driver its loads are
+// scalar loads shared by the whole SIMD vector.
 //
 // attention             O, LSE
 // attention_backward_q  Delta_i = dO_i . O_i, dq_i = scale * sum_j P_ij (dO_i . v_j - Delta_i) k_j
 // attention_backward_kv dv_j = sum_i P_ij dO_i, dk_j = scale * sum_i P_ij (dO_i . v_j - Delta_i) q_i
+//                       (sums over the GRP query heads that share the key/value head)
+// attention_pad         rows of D floats to rows of 4 * HD4 (zero tail), and back (UNPAD)
 // with P_ij = exp(scale * q_i . k_j - LSE_i) recomputed from the saved LSE.
 //
 // SG (subgroups of at least G lanes): the row the inner loop walks (a key and value row,
 // or a query and its output gradient) is loaded cooperatively: lane q of each group of G
-// loads vec4 slices q, q + G, ... (SPL of them) and the group shares them by broadcast.
-// One per-lane load instead of HD4 loads per row: on lavapipe, where every storage load
-// costs tens of cycles per SIMD vector and a broadcast one shuffle, this is what makes the
-// fused kernel faster than matmul + softmax + matmul.
+// loads vec4 slices q, q + G, ... (SPC of them per chunk) and the group shares them by
+// broadcast. One per-lane load instead of HL loads per row: on lavapipe,
+// where every storage load costs tens of cycles per SIMD vector and a broadcast one
+// shuffle, this is what makes the fused kernel faster than matmul + softmax + matmul.
 
 //#if SG
 enable subgroups;
 diagnostic(off, subgroup_uniformity);
 //#endif
 
-// ROW(arr, shares, r, d): slice d (a vec4) of the row at element offset r of arr.
+// Lane layout. Each query (or key, in attention_backward_kv) is held by P lanes of one
+// block of G (PARTS, subgroup kernel only): lane q = p * QPG + qi of the block holds slices
+// [p * HL, (p + 1) * HL) of query qi of the block's QPG = G / P queries, and the partial dot
+// products are summed across the P lanes by shuffles (partSum). A lane thus keeps HL vec4s
+// per row (the op keeps HL <= 16 or 32) whatever D is: the unrolled code and its register
+// pressure stay those of D = 64 or 128. The price: each walked row serves QPG queries, not
+// G. A workgroup holds QW = 64 / P queries. (PARTS assumes that subgroup invocation ids
+// follow local_invocation_index within blocks of G, as on every implementation known.)
+//
+// ROW(arr, shares, r, d): slice d (a vec4) of this lane's part of the chunk at element
+// offset r of arr. With subgroups, slice d of part p sits in share d / QPG of lane
+// p * QPG + d % QPG (see slice()).
 //#if SG
+//#if PARTS
+//#if SGEXACT
+//#define ROW(arr, sh, r, d) subgroupShuffle(sh{d / QPG}, pl + {d % QPG}u)
+//#else
+//#define ROW(arr, sh, r, d) subgroupShuffle(sh{d / QPG}, lane - q + pl + {d % QPG}u)
+//#endif
+//#else
 //#if SGEXACT
 //#define ROW(arr, sh, r, d) subgroupBroadcast(sh{d / G}, {d % G}u)
 //#else
 //#define ROW(arr, sh, r, d) subgroupShuffle(sh{d / G}, lane - q + {d % G}u)
 //#endif
+//#endif
 //#else
 //#define ROW(arr, sh, r, d) arr[r + {d}u]
 //#endif
 
-struct Params { B: u32, H: u32, Lq: u32, Lk: u32, scale: f32, _p0: u32, _p1: u32, _p2: u32 }
+// OWN(arr, row, x): slice ph + x of this lane's own row; zero past the head (PADV).
+//#if PADV
+//#define OWN(arr, row, x) select(vec4f(0.0), arr[row * {HD4}u + min(ph + x, {HD4}u - 1u)], ph + x < {HD4}u)
+//#else
+//#define OWN(arr, row, x) arr[row * {HD4}u + ph + x]
+//#endif
+
+// The lane's slot: its part p (slices from ph = p * HL, lanes from pl = p * QPG of its
+// block) and its query (or key) index within the dispatch, i = wg.x * QW + ...
+//#if SG
+//#if PARTS
+//#define LANE(i) let q = lane % {G}u; let part = q / {QPG}u; let pl = part * {QPG}u; let ph = part * {HL}u; let i = wg.x * {QW}u + (t / {G}u) * {QPG}u + q % {QPG}u;
+//#else
+//#define LANE(i) let q = lane % {G}u; let ph = 0u; let i = wg.x * 64u + t;
+//#endif
+//#else
+//#define LANE(i) let ph = 0u; let i = wg.x * 64u + t;
+//#endif
+
+// The chunk loops' trip count: a constant when there is one chunk (the loop disappears and
+// the private arrays become registers), a uniform otherwise (so that the compiler cannot
+// unroll the chunks back into one huge block).
+fn chunks() -> u32 {
+//#if DYN
+  return p.nch;
+//#else
+  return {NCH}u;
+//#endif
+}
+
+// GRP: query heads per key/value head; off = Lk - Lq (CAUSAL: key j <= query i + off);
+// nch: chunks per lane part (DYN).
+struct Params { B: u32, H: u32, GRP: u32, Lq: u32, Lk: u32, scale: f32, off: i32, nch: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> Q: array<vec4f>;
@@ -55,10 +120,28 @@ struct Params { B: u32, H: u32, Lq: u32, Lk: u32, scale: f32, _p0: u32, _p1: u32
 @group(0) @binding(13) var<storage, read_write> dK: array<vec4f>;
 @group(0) @binding(14) var<storage, read_write> dV: array<vec4f>;
 
-// Element offset of slice s of this lane's share of the row at r (clamped: lanes past the
-// row's end reload its last slice).
-fn slice(r: u32, q: u32, s: u32) -> u32 {
-  return r + min(s * {G}u + q, {HD4}u - 1u);
+// Element offset of share s of this lane (block lane q) for chunk c of the row at r: slice
+// ph + c * CH + s * QPG + q % QPG (clamped: lanes past the row's end reload its last
+// slice, which meets only zeros).
+fn slice(r: u32, ph: u32, q: u32, c: u32, s: u32) -> u32 {
+  return r + min(ph + c * {CH}u + s * {QPG}u + q % {QPG}u, {HD4}u - 1u);
+}
+
+// Sums partial dot products over the P lanes of a query (the same result in each).
+fn partSum(x: vec2f) -> vec2f {
+  var y = x;
+//#if PARTS
+  for (var m = {QPG}u; m < {G}u; m *= 2u) { y += subgroupShuffleXor(y, m); }
+//#endif
+  return y;
+}
+
+fn partSum1(x: f32) -> f32 {
+  var y = x;
+//#if PARTS
+  for (var m = {QPG}u; m < {G}u; m *= 2u) { y += subgroupShuffleXor(y, m); }
+//#endif
+  return y;
 }
 
 fn keep(b: u32, j: u32) -> bool {
@@ -69,56 +152,91 @@ fn keep(b: u32, j: u32) -> bool {
 //#endif
 }
 
+// The keys [0, end) that some query of the block [i0, i0 + QW) may attend.
+fn keyEnd(i0: u32) -> u32 {
+//#if CAUSAL
+  return u32(clamp(i32(min(i0 + {QW}u, p.Lq)) + p.off, 0, i32(p.Lk)));
+//#else
+  return p.Lk;
+//#endif
+}
+
 @compute @workgroup_size(64)
 fn attention(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32
 //#if SG
            , @builtin(subgroup_invocation_id) lane: u32
 //#endif
 ) {
-//#if SG
-  let q = lane % {G}u;
-//#endif
+  LANE(i)
   let bh = wg.y;
   let b = bh / p.H;
-  let i = wg.x * 64u + t;
   let row = bh * p.Lq + min(i, p.Lq - 1u);
-//#unroll d HD4
-  let q{d} = Q[row * {HD4}u + {d}u] * p.scale;
-  var acc{d} = vec4f(0.0);
+  var qv: array<vec4f, {HL}>;
+  var acc: array<vec4f, {HL}>;
+  for (var c = 0u; c < chunks(); c++) {
+//#unroll d CH
+    qv[c * {CH}u + {d}u] = OWN(Q, row, c * {CH}u + {d}u) * p.scale;
+    acc[c * {CH}u + {d}u] = vec4f(0.0);
 //#end
+  }
   // -1e30, not -inf: exp(m - mNew) stays finite (0) before the first kept key.
   var m = -1e30;
   var l = 0.0;
-  let kbase = bh * p.Lk;
-  for (var j = 0u; j < p.Lk; j++) {
+  let kbase = (b * (p.H / p.GRP) + (bh % p.H) / p.GRP) * p.Lk;
+//#if CAUSAL
+  let last = i32(i) + p.off;
+//#endif
+  let jEnd = keyEnd(wg.x * {QW}u);
+  for (var j = 0u; j < jEnd; j++) {
     if (!keep(b, j)) { continue; }
     let kr = (kbase + j) * {HD4}u;
+    var s = 0.0;
+    for (var c = 0u; c < chunks(); c++) {
 //#if SG
-//#unroll s SPL
-    let ks{s} = K[slice(kr, q, {s}u)];
-    let vs{s} = V[slice(kr, q, {s}u)];
+//#unroll s SPC
+      let ks{s} = K[slice(kr, ph, q, c, {s}u)];
 //#end
 //#endif
-    var s = 0.0;
-//#unroll d HD4
-    s += dot(q{d}, ROW(K, ks, kr, d));
+//#unroll d CH
+      s += dot(qv[c * {CH}u + {d}u], ROW(K, ks, kr + ph + c * {CH}u, d));
 //#end
+    }
+//#if PARTS
+    s = partSum1(s);
+//#endif
+//#if CAUSAL
+    // Keys past this query's diagonal change nothing (every lane still walks them, for the
+    // subgroup's shared loads).
+    let ok = i32(j) <= last;
+    let mNew = select(m, max(m, s), ok);
+    let pj = select(0.0, exp(s - mNew), ok);
+//#else
     let mNew = max(m, s);
-    let corr = exp(m - mNew);
     let pj = exp(s - mNew);
+//#endif
+    let corr = exp(m - mNew);
     l = l * corr + pj;
-//#unroll d HD4
-    acc{d} = acc{d} * corr + pj * ROW(V, vs, kr, d);
+    for (var c = 0u; c < chunks(); c++) {
+//#if SG
+//#unroll s SPC
+      let vs{s} = V[slice(kr, ph, q, c, {s}u)];
 //#end
+//#endif
+//#unroll d CH
+      acc[c * {CH}u + {d}u] = acc[c * {CH}u + {d}u] * corr + pj * ROW(V, vs, kr + ph + c * {CH}u, d);
+//#end
+    }
     m = mNew;
   }
   if (i >= p.Lq) { return; }
   // A query with no key to attend to gets a zero output (and a gradient of zero).
   let inv = select(0.0, 1.0 / l, l > 0.0);
-//#unroll d HD4
-  O[row * {HD4}u + {d}u] = acc{d} * inv;
+  for (var c = 0u; c < chunks(); c++) {
+//#unroll d CH
+    if (ph + c * {CH}u + {d}u < {HD4}u) { O[row * {HD4}u + ph + c * {CH}u + {d}u] = acc[c * {CH}u + {d}u] * inv; }
 //#end
-  LSE[row] = select(-1e30, m + log(l), l > 0.0);
+  }
+  if (ph == 0u) { LSE[row] = select(-1e30, m + log(l), l > 0.0); }
 }
 
 @compute @workgroup_size(64)
@@ -127,48 +245,78 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
            , @builtin(subgroup_invocation_id) lane: u32
 //#endif
 ) {
-//#if SG
-  let q = lane % {G}u;
-//#endif
+  LANE(i)
   let bh = wg.y;
   let b = bh / p.H;
-  let i = wg.x * 64u + t;
   let row = bh * p.Lq + min(i, p.Lq - 1u);
   var delta = 0.0;
-//#unroll d HD4
-  let q{d} = Q[row * {HD4}u + {d}u] * p.scale;
-  let g{d} = dO[row * {HD4}u + {d}u];
-  delta += dot(g{d}, Oin[row * {HD4}u + {d}u]);
-  var dq{d} = vec4f(0.0);
-//#end
-  let lse = LSEin[row];
-  let kbase = bh * p.Lk;
-  for (var j = 0u; j < p.Lk; j++) {
-    if (!keep(b, j)) { continue; }
-    let kr = (kbase + j) * {HD4}u;
-//#if SG
-//#unroll s SPL
-    let ks{s} = K[slice(kr, q, {s}u)];
-    let vs{s} = V[slice(kr, q, {s}u)];
-//#end
-//#endif
-    var s = 0.0;
-    var dp = 0.0;
-//#unroll d HD4
-    let kd{d} = ROW(K, ks, kr, d);
-    s += dot(q{d}, kd{d});
-    dp += dot(g{d}, ROW(V, vs, kr, d));
-//#end
-    let ds = exp(s - lse) * (dp - delta);
-//#unroll d HD4
-    dq{d} += ds * kd{d};
+  var qv: array<vec4f, {HL}>;
+  var gv: array<vec4f, {HL}>;
+  var dq: array<vec4f, {HL}>;
+  for (var c = 0u; c < chunks(); c++) {
+//#unroll d CH
+    qv[c * {CH}u + {d}u] = OWN(Q, row, c * {CH}u + {d}u) * p.scale;
+    gv[c * {CH}u + {d}u] = OWN(dO, row, c * {CH}u + {d}u);
+    delta += dot(gv[c * {CH}u + {d}u], OWN(Oin, row, c * {CH}u + {d}u));
+    dq[c * {CH}u + {d}u] = vec4f(0.0);
 //#end
   }
-  if (i >= p.Lq) { return; }
-  Delta[row] = delta;
-//#unroll d HD4
-  dQ[row * {HD4}u + {d}u] = dq{d} * p.scale;
+//#if PARTS
+  delta = partSum1(delta);
+//#endif
+  let lse = LSEin[row];
+  let kbase = (b * (p.H / p.GRP) + (bh % p.H) / p.GRP) * p.Lk;
+//#if CAUSAL
+  let last = i32(i) + p.off;
+//#endif
+  let jEnd = keyEnd(wg.x * {QW}u);
+  for (var j = 0u; j < jEnd; j++) {
+    if (!keep(b, j)) { continue; }
+    let kr = (kbase + j) * {HD4}u;
+    var s = 0.0;
+    var dp = 0.0;
+    for (var c = 0u; c < chunks(); c++) {
+//#if SG
+//#unroll s SPC
+      let ks{s} = K[slice(kr, ph, q, c, {s}u)];
+      let vs{s} = V[slice(kr, ph, q, c, {s}u)];
 //#end
+//#endif
+//#unroll d CH
+      s += dot(qv[c * {CH}u + {d}u], ROW(K, ks, kr + ph + c * {CH}u, d));
+      dp += dot(gv[c * {CH}u + {d}u], ROW(V, vs, kr + ph + c * {CH}u, d));
+//#end
+    }
+//#if PARTS
+    let sdp = partSum(vec2f(s, dp));
+    s = sdp.x;
+    dp = sdp.y;
+//#endif
+//#if CAUSAL
+    let ds = select(0.0, exp(s - lse) * (dp - delta), i32(j) <= last);
+//#else
+    let ds = exp(s - lse) * (dp - delta);
+//#endif
+    // The key row again rather than kept from the loop above (HL fewer live vec4s; with
+    // one chunk the compiler merges the repeated loads).
+    for (var c = 0u; c < chunks(); c++) {
+//#if SG
+//#unroll s SPC
+      let ks{s} = K[slice(kr, ph, q, c, {s}u)];
+//#end
+//#endif
+//#unroll d CH
+      dq[c * {CH}u + {d}u] += ds * ROW(K, ks, kr + ph + c * {CH}u, d);
+//#end
+    }
+  }
+  if (i >= p.Lq) { return; }
+  if (ph == 0u) { Delta[row] = delta; }
+  for (var c = 0u; c < chunks(); c++) {
+//#unroll d CH
+    if (ph + c * {CH}u + {d}u < {HD4}u) { dQ[row * {HD4}u + ph + c * {CH}u + {d}u] = dq[c * {CH}u + {d}u] * p.scale; }
+//#end
+  }
 }
 
 @compute @workgroup_size(64)
@@ -177,47 +325,102 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
            , @builtin(subgroup_invocation_id) lane: u32
 //#endif
 ) {
-//#if SG
-  let q = lane % {G}u;
-//#endif
-  let bh = wg.y;
-  let b = bh / p.H;
-  let j = wg.x * 64u + t;
-  let krow = bh * p.Lk + min(j, p.Lk - 1u);
+  LANE(j)
+  // wg.y: (batch, key/value head); the GRP query heads h = kvh * GRP + g share it.
+  let bkv = wg.y;
+  let Hkv = p.H / p.GRP;
+  let b = bkv / Hkv;
+  let krow = bkv * p.Lk + min(j, p.Lk - 1u);
   let kept = keep(b, min(j, p.Lk - 1u));
-//#unroll d HD4
-  let k{d} = K[krow * {HD4}u + {d}u] * p.scale;
-  let v{d} = V[krow * {HD4}u + {d}u];
-  var dk{d} = vec4f(0.0);
-  var dv{d} = vec4f(0.0);
-//#end
-  let qbase = bh * p.Lq;
-  for (var i = 0u; i < p.Lq; i++) {
-    let r = (qbase + i) * {HD4}u;
-//#if SG
-//#unroll s SPL
-    let qs{s} = Q[slice(r, q, {s}u)];
-    let gs{s} = dO[slice(r, q, {s}u)];
-//#end
-//#endif
-    var s = 0.0;
-    var dp = 0.0;
-//#unroll d HD4
-    let qi{d} = ROW(Q, qs, r, d);
-    let gi{d} = ROW(dO, gs, r, d);
-    s += dot(qi{d}, k{d});
-    dp += dot(gi{d}, v{d});
-//#end
-    let pij = select(0.0, exp(s - LSEin[qbase + i]), kept);
-    let ds = pij * (dp - DeltaIn[qbase + i]);
-//#unroll d HD4
-    dv{d} += pij * gi{d};
-    dk{d} += ds * qi{d};
+  var kv: array<vec4f, {HL}>;
+  var vv: array<vec4f, {HL}>;
+  var dk: array<vec4f, {HL}>;
+  var dv: array<vec4f, {HL}>;
+  for (var c = 0u; c < chunks(); c++) {
+//#unroll d CH
+    kv[c * {CH}u + {d}u] = OWN(K, krow, c * {CH}u + {d}u) * p.scale;
+    vv[c * {CH}u + {d}u] = OWN(V, krow, c * {CH}u + {d}u);
+    dk[c * {CH}u + {d}u] = vec4f(0.0);
+    dv[c * {CH}u + {d}u] = vec4f(0.0);
 //#end
   }
-  if (j >= p.Lk) { return; }
-//#unroll d HD4
-  dK[krow * {HD4}u + {d}u] = dk{d} * p.scale;
-  dV[krow * {HD4}u + {d}u] = dv{d};
+//#if CAUSAL
+  // Query i sees this key when i + off >= j; the block's first key bounds where to start.
+  let first = i32(j) - p.off;
+  let iStart = u32(clamp(i32(wg.x * {QW}u) - p.off, 0, i32(p.Lq)));
+//#else
+  let iStart = 0u;
+//#endif
+  for (var g = 0u; g < p.GRP; g++) {
+    let qbase = (b * p.H + (bkv % Hkv) * p.GRP + g) * p.Lq;
+    for (var i = iStart; i < p.Lq; i++) {
+      let r = (qbase + i) * {HD4}u;
+      var s = 0.0;
+      var dp = 0.0;
+      for (var c = 0u; c < chunks(); c++) {
+//#if SG
+//#unroll s SPC
+        let qs{s} = Q[slice(r, ph, q, c, {s}u)];
+        let gs{s} = dO[slice(r, ph, q, c, {s}u)];
 //#end
+//#endif
+//#unroll d CH
+        s += dot(ROW(Q, qs, r + ph + c * {CH}u, d), kv[c * {CH}u + {d}u]);
+        dp += dot(ROW(dO, gs, r + ph + c * {CH}u, d), vv[c * {CH}u + {d}u]);
+//#end
+      }
+//#if PARTS
+      let sdp = partSum(vec2f(s, dp));
+      s = sdp.x;
+      dp = sdp.y;
+//#endif
+//#if CAUSAL
+      let pij = select(0.0, exp(s - LSEin[qbase + i]), kept && i32(i) >= first);
+//#else
+      let pij = select(0.0, exp(s - LSEin[qbase + i]), kept);
+//#endif
+      let ds = pij * (dp - DeltaIn[qbase + i]);
+      for (var c = 0u; c < chunks(); c++) {
+//#if SG
+//#unroll s SPC
+        let qs{s} = Q[slice(r, ph, q, c, {s}u)];
+        let gs{s} = dO[slice(r, ph, q, c, {s}u)];
+//#end
+//#endif
+//#unroll d CH
+        dv[c * {CH}u + {d}u] += pij * ROW(dO, gs, r + ph + c * {CH}u, d);
+        dk[c * {CH}u + {d}u] += ds * ROW(Q, qs, r + ph + c * {CH}u, d);
+//#end
+      }
+    }
+  }
+  if (j >= p.Lk) { return; }
+  for (var c = 0u; c < chunks(); c++) {
+//#unroll d CH
+    if (ph + c * {CH}u + {d}u < {HD4}u) {
+      dK[krow * {HD4}u + ph + c * {CH}u + {d}u] = dk[c * {CH}u + {d}u] * p.scale;
+      dV[krow * {HD4}u + ph + c * {CH}u + {d}u] = dv[c * {CH}u + {d}u];
+    }
+//#end
+  }
+}
+
+// Head-width padding for D not a multiple of 4: X [rows, D] -> Y [rows, 4 * HD4] with a
+// zero tail, or (UNPAD) X [rows, 4 * HD4] -> Y [rows, D]. One invocation per output float.
+struct PadParams { n: u32, D: u32, _p0: u32, _p1: u32 }
+
+@group(0) @binding(15) var<uniform> pp: PadParams;
+@group(0) @binding(16) var<storage, read> X: array<f32>;
+@group(0) @binding(17) var<storage, read_write> Y: array<f32>;
+
+@compute @workgroup_size(64)
+fn attention_pad(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * 64u;
+  if (e >= pp.n) { return; }
+//#if UNPAD
+  Y[e] = X[(e / pp.D) * {HD4}u * 4u + e % pp.D];
+//#else
+  let c = e % ({HD4}u * 4u);
+  Y[e] = select(0.0, X[(e / ({HD4}u * 4u)) * pp.D + min(c, pp.D - 1u)], c < pp.D);
+//#endif
 }

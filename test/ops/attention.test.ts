@@ -1,14 +1,18 @@
 // Fused attention against a float64 softmax(q k^T / sqrt(D)) v: lengths that are not
-// multiples of the 64-query workgroup, head dimensions 4 to 64, cross attention (Lq != Lk),
-// key masks (including a row with every key masked); gradients of q, k and v by finite
-// differences of the float64 reference.
+// multiples of the 64-query workgroup, head dimensions 1 to 128 (multiples of 4 or not,
+// one chunk or several), cross attention (Lq != Lk), key masks (including a row with every
+// key masked), grouped-query attention (H = 4 / Hkv = 2, H = 6 / Hkv = 1) and causal
+// masking (with and without a key mask); gradients of q, k and v by finite differences of
+// the float64 reference, for both kernel variants where the device has subgroups.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
-import { setAttentionVariant } from '../../src/ops/attention.ts';
+import { setAttentionLayout, setAttentionVariant } from '../../src/ops/attention.ts';
+import { ShapeError } from '../../src/errors.ts';
+import { backward } from '../../src/autograd.ts';
 
 async function variants(): Promise<('subgroup' | 'plain')[]> {
   return (await testGpu()).subgroupMinSize >= 4 ? ['subgroup', 'plain'] : ['plain'];
@@ -47,6 +51,32 @@ t('a query with every key masked gets zeros, not NaN', async () => {
   assert.ok(out.slice(12).every((x) => Number.isFinite(x) && x !== 0), 'batch 1 is finite');
 });
 
+t('causal + padding: a query with no key gets exactly zero output and zero gradient', async () => {
+  const gpu = await testGpu();
+  for (const variant of await variants()) {
+    setAttentionVariant(variant);
+    // Batch 0: key 0 masked, so causal query 0 sees nothing; batch 1: every key masked.
+    const [B, H, L, D] = [2, 2, 5, 6];
+    const q = ops.tensor(gpu, Float32Array.from(randomValues(B * H * L * D, 21)), [B, H, L, D]);
+    const k = ops.tensor(gpu, Float32Array.from(randomValues(B * L * D, 22)), [B, 1, L, D]);
+    q.requiresGrad = true;
+    const o = ops.attention(q, k, k, { mask: ops.tensor(gpu, [0, 1, 1, 1, 1, 0, 0, 0, 0, 0], [B, L]), causal: true });
+    backward(o, ops.tensor(gpu, Float32Array.from(randomValues(B * H * L * D, 23)), [B, H, L, D]));
+    const [out, dq] = [await o.floats(), await q.grad!.floats()];
+    for (const [a, what] of [[out, 'output'], [dq, 'dq']] as const) {
+      for (let h = 0; h < H; h++) {
+        const row0 = a.slice(h * L * D, h * L * D + D);
+        assert.ok(row0.every((x) => x === 0), `${variant}: ${what} of batch 0 head ${h} query 0 is zero`);
+        // (Query 1 sees key 1 only: its softmax is constant, so its dq is zero too.)
+        const from = what === 'dq' ? 2 : 1;
+        assert.ok(a.slice(h * L * D + from * D, (h + 1) * L * D).every((x) => Number.isFinite(x) && x !== 0), `${variant}: ${what} of batch 0 head ${h} queries ${from}.. finite, nonzero`);
+      }
+      assert.ok(a.slice(H * L * D).every((x) => x === 0), `${variant}: ${what} of batch 1 (all keys masked) is zero`);
+    }
+  }
+  setAttentionVariant('auto');
+});
+
 t('backward: q, k and v by finite differences (masked and not, both kernels)', async () => {
   const gpu = await testGpu();
   for (const variant of await variants())
@@ -61,6 +91,145 @@ t('backward: q, k and v by finite differences (masked and not, both kernels)', a
     });
   }
   setAttentionVariant('auto');
+});
+
+// GQA, causal masking and any head width, against ref.attentionGqa (float64).
+// [B, H, Hkv, Lq, Lk, D, mask, causal]; mask: 'thirds' masks keys 1, 4, 7, ... of every batch
+// row, 'pad' masks key 0 of batch 0 (so with causal query 0 has no key) and every key of
+// batch 1 (a padded row), or an explicit [B * Lk] array.
+type Case = [number, number, number, number, number, number, 'thirds' | 'pad' | number[] | null, boolean];
+function maskOf(c: Case): number[] | undefined {
+  const [B, , , , Lk, , m] = c;
+  if (!m) return undefined;
+  if (m === 'thirds') return Array.from({ length: B * Lk }, (_, i) => (i % Lk) % 3 === 1 ? 0 : 1);
+  if (m === 'pad') return Array.from({ length: B * Lk }, (_, i) => (i === 0 || i >= Lk ? 0 : 1));
+  return m;
+}
+const name = (variant: string, [B, H, Hkv, Lq, Lk, D, m, causal]: Case) =>
+  `${variant} attention B${B} H${H}/${Hkv} ${Lq}x${Lk}x${D}${m ? ` mask ${typeof m === 'string' ? m : 'custom'}` : ''}${causal ? ' causal' : ''}`;
+
+// Forward tolerance: the default attention TOL above. Scores are dot products of D <= 128
+// f32 terms of magnitude <= 4, then exp and a sum over Lk <= 130 keys: the f32 roundoff is
+// ~1e-6 relative, two orders below 1e-4; an indexing error (wrong head, key or mask bound)
+// changes outputs by O(1).
+t('forward: grouped-query, causal, head widths 1 to 128, size 1 (both kernels)', async () => {
+  const gpu = await testGpu();
+  const cases: Case[] = [
+    [2, 4, 2, 70, 70, 8, null, false], // GQA 4/2, lengths past one workgroup
+    [1, 6, 1, 5, 9, 16, 'thirds', false], // GQA 6/1, masked, cross
+    [1, 2, 2, 67, 67, 8, null, true], // causal, two query and key blocks
+    [2, 2, 1, 33, 33, 8, 'pad', true], // causal + mask: a query with no key, a padded row
+    [1, 1, 1, 70, 130, 8, null, true], // causal, Lq < Lk: queries are the last Lq positions
+    [1, 1, 1, 130, 70, 8, 'thirds', true], // causal, Lq > Lk: the first 60 queries see nothing
+    [1, 2, 2, 5, 7, 1, null, false], // D = 1
+    [1, 1, 1, 9, 3, 6, 'thirds', false], // D = 6
+    [1, 2, 1, 10, 10, 12, null, true], // D = 12
+    [1, 3, 3, 10, 10, 18, null, true], // D = 18
+    [1, 4, 2, 13, 11, 24, null, false], // D = 24
+    [1, 4, 2, 13, 11, 36, null, false], // D = 36
+    [1, 4, 2, 13, 70, 90, null, false], // D = 90 (padded to 92; the backward splits it over lanes)
+    [1, 2, 1, 7, 66, 128, null, true], // D = 128
+    [1, 1, 1, 1, 1, 1, null, false], // size 1
+    [1, 1, 1, 1, 1, 1, null, true],
+  ];
+  for (const variant of await variants()) {
+    setAttentionVariant(variant);
+    for (const c of cases) {
+      const [B, H, Hkv, Lq, Lk, D, , causal] = c;
+      const q = f32(randomValues(B * H * Lq * D, 1, -2, 2)), k = f32(randomValues(B * Hkv * Lk * D, 2, -2, 2)), v = f32(randomValues(B * Hkv * Lk * D, 3));
+      const mask = maskOf(c);
+      const out = ops.attention(
+        ops.tensor(gpu, Float32Array.from(q), [B, H, Lq, D]), ops.tensor(gpu, Float32Array.from(k), [B, Hkv, Lk, D]), ops.tensor(gpu, Float32Array.from(v), [B, Hkv, Lk, D]),
+        { mask: mask ? ops.tensor(gpu, mask, [B, Lk]) : undefined, causal },
+      );
+      const got = await out.floats();
+      assertClose(got, ref.attentionGqa(q, k, v, B, H, Hkv, Lq, Lk, D, { mask, causal }), TOL, name(variant, c));
+      assert.ok(got.every(Number.isFinite), `${name(variant, c)}: finite`);
+    }
+    // A scale other than the default, on a grouped causal case.
+    const [B, H, Hkv, L, D] = [1, 4, 2, 9, 12];
+    const q = f32(randomValues(B * H * L * D, 7)), k = f32(randomValues(B * Hkv * L * D, 8)), v = f32(randomValues(B * Hkv * L * D, 9));
+    const out = ops.attention(ops.tensor(gpu, Float32Array.from(q), [B, H, L, D]), ops.tensor(gpu, Float32Array.from(k), [B, Hkv, L, D]), ops.tensor(gpu, Float32Array.from(v), [B, Hkv, L, D]), { causal: true, scale: 0.7 });
+    assertClose(await out.floats(), ref.attentionGqa(q, k, v, B, H, Hkv, L, L, D, { causal: true, scale: 0.7 }), TOL, `${variant} attention scale 0.7`);
+  }
+  setAttentionVariant('auto');
+});
+
+// Gradient tolerance: checkGradients' default (GRAD in test/helpers/check.ts, 1e-4 relative
+// plus 1e-5 of the largest magnitude): the analytic f32 gradients sum at most a few hundred
+// products (query heads of a group times keys or queries), ~1e-6 relative roundoff, far
+// inside it; a wrong group sum or causal bound is off by O(1).
+t('backward: grouped-query, causal, head widths 1 to 128 by finite differences (both kernels)', async () => {
+  const gpu = await testGpu();
+  const cases: Case[] = [
+    [1, 4, 2, 3, 5, 4, null, false], // GQA 4/2: dk, dv sum over two query heads
+    [1, 6, 1, 3, 4, 6, [1, 0, 1, 1], false], // GQA 6/1, masked, D = 6 (padded)
+    [1, 2, 2, 5, 5, 4, null, true], // causal
+    [2, 1, 1, 4, 4, 4, 'pad', true], // causal + mask: query 0 of batch 0 and batch 1 see no key
+    [1, 1, 1, 3, 5, 4, null, true], // causal, Lq < Lk
+    [1, 1, 1, 5, 3, 4, null, true], // causal, Lq > Lk
+    [1, 2, 1, 65, 65, 4, null, true], // causal GQA over two query and key blocks
+    [1, 1, 1, 3, 4, 1, null, false], // D = 1
+    [1, 2, 1, 3, 4, 90, null, false], // D = 90, GQA
+    [1, 1, 1, 2, 3, 128, null, true], // D = 128
+    [1, 1, 1, 1, 1, 1, null, false], // size 1
+  ];
+  for (const variant of await variants()) {
+    setAttentionVariant(variant);
+    for (const c of cases) {
+      const [B, H, Hkv, Lq, Lk, D, , causal] = c;
+      const mask = maskOf(c);
+      await checkGradients({
+        what: name(variant, c), gpu,
+        inputs: [{ data: randomValues(B * H * Lq * D, 4), shape: [B, H, Lq, D] }, { data: randomValues(B * Hkv * Lk * D, 5), shape: [B, Hkv, Lk, D] }, { data: randomValues(B * Hkv * Lk * D, 6), shape: [B, Hkv, Lk, D] }],
+        op: (q, k, v) => ops.attention(q, k, v, { mask: mask ? ops.tensor(gpu, mask, [B, Lk]) : undefined, causal }),
+        reference: (q, k, v) => ref.attentionGqa(q, k, v, B, H, Hkv, Lq, Lk, D, { mask, causal }),
+      });
+    }
+  }
+  setAttentionVariant('auto');
+});
+
+// The automatic layout splits a query over 2 lanes in the backward of D = 90 and 128 and
+// loops over chunks in the plain kernel there (both tested above); 4 and 8 lanes (D > 128)
+// and chunk loops in the subgroup kernel (D > 512) are forced here at a small D (36 = 9
+// vec4s, so every split leaves padding), over several workgroups (a workgroup holds 64 /
+// parts queries), causal, grouped and masked.
+t('forced layouts: queries split over 4 and 8 lanes, chunk loops (forward and backward)', async () => {
+  const gpu = await testGpu();
+  const layouts: ['subgroup' | 'plain', { parts?: number; chunk?: number }][] = [
+    ['subgroup', { parts: 4 }], ['subgroup', { parts: 8, chunk: 1 }],
+  ];
+  for (const [variant, l] of layouts) {
+    if (!(await variants()).includes(variant)) continue;
+    setAttentionVariant(variant);
+    setAttentionLayout(l);
+    const what = `${variant} ${JSON.stringify(l)}`;
+    try {
+      const fc: Case = [2, 4, 2, 40, 40, 36, 'pad', true];
+      const [B, H, Hkv, Lq, Lk, D, , causal] = fc;
+      const q = f32(randomValues(B * H * Lq * D, 11, -2, 2)), k = f32(randomValues(B * Hkv * Lk * D, 12, -2, 2)), v = f32(randomValues(B * Hkv * Lk * D, 13));
+      const mask = maskOf(fc);
+      const out = ops.attention(
+        ops.tensor(gpu, Float32Array.from(q), [B, H, Lq, D]), ops.tensor(gpu, Float32Array.from(k), [B, Hkv, Lk, D]), ops.tensor(gpu, Float32Array.from(v), [B, Hkv, Lk, D]),
+        { mask: mask ? ops.tensor(gpu, mask, [B, Lk]) : undefined, causal },
+      );
+      assertClose(await out.floats(), ref.attentionGqa(q, k, v, B, H, Hkv, Lq, Lk, D, { mask, causal }), TOL, `${what} ${name(variant, fc)}`);
+      const gc: Case = [2, 2, 1, 18, 18, 36, 'pad', true];
+      const [gB, gH, gHkv, gLq, gLk, gD] = gc;
+      const gmask = maskOf(gc);
+      await checkGradients({
+        what: `${what} ${name(variant, gc)}`, gpu,
+        inputs: [{ data: randomValues(gB * gH * gLq * gD, 14), shape: [gB, gH, gLq, gD] }, { data: randomValues(gB * gHkv * gLk * gD, 15), shape: [gB, gHkv, gLk, gD] }, { data: randomValues(gB * gHkv * gLk * gD, 16), shape: [gB, gHkv, gLk, gD] }],
+        op: (q, k, v) => ops.attention(q, k, v, { mask: ops.tensor(gpu, gmask!, [gB, gLk]), causal: true }),
+        reference: (q, k, v) => ref.attentionGqa(q, k, v, gB, gH, gHkv, gLq, gLk, gD, { mask: gmask, causal: true }),
+      });
+    } finally {
+      setAttentionLayout(null);
+    }
+  }
+  setAttentionVariant('auto');
+  assert.throws(() => setAttentionLayout({ parts: 3 }), /parts 3 is not 1, 2, 4 or 8/);
 });
 
 t('rope: forward against float64 on 1 and 3 axes; backward by finite differences', async () => {
@@ -91,11 +260,16 @@ t('rope: forward against float64 on 1 and 3 axes; backward by finite differences
 
 t('bad shapes name the op', async () => {
   const gpu = await testGpu();
-  const q = ops.zeros(gpu, [1, 2, 3, 6]);
-  assert.throws(() => ops.attention(q, q, q), /head dimension 6 must be a multiple of 4/);
   const q4 = ops.zeros(gpu, [1, 2, 3, 4]);
-  assert.throws(() => ops.attention(q4, ops.zeros(gpu, [1, 1, 3, 4]), ops.zeros(gpu, [1, 1, 3, 4])), /k and v must be \[1, 2, Lk, 4\]/);
-  assert.throws(() => ops.attention(q4, q4, q4, { mask: ops.zeros(gpu, [1, 2]) }), /mask \[1x2\] must be \[1, 3\]/);
+  const bad = (f: () => unknown, re: RegExp) => assert.throws(f, (e: Error) => e instanceof ShapeError && re.test(e.message));
+  bad(() => ops.attention(q4, ops.zeros(gpu, [1, 2, 3, 8]), ops.zeros(gpu, [1, 2, 3, 8])), /^attention: q \[1x2x3x4\], k \[1x2x3x8\].*k and v must be \[1, Hkv, Lk, 4\]/);
+  bad(() => ops.attention(q4, ops.zeros(gpu, [1, 2, 3, 4]), ops.zeros(gpu, [1, 2, 5, 4])), /k and v must be/);
+  bad(() => ops.attention(ops.zeros(gpu, [1, 6, 3, 4]), ops.zeros(gpu, [1, 4, 3, 4]), ops.zeros(gpu, [1, 4, 3, 4])), /attention: q \[1x6x3x4\].*6 query heads are not a multiple of 4 key\/value heads/);
+  bad(() => ops.attention(q4, q4, q4, { mask: ops.zeros(gpu, [1, 2]) }), /mask \[1x2\] must be \[1, 3\]/);
+  bad(() => ops.attention(ops.zeros(gpu, [1, 1, 3]), q4, q4), /expected \[batch, heads, length, headDim\]/);
+  const wide = ops.zeros(gpu, [1, 1, 1, 1028]);
+  bad(() => ops.attention(wide, wide, wide), /head dimension 1028 is above the supported 1024/);
+  bad(() => ops.attention(q4, q4, q4, { scale: NaN }), /scale must be a finite number/);
 });
 
 t.run();
