@@ -2,12 +2,17 @@
 // sentence refers to. Per snippet s, over its bins d (scores = cos(slice_d, snippet) / tau,
 // computed by the caller; bins outside the scan masked by `valid`):
 //   p_d    = softmax over valid bins
-//   q_d    = exp(-(d - t_s)^2 / (2 sigma^2)) for |d - t_s| <= ceil(3 sigma) and valid, renormalised
+//   q_d    = the Gaussian target, exp(-(d - t_s)^2 / (2 sigma^2)) within a radius of t_s:
+//            RADFINDER (radfinder localization_loss.py, the default): radius max(floor(3 sigma
+//              + 0.5), 1), normalised over every bin of the row, then zeroed outside the valid
+//              bins without normalising again (the target's mass near padding is lost);
+//            otherwise: radius ceil(3 sigma), normalised over the valid bins only.
 //   loss_s = -sum_d q_d log p_d                     (soft cross-entropy)
 //   E_s    = sum_d p_d (d + 1/2) binMm              (expected depth, the regression readout)
 //   A_s    = argmax_d p_d                           (the prediction)
 // out is [S, 3] = (loss, E, A). Backward (gradients for loss and E; A has none):
-//   dscore_d = gL_s (p_d - q_d) + gE_s p_d (z_d - E_s),  z_d = (d + 1/2) binMm
+//   dscore_d = gL_s (p_d sum_valid(q) - q_d) + gE_s p_d (z_d - E_s),  z_d = (d + 1/2) binMm
+// (sum_valid(q) is 1 but for RADFINDER targets that lost mass to padded bins)
 // One invocation per snippet; a snippet's bins are few (tens), so three passes are cheap.
 
 struct Params { S: u32, D: u32, sigma: f32, binMm: f32 }
@@ -25,13 +30,17 @@ fn isValid(i: u32) -> bool { return valid[i] != 0.0; }
 // q_d before normalisation.
 fn gauss(d: u32, t: i32) -> f32 {
   let diff = f32(i32(d) - t);
+//#if RADFINDER
+  let radius = max(floor(3.0 * p.sigma + 0.5), 1.0);
+//#else
   let radius = ceil(3.0 * p.sigma);
+//#endif
   return select(0.0, exp(-diff * diff / (2.0 * p.sigma * p.sigma)), abs(diff) <= radius);
 }
 
 // Per snippet: the log of the softmax's normaliser over valid bins, and the Gaussian
 // target's normaliser (both entry points start from these).
-struct Stats { logz: f32, qsum: f32 }
+struct Stats { logz: f32, qsum: f32, qvalid: f32 }
 
 fn stats(s: u32) -> Stats {
   let base = s * p.D;
@@ -40,13 +49,19 @@ fn stats(s: u32) -> Stats {
   for (var d = 0u; d < p.D; d++) { if (isValid(base + d)) { m = max(m, scores[base + d]); } }
   var z = 0.0;
   var qsum = 0.0;
+  var qvalid = 0.0;
   for (var d = 0u; d < p.D; d++) {
     if (isValid(base + d)) {
       z += exp(scores[base + d] - m);
-      qsum += gauss(d, t);
+      qvalid += gauss(d, t);
     }
+    qsum += gauss(d, t);
   }
-  return Stats(m + log(z), qsum);
+//#if RADFINDER
+  return Stats(m + log(z), qsum, qvalid / qsum);
+//#else
+  return Stats(m + log(z), qvalid, 1.0);
+//#endif
 }
 
 // Depth of bin d's centre in mm from the first bin's start.
@@ -89,6 +104,6 @@ fn depth_head_backward(@builtin(global_invocation_id) gid: vec3u) {
   for (var d = 0u; d < p.D; d++) {
     if (!isValid(base + d)) { dScores[base + d] = 0.0; continue; }
     let pd = exp(scores[base + d] - st.logz);
-    dScores[base + d] = gL * (pd - gauss(d, t) / st.qsum) + gE * pd * (depthMm(d) - e);
+    dScores[base + d] = gL * (pd * st.qvalid - gauss(d, t) / st.qsum) + gE * pd * (depthMm(d) - e);
   }
 }

@@ -1,8 +1,9 @@
-// Rotary position embedding over one or more axes (1 for text, 3 for CT volumes: z, y, x).
-// Each pair (2i, 2i + 1) of a head's dimensions is rotated by the angle in table row l,
-// column i (the tables are built on the host from the token positions, see src/ops/rope.ts):
-//   y[2i]   = x[2i] cos - x[2i+1] sin
-//   y[2i+1] = x[2i] sin + x[2i+1] cos
+// Rotary position embedding over one or more axes (1 for text, 3 for CT volumes). Pair i of
+// a head's dimensions is rotated by the angle in table row l, column i (the tables are built
+// on the host from the token positions, see src/ops/rope.ts). Two pairings:
+//   HALF (rotate-half, GPT-NeoX / Llama / Qwen3 / RadFinder): pair i = (i, i + half)
+//   otherwise (interleaved, GPT-J / RoFormer):               pair i = (2i, 2i + 1)
+//   y[a] = x[a] cos - x[b] sin,  y[b] = x[a] sin + x[b] cos
 // The backward rotates by the negative angle (INVERSE). x is [batch, L, heads, D]; one
 // invocation per (batch, l, head) row, so the division that finds l is paid per row.
 
@@ -28,9 +29,16 @@ fn rope(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 //#else
     let s = sinT[t + i];
 //#endif
-    let x0 = X[base + 2u * i];
-    let x1 = X[base + 2u * i + 1u];
-    Y[base + 2u * i] = x0 * c - x1 * s;
-    Y[base + 2u * i + 1u] = x0 * s + x1 * c;
+//#if HALF
+    let ia = base + i;
+    let ib = base + i + p.half;
+//#else
+    let ia = base + 2u * i;
+    let ib = ia + 1u;
+//#endif
+    let x0 = X[ia];
+    let x1 = X[ib];
+    Y[ia] = x0 * c - x1 * s;
+    Y[ib] = x0 * s + x1 * c;
   }
 }

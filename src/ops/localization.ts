@@ -14,6 +14,14 @@ export interface DepthHeadOptions {
   sigma?: number;
   /** Depth of one bin in mm (paper: 12, four 3 mm slices). */
   binMm?: number;
+  /**
+   * How the Gaussian target is built. 'radfinder' (default; radfinder localization_loss.py):
+   * radius max(floor(3 sigma + 0.5), 1), normalised over every bin, then zeroed outside the
+   * valid bins without normalising again. 'renormalized': radius ceil(3 sigma), normalised over
+   * the valid bins only (this project's first version; a snippet near padding keeps a target
+   * of mass 1).
+   */
+  target?: 'radfinder' | 'renormalized';
 }
 
 /**
@@ -39,12 +47,14 @@ export function depthHead(scores: Tensor, valid: Tensor, target: Tensor, opts: D
   if (host) for (let s = 0; s < S; s++) if (host[s] < 0 || host[s] >= D) throw new ShapeError(`depthHead: target bin ${host[s]} of snippet ${s} is outside [0, ${D})`);
   const uniforms = new Uniforms().u32(S, D).f32(sigma, binMm).bytes();
   const out = new Tensor(gpu, [S, 3], 'f32', undefined, 'depthHead');
-  const k = gpu.kernel({ file: 'localization.wgsl', source, entry: 'depth_head', bindings: ['uniform', 'read', 'read', 'read', 'write'] });
+  const flags = { RADFINDER: (opts.target ?? 'radfinder') === 'radfinder' };
+  if (opts.target !== undefined && opts.target !== 'radfinder' && opts.target !== 'renormalized') throw new ShapeError(`depthHead: target '${opts.target}' is neither 'radfinder' nor 'renormalized'`);
+  const k = gpu.kernel({ file: 'localization.wgsl', source, entry: 'depth_head', flags, bindings: ['uniform', 'read', 'read', 'read', 'write'] });
   gpu.dispatch(k, { uniforms, buffers: [scores.buffer, valid.buffer, target.buffer, out.buffer], workgroups: [Math.ceil(S / 64)], label: `depthHead ${fmtShape(scores.shape)}` });
   return record(out, 'depthHead', [scores], (g) => {
     const ds = new Tensor(gpu, scores.shape, 'f32', undefined, 'grad.depthHead');
     // `out` is bound read-write in the shared layout but only read here (the expected depth).
-    const kb = gpu.kernel({ file: 'localization.wgsl', source, entry: 'depth_head_backward', bindings: ['uniform', 'read', 'read', 'read', 'write', 'read', 'write'] });
+    const kb = gpu.kernel({ file: 'localization.wgsl', source, entry: 'depth_head_backward', flags, bindings: ['uniform', 'read', 'read', 'read', 'write', 'read', 'write'] });
     gpu.dispatch(kb, { uniforms, buffers: [scores.buffer, valid.buffer, target.buffer, out.buffer, g.buffer, ds.buffer], workgroups: [Math.ceil(S / 64)], label: `depthHead.backward ${fmtShape(scores.shape)}` });
     return [ds];
   });

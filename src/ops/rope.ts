@@ -14,6 +14,11 @@ export interface RopeTables {
   length: number;
   /** Head dimension the tables are for. */
   headDim: number;
+  /**
+   * Which dimensions form a rotated pair: 'interleaved' (2i, 2i + 1), as GPT-J and RoFormer;
+   * 'half' (i, i + headDim / 2), the rotate-half layout of GPT-NeoX, Llama, Qwen3 and RadFinder.
+   */
+  pairing: 'interleaved' | 'half';
 }
 
 /**
@@ -48,7 +53,76 @@ export function ropeTables(gpu: Gpu, positions: ArrayLike<number>[], headDim: nu
     sin: tensor(gpu, sin, [positions.length, half], 'rope.sin').keep(),
     length: positions.length,
     headDim,
+    pairing: 'interleaved',
   };
+}
+
+/**
+ * Tables from angles given per token: angles[l] holds headDim / 2 angles in radians (pair i
+ * of token l turns by angles[l][i]), pairing 'half' unless told otherwise. The RadFinder and
+ * Qwen3 conventions build their angles with rope3dAngles and rope1dAngles.
+ */
+export function ropeTablesFromAngles(gpu: Gpu, angles: ArrayLike<number>[], headDim: number, pairing: RopeTables['pairing'] = 'half'): RopeTables {
+  if (headDim % 2) throw new ShapeError(`ropeTablesFromAngles: head dimension ${headDim} must be even`);
+  const half = headDim / 2;
+  const cos = new Float32Array(angles.length * half);
+  const sin = new Float32Array(angles.length * half);
+  angles.forEach((a, l) => {
+    if (a.length !== half) throw new ShapeError(`ropeTablesFromAngles: token ${l} has ${a.length} angles, expected ${half}`);
+    for (let i = 0; i < half; i++) {
+      cos[l * half + i] = Math.cos(a[i]);
+      sin[l * half + i] = Math.sin(a[i]);
+    }
+  });
+  return {
+    cos: tensor(gpu, cos, [angles.length, half], 'rope.cos').keep(),
+    sin: tensor(gpu, sin, [angles.length, half], 'rope.sin').keep(),
+    length: angles.length,
+    headDim,
+    pairing,
+  };
+}
+
+/**
+ * RadFinder's 3D RoPE angles (RADFINDER-MODEL.md 2.4; radfinder rotary_pos_embed.py) for a
+ * grid (G0, G1, G2) of tokens enumerated with axis 2 fastest: F = headDim / 6 frequencies per
+ * axis with periods[k] (base^(k/F)); coordinate c_a(i) = 2 (i + 0.5) / div_a - 1 (div = the
+ * grid unless given: RadFinder's "physical" depth divisor); angle[a F + k] = 2 pi c_a /
+ * periods[k]. `prefix` unrotated tokens (CLS) come first with angle 0.
+ * Returns one array of headDim / 2 angles per token.
+ */
+export function rope3dAngles(grid: readonly [number, number, number], periods: ArrayLike<number>, opts: { divisors?: readonly [number, number, number]; prefix?: number } = {}): Float64Array[] {
+  const F = periods.length;
+  const div = opts.divisors ?? grid;
+  const out: Float64Array[] = [];
+  for (let p = 0; p < (opts.prefix ?? 0); p++) out.push(new Float64Array(3 * F));
+  for (let i = 0; i < grid[0]; i++)
+    for (let j = 0; j < grid[1]; j++)
+      for (let k = 0; k < grid[2]; k++) {
+        const a = new Float64Array(3 * F);
+        const c = [(2 * (i + 0.5)) / div[0] - 1, (2 * (j + 0.5)) / div[1] - 1, (2 * (k + 0.5)) / div[2] - 1];
+        for (let ax = 0; ax < 3; ax++) for (let f = 0; f < F; f++) a[ax * F + f] = (2 * Math.PI * c[ax]) / periods[f];
+        out.push(a);
+      }
+  return out;
+}
+
+/** RadFinder's rope.periods buffer: base^(k / F), k = 0..F-1, F = headDim / 6 (f32, as stored). */
+export function rope3dPeriods(headDim: number, base: number): Float32Array {
+  if (headDim % 6) throw new ShapeError(`rope3dPeriods: head dimension ${headDim} must be divisible by 6 (3 axes x sin/cos pairs)`);
+  const F = headDim / 6;
+  return Float32Array.from({ length: F }, (_, k) => base ** (k / F));
+}
+
+/**
+ * 1D RoPE angles of Llama / Qwen3 (transformers' default rotary embedding): position l,
+ * inv_freq[i] = theta^(-2i / headDim), angle = l inv_freq[i], for positions 0..L-1.
+ */
+export function rope1dAngles(L: number, headDim: number, theta: number): Float64Array[] {
+  const half = headDim / 2;
+  // transformers computes inv_freq in float32; keep its rounding.
+  const inv = Float32Array.from({ length: half }, (_, i) => 1 / theta ** ((2 * i) / headDim));
+  return Array.from({ length: L }, (_, l) => Float64Array.from(inv, (f) => Math.fround(l * f)));
 }
 
 function evenSplit(headDim: number, axes: number): number[] {
@@ -57,7 +131,7 @@ function evenSplit(headDim: number, axes: number): number[] {
 }
 
 function launch(gpu: Gpu, x: GPUBuffer, y: GPUBuffer, t: RopeTables, rows: number, L: number, heads: number, inverse: boolean, label: string): void {
-  const k = gpu.kernel({ file: 'rope.wgsl', source, entry: 'rope', flags: { INVERSE: inverse }, bindings: ['uniform', 'read', 'read', 'read', 'write'] });
+  const k = gpu.kernel({ file: 'rope.wgsl', source, entry: 'rope', flags: { INVERSE: inverse, HALF: t.pairing === 'half' }, bindings: ['uniform', 'read', 'read', 'read', 'write'] });
   gpu.dispatch(k, {
     uniforms: new Uniforms().u32(rows, L, heads, t.headDim / 2).bytes(),
     buffers: [x, t.cos.buffer, t.sin.buffer, y],

@@ -17,28 +17,48 @@ function problem(S: number, D: number, seed: number) {
   return { scores, valid, target };
 }
 
-t('forward: loss, expected depth and argmax', async () => {
+const MODES = ['radfinder', 'renormalized'] as const;
+
+t('forward: loss, expected depth and argmax (both target modes; sigma 2 and 0.3)', async () => {
   const gpu = await testGpu();
-  for (const [S, D] of [[1, 3], [5, 10], [70, 16]]) {
-    const { scores, valid, target } = problem(S, D, S);
-    const out = ops.depthHead(ops.tensor(gpu, Float32Array.from(scores), [S, D]), ops.tensor(gpu, valid, [S, D]), ops.fromInts(gpu, target, [S]));
-    const expect = ref.depthHead(scores, valid, target, S, D);
-    const got = await out.floats();
-    assertClose(got.filter((_, i) => i % 3 < 2), expect.filter((_, i) => i % 3 < 2), { rtol: 2e-5, atol: 2e-6 }, `depth head ${S}x${D}`);
-    assert.equal([...got].filter((_, i) => i % 3 === 2), [...expect].filter((_, i) => i % 3 === 2), 'argmax');
-  }
+  for (const target of MODES)
+    for (const sigma of [2, 0.3])
+      for (const [S, D] of [[1, 3], [5, 10], [70, 16]]) {
+        const p = problem(S, D, S);
+        const out = ops.depthHead(ops.tensor(gpu, Float32Array.from(p.scores), [S, D]), ops.tensor(gpu, p.valid, [S, D]), ops.fromInts(gpu, p.target, [S]), { target, sigma });
+        const expect = ref.depthHead(p.scores, p.valid, p.target, S, D, sigma, 12, target);
+        const got = await out.floats();
+        assertClose(got.filter((_, i) => i % 3 < 2), expect.filter((_, i) => i % 3 < 2), { rtol: 2e-5, atol: 2e-6 }, `depth head ${target} sigma ${sigma} ${S}x${D}`);
+        assert.equal([...got].filter((_, i) => i % 3 === 2), [...expect].filter((_, i) => i % 3 === 2), 'argmax');
+      }
 });
 
-t('backward: soft cross-entropy and expected-depth gradients', async () => {
+t('the two target modes differ next to padded bins and agree away from them', async () => {
+  // Target bin 9 of 10, last two bins invalid: RadFinder's target loses the mass on bins 8-9's
+  // Gaussian tail... and on the invalid bins, so its loss differs from the renormalised one.
+  const S = 1, D = 10;
+  const scores = Float64Array.from({ length: D }, (_, d) => Math.sin(d));
+  const valid = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0];
+  const near = [7], far = [3];
+  const lossOf = (t: number[], mode: 'radfinder' | 'renormalized') => ref.depthHead(scores, valid, t, S, D, 2, 12, mode)[0];
+  assert.ok(Math.abs(lossOf(near, 'radfinder') - lossOf(near, 'renormalized')) > 1e-3, 'modes differ near padding');
+  // Far from padding and edges only the radius rule could differ (equal at sigma 2) and the
+  // normaliser (the same bins): equal.
+  const valid2 = valid.map(() => 1);
+  assert.ok(Math.abs(ref.depthHead(scores, valid2, far, S, D, 2, 12, 'radfinder')[0] - ref.depthHead(scores, valid2, far, S, D, 2, 12, 'renormalized')[0]) < 1e-12);
+});
+
+t('backward: soft cross-entropy and expected-depth gradients (both target modes)', async () => {
   const gpu = await testGpu();
   const S = 3, D = 7;
   const { scores, valid, target } = problem(S, D, 9);
-  await checkGradients({
-    what: 'depthHead', gpu, inputs: [{ data: scores.map((x) => x / 4), shape: [S, D] }],
-    // The argmax column carries no gradient: weight only loss and expected depth.
-    op: (sc) => ops.slice(ops.depthHead(sc, ops.tensor(gpu, valid, [S, D]), ops.fromInts(gpu, target, [S])), 1, 0, 2),
-    reference: (sc) => ref.depthHead(sc, valid, target, S, D).filter((_, i) => i % 3 < 2),
-  });
+  for (const mode of MODES)
+    await checkGradients({
+      what: `depthHead ${mode}`, gpu, inputs: [{ data: scores.map((x) => x / 4), shape: [S, D] }],
+      // The argmax column carries no gradient: weight only loss and expected depth.
+      op: (sc) => ops.slice(ops.depthHead(sc, ops.tensor(gpu, valid, [S, D]), ops.fromInts(gpu, target, [S]), { target: mode }), 1, 0, 2),
+      reference: (sc) => ref.depthHead(sc, valid, target, S, D, 2, 12, mode).filter((_, i) => i % 3 < 2),
+    });
 });
 
 t('localizationLoss with the L1 readout term', async () => {
