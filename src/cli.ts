@@ -11,8 +11,15 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   demo: () => import('./cli/demo.ts'),
   train: () => import('./cli/train.ts'),
   eval: () => import('./cli/eval.ts'),
+  report: () => import('./cli/report.ts'),
+  ablate: () => import('./cli/ablate.ts'),
   quickstart: () => import('./cli/quickstart.ts'),
   web: () => import('./cli/web.ts'),
+  embed: () => import('./cli/embed.ts'),
+  localize: () => import('./cli/localize.ts'),
+  classify: () => import('./cli/classify.ts'),
+  retrieve: () => import('./cli/retrieve.ts'),
+  'weights inspect': () => import('./cli/weights.ts'),
 };
 
 async function help(): Promise<void> {

@@ -3,32 +3,31 @@
 // through the same kernels as training in Node.
 //
 // Files come from the page's file inputs, or from URLs for scripted use:
-//   ?run=<folder URL with config.json, tokenizer.json, latest, ckpt-*/model.safetensors>
+//   ?weights=<folder URL with config.json, tokenizer.json, model.safetensors> (a RadFinder
+//   weights folder, or a checkpoint of a run: `ctvlm web` serves either)
 //   &ct=<NIfTI URL>&q=<sentence>   (q runs the localization once both are loaded)
 import { Gpu } from '../src/gpu/runtime.ts';
-import { CtClipModel } from '../src/model/model.ts';
-import { applyWeights } from '../src/model/weights.ts';
-import { WordPieceTokenizer } from '../src/data/tokenizer.ts';
+import { RadFinderModel } from '../src/model/model.ts';
+import { loadWeightsFromBytes } from '../src/model/weights.ts';
+import { fromRadfinderJson, binMm as binMmOf, type RadFinderConfig } from '../src/model/config.ts';
+import { loadTokenizer, type TextTokenizer } from '../src/model/text.ts';
+import { withoutInit } from '../src/nn/module.ts';
 import { decodeNifti } from '../src/data/nifti.ts';
-import { prepareForModel } from '../src/data/crop.ts';
+import { prepareRadfinder, type RadfinderInput } from '../src/data/radfinder-prep.ts';
 import { voxelToWorld, type Volume } from '../src/data/volume.ts';
-import { tensor } from '../src/ops/creation.ts';
-import { localizeSentence } from '../src/model/localize.ts';
-import { noGrad } from '../src/autograd.ts';
-import { scopeAsync, type Tensor } from '../src/tensor.ts';
-import type { TrainConfig } from '../src/train/config.ts';
+import { embedScan, embedTexts, localizeSnippet, type ScanEmbeddings } from '../src/model/tasks.ts';
 
 interface Loaded {
-  cfg: TrainConfig;
-  model: CtClipModel;
-  tok: WordPieceTokenizer;
+  cfg: RadFinderConfig;
+  model: RadFinderModel;
+  tok: TextTokenizer;
+  maxTokens: number;
 }
 
 interface Scan {
   name: string;
-  prepared: ReturnType<typeof prepareForModel>;
-  /** [1, bins, E] per-depth embeddings, kept on the device. */
-  depth: Tensor;
+  prepared: RadfinderInput;
+  embeddings: ScanEmbeddings;
 }
 
 export interface LocalizeResult {
@@ -58,21 +57,21 @@ async function loadRun(files: Record<string, Uint8Array>, source: string): Promi
     if (!f) throw new Error(`${source}: ${name} is missing (choose config.json, tokenizer.json and model.safetensors of one run)`);
     return new TextDecoder().decode(f);
   };
-  const cfg = JSON.parse(text('config.json')) as TrainConfig;
-  const tok = WordPieceTokenizer.fromJSON(JSON.parse(text('tokenizer.json')), `${source}/tokenizer.json`);
+  const json = JSON.parse(text('config.json'));
+  const cfg = fromRadfinderJson(json, `${source}/config.json`);
+  const tok = loadTokenizer(text('tokenizer.json'), `${source}/tokenizer.json`, cfg.text.eosTokenId, cfg.text.vocabSize);
   const weights = files['model.safetensors'];
   if (!weights) throw new Error(`${source}: model.safetensors is missing`);
   // The new model replaces the old one only once its weights fit.
-  const model = new CtClipModel(gpu!, cfg.model, cfg.seed);
+  const model = withoutInit(() => new RadFinderModel(gpu!, cfg));
   try {
-    applyWeights(model, weights, `${source}/model.safetensors`);
+    await loadWeightsFromBytes(model, weights, `${source}/model.safetensors`);
   } catch (e) {
     model.dispose();
     throw e;
   }
   run?.model.dispose();
-  run = { cfg, model, tok };
-  scan?.depth.dispose();
+  run = { cfg, model, tok, maxTokens: json.radfinder_model_config?.text_backbone_kwargs?.tokenizer_max_length ?? 4096 };
   scan = null;
   if (rawVolume) await prepareScan(rawVolume.name, rawVolume.volume);
 }
@@ -84,18 +83,13 @@ async function prepareScan(name: string, volume: Volume): Promise<void> {
     return;
   }
   const t0 = performance.now();
-  const prepared = prepareForModel(volume, run.cfg.data);
-  const [Z, Y, X] = prepared.shape;
-  const depth = await scopeAsync(async () => {
-    const vol = tensor(gpu!, prepared.volume.data, [1, 1, Z, Y, X], 'volume');
-    const d = noGrad(() => run!.model.embedVolume(vol).depth);
-    await gpu!.sync();
-    return d.keep();
-  });
-  scan?.depth.dispose();
-  scan = { name, prepared, depth };
+  const c = run.cfg;
+  const prepared = prepareRadfinder(volume, { pixdim: c.preprocessing.pixdim, window: c.vision.window, patchDepth: c.vision.patch[2], huMin: c.preprocessing.huMin, huMax: c.preprocessing.huMax, dtype: c.preprocessing.dtype }, name);
+  const [X, Y, Z] = prepared.shape;
+  const embeddings = await embedScan(run.model, prepared.data, prepared.shape);
+  scan = { name, prepared, embeddings };
   drawViews(null);
-  status(`CT ${name}: ${volume.shape.join('x')} voxels, prepared to ${X}x${Y}x${Z} at ${run.cfg.data.spacing.join('x')} mm, ${prepared.bins} depth bins; embedded in ${(performance.now() - t0).toFixed(0)} ms on ${gpu!.describe()}`);
+  status(`CT ${name}: ${volume.shape.join('x')} voxels, prepared to ${X}x${Y}x${Z} at ${c.preprocessing.pixdim.join('x')} mm, ${prepared.bins} depth bins; embedded in ${(performance.now() - t0).toFixed(0)} ms on ${gpu!.describe()}`);
   ($('localize') as HTMLButtonElement).disabled = false;
 }
 
@@ -104,19 +98,22 @@ async function localize(sentence: string): Promise<LocalizeResult> {
   const t0 = performance.now();
   const { model, tok, cfg } = run;
   const s = scan;
-  const { probabilities, bin, expectedMm } = await localizeSentence(model, tok, s.depth, s.prepared.binValid, sentence, cfg.snippetTokens);
-  const pz = cfg.data.patch[2];
-  const [X, Y] = [s.prepared.volume.shape[0], s.prepared.volume.shape[1]];
-  const worldZ = voxelToWorld(s.prepared.volume, [(X - 1) / 2, (Y - 1) / 2, (bin + 0.5) * pz - 0.5])[2];
+  const [snippet] = await embedTexts(model, tok, [sentence], run.maxTokens, { which: 'snippet' });
+  const d = s.embeddings.depth;
+  const { probabilities, bin, expectedMm } = localizeSnippet(d.normalized, d.valid, snippet.snippet.normalized, cfg.localization.tau, binMmOf(cfg));
+  const pz = cfg.vision.patch[2];
+  const [X, Y] = [s.prepared.shape[0], s.prepared.shape[1]];
+  const worldZ = voxelToWorld(s.prepared.affine, [(X - 1) / 2, (Y - 1) / 2, (bin + 0.5) * pz - 0.5])[2];
   return { sentence, probabilities, bin, expectedMm, worldZ, ms: performance.now() - t0 };
 }
 
 function drawViews(r: LocalizeResult | null): void {
   if (!scan || !run) return;
-  const v = scan.prepared.volume;
+  const v = scan.prepared;
   const [X, Y, Z] = v.shape;
-  const pz = run.cfg.data.patch[2];
-  const at = (x: number, y: number, z: number) => v.data[x + X * (y + Y * z)];
+  const pz = run.cfg.vision.patch[2];
+  // RadFinder's layout: depth fastest.
+  const at = (x: number, y: number, z: number) => v.data[(x * Y + y) * Z + z];
   // Radiological convention: the patient's right (RAS +x) on the screen's left, so column
   // c shows x = X - 1 - c. Coronal: z up (head at the top), at the middle of y.
   const cor = $('coronal') as HTMLCanvasElement;
@@ -134,7 +131,7 @@ function drawViews(r: LocalizeResult | null): void {
     }
   cctx.putImageData(img, 0, 0);
   // Displayed at the physical aspect ratio (voxels need not be cubes).
-  const [sx, sy, sz] = run.cfg.data.spacing;
+  const [sx, sy, sz] = run.cfg.preprocessing.pixdim;
   const width = Math.max(256, X * 3);
   cor.style.width = `${width}px`;
   cor.style.height = `${(width * Z * sz) / (X * sx)}px`;
@@ -162,7 +159,7 @@ function drawViews(r: LocalizeResult | null): void {
   const top = Math.max(...probs, 1e-9); // bars scaled to the most likely bin
   svg.innerHTML =
     probs
-      .map((p, b) => `<rect x="${b * w + 1}" y="${118 - 100 * (p / top)}" width="${w - 2}" height="${100 * (p / top)}" fill="${r && b === r.bin ? '#ffcc44' : scan!.prepared.binValid[b] ? '#4a86d8' : '#333'}"><title>bin ${b}: ${(100 * p).toFixed(1)}%</title></rect>`)
+      .map((p, b) => `<rect x="${b * w + 1}" y="${118 - 100 * (p / top)}" width="${w - 2}" height="${100 * (p / top)}" fill="${r && b === r.bin ? '#ffcc44' : scan!.embeddings.depth.valid[b] ? '#4a86d8' : '#333'}"><title>bin ${b}: ${(100 * p).toFixed(1)}%</title></rect>`)
       .join('') + (r ? `<text x="4" y="12" fill="#aaa" font-size="10">top: ${(100 * top).toFixed(0)}%</text>` : '');
 }
 
@@ -172,7 +169,7 @@ async function runLocalize(): Promise<void> {
   try {
     const r = await localize(sentence);
     drawViews(r);
-    const binMm = run!.cfg.model.binMm;
+    const binMm = binMmOf(run!.cfg);
     $('result').innerHTML =
       `Most likely depth: <b>bin ${r.bin}</b> (${(r.bin * binMm).toFixed(0)}-${((r.bin + 1) * binMm).toFixed(0)} mm from the crop's lowest slice, ` +
       `world z ${r.worldZ.toFixed(1)} mm), probability ${(100 * r.probabilities[r.bin]).toFixed(0)}%; expected depth ${r.expectedMm.toFixed(0)} mm. ` +
@@ -224,17 +221,16 @@ async function main(): Promise<void> {
 
   const params = new URLSearchParams(location.search);
   try {
-    const runUrl = params.get('run');
-    if (runUrl) {
-      const base = runUrl.endsWith('/') ? runUrl : `${runUrl}/`;
-      const latest = new TextDecoder().decode(await fetchBytes(`${base}latest`)).trim();
+    const weightsUrl = params.get('weights');
+    if (weightsUrl) {
+      const base = weightsUrl.endsWith('/') ? weightsUrl : `${weightsUrl}/`;
       await loadRun(
         {
           'config.json': await fetchBytes(`${base}config.json`),
           'tokenizer.json': await fetchBytes(`${base}tokenizer.json`),
-          'model.safetensors': await fetchBytes(`${base}${latest}/model.safetensors`),
+          'model.safetensors': await fetchBytes(`${base}model.safetensors`),
         },
-        runUrl,
+        weightsUrl,
       );
     }
     const ctUrl = params.get('ct');

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { numberOption, parseCliArgs, type Command } from './command.ts';
 import { DataError, UsageError } from '../errors.ts';
+import { resolveWeightsFolder } from '../model/folder.ts';
 
 export interface DemoServerOptions {
   run?: string;
@@ -29,9 +30,8 @@ function defaultWebDir(): string {
 /** Starts the server; resolves once it listens. */
 export async function startDemoServer(o: DemoServerOptions): Promise<{ server: Server; url: string }> {
   const web = o.webDir ?? defaultWebDir();
-  const run = o.run ? resolve(o.run) : null;
-  if (run && !existsSync(join(run, 'config.json'))) throw new DataError(run, 'config.json', 'missing: not a run folder written by `ctvlm train`');
-  if (run && !existsSync(join(run, 'latest'))) throw new DataError(run, 'latest', 'no checkpoint yet: train the run first');
+  // The weights folder: W itself (RadFinder's layout) or a run's latest checkpoint.
+  const run = o.run ? (await resolveWeightsFolder(resolve(o.run))).dir : null;
   if (o.ct && !existsSync(o.ct)) throw new DataError(o.ct, 'file', 'not found');
   const server = createServer((req, res) => {
     let path: string;
@@ -44,7 +44,7 @@ export async function startDemoServer(o: DemoServerOptions): Promise<{ server: S
     let file: string | null = null;
     if (path === '/' || path === '/index.html') file = join(web, 'index.html');
     else if (/^\/main\.js(\.map)?$/.test(path)) file = join(web, path.slice(1));
-    else if (run && /^\/run\/(config\.json|tokenizer\.json|latest|ckpt-\d+\/model\.safetensors)$/.test(path)) file = join(run, path.slice('/run/'.length));
+    else if (run && /^\/weights\/(config\.json|tokenizer\.json|model\.safetensors)$/.test(path)) file = join(run, path.slice('/weights/'.length));
     else if (o.ct && path === `/ct/${basename(o.ct)}`) file = o.ct;
     if (!file || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
@@ -57,18 +57,19 @@ export async function startDemoServer(o: DemoServerOptions): Promise<{ server: S
     server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => ok());
   });
   const { port } = server.address() as AddressInfo;
-  const params = [run ? 'run=/run/' : '', o.ct ? `ct=/ct/${encodeURIComponent(basename(o.ct))}` : ''].filter(Boolean).join('&');
+  const params = [run ? 'weights=/weights/' : '', o.ct ? `ct=/ct/${encodeURIComponent(basename(o.ct))}` : ''].filter(Boolean).join('&');
   return { server, url: `http://${o.host ?? '127.0.0.1'}:${port}/${params ? `?${params}` : ''}` };
 }
 
-const usage = `usage: ctvlm web [--run RUN] [--ct FILE] [--port N] [--host ADDR]
+const usage = `usage: ctvlm web [--run W] [--ct FILE] [--port N] [--host ADDR]
 
 Serves the browser demo on localhost: open the printed address in a browser with WebGPU
 (Chrome or Edge 113+), then type a report sentence to see which depth of the CT it refers
 to. With --run and --ct the page loads them itself; without, it offers file pickers.
 
 options:
-  --run RUN     a run folder written by \`ctvlm train\` (config.json, tokenizer.json, checkpoints)
+  --run W       a run folder written by \`ctvlm train\` (its latest checkpoint), or a RadFinder
+                weights folder (config.json, tokenizer.json, model.safetensors)
   --ct FILE     a NIfTI volume (.nii or .nii.gz)
   --port N      port (default 8080; 0 picks a free one)
   --host ADDR   address to listen on (default 127.0.0.1)`;
@@ -78,10 +79,10 @@ export const command: Command = {
   summary: 'serve the browser demo (localize a report sentence in a CT) on localhost',
   usage,
   async run(argv) {
-    const { values: a } = parseCliArgs({ args: argv, options: { run: { type: 'string' }, ct: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } });
+    const { values: a } = parseCliArgs({ args: argv, options: { run: { type: 'string' }, weights: { type: 'string' }, ct: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } });
     const port = numberOption(a.port, 'port', true) ?? 8080;
     if (port > 65535) throw new UsageError(`--port: ${port} is not a port number`);
-    const { url } = await startDemoServer({ run: a.run, ct: a.ct, port, host: a.host });
+    const { url } = await startDemoServer({ run: a.run ?? a.weights, ct: a.ct, port, host: a.host });
     console.log(`demo: ${url}\n(Ctrl-C stops the server)`);
     await new Promise(() => {});
   },

@@ -1,55 +1,54 @@
-// The CT vision-language model: a windowed 3D ViT and a text transformer projected into one
-// embedding space, trained with SigLIP + 0.5 * disease prompts + w * localization
-// (../shared/RADFINDER.md; "RadFinder" is the method's name).
+// RadFinder (RADFINDER-MODEL.md; radfinder vision_language.py): the window backbone and
+// feature combiner for CT crops, a Qwen3 decoder for text, four projection heads into one
+// space, and the objective SigLIP + promptWeight * disease prompts + w * localization.
+// Field names are the release's state-dict names, so `stateDict()` gives its keys (with the
+// "model." prefix added by the checkpoint code).
 import type { Tensor } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { Module, initConstant } from '../nn/module.ts';
-import { ProjectionHead, TextEncoder, VisionEncoder3d, l2Normalize, type TextConfig, type VisionConfig } from './encoders.ts';
+import { FeatureCombiner, WindowBackbone, encodeVision, type Vec3i } from './vision.ts';
+import { Qwen3Model } from './qwen3.ts';
+import { ProjectionHead } from './heads.ts';
+import { binMm, type RadFinderConfig } from './config.ts';
 import { siglipLoss } from '../ops/siglip.ts';
 import { bceWithLogits } from '../ops/crossentropy.ts';
 import { localizationLoss } from '../ops/localization.ts';
 import { matmul } from '../ops/matmul.ts';
 import { embedding } from '../ops/embedding.ts';
 import { reshape, slice } from '../ops/layout.ts';
-import { add, exp, mul, mulScalar, sub } from '../ops/elementwise.ts';
+import { add, addScalar, exp, mul, mulScalar, rsqrt, square, sub } from '../ops/elementwise.ts';
+import { sum } from '../ops/reduce.ts';
 
-export interface ModelConfig {
-  vision: VisionConfig;
-  text: TextConfig;
-  /** Width of the shared embedding space. */
-  embed: number;
-  /** Localization temperature (paper: 0.1). */
-  tau: number;
-  promptWeight: number;
-  locWeight: number;
-  /** Weight of the expected-depth L1 term (mm), 0 for none. */
-  l1Weight: number;
-  /** Gaussian target width in bins (paper: 2). */
-  sigma: number;
-  /** Depth of one bin in mm (patch z times the z spacing). */
-  binMm: number;
+/** x / max(|x|, eps) along the last axis (torch F.normalize; eps 1e-12 keeps zero rows finite). */
+export function l2Normalize(x: Tensor, eps = 1e-12): Tensor {
+  return mul(x, rsqrt(addScalar(sum(square(x), -1, true), eps * eps)));
 }
 
-/** One training or evaluation batch, already on the device. */
+/** Token ids of texts, right-padded, with each row's length (its last token is the EOS). */
+export interface TextBatch {
+  /** [N, L] i32 (made with fromInts). */
+  ids: Tensor;
+  /** [N, L] f32: 1 for tokens, 0 for padding. */
+  mask: Tensor;
+  /** Tokens per row. */
+  lengths: number[];
+}
+
+/** One training or evaluation batch, on the device. */
 export interface Batch {
-  /** [B, 1, Z, Y, X] in [0, 1]. */
+  /** [B, 1, X, Y, Z] in [0, 1], depth fastest (RadFinder's layout), a whole number of windows. */
   volume: Tensor;
-  /** [B, L] i32 and [B, L] f32 (1 token, 0 padding). */
-  reportIds: Tensor;
-  reportMask: Tensor;
+  report: TextBatch;
   /** [B] f32: 1 where the report is not empty. */
   reportValid: Tensor;
   /** [B, Q] f32: 1, 0 or -1 (unknown). */
   labels: Tensor;
-  /** [2Q, Lp] i32 / f32: the positive prompts of the Q questions, then the negative ones. */
-  promptIds: Tensor;
-  promptMask: Tensor;
+  /** The positive prompts of the Q questions, then the negative ones (2Q rows). */
+  prompts: TextBatch;
   /** [Q] f32: min(n_neg / n_pos, 20) per question. */
   posWeight: Tensor;
   snippets?: {
-    /** [S, Ls] i32 / f32. */
-    ids: Tensor;
-    mask: Tensor;
+    text: TextBatch;
     /** [S] i32: the case (row of the batch) each snippet belongs to. */
     case: Tensor;
     /** [S] i32: the target depth bin. */
@@ -70,87 +69,127 @@ export interface LossParts {
   depthHead: Tensor | null;
 }
 
-export class CtClipModel extends Module {
-  readonly vision: VisionEncoder3d;
-  readonly text: TextEncoder;
-  readonly imageHead: ProjectionHead;
-  readonly depthHeadProj: ProjectionHead;
-  readonly textHead: ProjectionHead;
-  /** log of the logit scale (t) and the logit bias (b): SigLIP's learned scalars. */
-  readonly logScale: Tensor;
-  readonly logitBias: Tensor;
+/** The embeddings of a batch of crops (unnormalised head outputs). */
+export interface ImageEmbeddings {
+  /** [B, out]: projection_image (retrieval). */
+  image: Tensor;
+  /** [B, out]: projection_image_copy (disease prompts). */
+  disease: Tensor;
+  /** [B, D2, out]: projection_image_copy per depth bin (localization). */
+  depth: Tensor;
+  grid: Vec3i;
+}
+
+/** SigLIP's learned scalars (radfinder siglip_loss.py): logit = exp(t) cos + b. */
+export class Criterion extends Module {
+  readonly t: Tensor;
+  readonly b: Tensor;
+  constructor(gpu: Gpu, t: number, b: number) {
+    super();
+    // 0-d in the checkpoint; one value here (src/model/weights.ts maps the shapes).
+    this.t = initConstant(gpu, [1], t, 'criterion.t');
+    this.b = initConstant(gpu, [1], b, 'criterion.b');
+  }
+}
+
+export class RadFinderModel extends Module {
+  readonly backbone_image: WindowBackbone;
+  readonly feature_comb_image: FeatureCombiner;
+  readonly projection_image: ProjectionHead;
+  readonly projection_image_copy: ProjectionHead;
+  readonly projection_text: ProjectionHead;
+  readonly projection_text_copy: ProjectionHead;
+  readonly backbone_text: Qwen3Model;
+  readonly criterion: Criterion;
 
   constructor(
     readonly gpu: Gpu,
-    readonly cfg: ModelConfig,
+    readonly cfg: RadFinderConfig,
     seed = 0,
   ) {
     super();
-    const v = cfg.vision.dim;
-    const t = cfg.text.dim;
-    const e = cfg.embed;
-    this.vision = new VisionEncoder3d(gpu, cfg.vision, seed);
-    this.text = new TextEncoder(gpu, cfg.text, seed + 1);
-    // [CLS ; mean] -> 3-layer MLP -> embed (paper), per-depth features -> 2-layer MLP.
-    this.imageHead = new ProjectionHead(gpu, [2 * v, 2 * v, 2 * v, e], seed + 2, 'head.image');
-    this.depthHeadProj = new ProjectionHead(gpu, [v, v, e], seed + 3, 'head.depth');
-    this.textHead = new ProjectionHead(gpu, [t, t, e], seed + 4, 'head.text');
-    this.logScale = initConstant(gpu, [1], Math.log(10), 'siglip.t');
-    this.logitBias = initConstant(gpu, [1], -10, 'siglip.b');
+    const E = cfg.vision.backbone.embedDim;
+    const { hidden, bottleneck, out } = cfg.head;
+    this.backbone_image = new WindowBackbone(gpu, cfg.vision, seed);
+    this.feature_comb_image = new FeatureCombiner(gpu, cfg.vision, seed + 1000);
+    this.projection_image = new ProjectionHead(gpu, { in: 2 * E, hidden, bottleneck, out }, seed + 2000, 'projection_image');
+    this.projection_image_copy = new ProjectionHead(gpu, { in: 2 * E, hidden, bottleneck, out }, seed + 2001, 'projection_image_copy');
+    this.projection_text = new ProjectionHead(gpu, { in: cfg.text.hiddenSize, hidden, bottleneck, out }, seed + 2002, 'projection_text');
+    this.projection_text_copy = new ProjectionHead(gpu, { in: cfg.text.hiddenSize, hidden, bottleneck, out }, seed + 2003, 'projection_text_copy');
+    this.backbone_text = new Qwen3Model(gpu, cfg.text, seed + 3000);
+    this.criterion = new Criterion(gpu, cfg.siglipInit.t, cfg.siglipInit.b);
   }
 
-  /** Volumes to image embeddings [B, E] and per-depth embeddings [B, D, E]. */
-  embedVolume(volume: Tensor): { image: Tensor; depth: Tensor } {
-    const { pooled, depth } = this.vision.forward(volume);
-    return { image: this.imageHead.forward(pooled), depth: this.depthHeadProj.forward(depth) };
+  get binMm(): number {
+    return binMm(this.cfg);
   }
 
-  /** Token ids [N, L] (and mask) to text embeddings [N, E]. */
-  embedText(ids: Tensor, mask: Tensor): Tensor {
-    return this.textHead.forward(this.text.forward(ids, mask).pooled);
+  /** crop [B, 1, X, Y, Z] (RadFinder layout, B scans of one window grid) -> the three image embeddings. */
+  encodeImage(volume: Tensor, opts: { depth?: boolean } = {}): ImageEmbeddings {
+    const f = encodeVision(this.backbone_image, this.feature_comb_image, volume, opts);
+    return {
+      image: this.projection_image.forward(f.pooled),
+      disease: this.projection_image_copy.forward(f.pooled),
+      depth: opts.depth === false ? (null as unknown as Tensor) : this.projection_image_copy.forward(f.depth),
+      grid: f.grid,
+    };
   }
 
-  /** Localization scores [S, D] = cos(depth feature, snippet) / tau. */
-  depthScores(depth: Tensor, snippetEmb: Tensor, caseOf: Tensor): Tensor {
+  /** The final-norm EOS state of each text, [N, hidden]. */
+  textState(t: TextBatch): Tensor {
+    return this.backbone_text.forward(t.ids, t.mask, t.lengths);
+  }
+
+  /** Reports and disease prompts: projection_text of the EOS state, [N, out]. */
+  encodeText(t: TextBatch): Tensor {
+    return this.projection_text.forward(this.textState(t));
+  }
+
+  /** Snippets: projection_text_copy of the EOS state, [N, out]. */
+  encodeSnippets(t: TextBatch): Tensor {
+    return this.projection_text_copy.forward(this.textState(t));
+  }
+
+  /** Localization scores [S, D2] = cos(depth_d of the snippet's case, snippet) / tau. */
+  depthScores(depth: Tensor, snippets: Tensor, caseOf: Tensor): Tensor {
     const [B, D, E] = depth.shape;
-    const S = snippetEmb.shape[0];
-    // Each snippet's case's per-depth embeddings: rows of depth viewed as [B, D * E].
-    const mine = reshape(embedding(reshape(depth, [B, D * E]), caseOf), [S, D, E]);
-    const cos = matmul(mine, reshape(snippetEmb, [S, E, 1]));
-    return mulScalar(reshape(cos, [S, D]), 1 / this.cfg.tau);
+    const S = snippets.shape[0];
+    const mine = reshape(embedding(reshape(l2Normalize(depth), [B, D * E]), caseOf), [S, D, E]);
+    const cos = matmul(mine, reshape(l2Normalize(snippets), [S, E, 1]));
+    return mulScalar(reshape(cos, [S, D]), 1 / this.cfg.localization.tau);
   }
 
   loss(batch: Batch): LossParts {
-    const { image, depth } = this.embedVolume(batch.volume);
-    const report = this.embedText(batch.reportIds, batch.reportMask);
-    const siglip = siglipLoss(image, report, this.logScale, this.logitBias, batch.reportValid);
+    const { image, disease, depth } = this.encodeImage(batch.volume);
+    const img = l2Normalize(image);
+    const report = l2Normalize(this.encodeText(batch.report));
+    const siglip = siglipLoss(img, report, this.criterion.t, this.criterion.b, batch.reportValid);
 
-    // Disease prompts: l_pos - l_neg = exp(t) <img, p_pos - p_neg> (b cancels).
+    // Disease prompts: l_pos - l_neg = exp(t) cos(img_copy, p_pos) - exp(t) cos(img_copy, p_neg) (b cancels).
     const Q = batch.labels.shape[1];
-    const prompts = this.embedText(batch.promptIds, batch.promptMask);
+    const prompts = l2Normalize(this.encodeText(batch.prompts));
     const diff = sub(slice(prompts, 0, 0, Q), slice(prompts, 0, Q, 2 * Q));
-    const logits = mul(matmul(image, diff, { transB: true }), exp(this.logScale));
+    const logits = mul(matmul(l2Normalize(disease), diff, { transB: true }), exp(this.criterion.t));
     const promptLoss = bceWithLogits(logits, batch.labels, batch.posWeight);
 
     let total = add(siglip, mulScalar(promptLoss, this.cfg.promptWeight));
     let localization: Tensor | null = null;
     let head: Tensor | null = null;
     const sn = batch.snippets;
-    if (sn && this.cfg.locWeight > 0) {
-      const snippetEmb = this.embedText(sn.ids, sn.mask);
-      const scores = this.depthScores(depth, snippetEmb, sn.case);
+    const loc = this.cfg.localization;
+    if (sn && loc.weight > 0) {
+      const scores = this.depthScores(depth, this.encodeSnippets(sn.text), sn.case);
       const r = localizationLoss(scores, sn.validBins, sn.target, {
-        sigma: this.cfg.sigma,
-        binMm: this.cfg.binMm,
-        l1Weight: this.cfg.l1Weight,
-        targetMm: this.cfg.l1Weight ? sn.targetMm : undefined,
+        sigma: loc.sigma,
+        binMm: this.binMm,
+        target: loc.target,
+        l1Weight: loc.l1Weight,
+        targetMm: loc.l1Weight ? sn.targetMm : undefined,
       });
       localization = r.loss;
       head = r.head;
-      total = add(total, mulScalar(localization, this.cfg.locWeight));
+      total = add(total, mulScalar(localization, loc.weight));
     }
     return { total, siglip, prompts: promptLoss, localization, depthHead: head };
   }
 }
-
-export { l2Normalize };

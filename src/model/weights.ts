@@ -1,24 +1,122 @@
-// Loading and reading model weights as safetensors bytes (browser-safe; the Node checkpoint
-// files are in src/train/checkpoint.ts).
+// RadFinder-format weights (RADFINDER-MODEL.md section 5): model.safetensors whose keys are
+// "model." + the SigLIP module's state-dict names. Loading accepts F32, F16, BF16 (and F64)
+// tensors, `weight_g` / `weight_v` as aliases of the weight-norm tensors, ignores LoRA's
+// lora_A / lora_B (the stored `weight` already is what the reference forward uses), and
+// refuses a missing, unexpected or mis-shaped key with one line naming the file, the key and
+// both shapes, before anything is uploaded. Browser-safe.
 import { DataError } from '../errors.ts';
-import type { Module } from '../nn/module.ts';
-import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../train/safetensors.ts';
+import type { RadFinderModel } from './model.ts';
+import type { Rope3d } from './vision.ts';
+import { bytesSource, encodeSafetensors, openSafetensors, type NamedArray, type SafetensorsSource } from '../train/safetensors.ts';
 
-/** Copies weights into the model by name; every parameter must be present with its shape. */
-export function applyWeights(model: Module, bytes: Uint8Array, source: string): Record<string, string> {
-  const { tensors, metadata } = decodeSafetensors(bytes, source);
-  for (const [name, p] of model.namedParameters()) {
-    const t = tensors[name];
-    if (!t) throw new DataError(source, name, 'parameter missing from the weights (a different model configuration?)');
-    if (t.shape.join() !== p.shape.join()) throw new DataError(source, name, `shape [${t.shape}] does not match the model's [${p.shape}]`);
-    p.gpu.upload(p.buffer, t.data);
-  }
-  return metadata;
+export const KEY_PREFIX = 'model.';
+
+/** One checkpoint tensor of the model: its key, its shape in the file, and how to set / get it. */
+export interface StateEntry {
+  key: string;
+  shape: number[];
+  set(data: Float32Array): void;
+  get(): Promise<Float32Array>;
 }
 
-/** The model's weights as safetensors bytes. */
-export async function weightBytes(model: Module, metadata: Record<string, string> = {}): Promise<Uint8Array> {
+const fmt = (s: readonly number[]) => `(${s.join(', ')}${s.length === 1 ? ',' : ''})`;
+
+/** Every tensor of a RadFinder checkpoint for this model, in state-dict order. */
+export function stateEntries(model: RadFinderModel): StateEntry[] {
+  const out: StateEntry[] = [];
+  const scalars = new Set(['criterion.t', 'criterion.b']);
+  for (const [name, t] of model.stateDict()) {
+    if (name.endsWith('rope.periods')) continue;
+    out.push({
+      key: KEY_PREFIX + name,
+      // RadFinder's t and b are 0-d tensors; ours hold one value.
+      shape: scalars.has(name) ? [] : [...t.shape],
+      set: (d) => t.gpu.upload(t.buffer, d),
+      get: () => t.floats(),
+    });
+  }
+  const ropes: [string, Rope3d][] = [
+    ['backbone_image.rope.periods', model.backbone_image.rope],
+    ['feature_comb_image.rope.periods', model.feature_comb_image.rope],
+  ];
+  for (const [name, rope] of ropes) out.push({ key: KEY_PREFIX + name, shape: [rope.host.length], set: (d) => rope.setPeriods(d), get: async () => rope.host });
+  const emb = model.backbone_text.embed_tokens;
+  if (emb.host) {
+    const host = emb.host;
+    out.push({ key: `${KEY_PREFIX}backbone_text.embed_tokens.weight`, shape: [emb.vocab, emb.dim], set: (d) => host.set(d), get: async () => host });
+  }
+  return out;
+}
+
+/** The number of values the checkpoint of this model holds (the published model: about 1.03 B). */
+export function checkpointParameterCount(model: RadFinderModel): number {
+  return stateEntries(model).reduce((s, e) => s + e.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** The key a file's name stands for: aliases resolved; null for tensors we ignore (LoRA). */
+export function canonicalKey(name: string): string | null {
+  if (/\.lora_[AB](\.weight)?$/.test(name)) return null;
+  return name.replace(/\.weight_g$/, '.parametrizations.weight.original0').replace(/\.weight_v$/, '.parametrizations.weight.original1');
+}
+
+export interface LoadReport {
+  /** Tensors loaded, by the file's dtype. */
+  dtypes: Record<string, number>;
+  /** LoRA tensors present and ignored. */
+  ignored: number;
+  metadata: Record<string, string>;
+}
+
+/**
+ * Loads a RadFinder-format safetensors source into the model. Every key of the model must be
+ * present with its shape; keys the model does not have are refused (LoRA keys excepted).
+ * Throws a DataError naming the file and the key.
+ */
+export async function loadWeights(model: RadFinderModel, src: SafetensorsSource, onProgress?: (done: number, total: number) => void): Promise<LoadReport> {
+  const file = await openSafetensors(src);
+  const entries = new Map(stateEntries(model).map((e) => [e.key, e]));
+  // A file without the "model." prefix (a bare SigLIP state dict) is read as if it had one.
+  const prefixed = [...file.entries.keys()].some((k) => k.startsWith(KEY_PREFIX));
+  const plan: [string, StateEntry][] = [];
+  const seen = new Set<string>();
+  let ignored = 0;
+  const dtypes: Record<string, number> = {};
+  for (const [name, e] of file.entries) {
+    const canon = canonicalKey(prefixed ? name : KEY_PREFIX + name);
+    if (canon === null) {
+      ignored++;
+      continue;
+    }
+    const ours = entries.get(canon);
+    if (!ours) throw new DataError(src.name, name, `unexpected key ${fmt(e.shape)}: this model has no such tensor (weights of another architecture, or a configuration that does not match them?)`);
+    const n = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+    const sameShape = e.shape.join() === ours.shape.join() || (ours.shape.length === 0 && n(e.shape) === 1);
+    if (!sameShape) throw new DataError(src.name, name, `shape ${fmt(e.shape)} in the file, ${fmt(ours.shape)} in the model built from the configuration`);
+    if (seen.has(canon)) throw new DataError(src.name, name, `holds ${canon} a second time (under an alias)`);
+    seen.add(canon);
+    plan.push([name, ours]);
+    dtypes[e.dtype] = (dtypes[e.dtype] ?? 0) + 1;
+  }
+  for (const key of entries.keys()) if (!seen.has(key)) throw new DataError(src.name, key, `missing ${fmt(entries.get(key)!.shape)}: the file does not hold this tensor of the model`);
+  let done = 0;
+  for (const [name, ours] of plan) {
+    const data = await file.tensor(name);
+    for (let i = 0; i < data.length; i++)
+      if (!Number.isFinite(data[i])) throw new DataError(src.name, name, `value ${data[i]} at index ${i} is not finite`);
+    ours.set(data instanceof Float32Array ? data : Float32Array.from(data));
+    onProgress?.(++done, plan.length);
+  }
+  return { dtypes, ignored, metadata: file.metadata };
+}
+
+/** loadWeights from bytes in memory (the browser, tests). */
+export function loadWeightsFromBytes(model: RadFinderModel, bytes: Uint8Array, source: string): Promise<LoadReport> {
+  return loadWeights(model, bytesSource(bytes, source));
+}
+
+/** The model as RadFinder-format safetensors bytes (F32). */
+export async function weightBytes(model: RadFinderModel, metadata: Record<string, string> = {}): Promise<Uint8Array> {
   const tensors: Record<string, NamedArray> = {};
-  for (const [name, p] of model.namedParameters()) tensors[name] = { shape: [...p.shape], data: await p.floats() };
-  return encodeSafetensors(tensors, metadata);
+  for (const e of stateEntries(model)) tensors[e.key] = { shape: e.shape, data: await e.get() };
+  return encodeSafetensors(tensors, { format: 'pt', ...metadata });
 }

@@ -1,37 +1,116 @@
-// A pre-norm transformer block: x + attn(ln1(x)), then + mlp(ln2(x)), with optional rotary
-// position embeddings and a key mask (padding).
+// The pre-norm ViT block of timm and RadFinder (radfinder vision_transformer.py Block):
+//   x <- x + ls1 * attn(norm1(x));  x <- x + ls2 * mlp(norm2(x))
+// with separate q and kv projections (RadFinder's FasterAttention), rotary position
+// embeddings applied to the rotated tokens only (CLS and other prefix tokens stay as they
+// are), an optional key mask, LayerScale and an exact-erf GELU MLP. Parameter names follow
+// the PyTorch module tree (norm1, attn.q, attn.kv, attn.proj, ls1.gamma, mlp.fc1, ...), so a
+// RadFinder state dict loads by name.
 import type { Tensor } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
-import { Module } from './module.ts';
+import { Module, initConstant } from './module.ts';
 import { LayerNorm, Linear } from './layers.ts';
-import { add, gelu } from '../ops/elementwise.ts';
-import { permute, reshape, slice } from '../ops/layout.ts';
+import { add, gelu, mul } from '../ops/elementwise.ts';
+import { concat, permute, reshape, slice } from '../ops/layout.ts';
 import { attention } from '../ops/attention.ts';
 import { rope, type RopeTables } from '../ops/rope.ts';
 
 export interface BlockOptions {
   /** Hidden width of the MLP as a multiple of dim (default 4). */
   mlpRatio?: number;
+  /** LayerNorm epsilon (timm / RadFinder ViT: 1e-6; PyTorch's default 1e-5). */
+  eps?: number;
+  /** LayerScale's initial value (RadFinder: init_values 1.0); null for no LayerScale. */
+  layerScale?: number | null;
   seed?: number;
   name?: string;
 }
 
 export interface AttendOptions {
-  /** Rotary embeddings for the L tokens (built once per token layout with ropeTables). */
+  /**
+   * Rotary embeddings for the rotated tokens: the last `rope.length` of the L tokens (the
+   * first L - rope.length, e.g. CLS, are not rotated).
+   */
   rope?: RopeTables;
-  /** [B, L]: 1 for real tokens, 0 for padding (never attended to). */
+  /** [B, L]: 1 for tokens that may be attended to, 0 for padding. */
   mask?: Tensor;
 }
 
-export class TransformerBlock extends Module {
-  readonly ln1: LayerNorm;
-  readonly qkv: Linear;
+/** timm's LayerScale: x * gamma, gamma [dim]. */
+export class LayerScale extends Module {
+  readonly gamma: Tensor;
+  constructor(gpu: Gpu, dim: number, init: number, name: string) {
+    super();
+    this.gamma = initConstant(gpu, [dim], init, `${name}.gamma`);
+  }
+  forward(x: Tensor): Tensor {
+    return mul(x, this.gamma);
+  }
+}
+
+/** Applies RoPE to the last tables.length tokens of x [B, L, H, D], leaving the prefix. */
+export function ropeAfterPrefix(x: Tensor, tables: RopeTables): Tensor {
+  const L = x.shape[1];
+  const prefix = L - tables.length;
+  if (prefix < 0) throw new ShapeError(`rope: ${L} tokens but tables for ${tables.length}`);
+  if (prefix === 0) return rope(x, tables);
+  return concat([slice(x, 1, 0, prefix), rope(slice(x, 1, prefix, L), tables)], 1);
+}
+
+/** Multi-head self-attention with separate q and kv projections (RadFinder FasterAttention, mode "mha"). */
+export class Attention extends Module {
+  readonly q: Linear;
+  readonly kv: Linear;
   readonly proj: Linear;
-  readonly ln2: LayerNorm;
+  readonly headDim: number;
+  constructor(gpu: Gpu, readonly dim: number, readonly heads: number, seed: number, name: string) {
+    super();
+    if (dim % heads) throw new ShapeError(`Attention: width ${dim} is not a multiple of ${heads} heads`);
+    this.headDim = dim / heads;
+    this.q = new Linear(gpu, dim, dim, { seed, name: `${name}.q` });
+    this.kv = new Linear(gpu, dim, 2 * dim, { seed, name: `${name}.kv` });
+    this.proj = new Linear(gpu, dim, dim, { seed, name: `${name}.proj`, std: Math.sqrt(1 / dim) / 2 });
+  }
+  /** x: [B, L, dim] -> [B, L, dim]. */
+  forward(x: Tensor, opts: AttendOptions = {}): Tensor {
+    const [B, L] = x.shape;
+    const H = this.heads;
+    const D = this.headDim;
+    const heads = (t: Tensor, rotate: boolean) => {
+      let h = reshape(t, [B, L, H, D]);
+      if (rotate && opts.rope) h = ropeAfterPrefix(h, opts.rope);
+      return permute(h, [0, 2, 1, 3]);
+    };
+    // kv's output: the first dim features are K, the last dim are V, each split head-major.
+    const kv = reshape(this.kv.forward(x), [B, L, 2, this.dim]);
+    const k = reshape(slice(kv, 2, 0, 1), [B, L, this.dim]);
+    const v = reshape(slice(kv, 2, 1, 2), [B, L, this.dim]);
+    const o = attention(heads(this.q.forward(x), true), heads(k, true), heads(v, false), { mask: opts.mask });
+    return this.proj.forward(reshape(permute(o, [0, 2, 1, 3]), [B, L, this.dim]));
+  }
+}
+
+/** timm's Mlp: fc1 -> GELU (exact erf) -> fc2. */
+export class Mlp extends Module {
   readonly fc1: Linear;
   readonly fc2: Linear;
-  readonly headDim: number;
+  constructor(gpu: Gpu, dim: number, hidden: number, seed: number, name: string) {
+    super();
+    this.fc1 = new Linear(gpu, dim, hidden, { seed, name: `${name}.fc1` });
+    this.fc2 = new Linear(gpu, hidden, dim, { seed, name: `${name}.fc2`, std: Math.sqrt(1 / hidden) / 2 });
+  }
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(gelu(this.fc1.forward(x)));
+  }
+}
+
+export class TransformerBlock extends Module {
+  readonly norm1: LayerNorm;
+  readonly attn: Attention;
+  readonly ls1: LayerScale | null;
+  readonly norm2: LayerNorm;
+  readonly mlp: Mlp;
+  readonly ls2: LayerScale | null;
 
   constructor(
     gpu: Gpu,
@@ -40,38 +119,27 @@ export class TransformerBlock extends Module {
     opts: BlockOptions = {},
   ) {
     super();
-    if (dim % heads) throw new ShapeError(`TransformerBlock: width ${dim} is not a multiple of ${heads} heads`);
-    this.headDim = dim / heads;
-    if (this.headDim % 4) throw new ShapeError(`TransformerBlock: head dimension ${this.headDim} must be a multiple of 4`);
     const name = opts.name ?? 'block';
     const seed = opts.seed ?? 0;
+    const eps = opts.eps ?? 1e-6;
     const hidden = Math.round(dim * (opts.mlpRatio ?? 4));
-    this.ln1 = new LayerNorm(gpu, dim, 1e-5, `${name}.ln1`);
-    this.qkv = new Linear(gpu, dim, 3 * dim, { seed, name: `${name}.qkv` });
-    this.proj = new Linear(gpu, dim, dim, { seed, name: `${name}.proj`, std: Math.sqrt(1 / dim) / 2 });
-    this.ln2 = new LayerNorm(gpu, dim, 1e-5, `${name}.ln2`);
-    this.fc1 = new Linear(gpu, dim, hidden, { seed, name: `${name}.fc1` });
-    this.fc2 = new Linear(gpu, hidden, dim, { seed, name: `${name}.fc2`, std: Math.sqrt(1 / hidden) / 2 });
+    const ls = opts.layerScale === undefined ? 1 : opts.layerScale;
+    this.norm1 = new LayerNorm(gpu, dim, eps, `${name}.norm1`);
+    this.attn = new Attention(gpu, dim, heads, seed, `${name}.attn`);
+    this.ls1 = ls === null ? null : new LayerScale(gpu, dim, ls, `${name}.ls1`);
+    this.norm2 = new LayerNorm(gpu, dim, eps, `${name}.norm2`);
+    this.mlp = new Mlp(gpu, dim, hidden, seed, `${name}.mlp`);
+    this.ls2 = ls === null ? null : new LayerScale(gpu, dim, ls, `${name}.ls2`);
   }
 
   /** x: [B, L, dim] -> [B, L, dim]. */
   forward(x: Tensor, opts: AttendOptions = {}): Tensor {
     if (x.rank !== 3 || x.shape[2] !== this.dim) throw new ShapeError(`TransformerBlock: input ${x.shape.join('x')} must be [batch, tokens, ${this.dim}]`);
-    const h = add(x, this.attend(this.ln1.forward(x), opts));
-    return add(h, this.fc2.forward(gelu(this.fc1.forward(this.ln2.forward(h)))));
-  }
-
-  private attend(x: Tensor, opts: AttendOptions): Tensor {
-    const [B, L] = x.shape;
-    const H = this.heads;
-    const D = this.headDim;
-    const qkv = reshape(this.qkv.forward(x), [B, L, 3, H, D]);
-    const part = (i: number) => {
-      let t = reshape(slice(qkv, 2, i, i + 1), [B, L, H, D]);
-      if (opts.rope && i < 2) t = rope(t, opts.rope);
-      return permute(t, [0, 2, 1, 3]);
-    };
-    const o = attention(part(0), part(1), part(2), { mask: opts.mask });
-    return this.proj.forward(reshape(permute(o, [0, 2, 1, 3]), [B, L, this.dim]));
+    let a = this.attn.forward(this.norm1.forward(x), opts);
+    if (this.ls1) a = this.ls1.forward(a);
+    const h = add(x, a);
+    let m = this.mlp.forward(this.norm2.forward(h));
+    if (this.ls2) m = this.ls2.forward(m);
+    return add(h, m);
   }
 }

@@ -6,10 +6,11 @@ import { mkdir, readFile, rename, rm, open, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
-import type { Module } from '../nn/module.ts';
 import type { AdamW, SGD } from '../ops/optim.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from './safetensors.ts';
-import { applyWeights, weightBytes } from '../model/weights.ts';
+import { loadWeights, weightBytes } from '../model/weights.ts';
+import type { RadFinderModel } from '../model/model.ts';
+import { fileSource } from '../model/folder.ts';
 
 /** Writes a file so that readers see the old content or the whole new one, never a part. */
 export async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
@@ -24,13 +25,18 @@ export async function writeAtomic(path: string, data: Uint8Array | string): Prom
   await rename(tmp, path);
 }
 
-export async function saveModelWeights(model: Module, path: string, metadata: Record<string, string> = {}): Promise<void> {
+export async function saveModelWeights(model: RadFinderModel, path: string, metadata: Record<string, string> = {}): Promise<void> {
   await writeAtomic(path, await weightBytes(model, metadata));
 }
 
-/** Loads weights by name; every parameter of the model must be present with its shape. */
-export async function loadModelWeights(model: Module, path: string): Promise<Record<string, string>> {
-  return applyWeights(model, new Uint8Array(await readFile(path)), path);
+/** Loads RadFinder-format weights by key; every tensor of the model must be present with its shape. */
+export async function loadModelWeights(model: RadFinderModel, path: string): Promise<Record<string, string>> {
+  const src = await fileSource(path);
+  try {
+    return (await loadWeights(model, src)).metadata;
+  } finally {
+    await src.close();
+  }
 }
 
 export interface RunState {
@@ -38,8 +44,11 @@ export interface RunState {
   [key: string]: unknown;
 }
 
-/** Saves model, optimizer and state as <dir>/ckpt-<step>, then points <dir>/latest at it. */
-export async function saveCheckpoint(dir: string, model: Module, opt: AdamW | SGD, state: RunState, keep = 2): Promise<string> {
+/**
+ * Saves model, optimizer and state as <dir>/ckpt-<step> (with `files`, e.g. config.json and
+ * tokenizer.json, so that the folder is a weights folder), then points <dir>/latest at it.
+ */
+export async function saveCheckpoint(dir: string, model: RadFinderModel, opt: AdamW | SGD, state: RunState, files: Record<string, string> = {}, keep = 2): Promise<string> {
   const name = `ckpt-${String(state.step).padStart(7, '0')}`;
   const tmp = join(dir, `${name}.tmp-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
@@ -50,6 +59,7 @@ export async function saveCheckpoint(dir: string, model: Module, opt: AdamW | SG
   o.moments.forEach((row, i) => row.forEach((a, j) => (tensors[`${i}.${j}`] = { shape: [a.length], data: a })));
   await writeAtomic(join(tmp, 'optimizer.safetensors'), encodeSafetensors(tensors, { step: String(o.step) }));
   await writeAtomic(join(tmp, 'state.json'), JSON.stringify(state, null, 1));
+  for (const [name, text] of Object.entries(files)) await writeAtomic(join(tmp, name), text);
   const final = join(dir, name);
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
@@ -70,7 +80,7 @@ export async function latestCheckpoint(dir: string): Promise<string | null> {
   return path;
 }
 
-export async function loadCheckpoint(path: string, model: Module, opt: AdamW | SGD | null): Promise<RunState> {
+export async function loadCheckpoint(path: string, model: RadFinderModel, opt: AdamW | SGD | null): Promise<RunState> {
   await loadModelWeights(model, join(path, 'model.safetensors'));
   if (opt) {
     const file = join(path, 'optimizer.safetensors');

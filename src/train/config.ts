@@ -1,15 +1,17 @@
-// Training configurations. 'small' is the default job: sized so that training and
-// evaluating on the built-in synthetic dataset finishes in minutes on a 2-core machine
-// without a GPU (lavapipe), while keeping the method's structure: 96 mm windows along
-// depth, 12 mm depth bins, a local ViT per window and a global combiner, SigLIP + disease
-// prompts + localization. 'tiny' is for tests. Every field can be overridden from the CLI.
+// Training configurations. 'small' is the default job: RadFinder's architecture (window
+// backbone, feature combiner over window tokens, the per-depth path, four heads, a Qwen3
+// text decoder) at sizes that train and evaluate on the built-in synthetic dataset in
+// minutes on a 2-core machine without a GPU (lavapipe). 'tiny' is for tests; 'paper' is the
+// released model's sizes (1.03 B parameters: it builds and runs a forward here, and loads the
+// published weights; training it needs real GPUs). Every field can be overridden from the CLI.
 import { CtvlmError } from '../errors.ts';
 import type { DatasetConfig } from '../data/dataset.ts';
-import type { ModelConfig } from '../model/model.ts';
+import { paperConfig, type RadFinderConfig } from '../model/config.ts';
+import { SEP_ID } from '../data/tokenizer.ts';
 
 export interface TrainConfig {
   data: DatasetConfig;
-  model: ModelConfig;
+  model: RadFinderConfig;
   steps: number;
   batch: number;
   lr: number;
@@ -26,27 +28,78 @@ export interface TrainConfig {
   snippetTokens: number;
   /** Snippets per batch at most (the rest of a batch's snippets wait for another crop). */
   maxSnippets: number;
+  /** SigLIP's initial b: 'auto' sets log(1 / (texts per image - 1)), the prior of the batch. */
+  siglipBias: number | 'auto';
+  /** Learning-rate multiple of SigLIP's t and b. */
+  scalarLrScale: number;
+  /** The evaluation's test split must hold at least this many cases. */
+  minTestCases: number;
   seed: number;
   logEvery: number;
   evalEvery: number;
   checkpointEvery: number;
 }
 
-const base = (data: DatasetConfig, vision: ModelConfig['vision'], text: Omit<ModelConfig['text'], 'vocab'>, rest: Partial<TrainConfig>): TrainConfig => ({
-  data,
-  model: {
-    vision,
-    text: { ...text, vocab: 0 },
-    embed: 64,
-    tau: 0.1,
+/** A RadFinder configuration at reduced sizes, for models trained here with our WordPiece tokenizer. */
+function reduced(o: {
+  pixdim: [number, number, number];
+  window: [number, number, number];
+  patch: [number, number, number];
+  width: number;
+  heads: number;
+  depth: number;
+  combinerDepth: number;
+  combinerHeads: number;
+  head: RadFinderConfig['head'];
+  text: { hidden: number; layers: number; heads: number; kvHeads: number; headDim: number; intermediate: number };
+}): RadFinderConfig {
+  const p = paperConfig();
+  return {
+    vision: {
+      backbone: { embedDim: o.width, depth: o.depth, heads: o.heads, mlpRatio: 4, ropeBase: 1000, layerScale: 1 },
+      combiner: { depth: o.combinerDepth, heads: o.combinerHeads, mlpRatio: 4, ropeBase: 100, layerScale: 1 },
+      patch: o.patch,
+      window: o.window,
+    },
+    text: {
+      hiddenSize: o.text.hidden,
+      numHiddenLayers: o.text.layers,
+      numAttentionHeads: o.text.heads,
+      numKeyValueHeads: o.text.kvHeads,
+      headDim: o.text.headDim,
+      intermediateSize: o.text.intermediate,
+      vocabSize: 0, // set from the trained tokenizer
+      rmsNormEps: 1e-6,
+      ropeTheta: 1e6,
+      eosTokenId: SEP_ID, // our WordPiece tokenizer ends every text with [SEP]
+    },
+    head: o.head,
+    // Our synthetic volumes are written as float32; keep the values as they are.
+    preprocessing: { pixdim: o.pixdim, huMin: -1000, huMax: 1000, dtype: 'float32' },
+    // The paper weights localization 0.004 next to a loss over a 4096-pair batch; with batches
+    // of 8 the same weight would leave the depth path untrained.
+    localization: { ...p.localization, weight: 0.25 },
     promptWeight: 0.5,
-    // The paper weights localization 0.004 next to a loss computed over a 4096-pair batch;
-    // with batches of 8 the same weight would leave the depth head untrained.
-    locWeight: 0.25,
-    l1Weight: 0,
-    sigma: 2,
-    binMm: data.patch[2] * data.spacing[2],
-  },
+    siglipInit: p.siglipInit,
+  };
+}
+
+/** Model sizes by preset name (the `paper` preset is the release). */
+export const MODEL_PRESETS: Record<string, () => RadFinderConfig> = {
+  paper: paperConfig,
+  small: () => PRESETS.small().model,
+  tiny: () => PRESETS.tiny().model,
+};
+
+export function modelPreset(name: string): RadFinderConfig {
+  const make = MODEL_PRESETS[name];
+  if (!make) throw new CtvlmError(`unknown preset '${name}' (have: ${Object.keys(MODEL_PRESETS).join(', ')})`);
+  return make();
+}
+
+const base = (data: DatasetConfig, model: RadFinderConfig, rest: Partial<TrainConfig>): TrainConfig => ({
+  data,
+  model,
   steps: 400,
   batch: 8,
   lr: 1e-3,
@@ -61,6 +114,9 @@ const base = (data: DatasetConfig, vision: ModelConfig['vision'], text: Omit<Mod
   promptTokens: 16,
   snippetTokens: 24,
   maxSnippets: 24,
+  siglipBias: 'auto',
+  scalarLrScale: 10,
+  minTestCases: 10,
   seed: 0,
   logEvery: 10,
   evalEvery: 200,
@@ -71,29 +127,39 @@ const base = (data: DatasetConfig, vision: ModelConfig['vision'], text: Omit<Mod
 export const PRESETS: Record<string, () => TrainConfig> = {
   /**
    * 6 x 6 x 3 mm voxels; a window is 64 x 64 x 32 voxels (the whole 384 mm field of view in
-   * plane, 96 mm deep); 4 windows deep (384 mm); 16 x 16 x 4 patches (one depth token = 12 mm):
-   * 128 tokens a window, 512 a volume.
+   * plane, 96 mm deep); crops of 1 x 1 x 4 windows (384 mm deep); 16 x 16 x 4 patches (one
+   * depth token = 12 mm): 128 tokens a window. Width 96 with 4 heads (head width 24, divisible
+   * by 6 for 3D RoPE; a width that is a multiple of 32 takes the patch-embedding kernel's fast
+   * path: 72 ran 4x slower).
    */
   small: () =>
     base(
       { spacing: [6, 6, 3], window: [64, 64, 32], grid: [1, 1, 4], patch: [16, 16, 4] },
-      { dim: 64, heads: 4, localDepth: 2, globalDepth: 2, patch: [16, 16, 4], window: [64, 64, 32], ropeBase: 100, globalRopeBase: 50 },
-      { dim: 64, heads: 4, depth: 2, ropeBase: 1000 },
+      reduced({
+        pixdim: [6, 6, 3], window: [64, 64, 32], patch: [16, 16, 4],
+        width: 96, heads: 4, depth: 2, combinerDepth: 2, combinerHeads: 4,
+        head: { hidden: 128, bottleneck: 64, out: 64 },
+        text: { hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 160 },
+      }),
       {},
     ),
   /** For tests: a few hundred voxels, one block each. */
   tiny: () =>
     base(
       { spacing: [12, 12, 6], window: [32, 32, 8], grid: [1, 1, 2], patch: [16, 16, 2] },
-      { dim: 16, heads: 2, localDepth: 1, globalDepth: 1, patch: [16, 16, 2], window: [32, 32, 8], ropeBase: 100, globalRopeBase: 50 },
-      { dim: 16, heads: 2, depth: 1, ropeBase: 100 },
-      { steps: 6, batch: 4, warmupSteps: 2, vocabSize: 300, reportTokens: 64, snippetTokens: 16, maxSnippets: 8, logEvery: 2, evalEvery: 0, checkpointEvery: 3 },
+      reduced({
+        pixdim: [12, 12, 6], window: [32, 32, 8], patch: [16, 16, 2],
+        width: 12, heads: 2, depth: 1, combinerDepth: 1, combinerHeads: 2,
+        head: { hidden: 16, bottleneck: 8, out: 8 },
+        text: { hidden: 16, layers: 1, heads: 2, kvHeads: 1, headDim: 8, intermediate: 32 },
+      }),
+      { steps: 6, batch: 4, warmupSteps: 2, vocabSize: 300, reportTokens: 64, snippetTokens: 16, maxSnippets: 8, minTestCases: 1, logEvery: 2, evalEvery: 0, checkpointEvery: 3 },
     ),
 };
 
 export function preset(name: string): TrainConfig {
   const make = PRESETS[name];
-  if (!make) throw new CtvlmError(`unknown preset '${name}' (have: ${Object.keys(PRESETS).join(', ')})`);
+  if (!make) throw new CtvlmError(`unknown preset '${name}' (training presets: ${Object.keys(PRESETS).join(', ')}; 'paper' is the released model's size, for loading and inference)`);
   return make();
 }
 

@@ -10,8 +10,12 @@ import { fmtBytes } from '../gpu/runtime.ts';
 import { CtDataset, type PreparedCase } from '../data/dataset.ts';
 import { WordPieceTokenizer } from '../data/tokenizer.ts';
 import { allPrompts } from '../data/prompts.ts';
-import { CtClipModel } from '../model/model.ts';
-import { AdamW } from '../ops/optim.ts';
+import { RadFinderModel } from '../model/model.ts';
+import { toRadfinderJson } from '../model/config.ts';
+import { wordPieceForModel } from '../model/text.ts';
+import { AdamW, type ParamGroup } from '../ops/optim.ts';
+import type { Tensor } from '../tensor.ts';
+import { zeroShotTexts } from '../model/tasks.ts';
 import { backward } from '../autograd.ts';
 import { scope } from '../tensor.ts';
 import { Rng, hashString, mixSeed } from '../rng.ts';
@@ -19,7 +23,9 @@ import { learningRate, type TrainConfig } from './config.ts';
 import { makeBatch } from './batch.ts';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, writeAtomic } from './checkpoint.ts';
 import { lineChartSvg } from './plot.ts';
-import { evaluate, type EvalReport } from '../eval/evaluate.ts';
+import type { EvalReport } from '../eval/summary.ts';
+import { evaluateSplits } from '../eval/run.ts';
+import { writeRunReport } from '../eval/report.ts';
 import { quietly } from '../gpu/polling.ts';
 
 export interface TrainOptions {
@@ -50,6 +56,24 @@ export interface TrainResult {
   evaluation: EvalReport | null;
 }
 
+/** The run folder's training configuration (the model's own config.json is in each checkpoint). */
+export const TRAIN_CONFIG = 'train-config.json';
+
+/**
+ * Parameter groups: SigLIP's scalars t and b learn scalarLrScale times faster (a scalar moves
+ * by about lr per AdamW step; see siglipBias), and scalars, biases, norms, LayerScale, CLS
+ * tokens and the RoPE-free 1-d tensors take no weight decay (the usual exclusions, as timm's
+ * param_groups_weight_decay).
+ */
+function paramGroup(model: RadFinderModel, cfg: TrainConfig): (p: Tensor) => ParamGroup {
+  const scalars = new Set([model.criterion.t, model.criterion.b]);
+  return (p) => {
+    if (scalars.has(p)) return { lrScale: cfg.scalarLrScale, weightDecay: 0 };
+    if (p.rank <= 1 || p.name.endsWith('cls_token')) return { weightDecay: 0 };
+    return {};
+  };
+}
+
 export function manifestPath(data: string): string {
   const p = existsSync(data) && statSync(data).isDirectory() ? join(data, 'manifest.jsonl') : data;
   if (!existsSync(p)) throw new DataError(data, 'manifest', `no manifest at ${p} (write one with \`ctvlm data synth --out ${data}\`)`);
@@ -63,6 +87,8 @@ interface MetricLine {
   siglip: number;
   prompts: number;
   localization: number | null;
+  /** Global gradient norm before clipping. */
+  gradNorm: number | null;
   msPerStep: number;
   liveBytes: number;
 }
@@ -94,7 +120,7 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
   await removeTemporaries(out);
   const resumeFrom = o.resume ? await latestCheckpoint(out) : null;
   if (o.resume && !resumeFrom) log(`no checkpoint in ${out}: starting from step 0`);
-  const cfgPath = join(out, 'config.json');
+  const cfgPath = join(out, TRAIN_CONFIG);
   if (resumeFrom) {
     if (!existsSync(cfgPath)) throw new DataError(cfgPath, 'config', 'missing: the run folder has checkpoints but no configuration');
     cfg = JSON.parse(await readFile(cfgPath, 'utf8')) as TrainConfig;
@@ -110,8 +136,15 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
   await writeAtomic(join(out, 'run.json'), JSON.stringify({ data: resolve(o.data) }, null, 1));
 
   const trainSet = await CtDataset.open(manifest, { split: 'train', config: cfg.data, cache: true });
-  if (trainSet.size < 2) throw new DataError(manifest, 'split', `only ${trainSet.size} training case(s); SigLIP needs at least 2`);
-  const batchSize = Math.min(cfg.batch, trainSet.size);
+  const more = '(write a larger set with `ctvlm data synth --n N`, or lower --batch)';
+  if (trainSet.size < Math.max(2, cfg.batch))
+    throw new DataError(manifest, 'split', `only ${trainSet.size} training case(s); a batch of ${cfg.batch} needs at least ${Math.max(2, cfg.batch)} ${more}`);
+  if (o.evaluateAtEnd !== false) {
+    const test = await CtDataset.open(manifest, { split: 'test', config: cfg.data });
+    if (test.size < cfg.minTestCases)
+      throw new DataError(manifest, 'split', `only ${test.size} test case(s); the evaluation needs at least ${cfg.minTestCases} (about ${Math.ceil(cfg.minTestCases / 0.1)} cases in all at the default 10% test split)`);
+  }
+  const batchSize = cfg.batch;
   const stats = trainSet.stats();
 
   let tok: WordPieceTokenizer;
@@ -119,15 +152,25 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
   if (resumeFrom) tok = WordPieceTokenizer.fromJSON(JSON.parse(await readFile(tokPath, 'utf8')), tokPath);
   else {
     // Prompts are part of the corpus: their words must be in the vocabulary.
-    const corpus = [...trainSet.reports(), ...allPrompts().flatMap((c) => [...c.pos, ...c.neg])];
+    const corpus = [...trainSet.reports(), ...allPrompts().flatMap((c) => [...c.pos, ...c.neg]), ...zeroShotTexts()];
     tok = WordPieceTokenizer.train(corpus, { vocabSize: cfg.vocabSize });
     await writeAtomic(tokPath, tok.serialize());
   }
-  cfg = { ...cfg, model: { ...cfg.model, text: { ...cfg.model.text, vocab: tok.vocabSize } } };
+  cfg = { ...cfg, model: { ...cfg.model, text: { ...cfg.model.text, vocabSize: tok.vocabSize } } };
+  if (!resumeFrom && cfg.siglipBias === 'auto')
+    // SigLIP's prior: one positive among the texts each image meets in a step. RadFinder's
+    // b = -10 is that prior for ~32k pairs; at a batch of 8 it is log(1/7) = -1.95, and b can
+    // not travel 8 units at lr ~1e-3 (the loss then reaches its constant-predictor value by
+    // collapsing every embedding onto one direction instead).
+    cfg = { ...cfg, model: { ...cfg.model, siglipInit: { ...cfg.model.siglipInit, b: -Math.log(Math.max(1, cfg.batch - 1)) } } };
   if (!resumeFrom) await writeAtomic(cfgPath, JSON.stringify(cfg, null, 1));
+  const textTok = wordPieceForModel(tok);
+  // Every checkpoint folder is a RadFinder weights folder: config.json in the release's layout,
+  // model.safetensors with its keys, tokenizer.json.
+  const weightsFiles = { 'config.json': JSON.stringify(toRadfinderJson(cfg.model, { maxTextTokens: cfg.reportTokens }), null, 1), 'tokenizer.json': tok.serialize() };
 
-  const model = new CtClipModel(gpu, cfg.model, cfg.seed);
-  const opt = new AdamW(model.parameters(), { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
+  const model = new RadFinderModel(gpu, cfg.model, cfg.seed);
+  const opt = new AdamW(model.parameters(), { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, group: paramGroup(model, cfg) });
   let start = 0;
   const metricsPath = join(out, 'metrics.jsonl');
   // A run (re)starting from step 0 starts its metrics afresh.
@@ -173,7 +216,7 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
     opt.lr = learningRate(cfg, step);
     const rng = new Rng(mixSeed(cfg.seed, step, hashString('prompts')));
     const parts = scope(() => {
-      const { batch } = makeBatch(gpu, tok, cases, { ...cfg, posWeight: stats.posWeight, rng });
+      const { batch } = makeBatch(gpu, textTok, cases, { ...cfg, posWeight: stats.posWeight, rng });
       const p = model.loss(batch);
       backward(p.total);
       opt.step();
@@ -191,26 +234,34 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
       const [loss, siglip, prompts, loc, skipped] = await Promise.all([
         parts.total.item(), parts.siglip.item(), parts.prompts.item(), parts.localization?.item() ?? null, opt.skippedSteps(),
       ]);
+      const gradNorm = cfg.clipNorm ? await opt.lastGradNorm() : null;
+      // A non-finite loss stops the run here, before this step's checkpoint: the last one
+      // saved holds finite weights (a step with a non-finite gradient never updates them).
+      for (const [name, v] of [['SigLIP', siglip], ['disease-prompt', prompts], ['localization', loc], ['total', loss]] as const)
+        if (v !== null && !Number.isFinite(v)) {
+          const last = await latestCheckpoint(out);
+          throw new CtvlmError(`step ${step + 1}: the ${name} loss is ${v}; stopping. ${last ? `The last checkpoint (${last}) holds the last finite weights; resume from it with --resume, e.g. with a lower --lr.` : 'No checkpoint was written yet.'}`);
+        }
       // A step whose gradient was not finite changed nothing (the optimizer skips it); many
       // such steps mean the run itself is broken.
       if (skipped > Math.max(5, 0.1 * (step + 1)))
         throw new CtvlmError(`${skipped} of ${step + 1} steps had a gradient that was not finite (last loss ${loss}); stopping. The weights were never updated by those steps.`);
       lastLoss = loss;
       const now = performance.now();
-      const line: MetricLine = { step: step + 1, lr: opt.lr, loss, siglip, prompts, localization: loc, msPerStep: (now - t0) / stepsSinceLog, liveBytes: gpu.poolStats().liveBytes };
+      const line: MetricLine = { step: step + 1, lr: opt.lr, loss, siglip, prompts, localization: loc, gradNorm, msPerStep: (now - t0) / stepsSinceLog, liveBytes: gpu.poolStats().liveBytes };
       t0 = now;
       stepsSinceLog = 0;
       await appendFile(metricsPath, JSON.stringify(line) + '\n');
       const eta = ((end - step - 1) * line.msPerStep) / 1000;
       log(
         `step ${String(step + 1).padStart(5)}/${cfg.steps}  loss ${loss.toFixed(4)} (siglip ${siglip.toFixed(3)}, prompts ${prompts.toFixed(3)}` +
-          `${loc === null ? '' : `, loc ${loc.toFixed(3)}`})  lr ${opt.lr.toExponential(2)}  ${line.msPerStep.toFixed(0)} ms/step  ETA ${eta.toFixed(0)} s  GPU ${fmtBytes(line.liveBytes)}` +
+          `${loc === null ? '' : `, loc ${loc.toFixed(3)}`})  |g| ${gradNorm === null ? '-' : gradNorm.toPrecision(3)}  lr ${opt.lr.toExponential(2)}  ${line.msPerStep.toFixed(0)} ms/step  ETA ${eta.toFixed(0)} s  GPU ${fmtBytes(line.liveBytes)}` +
           `${skipped ? `  (${skipped} steps skipped: gradient not finite)` : ''}`,
       );
     }
     for (const t of [parts.total, parts.siglip, parts.prompts, parts.localization, parts.depthHead]) t?.dispose();
     if (checkpoint) {
-      const path = await saveCheckpoint(out, model, opt, { step: step + 1, loss: lastLoss });
+      const path = await saveCheckpoint(out, model, opt, { step: step + 1, loss: lastLoss }, weightsFiles);
       log(`checkpoint ${path}`);
     }
   }
@@ -218,46 +269,14 @@ export async function train(gpu: Gpu, o: TrainOptions): Promise<TrainResult> {
 
   let evaluation: EvalReport | null = null;
   if (o.evaluateAtEnd !== false && end === cfg.steps) {
-    const test = await CtDataset.open(manifest, { split: 'test', config: cfg.data });
-    if (test.size === 0) log(`no test cases in ${manifest}: evaluation skipped (\`ctvlm eval --split val\` evaluates another split)`);
-    else {
-      evaluation = await evaluateRun(gpu, model, tok, manifest, cfg, 'test', log);
-      await writeAtomic(join(out, 'eval-test.json'), JSON.stringify(evaluation, null, 1));
-    }
+    // The test split and a same-size subset of the training split, with bootstrap intervals;
+    // eval-test.json, eval-train.json and the run report.
+    evaluation = (await evaluateSplits(gpu, model, textTok, manifest, cfg, { runDir: out, log })).main;
+    if (evaluation) log(`report: ${await writeRunReport(out)}`);
   }
   opt.dispose();
   model.dispose();
   return { runDir: out, steps: end, finalLoss: lastLoss, evaluation };
-}
-
-export async function evaluateRun(gpu: Gpu, model: CtClipModel, tok: WordPieceTokenizer, manifest: string, cfg: TrainConfig, split: 'train' | 'val' | 'test' | 'all', log: (s: string) => void): Promise<EvalReport> {
-  const data = await CtDataset.open(manifest, { split, config: cfg.data });
-  if (data.size === 0) throw new DataError(manifest, 'split', `no '${split}' cases to evaluate`);
-  log(`evaluating on ${data.size} ${split} cases`);
-  const r = await evaluate(gpu, model, tok, data, {
-    batch: cfg.batch,
-    reportTokens: cfg.reportTokens,
-    promptTokens: cfg.promptTokens,
-    snippetTokens: cfg.snippetTokens,
-    sigma: cfg.model.sigma,
-    binMm: cfg.model.binMm,
-  });
-  for (const line of formatEval(r)) log(line);
-  return r;
-}
-
-export function formatEval(r: EvalReport): string[] {
-  // Read back from JSON, a NaN is null.
-  const pct = (v: number | null) => (v !== null && Number.isFinite(v) ? `${(100 * v).toFixed(1)}` : 'n/a');
-  const mm = (v: number | null) => (v !== null && Number.isFinite(v) ? `${v.toFixed(1)} mm` : 'n/a');
-  const rec = Object.entries(r.retrieval).map(([k, v]) => `${k} ${pct(v)} (chance ${pct(r.retrievalChance[k])})`).join(', ');
-  const l = r.localization;
-  return [
-    `  retrieval (report -> volume, ${r.cases} cases): ${rec}`,
-    `  zero-shot disease classification: macro AUROC ${pct(r.zeroShot.macroAuroc)} over ${r.zeroShot.perClass.filter((c) => c.auroc !== null && Number.isFinite(c.auroc)).length} classes`,
-    `  localization (${l.n} snippets): MAE ${mm(l.maeArgmaxMm)} (argmax), ${mm(l.maeExpectedMm)} (expected depth); ` +
-      `baselines: random bin ${mm(l.maeRandomMm)}, middle bin ${mm(l.maeMiddleMm)}`,
-  ];
 }
 
 /** Leftovers of saves interrupted by a kill (`*.tmp-<pid>`): never complete, safe to remove. */

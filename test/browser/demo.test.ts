@@ -12,14 +12,11 @@ import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
 import { preset } from '../../src/train/config.ts';
 import { train } from '../../src/train/trainer.ts';
 import { startDemoServer } from '../../src/cli/web.ts';
-import { CtClipModel } from '../../src/model/model.ts';
-import { latestCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.ts';
-import { WordPieceTokenizer } from '../../src/data/tokenizer.ts';
+import { openWeightsFolder } from '../../src/model/folder.ts';
 import { readNiftiFile } from '../../src/data/io/node.ts';
-import { prepareForModel } from '../../src/data/crop.ts';
-import { tensor } from '../../src/ops/creation.ts';
-import { localizeSentence } from '../../src/model/localize.ts';
-import { noGrad } from '../../src/autograd.ts';
+import { prepareRadfinder } from '../../src/data/radfinder-prep.ts';
+import { binMm } from '../../src/model/config.ts';
+import { embedScan, embedTexts, localizeSnippet } from '../../src/model/tasks.ts';
 import type { LocalizeResult } from '../../web/main.ts';
 
 const t = suite('browser demo');
@@ -39,18 +36,15 @@ t('a sentence localized in the page matches Node on the same run and CT', async 
     const ct = join(dir, 'data', 'volumes', readFileSync(join(dir, 'data', 'manifest.jsonl'), 'utf8').split('\n')[0].match(/"volume":"volumes\/([^"]+)"/)![1]);
     const sentence = 'Small pleural effusion at the left lung base.';
 
-    // Node's answer.
+    // Node's answer, from the run's latest checkpoint as a weights folder.
     const run = join(dir, 'run');
-    const saved = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
-    const model = new CtClipModel(gpu, saved.model, saved.seed);
-    await loadCheckpoint((await latestCheckpoint(run))!, model, null);
-    const tok = WordPieceTokenizer.fromJSON(JSON.parse(readFileSync(join(run, 'tokenizer.json'), 'utf8')));
-    const prepared = prepareForModel(await readNiftiFile(ct), saved.data);
-    const [Z, Y, X] = prepared.shape;
-    const depth = noGrad(() => model.embedVolume(tensor(gpu, prepared.volume.data, [1, 1, Z, Y, X])).depth);
-    const node = await localizeSentence(model, tok, depth, prepared.binValid, sentence, saved.snippetTokens);
-    depth.dispose();
-    model.dispose();
+    const w = await openWeightsFolder(gpu, run);
+    const c = w.config;
+    const prepared = prepareRadfinder(readNiftiFile(ct), { pixdim: c.preprocessing.pixdim, window: c.vision.window, patchDepth: c.vision.patch[2], huMin: c.preprocessing.huMin, huMax: c.preprocessing.huMax, dtype: c.preprocessing.dtype });
+    const scan = await embedScan(w.model, prepared.data, prepared.shape);
+    const [snippet] = await embedTexts(w.model, w.tokenizer!, [sentence], w.maxTextTokens, { which: 'snippet' });
+    const node = localizeSnippet(scan.depth.normalized, scan.depth.valid, snippet.snippet.normalized, c.localization.tau, binMm(c));
+    w.model.dispose();
 
     const { server, url } = await startDemoServer({ run, ct, port: 0, webDir: join(repoRoot, 'dist/web') });
     const { chromium: pw } = await import('playwright-core');

@@ -23,7 +23,7 @@ t('train --preset tiny, then eval, then resume of a finished run', () => {
   const r = cli('train', '--data', join(dir, 'data'), '--out', run, '--preset', 'tiny', '--steps', '4');
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /step +4\/4 +loss/);
-  assert.match(r.stdout, /localization \(\d+ snippets\): MAE/);
+  assert.match(r.stdout, /localization \(test \d+, train \d+ snippets\): MAE/);
   assert.ok(existsSync(join(run, 'eval-test.json')));
   const e = cli('eval', '--run', run, '--split', 'val');
   assert.is(e.status, 0, e.stderr);
@@ -41,8 +41,9 @@ t('the demo server answers only its own files, and 400 to a malformed address', 
   try {
     const base = url.split('?')[0];
     assert.is((await fetch(`${base}%E0%A4%A`)).status, 400);
-    assert.is((await fetch(`${base}run/config.json`)).status, 200);
-    assert.is((await fetch(`${base}run/../../etc/passwd`)).status, 404);
+    assert.is((await fetch(`${base}weights/config.json`)).status, 200);
+    assert.is((await fetch(`${base}weights/model.safetensors`)).status, 200);
+    assert.is((await fetch(`${base}weights/../../etc/passwd`)).status, 404);
     assert.is((await fetch(`${base}index.html`)).status, 200);
   } finally {
     server.close();
@@ -59,7 +60,7 @@ t('bad use: one line naming what is wrong', () => {
     [['train', '--data', join(dir, 'nope'), '--out', join(dir, 'x')], /no manifest at .*nope/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'x'), '--preset', 'huge'], /unknown preset 'huge'/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'x'), '--steps=-3'], /--steps: expected a non-negative integer/],
-    [['eval', '--run', join(dir, 'nope')], /config\.json: missing: not a run folder/],
+    [['eval', '--run', join(dir, 'nope')], /train-config\.json: missing: not a run folder/],
   ] as [string[], RegExp][]) {
     const r = cli(...args);
     assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: exit ${r.status}`);

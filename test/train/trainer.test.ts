@@ -34,7 +34,13 @@ t('tiny run: the loss falls; checkpoints, metrics, plots and the evaluation are 
   const r = await train(gpu, { data, out: join(dir, 'a'), config: cfg, log: (l) => lines.push(l) });
   const metrics = readFileSync(join(dir, 'a', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(metrics.at(-1).loss < metrics[0].loss, `loss ${metrics[0].loss} -> ${metrics.at(-1).loss}`);
-  for (const f of ['config.json', 'tokenizer.json', 'latest', 'plots/loss.svg', 'eval-test.json']) assert.ok(existsSync(join(dir, 'a', f)), f);
+  for (const f of ['train-config.json', 'tokenizer.json', 'latest', 'plots/loss.svg', 'eval-test.json']) assert.ok(existsSync(join(dir, 'a', f)), f);
+  // Each checkpoint is a RadFinder weights folder: config.json in the release's layout,
+  // model.safetensors with its keys, tokenizer.json.
+  const ckpt = join(dir, 'a', readFileSync(join(dir, 'a', 'latest'), 'utf8').trim());
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) assert.ok(existsSync(join(ckpt, f)), `checkpoint ${f}`);
+  assert.is(JSON.parse(readFileSync(join(ckpt, 'config.json'), 'utf8')).model_type, 'radfinder');
+  assert.ok('model.backbone_image.patch_embed.proj.weight' in weights(join(dir, 'a')));
   assert.ok(r.evaluation && Number.isFinite(r.evaluation.localization.maeRandomMm), 'evaluation ran');
   assert.ok(lines.some((l) => /retrieval/.test(l)));
 });
@@ -52,7 +58,7 @@ t('a run stopped after 6 steps and resumed ends with the same weights as an unin
   const lines: string[] = [];
   await train(gpu, { data, out: join(dir, 'cut'), config: cfg, resume: true, stepsOverride: 12, evaluateAtEnd: false, log: (l) => lines.push(l) });
   assert.ok(lines.some((l) => /resuming with 12 steps instead of 10/.test(l)), lines.join('\n'));
-  assert.is(JSON.parse(readFileSync(join(dir, 'cut', 'config.json'), 'utf8')).steps, 12);
+  assert.is(JSON.parse(readFileSync(join(dir, 'cut', 'train-config.json'), 'utf8')).steps, 12);
   const steps = readFileSync(join(dir, 'cut', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
   assert.equal(steps, [...steps].sort((x, y) => x - y), 'metrics steps increase (no duplicates after resume)');
   assert.equal(steps, [...new Set(steps)]);

@@ -1,0 +1,84 @@
+import { readFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCliArgs, type Command } from './command.ts';
+import { DataError, UsageError } from '../errors.ts';
+import { openSafetensors } from '../train/safetensors.ts';
+import { fileSource } from '../model/folder.ts';
+import { checkpointKeys, countValues } from '../model/keys.ts';
+import { canonicalKey } from '../model/weights.ts';
+import { fromRadfinderJson, type RadFinderConfig } from '../model/config.ts';
+import { modelPreset, MODEL_PRESETS } from '../train/config.ts';
+
+const usage = `usage: ctvlm weights inspect FILE [--preset paper|small|tiny | --config CONFIG.json] [--all]
+
+Lists a safetensors file's tensors (key, shape, dtype) and checks them against a model
+configuration: the config.json beside the file when there is one, else --preset (default
+paper, the released RadFinder sizes) or --config. Reports missing, unexpected and mis-shaped
+keys; LoRA tensors (lora_A / lora_B) are listed as ignored. Exit status 1 when they disagree.
+
+options:
+  --preset NAME     check against a preset's sizes (${Object.keys(MODEL_PRESETS).join(', ')})
+  --config FILE     check against a RadFinder config.json
+  --all             list every tensor (default: a summary per module and the problems)`;
+
+export const command: Command = {
+  name: 'weights inspect',
+  summary: 'list a safetensors file and check it against a model configuration',
+  usage,
+  async run(argv) {
+    const { values: a, positionals } = parseCliArgs({ args: argv, allowPositionals: true, options: { preset: { type: 'string' }, config: { type: 'string' }, all: { type: 'boolean' } } });
+    let file = positionals[0];
+    if (!file) throw new UsageError('give a safetensors file (or a weights folder)');
+    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'model.safetensors');
+    if (!existsSync(file)) throw new DataError(file, 'file', 'no such file');
+    let cfg: RadFinderConfig;
+    let against: string;
+    const beside = join(file, '..', 'config.json');
+    if (a.config || (!a.preset && existsSync(beside))) {
+      const p = a.config ?? beside;
+      cfg = fromRadfinderJson(JSON.parse(await readFile(p, 'utf8')), p);
+      against = p;
+    } else {
+      cfg = modelPreset(a.preset ?? 'paper');
+      against = `preset ${a.preset ?? 'paper'}`;
+    }
+    const src = await fileSource(file);
+    try {
+      const h = await openSafetensors(src);
+      const expected = new Map(checkpointKeys(cfg).map((k) => [k.key, k.shape]));
+      const prefixed = [...h.entries.keys()].some((k) => k.startsWith('model.'));
+      const problems: string[] = [];
+      const seen = new Set<string>();
+      const dtypes: Record<string, number> = {};
+      let lora = 0;
+      let values = 0;
+      for (const [name, e] of h.entries) {
+        dtypes[e.dtype] = (dtypes[e.dtype] ?? 0) + 1;
+        values += e.shape.reduce((x, y) => x * y, 1);
+        if (a.all) console.log(`${name}  [${e.shape.join(', ')}]  ${e.dtype}`);
+        const canon = canonicalKey(prefixed ? name : `model.${name}`);
+        if (canon === null) {
+          lora++;
+          continue;
+        }
+        const shape = expected.get(canon);
+        if (!shape) problems.push(`unexpected: ${name} [${e.shape.join(', ')}]`);
+        else {
+          seen.add(canon);
+          const n = (s: number[]) => s.reduce((x, y) => x * y, 1);
+          if (shape.join() !== e.shape.join() && !(shape.length === 0 && n(e.shape) === 1)) problems.push(`shape: ${name} is [${e.shape.join(', ')}], expected [${shape.join(', ')}]`);
+        }
+      }
+      for (const [key, shape] of expected) if (!seen.has(key)) problems.push(`missing: ${key} [${shape.join(', ')}]`);
+      console.log(`${file}: ${h.entries.size} tensors (${Object.entries(dtypes).map(([k, n]) => `${n} ${k}`).join(', ')}), ${values.toLocaleString('en')} values; ${lora} LoRA tensors ignored`);
+      console.log(`checked against ${against}: ${expected.size} keys, ${countValues([...expected].map(([key, shape]) => ({ key, shape }))).toLocaleString('en')} values`);
+      for (const p of problems.slice(0, 50)) console.log(`  ${p}`);
+      if (problems.length > 50) console.log(`  ... and ${problems.length - 50} more`);
+      console.log(problems.length ? `${problems.length} problem(s)` : 'ok: every key present with its shape');
+      return problems.length ? 1 : 0;
+    } finally {
+      await src.close();
+    }
+  },
+};
