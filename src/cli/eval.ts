@@ -1,60 +1,48 @@
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseCliArgs, type Command } from './command.ts';
-import { DataError, UsageError } from '../errors.ts';
+import { numberOption, parseCliArgs, type Command } from './command.ts';
+import { UsageError } from '../errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
-import type { TrainConfig } from '../train/config.ts';
-import { evaluateRun, manifestPath } from '../train/trainer.ts';
-import { latestCheckpoint, loadCheckpoint, writeAtomic } from '../train/checkpoint.ts';
-import { WordPieceTokenizer } from '../data/tokenizer.ts';
-import { CtClipModel } from '../model/model.ts';
+import { checkRunFolder, evaluateRunFolder } from '../eval/run-folder.ts';
+import { DEFAULT_TRAIN_CASES, type EvalSplit } from '../eval/run.ts';
 
-const usage = `usage: ctvlm eval --run RUN [--data DIR] [--split test|val|train|all] [--checkpoint DIR]
+const usage = `usage: ctvlm eval --run RUN [--data DIR] [--split test|val|train|all] [--checkpoint DIR] [--train-cases N]
 
-Evaluates a trained run: text-to-image retrieval (recall@1/5/10 against chance), zero-shot
+Evaluates a trained run: text-to-image retrieval (recall@1/5/10/50 against chance), zero-shot
 disease classification (per-class and macro AUROC from prompt embeddings), and localization
 (MAE in mm of the argmax bin and of the expected depth, against the random-bin and
-middle-bin baselines). Writes RUN/eval-<split>.json.
+middle-bin baselines), each with a 95% percentile-bootstrap interval over cases. Beside the
+split, a deterministic subset of the training split of the same size is evaluated
+(memorisation vs generalisation). Writes RUN/eval-<split>.json, RUN/eval-train.json and
+RUN/report.html.
 
 options:
   --run RUN          run folder written by \`ctvlm train\` (required)
   --data DIR|FILE    dataset (default: the one the run was trained on)
   --split NAME       split to evaluate (default test)
-  --checkpoint DIR   a checkpoint folder (default: the run's latest)`;
+  --checkpoint DIR   a checkpoint folder (default: the run's latest)
+  --train-cases N    most training cases evaluated beside the split (default ${DEFAULT_TRAIN_CASES}; 0: none)
+  --resamples N      bootstrap resamples (default 1000)`;
 
 export const command: Command = {
   name: 'eval',
-  summary: 'evaluate a trained run: retrieval, zero-shot classification, localization',
+  summary: 'evaluate a trained run: retrieval, zero-shot classification, localization, with intervals',
   usage,
   async run(argv) {
-    const { values: a } = parseCliArgs({ args: argv, options: { run: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, checkpoint: { type: 'string' } } });
+    const { values: a } = parseCliArgs({
+      args: argv,
+      options: { run: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, checkpoint: { type: 'string' }, 'train-cases': { type: 'string' }, resamples: { type: 'string' } },
+    });
     if (!a.run) throw new UsageError('--run is required');
-    const split = (a.split ?? 'test') as 'test';
+    const split = (a.split ?? 'test') as EvalSplit;
     if (!['test', 'val', 'train', 'all'].includes(split)) throw new UsageError(`--split: expected test, val, train or all, got '${split}'`);
-    const cfgPath = join(a.run, 'config.json');
-    if (!existsSync(cfgPath)) throw new DataError(a.run, 'config.json', 'missing: not a run folder written by `ctvlm train`');
-    const cfg = JSON.parse(await readFile(cfgPath, 'utf8')) as TrainConfig;
-    let data = a.data;
-    if (!data) {
-      const runInfo = join(a.run, 'run.json');
-      if (!existsSync(runInfo)) throw new UsageError('--data is required (the run does not record its dataset)');
-      data = (JSON.parse(await readFile(runInfo, 'utf8')) as { data: string }).data;
-    }
-    const ckpt = a.checkpoint ?? (await latestCheckpoint(a.run));
-    if (!ckpt) throw new DataError(a.run, 'checkpoint', 'no checkpoint yet');
-    const tokPath = join(a.run, 'tokenizer.json');
-    if (!existsSync(tokPath)) throw new DataError(a.run, 'tokenizer.json', 'missing: the run folder is incomplete');
-    const tok = WordPieceTokenizer.fromJSON(JSON.parse(await readFile(tokPath, 'utf8')), tokPath);
+    const trainCases = numberOption(a['train-cases'], 'train-cases', true);
+    const resamples = numberOption(a.resamples, 'resamples', true);
+    if (resamples === 0) throw new UsageError('--resamples must be at least 1');
+    checkRunFolder(a.run);
     const gpu = await Gpu.create();
     try {
       console.log(`device: ${gpu.describe()}`);
-      const model = new CtClipModel(gpu, cfg.model, cfg.seed);
-      const state = await loadCheckpoint(ckpt, model, null);
-      console.log(`checkpoint ${ckpt} (step ${state.step})`);
-      const r = await evaluateRun(gpu, model, tok, manifestPath(data), cfg, split, (l) => console.log(l));
-      await writeAtomic(join(a.run, `eval-${split}.json`), JSON.stringify(r, null, 1));
-      model.dispose();
+      const r = await evaluateRunFolder(gpu, a.run, { data: a.data, checkpoint: a.checkpoint, split, trainCases, bootstrap: resamples ? { resamples } : undefined, log: (l) => console.log(l) });
+      if (r.report) console.log(`report: ${r.report}`);
     } finally {
       gpu.destroy();
     }

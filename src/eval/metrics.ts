@@ -2,21 +2,27 @@
 // per-class AUROC, and the localization errors with their baselines.
 
 /**
- * Row-major similarity [queries x candidates]; the right candidate of query i is i. Only the
- * queries listed count (default: all). A tie counts against the query (a model that gives
- * every candidate the same score must not score R@1 = 1), and so does a non-finite score.
+ * Row-major similarity [queries x candidates]; the right candidate of query i is i. The rank
+ * of each listed query's own candidate, 1 = first: 1 + the number of other candidates scoring
+ * at least as high. A tie counts against the query (a model that gives every candidate the
+ * same score must not rank first); a non-finite own score is never found (rank n + 1).
  */
-export function recallAtK(sim: Float32Array | Float64Array, n: number, ks: number[], queries?: number[]): Record<string, number> {
-  const out: Record<string, number> = {};
+export function retrievalRanks(sim: Float32Array | Float64Array, n: number, queries?: number[]): number[] {
   const qs = queries ?? Array.from({ length: n }, (_, i) => i);
-  const ranks = qs.map((i) => {
+  return qs.map((i) => {
     const own = sim[i * n + i];
-    if (!Number.isFinite(own)) return n;
-    let rank = 0;
+    if (!Number.isFinite(own)) return n + 1;
+    let rank = 1;
     for (let j = 0; j < n; j++) if (j !== i && !(sim[i * n + j] < own)) rank++;
-    return rank; // 0 = strictly first
+    return rank;
   });
-  for (const k of ks) out[`R@${k}`] = qs.length ? ranks.filter((r) => r < k).length / qs.length : NaN;
+}
+
+/** Recall@k over the listed queries (default: all): the share whose own candidate ranks k or better. */
+export function recallAtK(sim: Float32Array | Float64Array, n: number, ks: number[], queries?: number[]): Record<string, number> {
+  const ranks = retrievalRanks(sim, n, queries);
+  const out: Record<string, number> = {};
+  for (const k of ks) out[`R@${k}`] = ranks.length ? ranks.filter((r) => r <= k).length / ranks.length : NaN;
   return out;
 }
 
@@ -71,16 +77,27 @@ export interface LocalizationMetrics {
   maeMiddleMm: number;
 }
 
+/** One snippet's absolute errors in mm: argmax bin, expected depth, random valid bin (expected), middle valid bin. */
+export function snippetErrors(s: LocalizationSample, binMm: number): { argmaxMm: number; expectedMm: number; randomMm: number; middleMm: number } {
+  const mid = s.validBins[Math.floor((s.validBins.length - 1) / 2)];
+  return {
+    argmaxMm: Math.abs(s.predicted - s.target) * binMm,
+    expectedMm: Math.abs(s.expectedMm - s.targetMm),
+    randomMm: (s.validBins.reduce((a, b) => a + Math.abs(b - s.target), 0) / s.validBins.length) * binMm,
+    middleMm: Math.abs(mid - s.target) * binMm,
+  };
+}
+
 export function localizationMetrics(samples: LocalizationSample[], binMm: number): LocalizationMetrics {
   const n = samples.length;
   if (n === 0) return { n, maeArgmaxMm: NaN, maeExpectedMm: NaN, maeRandomMm: NaN, maeMiddleMm: NaN };
   let argmax = 0, expected = 0, random = 0, middle = 0;
   for (const s of samples) {
-    argmax += Math.abs(s.predicted - s.target) * binMm;
-    expected += Math.abs(s.expectedMm - s.targetMm);
-    random += (s.validBins.reduce((a, b) => a + Math.abs(b - s.target), 0) / s.validBins.length) * binMm;
-    const mid = s.validBins[Math.floor((s.validBins.length - 1) / 2)];
-    middle += Math.abs(mid - s.target) * binMm;
+    const e = snippetErrors(s, binMm);
+    argmax += e.argmaxMm;
+    expected += e.expectedMm;
+    random += e.randomMm;
+    middle += e.middleMm;
   }
   return { n, maeArgmaxMm: argmax / n, maeExpectedMm: expected / n, maeRandomMm: random / n, maeMiddleMm: middle / n };
 }

@@ -1,7 +1,7 @@
 // Metrics against hand-computed values.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { auroc, localizationMetrics, macroMean, recallAtK } from '../../src/eval/metrics.ts';
+import { auroc, localizationMetrics, macroMean, recallAtK, retrievalRanks, snippetErrors } from '../../src/eval/metrics.ts';
 import { decodeSafetensors, encodeSafetensors } from '../../src/train/safetensors.ts';
 
 test('recall@k: ranks of the matching candidate', () => {
@@ -12,6 +12,10 @@ test('recall@k: ranks of the matching candidate', () => {
   assert.equal(recallAtK(new Float32Array(9).fill(0.5), 3, [1]), { 'R@1': 0 });
   assert.equal(recallAtK(Float32Array.from([NaN, 0, 0, 0, 1, 0, 0, 0, 1]), 3, [1]), { 'R@1': 2 / 3 });
   assert.equal(recallAtK(sim, 3, [1], [0, 2]), { 'R@1': 0.5 });
+  // Ranks, 1 = first; ties count against; a non-finite own score is never found (n + 1).
+  assert.equal(retrievalRanks(sim, 3), [1, 3, 2]);
+  assert.equal(retrievalRanks(new Float32Array(9).fill(0.5), 3), [3, 3, 3]);
+  assert.equal(retrievalRanks(Float32Array.from([NaN, 0, 0, 0, 1, 0, 0, 0, 1]), 3, [0, 2]), [4, 1]);
 });
 
 test('AUROC: perfect, inverted, ties, undefined', () => {
@@ -33,6 +37,7 @@ test('localization MAE and its baselines', () => {
   assert.is(m.maeExpectedMm, (6 + 4) / 2);
   assert.is(m.maeRandomMm, ((6 / 5) * 12 + (3 / 3) * 12) / 2);
   assert.is(m.maeMiddleMm, (0 + 12) / 2);
+  assert.equal(snippetErrors({ target: 2, predicted: 3, expectedMm: 36, targetMm: 30, validBins: [0, 1, 2, 3, 4] }, 12), { argmaxMm: 12, expectedMm: 6, randomMm: (6 / 5) * 12, middleMm: 0 });
 });
 
 test('safetensors round trip and damaged files', () => {
