@@ -14,6 +14,8 @@ options:
   --n N                number of cases (default 100)
   --seed S             dataset seed, an integer (default 0)
   --lang en|de         report language (default en)
+  --test-fraction F    share of cases in the test split, by a hash of the case id (default 0.1)
+  --val-fraction F     share in the validation split (default 0.1)
   --size A[-B]         in-plane matrix size range in pixels (default 160-192)
   --fov A[-B]          in-plane field of view range in mm (default 380-440)
   --slices A[-B]       number of slices range (default 60-110)
@@ -53,6 +55,8 @@ export const command: Command = {
         noise: { type: 'string' },
         'lps-rate': { type: 'string' },
         'gzip-level': { type: 'string' },
+        'test-fraction': { type: 'string' },
+        'val-fraction': { type: 'string' },
         quiet: { type: 'boolean' },
       },
       allowPositionals: false,
@@ -70,6 +74,14 @@ export const command: Command = {
     if (lpsRate !== undefined && !(lpsRate >= 0 && lpsRate <= 1)) throw new UsageError(`--lps-rate: expected a number 0-1, got '${a['lps-rate']}'`);
     const gzipLevel = a['gzip-level'] === undefined ? 1 : Number(a['gzip-level']);
     if (!Number.isInteger(gzipLevel) || gzipLevel < 0 || gzipLevel > 9) throw new UsageError(`--gzip-level: expected 0-9, got '${a['gzip-level']}'`);
+    const fraction = (v: string | undefined, name: string, d: number) => {
+      if (v === undefined) return d;
+      const f = Number(v);
+      if (!(f >= 0 && f <= 1)) throw new UsageError(`--${name}: expected a number 0-1, got '${v}'`);
+      return f;
+    };
+    const splits = { test: fraction(a['test-fraction'], 'test-fraction', 0.1), val: fraction(a['val-fraction'], 'val-fraction', 0.1) };
+    if (splits.test + splits.val > 1) throw new UsageError('--test-fraction and --val-fraction add up to more than 1');
     const size = range(a.size, 'size', true);
     const slices = range(a.slices, 'slices', true);
 
@@ -78,6 +90,7 @@ export const command: Command = {
     const res = await writeSyntheticDataset({
       out: a.out,
       n,
+      splits,
       seed,
       lang,
       size,

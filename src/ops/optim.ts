@@ -15,6 +15,19 @@ export interface OptimizerOptions {
   weightDecay?: number;
   /** Clip the global gradient norm to this value (0 or undefined: no clipping). */
   clipNorm?: number;
+  /**
+   * Parameter groups (PyTorch's param_groups): per parameter, a multiple of the learning rate
+   * and its own weight decay (e.g. none for scalars, biases and norms). Default: lr x 1 and
+   * weightDecay for every parameter.
+   */
+  group?: (p: Tensor, index: number) => ParamGroup;
+}
+
+export interface ParamGroup {
+  /** The parameter's learning rate is lr x lrScale (default 1). */
+  lrScale?: number;
+  /** Default: the optimizer's weightDecay. */
+  weightDecay?: number;
 }
 
 abstract class Optimizer {
@@ -23,7 +36,10 @@ abstract class Optimizer {
   lr: number;
   private disposed = false;
   protected readonly state: { m: GPUBuffer; v: GPUBuffer | null }[];
-  private hyper: GPUBuffer;
+  /** One hyperparameter buffer per distinct group, and each parameter's group. */
+  private hyper: GPUBuffer[];
+  private groups: { lrScale: number; weightDecay: number }[];
+  private groupOf: number[];
   private clipHyper: GPUBuffer;
   private scale: GPUBuffer;
   private sq: GPUBuffer;
@@ -48,7 +64,18 @@ abstract class Optimizer {
       }
       return { m, v };
     });
-    this.hyper = this.gpu.acquire(32, 'optimizer hyperparameters');
+    this.groups = [];
+    this.groupOf = params.map((p, i) => {
+      const g = opts.group?.(p, i) ?? {};
+      const lrScale = g.lrScale ?? 1;
+      const weightDecay = g.weightDecay ?? opts.weightDecay ?? 0;
+      checkFinite('optimizer', `lrScale of '${p.name}'`, lrScale);
+      checkFinite('optimizer', `weightDecay of '${p.name}'`, weightDecay);
+      let k = this.groups.findIndex((x) => x.lrScale === lrScale && x.weightDecay === weightDecay);
+      if (k < 0) k = this.groups.push({ lrScale, weightDecay }) - 1;
+      return k;
+    });
+    this.hyper = this.groups.map((_, k) => this.gpu.acquire(32, `optimizer hyperparameters ${k}`));
     this.clipHyper = this.gpu.acquire(32, 'clipping threshold');
     this.gpu.upload(this.clipHyper, new Float32Array([opts.clipNorm ?? 0, 0, 0, 0, 0, 0, 0, 0]));
     this.scale = this.gpu.acquire(16, 'gradient scale');
@@ -74,7 +101,12 @@ abstract class Optimizer {
     this.stepCount++;
     const gpu = this.gpu;
     if (this.opts.clipNorm && this.opts.clipNorm > 0) this.clip();
-    gpu.upload(this.hyper, new Float32Array(this.hyperparameters()));
+    this.groups.forEach((g, k) => {
+      const h = this.hyperparameters();
+      h[0] *= g.lrScale;
+      h[4] = g.weightDecay;
+      gpu.upload(this.hyper[k], new Float32Array(h));
+    });
     const k = gpu.kernel({
       file: 'optim.wgsl',
       source,
@@ -84,7 +116,8 @@ abstract class Optimizer {
     this.params.forEach((p, i) => {
       if (!p.grad) return;
       const { m, v } = this.state[i];
-      const buffers = v ? [p.buffer, p.grad.buffer, m, v, this.hyper, this.scale] : [p.buffer, p.grad.buffer, m, this.hyper, this.scale];
+      const hyper = this.hyper[this.groupOf[i]];
+      const buffers = v ? [p.buffer, p.grad.buffer, m, v, hyper, this.scale] : [p.buffer, p.grad.buffer, m, hyper, this.scale];
       gpu.dispatch(k, { uniforms: new Uniforms().u32(p.size).bytes(), buffers, workgroups: grid1d(p.size, 256), label: `${this.entry} ${p.name}` });
     });
   }
@@ -155,7 +188,7 @@ abstract class Optimizer {
       this.gpu.release(m);
       if (v) this.gpu.release(v);
     }
-    this.gpu.release(this.hyper);
+    for (const h of this.hyper) this.gpu.release(h);
     this.gpu.release(this.clipHyper);
     this.gpu.release(this.scale);
     this.gpu.release(this.sq);

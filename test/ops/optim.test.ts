@@ -32,6 +32,35 @@ t('AdamW matches the float64 update over 5 steps', async () => {
   assertClose(await p.floats(), P, TOL, 'AdamW');
 });
 
+t('AdamW parameter groups: a learning-rate multiple and a weight decay per parameter', async () => {
+  const gpu = await testGpu();
+  const n = 5;
+  const init = [Float32Array.from(randomValues(n, 7)), Float32Array.from(randomValues(n, 8)), Float32Array.from(randomValues(n, 9))];
+  const ps = init.map((d, k) => ops.parameter(gpu, d, [n], `p${k}`));
+  // p0: defaults; p1: lr x 10, no decay; p2: lr x 0.5 and decay 0.3.
+  const groups = [{}, { lrScale: 10, weightDecay: 0 }, { lrScale: 0.5, weightDecay: 0.3 }];
+  const opt = new ops.AdamW(ps, { lr: 0.01, beta1: 0.9, beta2: 0.95, weightDecay: 0.1, group: (_, i) => groups[i] });
+  const P = init.map((d) => Float64Array.from(d)), M = init.map(() => new Float64Array(n)), V = init.map(() => new Float64Array(n));
+  for (let s = 1; s <= 3; s++) {
+    ps.forEach((p, k) => {
+      const g = Float32Array.from(randomValues(n, 10 * s + k));
+      p.grad = ops.tensor(gpu, g, [n]).keep();
+      const lr = 0.01 * ((groups[k] as { lrScale?: number }).lrScale ?? 1);
+      const wd = (groups[k] as { weightDecay?: number }).weightDecay ?? 0.1;
+      for (let i = 0; i < n; i++) {
+        M[k][i] = 0.9 * M[k][i] + 0.1 * g[i];
+        V[k][i] = 0.95 * V[k][i] + 0.05 * g[i] * g[i];
+        const mh = M[k][i] / (1 - 0.9 ** s), vh = V[k][i] / (1 - 0.95 ** s);
+        P[k][i] -= lr * (mh / (Math.sqrt(vh) + 1e-8) + wd * P[k][i]);
+      }
+    });
+    opt.step();
+    opt.zeroGrad();
+  }
+  for (let k = 0; k < 3; k++) assertClose(await ps[k].floats(), P[k], TOL, `AdamW group ${k}`);
+  opt.dispose();
+});
+
 t('SGD with momentum and weight decay', async () => {
   const gpu = await testGpu();
   const n = 300;

@@ -44,6 +44,8 @@ export interface SynthOptions {
    * the same either way, so readers must go through the affine (reorientToRas).
    */
   lpsRate?: number;
+  /** Fractions of cases in the validation and test splits (by a hash of the case id). Default 0.1 and 0.1. */
+  splits?: { val: number; test: number };
 }
 
 /** Everything needed to render a case again (e.g. without one finding). */
@@ -75,7 +77,7 @@ export interface SyntheticCase {
   split: 'train' | 'val' | 'test';
 }
 
-export const DEFAULT_SYNTH: Required<Omit<SynthOptions, 'labels' | 'prevalence'>> = {
+export const DEFAULT_SYNTH: Required<Omit<SynthOptions, 'labels' | 'prevalence' | 'splits'>> = {
   lang: 'en',
   size: [160, 192],
   fov: [380, 440],
@@ -87,10 +89,10 @@ export const DEFAULT_SYNTH: Required<Omit<SynthOptions, 'labels' | 'prevalence'>
 };
 
 /** Options with defaults filled in (undefined fields take the default). */
-export function synthDefaults(opts: SynthOptions = {}): Required<Omit<SynthOptions, 'labels' | 'prevalence'>> & SynthOptions {
+export function synthDefaults(opts: SynthOptions = {}): Required<Omit<SynthOptions, 'labels' | 'prevalence' | 'splits'>> & SynthOptions {
   const out: Record<string, unknown> = { ...DEFAULT_SYNTH };
   for (const [k, v] of Object.entries(opts)) if (v !== undefined) out[k] = v;
-  return out as unknown as Required<Omit<SynthOptions, 'labels' | 'prevalence'>> & SynthOptions;
+  return out as unknown as Required<Omit<SynthOptions, 'labels' | 'prevalence' | 'splits'>> & SynthOptions;
 }
 
 export function caseId(index: number): string {
@@ -186,7 +188,7 @@ export function generateCase(seed: number, index: number, opts: SynthOptions = {
     labels,
     series: { seriesNumber, sliceThickness: g.sz, slices },
     references: rep.references,
-    split: splitFor(spec.id),
+    split: splitFor(spec.id, opts.splits),
   };
 }
 
