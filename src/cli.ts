@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   classify: () => import('./cli/classify.ts'),
   retrieve: () => import('./cli/retrieve.ts'),
   'weights inspect': () => import('./cli/weights.ts'),
+  model: () => import('./cli/model.ts'),
 };
 
 async function help(): Promise<void> {
