@@ -406,21 +406,35 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
 }
 
 // Head-width padding for D not a multiple of 4: X [rows, D] -> Y [rows, 4 * HD4] with a
-// zero tail, or (UNPAD) X [rows, 4 * HD4] -> Y [rows, D]. One invocation per output float.
+// zero tail, or (UNPAD) X [rows, 4 * HD4] -> Y [rows, D]. One invocation per vec4 slot of
+// the padded side (pp.n of them).
 struct PadParams { n: u32, D: u32, _p0: u32, _p1: u32 }
 
 @group(0) @binding(15) var<uniform> pp: PadParams;
-@group(0) @binding(16) var<storage, read> X: array<f32>;
+//#if UNPAD
+@group(0) @binding(16) var<storage, read> X: array<vec4f>;
 @group(0) @binding(17) var<storage, read_write> Y: array<f32>;
+//#else
+@group(0) @binding(16) var<storage, read> X: array<f32>;
+@group(0) @binding(17) var<storage, read_write> Y: array<vec4f>;
+//#endif
 
 @compute @workgroup_size(64)
 fn attention_pad(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let e = gid.x + gid.y * nwg.x * 64u;
   if (e >= pp.n) { return; }
+  let c = (e % {HD4}u) * 4u;
+  let at = (e / {HD4}u) * pp.D + c;
 //#if UNPAD
-  Y[e] = X[(e / pp.D) * {HD4}u * 4u + e % pp.D];
+  let v = X[e];
+  for (var k = 0u; k < 4u; k++) {
+    if (c + k < pp.D) { Y[at + k] = v[k]; }
+  }
 //#else
-  let c = e % ({HD4}u * 4u);
-  Y[e] = select(0.0, X[(e / ({HD4}u * 4u)) * pp.D + min(c, pp.D - 1u)], c < pp.D);
+  var v = vec4f(0.0);
+  for (var k = 0u; k < 4u; k++) {
+    if (c + k < pp.D) { v[k] = X[at + k]; }
+  }
+  Y[e] = v;
 //#endif
 }

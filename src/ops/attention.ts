@@ -22,7 +22,10 @@ export interface AttentionOptions {
   causal?: boolean;
 }
 
-/** Largest head width allowed (a lane's rows grow with it; 1024 is tested to work). */
+/**
+ * Largest head width allowed. Checked up to 1024 against the float64 reference; a lane's rows
+ * still grow with D above 512 (first use of D = 512 / 1024 compiles ~25 s / ~80 s on lavapipe).
+ */
 export const ATTENTION_MAX_HEAD_DIM = 1024;
 
 export type AttentionVariant = 'auto' | 'subgroup' | 'plain';
@@ -40,10 +43,10 @@ export function setAttentionVariant(v: AttentionVariant): void {
  * more than MAX_FWD (forward) or MAX_BWD (backward kernels, which keep more rows) vec4s;
  * this costs some speed (each key row is loaded for fewer queries). The plain kernel (no
  * cross-lane sums without subgroups) instead loops over chunks of CHUNK vec4s for heads of
- * more than MAX_BWD vec4s (private arrays indexed at run time). Measured on lavapipe: D = 128
- * as one unrolled block compiles in 25 s (subgroup) to 80 s (plain), split as here in 3 to
- * 10 s; chunk loops are 4x slower than a split in the subgroup kernel, and chunks of 4 beat
- * chunks of 8 in the plain one (which is only a fallback).
+ * more than MAX_BWD vec4s (private arrays indexed at run time). Measured on lavapipe (first
+ * forward + backward): D = 128 as one unrolled block compiles in 25 s (subgroup) or 80 s
+ * (plain), as here in about 11 s and 5 s; chunk loops run 4x slower than a split in the
+ * subgroup kernel, and chunks of 4 beat chunks of 8 in the plain one (only a fallback).
  */
 const MAX_FWD = 32;
 const MAX_BWD = 16;
@@ -52,9 +55,9 @@ let layoutChoice: { parts?: number; chunk?: number } | null = null;
 /**
  * Overrides the head layout (benchmarks and tests compare them): `parts` lanes per query
  * (subgroup kernel; 1, 2, 4 or 8), chunks of at most `chunk` vec4s. null: automatic.
- * `{ parts: 1 }` trades compile time for speed: e.g. the backward of D = 90 runs ~30% faster
- * unsplit but takes ~10 s instead of ~4 s to compile on lavapipe (once per machine: Mesa
- * caches compiled shaders on disk).
+ * `{ parts: 1 }` trades compile time for speed: at D = 90, forward + backward take ~30% less
+ * time unsplit, but the backward kernels compile in ~11 s instead of ~4 s on lavapipe (once
+ * per machine: Mesa caches compiled shaders on disk).
  */
 export function setAttentionLayout(l: { parts?: number; chunk?: number } | null): void {
   if (l?.parts !== undefined && ![1, 2, 4, 8].includes(l.parts)) throw new ShapeError(`setAttentionLayout: parts ${l.parts} is not 1, 2, 4 or 8`);
@@ -122,10 +125,11 @@ function padHead(x: Tensor, D: number, unpad: boolean, name: string): Tensor {
     file: 'attention.wgsl', source, entry: 'attention_pad', flags: { UNPAD: unpad }, consts: { HD4, P: 1, HL: HD4, CH: 1, NCH: 1, G: 8, QPG: 8, SPC: 1, QW: 64 },
     bindings: [...new Array(15).fill(null), 'uniform', 'read', 'write'],
   });
+  const slots = rows * HD4;
   gpu.dispatch(k, {
-    uniforms: new Uniforms().u32(y.size, D, 0, 0).bytes(),
+    uniforms: new Uniforms().u32(slots, D, 0, 0).bytes(),
     buffers: [x.buffer, y.buffer],
-    workgroups: grid1d(y.size, 64),
+    workgroups: grid1d(slots, 64),
     label: `attention.${unpad ? 'unpad' : 'pad'} ${rows}x${D}`,
   });
   return y;

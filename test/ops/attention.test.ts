@@ -123,9 +123,7 @@ t('forward: grouped-query, causal, head widths 1 to 128, size 1 (both kernels)',
     [1, 1, 1, 130, 70, 8, 'thirds', true], // causal, Lq > Lk: the first 60 queries see nothing
     [1, 2, 2, 5, 7, 1, null, false], // D = 1
     [1, 1, 1, 9, 3, 6, 'thirds', false], // D = 6
-    [1, 2, 1, 10, 10, 12, null, true], // D = 12
     [1, 3, 3, 10, 10, 18, null, true], // D = 18
-    [1, 4, 2, 13, 11, 24, null, false], // D = 24
     [1, 4, 2, 13, 11, 36, null, false], // D = 36
     [1, 4, 2, 13, 70, 90, null, false], // D = 90 (padded to 92; the backward splits it over lanes)
     [1, 2, 1, 7, 66, 128, null, true], // D = 128
@@ -146,7 +144,7 @@ t('forward: grouped-query, causal, head widths 1 to 128, size 1 (both kernels)',
       assertClose(got, ref.attentionGqa(q, k, v, B, H, Hkv, Lq, Lk, D, { mask, causal }), TOL, name(variant, c));
       assert.ok(got.every(Number.isFinite), `${name(variant, c)}: finite`);
     }
-    // A scale other than the default, on a grouped causal case.
+    // A scale other than the default, on a grouped causal case (D = 12).
     const [B, H, Hkv, L, D] = [1, 4, 2, 9, 12];
     const q = f32(randomValues(B * H * L * D, 7)), k = f32(randomValues(B * Hkv * L * D, 8)), v = f32(randomValues(B * Hkv * L * D, 9));
     const out = ops.attention(ops.tensor(gpu, Float32Array.from(q), [B, H, L, D]), ops.tensor(gpu, Float32Array.from(k), [B, Hkv, L, D]), ops.tensor(gpu, Float32Array.from(v), [B, Hkv, L, D]), { causal: true, scale: 0.7 });
@@ -202,6 +200,7 @@ t('forced layouts: queries split over 4 and 8 lanes, chunk loops (forward and ba
   ];
   for (const [variant, l] of layouts) {
     if (!(await variants()).includes(variant)) continue;
+    if ((l.parts ?? 1) > (gpu.subgroupMinSize >= 8 ? 8 : 4)) continue; // lanes per query <= the row-sharing group
     setAttentionVariant(variant);
     setAttentionLayout(l);
     const what = `${variant} ${JSON.stringify(l)}`;
