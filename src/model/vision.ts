@@ -107,28 +107,47 @@ export class PatchEmbed extends Module {
   }
 }
 
-/** The window backbone (radfinder vision_transformer.py VisionTransformer, CLS, no pooling). */
-export class WindowBackbone extends Module {
-  readonly patch_embed: PatchEmbed;
+/**
+ * What the window backbone and the feature combiner share (timm's VisionTransformer body): a
+ * CLS token prepended to the tokens of a grid, pre-norm blocks with 3D RoPE on the grid's
+ * tokens (CLS unrotated), a final LayerNorm.
+ */
+abstract class RopeVit extends Module {
   readonly cls_token: Tensor;
   readonly rope: Rope3d;
   readonly blocks: TransformerBlock[];
   readonly norm: LayerNorm;
+  constructor(gpu: Gpu, width: number, v: Omit<VitConfig, 'embedDim'>, seed: number, blockSeed: number) {
+    super();
+    this.cls_token = initNormal(gpu, [1, 1, width], 0.02, seed, 'cls_token');
+    this.rope = new Rope3d(gpu, width / v.heads, v.ropeBase);
+    this.blocks = Array.from({ length: v.depth }, (_, i) => new TransformerBlock(gpu, width, v.heads, { mlpRatio: v.mlpRatio, eps: 1e-6, layerScale: v.layerScale, seed: blockSeed + i, name: `blocks.${i}` }));
+    this.norm = new LayerNorm(gpu, width, 1e-6, 'norm');
+  }
+
+  /** tokens [B, n, E] of a grid (n = G0 G1 G2, axis 2 fastest) -> [B, 1 + n, E]; RoPE coordinates divided by `divisors` (default the grid). */
+  encode(tokens: Tensor, grid: Vec3i, divisors?: Vec3i): Tensor {
+    const [B, , E] = tokens.shape;
+    let h = concat([expand(this.cls_token, [B, 1, E]), tokens], 1);
+    const tables = this.rope.tables(grid, divisors);
+    for (const block of this.blocks) h = block.forward(h, { rope: tables });
+    return this.norm.forward(h);
+  }
+}
+
+/** The window backbone (radfinder vision_transformer.py VisionTransformer, CLS, no pooling). */
+export class WindowBackbone extends RopeVit {
+  readonly patch_embed: PatchEmbed;
   constructor(
     gpu: Gpu,
     readonly cfg: VisionConfig,
     seed = 0,
   ) {
-    super();
-    const b = cfg.backbone;
+    super(gpu, cfg.backbone.embedDim, cfg.backbone, seed, seed);
     const [wx, wy, wz] = cfg.window;
     const [px, py, pz] = cfg.patch;
     if (wx % px || wy % py || wz % pz) throw new ShapeError(`vision: window ${cfg.window} is not a whole number of patches ${cfg.patch}`);
-    this.patch_embed = new PatchEmbed(gpu, b.embedDim, cfg.patch, seed, 'patch_embed');
-    this.cls_token = initNormal(gpu, [1, 1, b.embedDim], 0.02, seed, 'cls_token');
-    this.rope = new Rope3d(gpu, b.embedDim / b.heads, b.ropeBase);
-    this.blocks = Array.from({ length: b.depth }, (_, i) => new TransformerBlock(gpu, b.embedDim, b.heads, { mlpRatio: b.mlpRatio, eps: 1e-6, layerScale: b.layerScale, seed: seed + i, name: `blocks.${i}` }));
-    this.norm = new LayerNorm(gpu, b.embedDim, 1e-6, 'norm');
+    this.patch_embed = new PatchEmbed(gpu, cfg.backbone.embedDim, cfg.patch, seed, 'patch_embed');
   }
 
   /** Patches per window along (x, y, z). */
@@ -140,46 +159,23 @@ export class WindowBackbone extends Module {
 
   /** crop [B, 1, X, Y, Z] (a whole number of windows) -> tokens [B * windows, 1 + T, E] after the final norm. */
   forward(crop: Tensor): Tensor {
-    let h = this.patch_embed.forward(crop, this.cfg.window);
-    const [N, , E] = h.shape;
-    h = concat([expand(this.cls_token, [N, 1, E]), h], 1);
-    const tables = this.rope.tables(this.tokenGrid);
-    for (const block of this.blocks) h = block.forward(h, { rope: tables });
-    return this.norm.forward(h);
+    return this.encode(this.patch_embed.forward(crop, this.cfg.window), this.tokenGrid);
   }
 }
 
 /** The feature combiner (radfinder vision_transformer_features.py FeatureVisionTransformer). */
-export class FeatureCombiner extends Module {
+export class FeatureCombiner extends RopeVit {
   readonly patch_proj: Linear;
   readonly axis_patch_proj: Linear;
-  readonly cls_token: Tensor;
-  readonly rope: Rope3d;
-  readonly blocks: TransformerBlock[];
-  readonly norm: LayerNorm;
   constructor(
     gpu: Gpu,
     readonly cfg: VisionConfig,
     seed = 0,
   ) {
-    super();
+    super(gpu, cfg.backbone.embedDim, cfg.combiner, seed, seed + 100);
     const E = cfg.backbone.embedDim;
-    const c = cfg.combiner;
     this.patch_proj = new Linear(gpu, 2 * E, E, { seed, name: 'patch_proj' });
     this.axis_patch_proj = new Linear(gpu, E, E, { seed: seed + 1, name: 'axis_patch_proj' });
-    this.cls_token = initNormal(gpu, [1, 1, E], 0.02, seed, 'cls_token');
-    this.rope = new Rope3d(gpu, E / c.heads, c.ropeBase);
-    this.blocks = Array.from({ length: c.depth }, (_, i) => new TransformerBlock(gpu, E, c.heads, { mlpRatio: c.mlpRatio, eps: 1e-6, layerScale: c.layerScale, seed: seed + 100 + i, name: `blocks.${i}` }));
-    this.norm = new LayerNorm(gpu, E, 1e-6, 'norm');
-  }
-
-  /** tokens [B, n, E] on a grid (n = G0 G1 G2) -> [B, 1 + n, E]: CLS prepended, blocks, final norm. */
-  run(tokens: Tensor, grid: Vec3i, divisors?: Vec3i): Tensor {
-    const [B, , E] = tokens.shape;
-    let h = concat([expand(this.cls_token, [B, 1, E]), tokens], 1);
-    const tables = this.rope.tables(grid, divisors);
-    for (const block of this.blocks) h = block.forward(h, { rope: tables });
-    return this.norm.forward(h);
   }
 }
 
@@ -210,7 +206,7 @@ export function encodeVision(backbone: WindowBackbone, combiner: FeatureCombiner
   const patches = slice(h, 1, 1, 1 + T);
   // Global path: [CLS ; patch mean] per window -> patch_proj -> combiner -> [CLS_g ; mean].
   const winTok = concat([reshape(slice(h, 1, 0, 1), [B, nWin, E]), reshape(mean(patches, 1), [B, nWin, E])], 2);
-  const g = combiner.run(combiner.patch_proj.forward(winTok), grid);
+  const g = combiner.encode(combiner.patch_proj.forward(winTok), grid);
   const pooled = concat([reshape(slice(g, 1, 0, 1), [B, E]), mean(slice(g, 1, 1, 1 + nWin), 1)], 1);
   if (opts.depth === false) return { pooled, depth: null as unknown as Tensor, grid };
 
@@ -218,7 +214,7 @@ export function encodeVision(backbone: WindowBackbone, combiner: FeatureCombiner
   // the grid (Hg, Wg, t2 Dg) with d2 = id t2 + pd, which is the window order with pd appended.
   const rows = mean(reshape(patches, [B * nWin, t0 * t1, t2, E]), 1); // [B * nWin, t2, E]
   const D2 = grid[2] * t2;
-  const a = combiner.run(combiner.axis_patch_proj.forward(reshape(rows, [B, nWin * t2, E])), [grid[0], grid[1], D2], grid);
+  const a = combiner.encode(combiner.axis_patch_proj.forward(reshape(rows, [B, nWin * t2, E])), [grid[0], grid[1], D2], grid);
   const cls = reshape(slice(a, 1, 0, 1), [B, 1, E]);
   const body = reshape(slice(a, 1, 1, 1 + nWin * t2), [B, grid[0] * grid[1], D2, E]);
   const perDepth = mean(body, 1); // [B, D2, E]
