@@ -11,11 +11,9 @@ import type { Volume } from '../data/volume.ts';
 import { Progress } from './progress.ts';
 
 export async function openWeights(gpu: Gpu, path: string): Promise<LoadedWeights> {
-  const bar = new Progress(1, `loading ${path}`);
-  const w = await openWeightsFolder(gpu, path, (done, total) => {
-    (bar as { total: number }).total = total;
-    bar.update(done);
-  });
+  let bar: Progress | null = null;
+  const w = await openWeightsFolder(gpu, path, (done, total) => (bar ??= new Progress(total, `loading ${path}`)).update(done));
+  bar ??= new Progress(0, `loading ${path}`);
   const dt = Object.entries(w.report.dtypes).map(([k, n]) => `${n} ${k}`).join(', ');
   bar.finish(`${(w.model.parameterCount() / 1e6).toFixed(2)} M trainable parameters; tensors ${dt}${w.report.ignored ? `; ${w.report.ignored} LoRA tensors ignored` : ''}`);
   return w;

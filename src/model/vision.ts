@@ -86,20 +86,27 @@ export class Rope3d extends Module {
   }
 }
 
-/** PatchEmbed: Conv3d(1, E, kernel = stride = patch) with bias; weight (E, 1, p0, p1, p2). */
-export class PatchEmbed extends Module {
-  readonly proj: { weight: Tensor; bias: Tensor } & Module;
-  constructor(gpu: Gpu, dim: number, readonly patch: Vec3i, seed: number, name: string) {
+/** A Conv3d's parameters (PyTorch's names): weight (E, C, p0, p1, p2) and bias (E). */
+export class Conv3dParams extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(gpu: Gpu, out: number, patch: Vec3i, seed: number, name: string) {
     super();
     const k = patch[0] * patch[1] * patch[2];
-    const proj = new (class extends Module {
-      readonly weight = initNormal(gpu, [dim, 1, ...patch], Math.sqrt(1 / k), seed, `${name}.proj.weight`);
-      // PyTorch's Conv3d default (as timm leaves it): a bias uniform in +-1/sqrt(fan_in), not
-      // 0. With a zero bias every token of an air window (input exactly 0) is the zero vector,
-      // and each LayerNorm on it multiplies its gradient by 1/sqrt(eps) = 1000.
-      readonly bias = initUniform(gpu, [dim], 1 / Math.sqrt(k), seed, `${name}.proj.bias`);
-    })();
-    this.proj = proj;
+    this.weight = initNormal(gpu, [out, 1, ...patch], Math.sqrt(1 / k), seed, `${name}.weight`);
+    // PyTorch's Conv3d default (as timm leaves it): a bias uniform in +-1/sqrt(fan_in), not 0.
+    // With a zero bias every token of an air window (input exactly 0) is the zero vector, and
+    // each LayerNorm on it multiplies its gradient by 1/sqrt(eps) = 1000.
+    this.bias = initUniform(gpu, [out], 1 / Math.sqrt(k), seed, `${name}.bias`);
+  }
+}
+
+/** PatchEmbed: Conv3d(1, E, kernel = stride = patch) with bias; weight (E, 1, p0, p1, p2). */
+export class PatchEmbed extends Module {
+  readonly proj: Conv3dParams;
+  constructor(gpu: Gpu, dim: number, readonly patch: Vec3i, seed: number, name: string) {
+    super();
+    this.proj = new Conv3dParams(gpu, dim, patch, seed, `${name}.proj`);
   }
   /** crop [B, 1, X, Y, Z] -> [B * windows, tokens per window, E]. */
   forward(crop: Tensor, window: Vec3i): Tensor {
