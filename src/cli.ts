@@ -40,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'help') {
     const key = argv.slice(1).join(' ');
     if (!commands[key]) {
+      if (key) console.error(`ctvlm: unknown command '${key}'`);
       await help();
       return key ? 2 : 0;
     }

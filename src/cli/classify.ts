@@ -33,7 +33,10 @@ export const command: Command = {
       const prompts = await zeroShotPrompts(w.model, w.tokenizer, w.maxTextTokens);
       const scores = prompts.map((p) => ({ label: p.label, score: round(zeroShotScore(scan.disease.normalized, p)) }));
       if (a.json) process.stdout.write(JSON.stringify({ file: a.ct, scores }) + '\n');
-      else for (const s of [...scores].sort((x, y) => y.score - x.score)) console.log(`${s.score.toFixed(4)}  ${s.label}`);
+      else {
+        console.log('score  label   (sigmoid(cos_pos - cos_neg): above 0.5 leans present, below leans absent; scores rank cases, they are not probabilities)');
+        for (const s of [...scores].sort((x, y) => y.score - x.score)) console.log(`${s.score.toFixed(4)}  ${s.label}`);
+      }
       w.model.dispose();
     } finally {
       gpu.destroy();

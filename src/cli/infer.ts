@@ -2,7 +2,7 @@
 // RadFinder weights folder or a run of ours), reading and preparing a CT as the model's
 // configuration says, and turning texts or token-id files into token rows.
 import { readFile } from 'node:fs/promises';
-import { DataError, UsageError } from '../errors.ts';
+import { CtvlmError, DataError, UsageError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { openWeightsFolder, type LoadedWeights } from '../model/folder.ts';
 import { readCaseVolume } from '../data/dataset.ts';
@@ -60,7 +60,7 @@ export async function textRows(w: LoadedWeights, texts: string[] | undefined, id
   if (!texts?.length) return { rows: [], texts: [] };
   if (!w.tokenizer) throw new DataError(w.dir, 'tokenizer.json', 'missing: this weights folder has no tokenizer; pass token ids with --ids FILE');
   const rows = texts.map((t, i) => {
-    if (!t.trim()) throw new UsageError(`--text ${i + 1} is empty`);
+    if (!t.trim()) throw new CtvlmError(`--text${texts.length > 1 ? ` (the ${i + 1}. one)` : ''} is empty: give a sentence`);
     return w.tokenizer!.encode(t);
   });
   return { rows, texts };

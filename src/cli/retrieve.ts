@@ -50,6 +50,7 @@ export const command: Command = {
     const { values: a } = parseCliArgs({ args: argv, options: { weights: { type: 'string' }, cts: { type: 'string' }, text: { type: 'string', multiple: true }, ids: { type: 'string' }, top: { type: 'string' }, json: { type: 'boolean' } } });
     if (!a.weights || !a.cts) throw new UsageError('--weights and --cts are required');
     const top = numberOption(a.top, 'top', true);
+    if (top === 0) throw new UsageError('--top: expected a positive integer (leave it out for every CT)');
     const cts = await listCts(a.cts);
     const gpu = await Gpu.create();
     try {
@@ -57,19 +58,23 @@ export const command: Command = {
       const { rows } = await textRows(w, a.text, a.ids);
       if (rows.length !== 1) throw new UsageError('give one report: one --text, or an --ids file with one row');
       const [report] = await embedTokenIds(w.model, rows, w.maxTextTokens, { which: 'report', onTruncate: warnTruncated(w.maxTextTokens) });
-      const bar = new Progress(cts.length, 'embedding CTs');
+      // Every CT is embedded on each call (no cache): a manifest's cases of all splits.
+      const bar = new Progress(cts.length, `embedding ${cts.length} CTs`);
       const ranked: { id: string; file: string; cosine: number }[] = [];
       for (const c of cts) {
         const ct = await readCt(w, c.file);
         const s = await embedScan(w.model, ct.input.data, ct.input.shape);
-        ranked.push({ ...c, cosine: round(dot(s.image.normalized, report.report.normalized)) });
+        ranked.push({ ...c, cosine: dot(s.image.normalized, report.report.normalized) });
         bar.tick(1, c.id);
       }
       bar.finish();
       ranked.sort((x, y) => y.cosine - x.cosine);
       const shown = ranked.slice(0, top ?? ranked.length);
-      if (a.json) process.stdout.write(JSON.stringify({ ranking: shown.map((r, i) => ({ rank: i + 1, ...r })) }) + '\n');
-      else shown.forEach((r, i) => console.log(`${String(i + 1).padStart(4)}  ${r.cosine.toFixed(4)}  ${r.id}  ${r.file}`));
+      if (a.json) process.stdout.write(JSON.stringify({ ranking: shown.map((r, i) => ({ rank: i + 1, ...r, cosine: round(r.cosine) })) }) + '\n');
+      else {
+        console.log(`rank  cosine (image vs report embedding)  case  file`);
+        shown.forEach((r, i) => console.log(`${String(i + 1).padStart(4)}  ${r.cosine.toFixed(6)}  ${r.id}  ${r.file}`));
+      }
       w.model.dispose();
     } finally {
       gpu.destroy();

@@ -38,6 +38,7 @@ export async function runDataset(run: string): Promise<string | null> {
 
 /** Throws a DataError naming the missing file when `run` is not a training run folder. */
 export function checkRunFolder(run: string): void {
+  if (!existsSync(run)) throw new DataError(run, 'folder', 'does not exist');
   if (!existsSync(join(run, TRAIN_CONFIG))) throw new DataError(run, TRAIN_CONFIG, 'missing: not a run folder written by `ctvlm train` (RadFinder weights folders: `ctvlm embed / classify / localize / retrieve --weights`)');
   if (!existsSync(join(run, 'tokenizer.json'))) throw new DataError(run, 'tokenizer.json', 'missing: the run folder is incomplete');
 }

@@ -60,7 +60,8 @@ t('bad use: one line naming what is wrong', () => {
     [['train', '--data', join(dir, 'nope'), '--out', join(dir, 'x')], /no manifest at .*nope/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'x'), '--preset', 'huge'], /unknown preset 'huge'/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'x'), '--steps=-3'], /--steps: expected a non-negative integer/],
-    [['eval', '--run', join(dir, 'nope')], /train-config\.json: missing: not a run folder/],
+    [['eval', '--run', join(dir, 'nope')], /nope: folder: does not exist/],
+    [['eval', '--run', join(dir, 'data')], /train-config\.json: missing: not a run folder/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'y'), '--preset', 'tiny', '--batch', '40'], /training case\(s\); a batch of 40 needs at least 40/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'z')], /test case\(s\); the evaluation needs at least 10/],
   ] as [string[], RegExp][]) {
