@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.ts';
 import { assertClose } from '../helpers/check.ts';
 import * as ref from '../reference/radfinder.ts';
+import { rfConfig } from '../helpers/radfinder.ts';
 import { paperConfig, toRadfinderJson, type RadFinderConfig } from '../../src/model/config.ts';
 import { encodeSafetensors } from '../../src/train/safetensors.ts';
 import { readNiftiFile, writeNiftiFile } from '../../src/data/io/node.ts';
@@ -36,12 +37,7 @@ const cfg: RadFinderConfig = {
   head: { hidden: 12, bottleneck: 6, out: 8 },
   preprocessing: { pixdim: [3, 3, 6], huMin: -1000, huMax: 1000, dtype: 'float16' },
 };
-const rc: ref.RfConfig = {
-  vision: { embedDim: 24, depth: 1, heads: 2, mlpRatio: 2, patch: [8, 8, 4], window: [16, 24, 8], ropeBase: 1000, eps: 1e-6 },
-  combiner: { depth: 1, heads: 2, ropeBase: 100 },
-  head: cfg.head,
-  text: { hidden: 16, layers: 1, heads: 2, kvHeads: 1, headDim: 8, intermediate: 24, vocab: 300, eps: 1e-6, ropeTheta: 1e6, eosId: 3 },
-};
+const rc = rfConfig(cfg);
 const sd = ref.randomStateDict(rc, 11);
 const W = join(dir, 'weights');
 const ct = join(dir, 'cts', 'lps.nii.gz');

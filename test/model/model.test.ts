@@ -10,6 +10,7 @@ import { testGpu } from '../helpers/gpu.ts';
 import { assertClose } from '../helpers/check.ts';
 import { rng } from '../helpers/random.ts';
 import * as ref from '../reference/radfinder.ts';
+import { rfConfig } from '../helpers/radfinder.ts';
 import * as ops from '../../src/ops/index.ts';
 import { backward, noGrad } from '../../src/autograd.ts';
 import { scope } from '../../src/tensor.ts';
@@ -40,12 +41,6 @@ const cfg: RadFinderConfig = {
   localization: { sigma: 2, tau: 0.1, weight: 1, target: 'radfinder', l1Weight: 0.01 },
 };
 
-const rfCfg = (c: RadFinderConfig): ref.RfConfig => ({
-  vision: { embedDim: c.vision.backbone.embedDim, depth: c.vision.backbone.depth, heads: c.vision.backbone.heads, mlpRatio: c.vision.backbone.mlpRatio, patch: c.vision.patch, window: c.vision.window, ropeBase: c.vision.backbone.ropeBase, eps: 1e-6 },
-  combiner: { depth: c.vision.combiner.depth, heads: c.vision.combiner.heads, ropeBase: c.vision.combiner.ropeBase },
-  head: c.head,
-  text: { hidden: c.text.hiddenSize, layers: c.text.numHiddenLayers, heads: c.text.numAttentionHeads, kvHeads: c.text.numKeyValueHeads, headDim: c.text.headDim, intermediate: c.text.intermediateSize, vocab: c.text.vocabSize, eps: c.text.rmsNormEps, ropeTheta: c.text.ropeTheta, eosId: c.text.eosTokenId },
-});
 
 // The reference gives the combiner the backbone's MLP ratio; use equal ratios where compared.
 const cmpCfg: RadFinderConfig = { ...cfg, vision: { ...cfg.vision, combiner: { ...cfg.vision.combiner, mlpRatio: 2 } } };
@@ -55,7 +50,7 @@ t('the key table: modules, the pure table and the reference agree; the paper pre
   const model = new RadFinderModel(gpu, cmpCfg, 1);
   const fromModules = stateEntries(model).map((e) => `${e.key} ${e.shape}`).sort();
   const table = checkpointKeys(cmpCfg).map((k) => `${k.key} ${k.shape}`).sort();
-  const reference = ref.radfinderKeys(rfCfg(cmpCfg)).map((k) => `${k.key} ${k.shape}`).sort();
+  const reference = ref.radfinderKeys(rfConfig(cmpCfg)).map((k) => `${k.key} ${k.shape}`).sort();
   assert.equal(fromModules, table);
   assert.equal(table, reference);
   model.dispose();
@@ -195,7 +190,7 @@ async function gpuEmbeddings(model: RadFinderModel, data: Float32Array, shape: [
 
 t('a RadFinder-format file (f32, f16, bf16; LoRA and weight_g/weight_v aliases) reproduces the float64 reference', async () => {
   const gpu = await testGpu();
-  const rc = rfCfg(cmpCfg);
+  const rc = rfConfig(cmpCfg);
   const sd = ref.randomStateDict(rc, 7);
   // Aliases and LoRA tensors as a trained release would carry them.
   const renamed: ref.StateDict = new Map();
@@ -242,7 +237,7 @@ t('a RadFinder-format file (f32, f16, bf16; LoRA and weight_g/weight_v aliases) 
 t('wrong files are refused with the file, the key and both shapes', async () => {
   const gpu = await testGpu();
   const model = withoutInit(() => new RadFinderModel(gpu, cmpCfg));
-  const sd = ref.randomStateDict(rfCfg(cmpCfg), 1);
+  const sd = ref.randomStateDict(rfConfig(cmpCfg), 1);
   const file = (m: ref.StateDict) => encodeSafetensors(Object.fromEntries([...m].map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }])));
   const refuse = async (bytes: Uint8Array, re: RegExp, what: string) => {
     try {

@@ -6,6 +6,7 @@
 // Conventions: every Linear weight is (out, in) and computes y = x W^T + b. Token rows are
 // Float64Array. Keys are exactly section 5's, with the "model." prefix.
 
+import { rng } from '../helpers/random.ts';
 export interface RfVisionConfig {
   embedDim: number;
   depth: number;
@@ -224,17 +225,6 @@ export const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 
 
 // ------------------------------------------------------------------------------- random weights
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function hashKey(key: string, seed: number): number {
   let h = (0x811c9dc5 ^ Math.imul(seed | 0, 0x9e3779b1)) >>> 0;
   for (let i = 0; i < key.length; i++) {
@@ -249,7 +239,7 @@ export function randomStateDict(cfg: RfConfig, seed: number): StateDict {
   const sd: StateDict = new Map();
   for (const { key, shape, init } of keySpecs(cfg)) {
     const n = numel(shape);
-    const r = mulberry32(hashKey(key, seed));
+    const r = rng(hashKey(key, seed));
     const u = () => 2 * r() - 1; // uniform [-1, 1): std 1/sqrt(3)
     const data = new Float64Array(n);
     switch (init.kind) {
