@@ -6,7 +6,7 @@ import { DataError, UsageError } from '../errors.ts';
 import { openSafetensors } from '../train/safetensors.ts';
 import { fileSource } from '../model/folder.ts';
 import { checkpointKeys, countValues } from '../model/keys.ts';
-import { canonicalKey } from '../model/weights.ts';
+import { describeProblem, matchKeys } from '../model/weights.ts';
 import { fromRadfinderJson, type RadFinderConfig } from '../model/config.ts';
 import { modelPreset, MODEL_PRESETS } from '../train/config.ts';
 
@@ -47,30 +47,20 @@ export const command: Command = {
     try {
       const h = await openSafetensors(src);
       const expected = new Map(checkpointKeys(cfg).map((k) => [k.key, k.shape]));
-      const prefixed = [...h.entries.keys()].some((k) => k.startsWith('model.'));
-      const problems: string[] = [];
-      const seen = new Set<string>();
       const dtypes: Record<string, number> = {};
-      let lora = 0;
       let values = 0;
       for (const [name, e] of h.entries) {
         dtypes[e.dtype] = (dtypes[e.dtype] ?? 0) + 1;
         values += e.shape.reduce((x, y) => x * y, 1);
         if (a.all) console.log(`${name}  [${e.shape.join(', ')}]  ${e.dtype}`);
-        const canon = canonicalKey(prefixed ? name : `model.${name}`);
-        if (canon === null) {
-          lora++;
-          continue;
-        }
-        const shape = expected.get(canon);
-        if (!shape) problems.push(`unexpected: ${name} [${e.shape.join(', ')}]`);
-        else {
-          seen.add(canon);
-          const n = (s: number[]) => s.reduce((x, y) => x * y, 1);
-          if (shape.join() !== e.shape.join() && !(shape.length === 0 && n(e.shape) === 1)) problems.push(`shape: ${name} is [${e.shape.join(', ')}], expected [${shape.join(', ')}]`);
-        }
       }
-      for (const [key, shape] of expected) if (!seen.has(key)) problems.push(`missing: ${key} [${shape.join(', ')}]`);
+      const { problems: found, ignored: lora } = matchKeys(h.entries, expected);
+      const dims = (x?: number[]) => `[${(x ?? []).join(', ')}]`;
+      const problems = found.map((p) =>
+        p.kind === 'shape' ? `shape: ${p.key} is ${dims(p.fileShape)}, expected ${dims(p.shape)}`
+        : p.kind === 'unexpected' ? `unexpected: ${p.key} ${dims(p.fileShape)}`
+        : p.kind === 'missing' ? `missing: ${p.key} ${dims(p.shape)}`
+        : `duplicate: ${p.key}: ${describeProblem(p)}`);
       console.log(`${file}: ${h.entries.size} tensors (${Object.entries(dtypes).map(([k, n]) => `${n} ${k}`).join(', ')}), ${values.toLocaleString('en')} values; ${lora} LoRA tensors ignored`);
       console.log(`checked against ${against}: ${expected.size} keys, ${countValues([...expected].map(([key, shape]) => ({ key, shape }))).toLocaleString('en')} values`);
       for (const p of problems.slice(0, 50)) console.log(`  ${p}`);

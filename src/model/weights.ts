@@ -59,6 +59,64 @@ export function canonicalKey(name: string): string | null {
   return name.replace(/\.weight_g$/, '.parametrizations.weight.original0').replace(/\.weight_v$/, '.parametrizations.weight.original1');
 }
 
+/** A disagreement between a file's tensors and the tensors a configuration expects. */
+export interface KeyProblem {
+  kind: 'unexpected' | 'shape' | 'duplicate' | 'missing';
+  /** The file's name for the tensor ('missing': the expected key). */
+  key: string;
+  /** Shape in the file (all but 'missing') and expected (all but 'unexpected'). */
+  fileShape?: number[];
+  shape?: number[];
+  /** The expected key an alias stood for ('duplicate'). */
+  canonical?: string;
+}
+
+/**
+ * Matches a file's tensors to the expected key table: file names without the "model." prefix
+ * read as if they had it, aliases resolved, LoRA tensors ignored, a 0-d expected shape met by
+ * any one-value tensor. Returns the (file name, expected key) pairs and every problem, in the
+ * file's order, then the missing keys.
+ */
+export function matchKeys(file: ReadonlyMap<string, { shape: number[] }>, expected: ReadonlyMap<string, readonly number[]>): { pairs: [string, string][]; problems: KeyProblem[]; ignored: number } {
+  const prefixed = [...file.keys()].some((k) => k.startsWith(KEY_PREFIX));
+  const n = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  const pairs: [string, string][] = [];
+  const problems: KeyProblem[] = [];
+  const seen = new Set<string>();
+  let ignored = 0;
+  for (const [name, e] of file) {
+    const canon = canonicalKey(prefixed ? name : KEY_PREFIX + name);
+    if (canon === null) {
+      ignored++;
+      continue;
+    }
+    const shape = expected.get(canon);
+    if (!shape) problems.push({ kind: 'unexpected', key: name, fileShape: e.shape });
+    else if (seen.has(canon)) problems.push({ kind: 'duplicate', key: name, canonical: canon });
+    else {
+      seen.add(canon);
+      if (e.shape.join() !== shape.join() && !(shape.length === 0 && n(e.shape) === 1)) problems.push({ kind: 'shape', key: name, fileShape: e.shape, shape: [...shape] });
+      else pairs.push([name, canon]);
+    }
+  }
+  for (const [key, shape] of expected) if (!seen.has(key)) problems.push({ kind: 'missing', key, shape: [...shape] });
+  return { pairs, problems, ignored };
+}
+
+/** One line for a problem (after the file's name and the key). */
+export function describeProblem(p: KeyProblem): string {
+  switch (p.kind) {
+    case 'unexpected':
+      return `unexpected key ${fmt(p.fileShape!)}: this model has no such tensor (weights of another architecture, or a configuration that does not match them?)`;
+    case 'shape':
+      return `shape ${fmt(p.fileShape!)} in the file, ${fmt(p.shape!)} in the model built from the configuration`;
+    case 'duplicate':
+      return `holds ${p.canonical} a second time (under an alias)`;
+    case 'missing':
+      return `missing ${fmt(p.shape!)}: the file does not hold this tensor of the model`;
+  }
+}
+
 export interface LoadReport {
   /** Tensors loaded, by the file's dtype. */
   dtypes: Record<string, number>;
@@ -75,29 +133,14 @@ export interface LoadReport {
 export async function loadWeights(model: RadFinderModel, src: SafetensorsSource, onProgress?: (done: number, total: number) => void): Promise<LoadReport> {
   const file = await openSafetensors(src);
   const entries = new Map(stateEntries(model).map((e) => [e.key, e]));
-  // A file without the "model." prefix (a bare SigLIP state dict) is read as if it had one.
-  const prefixed = [...file.entries.keys()].some((k) => k.startsWith(KEY_PREFIX));
-  const plan: [string, StateEntry][] = [];
-  const seen = new Set<string>();
-  let ignored = 0;
+  const { pairs, problems, ignored } = matchKeys(file.entries, new Map([...entries].map(([k, e]) => [k, e.shape])));
+  if (problems.length) throw new DataError(src.name, problems[0].key, describeProblem(problems[0]));
+  const plan = pairs.map(([name, canon]) => [name, entries.get(canon)!] as const);
   const dtypes: Record<string, number> = {};
-  for (const [name, e] of file.entries) {
-    const canon = canonicalKey(prefixed ? name : KEY_PREFIX + name);
-    if (canon === null) {
-      ignored++;
-      continue;
-    }
-    const ours = entries.get(canon);
-    if (!ours) throw new DataError(src.name, name, `unexpected key ${fmt(e.shape)}: this model has no such tensor (weights of another architecture, or a configuration that does not match them?)`);
-    const n = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-    const sameShape = e.shape.join() === ours.shape.join() || (ours.shape.length === 0 && n(e.shape) === 1);
-    if (!sameShape) throw new DataError(src.name, name, `shape ${fmt(e.shape)} in the file, ${fmt(ours.shape)} in the model built from the configuration`);
-    if (seen.has(canon)) throw new DataError(src.name, name, `holds ${canon} a second time (under an alias)`);
-    seen.add(canon);
-    plan.push([name, ours]);
-    dtypes[e.dtype] = (dtypes[e.dtype] ?? 0) + 1;
+  for (const [name] of plan) {
+    const d = file.entries.get(name)!.dtype;
+    dtypes[d] = (dtypes[d] ?? 0) + 1;
   }
-  for (const key of entries.keys()) if (!seen.has(key)) throw new DataError(src.name, key, `missing ${fmt(entries.get(key)!.shape)}: the file does not hold this tensor of the model`);
   let done = 0;
   for (const [name, ours] of plan) {
     const data = await file.tensor(name);
