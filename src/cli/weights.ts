@@ -46,6 +46,8 @@ export const command: Command = {
     const src = await fileSource(file);
     try {
       const h = await openSafetensors(src);
+      // Our presets take their vocabulary from the trained tokenizer: read it from the file.
+      if (cfg.text.vocabSize === 0) cfg.text.vocabSize = (h.entries.get('model.backbone_text.embed_tokens.weight') ?? h.entries.get('backbone_text.embed_tokens.weight'))?.shape[0] ?? 0;
       const expected = new Map(checkpointKeys(cfg).map((k) => [k.key, k.shape]));
       const dtypes: Record<string, number> = {};
       let values = 0;
