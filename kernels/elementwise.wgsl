@@ -13,21 +13,10 @@
 
 override OP: u32 = 0u;
 
-struct Params {
-  n: u32,      // output elements (vec4s when VEC4)
-  na: u32,
-  nb: u32,
-  rank: u32,
-  alpha: f32,
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
-  dims: array<vec4u, 2>,     // output dims, innermost last
-  stridesA: array<vec4u, 2>,
-  stridesB: array<vec4u, 2>,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Parameters, bindings and the op switches (unary_f, unary_df, binary_f) are generated:
+// elementwiseKernel in src/launch/elementwise.ts, from the table in
+// src/launch/elementwise-table.ts. p.dims, p.stridesA, p.stridesB: output dims (innermost
+// last) and the operands' strides (0 where broadcast), rank <= 8.
 
 //#if VEC4
 alias T = vec4f;
@@ -42,9 +31,6 @@ alias TI = i32;
 const GELU_C: f32 = 0.7978845608028654; // sqrt(2 / pi)
 const INV_SQRT2: f32 = 0.70710678118654752;
 const INV_SQRT_2PI: f32 = 0.39894228040143268; // 1 / sqrt(2 pi)
-const LOG2E: f32 = 1.4426950408889634;
-const LN2_HI: f32 = 0.693145751953125;         // 0x3f317200: 15 significant bits
-const LN2_LO: f32 = 1.428606765330187e-06;     // ln 2 - LN2_HI
 
 // ---------------------------------------------------------------- exact-erf GELU
 //
@@ -79,28 +65,6 @@ fn erfcx_pos(a: T) -> T {
   return p / (1.0 + 2.0 * a);
 }
 
-// exp(r) for |r| <= 0.5 within 1 ulp: 1 + (r + r^2 P(r)), P of degree 5 fitted to
-// (exp(r) - 1 - r) / r^2 (float64 relative error 1e-9; 0.83 ulp with f32 Horner). The
-// driver's exp is not used: lavapipe's is 3.3 ulp off near 0 and 16 ulp at -15.
-fn exp_small(r: T) -> T {
-  var p = T(1.972924074e-04);
-  p = p * r + 1.400330104e-03;
-  p = p * r + 8.334060200e-03;
-  p = p * r + 4.166511819e-02;
-  p = p * r + 1.666665971e-01;
-  p = p * r + 5.000000596e-01;
-  return 1.0 + (r + (r * r) * p);
-}
-
-// exp(-a) for 0 <= a <= 350 (a + extra is the exponent; |extra| <= 0.15, added after the
-// range reduction): a = n ln 2 + r (Cody-Waite; n ln2_hi is exact for n < 512), so
-// exp(-a - extra) = 2^-n exp(-(r + extra)). Results under ~1e-38 may flush to 0.
-fn exp_neg(a: T, extra: T) -> T {
-  let n = round(a * LOG2E);
-  let r = (a - n * LN2_HI) - n * LN2_LO;
-  return ldexp(exp_small(-(r + extra)), -TI(n));
-}
-
 // exp(-x^2 / 2) for |x| <= 16 to about 1 ulp: a plain exp(-0.5 * x * x) carries the
 // rounding of x^2 / 2 (up to 128, so up to 4e-6 absolute) as a relative error of the
 // result. Here s is x with its low 12 significand bits cleared, so s^2 / 2 is exact, and
@@ -121,17 +85,6 @@ fn gelu_parts(x: T) -> GeluParts {
   return GeluParts(select(1.0 - h, h, neg), xc * (e * INV_SQRT_2PI));
 }
 
-// Numerically safe logistic: z = exp(-|x|) never overflows (exp(+1e4) would be inf);
-// returns sigmoid(x) and 1 - sigmoid(x), each without cancellation.
-struct SigmoidPair { s: T, c: T }
-
-fn sigmoid_pair(x: T) -> SigmoidPair {
-  let z = exp_neg(min(abs(x), T(200.0)), T(0.0));
-  let inv = 1.0 / (1.0 + z);
-  let pos = x >= T(0.0);
-  return SigmoidPair(select(z * inv, inv, pos), select(inv, z * inv, pos));
-}
-
 // GELU, tanh approximation; u clamped to +-10 (tanh there is +-1 in f32) so that neither
 // x^3 nor a driver's tanh of a huge argument (exp overflow, inf / inf) gives NaN.
 fn gelu_tanh_t(x: T) -> T {
@@ -146,104 +99,14 @@ fn spow(x: T, e: T) -> T {
   let integer = e == round(e);
   let odd = integer & (abs(e) % T(2.0) == T(1.0));
   // NaN from a runtime value: a constant NaN is a shader-creation error in WGSL.
-  let nan = T(bitcast<f32>(0x7fc00000u + p._pad0));
+  let nan = T(bitcast<f32>(0x7fc00000u + p.zero));
   return select(select(m, -m, odd & (x < T(0.0))), nan, (x < T(0.0)) & !integer);
-}
-
-// Unary op codes (keep in step with src/ops/elementwise.ts).
-// 0 copy, 1 neg, 2 exp, 3 log, 4 sqrt, 5 tanh, 6 sigmoid, 7 relu, 8 gelu (exact erf form),
-// 9 add_scalar, 10 mul_scalar, 11 pow_scalar, 12 abs, 13 step (x > 0), 14 square,
-// 15 rsqrt, 16 recip, 17 sign, 18 sin, 19 cos, 20 gelu_tanh, 21 silu
-fn unary_f(x: T, a: f32) -> T {
-  switch OP {
-    case 0u: { return x; }
-    case 1u: { return -x; }
-    case 2u: { return exp(x); }
-    case 3u: { return log(x); }
-    case 4u: { return sqrt(x); }
-    case 5u: { return tanh(x); }
-    case 6u: { return sigmoid_pair(x).s; }
-    case 7u: { return max(x, T(0.0)); }
-    case 8u: { return x * gelu_parts(x).phi; }
-    case 9u: { return x + a; }
-    case 10u: { return x * a; }
-    case 11u: { return spow(x, T(a)); }
-    case 12u: { return abs(x); }
-    case 13u: { return select(T(0.0), T(1.0), x > T(0.0)); }
-    case 14u: { return x * x; }
-    case 15u: { return inverseSqrt(x); }
-    case 16u: { return 1.0 / x; }
-    case 17u: { return sign(x); }
-    case 18u: { return sin(x); }
-    case 19u: { return cos(x); }
-    case 20u: { return 0.5 * x * (1.0 + gelu_tanh_t(x)); }
-    case 21u: { return x * sigmoid_pair(x).s; }
-    default: { return x; }
-  }
-}
-
-// d f / d x, from the input x and the forward output y (whichever is cheaper or stabler).
-fn unary_df(x: T, y: T, a: f32) -> T {
-  switch OP {
-    case 0u: { return T(1.0); }
-    case 1u: { return T(-1.0); }
-    case 2u: { return y; }
-    case 3u: { return 1.0 / x; }
-    case 4u: { return 0.5 / y; }
-    case 5u: { return 1.0 - y * y; }
-    case 6u: { let sp = sigmoid_pair(x); return sp.s * sp.c; } // 1 - y would cancel for x > 0
-    case 7u: { return select(T(0.0), T(1.0), x > T(0.0)); }
-    case 8u: {
-      let g = gelu_parts(x);
-      return g.phi + g.dens;
-    }
-    case 9u: { return T(1.0); }
-    case 10u: { return T(a); }
-    case 11u: { return a * spow(x, T(a - 1.0)); }
-    case 12u: { return sign(x); }
-    case 13u: { return T(0.0); }
-    case 14u: { return 2.0 * x; }
-    case 15u: { return -0.5 * y * y * y; }
-    case 16u: { return -y * y; }
-    case 17u: { return T(0.0); }
-    case 18u: { return cos(x); }
-    case 19u: { return -sin(x); }
-    case 20u: {
-      let t = gelu_tanh_t(x);
-      let xc = clamp(x, T(-10.0), T(10.0));
-      return 0.5 * (1.0 + t) + 0.5 * xc * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * xc * xc);
-    }
-    case 21u: {
-      // silu' = s + x s (1 - s)
-      let sp = sigmoid_pair(x);
-      return sp.s + x * sp.s * sp.c;
-    }
-    default: { return T(1.0); }
-  }
-}
-
-// Binary op codes: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 eq (1.0 / 0.0), 7 gt, 8 pow
-fn binary_f(a: T, b: T) -> T {
-  switch OP {
-    case 0u: { return a + b; }
-    case 1u: { return a - b; }
-    case 2u: { return a * b; }
-    case 3u: { return a / b; }
-    case 4u: { return max(a, b); }
-    case 5u: { return min(a, b); }
-    case 6u: { return select(T(0.0), T(1.0), a == b); }
-    case 7u: { return select(T(0.0), T(1.0), a > b); }
-    case 8u: { return spow(a, b); }
-    default: { return a; }
-  }
 }
 
 fn index(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
 }
 
-@group(0) @binding(1) var<storage, read> X: array<T>;
-@group(0) @binding(2) var<storage, read_write> Y: array<T>;
 
 @compute @workgroup_size(256)
 fn unary(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -252,9 +115,6 @@ fn unary(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
   Y[i] = unary_f(X[i], p.alpha);
 }
 
-@group(0) @binding(3) var<storage, read> GY: array<T>;
-@group(0) @binding(4) var<storage, read_write> GX: array<T>;
-@group(0) @binding(5) var<storage, read> YF: array<T>;
 
 @compute @workgroup_size(256)
 fn fill(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -271,9 +131,6 @@ fn unary_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
   GX[i] = GY[i] * unary_df(X[i], YF[i], p.alpha);
 }
 
-@group(0) @binding(6) var<storage, read> A: array<T>;
-@group(0) @binding(7) var<storage, read> B: array<T>;
-@group(0) @binding(8) var<storage, read_write> C: array<T>;
 
 fn dim(d: u32) -> u32 { return p.dims[d / 4u][d % 4u]; }
 fn strideA(d: u32) -> u32 { return p.stridesA[d / 4u][d % 4u]; }

@@ -11,18 +11,7 @@
 
 const CHUNK: u32 = 64u;
 
-struct Params {
-  n: u32,          // elements
-  rank: u32,
-  offset: u32,
-  chunks: u32,     // runs per row of the innermost dimension: ceil(dims[rank-1] / CHUNK)
-  dims: array<vec4u, 2>,
-  strides: array<vec4u, 2>,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+// Parameters and bindings: layoutKernel in src/launch/layout.ts.
 
 fn dim(d: u32) -> u32 { return p.dims[d / 4u][d % 4u]; }
 fn stride(d: u32) -> u32 { return p.strides[d / 4u][d % 4u]; }

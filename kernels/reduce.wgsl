@@ -9,20 +9,7 @@
 
 override OP: u32 = 0u;
 
-struct Params {
-  outer: u32,
-  n: u32,
-  inner: u32,
-  chunks: u32,     // output is [outer, chunks, inner]
-  chunk: u32,      // elements of the axis per chunk
-  scale: f32,
-  _pad0: u32,
-  _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+// Parameters and bindings: reduceKernel in src/launch/reduce.ts.
 
 @compute @workgroup_size(64)
 fn reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -3,16 +3,10 @@
 // come from one pass (online rescaling: when the running max grows, the running sum is
 // multiplied by exp(old - new)), so the row is read twice, not three times.
 //
-// softmax:           y = exp(x - max) / sum(exp(x - max))      (LOG: y = x - max - log(sum))
+// softmax:           y = exp(x - max) / sum(exp(x - max))      (LOG: y = (x - max) - log(sum))
 // softmax_backward:  gx = y * (gy - sum(gy * y))                (LOG: gx = gy - exp(y) * sum(gy))
-
-struct Params { rows: u32, n: u32, _p0: u32, _p1: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(3) var<storage, read> GY: array<f32>;
-@group(0) @binding(4) var<storage, read_write> GX: array<f32>;
+//
+// Parameters and bindings: softmaxKernel in src/launch/softmax.ts.
 
 @compute @workgroup_size(64)
 fn softmax(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -31,8 +25,10 @@ fn softmax(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
     }
   }
 //#if LOG
-  let lse = m + log(s);
-  for (var j = 0u; j < p.n; j++) { Y[base + j] = X[base + j] - lse; }
+  // (x - m) is exact for x near m; rounding m + log(s) first would lose log(s) against a
+  // large m (logits of 1e4: log 2 kept to 2e-4 only).
+  let ls = log(s);
+  for (var j = 0u; j < p.n; j++) { Y[base + j] = (X[base + j] - m) - ls; }
 //#else
   let inv = 1.0 / s;
   for (var j = 0u; j < p.n; j++) { Y[base + j] = exp(X[base + j] - m) * inv; }

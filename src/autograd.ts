@@ -1,9 +1,12 @@
 // Reverse-mode autograd over GPU tensors, in the micrograd shape: every op that has an
 // input needing a gradient records a node (its inputs and one backward rule); backward()
 // sorts the graph once, topologically, and runs each node's rule once, accumulating
-// gradients where a tensor fed several ops.
+// gradients where a tensor fed several ops. Each rule runs inside a scope that keeps only
+// what it returns, so a rule never frees its temporaries by hand; rules compute with the
+// non-recording launches of src/launch.
 import { ShapeError } from './errors.ts';
-import { Tensor, fmtShape, untrack } from './tensor.ts';
+import { Tensor, fmtShape, scope, untrack } from './tensor.ts';
+import { add, ones } from './launch/elementwise.ts';
 
 export interface GradNode {
   op: string;
@@ -91,7 +94,7 @@ export function backward(root: Tensor, seed?: Tensor): void {
     const order = topoOrder(root);
     const grads = new Map<Tensor, Tensor>();
     const userSeed = seed;
-    grads.set(root, seed ?? gradOps!.ones(root));
+    grads.set(root, seed ?? ones(root.gpu, root.shape));
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i];
       const g = grads.get(t);
@@ -101,7 +104,8 @@ export function backward(root: Tensor, seed?: Tensor): void {
         accumulateLeaf(t, g, g === userSeed);
         continue;
       }
-      const inputGrads = t.node.backward(g);
+      const node = t.node;
+      const inputGrads = scope(() => node.backward(g));
       for (let j = 0; j < t.node.inputs.length; j++) {
         const x = t.node.inputs[j];
         const gx = inputGrads[j];
@@ -121,15 +125,8 @@ export function backward(root: Tensor, seed?: Tensor): void {
   });
 }
 
-// Set by ops/elementwise.ts (which imports this module, so this one cannot import it):
-// accumulation needs add, and a scalar root's seed is a tensor of ones.
-let gradOps: { add: (a: Tensor, b: Tensor) => Tensor; ones: (like: Tensor) => Tensor } | null = null;
-export function setGradOps(ops: typeof gradOps): void {
-  gradOps = ops;
-}
-
 function addInto(a: Tensor, b: Tensor): Tensor {
-  const s = gradOps!.add(a, b);
+  const s = add(a, b);
   a.dispose();
   b.dispose();
   return s;
@@ -140,7 +137,7 @@ function addInto(a: Tensor, b: Tensor): Tensor {
 function accumulateLeaf(leaf: Tensor, g: Tensor, isUserSeed: boolean): void {
   const own = untrack(isUserSeed ? g.view(g.shape) : g);
   if (leaf.grad) {
-    const sum = untrack(gradOps!.add(leaf.grad, own));
+    const sum = untrack(add(leaf.grad, own));
     leaf.grad.dispose();
     own.dispose();
     leaf.grad = sum;

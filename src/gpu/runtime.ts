@@ -1,78 +1,34 @@
-// The device runtime: one `Gpu` per WebGPU device. It owns
-//   - a buffer pool (size buckets, reuse, stats),
-//   - a pipeline cache (kernels are expanded, compiled and laid out once),
-//   - a command batcher (many dispatches per submit, one open compute pass),
-//   - immutable uniform buffers cached by content (a training step reuses the same shapes,
-//     so after the first step no uniform data is uploaded at all),
-//   - readback, a timestamp-query profiler, and error reporting that turns validation,
-//     out-of-memory and WGSL compile errors into exceptions naming the kernel and shapes.
+// The device runtime: one `Gpu` per WebGPU device. It composes
+//   - a buffer pool (pool.ts), a pipeline cache (pipelines.ts), cached uniform blocks
+//     (uniforms.ts) and a timestamp profiler (profiler.ts),
+//   - the command batcher (many dispatches per submit, one open compute pass),
+//   - readback, and error reporting that turns validation, out-of-memory and WGSL compile
+//     errors into exceptions naming the kernel and shapes.
+// Kernels are launched through their declarations (kernel.ts): gpu.launch(entry, {...}).
 import { GpuError } from '../errors.ts';
 import { acquireDevice, releaseKeepAlive, type DeviceOptions, type OptionalFeature } from './device.ts';
-import { expandWgsl } from './wgsl.ts';
 import { quietly } from './polling.ts';
+import { BufferPool, TENSOR_USAGE, type PoolStats } from './pool.ts';
+import { PipelineCache, type KernelSpec, type Pipeline } from './pipelines.ts';
+import { UniformCache } from './uniforms.ts';
+import { Profiler, type ProfileRecord } from './profiler.ts';
+import { bindBuffers, type EntryPoint, type LaunchArgs, type ParamDecls } from './kernel.ts';
+import { defaultTuning, type Tuning } from './tuning.ts';
 
-export type BindingKind = 'uniform' | 'read' | 'write';
-
-export interface KernelSpec {
-  /** File name for messages, e.g. 'matmul.wgsl'. */
-  file: string;
-  /** WGSL source (kernels/*.wgsl imported as text). */
-  source: string;
-  entry: string;
-  /** Preprocessor flags (//#if NAME). */
-  flags?: Record<string, boolean>;
-  /** Template constants (//#unroll I NAME, {NAME}). */
-  consts?: Record<string, number>;
-  /** Pipeline-overridable constants (WGSL `override`). */
-  overrides?: Record<string, number>;
-  /** bindings[i] is the kind of @binding(i) of group 0 for this entry point; null where the
-   * entry point does not use that binding number (kernel files share numbers across entries). */
-  bindings: (BindingKind | null)[];
-}
-
-export interface Kernel {
-  readonly spec: KernelSpec;
-  readonly pipeline: GPUComputePipeline;
-  readonly layout: GPUBindGroupLayout;
-  readonly name: string;
-}
+export type { PoolStats, KernelSpec, ProfileRecord, Tuning };
+export type { BindingKind } from './pipelines.ts';
+export { bucketSize, fmtBytes } from './pool.ts';
+/** A compiled pipeline (what gpu.kernel() returns). */
+export type Kernel = Pipeline;
 
 export interface DispatchArgs {
   /** Data for the entry point's 'uniform' binding. */
   uniforms?: ArrayBuffer | ArrayBufferView;
   /** Storage buffers for the entry point's 'read'/'write' bindings, in binding order. */
   buffers: GPUBuffer[];
-  workgroups: [number, number?, number?];
+  workgroups: readonly [number, number?, number?];
   /** Names the op and its shapes in error messages and profiles, e.g. 'matmul [64x32]@[32x16]'. */
   label: string;
-}
-
-export interface PoolStats {
-  /** Bytes in buffers handed out and not yet released. */
-  liveBytes: number;
-  /** Bytes in released buffers kept for reuse. */
-  pooledBytes: number;
-  /** createBuffer calls made by the pool so far. */
-  allocations: number;
-  /** Buffers handed out so far (allocations + reuses). */
-  acquisitions: number;
-  peakLiveBytes: number;
-}
-
-export interface ProfileRecord {
-  label: string;
-  kernel: string;
-  ms: number;
-}
-
-const TENSOR_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
-
-/** Rounds a byte size up to its pool bucket: 4 buckets per power of two (at most 25% waste). */
-export function bucketSize(bytes: number): number {
-  const b = Math.max(16, Math.ceil(bytes / 16) * 16);
-  if (b <= 256) return b;
-  const step = 2 ** (Math.floor(Math.log2(b)) - 2);
-  return Math.ceil(b / step) * step;
 }
 
 export class Gpu {
@@ -83,24 +39,17 @@ export class Gpu {
   readonly subgroupMinSize: number;
   readonly subgroupMaxSize: number;
   readonly limits: GPUSupportedLimits;
-  /** Refuse allocations that would take live GPU memory above this many bytes. */
-  memoryLimit: number;
+  /** Kernel variant choices for this device (see tuning.ts). */
+  readonly tuning: Tuning = defaultTuning();
 
   private keepAlive: unknown;
   private destroyed = false;
   private lostReason: string | null = null;
 
-  // Buffer pool.
-  private free = new Map<number, GPUBuffer[]>();
-  private sizes = new WeakMap<GPUBuffer, number>();
-  private pooled = new WeakSet<GPUBuffer>();
-  private stats: PoolStats = { liveBytes: 0, pooledBytes: 0, allocations: 0, acquisitions: 0, peakLiveBytes: 0 };
-
-  // Pipelines and uniforms.
-  private kernels = new Map<string, Kernel>();
-  private uniformCache = new Map<string, GPUBuffer>();
-  private uniformEvicted: GPUBuffer[] = [];
-  private static readonly UNIFORM_CACHE_MAX = 8192;
+  private readonly pool: BufferPool;
+  private readonly pipelines: PipelineCache;
+  private readonly uniforms: UniformCache;
+  private profiler: Profiler | null = null;
 
   // Command batching.
   private encoder: GPUCommandEncoder | null = null;
@@ -117,10 +66,6 @@ export class Gpu {
   private pendingChecks: Promise<void>[] = [];
   private errors: string[] = [];
 
-  // Profiling.
-  private profiling: { querySet: GPUQuerySet; capacity: number; used: number; labels: [string, string][]; results: Promise<ProfileRecord[]>[] } | null =
-    null;
-
   private constructor(acq: Awaited<ReturnType<typeof acquireDevice>>) {
     this.device = acq.device;
     this.features = acq.features;
@@ -130,7 +75,15 @@ export class Gpu {
     const sg = acq.features.has('subgroups');
     this.subgroupMinSize = sg ? acq.subgroupMinSize : 0;
     this.subgroupMaxSize = sg ? acq.subgroupMaxSize : 0;
-    this.memoryLimit = Math.min(this.limits.maxBufferSize * 4, 16 * 2 ** 30);
+    this.pool = new BufferPool(this.device, this.limits.maxStorageBufferBindingSize, Math.min(this.limits.maxBufferSize * 4, 16 * 2 ** 30), () => {
+      if (this.encoder) this.flush();
+    });
+    this.pipelines = new PipelineCache(
+      this.device,
+      (p) => this.pendingChecks.push(p),
+      (m) => this.errors.push(m),
+    );
+    this.uniforms = new UniformCache(this.device);
     this.device.lost.then((info) => {
       if (!this.destroyed) this.lostReason = `${info.reason}: ${info.message}`;
     });
@@ -164,63 +117,35 @@ export class Gpu {
     if (this.lostReason) throw new GpuError(`the GPU device was lost (${this.lostReason})`);
   }
 
-  // ---------------------------------------------------------------- buffer pool
+  // ---------------------------------------------------------------- memory
+
+  /** Refuse allocations that would take live GPU memory above this many bytes. */
+  get memoryLimit(): number {
+    return this.pool.memoryLimit;
+  }
+  set memoryLimit(bytes: number) {
+    this.pool.memoryLimit = bytes;
+  }
 
   /** A storage buffer of at least `bytes` bytes, reused from the pool when one is free. */
   acquire(bytes: number, what = 'tensor'): GPUBuffer {
     this.check();
-    const size = bucketSize(bytes);
-    if (size > this.limits.maxStorageBufferBindingSize)
-      throw new GpuError(
-        `${what}: ${fmtBytes(bytes)} is more than this device can bind to a kernel (maxStorageBufferBindingSize ${fmtBytes(this.limits.maxStorageBufferBindingSize)})`,
-      );
-    this.stats.acquisitions++;
-    const list = this.free.get(size);
-    let buf = list?.pop();
-    if (buf) {
-      this.pooled.delete(buf);
-      this.stats.pooledBytes -= size;
-    } else {
-      if (this.stats.liveBytes + this.stats.pooledBytes + size > this.memoryLimit) this.trim();
-      if (this.stats.liveBytes + size > this.memoryLimit)
-        throw new GpuError(
-          `out of GPU memory: ${what} needs ${fmtBytes(bytes)} but ${fmtBytes(this.stats.liveBytes)} of the ${fmtBytes(this.memoryLimit)} limit are live (gpu.memoryLimit)`,
-        );
-      buf = this.device.createBuffer({ size, usage: TENSOR_USAGE, label: what });
-      this.sizes.set(buf, size);
-      this.stats.allocations++;
-    }
-    this.stats.liveBytes += size;
-    if (this.stats.liveBytes > this.stats.peakLiveBytes) this.stats.peakLiveBytes = this.stats.liveBytes;
-    return buf;
+    return this.pool.acquire(bytes, what);
   }
 
   /** Returns a buffer to the pool. Later kernels may reuse it at once: queue order keeps
    * the reads already encoded ahead of any new writes. */
   release(buf: GPUBuffer): void {
-    const size = this.sizes.get(buf);
-    if (size === undefined) throw new GpuError('release: buffer does not belong to this pool');
-    // Released twice, the buffer would be handed to two owners at once.
-    if (this.pooled.has(buf)) throw new GpuError(`release: buffer '${buf.label}' was already released`);
-    this.stats.liveBytes -= size;
-    if (this.destroyed) return;
-    this.stats.pooledBytes += size;
-    this.pooled.add(buf);
-    let list = this.free.get(size);
-    if (!list) this.free.set(size, (list = []));
-    list.push(buf);
+    this.pool.release(buf, !this.destroyed);
   }
 
   /** Destroys every pooled (free) buffer. */
   trim(): void {
-    if (this.encoder) this.flush();
-    for (const list of this.free.values()) for (const b of list) b.destroy();
-    this.free.clear();
-    this.stats.pooledBytes = 0;
+    this.pool.trim();
   }
 
   poolStats(): PoolStats {
-    return { ...this.stats };
+    return this.pool.snapshot();
   }
 
   private placeholderBuffer: GPUBuffer | null = null;
@@ -241,57 +166,32 @@ export class Gpu {
 
   // ---------------------------------------------------------------- kernels
 
-  /** Compiles (once) and returns the pipeline for a kernel spec. */
-  kernel(spec: KernelSpec): Kernel {
-    const key = `${spec.file}|${spec.entry}|${JSON.stringify(spec.flags ?? {})}|${JSON.stringify(spec.consts ?? {})}|${JSON.stringify(spec.overrides ?? {})}`;
-    let k = this.kernels.get(key);
-    if (k) return k;
-    this.check();
-    const expanded = expandWgsl(spec.source, spec.flags, spec.consts, spec.file);
-    const name = `${spec.file}:${spec.entry}`;
-    this.device.pushErrorScope('validation');
-    try {
-      k = { spec, name, ...this.createPipeline(spec, expanded, name, key) };
-    } finally {
-      this.pendingChecks.push(
-        this.device.popErrorScope().then((e) => {
-          // A compile error is already reported with its source line (createPipeline).
-          if (e && !/parsing WGSL|ShaderModule/.test(e.message)) this.errors.push(`${name}: ${e.message.trim()}`);
-        }),
-      );
-    }
-    this.kernels.set(key, k);
-    return k;
+  /**
+   * Launches a declared kernel's entry point (kernel.ts): parameters and buffers by name,
+   * checked against the declaration; flags, constants and overrides pick the variant.
+   * @throws GpuError naming the kernel and the parameter or buffer at fault.
+   */
+  launch<P extends ParamDecls, Bn extends string>(ep: EntryPoint<P, Bn>, args: LaunchArgs<P, Bn>): void {
+    const k = this.pipelines.get({
+      file: ep.file,
+      source: ep.source,
+      prelude: ep.prelude,
+      entry: ep.entry,
+      flags: args.flags,
+      consts: args.consts,
+      overrides: args.overrides,
+      bindings: ep.bindings,
+    });
+    const buffers = bindBuffers(ep as EntryPoint, args.buffers as Record<string, GPUBuffer | null>, () => this.placeholder, args.label);
+    const uniforms = ep.pack(args.params) ?? undefined;
+    this.dispatch(k, { uniforms, buffers, workgroups: args.workgroups, label: args.label });
   }
 
-  private createPipeline(spec: KernelSpec, expanded: ReturnType<typeof expandWgsl>, name: string, key: string): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
-    const module = this.device.createShaderModule({ code: expanded.code, label: name });
-    // Compile errors come back asynchronously: report them as kernels/<file>:<line>, and
-    // forget the pipeline, so that a later compile() tries again and reports again.
-    this.pendingChecks.push(
-      module.getCompilationInfo().then((info) => {
-        for (const m of info.messages) {
-          if (m.type !== 'error') continue;
-          const line = expanded.lineMap[m.lineNum - 1] ?? m.lineNum;
-          this.errors.push(`WGSL compile error in kernels/${spec.file}:${line}:${m.linePos}: ${m.message}`);
-          this.kernels.delete(key);
-        }
-      }),
-    );
-    const layout = this.device.createBindGroupLayout({
-      label: name,
-      entries: spec.bindings.flatMap((kind, binding) =>
-        kind
-          ? [{ binding, visibility: 4 /* COMPUTE */, buffer: { type: kind === 'uniform' ? 'uniform' : kind === 'read' ? 'read-only-storage' : 'storage' } } as GPUBindGroupLayoutEntry]
-          : [],
-      ),
-    });
-    const pipeline = this.device.createComputePipeline({
-      label: name,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: name }),
-      compute: { module, entryPoint: spec.entry, constants: spec.overrides },
-    });
-    return { pipeline, layout };
+  /** Compiles (once) and returns the pipeline for a raw kernel spec (tests of the runtime;
+   * ops launch declared kernels with launch()). */
+  kernel(spec: KernelSpec): Kernel {
+    this.check();
+    return this.pipelines.get(spec);
   }
 
   /** Checks a kernel compiles; throws with kernels/<file>:<line> if not. */
@@ -308,41 +208,7 @@ export class Gpu {
     return k;
   }
 
-  private uniformBuffer(data: ArrayBuffer | ArrayBufferView): GPUBuffer {
-    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const words = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + Math.ceil(bytes.byteLength / 4) * 4));
-    const key = words.join(',');
-    let buf = this.uniformCache.get(key);
-    if (buf) {
-      // Refresh its place in the LRU order.
-      this.uniformCache.delete(key);
-      this.uniformCache.set(key, buf);
-      return buf;
-    }
-    const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
-    buf = this.device.createBuffer({ size, usage: 0x40 /* UNIFORM */, mappedAtCreation: true, label: 'uniforms' });
-    new Uint32Array(buf.getMappedRange()).set(words);
-    buf.unmap();
-    this.uniformCache.set(key, buf);
-    if (this.uniformCache.size > Gpu.UNIFORM_CACHE_MAX) {
-      const [oldKey, old] = this.uniformCache.entries().next().value as [string, GPUBuffer];
-      this.uniformCache.delete(oldKey);
-      this.uniformEvicted.push(old); // may still be used by the open batch: destroyed after submit
-    }
-    return buf;
-  }
-
   // ---------------------------------------------------------------- batching
-
-  private openPass(): GPUComputePassEncoder {
-    if (!this.encoder) {
-      this.device.pushErrorScope('validation');
-      this.device.pushErrorScope('out-of-memory');
-      this.encoder = this.device.createCommandEncoder();
-    }
-    if (!this.pass) this.pass = this.encoder.beginComputePass();
-    return this.pass;
-  }
 
   private openEncoder(): GPUCommandEncoder {
     if (this.pass) {
@@ -357,11 +223,19 @@ export class Gpu {
     return this.encoder;
   }
 
-  /** Records a dispatch into the open batch. */
+  private openPass(): GPUComputePassEncoder {
+    if (!this.pass) {
+      const enc = this.openEncoder();
+      this.pass = enc.beginComputePass();
+    }
+    return this.pass;
+  }
+
+  /** Records a dispatch of a compiled pipeline into the open batch (buffers in binding order). */
   dispatch(kernel: Kernel, args: DispatchArgs): void {
     this.check();
     // A full query set is resolved by a flush, which makes room for more.
-    if (this.profiling && this.profiling.used + 2 > this.profiling.capacity) this.flush();
+    if (this.profiler?.full) this.flush();
     const [x, y = 1, z = 1] = args.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
@@ -378,29 +252,20 @@ export class Gpu {
       if (!kind) continue;
       if (kind === 'uniform') {
         if (!args.uniforms) throw new GpuError(`${args.label}: ${kernel.name} needs uniforms`);
-        entries.push({ binding, resource: { buffer: this.uniformBuffer(args.uniforms) } });
+        entries.push({ binding, resource: { buffer: this.uniforms.get(toWords(args.uniforms)) } });
       } else {
         const buf = args.buffers[next++];
         entries.push({ binding, resource: { buffer: buf } });
         this.lastUse.set(buf, this.batchId);
       }
     }
-    const prof = this.profiling;
-    let pass: GPUComputePassEncoder;
-    if (prof) {
-      // Profiling: one pass per dispatch so each gets its own begin/end timestamps.
-      const enc = this.openEncoder();
-      pass = enc.beginComputePass({
-        timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: prof.used, endOfPassWriteIndex: prof.used + 1 },
-      });
-      prof.used += 2;
-      prof.labels.push([args.label, kernel.name]);
-    } else pass = this.openPass();
+    // Profiling: one pass per dispatch so each gets its own begin/end timestamps.
+    const pass = this.profiler ? this.profiler.beginPass(this.openEncoder(), args.label, kernel.name) : this.openPass();
     const group = this.device.createBindGroup({ layout: kernel.layout, entries, label: args.label });
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(x, y, z);
-    if (prof && pass !== this.pass) pass.end();
+    if (pass !== this.pass) pass.end();
     this.batchLabels.push(args.label);
     if (++this.dispatchCount >= this.maxDispatchesPerSubmit) this.flush();
   }
@@ -428,21 +293,10 @@ export class Gpu {
       this.pass.end();
       this.pass = null;
     }
-    const prof = this.profiling;
-    let resolved: GPUBuffer | null = null;
-    let labels: [string, string][] = [];
-    if (prof && prof.used > 0) {
-      resolved = this.device.createBuffer({ size: prof.used * 8, usage: 0x200 /* QUERY_RESOLVE */ | 0x04 });
-      this.encoder.resolveQuerySet(prof.querySet, 0, prof.used, resolved, 0);
-      labels = prof.labels;
-    }
-    let staging: GPUBuffer | null = null;
-    if (resolved) {
-      staging = this.device.createBuffer({ size: resolved.size, usage: 0x01 /* MAP_READ */ | 0x08 });
-      this.encoder.copyBufferToBuffer(resolved, 0, staging, 0, resolved.size);
-    }
+    const afterSubmit = this.profiler?.resolve(this.encoder) ?? null;
     this.device.queue.submit([this.encoder.finish()]);
     this.submits++;
+    afterSubmit?.();
     const labelsInBatch = this.batchLabels;
     const oom = this.device.popErrorScope();
     const validation = this.device.popErrorScope();
@@ -455,27 +309,11 @@ export class Gpu {
         }
       }),
     );
-    if (prof && staging && resolved) {
-      const s = staging;
-      const r = resolved;
-      prof.results.push(
-        s.mapAsync(1 /* READ */).then(() => {
-          const t = new BigInt64Array(s.getMappedRange().slice(0));
-          s.unmap();
-          s.destroy();
-          r.destroy();
-          return labels.map(([label, kernel], i) => ({ label, kernel, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
-        }),
-      );
-      prof.used = 0;
-      prof.labels = [];
-    }
     this.encoder = null;
     this.batchLabels = [];
     this.dispatchCount = 0;
     this.batchId++;
-    for (const b of this.uniformEvicted) b.destroy();
-    this.uniformEvicted = [];
+    this.uniforms.afterSubmit();
   }
 
   /** Number of queue submits so far (to check batching). */
@@ -535,18 +373,16 @@ export class Gpu {
   startProfile(capacity = 4096): void {
     if (!this.canProfile) throw new GpuError('profiling needs the timestamp-query feature, which this adapter lacks');
     this.flush();
-    const querySet = this.device.createQuerySet({ type: 'timestamp', count: capacity });
-    this.profiling = { querySet, capacity, used: 0, labels: [], results: [] };
+    this.profiler = new Profiler(this.device, capacity);
   }
 
   /** Stops recording and returns one record per dispatch since startProfile(). */
   async endProfile(): Promise<ProfileRecord[]> {
-    const prof = this.profiling;
+    const prof = this.profiler;
     if (!prof) throw new GpuError('endProfile() without startProfile()');
     this.flush();
-    this.profiling = null;
-    const results = (await quietly(Promise.all(prof.results))).flat();
-    prof.querySet.destroy();
+    this.profiler = null;
+    const results = await quietly(prof.collect());
     await this.settle();
     return results;
   }
@@ -562,10 +398,8 @@ export class Gpu {
       /* destroying anyway */
     }
     this.destroyed = true;
-    for (const list of this.free.values()) for (const b of list) b.destroy();
-    this.free.clear();
-    for (const b of this.uniformCache.values()) b.destroy();
-    this.uniformCache.clear();
+    this.pool.destroyFree();
+    this.uniforms.destroy();
     this.placeholderBuffer?.destroy();
     this.device.destroy();
     if (this.keepAlive) releaseKeepAlive(this.keepAlive);
@@ -576,15 +410,14 @@ export class Gpu {
   }
 }
 
+function toWords(data: ArrayBuffer | ArrayBufferView): Uint32Array {
+  if (data instanceof Uint32Array) return data;
+  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + Math.ceil(bytes.byteLength / 4) * 4));
+}
+
 /** Creates the runtime on the best adapter: dawn.node in Node, navigator.gpu in browsers. */
 export const createDevice = (opts: DeviceOptions = {}): Promise<Gpu> => Gpu.create(opts);
-
-export function fmtBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 2 ** 20) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 2 ** 30) return `${(n / 2 ** 20).toFixed(1)} MiB`;
-  return `${(n / 2 ** 30).toFixed(2)} GiB`;
-}
 
 /** Workgroup counts for `n` invocations of `wg` threads, folded into 2D past the per-dimension limit. */
 export function grid1d(n: number, wg: number, maxPerDim = 65535): [number, number, number] {

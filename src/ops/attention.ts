@@ -6,7 +6,7 @@ import { isGradEnabled, record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { grid1d, type Gpu, type KernelSpec } from '../gpu/runtime.ts';
-import { Uniforms, checkFinite, checkInputs, sameShape } from './util.ts';
+import { Uniforms, checkFinite, checkInputs, sameShape } from '../launch/util.ts';
 
 export interface AttentionOptions {
   /** [B, Lk]: 1 where a key may be attended to, 0 where not (padding). No gradient. */

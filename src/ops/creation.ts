@@ -3,7 +3,7 @@
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape, type Shape } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { prod } from './util.ts';
+import { prod } from '../launch/util.ts';
 import { Rng } from '../rng.ts';
 
 export { Rng };

@@ -4,7 +4,7 @@ import { noGrad, record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { grid1d } from '../gpu/runtime.ts';
-import { Uniforms, checkInputs } from './util.ts';
+import { Uniforms, checkInputs } from '../launch/util.ts';
 import { div, full, maximum, ones } from './elementwise.ts';
 import { sum } from './reduce.ts';
 import { hostInts } from './creation.ts';

@@ -4,7 +4,7 @@ import { record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { grid1d } from '../gpu/runtime.ts';
-import { Uniforms, checkInputs } from './util.ts';
+import { Uniforms, checkInputs } from '../launch/util.ts';
 import { hostInts } from './creation.ts';
 
 /** Rows of `weight` [vocab, dim] picked by integer `ids` (any shape): result [...ids.shape, dim]. */

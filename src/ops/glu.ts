@@ -4,7 +4,7 @@ import { record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { grid1d, type KernelSpec } from '../gpu/runtime.ts';
-import { Uniforms, checkInputs, sameShape } from './util.ts';
+import { Uniforms, checkInputs, sameShape } from '../launch/util.ts';
 
 const WG = 256;
 

@@ -4,7 +4,7 @@ import { record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { grid1d } from '../gpu/runtime.ts';
-import { Uniforms, checkFinite, checkInputs } from './util.ts';
+import { Uniforms, checkFinite, checkInputs } from '../launch/util.ts';
 
 /** (x - mean) / sqrt(var + eps) * gamma + beta over the last axis; gamma and beta are [n]. */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {

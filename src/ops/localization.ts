@@ -3,7 +3,7 @@ import source from '../../kernels/localization.wgsl';
 import { record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
-import { Uniforms, checkFinite, checkInputs } from './util.ts';
+import { Uniforms, checkFinite, checkInputs } from '../launch/util.ts';
 import { hostInts } from './creation.ts';
 import { mean } from './reduce.ts';
 import { slice } from './layout.ts';

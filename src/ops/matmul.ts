@@ -4,7 +4,7 @@ import { record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { Uniforms, broadcastShapes, checkInputs, prod } from './util.ts';
+import { Uniforms, broadcastShapes, checkInputs, prod } from '../launch/util.ts';
 import { sumToShape } from './reduce.ts';
 
 export type MatmulVariant = 'auto' | 'subgroup' | 'tiled';

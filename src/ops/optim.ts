@@ -6,7 +6,7 @@ import { noGrad } from '../autograd.ts';
 import { CtvlmError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
-import { Uniforms, checkFinite } from './util.ts';
+import { Uniforms, checkFinite } from '../launch/util.ts';
 import { square } from './elementwise.ts';
 import { sum } from './reduce.ts';
 

@@ -6,7 +6,7 @@ import { record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import type { Gpu, KernelSpec } from '../gpu/runtime.ts';
-import { Uniforms, checkInputs } from './util.ts';
+import { Uniforms, checkInputs } from '../launch/util.ts';
 
 type Vec3 = readonly [number, number, number];
 

@@ -4,7 +4,7 @@ import { record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { grid1d, type Gpu, type KernelSpec } from '../gpu/runtime.ts';
-import { Uniforms, checkFinite, checkInputs } from './util.ts';
+import { Uniforms, checkFinite, checkInputs } from '../launch/util.ts';
 
 /**
  * Layouts of the forward and input-gradient kernels: 'row' one invocation per row;

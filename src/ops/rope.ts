@@ -4,7 +4,7 @@ import { record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
-import { Uniforms, checkInputs } from './util.ts';
+import { Uniforms, checkInputs } from '../launch/util.ts';
 import { tensor } from './creation.ts';
 
 export interface RopeTables {

@@ -3,7 +3,7 @@ import source from '../../kernels/siglip.wgsl';
 import { noGrad, record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
-import { Uniforms, checkInputs } from './util.ts';
+import { Uniforms, checkInputs } from '../launch/util.ts';
 import { concat, slice } from './layout.ts';
 import { div, full, maximum } from './elementwise.ts';
 import { sum } from './reduce.ts';

@@ -1,34 +1,15 @@
-// Softmax and log-softmax over the last axis (kernels/softmax.wgsl).
-import source from '../../kernels/softmax.wgsl';
+// Softmax and log-softmax over the last axis (kernels/softmax.wgsl, src/launch/softmax.ts).
 import { record } from '../autograd.ts';
-import { Tensor, fmtShape } from '../tensor.ts';
-import { grid1d } from '../gpu/runtime.ts';
-import { Uniforms, checkInputs } from './util.ts';
+import type { Tensor } from '../tensor.ts';
+import { softmaxBackward, softmaxForward } from '../launch/softmax.ts';
 
 function softmaxOp(x: Tensor, log: boolean): Tensor {
-  const op = log ? 'logSoftmax' : 'softmax';
-  const gpu = checkInputs(op, [x]);
-  const n = x.shape[x.rank - 1];
-  const rows = x.size / n;
-  const uniforms = new Uniforms().u32(rows, n, 0, 0).bytes();
-  const y = new Tensor(gpu, x.shape, 'f32', undefined, op);
-  const fwd = gpu.kernel({ file: 'softmax.wgsl', source, entry: 'softmax', flags: { LOG: log }, bindings: ['uniform', 'read', 'write'] });
-  gpu.dispatch(fwd, { uniforms, buffers: [x.buffer, y.buffer], workgroups: grid1d(rows, 64), label: `${op} ${fmtShape(x.shape)}` });
-  return record(y, op, [x], (gy) => {
-    const gx = new Tensor(gpu, x.shape, 'f32', undefined, `grad.${op}`);
-    const bwd = gpu.kernel({
-      file: 'softmax.wgsl',
-      source,
-      entry: 'softmax_backward',
-      flags: { LOG: log },
-      bindings: ['uniform', 'read', null, 'read', 'write'],
-    });
-    gpu.dispatch(bwd, { uniforms, buffers: [y.buffer, gy.buffer, gx.buffer], workgroups: grid1d(rows, 64), label: `${op}.backward ${fmtShape(x.shape)}` });
-    return [gx];
-  });
+  const y = softmaxForward(x, log);
+  return record(y, log ? 'logSoftmax' : 'softmax', [x], (gy) => [softmaxBackward(y, gy, log)]);
 }
 
-/** exp(x) / sum(exp(x)) over the last axis. */
+/** exp(x) / sum(exp(x)) over the last axis. Any shape; the result has x's shape. */
 export const softmax = (x: Tensor): Tensor => softmaxOp(x, false);
-/** x - logsumexp(x) over the last axis. */
+/** (x - max) - log(sum(exp(x - max))) over the last axis (the two parts kept apart: exact
+ * for logits of any size, as torch.log_softmax). Any shape; the result has x's shape. */
 export const logSoftmax = (x: Tensor): Tensor => softmaxOp(x, true);

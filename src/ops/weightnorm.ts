@@ -1,7 +1,7 @@
 // Weight normalisation (a composite of existing ops; the tape gives both gradients).
 import { ShapeError } from '../errors.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
-import { checkInputs } from './util.ts';
+import { checkInputs } from '../launch/util.ts';
 import { mul, rsqrt, square } from './elementwise.ts';
 import { sum } from './reduce.ts';
 import { reshape } from './layout.ts';

@@ -1,0 +1,7 @@
+// The launch layer: every kernel's declaration and its non-recording launches (tensors in,
+// tensors out, no autograd). Backward rules and gradient accumulation call these, so the
+// differentiable ops in src/ops never import one another for their gradients.
+export * from './elementwise.ts';
+export * from './reduce.ts';
+export * from './layout.ts';
+export * from './softmax.ts';

@@ -1,0 +1,90 @@
+// Launches of kernels/reduce.wgsl (no autograd): sum, mean and max over one axis (or all
+// elements), and sumToShape, the reduction over broadcast axes that backward rules use.
+import source from '../../kernels/reduce.wgsl';
+import { ShapeError } from '../errors.ts';
+import { defineKernel, read, write } from '../gpu/kernel.ts';
+import { grid1d, type Gpu } from '../gpu/runtime.ts';
+import { Tensor, fmtShape, scope, type Shape } from '../tensor.ts';
+import { checkInputs, normAxis, prod, sameShape } from './util.ts';
+
+const WG = 64;
+
+export const reduceKernel = defineKernel({
+  file: 'reduce.wgsl',
+  source,
+  // The input is [outer, n, inner]; the output [outer, chunks, inner], each chunk `chunk`
+  // elements of the axis; sums are multiplied by `scale` (mean: 1/n).
+  params: { outer: 'u32', n: 'u32', inner: 'u32', chunks: 'u32', chunk: 'u32', scale: 'f32' },
+  buffers: { X: read(), Y: write() },
+  entries: { reduce: ['X', 'Y'] },
+});
+
+function pass(gpu: Gpu, op: 0 | 1, x: GPUBuffer, y: GPUBuffer, outer: number, n: number, inner: number, chunks: number, scale: number, label: string): void {
+  gpu.launch(reduceKernel.reduce, {
+    overrides: { OP: op },
+    params: { outer, n, inner, chunks, chunk: Math.ceil(n / chunks), scale },
+    buffers: { X: x, Y: y },
+    workgroups: grid1d(outer * chunks * inner, WG),
+    label,
+  });
+}
+
+/** Reduces [outer, n, inner] to [outer, inner]; splits long axes into two passes. */
+function reduceRaw(gpu: Gpu, op: 0 | 1, x: Tensor, outer: number, n: number, inner: number, scale: number, outShape: Shape, label: string): Tensor {
+  const out = new Tensor(gpu, outShape, 'f32', undefined, label.split(' ')[0]);
+  const outputs = outer * inner;
+  // Too few outputs to keep the device busy and a long axis: split it.
+  const chunks = outputs < 2048 && n >= 4096 ? Math.min(Math.ceil(n / 1024), Math.max(1, Math.floor(8192 / outputs))) : 1;
+  if (chunks <= 1) {
+    pass(gpu, op, x.buffer, out.buffer, outer, n, inner, 1, scale, label);
+    return out;
+  }
+  const partial = gpu.acquire(outer * chunks * inner * 4, `${label} partials`);
+  pass(gpu, op, x.buffer, partial, outer, n, inner, chunks, 1, `${label} (pass 1)`);
+  pass(gpu, op, partial, out.buffer, outer, chunks, inner, 1, scale, `${label} (pass 2)`);
+  gpu.release(partial);
+  return out;
+}
+
+/** The [outer, n, inner] view of a reduction over `axis` and the output shape. */
+export function reduceShape(shape: Shape, axis: number | undefined, keepdim: boolean): { outer: number; n: number; inner: number; out: number[] } {
+  if (axis === undefined) return { outer: 1, n: prod(shape), inner: 1, out: keepdim ? shape.map(() => 1) : [1] };
+  const outer = prod(shape.slice(0, axis));
+  const inner = prod(shape.slice(axis + 1));
+  const out = keepdim ? shape.map((d, i) => (i === axis ? 1 : d)) : shape.filter((_, i) => i !== axis);
+  return { outer, n: shape[axis], inner, out: out.length ? out : [1] };
+}
+
+function reduceOp(op: 'sum' | 'mean' | 'max', x: Tensor, axis: number | undefined, keepdim: boolean): Tensor {
+  const gpu = checkInputs(op, [x]);
+  const ax = axis === undefined ? undefined : normAxis(op, axis, x.rank);
+  const { outer, n, inner, out } = reduceShape(x.shape, ax, keepdim);
+  return reduceRaw(gpu, op === 'max' ? 1 : 0, x, outer, n, inner, op === 'mean' ? 1 / n : 1, out, `${op} ${fmtShape(x.shape)} axis=${ax ?? 'all'}`);
+}
+
+/** Sum over `axis` (all elements when undefined). */
+export const sum = (x: Tensor, axis?: number, keepdim = false): Tensor => reduceOp('sum', x, axis, keepdim);
+/** Mean over `axis` (all elements when undefined). */
+export const mean = (x: Tensor, axis?: number, keepdim = false): Tensor => reduceOp('mean', x, axis, keepdim);
+/** Maximum over `axis` (all elements when undefined). */
+export const max = (x: Tensor, axis?: number, keepdim = false): Tensor => reduceOp('max', x, axis, keepdim);
+
+/** Sums `g` over the axes along which `shape` was broadcast to g's shape (a binary op's
+ * backward). Returns a view of g when nothing is reduced. */
+export function sumToShape(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g.view(shape);
+  return scope(() => sumToShapeScoped(g, shape));
+}
+
+function sumToShapeScoped(g: Tensor, shape: Shape): Tensor {
+  if (prod(shape) === 1) return sum(g).view(shape);
+  const lead = g.rank - shape.length;
+  if (lead < 0) throw new ShapeError(`sumToShape: cannot reduce ${fmtShape(g.shape)} to the larger rank ${fmtShape(shape)}`);
+  // Leading axes that the smaller shape lacks: fold them into one and sum it away.
+  let cur = lead > 0 ? sum(g.view([prod(g.shape.slice(0, lead)), ...g.shape.slice(lead)]), 0) : g;
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1 && cur.shape[i] !== 1) cur = sum(cur, i, true);
+    else if (shape[i] !== cur.shape[i]) throw new ShapeError(`sumToShape: ${fmtShape(g.shape)} was not broadcast from ${fmtShape(shape)}`);
+  }
+  return cur.view(shape);
+}
