@@ -43,7 +43,10 @@ export const UNARY_OPS = {
   log: { f: 'log(x)', df: '1.0 / x', ref: Math.log, dref: (x) => 1 / x, cases: { domain: [0.1, 3], extremes: [1e-30, 1e-6, 1e6, 1e30] } },
   sqrt: { f: 'sqrt(x)', df: '0.5 / y', ref: Math.sqrt, dref: (x) => 0.5 / Math.sqrt(x), cases: { domain: [0.1, 3], extremes: [1e-30, 1e30] } },
   rsqrt: { f: 'inverseSqrt(x)', df: '-0.5 * y * y * y', ref: (x) => 1 / Math.sqrt(x), dref: (x) => -0.5 * x ** -1.5, cases: { domain: [0.1, 3], extremes: [1e-12, 1e12] } },
-  tanh: { f: 'tanh(clamp(x, T(-10.0), T(10.0)))', df: '1.0 - y * y', ref: Math.tanh, dref: (x) => 1 - Math.tanh(x) ** 2, cases: { extremes: [-1e4, -9, 9, 1e4] } },
+  // 1 - y^2 cancels to 0 once y rounds to +-1 (|x| > 9): sech^2 x = 4z / (1 + z)^2, z = exp(-2|x|).
+  tanh: {
+    f: 'tanh(clamp(x, T(-10.0), T(10.0)))',
+    df: 'let z = exp_neg(min(2.0 * abs(x), T(200.0)), T(0.0)); let d = 1.0 + z; return 4.0 * z / (d * d);', ref: Math.tanh, dref: (x) => 1 - Math.tanh(x) ** 2, cases: { extremes: [-1e4, -9, 9, 1e4] } },
   // 1 - y would cancel for large x: the derivative is s (1 - s) from the pair.
   sigmoid: { f: 'sigmoid_pair(x).s', df: 'let sp = sigmoid_pair(x); return sp.s * sp.c;', ref: sigmoid64, dref: (x) => sigmoid64(x) * sigmoid64(-x), cases: { extremes: [...big] } },
   relu: { f: 'max(x, T(0.0))', df: 'select(T(0.0), T(1.0), x > T(0.0))', ref: (x) => Math.max(x, 0), dref: (x) => (x > 0 ? 1 : 0), cases: { kinks: [0], extremes: [...big] } },

@@ -5,6 +5,8 @@ import { testGpu } from '../helpers/gpu.ts';
 import { F32, assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
+import * as assert from 'uvu/assert';
+import { backward } from '../../src/autograd.ts';
 
 const t = suite('softmax');
 for (const log of [false, true]) {
@@ -21,4 +23,31 @@ for (const log of [false, true]) {
     await checkGradients({ what: name, gpu, inputs: [{ data: randomValues(4 * 6, 2, -2, 2), shape: [2, 2, 6] }], op: fn, reference: (a) => ref.softmax(a, 6, log) });
   });
 }
+
+// Logits of +-1e4 in rows of 4096: a kernel that rounds m + log(s) before subtracting it from
+// x loses log(s) against m (the ulp of 1e4 is 1e-3: logSoftmax([1e4, 1e4]) came out -0.693359).
+// With (x - m) - log(s) the result is exact to f32 rounding of values of size ~10: F32.
+t('logSoftmax and softmax: logits of +-1e4, rows of 4096, and zero gradients', async () => {
+  const gpu = await testGpu();
+  const pair = ops.tensor(gpu, [1e4, 1e4], [1, 2]);
+  pair.requiresGrad = true;
+  const ls = ops.logSoftmax(pair);
+  const v = await ls.floats();
+  assert.ok(Math.abs(v[0] + Math.LN2) < 1e-6 && Math.abs(v[1] + Math.LN2) < 1e-6, `logSoftmax([1e4, 1e4]) = ${v[0]}, ${v[1]}`);
+  backward(ls, ops.tensor(gpu, [1, 0], [1, 2]));
+  const g = await pair.grad!.floats();
+  assert.ok(Math.abs(g[0] - 0.5) < 1e-6 && Math.abs(g[1] + 0.5) < 1e-6, `its gradient ${g[0]}, ${g[1]} (expected 0.5, -0.5)`);
+  for (const log of [false, true]) {
+    const n = 4096;
+    const x = randomValues(3 * n, 7, -1e4, 1e4).map((v, i) => (i % 97 === 0 ? 1e4 - (i % 5) : v));
+    const xt = ops.tensor(gpu, Float32Array.from(x), [3, n]);
+    xt.requiresGrad = true;
+    const y = log ? ops.logSoftmax(xt) : ops.softmax(xt);
+    assertClose(await y.floats(), ref.softmax(Float64Array.from(Float32Array.from(x)), n, log), F32, `${log ? 'logSoftmax' : 'softmax'} 3x4096 of +-1e4`);
+    backward(y, ops.zeros(gpu, y.shape));
+    const gz = await xt.grad!.floats();
+    assert.ok(gz.every((e) => Object.is(Math.abs(e), 0)), 'a zero output gradient gives exactly zero');
+  }
+});
+
 t.run();

@@ -13,37 +13,6 @@ export function f64(a: ArrayLike<number>): F64 {
 // ---------------------------------------------------------------- elementwise
 
 const GELU_C = Math.sqrt(2 / Math.PI);
-export const unaryRef: Record<string, (x: number, a: number) => number> = {
-  neg: (x) => -x,
-  exp: Math.exp,
-  log: Math.log,
-  sqrt: Math.sqrt,
-  rsqrt: (x) => 1 / Math.sqrt(x),
-  tanh: Math.tanh,
-  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  relu: (x) => Math.max(x, 0),
-  gelu: (x) => 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x ** 3))),
-  abs: Math.abs,
-  square: (x) => x * x,
-  recip: (x) => 1 / x,
-  sin: Math.sin,
-  cos: Math.cos,
-  addScalar: (x, a) => x + a,
-  mulScalar: (x, a) => x * a,
-  powScalar: (x, a) => x ** a,
-  copy: (x) => x,
-};
-
-export const binaryRef: Record<string, (a: number, b: number) => number> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  maximum: Math.max,
-  minimum: Math.min,
-  pow: (a, b) => a ** b,
-};
-
 export function broadcastShape(a: Shape, b: Shape): Shape {
   const r = Math.max(a.length, b.length);
   return Array.from({ length: r }, (_, i) => Math.max(a[a.length - r + i] ?? 1, b[b.length - r + i] ?? 1));
@@ -68,10 +37,12 @@ function bIndex(i: number, out: Shape, shape: Shape): number {
   return idx;
 }
 
-export function binary(op: string, a: F64, as: Shape, b: F64, bs: Shape): { out: F64; shape: Shape } {
+/** f(a, b) elementwise with numpy broadcasting (the binary ops' references come from
+ * src/launch/elementwise-table.ts). */
+export function broadcastBinary(f: (a: number, b: number) => number, a: F64, as: Shape, b: F64, bs: Shape): { out: F64; shape: Shape } {
   const shape = broadcastShape(as, bs);
   const out = new Float64Array(size(shape));
-  for (let i = 0; i < out.length; i++) out[i] = binaryRef[op](a[bIndex(i, shape, as)], b[bIndex(i, shape, bs)]);
+  for (let i = 0; i < out.length; i++) out[i] = f(a[bIndex(i, shape, as)], b[bIndex(i, shape, bs)]);
   return { out, shape };
 }
 
