@@ -1,7 +1,9 @@
-// Cropping a prepared (RAS, resampled) volume to the model's grid of windows, and the
-// eval-time preparation of a single volume. Browser-safe: the demo page runs it too
-// (src/data/dataset.ts, which reads files, builds on it).
+// Cropping a prepared (RAS, resampled) volume to the model's grid of windows: choosing the crop
+// (in training a random position and flips, the augmentation), cutting it, and the eval-time
+// preparation of a single volume. Browser-safe: the demo page runs it too (src/data/dataset.ts,
+// which reads files, builds on it).
 import { DataError } from '../errors.ts';
+import { Rng, hashString, mixSeed } from '../rng.ts';
 import { cropStart, reorientToRas, resample, HU_MIN, HU_MAX } from './prep.ts';
 import { identityAffine, multiplyAffines, spacingFromAffine, type Vec3, type Volume } from './volume.ts';
 
@@ -48,6 +50,41 @@ export function checkConfig(c: DatasetConfig): void {
 /** Crop size of a config: grid x window voxels (x, y, z). */
 export function cropSize(c: DatasetConfig): Vec3 {
   return [c.grid[0] * c.window[0], c.grid[1] * c.window[1], c.grid[2] * c.window[2]];
+}
+
+export type PrepareMode = 'train' | 'eval';
+
+/** How crops are chosen (the DatasetOptions fields of the same names). */
+export interface CropChoice {
+  /** Eval crop: 'grid' (default) grid x window voxels; 'fit' the largest whole number of windows up to `grid`. */
+  evalCrop?: 'grid' | 'fit';
+  /** Training flip probability per axis (one number or x, y, z). Default 0.5. */
+  flipP?: number | [number, number, number];
+}
+
+/**
+ * The crop of a case (its resampled `shape`, its `id`) for (mode, seed): deterministic.
+ * Training: a random start per axis (uniform over the positions that keep the crop inside the
+ * scan, or the scan inside the crop where it is smaller) and flips with p = flipP per axis, from
+ * one Rng per (seed, case id), so a case keeps its crops when the split is listed differently;
+ * draws in order: crop start x, y, z, then flip x, y, z. Eval: centred, no flips.
+ */
+export function chooseCrop(shape: Vec3, id: string, mode: PrepareMode, seed: number, config: DatasetConfig, choice: CropChoice = {}): CropSpec {
+  const full = cropSize(config);
+  if (mode === 'eval') {
+    const size: Vec3 = (choice.evalCrop ?? 'grid') === 'fit'
+      ? (full.map((_, a) => Math.min(config.grid[a]!, Math.max(1, Math.floor(shape[a]! / config.window[a]!))) * config.window[a]!) as Vec3)
+      : full;
+    return { start: [0, 1, 2].map((a) => cropStart(shape[a]!, size[a]!, 'center')) as Vec3, size, flip: [false, false, false] };
+  }
+  if (mode !== 'train') throw new Error(`CtDataset: mode must be 'train' or 'eval', got ${JSON.stringify(mode)}`);
+  const rng = new Rng(mixSeed(seed >>> 0, hashString(id), 0x5eed));
+  const u = () => rng.next();
+  const start = [0, 1, 2].map((a) => cropStart(shape[a]!, full[a]!, 'random', u)) as Vec3;
+  const fp = choice.flipP ?? 0.5;
+  const p = typeof fp === 'number' ? [fp, fp, fp] : fp;
+  const flip = [0, 1, 2].map((a) => u() < p[a]!) as [boolean, boolean, boolean];
+  return { start, size: full, flip };
 }
 
 /** Per depth bin of a crop: 1 when one of its slices holds scan (resampled slices 0..nz-1). */

@@ -7,7 +7,7 @@
 // CT-RATE rescale / spacing metadata when the entry has it, clip HU to [-1000, 1000] and scale
 // to [0, 1], reorient to RAS, resample (trilinear) to `spacing`. Reports are mined for image
 // references once, at open, and each reference resolved to a slice (world z) through the
-// entry's series metadata (snippets.ts).
+// entry's series metadata (snippets.ts, snippet-locate.ts).
 // Per prepare(index, mode, seed): crop / pad to exactly grid x window voxels (random start in
 // training, centred in evaluation), flip (training, p = 0.5 per axis; the affine follows, so
 // world positions, and thus snippet bins, follow the voxels), and place each snippet in the
@@ -25,23 +25,22 @@
 //   report encoder on the report as written, and CT-RATE reports never carry references
 //   anyway. Snippet texts are the mined sentences with the references removed.
 // - zMm is the target bin's centre in mm from the start of the crop's first slice,
-//   (bin + 1/2) * patch z * spacing z: the convention of ops/localization.ts (z_d).
+//   (bin + 1/2) * patch z * spacing z: the convention of losses/localization.ts (z_d).
 // - Randomness: one Rng per (seed, case id) (so a case keeps its crops when the split is
 //   listed differently); draws in order: crop start x, y, z, then flip x, y, z.
+// Its parts, by job: dataset-cases.ts (labels and resolved snippets per case, the split's
+// statistics), dataset-volumes.ts (reading, preparing and caching the pre-crop volumes),
+// crop.ts (choosing the crop, the augmentation, and cutting it).
 import { DataError } from '../errors.ts';
-import { NUM_LABELS } from './labels.ts';
-import { entrySplit, readManifestFile, resolveVolumePath, applyCtRateMeta, type ManifestEntry, type Split } from './manifest.ts';
-import { decodeNifti } from './nifti.ts';
-import { cropStart, reorientToRas, resample } from './prep.ts';
-import { depthBin, mineSnippets, resolveSnippet, type DropReason } from './snippets.ts';
-import type { Vec3, Volume } from './volume.ts';
-import { binValidity, checkConfig, cropAndFlip, cropSize, huToUnitInPlace, type CropSpec, type DatasetConfig } from './crop.ts';
-
-export { binValidity, checkConfig, cropAndFlip, cropSize, huToUnitInPlace, prepareForModel, type CropSpec, type DatasetConfig } from './crop.ts';
-import { Rng, hashString, mixSeed } from '../rng.ts';
+import { binValidity, checkConfig, chooseCrop, cropAndFlip, type CropSpec, type DatasetConfig, type PrepareMode } from './crop.ts';
+import { caseInfo, caseStats, type CaseInfo, type CropCounters, type DatasetStats } from './dataset-cases.ts';
+import { VolumeCache, readResampled } from './dataset-volumes.ts';
+import { readManifestFile, type ManifestEntry, type Split } from './manifest.ts';
+import { depthBin } from './snippet-locate.ts';
+import { entrySplit } from './splits.ts';
+import type { Volume } from './volume.ts';
 
 export type DatasetSplit = Split | 'all';
-export type PrepareMode = 'train' | 'eval';
 
 export interface DatasetOptions {
   /** Which cases (manifest `split`, or the hash split of the id when absent). Default 'all'. */
@@ -63,7 +62,7 @@ export interface DatasetOptions {
   flipP?: number | [number, number, number];
   /**
    * References that name a series while the case's SeriesNumber is unknown (null): 'drop'
-   * (default, reason 'unknown-series') or 'accept'. See snippets.ts ResolveOptions.
+   * (default, reason 'unknown-series') or 'accept'. See snippet-locate.ts ResolveOptions.
    */
   unknownSeries?: 'drop' | 'accept';
 }
@@ -106,67 +105,6 @@ export interface PreparedCase {
   crop: CropSpec;
 }
 
-export interface DatasetStats {
-  cases: number;
-  /** Image references mined from the split's reports. */
-  snippets: number;
-  /** Of those, resolved to a slice of their case's series (candidates for every crop). */
-  resolved: number;
-  /**
-   * Dropped snippets by reason: resolution failures ('no-series-metadata', 'other-series',
-   * 'unknown-series', 'ambiguous-series', 'image-not-in-series', 'empty-sentence': counted once, at open) and
-   * 'outside-crop' (cumulative over every prepare() call so far: a crop-dependent count).
-   */
-  snippetsDropped: Record<string, number>;
-  /** Per label: cases with a known label (1 or 0). */
-  labelCounts: number[];
-  /** Per label: cases with the label present (1). */
-  positives: number[];
-  /** Per label: cases with the label absent (0). */
-  negatives: number[];
-  /** Per label: min(n_neg / n_pos, 20) (1 when a label has no positives), the disease-prompt loss's pos_weight. */
-  posWeight: number[];
-  /** Cumulative over prepare() calls: crops made, snippets located, snippets outside their crop. */
-  prepared: { crops: number; located: number; outsideCrop: number };
-}
-
-interface ResolvedSnippet {
-  text: string;
-  z: number;
-  thickness: number;
-}
-
-interface CaseInfo {
-  entry: ManifestEntry;
-  path: string;
-  labels: Int8Array;
-  snippets: ResolvedSnippet[];
-  /** Mined snippets that could not be resolved, by reason. */
-  dropped: Record<string, number>;
-  minedCount: number;
-}
-
-const STATIC_REASONS = ['no-series-metadata', 'other-series', 'unknown-series', 'ambiguous-series', 'image-not-in-series', 'empty-sentence'] as const;
-export type SnippetDropReason = DropReason | 'empty-sentence';
-
-const CTRATE_META_FIELDS = ['RescaleSlope', 'RescaleIntercept', 'XYSpacing', 'ZSpacing'];
-
-/** min(n_neg / n_pos, cap) per label; 1 for a label without positives or negatives. */
-export function posWeights(positives: readonly number[], negatives: readonly number[], cap = 20): number[] {
-  return positives.map((p, i) => (p > 0 && negatives[i]! > 0 ? Math.min(negatives[i]! / p, cap) : 1));
-}
-
-function emptyDropCounts(): Record<string, number> {
-  const r: Record<string, number> = {};
-  for (const k of STATIC_REASONS) r[k] = 0;
-  r['outside-crop'] = 0;
-  return r;
-}
-
-/** Lets other work (GPU callbacks, file reads) run between heavy synchronous steps. */
-const yieldToLoop = (): Promise<void> =>
-  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
-
 export class CtDataset {
   readonly size: number;
   readonly ids: string[];
@@ -174,9 +112,8 @@ export class CtDataset {
   readonly split: DatasetSplit;
   private readonly cases: CaseInfo[];
   private readonly opts: DatasetOptions;
-  private readonly cache = new Map<number, Promise<Volume>>();
-  private readonly cacheBytes = new Map<number, number>();
-  private readonly counters = { crops: 0, located: 0, outsideCrop: 0 };
+  private readonly volumes: VolumeCache;
+  private readonly counters: CropCounters = { crops: 0, located: 0, outsideCrop: 0 };
 
   private constructor(cases: CaseInfo[], opts: DatasetOptions) {
     this.cases = cases;
@@ -185,6 +122,7 @@ export class CtDataset {
     this.split = opts.split ?? 'all';
     this.size = cases.length;
     this.ids = cases.map((c) => c.entry.id);
+    this.volumes = new VolumeCache(opts.maxCacheBytes ?? 4 * 2 ** 30);
   }
 
   /** Reads the manifest, keeps the split's cases, mines and resolves every report's image references. */
@@ -196,29 +134,9 @@ export class CtDataset {
     const cases: CaseInfo[] = [];
     for (const e of entries) {
       if (split !== 'all' && entrySplit(e) !== split) continue;
-      cases.push(CtDataset.caseInfo(manifestPath, e, opts));
+      cases.push(caseInfo(manifestPath, e, opts.unknownSeries));
     }
     return new CtDataset(cases, opts);
-  }
-
-  private static caseInfo(manifestPath: string, e: ManifestEntry, opts: DatasetOptions): CaseInfo {
-    const dropped = emptyDropCounts();
-    const snippets: ResolvedSnippet[] = [];
-    const mined = mineSnippets(e.report);
-    for (const sn of mined) {
-      const text = sn.sentence.trim();
-      if (text === '' || !/[\p{L}]/u.test(text)) {
-        dropped['empty-sentence']!++;
-        continue;
-      }
-      const loc = resolveSnippet(sn, e.series, { unknownSeries: opts.unknownSeries });
-      if ('reason' in loc) {
-        dropped[loc.reason] = (dropped[loc.reason] ?? 0) + 1;
-        continue;
-      }
-      snippets.push({ text, z: loc.z, thickness: loc.thickness });
-    }
-    return { entry: e, path: resolveVolumePath(manifestPath, e), labels: Int8Array.from(e.labels), snippets, dropped, minedCount: mined.length };
   }
 
   /** The manifest entry of case `index`. */
@@ -243,24 +161,7 @@ export class CtDataset {
   }
 
   stats(): DatasetStats {
-    const dropped = emptyDropCounts();
-    let snippets = 0, resolved = 0;
-    const labelCounts = new Array<number>(NUM_LABELS).fill(0);
-    const positives = new Array<number>(NUM_LABELS).fill(0);
-    const negatives = new Array<number>(NUM_LABELS).fill(0);
-    for (const c of this.cases) {
-      snippets += c.minedCount;
-      resolved += c.snippets.length;
-      for (const [k, v] of Object.entries(c.dropped)) dropped[k] = (dropped[k] ?? 0) + v;
-      for (let l = 0; l < NUM_LABELS; l++) {
-        const v = c.labels[l];
-        if (v === 1) positives[l]!++;
-        else if (v === 0) negatives[l]!++;
-        if (v === 1 || v === 0) labelCounts[l]!++;
-      }
-    }
-    dropped['outside-crop'] = this.counters.outsideCrop;
-    return { cases: this.size, snippets, resolved, snippetsDropped: dropped, labelCounts, positives, negatives, posWeight: posWeights(positives, negatives), prepared: { ...this.counters } };
+    return caseStats(this.cases, this.counters);
   }
 
   /**
@@ -269,59 +170,12 @@ export class CtDataset {
    */
   resampled(index: number): Promise<Volume> {
     const c = this.info(index);
-    const hit = this.cache.get(index);
-    if (hit) {
-      // Most recently used last (Map order), for the eviction below.
-      this.cache.delete(index);
-      this.cache.set(index, hit);
-      return hit;
-    }
-    const p = this.load(c);
-    if (this.opts.cache) {
-      this.cache.set(index, p);
-      p.then(
-        (v) => {
-          this.cacheBytes.set(index, v.data.byteLength);
-          this.evict();
-        },
-        () => this.cache.delete(index),
-      );
-    }
-    return p;
-  }
-
-  private evict(): void {
-    const max = this.opts.maxCacheBytes ?? 4 * 2 ** 30;
-    let total = 0;
-    for (const b of this.cacheBytes.values()) total += b;
-    for (const index of this.cache.keys()) {
-      if (total <= max) break;
-      const b = this.cacheBytes.get(index);
-      if (b === undefined) continue; // still loading
-      this.cache.delete(index);
-      this.cacheBytes.delete(index);
-      total -= b;
-    }
+    return this.volumes.get(index, () => readResampled(c.path, c.entry, this.config.spacing, this.opts.maxVoxels), this.opts.cache ?? false);
   }
 
   /** Drops the cached volumes (all, or one case's). */
   clearCache(index?: number): void {
-    if (index === undefined) {
-      this.cache.clear();
-      this.cacheBytes.clear();
-    } else {
-      this.cache.delete(index);
-      this.cacheBytes.delete(index);
-    }
-  }
-
-  private async load(c: CaseInfo): Promise<Volume> {
-    let v = await readCaseVolume(c.path, c.entry, this.opts.maxVoxels);
-    await yieldToLoop();
-    huToUnitInPlace(v.data); // the volume was just read: its array is ours to overwrite
-    v = reorientToRas(v);
-    await yieldToLoop();
-    return resample(v, { spacing: this.config.spacing });
+    this.volumes.clear(index);
   }
 
   /**
@@ -331,31 +185,13 @@ export class CtDataset {
    */
   async cropSpec(index: number, mode: PrepareMode, seed: number): Promise<CropSpec> {
     const v = await this.resampled(index);
-    return this.cropSpecFor(v.shape, this.info(index).entry.id, mode, seed);
-  }
-
-  private cropSpecFor(shape: Vec3, id: string, mode: PrepareMode, seed: number): CropSpec {
-    const full = cropSize(this.config);
-    if (mode === 'eval') {
-      const size: Vec3 = (this.opts.evalCrop ?? 'grid') === 'fit'
-        ? (full.map((_, a) => Math.min(this.config.grid[a]!, Math.max(1, Math.floor(shape[a]! / this.config.window[a]!))) * this.config.window[a]!) as Vec3)
-        : full;
-      return { start: [0, 1, 2].map((a) => cropStart(shape[a]!, size[a]!, 'center')) as Vec3, size, flip: [false, false, false] };
-    }
-    if (mode !== 'train') throw new Error(`CtDataset: mode must be 'train' or 'eval', got ${JSON.stringify(mode)}`);
-    const rng = new Rng(mixSeed(seed >>> 0, hashString(id), 0x5eed));
-    const u = () => rng.next();
-    const start = [0, 1, 2].map((a) => cropStart(shape[a]!, full[a]!, 'random', u)) as Vec3;
-    const fp = this.opts.flipP ?? 0.5;
-    const p = typeof fp === 'number' ? [fp, fp, fp] : fp;
-    const flip = [0, 1, 2].map((a) => u() < p[a]!) as [boolean, boolean, boolean];
-    return { start, size: full, flip };
+    return chooseCrop(v.shape, this.info(index).entry.id, mode, seed, this.config, this.opts);
   }
 
   /** Case `index` prepared for the model: deterministic for (index, mode, seed); eval ignores the seed. */
   async prepare(index: number, mode: PrepareMode, seed: number): Promise<PreparedCase> {
     const v = await this.resampled(index);
-    return this.cropCase(index, v, this.cropSpecFor(v.shape, this.info(index).entry.id, mode, seed));
+    return this.cropCase(index, v, chooseCrop(v.shape, this.info(index).entry.id, mode, seed, this.config, this.opts));
   }
 
   /** Case `index` with an explicit crop (start, size, flips): what prepare() does after choosing the crop. */
@@ -413,64 +249,3 @@ export class CtDataset {
     };
   }
 }
-
-/**
- * Reads a case's volume as HU: .nii / .nii.gz asynchronously (gunzip off the main thread), with
- * the entry's CT-RATE metadata (RescaleSlope / Intercept, XYSpacing / ZSpacing) applied when it
- * has any; other paths (DICOM folders or files) through readVolumeFile.
- */
-export async function readCaseVolume(path: string, entry: Pick<ManifestEntry, 'meta'>, maxVoxels?: number): Promise<Volume> {
-  const fs = await import('node:fs/promises');
-  let st;
-  try {
-    st = await fs.stat(path);
-  } catch (e) {
-    throw new DataError(path, 'volume', `cannot read: ${(e as Error).message}`);
-  }
-  if (st.isDirectory()) {
-    const { readVolumeFile } = await import('./io/node.ts');
-    return readVolumeFile(path, { maxVoxels });
-  }
-  let bytes: Uint8Array;
-  try {
-    const b = await fs.readFile(path);
-    bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    throw new DataError(path, 'volume', `cannot read: ${(e as Error).message}`);
-  }
-  const { looksLikeDicom } = await import('./dicom.ts');
-  if (looksLikeDicom(bytes)) {
-    // One DICOM file (with or without the Part 10 preamble): its series, from its folder.
-    const { readVolumeFile } = await import('./io/node.ts');
-    return readVolumeFile(path, { maxVoxels });
-  }
-  let v: ReturnType<typeof decodeNifti> | undefined;
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    const zlib = await import('node:zlib');
-    const { kMaxLength } = await import('node:buffer');
-    const { promisify } = await import('node:util');
-    const gunzip = promisify(zlib.gunzip) as (b: Uint8Array, o: object) => Promise<Buffer>;
-    // float64 voxels + header and extensions: a bound; the header check in decodeNifti is exact.
-    const limit = maxVoxels !== undefined ? Math.min(maxVoxels * 8 + (1 << 20), kMaxLength) : undefined;
-    try {
-      const raw = await gunzip(bytes, limit !== undefined ? { maxOutputLength: limit } : {});
-      bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    } catch {
-      // The checked reader (fflate, on this thread) reads what it can and says precisely what
-      // is wrong (truncation, CRC, size limit).
-      v = decodeNifti(bytes, path, { maxVoxels });
-    }
-  }
-  v ??= decodeNifti(bytes, path, { maxVoxels });
-  const meta = entry.meta;
-  if (meta && CTRATE_META_FIELDS.some((f) => meta[f] !== undefined && meta[f] !== '')) {
-    // Only a real scaling in the header (not the identity slope 1, intercept 0 most writers put
-    // there) means the stored values were already turned into HU; applyCtRateMeta also checks
-    // the values (a median below air means they were HU already).
-    const h = v.header;
-    const headerScaled = h.scaled && !(h.sclSlope === 1 && (h.sclInter === 0 || !Number.isFinite(h.sclInter)));
-    return applyCtRateMeta(v, meta, path, headerScaled).volume;
-  }
-  return v;
-}
-

@@ -219,7 +219,7 @@ test('a single bare DICOM file given as a volume path (data inspect, training) i
     const v = await readVolumeFile(join(dir, 'IM1'));
     assert.equal(v.shape, [3, 2, 3]);
     // The training data path too (a manifest's volume may be one DICOM file).
-    const { readCaseVolume } = await import('../../src/data/dataset.ts');
+    const { readCaseVolume } = await import('../../src/data/dataset-volumes.ts');
     assert.equal((await readCaseVolume(join(dir, 'IM2'), {})).shape, [3, 2, 3]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

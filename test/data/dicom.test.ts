@@ -16,7 +16,8 @@ import { readDicomFolder, readVolumeFile } from '../../src/data/io/node.ts';
 import { orientationCodes, sampleWorld, valueRange, voxelToWorld } from '../../src/data/volume.ts';
 import { writeTestDicom, type TestSlice } from '../helpers/dicom-writer.ts';
 import { sharedData, skipWithoutSharedData } from '../helpers/paths.ts';
-import { dropCounts, locateSnippets, mineSnippets, resolveSnippet } from '../../src/data/snippets.ts';
+import { mineSnippets } from '../../src/data/snippets.ts';
+import { dropCounts, locateSnippets, resolveSnippet } from '../../src/data/snippet-locate.ts';
 import { prepareVolume } from '../../src/data/prep.ts';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number, msg = '') => {

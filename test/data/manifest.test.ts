@@ -7,20 +7,10 @@ import { repoRoot } from '../helpers/paths.ts';
 import { DataError } from '../../src/errors.ts';
 import { LABELS, findLabel, labelIndex } from '../../src/data/labels.ts';
 import { affineFromRows, createVolume } from '../../src/data/volume.ts';
-import {
-  applyCtRateMeta,
-  ctRateRelativePath,
-  entrySplit,
-  fromCtRate,
-  fromCtRateTables,
-  parseCsv,
-  parseManifest,
-  readManifestFile,
-  resolveVolumePath,
-  serializeManifest,
-  splitFor,
-  type ManifestEntry,
-} from '../../src/data/manifest.ts';
+import { parseManifest, readManifestFile, resolveVolumePath, serializeManifest, type ManifestEntry } from '../../src/data/manifest.ts';
+import { entrySplit, splitFor } from '../../src/data/splits.ts';
+import { parseCsv } from '../../src/data/csv.ts';
+import { applyCtRateMeta, ctRateRelativePath, fromCtRate, fromCtRateTables } from '../../src/data/ctrate.ts';
 
 const fx = (name: string) => readFileSync(join(repoRoot, 'test/data/fixtures', name), 'utf8');
 const zeros = () => new Array(18).fill(0);

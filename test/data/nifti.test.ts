@@ -360,7 +360,7 @@ test('zero padding after the gzip stream (tape / block copies) is read as gzip a
     const path = join(dir, 'padded.nii.gz');
     writeFileSync(path, padded(512));
     assert.ok(readNiftiFile(path).data.every((x, i) => x === plain.data[i]));
-    const { readCaseVolume } = await import('../../src/data/dataset.ts');
+    const { readCaseVolume } = await import('../../src/data/dataset-volumes.ts');
     assert.ok((await readCaseVolume(path, {})).data.every((x, i) => x === plain.data[i]));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -483,7 +483,7 @@ test('big-endian NIfTI-1 is read', () => {
 
 test('ctvlm data inspect: NIfTI file (text and JSON), usage errors', async () => {
   const { command } = await import('../../src/cli/data-inspect.ts');
-  const { UsageError } = await import('../../src/errors.ts');
+  const { UsageError } = await import('../../src/app-errors.ts');
   const dir = mkdtempSync(join(tmpdir(), 'ctvlm-inspect-'));
   const lines: string[] = [];
   const log = console.log;

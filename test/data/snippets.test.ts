@@ -3,18 +3,9 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.ts';
-import {
-  depthBin,
-  resolveSnippet,
-  dropCounts,
-  locateSnippets,
-  mineSnippets,
-  primaryImage,
-  resolveImage,
-  scoreMiner,
-  seriesThickness,
-  type ExpectedRef,
-} from '../../src/data/snippets.ts';
+import { mineSnippets, primaryImage } from '../../src/data/snippets.ts';
+import { depthBin, dropCounts, locateSnippets, resolveImage, resolveSnippet, seriesThickness } from '../../src/data/snippet-locate.ts';
+import { scoreMiner, type ExpectedRef } from '../../src/data/snippet-score.ts';
 import type { SeriesMeta } from '../../src/data/manifest.ts';
 import { sampleCase } from '../../src/data/synthetic/index.ts';
 import { writeReport } from '../../src/data/synthetic/report.ts';

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Progress, fmtTime } from '../../src/cli/progress.ts';
 import { command as synth } from '../../src/cli/data-synth.ts';
 import { command as mine } from '../../src/cli/data-mine.ts';
-import { DataError, UsageError } from '../../src/errors.ts';
+import { DataError } from '../../src/errors.ts';
+import { UsageError } from '../../src/app-errors.ts';
 
 function capture() {
   const out: string[] = [];

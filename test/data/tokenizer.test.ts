@@ -1,7 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { CLS_ID, PAD_ID, SEP_ID, UNK_ID, WordPieceTokenizer, normalize, preTokenize, type NormalizerStep } from '../../src/data/tokenizer.ts';
+import { WordPieceTokenizer } from '../../src/data/tokenizer.ts';
+import { normalize, preTokenize, type NormalizerStep } from '../../src/data/tokenizer-normalize.ts';
+import { CLS_ID, PAD_ID, SEP_ID, UNK_ID } from '../../src/data/tokenizer-vocab.ts';
 import { sampleCase } from '../../src/data/synthetic/index.ts';
 import { writeReport } from '../../src/data/synthetic/report.ts';
 import { DataError } from '../../src/errors.ts';

@@ -6,14 +6,16 @@
 // half are stored LPS-oriented (storedVolume), so readers exercise the affine / reorientation.
 import { LABELS, NUM_LABELS } from '../labels.ts';
 import type { GroundTruthReference, ManifestEntry, SeriesMeta } from '../manifest.ts';
-import { splitFor } from '../manifest.ts';
+import { splitFor } from '../splits.ts';
 import type { Volume } from '../volume.ts';
 import { flipAxes } from '../prep.ts';
 import { type Anatomy, sampleAnatomy } from './anatomy.ts';
-import { DEFAULT_PREVALENCE, type Finding, sampleFindings, sampleLabelSet } from './findings.ts';
+import type { Finding } from './finding-types.ts';
+import { DEFAULT_PREVALENCE, sampleFindings, sampleLabelSet } from './findings.ts';
 import type { Grid } from './paint.ts';
 import { renderCase } from './render.ts';
-import { type Lang, writeReport } from './report.ts';
+import type { Lang } from './report-wording.ts';
+import { writeReport } from './report.ts';
 import { Rng, mixSeed } from '../../rng.ts';
 
 export { LABELS };

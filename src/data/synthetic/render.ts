@@ -1,6 +1,6 @@
 // Renders a synthetic case (anatomy + the findings to include) into an HU grid.
 import { type Anatomy, domeZ, lungSd, lungTaper, scanZ } from './anatomy.ts';
-import { L, type Finding, type Shape } from './findings.ts';
+import { L, type Finding, type Shape } from './finding-types.ts';
 import {
   Canvas,
   T,
