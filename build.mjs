@@ -42,7 +42,7 @@ async function buildDist() {
   const builds = [
     esbuild.build({
       ...nodeOptions,
-      entryPoints: { cli: join(root, 'src/cli.ts'), index: join(root, 'src/index.ts') },
+      entryPoints: { cli: join(root, 'src/cli.ts'), index: join(root, 'src/index.ts'), framework: join(root, 'src/framework.ts') },
       outdir: join(root, 'dist'),
       banner: { js: '' },
     }),
@@ -52,7 +52,7 @@ async function buildDist() {
       ...common,
       platform: 'browser',
       external: ['webgpu', 'node:*'],
-      entryPoints: { ctvlm: join(root, 'src/browser.ts') },
+      entryPoints: { ctvlm: join(root, 'src/browser.ts'), framework: join(root, 'src/framework.ts') },
       outdir: join(root, 'dist/browser'),
     }),
   ];

@@ -1,15 +1,16 @@
 // Fused scaled dot-product attention, forward and backward, without materialising the
 // [Lq, Lk] score matrix (online softmax, as in FlashAttention).
 //
-//   O_i = sum_j softmax_j(scale * q_i . k_j + maskbias_j) v_j,  LSE_i = log sum_j exp(...)
+//   O_i = sum_j softmax_j(scale * q_i . k_j + maskbias_j) v_j
+//   Stats_i = (m_i, log l_i): the largest score m_i and l_i = sum_j exp(score_ij - m_i)
 //
 // q: [B, H, Lq, D], k and v: [B, Hkv, Lk, D] with H = Hkv * GRP (grouped-query attention:
 // query head h reads key/value head h / GRP; GRP = 1 is ordinary multi-head attention).
 // mask (MASK): [B, Lk] with 1 = attend, 0 = skip. CAUSAL: query i attends keys
 // j <= i + (Lk - Lq) only (p.off = Lk - Lq; j <= i when Lq = Lk).
 //
-// D = 4 * HD4 (the op pads other head widths to a multiple of 4 with zeros). A lane keeps
-// its own rows (q and the output accumulator; in the backward also dO or k, v and the
+// D = 4 * HD4 (other head widths run on copies padded with zeros, kernels/pad.wgsl). A lane
+// keeps its own rows (q and the output accumulator; in the backward also dO or k, v and the
 // gradients) as private arrays of HL vec4s, indexed with constants inside unrolled blocks
 // (//#unroll d CH), which the compiler keeps in registers: one statement per vec4, the
 // fastest code, but its compile time grows faster than D (on lavapipe a full unroll of
@@ -21,12 +22,15 @@
 // query) walked by the inner loop is the same for every lane: on a CPU driver its loads are
 // scalar loads shared by the whole SIMD vector.
 //
-// attention             O, LSE
+// attention             O, Stats
 // attention_backward_q  Delta_i = dO_i . O_i, dq_i = scale * sum_j P_ij (dO_i . v_j - Delta_i) k_j
 // attention_backward_kv dv_j = sum_i P_ij dO_i, dk_j = scale * sum_i P_ij (dO_i . v_j - Delta_i) q_i
 //                       (sums over the GRP query heads that share the key/value head)
-// attention_pad         rows of D floats to rows of 4 * HD4 (zero tail), and back (UNPAD)
-// with P_ij = exp(scale * q_i . k_j - LSE_i) recomputed from the saved LSE.
+// with P_ij = exp((scale * q_i . k_j - m_i) - log l_i) recomputed from the saved Stats. The
+// log-sum-exp m_i + log l_i is never formed: rounded to f32 it would lose log l_i against a
+// large m_i (scores of 1e4 have an ulp of 1e-3: every P_ij of the query off by up to 5e-4
+// relative), while score - m_i is exact for scores near m_i (Sterbenz) and the rest have
+// probabilities too small to matter.
 //
 // SG (subgroups of at least G lanes): the row the inner loop walks (a key and value row,
 // or a query and its output gradient) is loaded cooperatively: lane q of each group of G
@@ -100,25 +104,7 @@ fn chunks() -> u32 {
 //#endif
 }
 
-// GRP: query heads per key/value head; off = Lk - Lq (CAUSAL: key j <= query i + off);
-// nch: chunks per lane part (DYN).
-struct Params { B: u32, H: u32, GRP: u32, Lq: u32, Lk: u32, scale: f32, off: i32, nch: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> Q: array<vec4f>;
-@group(0) @binding(2) var<storage, read> K: array<vec4f>;
-@group(0) @binding(3) var<storage, read> V: array<vec4f>;
-@group(0) @binding(4) var<storage, read> mask: array<f32>;
-@group(0) @binding(5) var<storage, read_write> O: array<vec4f>;
-@group(0) @binding(6) var<storage, read_write> LSE: array<f32>;
-@group(0) @binding(7) var<storage, read> dO: array<vec4f>;
-@group(0) @binding(8) var<storage, read> Oin: array<vec4f>;
-@group(0) @binding(9) var<storage, read> LSEin: array<f32>;
-@group(0) @binding(10) var<storage, read_write> Delta: array<f32>;
-@group(0) @binding(11) var<storage, read> DeltaIn: array<f32>;
-@group(0) @binding(12) var<storage, read_write> dQ: array<vec4f>;
-@group(0) @binding(13) var<storage, read_write> dK: array<vec4f>;
-@group(0) @binding(14) var<storage, read_write> dV: array<vec4f>;
+// Parameters and bindings: attentionKernel in src/launch/attention.ts.
 
 // Element offset of share s of this lane (block lane q) for chunk c of the row at r: slice
 // ph + c * CH + s * QPG + q % QPG (clamped: lanes past the row's end reload its last
@@ -236,7 +222,7 @@ fn attention(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
     if (ph + c * {CH}u + {d}u < {HD4}u) { O[row * {HD4}u + ph + c * {CH}u + {d}u] = acc[c * {CH}u + {d}u] * inv; }
 //#end
   }
-  if (ph == 0u) { LSE[row] = select(-1e30, m + log(l), l > 0.0); }
+  if (ph == 0u) { Stats[row] = select(vec2f(-1e30, 0.0), vec2f(m, log(l)), l > 0.0); }
 }
 
 @compute @workgroup_size(64)
@@ -264,7 +250,7 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
 //#if PARTS
   delta = partSum1(delta);
 //#endif
-  let lse = LSEin[row];
+  let st = StatsIn[row];
   let kbase = (b * (p.H / p.GRP) + (bh % p.H) / p.GRP) * p.Lk;
 //#if CAUSAL
   let last = i32(i) + p.off;
@@ -293,9 +279,9 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
     dp = sdp.y;
 //#endif
 //#if CAUSAL
-    let ds = select(0.0, exp(s - lse) * (dp - delta), i32(j) <= last);
+    let ds = select(0.0, exp((s - st.x) - st.y) * (dp - delta), i32(j) <= last);
 //#else
-    let ds = exp(s - lse) * (dp - delta);
+    let ds = exp((s - st.x) - st.y) * (dp - delta);
 //#endif
     // The key row again rather than kept from the loop above (HL fewer live vec4s; with
     // one chunk the compiler merges the repeated loads).
@@ -374,10 +360,11 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
       s = sdp.x;
       dp = sdp.y;
 //#endif
+      let st = StatsIn[qbase + i];
 //#if CAUSAL
-      let pij = select(0.0, exp(s - LSEin[qbase + i]), kept && i32(i) >= first);
+      let pij = select(0.0, exp((s - st.x) - st.y), kept && i32(i) >= first);
 //#else
-      let pij = select(0.0, exp(s - LSEin[qbase + i]), kept);
+      let pij = select(0.0, exp((s - st.x) - st.y), kept);
 //#endif
       let ds = pij * (dp - DeltaIn[qbase + i]);
       for (var c = 0u; c < chunks(); c++) {
@@ -403,38 +390,4 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
     }
 //#end
   }
-}
-
-// Head-width padding for D not a multiple of 4: X [rows, D] -> Y [rows, 4 * HD4] with a
-// zero tail, or (UNPAD) X [rows, 4 * HD4] -> Y [rows, D]. One invocation per vec4 slot of
-// the padded side (pp.n of them).
-struct PadParams { n: u32, D: u32, _p0: u32, _p1: u32 }
-
-@group(0) @binding(15) var<uniform> pp: PadParams;
-//#if UNPAD
-@group(0) @binding(16) var<storage, read> X: array<vec4f>;
-@group(0) @binding(17) var<storage, read_write> Y: array<f32>;
-//#else
-@group(0) @binding(16) var<storage, read> X: array<f32>;
-@group(0) @binding(17) var<storage, read_write> Y: array<vec4f>;
-//#endif
-
-@compute @workgroup_size(64)
-fn attention_pad(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let e = gid.x + gid.y * nwg.x * 64u;
-  if (e >= pp.n) { return; }
-  let c = (e % {HD4}u) * 4u;
-  let at = (e / {HD4}u) * pp.D + c;
-//#if UNPAD
-  let v = X[e];
-  for (var k = 0u; k < 4u; k++) {
-    if (c + k < pp.D) { Y[at + k] = v[k]; }
-  }
-//#else
-  var v = vec4f(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    if (c + k < pp.D) { v[k] = X[at + k]; }
-  }
-  Y[e] = v;
-//#endif
 }

@@ -6,14 +6,7 @@
 // that match: deterministic (a fixed order of additions, no float atomics, which WGSL does
 // not have) at the cost of vocab x tokens id reads, small for the vocabularies used here.
 
-struct Params { tokens: u32, dim: u32, vocab: u32, _p: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> W: array<f32>;
-@group(0) @binding(2) var<storage, read> ids: array<i32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<storage, read> GY: array<f32>;
-@group(0) @binding(5) var<storage, read_write> GW: array<f32>;
+// Parameters and bindings: embeddingKernel in src/launch/embedding.ts.
 
 @compute @workgroup_size(64)
 fn gather(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -4,19 +4,7 @@
 // backward. One invocation per row for the forward and the input gradient; one per column
 // for the parameter gradients (a sum over rows).
 
-struct Params { rows: u32, n: u32, eps: f32, _p: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read> gamma: array<f32>;
-@group(0) @binding(3) var<storage, read> beta: array<f32>;
-@group(0) @binding(4) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
-@group(0) @binding(6) var<storage, read> GY: array<f32>;
-@group(0) @binding(7) var<storage, read_write> GX: array<f32>;
-@group(0) @binding(8) var<storage, read> statsIn: array<f32>;
-@group(0) @binding(9) var<storage, read_write> GGamma: array<f32>;
-@group(0) @binding(10) var<storage, read_write> GBeta: array<f32>;
+// Parameters and bindings: layerNormKernel in src/launch/layernorm.ts.
 
 fn rowIndex(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 64u; }
 

@@ -13,19 +13,14 @@
 // out is [S, 3] = (loss, E, A). Backward (gradients for loss and E; A has none):
 //   dscore_d = gL_s (p_d sum_valid(q) - q_d) + gE_s p_d (z_d - E_s),  z_d = (d + 1/2) binMm
 // (sum_valid(q) is 1 but for RADFINDER targets that lost mass to padded bins)
+// A snippet without a valid bin gives (0, 0, 0) and a zero gradient.
 // One invocation per snippet; a snippet's bins are few (tens), so three passes are cheap.
 
-struct Params { S: u32, D: u32, sigma: f32, binMm: f32 }
+// Parameters (S, D, sigma, binMm) and bindings: depthHeadKernel in src/losses/localization.ts.
+// SCORES, VALID [S, D]; TARGET [S]; OUT [S, 3] (forward); the backward reads the forward's
+// output as HEAD and its gradient as G_OUT [S, 3], and writes D_SCORES [S, D].
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> scores: array<f32>;
-@group(0) @binding(2) var<storage, read> valid: array<f32>;
-@group(0) @binding(3) var<storage, read> targetBin: array<i32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read> gOut: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dScores: array<f32>;
-
-fn isValid(i: u32) -> bool { return valid[i] != 0.0; }
+fn isValid(i: u32) -> bool { return VALID[i] != 0.0; }
 
 // q_d before normalisation.
 fn gauss(d: u32, t: i32) -> f32 {
@@ -38,29 +33,32 @@ fn gauss(d: u32, t: i32) -> f32 {
   return select(0.0, exp(-diff * diff / (2.0 * p.sigma * p.sigma)), abs(diff) <= radius);
 }
 
-// Per snippet: the log of the softmax's normaliser over valid bins, and the Gaussian
-// target's normaliser (both entry points start from these).
-struct Stats { logz: f32, qsum: f32, qvalid: f32 }
+// Per snippet: the max m of the valid bins' scores and the log of the softmax's normaliser
+// lz = log(sum exp(score - m)), kept apart (log p = (score - m) - lz: score - m is exact near
+// m, and rounding m + lz first would lose lz against a large m; scores of 1e4 gave an expected
+// depth of 11.997 mm for 12), and the Gaussian target's normaliser (both entry points start
+// from these).
+struct Stats { m: f32, lz: f32, qsum: f32, qvalid: f32 }
 
 fn stats(s: u32) -> Stats {
   let base = s * p.D;
-  let t = targetBin[s];
+  let t = TARGET[s];
   var m = -1e30;
-  for (var d = 0u; d < p.D; d++) { if (isValid(base + d)) { m = max(m, scores[base + d]); } }
+  for (var d = 0u; d < p.D; d++) { if (isValid(base + d)) { m = max(m, SCORES[base + d]); } }
   var z = 0.0;
   var qsum = 0.0;
   var qvalid = 0.0;
   for (var d = 0u; d < p.D; d++) {
     if (isValid(base + d)) {
-      z += exp(scores[base + d] - m);
+      z += exp(SCORES[base + d] - m);
       qvalid += gauss(d, t);
     }
     qsum += gauss(d, t);
   }
 //#if RADFINDER
-  return Stats(m + log(z), qsum, qvalid / qsum);
+  return Stats(m, log(z), qsum, qvalid / qsum);
 //#else
-  return Stats(m + log(z), qvalid, 1.0);
+  return Stats(m, log(z), qvalid, 1.0);
 //#endif
 }
 
@@ -72,7 +70,7 @@ fn depth_head(@builtin(global_invocation_id) gid: vec3u) {
   let s = gid.x;
   if (s >= p.S) { return; }
   let base = s * p.D;
-  let t = targetBin[s];
+  let t = TARGET[s];
   let st = stats(s);
   var loss = 0.0;
   var e = 0.0;
@@ -80,15 +78,15 @@ fn depth_head(@builtin(global_invocation_id) gid: vec3u) {
   var bestScore = -1e30;
   for (var d = 0u; d < p.D; d++) {
     if (!isValid(base + d)) { continue; }
-    let sc = scores[base + d];
-    let logp = sc - st.logz;
+    let sc = SCORES[base + d];
+    let logp = (sc - st.m) - st.lz;
     loss -= gauss(d, t) / st.qsum * logp;
     e += exp(logp) * depthMm(d);
     if (sc > bestScore) { bestScore = sc; best = d; }
   }
-  out[3u * s] = loss;
-  out[3u * s + 1u] = e;
-  out[3u * s + 2u] = f32(best);
+  OUT[3u * s] = loss;
+  OUT[3u * s + 1u] = e;
+  OUT[3u * s + 2u] = f32(best);
 }
 
 @compute @workgroup_size(64)
@@ -96,14 +94,14 @@ fn depth_head_backward(@builtin(global_invocation_id) gid: vec3u) {
   let s = gid.x;
   if (s >= p.S) { return; }
   let base = s * p.D;
-  let t = targetBin[s];
+  let t = TARGET[s];
   let st = stats(s);
-  let e = out[3u * s + 1u];
-  let gL = gOut[3u * s];
-  let gE = gOut[3u * s + 1u];
+  let e = HEAD[3u * s + 1u];
+  let gL = G_OUT[3u * s];
+  let gE = G_OUT[3u * s + 1u];
   for (var d = 0u; d < p.D; d++) {
-    if (!isValid(base + d)) { dScores[base + d] = 0.0; continue; }
-    let pd = exp(scores[base + d] - st.logz);
-    dScores[base + d] = gL * (pd * st.qvalid - gauss(d, t) / st.qsum) + gE * pd * (depthMm(d) - e);
+    if (!isValid(base + d)) { D_SCORES[base + d] = 0.0; continue; }
+    let pd = exp((SCORES[base + d] - st.m) - st.lz);
+    D_SCORES[base + d] = gL * (pd * st.qvalid - gauss(d, t) / st.qsum) + gE * pd * (depthMm(d) - e);
   }
 }

@@ -4,7 +4,7 @@
 // op(B[b]) is B[b * bBatch + k * sBk + n * sBn]. Transposes are just other strides; a batch
 // stride of 0 broadcasts an operand over the batch.
 //
-// Two variants, picked by src/ops/matmul.ts (and selectable for benchmarks):
+// Two variants, picked by src/launch/matmul.ts (gpu.tuning.matmul selects one for benchmarks):
 //
 // matmul_sg (needs subgroups of at least 4 lanes): register-blocked for CPU drivers such as
 //   lavapipe, where each invocation is one SIMD lane, every memory load is a per-lane
@@ -19,7 +19,7 @@
 // matmul_tiled: portable register-blocked kernel without subgroups: each invocation
 //   computes 4 rows x 4 columns.
 //
-// Flags (set by the op from the shapes and strides):
+// Flags (set by the launch from the shapes and strides):
 //   VEC4A  A is row-major [M, K] with K % 4 == 0: A is read as vec4 along k
 //   VEC4B  B is row-major [K, N] with N % 4 == 0: B is read as vec4 along n
 //   TB4    op(B) = B^T with B stored [N, K], K % 4 == 0: read as vec4 along k
@@ -32,32 +32,26 @@ enable subgroups;
 diagnostic(off, subgroup_uniformity);
 //#endif
 
-struct Params {
-  M: u32, N: u32, K: u32, batch: u32,
-  sAm: u32, sAk: u32, sBk: u32, sBn: u32,
-  aBatch: u32, bBatch: u32, cBatch: u32, _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Parameters and bindings: matmulKernel in src/launch/matmul.ts. The element types of A, B
+// and C depend on the flags:
 //#if VEC4A
-@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+alias AE = vec4f;
 //#else
-@group(0) @binding(1) var<storage, read> A: array<f32>;
+alias AE = f32;
 //#endif
 //#if VEC4B
-@group(0) @binding(2) var<storage, read> B: array<vec4f>;
+alias BE = vec4f;
 //#else
 //#if TB4
-@group(0) @binding(2) var<storage, read> B: array<vec4f>;
+alias BE = vec4f;
 //#else
-@group(0) @binding(2) var<storage, read> B: array<f32>;
+alias BE = f32;
 //#endif
 //#endif
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
 //#if VEC4C
-@group(0) @binding(4) var<storage, read_write> C: array<vec4f>;
+alias CE = vec4f;
 //#else
-@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+alias CE = f32;
 //#endif
 
 override WG: u32 = 64u;

@@ -9,17 +9,7 @@
 //         infinity anywhere in the gradients) the step is skipped: no parameter or moment
 //         changes, so one bad batch cannot poison the weights.
 
-struct Params { n: u32, _p0: u32, _p1: u32, _p2: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> P: array<f32>;
-@group(0) @binding(2) var<storage, read> G: array<f32>;
-@group(0) @binding(3) var<storage, read_write> M: array<f32>;
-@group(0) @binding(4) var<storage, read_write> V: array<f32>;
-@group(0) @binding(5) var<storage, read> hyper: array<f32, 8>;
-@group(0) @binding(6) var<storage, read> scale: array<f32>;
-@group(0) @binding(7) var<storage, read> sq: array<f32>;
-@group(0) @binding(8) var<storage, read_write> scaleOut: array<f32>;
+// Parameters and bindings: optimKernel in src/launch/optim.ts (hyper has 8 values).
 
 fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
 

@@ -38,36 +38,18 @@ enable subgroups;
 diagnostic(off, subgroup_uniformity);
 //#endif
 
-struct Params {
-  M: u32, E: u32, K: u32, C: u32,        // rows (patches, all windows), width, C*p0*p1*p2, channels
-  p0: u32, p1: u32, p2: u32, P2: u32,    // patch; P2 = p2 rounded up to a multiple of 4
-  X: u32, Y: u32, Z: u32, T: u32,        // volume; tokens per window
-  nH: u32, nW: u32, nD: u32, nWin: u32,  // tokens per window along x, y, z; windows per volume
-  Wg: u32, Dg: u32, w0: u32, w1: u32,    // windows along y, z; window size along x, y
-  w2: u32, NB: u32, Kp: u32, _pad: u32,  // window size along z; B * nWin; padded K = C*p0*p1*P2
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Parameters (what each means) and bindings: patchEmbedKernel in src/launch/patch3d.ts. The
+// element types of x, W, dW, dx (DT) and of Out, G (ET) depend on the flags:
 //#if V4
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;
-@group(0) @binding(2) var<storage, read> W: array<vec4f>;
-@group(0) @binding(6) var<storage, read_write> dW: array<vec4f>;
-@group(0) @binding(8) var<storage, read_write> dx: array<vec4f>;
+alias DT = vec4f;
 //#else
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> W: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dW: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dx: array<f32>;
+alias DT = f32;
 //#endif
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
 //#if E4
-@group(0) @binding(4) var<storage, read_write> Out: array<vec4f>;
-@group(0) @binding(5) var<storage, read> G: array<vec4f>;
+alias ET = vec4f;
 //#else
-@group(0) @binding(4) var<storage, read_write> Out: array<f32>;
-@group(0) @binding(5) var<storage, read> G: array<f32>;
+alias ET = f32;
 //#endif
-@group(0) @binding(7) var<storage, read_write> dbias: array<f32>;
 
 override WG: u32 = 64u;
 

@@ -13,7 +13,7 @@
 // stats saves [r', c] per row; xhat is always formed as (c x) r', never with r itself
 // (which overflows for a row of subnormals), and the backward never forms r^3.
 //
-// Three layouts of the forward and the input gradient (src/ops/rmsnorm.ts picks one):
+// Three layouts of the forward and the input gradient (src/launch/rmsnorm.ts picks one):
 //   *_row  one invocation per row, plain loops (no barriers, which CPU drivers such as
 //          lavapipe run slowly); fastest on lavapipe at every n measured. Its backward
 //          with subgroups, *_row_gw, also writes the weight gradient's per-group partials.
@@ -21,13 +21,13 @@
 //          workgroup memory: rows in parallel with coalesced loads, for long rows on GPUs
 //   *_sg   G lanes of a subgroup per row, shuffle reductions (SUBGROUPS)
 // VEC4: n % 4 == 0, rows read as vec4s (`nv` = n / 4, else n).
+//
+// Parameters and bindings: rmsNormKernel in src/launch/rmsnorm.ts.
 
 //#if SUBGROUPS
 enable subgroups;
 diagnostic(off, subgroup_uniformity);
 //#endif
-
-struct Params { rows: u32, n: u32, nv: u32, eps: f32, chunk: u32, chunks: u32, _p0: u32, _p1: u32 }
 
 //#if VEC4
 alias V = vec4f;
@@ -38,17 +38,6 @@ alias V = f32;
 fn hsum(v: V) -> f32 { return v; }
 fn hmax(v: V) -> f32 { return v; }
 //#endif
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> X: array<V>;
-@group(0) @binding(2) var<storage, read> W: array<V>;
-@group(0) @binding(3) var<storage, read_write> Y: array<V>;
-@group(0) @binding(4) var<storage, read_write> stats: array<f32>;
-@group(0) @binding(5) var<storage, read> GY: array<V>;
-@group(0) @binding(6) var<storage, read_write> GX: array<V>;
-@group(0) @binding(7) var<storage, read> statsIn: array<f32>;
-@group(0) @binding(8) var<storage, read_write> GW: array<V>;
-@group(0) @binding(9) var<storage, read> partials: array<V>;
 
 const BIG: f32 = 1e16;
 const SMALL: f32 = 1e-16;

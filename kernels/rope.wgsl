@@ -6,14 +6,8 @@
 //   y[a] = x[a] cos - x[b] sin,  y[b] = x[a] sin + x[b] cos
 // The backward rotates by the negative angle (INVERSE). x is [batch, L, heads, D]; one
 // invocation per (batch, l, head) row, so the division that finds l is paid per row.
-
-struct Params { rows: u32, L: u32, heads: u32, half: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read> cosT: array<f32>;
-@group(0) @binding(3) var<storage, read> sinT: array<f32>;
-@group(0) @binding(4) var<storage, read_write> Y: array<f32>;
+//
+// Parameters and bindings: ropeKernel in src/launch/rope.ts.
 
 @compute @workgroup_size(64)
 fn rope(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

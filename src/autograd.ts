@@ -4,16 +4,11 @@
 // gradients where a tensor fed several ops. Each rule runs inside a scope that keeps only
 // what it returns, so a rule never frees its temporaries by hand; rules compute with the
 // non-recording launches of src/launch.
-import { ShapeError } from './errors.ts';
-import { Tensor, fmtShape, scope, untrack } from './tensor.ts';
+import { ShapeError, ValueError } from './errors.ts';
+import { Tensor, fmtShape, scope, untrack, type GradNode } from './tensor.ts';
 import { add, ones } from './launch/elementwise.ts';
 
-export interface GradNode {
-  op: string;
-  inputs: Tensor[];
-  /** Gradients of the inputs given the output's gradient (null: none needed or zero). */
-  backward(gradOut: Tensor): (Tensor | null)[];
-}
+export type { GradNode };
 
 let gradEnabled = true;
 
@@ -83,9 +78,9 @@ function topoOrder(root: Tensor): Tensor[] {
  * Ops used to compute gradients are not recorded (no higher-order gradients).
  */
 export function backward(root: Tensor, seed?: Tensor): void {
-  if (root.disposed) throw new ShapeError(`backward: '${root.name}' ${fmtShape(root.shape)} was disposed`);
-  if (seed?.disposed) throw new ShapeError(`backward: the seed gradient '${seed.name}' was disposed`);
-  if (!root.requiresGrad) throw new ShapeError(`backward: '${root.name}' ${fmtShape(root.shape)} does not depend on any tensor that requires a gradient`);
+  if (root.disposed) throw new ValueError(`backward: '${root.name}' ${fmtShape(root.shape)} was disposed`);
+  if (seed?.disposed) throw new ValueError(`backward: the seed gradient '${seed.name}' was disposed`);
+  if (!root.requiresGrad) throw new ValueError(`backward: '${root.name}' ${fmtShape(root.shape)} does not depend on any tensor that requires a gradient`);
   if (!seed && root.size !== 1)
     throw new ShapeError(`backward: '${root.name}' has shape ${fmtShape(root.shape)}; a non-scalar needs a seed gradient of the same shape`);
   if (seed && seed.shape.join() !== root.shape.join())

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `ctvlm` command: a thin dispatcher over src/cli/*.ts.
-import { CtvlmError, UsageError } from './errors.ts';
+import { UsageError } from './app-errors.ts';
+import { FrameworkError } from './errors.ts';
 import type { Command } from './cli/command.ts';
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
@@ -74,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {
-    if (e instanceof CtvlmError && !process.env.CTVLM_DEBUG) console.error(`ctvlm: ${e.message}`);
+    if (e instanceof FrameworkError && !process.env.CTVLM_DEBUG) console.error(`ctvlm: ${e.message}`);
     else console.error(e);
     process.exit(1);
   },

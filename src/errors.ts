@@ -1,11 +1,31 @@
-// Errors meant for users: the CLI prints their message alone (no stack trace), because the
-// message already names what is wrong and where (file, field, tensor, op, shapes).
-export class CtvlmError extends Error {
-  override name = 'CtvlmError';
+// The framework's errors, meant for users: a command-line tool prints their message alone
+// (no stack trace), because the message already names what is wrong and where (the op and
+// its shapes, the tensor, the kernel and field, the file and field).
+
+/** Base of every error the framework raises for bad use or bad input. */
+export class FrameworkError extends Error {
+  override name = 'FrameworkError';
+}
+
+/** Shapes that do not fit the op: ranks, dimensions, broadcasting, axes. Names the op and the shapes. */
+export class ShapeError extends FrameworkError {
+  override name = 'ShapeError';
+}
+
+/** A bad argument value or a misuse that is not about shapes: a non-finite scalar, a wrong
+ * dtype, a disposed tensor, tensors on two devices, an option out of range. */
+export class ValueError extends FrameworkError {
+  override name = 'ValueError';
+}
+
+/** Errors raised by the GPU runtime (validation, out of memory, device loss, no adapter,
+ * a kernel's declaration or launch). */
+export class GpuError extends FrameworkError {
+  override name = 'GpuError';
 }
 
 /** Bad input data: names the file (or other source) and the field at fault. */
-export class DataError extends CtvlmError {
+export class DataError extends FrameworkError {
   override name = 'DataError';
   constructor(
     readonly source: string,
@@ -14,19 +34,4 @@ export class DataError extends CtvlmError {
   ) {
     super(`${source}: ${field}: ${detail}`);
   }
-}
-
-/** Misuse of an op or tensor: names the op and the shapes involved. */
-export class ShapeError extends CtvlmError {
-  override name = 'ShapeError';
-}
-
-/** Errors raised by the GPU runtime (validation, out of memory, device loss, no adapter). */
-export class GpuError extends CtvlmError {
-  override name = 'GpuError';
-}
-
-/** Wrong command-line usage: the CLI prints the message and the command's usage. */
-export class UsageError extends CtvlmError {
-  override name = 'UsageError';
 }

@@ -1,10 +1,17 @@
 // GPU-resident tensors: a shape, a dtype and a pooled storage buffer (shared by views such
 // as reshape), plus the autograd fields the tape in autograd.ts reads.
-import { ShapeError, CtvlmError } from './errors.ts';
+import { ShapeError, ValueError } from './errors.ts';
 import type { Gpu } from './gpu/runtime.ts';
-import type { GradNode } from './autograd.ts';
 
 export type DType = 'f32' | 'i32';
+
+/** What autograd.record() attaches to a tensor made by an op: its inputs and its backward rule. */
+export interface GradNode {
+  op: string;
+  inputs: Tensor[];
+  /** Gradients of the inputs given the output's gradient (null: none needed or zero). */
+  backward(gradOut: Tensor): (Tensor | null)[];
+}
 export type Shape = readonly number[];
 
 /** A pooled buffer shared by a tensor and its views; returned to the pool at the last release. */
@@ -56,7 +63,7 @@ export class Tensor {
   }
 
   get buffer(): GPUBuffer {
-    if (!this.storage) throw new CtvlmError(`tensor '${this.name}' [${this.shape.join('x')}] was disposed and cannot be used again`);
+    if (!this.storage) throw new ValueError(`tensor '${this.name}' [${this.shape.join('x')}] was disposed and cannot be used again`);
     return this.storage.buffer;
   }
 
@@ -115,7 +122,7 @@ export class Tensor {
   }
 
   async floats(): Promise<Float32Array> {
-    if (this.dtype !== 'f32') throw new CtvlmError(`tensor '${this.name}' is ${this.dtype}, not f32`);
+    if (this.dtype !== 'f32') throw new ValueError(`tensor '${this.name}' is ${this.dtype}, not f32`);
     return (await this.data()) as Float32Array;
   }
 
@@ -187,7 +194,7 @@ export function scope<T>(fn: () => T): T {
   }
   if (result instanceof Promise) {
     closeScope(scopes.pop()!, null);
-    throw new CtvlmError('scope(): use scopeAsync() for async functions');
+    throw new ValueError('scope(): use scopeAsync() for async functions');
   }
   closeScope(scopes.pop()!, result);
   return result;
@@ -206,7 +213,7 @@ export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   }
   if (scopes.length !== depth) {
     closeScope(scopes.splice(depth - 1, 1)[0], null);
-    throw new CtvlmError('scopeAsync(): scopes were interleaved (two async scopes ran at once)');
+    throw new ValueError('scopeAsync(): scopes were interleaved (two async scopes ran at once)');
   }
   closeScope(scopes.pop()!, result);
   return result;

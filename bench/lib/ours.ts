@@ -49,3 +49,11 @@ export async function kernelsOf(gpu: Gpu, op: () => Tensor): Promise<string[]> {
   const recs = await gpu.endProfile();
   return recs.map((r) => r.kernel);
 }
+
+/** A runner for a call that returns several tensors (a backward rule's gradients). */
+export function tensorsRunner(gpu: Gpu, call: () => (Tensor | null)[]): Runner {
+  const run = () => {
+    for (const t of call()) t?.dispose();
+  };
+  return { run, sync: () => gpu.sync(), timestamps: gpu.canProfile ? (iters) => profileCalls(gpu, run, iters) : undefined };
+}

@@ -5,11 +5,13 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { numberOption, parseCliArgs, type Command } from './command.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { preset, PRESETS, type TrainConfig } from '../train/config.ts';
-import { manifestPath, train, TRAIN_CONFIG } from '../train/trainer.ts';
-import { latestCheckpoint, writeAtomic } from '../train/checkpoint.ts';
+import { train } from '../train/trainer.ts';
+import { manifestPath, TRAIN_CONFIG } from '../train/run-folder.ts';
+import { latestCheckpoint } from '../train/checkpoint.ts';
+import { writeAtomic } from '../io/atomic.ts';
 import { evaluateRunFolder } from '../eval/run-folder.ts';
 import { readEvaluation, DEFAULT_TRAIN_CASES } from '../eval/run.ts';
 import { ABLATION_VARIANTS, L1_WEIGHT_PER_MM, formatAblationMarkdown, objectiveText, type VariantResult } from '../eval/ablation.ts';
@@ -82,7 +84,7 @@ export const command: Command = {
         cfg.seed = seed;
         const resume = (await latestCheckpoint(dir).catch(() => null)) !== null;
         log(`variant ${i + 1}/${variants.length}: ${v.title}: ${objectiveText(cfg)}${resume ? ' (resuming)' : ''}`);
-        await train(gpu, { data: a.data, out: dir, config: cfg, resume, stepsOverride: resume ? steps : undefined, evaluateAtEnd: false, log });
+        await train(gpu, { data: a.data, out: dir, config: cfg, resume, stepsOverride: resume ? steps : undefined, log });
         const r = await evaluateRunFolder(gpu, dir, { data: a.data, split: 'test', trainCases, log });
         if (!r.main) {
           log('no test cases: nothing to compare');

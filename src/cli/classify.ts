@@ -1,5 +1,6 @@
 import { parseCliArgs, type Command } from './command.ts';
-import { DataError, UsageError } from '../errors.ts';
+import { DataError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { embedScan, zeroShotPrompts, zeroShotScore } from '../model/tasks.ts';
 import { openWeights, readCt, round } from './infer.ts';

@@ -1,7 +1,7 @@
 // A `ctvlm` subcommand. Each lives in its own file under src/cli/ and is loaded lazily,
 // so `ctvlm data mine` does not start a GPU device.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 
 export interface Command {
   /** e.g. "data synth" */

@@ -2,7 +2,8 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseCliArgs, type Command } from './command.ts';
-import { DataError, UsageError } from '../errors.ts';
+import { DataError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { readNiftiFile, readDicomFolder } from '../data/io/node.ts';
 import { imageNumbers, looksLikeDicom, transferSyntaxName, type DicomSeries } from '../data/dicom.ts';
 import { orientationCodes, valueRange, voxelToWorld, type Volume } from '../data/volume.ts';

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseCliArgs, type Command } from './command.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 
 const usage = `usage: ctvlm data manifest --ctrate-volumes DIR --reports CSV --labels CSV --out manifest.jsonl [--metadata CSV]
 
@@ -34,7 +34,8 @@ export const command: Command = {
       },
     }).values;
     for (const k of ['ctrate-volumes', 'reports', 'labels', 'out'] as const) if (!a[k]) throw new UsageError(`--${k} is required`);
-    const { fromCtRate, serializeManifest } = await import('../data/manifest.ts');
+    const { fromCtRate } = await import('../data/ctrate.ts');
+    const { serializeManifest } = await import('../data/manifest.ts');
     const out = resolve(a.out!);
     const r = await fromCtRate({ volumesDir: a['ctrate-volumes']!, reportsCsv: a.reports!, labelsCsv: a.labels!, metadataCsv: a.metadata, manifestDir: dirname(out) });
     await writeFile(out, serializeManifest(r.entries));

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseCliArgs, type Command } from './command.ts';
-import { DataError, UsageError } from '../errors.ts';
+import { DataError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 
 const usage = `usage: ctvlm data mine REPORT.txt [...] [--dicom DIR [--series N]] [--json]
        ctvlm data mine --manifest manifest.jsonl [--id ID] [--json]
@@ -37,7 +38,9 @@ export const command: Command = {
       allowPositionals: true,
     });
     const { values: a, positionals } = parsed;
-    const { mineSnippets, resolveSnippet, scoreMiner } = await import('../data/snippets.ts');
+    const { mineSnippets } = await import('../data/snippets.ts');
+    const { resolveSnippet } = await import('../data/snippet-locate.ts');
+    const { scoreMiner } = await import('../data/snippet-score.ts');
     if (a.series !== undefined && !a.dicom) throw new UsageError('--series goes with --dicom');
     if (a.strict && !a.dicom) throw new UsageError('--strict goes with --dicom');
     if (a.dicom && a.manifest) throw new UsageError('give either --manifest or --dicom, not both');
@@ -48,7 +51,7 @@ export const command: Command = {
     }
     let dicomSeries: import('../data/manifest.ts').SeriesMeta | undefined;
     if (a.dicom) dicomSeries = await dicomSeriesMeta(a.dicom, seriesNumber, a.strict ?? false);
-    type Item = { name: string; report: string; series?: import('../data/manifest.ts').SeriesMeta; expected?: import('../data/snippets.ts').ExpectedRef[] };
+    type Item = { name: string; report: string; series?: import('../data/manifest.ts').SeriesMeta; expected?: import('../data/snippet-score.ts').ExpectedRef[] };
     const items: Item[] = [];
     if (a.manifest) {
       if (positionals.length) throw new UsageError('give either report files or --manifest, not both');

@@ -1,5 +1,5 @@
 import { parseCliArgs, type Command } from './command.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { Progress } from './progress.ts';
 
 const usage = `usage: ctvlm data synth --out DIR [--n N] [--seed S] [--lang en|de] [size options]

@@ -3,9 +3,10 @@
 // and AdamW in one submit per step; only the logged loss is read back) and prints the
 // loss falling, the step time and the pool's memory.
 import { numberOption, parseCliArgs, type Command } from './command.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { Gpu, fmtBytes } from '../gpu/runtime.ts';
 import * as ops from '../ops/index.ts';
+import { AdamW } from '../optim/index.ts';
 import { MLP } from '../nn/index.ts';
 import { backward } from '../autograd.ts';
 import { scope } from '../tensor.ts';
@@ -55,7 +56,7 @@ export const command: Command = {
       const X = ops.tensor(gpu, x, [n, 3], 'x').keep();
       const Y = ops.tensor(gpu, y, [n, 1], 'y').keep();
       const model = new MLP(gpu, [3, hidden, hidden, 1], 'gelu', seed);
-      const opt = new ops.AdamW(model.parameters(), { lr: 1e-2, clipNorm: 5 });
+      const opt = new AdamW(model.parameters(), { lr: 1e-2, clipNorm: 5 });
       console.log(`model: MLP 3-${hidden}-${hidden}-1, ${model.parameterCount()} parameters; ${n} samples; AdamW lr 1e-2`);
       const logEvery = Math.max(1, Math.floor(steps / 10));
       let first = NaN;

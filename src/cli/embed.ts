@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { parseCliArgs, type Command } from './command.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { embedScan, embedTokenIds } from '../model/tasks.ts';
 import { openWeights, readCt, textRows, warnTruncated } from './infer.ts';

@@ -1,5 +1,5 @@
 import { numberOption, parseCliArgs, type Command } from './command.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { checkRunFolder, evaluateRunFolder } from '../eval/run-folder.ts';
 import { DEFAULT_TRAIN_CASES, type EvalSplit } from '../eval/run.ts';

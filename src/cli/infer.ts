@@ -2,10 +2,11 @@
 // RadFinder weights folder or a run of ours), reading and preparing a CT as the model's
 // configuration says, and turning texts or token-id files into token rows.
 import { readFile } from 'node:fs/promises';
-import { CtvlmError, DataError, UsageError } from '../errors.ts';
+import { DataError } from '../errors.ts';
+import { CtvlmError, UsageError } from '../app-errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { openWeightsFolder, type LoadedWeights } from '../model/folder.ts';
-import { readCaseVolume } from '../data/dataset.ts';
+import { readCaseVolume } from '../data/dataset-volumes.ts';
 import { prepareRadfinder, type RadfinderInput } from '../data/radfinder-prep.ts';
 import type { Volume } from '../data/volume.ts';
 import { Progress } from './progress.ts';

@@ -1,5 +1,5 @@
 import { parseCliArgs, type Command } from './command.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { embedScan, embedTokenIds, localizeSnippet } from '../model/tasks.ts';
 import { binToSourceVoxel } from '../data/radfinder-prep.ts';

@@ -1,5 +1,5 @@
 import { parseCliArgs, type Command } from './command.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { Gpu, fmtBytes } from '../gpu/runtime.ts';
 import { modelPreset, MODEL_PRESETS } from '../train/config.ts';
 import { checkpointKeys, countValues } from '../model/keys.ts';

@@ -9,6 +9,7 @@ import { Gpu } from '../gpu/runtime.ts';
 import { preset } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
 import { formatEvalSplits, readEvaluations } from '../eval/run.ts';
+import { evaluateAtEnd } from '../eval/run-folder.ts';
 import { Progress } from './progress.ts';
 
 /**
@@ -60,7 +61,7 @@ export const command: Command = {
       console.log(`device: ${gpu.describe()}`);
       const resume = existsSync(join(run, 'latest'));
       const steps = numberOption(a.steps, 'steps', true);
-      const r = await train(gpu, { data, out: run, config: cfg, resume, stepsOverride: resume ? steps : undefined, log: (l) => console.log(l) });
+      const r = await train(gpu, { data, out: run, config: cfg, resume, stepsOverride: resume ? steps : undefined, evaluate: evaluateAtEnd, log: (l) => console.log(l) });
       console.log(`done in ${run}: loss ${r.finalLoss.toFixed(4)}; plots ${join(run, 'plots')}; evaluation ${evalPath}`);
       console.log(`try it in a browser: node dist/cli.js web --run ${run} --ct ${join(data, 'volumes', 'synth-00000.nii.gz')}`);
     } finally {

@@ -1,7 +1,7 @@
 // `ctvlm report RUN`: writes RUN/report.html (one self-contained page: training curves,
 // evaluation with intervals, ROC curves, depth scatter, retrieval examples) and prints its path.
 import { parseCliArgs, type Command } from './command.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { writeRunReport } from '../eval/report.ts';
 
 const usage = `usage: ctvlm report RUN

@@ -1,7 +1,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCliArgs, numberOption, type Command } from './command.ts';
-import { DataError, UsageError } from '../errors.ts';
+import { DataError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { dot, embedScan, embedTokenIds } from '../model/tasks.ts';
 import { readManifestFile, resolveVolumePath } from '../data/manifest.ts';

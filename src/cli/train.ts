@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { numberOption, parseCliArgs, type Command } from './command.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { preset, PRESETS, type TrainConfig } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
+import { evaluateAtEnd } from '../eval/run-folder.ts';
 
 const usage = `usage: ctvlm train --data DIR --out RUN [--preset ${Object.keys(PRESETS).join('|')}] [options]
 
@@ -60,7 +61,7 @@ export const command: Command = {
         config: cfg,
         resume: a.resume,
         stepsOverride: a.resume ? numberOption(a.steps, 'steps', true) : undefined,
-        evaluateAtEnd: !a['no-eval'],
+        evaluate: a['no-eval'] ? undefined : evaluateAtEnd,
         log: (l) => console.log(l),
       });
       console.log(`done: ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}; plots in ${join(r.runDir, 'plots')}`);

@@ -6,7 +6,8 @@ import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { numberOption, parseCliArgs, type Command } from './command.ts';
-import { DataError, UsageError } from '../errors.ts';
+import { DataError } from '../errors.ts';
+import { UsageError } from '../app-errors.ts';
 import { resolveWeightsFolder } from '../model/folder.ts';
 
 export interface DemoServerOptions {

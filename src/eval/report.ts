@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
-import { writeAtomic } from '../train/checkpoint.ts';
+import { writeAtomic } from '../io/atomic.ts';
 import { readEvaluations, casesText, pctCi, mmCi } from './run.ts';
 import { hasPerCase, type EvalReport } from './summary.ts';
 import { PALETTE, barChart, emptyChart, esc, forestChart, lineChart, rocChart, rocPoints, scatterChart, type BarGroup, type ForestRow } from './svg.ts';

@@ -1,19 +1,23 @@
-// Evaluation of a run folder from its files: the training configuration, the tokenizer and a
-// checkpoint -> evaluateSplits (the split and the training subset, written beside the run)
-// -> RUN/report.html. What `ctvlm eval` and `ctvlm ablate` do after training.
+// Evaluation of a run folder: from its files (the training configuration, the tokenizer and a
+// checkpoint) -> evaluateSplits (the split and the training subset, written beside the run)
+// -> RUN/report.html, what `ctvlm eval` and `ctvlm ablate` do after training; and the same on
+// the model in memory at the end of `ctvlm train` (evaluateAtEnd, passed to train()).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { TrainConfig } from '../train/config.ts';
-import { manifestPath, TRAIN_CONFIG } from '../train/trainer.ts';
+import { manifestPath, TRAIN_CONFIG } from '../train/run-folder.ts';
+import type { EndOfTraining } from '../train/trainer.ts';
+import { CtDataset } from '../data/dataset.ts';
 import { latestCheckpoint, loadCheckpoint } from '../train/checkpoint.ts';
 import { WordPieceTokenizer } from '../data/tokenizer.ts';
 import { RadFinderModel } from '../model/model.ts';
 import { wordPieceForModel } from '../model/text.ts';
 import { evaluateSplits, type SplitsEvaluation, type SplitsOptions } from './run.ts';
 import { writeRunReport } from './report.ts';
+import type { EvalReport } from './summary.ts';
 
 export interface RunFolderOptions extends Omit<SplitsOptions, 'runDir'> {
   /** Dataset folder or manifest (default: the one recorded in RUN/run.json). */
@@ -65,3 +69,21 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
     model.dispose();
   }
 }
+
+/**
+ * The evaluation at the end of training (train()'s `evaluate`): the test split and a training
+ * subset of its size, with bootstrap intervals (eval-test.json, eval-train.json), and the run
+ * report. Before the first step it checks that the test split is large enough to evaluate.
+ */
+export const evaluateAtEnd: EndOfTraining<EvalReport | null> = {
+  async check(manifest, cfg) {
+    const test = await CtDataset.open(manifest, { split: 'test', config: cfg.data });
+    if (test.size < cfg.minTestCases)
+      throw new DataError(manifest, 'split', `only ${test.size} test case(s); the evaluation needs at least ${cfg.minTestCases} (about ${Math.ceil(cfg.minTestCases / 0.1)} cases in all at the default 10% test split)`);
+  },
+  async run(t) {
+    const evaluation = (await evaluateSplits(t.gpu, t.model, t.tokenizer, t.manifest, t.config, { runDir: t.runDir, log: t.log })).main;
+    if (evaluation) t.log(`report: ${await writeRunReport(t.runDir)}`);
+    return evaluation;
+  },
+};

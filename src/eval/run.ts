@@ -11,7 +11,7 @@ import { CtDataset } from '../data/dataset.ts';
 import type { RadFinderModel } from '../model/model.ts';
 import type { TextTokenizer } from '../model/text.ts';
 import type { TrainConfig } from '../train/config.ts';
-import { writeAtomic } from '../train/checkpoint.ts';
+import { writeAtomic } from '../io/atomic.ts';
 import { hashString, mixSeed } from '../rng.ts';
 import { evaluate } from './evaluate.ts';
 import type { BootstrapOptions } from './bootstrap.ts';

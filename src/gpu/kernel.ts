@@ -111,7 +111,7 @@ function layoutParams(file: string, params: ParamDecls): { fields: Field[]; word
     const arr = /^u32\[(\d+)\]$/.exec(type);
     if (arr) {
       const n = Number(arr[1]);
-      if (n === 0 || n % 4) throw new GpuError(`kernel ${file}: parameter '${name}' is u32[${n}]; the length must be a positive multiple of 4`);
+      if (n === 0 || n % 4) throw new GpuError(`kernels/${file}: parameter '${name}' is u32[${n}]; the length must be a positive multiple of 4`);
       word = Math.ceil(word / 4) * 4;
       fields.push({ name, type, word, words: n });
       members.push(`${name}: array<vec4u, ${n / 4}>`);
@@ -120,7 +120,7 @@ function layoutParams(file: string, params: ParamDecls): { fields: Field[]; word
       fields.push({ name, type, word, words: 1 });
       members.push(`${name}: ${type}`);
       word += 1;
-    } else throw new GpuError(`kernel ${file}: parameter '${name}' has unknown type '${type}' (u32, i32, f32 or u32[N])`);
+    } else throw new GpuError(`kernels/${file}: parameter '${name}' has unknown type '${type}' (u32, i32, f32 or u32[N])`);
   }
   // Uniform blocks are bound in 16-byte units.
   return { fields, words: Math.max(4, Math.ceil(word / 4) * 4), wgsl: `struct Params { ${members.join(', ')} }` };

@@ -47,8 +47,20 @@ export class PipelineCache {
     if (k) return k;
     const expanded = expandWgsl(spec.source, spec.flags, spec.consts, spec.file);
     const preludeLines = spec.prelude ? spec.prelude.split('\n').length - 1 : 0;
-    const code = (spec.prelude ?? '') + expanded.code;
-    const lineMap = [...new Array<number>(preludeLines).fill(0), ...expanded.lineMap];
+    // WGSL directives (enable, requires, diagnostic) must come before every declaration: the
+    // file's are moved in front of the prelude (blank lines keep the body's line numbers).
+    const lines = expanded.code.split('\n');
+    const directives: string[] = [];
+    const directiveMap: number[] = [];
+    lines.forEach((l, i) => {
+      if (!/^\s*(enable|requires|diagnostic)\b[^;]*;\s*(\/\/.*)?$/.test(l)) return;
+      directives.push(l.trim());
+      directiveMap.push(expanded.lineMap[i]);
+      lines[i] = '';
+    });
+    const head = directives.length ? directives.join('\n') + '\n' : '';
+    const code = head + (spec.prelude ?? '') + lines.join('\n');
+    const lineMap = [...directiveMap, ...new Array<number>(preludeLines).fill(0), ...expanded.lineMap];
     const name = `${spec.file}:${spec.entry}`;
     this.device.pushErrorScope('validation');
     try {

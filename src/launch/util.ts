@@ -1,5 +1,5 @@
-// Small helpers shared by the ops: checking inputs, packing uniforms, broadcasting shapes.
-import { ShapeError } from '../errors.ts';
+// Small helpers shared by the launches and ops: checking inputs, broadcasting shapes, axes.
+import { ShapeError, ValueError } from '../errors.ts';
 import { Tensor, fmtShape, type Shape } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 
@@ -7,67 +7,16 @@ import type { Gpu } from '../gpu/runtime.ts';
 export function checkInputs(op: string, inputs: Tensor[], dtype: 'f32' | 'i32' | null = 'f32'): Gpu {
   const gpu = inputs[0].gpu;
   for (const t of inputs) {
-    if (!(t instanceof Tensor)) throw new ShapeError(`${op}: expected a Tensor, got ${typeof t}`);
-    if (t.disposed) throw new ShapeError(`${op}: input '${t.name}' ${fmtShape(t.shape)} was disposed and cannot be used again`);
-    if (t.gpu !== gpu) throw new ShapeError(`${op}: inputs '${inputs[0].name}' and '${t.name}' live on two different GPU devices`);
-    if (dtype && t.dtype !== dtype) throw new ShapeError(`${op}: input '${t.name}' is ${t.dtype}, expected ${dtype}`);
+    if (!(t instanceof Tensor)) throw new ValueError(`${op}: expected a Tensor, got ${typeof t}`);
+    if (t.disposed) throw new ValueError(`${op}: input '${t.name}' ${fmtShape(t.shape)} was disposed and cannot be used again`);
+    if (t.gpu !== gpu) throw new ValueError(`${op}: inputs '${inputs[0].name}' and '${t.name}' live on two different GPU devices`);
+    if (dtype && t.dtype !== dtype) throw new ValueError(`${op}: input '${t.name}' is ${t.dtype}, expected ${dtype}`);
   }
   return gpu;
 }
 
 export function checkFinite(op: string, name: string, v: number): void {
-  if (!Number.isFinite(v)) throw new ShapeError(`${op}: ${name} must be a finite number, got ${v}`);
-}
-
-/** Packs u32/i32/f32 fields into a uniform block; vec4-aligns arrays with `align`. */
-export class Uniforms {
-  private words: number[] = [];
-  private types: ('u' | 'f' | 'i')[] = [];
-  u32(...vs: number[]): this {
-    for (const v of vs) {
-      this.words.push(v >>> 0);
-      this.types.push('u');
-    }
-    return this;
-  }
-  i32(...vs: number[]): this {
-    for (const v of vs) {
-      this.words.push(v | 0);
-      this.types.push('i');
-    }
-    return this;
-  }
-  f32(...vs: number[]): this {
-    for (const v of vs) {
-      this.words.push(v);
-      this.types.push('f');
-    }
-    return this;
-  }
-  /** Pads to a multiple of 4 words (16 bytes), as WGSL aligns vec4 and arrays of vec4. */
-  align(): this {
-    while (this.words.length % 4) this.u32(0);
-    return this;
-  }
-  /** A u32 array padded to `length` (a multiple of 4), as array<vec4u, length/4>. */
-  u32Array(values: readonly number[], length: number): this {
-    this.align();
-    for (let i = 0; i < length; i++) this.u32(values[i] ?? 0);
-    return this;
-  }
-  bytes(): ArrayBuffer {
-    this.align();
-    const buf = new ArrayBuffer(this.words.length * 4);
-    const u = new Uint32Array(buf);
-    const f = new Float32Array(buf);
-    const i = new Int32Array(buf);
-    this.words.forEach((w, k) => {
-      if (this.types[k] === 'f') f[k] = w;
-      else if (this.types[k] === 'i') i[k] = w;
-      else u[k] = w;
-    });
-    return buf;
-  }
+  if (!Number.isFinite(v)) throw new ValueError(`${op}: ${name} must be a finite number, got ${v}`);
 }
 
 /** The broadcast shape of two shapes (numpy rules), or a ShapeError naming the op. */

@@ -23,7 +23,7 @@ export interface LocalizationConfig {
   tau: number;
   /** Weight of the localization loss in the objective (RadFinder: 0.004). */
   weight: number;
-  /** How the target is built (see src/ops/localization.ts): RadFinder's by default. */
+  /** How the target is built (see src/losses/localization.ts): RadFinder's by default. */
   target: 'radfinder' | 'renormalized';
   /** Weight of the expected-depth L1 term (mm); 0 for none (RadFinder has none). */
   l1Weight: number;

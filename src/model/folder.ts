@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpu } from '../gpu/runtime.ts';
 import { DataError } from '../errors.ts';
-import type { SafetensorsSource } from '../train/safetensors.ts';
+import type { SafetensorsSource } from '../io/safetensors.ts';
 import { fromRadfinderJson, type RadFinderConfig } from './config.ts';
 import { RadFinderModel } from './model.ts';
 import { withoutInit } from '../nn/module.ts';

@@ -10,9 +10,9 @@ import { FeatureCombiner, WindowBackbone, encodeVision, type Vec3i } from './vis
 import { Qwen3Model } from './qwen3.ts';
 import { ProjectionHead } from './heads.ts';
 import { binMm, type RadFinderConfig } from './config.ts';
-import { siglipLoss } from '../ops/siglip.ts';
+import { siglipLoss } from '../losses/siglip.ts';
 import { bceWithLogits } from '../ops/crossentropy.ts';
-import { localizationLoss } from '../ops/localization.ts';
+import { localizationLoss } from '../losses/localization.ts';
 import { matmul } from '../ops/matmul.ts';
 import { embedding } from '../ops/embedding.ts';
 import { reshape, slice } from '../ops/layout.ts';

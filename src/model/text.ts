@@ -7,7 +7,8 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { Gpu } from '../gpu/runtime.ts';
 import { DataError } from '../errors.ts';
-import { SEP_ID, WordPieceTokenizer } from '../data/tokenizer.ts';
+import { WordPieceTokenizer } from '../data/tokenizer.ts';
+import { SEP_ID } from '../data/tokenizer-vocab.ts';
 import { fromInts, tensor } from '../ops/creation.ts';
 import type { TextBatch } from './model.ts';
 

@@ -7,7 +7,7 @@
 import { DataError } from '../errors.ts';
 import type { RadFinderModel } from './model.ts';
 import type { Rope3d } from './vision.ts';
-import { bytesSource, encodeSafetensors, openSafetensors, type NamedArray, type SafetensorsSource } from '../train/safetensors.ts';
+import { bytesSource, encodeSafetensors, openSafetensors, type NamedArray, type SafetensorsSource } from '../io/safetensors.ts';
 
 export const KEY_PREFIX = 'model.';
 

@@ -1,6 +1,6 @@
 // Making tensors from host data, and seeded random initialisers (generated on the host
 // from a seed, then uploaded, so that a run is reproducible on every device).
-import { ShapeError } from '../errors.ts';
+import { ShapeError, ValueError } from '../errors.ts';
 import { Tensor, fmtShape, type Shape } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { prod } from '../launch/util.ts';
@@ -20,7 +20,7 @@ export function tensor(gpu: Gpu, data: ArrayLike<number>, shape: Shape, name?: s
   if (data.length !== prod(shape)) throw new ShapeError(`tensor: ${data.length} values do not fill shape ${fmtShape(shape)} (${prod(shape)})`);
   const f = data instanceof Float32Array ? data : Float32Array.from(data);
   for (let i = 0; i < f.length; i++)
-    if (!Number.isFinite(f[i])) throw new ShapeError(`tensor${name ? ` '${name}'` : ''}: value ${f[i]} at index ${i} is not finite`);
+    if (!Number.isFinite(f[i])) throw new ValueError(`tensor${name ? ` '${name}'` : ''}: value ${f[i]} at index ${i} is not finite`);
   const t = new Tensor(gpu, shape, 'f32', undefined, name);
   gpu.upload(t.buffer, f);
   return t;
@@ -31,7 +31,7 @@ export function fromInts(gpu: Gpu, data: ArrayLike<number>, shape: Shape, name?:
   if (data.length !== prod(shape)) throw new ShapeError(`fromInts: ${data.length} values do not fill shape ${fmtShape(shape)}`);
   const ints = Int32Array.from(data);
   for (let i = 0; i < ints.length; i++)
-    if (ints[i] !== data[i]) throw new ShapeError(`fromInts${name ? ` '${name}'` : ''}: value ${data[i]} at index ${i} is not a 32-bit integer`);
+    if (ints[i] !== data[i]) throw new ValueError(`fromInts${name ? ` '${name}'` : ''}: value ${data[i]} at index ${i} is not a 32-bit integer`);
   const t = new Tensor(gpu, shape, 'i32', undefined, name);
   gpu.upload(t.buffer, ints);
   hostCopies.set(t, ints);

@@ -1,25 +1,13 @@
-// Rotary position embeddings (kernels/rope.wgsl) and the tables they read.
-import source from '../../kernels/rope.wgsl';
+// Rotary position embeddings (kernels/rope.wgsl, src/launch/rope.ts) and the tables they
+// read, built on the host from token positions or angles.
 import { record } from '../autograd.ts';
 import { ShapeError } from '../errors.ts';
-import { Tensor, fmtShape } from '../tensor.ts';
-import { grid1d, type Gpu } from '../gpu/runtime.ts';
-import { Uniforms, checkInputs } from '../launch/util.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import type { Tensor } from '../tensor.ts';
+import { ropeBackward, ropeForward, type RopeTables } from '../launch/rope.ts';
 import { tensor } from './creation.ts';
 
-export interface RopeTables {
-  cos: Tensor;
-  sin: Tensor;
-  /** Tokens (rows of the tables). */
-  length: number;
-  /** Head dimension the tables are for. */
-  headDim: number;
-  /**
-   * Which dimensions form a rotated pair: 'interleaved' (2i, 2i + 1), as GPT-J and RoFormer;
-   * 'half' (i, i + headDim / 2), the rotate-half layout of GPT-NeoX, Llama, Qwen3 and RadFinder.
-   */
-  pairing: 'interleaved' | 'half';
-}
+export type { RopeTables } from '../launch/rope.ts';
 
 /**
  * Tables for RoPE over several axes. positions[l] holds token l's coordinate on each axis
@@ -130,29 +118,9 @@ function evenSplit(headDim: number, axes: number): number[] {
   return Array.from({ length: axes }, (_, a) => 2 * (Math.floor(pairs / axes) + (a < pairs % axes ? 1 : 0)));
 }
 
-function launch(gpu: Gpu, x: GPUBuffer, y: GPUBuffer, t: RopeTables, rows: number, L: number, heads: number, inverse: boolean, label: string): void {
-  const k = gpu.kernel({ file: 'rope.wgsl', source, entry: 'rope', flags: { INVERSE: inverse, HALF: t.pairing === 'half' }, bindings: ['uniform', 'read', 'read', 'read', 'write'] });
-  gpu.dispatch(k, {
-    uniforms: new Uniforms().u32(rows, L, heads, t.headDim / 2).bytes(),
-    buffers: [x, t.cos.buffer, t.sin.buffer, y],
-    workgroups: grid1d(rows, 64),
-    label,
-  });
-}
-
-/** Rotates x [batch, L, heads, headDim] by the tables' angles for each of the L tokens. */
+/** Rotates x [batch, L, heads, headDim] by the tables' angles for each of the L tokens.
+ * @throws ShapeError when x is not of rank 4 or does not match the tables. */
 export function rope(x: Tensor, tables: RopeTables): Tensor {
-  const gpu = checkInputs('rope', [x, tables.cos, tables.sin]);
-  if (x.rank !== 4) throw new ShapeError(`rope: expected [batch, L, heads, headDim], got ${fmtShape(x.shape)}`);
-  const [B, L, H, D] = x.shape;
-  if (L !== tables.length || D !== tables.headDim)
-    throw new ShapeError(`rope: input ${fmtShape(x.shape)} does not match tables for ${tables.length} tokens of head dimension ${tables.headDim}`);
-  const y = new Tensor(gpu, x.shape, 'f32', undefined, 'rope');
-  const label = `rope ${fmtShape(x.shape)}`;
-  launch(gpu, x.buffer, y.buffer, tables, B * L * H, L, H, false, label);
-  return record(y, 'rope', [x], (g) => {
-    const gx = new Tensor(gpu, x.shape, 'f32', undefined, 'grad.rope');
-    launch(gpu, g.buffer, gx.buffer, tables, B * L * H, L, H, true, `${label}.backward`);
-    return [gx];
-  });
+  const y = ropeForward(x, tables);
+  return record(y, 'rope', [x], (g) => [ropeBackward(g, tables)]);
 }

@@ -2,28 +2,16 @@
 // JSON), written under a temporary name and renamed into place, with a `latest` file that
 // is itself replaced atomically. A run killed at any moment leaves the previous checkpoint
 // whole, and `latest` never points at a half-written one.
-import { mkdir, readFile, rename, rm, open, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
-import type { AdamW, SGD } from '../ops/optim.ts';
-import { decodeSafetensors, encodeSafetensors, type NamedArray } from './safetensors.ts';
+import { writeAtomic } from '../io/atomic.ts';
+import type { AdamW, SGD } from '../optim/index.ts';
+import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../io/safetensors.ts';
 import { loadWeights, weightBytes } from '../model/weights.ts';
 import type { RadFinderModel } from '../model/model.ts';
 import { fileSource } from '../model/folder.ts';
-
-/** Writes a file so that readers see the old content or the whole new one, never a part. */
-export async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
 
 export async function saveModelWeights(model: RadFinderModel, path: string, metadata: Record<string, string> = {}): Promise<void> {
   await writeAtomic(path, await weightBytes(model, metadata));

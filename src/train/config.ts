@@ -4,10 +4,10 @@
 // minutes on a 2-core machine without a GPU (lavapipe). 'tiny' is for tests; 'paper' is the
 // released model's sizes (1.03 B parameters: it builds and runs a forward here, and loads the
 // published weights; training it needs real GPUs). Every field can be overridden from the CLI.
-import { CtvlmError } from '../errors.ts';
-import type { DatasetConfig } from '../data/dataset.ts';
+import { CtvlmError } from '../app-errors.ts';
+import type { DatasetConfig } from '../data/crop.ts';
 import { paperConfig, type RadFinderConfig } from '../model/config.ts';
-import { SEP_ID } from '../data/tokenizer.ts';
+import { SEP_ID } from '../data/tokenizer-vocab.ts';
 
 export interface TrainConfig {
   data: DatasetConfig;

@@ -32,7 +32,7 @@ t('a sentence localized in the page matches Node on the same run and CT', async 
   try {
     await writeSyntheticDataset({ out: join(dir, 'data'), n: 12, seed: 9, size: [64, 64], slices: [24, 32], gzipLevel: 1 });
     const cfg = { ...preset('tiny'), steps: 4 };
-    await train(gpu, { data: join(dir, 'data'), out: join(dir, 'run'), config: cfg, evaluateAtEnd: false });
+    await train(gpu, { data: join(dir, 'data'), out: join(dir, 'run'), config: cfg });
     const ct = join(dir, 'data', 'volumes', readFileSync(join(dir, 'data', 'manifest.jsonl'), 'utf8').split('\n')[0].match(/"volume":"volumes\/([^"]+)"/)![1]);
     const sentence = 'Small pleural effusion at the left lung base.';
 

@@ -3,6 +3,7 @@
 // them with the float64 references.
 import { Gpu } from '../../src/gpu/runtime.ts';
 import * as ops from '../../src/ops/index.ts';
+import { AdamW } from '../../src/optim/index.ts';
 import { MLP } from '../../src/nn/index.ts';
 import { backward } from '../../src/autograd.ts';
 import { scope } from '../../src/tensor.ts';
@@ -51,7 +52,7 @@ async function runChecks(): Promise<BrowserChecks> {
     const X = ops.tensor(gpu, xs, [64, 2]).keep();
     const Y = ops.tensor(gpu, ys, [64, 1]).keep();
     const model = new MLP(gpu, [2, 32, 1], 'tanh', 1);
-    const opt = new ops.AdamW(model.parameters(), { lr: 0.02 });
+    const opt = new AdamW(model.parameters(), { lr: 0.02 });
     let first = 0, last = 0;
     for (let i = 0; i < 150; i++) {
       const loss = scope(() => {

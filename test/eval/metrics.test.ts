@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { auroc, localizationMetrics, macroMean, recallAtK, retrievalRanks, snippetErrors } from '../../src/eval/metrics.ts';
-import { decodeSafetensors, encodeSafetensors } from '../../src/train/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors } from '../../src/io/safetensors.ts';
 
 test('recall@k: ranks of the matching candidate', () => {
   // Query 0: own 0.9 is first; query 1: own 0.2 is third; query 2: own 0.5 second.

@@ -5,6 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
 import * as ops from '../../src/ops/index.ts';
+import { SGD } from '../../src/optim/index.ts';
 import { Gpu, bucketSize } from '../../src/gpu/runtime.ts';
 import { expandWgsl } from '../../src/gpu/wgsl.ts';
 
@@ -31,7 +32,7 @@ t('a buffer released twice is refused (it would get two owners); optimizer dispo
   gpu.release(buf);
   assert.throws(() => gpu.release(buf), /release: buffer '[^']*' was already released/);
   const p = ops.parameter(gpu, [1, 2], [2], 'p');
-  const opt = new ops.SGD([p], { lr: 0.1 });
+  const opt = new SGD([p], { lr: 0.1 });
   const live = gpu.poolStats().liveBytes;
   opt.dispose();
   opt.dispose();

@@ -14,7 +14,7 @@ import { assertClose } from '../helpers/check.ts';
 import * as ref from '../reference/radfinder.ts';
 import { rfConfig } from '../helpers/radfinder.ts';
 import { paperConfig, toRadfinderJson, type RadFinderConfig } from '../../src/model/config.ts';
-import { encodeSafetensors } from '../../src/train/safetensors.ts';
+import { encodeSafetensors } from '../../src/io/safetensors.ts';
 import { readNiftiFile, writeNiftiFile } from '../../src/data/io/node.ts';
 import { createVolume, affineFromRows } from '../../src/data/volume.ts';
 import { prepareRadfinder } from '../../src/data/radfinder-prep.ts';

@@ -12,6 +12,7 @@ import { rng } from '../helpers/random.ts';
 import * as ref from '../reference/radfinder.ts';
 import { rfConfig } from '../helpers/radfinder.ts';
 import * as ops from '../../src/ops/index.ts';
+import { AdamW } from '../../src/optim/index.ts';
 import { backward, noGrad } from '../../src/autograd.ts';
 import { scope } from '../../src/tensor.ts';
 import { RadFinderModel, type Batch, type TextBatch } from '../../src/model/model.ts';
@@ -19,7 +20,7 @@ import { paperConfig, fromRadfinderJson, toRadfinderJson, type RadFinderConfig }
 import { checkpointKeys, countValues } from '../../src/model/keys.ts';
 import { loadWeightsFromBytes, stateEntries, weightBytes } from '../../src/model/weights.ts';
 import { textBatch } from '../../src/model/text.ts';
-import { encodeSafetensors } from '../../src/train/safetensors.ts';
+import { encodeSafetensors } from '../../src/io/safetensors.ts';
 import { withoutInit } from '../../src/nn/module.ts';
 import { DataError } from '../../src/errors.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
@@ -385,7 +386,7 @@ t('an all-air batch: the patch embedding\'s bias init keeps LayerNorm from ampli
 t('a few AdamW steps on one batch lower the loss', async () => {
   const gpu = await testGpu();
   const model = new RadFinderModel(gpu, cfg, 3);
-  const opt = new ops.AdamW(model.parameters(), { lr: 3e-3, clipNorm: 1 });
+  const opt = new AdamW(model.parameters(), { lr: 3e-3, clipNorm: 1 });
   const b = batch(gpu);
   const losses: number[] = [];
   for (let i = 0; i < 25; i++) {

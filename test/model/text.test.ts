@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { testGpu } from '../helpers/gpu.ts';
 import { loadTokenizer, textBatch, wordPieceForModel } from '../../src/model/text.ts';
-import { SEP_ID, WordPieceTokenizer } from '../../src/data/tokenizer.ts';
+import { WordPieceTokenizer } from '../../src/data/tokenizer.ts';
+import { SEP_ID } from '../../src/data/tokenizer-vocab.ts';
 import { DataError } from '../../src/errors.ts';
 
 const t = suite('model text');

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
 import { rng } from '../helpers/random.ts';
 import * as ops from '../../src/ops/index.ts';
+import { AdamW } from '../../src/optim/index.ts';
 import { MLP } from '../../src/nn/index.ts';
 import { backward } from '../../src/autograd.ts';
 import { scope } from '../../src/tensor.ts';
@@ -28,7 +29,7 @@ function setup(gpu: Gpu) {
   const X = ops.tensor(gpu, x, [256, 3], 'x').keep();
   const Y = ops.tensor(gpu, y, [256, 1], 'y').keep();
   const model = new MLP(gpu, [3, 32, 32, 1], 'gelu', 7);
-  const opt = new ops.AdamW(model.parameters(), { lr: 1e-2, clipNorm: 5 });
+  const opt = new AdamW(model.parameters(), { lr: 1e-2, clipNorm: 5 });
   const step = () =>
     scope(() => {
       const pred = model.forward(X);

@@ -2,16 +2,16 @@
 // multiples of the 64-query workgroup, head dimensions 1 to 128 (multiples of 4 or not,
 // one chunk or several), cross attention (Lq != Lk), key masks (including a row with every
 // key masked), grouped-query attention (H = 4 / Hkv = 2, H = 6 / Hkv = 1) and causal
-// masking (with and without a key mask); gradients of q, k and v by finite differences of
-// the float64 reference, for both kernel variants where the device has subgroups.
+// masking (with and without a key mask), scores of +-1e4 (the saved softmax statistics);
+// gradients of q, k and v by finite differences of the float64 reference, for both kernel
+// variants (gpu.tuning.attention) where the device has subgroups.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
-import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
+import { GRAD, assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
-import { setAttentionLayout, setAttentionVariant } from '../../src/ops/attention.ts';
-import { ShapeError } from '../../src/errors.ts';
+import { ShapeError, ValueError } from '../../src/errors.ts';
 import { backward } from '../../src/autograd.ts';
 
 async function variants(): Promise<('subgroup' | 'plain')[]> {
@@ -25,7 +25,7 @@ const f32 = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
 t('forward: shapes, head dimensions, cross attention, masks (both kernels)', async () => {
   const gpu = await testGpu();
   for (const variant of await variants()) {
-  setAttentionVariant(variant);
+  gpu.tuning.attention.variant = variant;
   const cases: [number, number, number, number, number, boolean][] = [
     [1, 1, 1, 1, 4, false], [2, 3, 5, 7, 8, false], [1, 2, 70, 70, 32, false], [2, 2, 65, 33, 16, true], [1, 1, 3, 130, 64, true],
   ];
@@ -39,7 +39,7 @@ t('forward: shapes, head dimensions, cross attention, masks (both kernels)', asy
     assertClose(await out.floats(), ref.attention(q, k, v, B, H, Lq, Lk, D, mask), TOL, `${variant} attention B${B} H${H} ${Lq}x${Lk}x${D}${masked ? ' masked' : ''}`);
   }
   }
-  setAttentionVariant('auto');
+  gpu.tuning.attention.variant = 'auto';
 });
 
 t('a query with every key masked gets zeros, not NaN', async () => {
@@ -54,7 +54,7 @@ t('a query with every key masked gets zeros, not NaN', async () => {
 t('causal + padding: a query with no key gets exactly zero output and zero gradient', async () => {
   const gpu = await testGpu();
   for (const variant of await variants()) {
-    setAttentionVariant(variant);
+    gpu.tuning.attention.variant = variant;
     // Batch 0: key 0 masked, so causal query 0 sees nothing; batch 1: every key masked.
     const [B, H, L, D] = [2, 2, 5, 6];
     const q = ops.tensor(gpu, Float32Array.from(randomValues(B * H * L * D, 21)), [B, H, L, D]);
@@ -74,14 +74,14 @@ t('causal + padding: a query with no key gets exactly zero output and zero gradi
       assert.ok(a.slice(H * L * D).every((x) => x === 0), `${variant}: ${what} of batch 1 (all keys masked) is zero`);
     }
   }
-  setAttentionVariant('auto');
+  gpu.tuning.attention.variant = 'auto';
 });
 
 t('backward: q, k and v by finite differences (masked and not, both kernels)', async () => {
   const gpu = await testGpu();
   for (const variant of await variants())
   for (const [B, H, Lq, Lk, D, masked] of [[1, 2, 3, 5, 4, false], [2, 1, 4, 3, 8, true], [1, 1, 3, 4, 40, false]] as [number, number, number, number, number, boolean][]) {
-    setAttentionVariant(variant);
+    gpu.tuning.attention.variant = variant;
     const mask = masked ? [1, 0, 1, 1, 1, 0] : undefined;
     await checkGradients({
       what: `${variant} attention ${Lq}x${Lk}x${D}${masked ? ' masked' : ''}`, gpu,
@@ -90,7 +90,7 @@ t('backward: q, k and v by finite differences (masked and not, both kernels)', a
       reference: (q, k, v) => ref.attention(q, k, v, B, H, Lq, Lk, D, mask),
     });
   }
-  setAttentionVariant('auto');
+  gpu.tuning.attention.variant = 'auto';
 });
 
 // GQA, causal masking and any head width, against ref.attentionGqa (float64).
@@ -131,7 +131,7 @@ t('forward: grouped-query, causal, head widths 1 to 128, size 1 (both kernels)',
     [1, 1, 1, 1, 1, 1, null, true],
   ];
   for (const variant of await variants()) {
-    setAttentionVariant(variant);
+    gpu.tuning.attention.variant = variant;
     for (const c of cases) {
       const [B, H, Hkv, Lq, Lk, D, , causal] = c;
       const q = f32(randomValues(B * H * Lq * D, 1, -2, 2)), k = f32(randomValues(B * Hkv * Lk * D, 2, -2, 2)), v = f32(randomValues(B * Hkv * Lk * D, 3));
@@ -150,7 +150,7 @@ t('forward: grouped-query, causal, head widths 1 to 128, size 1 (both kernels)',
     const out = ops.attention(ops.tensor(gpu, Float32Array.from(q), [B, H, L, D]), ops.tensor(gpu, Float32Array.from(k), [B, Hkv, L, D]), ops.tensor(gpu, Float32Array.from(v), [B, Hkv, L, D]), { causal: true, scale: 0.7 });
     assertClose(await out.floats(), ref.attentionGqa(q, k, v, B, H, Hkv, L, L, D, { causal: true, scale: 0.7 }), TOL, `${variant} attention scale 0.7`);
   }
-  setAttentionVariant('auto');
+  gpu.tuning.attention.variant = 'auto';
 });
 
 // Gradient tolerance: checkGradients' default (GRAD in test/helpers/check.ts, 1e-4 relative
@@ -173,7 +173,7 @@ t('backward: grouped-query, causal, head widths 1 to 128 by finite differences (
     [1, 1, 1, 1, 1, 1, null, false], // size 1
   ];
   for (const variant of await variants()) {
-    setAttentionVariant(variant);
+    gpu.tuning.attention.variant = variant;
     for (const c of cases) {
       const [B, H, Hkv, Lq, Lk, D, , causal] = c;
       const mask = maskOf(c);
@@ -185,7 +185,7 @@ t('backward: grouped-query, causal, head widths 1 to 128 by finite differences (
       });
     }
   }
-  setAttentionVariant('auto');
+  gpu.tuning.attention.variant = 'auto';
 });
 
 // The automatic layout splits a query over 2 lanes in the backward of D = 90 and 128 and
@@ -201,8 +201,8 @@ t('forced layouts: queries split over 4 and 8 lanes, chunk loops (forward and ba
   for (const [variant, l] of layouts) {
     if (!(await variants()).includes(variant)) continue;
     if ((l.parts ?? 1) > (gpu.subgroupMinSize >= 8 ? 8 : 4)) continue; // lanes per query <= the row-sharing group
-    setAttentionVariant(variant);
-    setAttentionLayout(l);
+    gpu.tuning.attention.variant = variant;
+    gpu.tuning.attention.layout = l;
     const what = `${variant} ${JSON.stringify(l)}`;
     try {
       const fc: Case = [2, 4, 2, 40, 40, 36, 'pad', true];
@@ -224,11 +224,70 @@ t('forced layouts: queries split over 4 and 8 lanes, chunk loops (forward and ba
         reference: (q, k, v) => ref.attentionGqa(q, k, v, gB, gH, gHkv, gLq, gLk, gD, { mask: gmask, causal: true }),
       });
     } finally {
-      setAttentionLayout(null);
+      gpu.tuning.attention.layout = null;
     }
   }
-  setAttentionVariant('auto');
-  assert.throws(() => setAttentionLayout({ parts: 3 }), /parts 3 is not 1, 2, 4 or 8/);
+  gpu.tuning.attention.variant = 'auto';
+  gpu.tuning.attention.layout = { parts: 3 };
+  try {
+    const x = ops.zeros(gpu, [1, 1, 2, 4]);
+    assert.throws(() => ops.attention(x, x, x), (e: Error) => e instanceof ValueError && /gpu.tuning.attention.layout.parts = 3 is not 1, 2, 4 or 8/.test(e.message));
+  } finally {
+    gpu.tuning.attention.layout = null;
+  }
+});
+
+// Extreme scores (issue 9 item 7): scores of +-1e4 that differ by O(1) between keys, rows of
+// 2 keys (equal scores: P = 1/2 exactly) and of 300. The forward saves per query the largest
+// score m and log l (l = sum_j exp(score_j - m)) apart: their sum rounded to f32 loses log l
+// against m (the ulp of 1e4 is 2^-10), which put every P of a query off by up to 5e-4
+// relative in the backward (P = 0.499894 for two equal scores of 1e4) and the gradients
+// with it. Every score is exact in f32 here: q = [+-1e4, eighths], k = [1, eighths], scale 1
+// (the products and their sums need at most 20 bits), so the only f32 error left is the
+// softmax's own (~1e-5 relative over 300 keys) and the default tolerances apply: forward
+// TOL, gradients GRAD (1e-4 relative plus 1e-5 of the largest). They hold with a margin of
+// 7x or more; the rounded m + log l exceeded GRAD 2x (2 keys) to 34x (300 keys). (Scores
+// that are not exact in f32 carry their own rounding, ~ulp(1e4), in any f32 implementation,
+// PyTorch's included.) The float64 gradients are central differences of ref.attentionGqa
+// with steps of 1e-7 * max(1, |x|): a step moves a score by at most 1e-3 (truncation error
+// ~1e-7 relative), and the float64 rounding of scores near 1e4 (~2e-12) adds ~1e-5 at most.
+t('extreme scores (+-1e4): forward and gradients against float64, rows of 2 and 300 keys (both kernels)', async () => {
+  const gpu = await testGpu();
+  // [B, H, Hkv, Lq, Lk, D, causal, spread]: batch 0 scores near +1e4, batch 1 near -1e4;
+  // spread: the largest |eighth| in q's small components (0: every score of a row equal).
+  const cases: [number, number, number, number, number, number, boolean, number][] = [
+    [2, 2, 1, 3, 2, 8, false, 0],
+    [2, 2, 1, 4, 300, 8, true, 0.5],
+  ];
+  for (const [B, H, Hkv, Lq, Lk, D, causal, spread] of cases) {
+    const eighths = (n: number, seed: number, most: number) => randomValues(n, seed, -most, most).map((x) => Math.round(x * 8) / 8);
+    const q = eighths(B * H * Lq * D, 31, spread).map((x, i) => (i % D === 0 ? (Math.floor(i / (H * Lq * D)) === 0 ? 1e4 : -1e4) : x));
+    const k = eighths(B * Hkv * Lk * D, 32, 0.5).map((x, i) => (i % D === 0 ? 1 : x));
+    const v = f32(randomValues(B * Hkv * Lk * D, 33));
+    const R = f32(randomValues(B * H * Lq * D, 34));
+    const opts = { causal, scale: 1 };
+    const loss = (qq: Float64Array, kk: Float64Array, vv: Float64Array) => {
+      const out = ref.attentionGqa(qq, kk, vv, B, H, Hkv, Lq, Lk, D, opts);
+      let s = 0;
+      for (let i = 0; i < out.length; i++) s += out[i] * R[i];
+      return s;
+    };
+    const h = 1e-7;
+    const want = [ref.numericGrad((x) => loss(x, k, v), q, h), ref.numericGrad((x) => loss(q, x, v), k, h), ref.numericGrad((x) => loss(q, k, x), v, h)];
+    const expected = ref.attentionGqa(q, k, v, B, H, Hkv, Lq, Lk, D, opts);
+    for (const variant of await variants()) {
+      gpu.tuning.attention.variant = variant;
+      const what = `${variant} attention B${B} H${H}/${Hkv} ${Lq}x${Lk}x${D}${causal ? ' causal' : ''} scores +-1e4`;
+      const inputs = [ops.tensor(gpu, Float32Array.from(q), [B, H, Lq, D]), ops.tensor(gpu, Float32Array.from(k), [B, Hkv, Lk, D]), ops.tensor(gpu, Float32Array.from(v), [B, Hkv, Lk, D])];
+      for (const x of inputs) x.requiresGrad = true;
+      const o = ops.attention(inputs[0], inputs[1], inputs[2], opts);
+      assertClose(await o.floats(), expected, TOL, what);
+      backward(o, ops.tensor(gpu, Float32Array.from(R), o.shape));
+      for (let i = 0; i < 3; i++) assertClose(await inputs[i].grad!.floats(), want[i], GRAD, `${what}: gradient of ${'qkv'[i]}`);
+      for (const x of [...inputs, o]) x.dispose();
+    }
+  }
+  gpu.tuning.attention.variant = 'auto';
 });
 
 t('rope: forward against float64 on 1 and 3 axes; backward by finite differences', async () => {
@@ -268,7 +327,7 @@ t('bad shapes name the op', async () => {
   bad(() => ops.attention(ops.zeros(gpu, [1, 1, 3]), q4, q4), /expected \[batch, heads, length, headDim\]/);
   const wide = ops.zeros(gpu, [1, 1, 1, 1028]);
   bad(() => ops.attention(wide, wide, wide), /head dimension 1028 is above the supported 1024/);
-  bad(() => ops.attention(q4, q4, q4, { scale: NaN }), /scale must be a finite number/);
+  assert.throws(() => ops.attention(q4, q4, q4, { scale: NaN }), (e: Error) => e instanceof ValueError && /scale must be a finite number/.test(e.message));
 });
 
 t.run();

@@ -8,7 +8,7 @@ import { testGpu } from '../helpers/gpu.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
-import { setMatmulVariant, setMatmulGroup, matmulVariantFor } from '../../src/ops/matmul.ts';
+import { matmulVariantFor } from '../../src/ops/matmul.ts';
 
 const t = suite('matmul');
 const TOL = { rtol: 1e-4, atol: 2e-5 };
@@ -22,7 +22,7 @@ async function variants(): Promise<('subgroup' | 'tiled')[]> {
 t('2D, all transposes, both variants, odd sizes', async () => {
   const gpu = await testGpu();
   for (const v of await variants()) {
-    setMatmulVariant(v);
+    gpu.tuning.matmul.variant = v;
     for (const [M, K, N] of sizes)
       for (const transA of [false, true])
         for (const transB of [false, true]) {
@@ -36,7 +36,7 @@ t('2D, all transposes, both variants, odd sizes', async () => {
           for (const x of [at, bt, c]) x.dispose();
         }
   }
-  setMatmulVariant('auto');
+  gpu.tuning.matmul.variant = 'auto';
 });
 
 t('the subgroup kernel with 4-lane groups (as on SwiftShader), run here with shuffles', async () => {
@@ -45,8 +45,8 @@ t('the subgroup kernel with 4-lane groups (as on SwiftShader), run here with shu
     console.log('  skip: no subgroups of 4 or more lanes on this device');
     return;
   }
-  setMatmulVariant('subgroup');
-  setMatmulGroup(4);
+  gpu.tuning.matmul.variant = 'subgroup';
+  gpu.tuning.matmul.group = 4;
   try {
     for (const [M, K, N] of [[5, 7, 3], [70, 130, 45], [64, 64, 64]])
       for (const transB of [false, true]) {
@@ -56,15 +56,15 @@ t('the subgroup kernel with 4-lane groups (as on SwiftShader), run here with shu
         assertClose(await c.floats(), expect, TOL, `4-lane groups ${M}x${K}x${N} transB=${transB}`);
       }
   } finally {
-    setMatmulGroup(null);
-    setMatmulVariant('auto');
+    gpu.tuning.matmul.group = null;
+    gpu.tuning.matmul.variant = 'auto';
   }
 });
 
 t('bias epilogue', async () => {
   const gpu = await testGpu();
   for (const v of await variants()) {
-    setMatmulVariant(v);
+    gpu.tuning.matmul.variant = v;
     for (const [M, K, N] of [[6, 5, 7], [40, 16, 32]]) {
       const a = randomValues(M * K, 1), b = randomValues(K * N, 2), bias = randomValues(N, 3);
       const c = ops.matmul(ops.tensor(gpu, Float32Array.from(a), [M, K]), ops.tensor(gpu, Float32Array.from(b), [K, N]), { bias: ops.tensor(gpu, Float32Array.from(bias), [N]) });
@@ -72,7 +72,7 @@ t('bias epilogue', async () => {
       assertClose(await c.floats(), expect, TOL, `${v} bias ${M}x${K}x${N}`);
     }
   }
-  setMatmulVariant('auto');
+  gpu.tuning.matmul.variant = 'auto';
 });
 
 t('batched: both batched, shared B (folded), shared A, leading batch dims', async () => {
@@ -95,7 +95,7 @@ t('batched: both batched, shared B (folded), shared A, leading batch dims', asyn
 t('backward: every transpose, bias, shared-B batch (both variants)', async () => {
   const gpu = await testGpu();
   for (const v of await variants()) {
-    setMatmulVariant(v);
+    gpu.tuning.matmul.variant = v;
     const M = 5, K = 6, N = 3;
     for (const transA of [false, true])
       for (const transB of [false, true])
@@ -112,7 +112,7 @@ t('backward: every transpose, bias, shared-B batch (both variants)', async () =>
       reference: (a, b) => Float64Array.from([...ref.matmul(a.slice(0, M * K), b, M, K, N), ...ref.matmul(a.slice(M * K), b, M, K, N)]),
     });
   }
-  setMatmulVariant('auto');
+  gpu.tuning.matmul.variant = 'auto';
 });
 
 t('bad input names the op and shapes', async () => {

@@ -16,7 +16,6 @@ import { testGpu } from '../helpers/gpu.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
-import { setPatchEmbedGroup } from '../../src/ops/patch3d.ts';
 import { backward } from '../../src/autograd.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
 
@@ -45,7 +44,7 @@ t('forward against a float64 Conv3d, every lane grouping', async () => {
   const gpu = await testGpu();
   try {
     for (const [i, g] of groups(gpu).entries()) {
-      setPatchEmbedGroup(g);
+      gpu.tuning.patchEmbed.group = g;
       for (const c of i === 0 ? cases : forOtherGroups(cases, [1])) {
         const x = f32(randomValues(ref.size(c.x), 1)), w = f32(randomValues(ref.size(c.w), 2)), b = f32(randomValues(c.w[0], 3));
         const useBias = c.bias !== false;
@@ -60,7 +59,7 @@ t('forward against a float64 Conv3d, every lane grouping', async () => {
       }
     }
   } finally {
-    setPatchEmbedGroup(null);
+    gpu.tuning.patchEmbed.group = null;
   }
 });
 
@@ -85,7 +84,7 @@ t('gradients of weight, bias and volume by finite differences', async () => {
   const gpu = await testGpu();
   try {
     for (const [i, g] of groups(gpu).entries()) {
-      setPatchEmbedGroup(g);
+      gpu.tuning.patchEmbed.group = g;
       for (const c of i === 0 ? gradCases : forOtherGroups(gradCases, [0])) {
         const opts = c.window ? { window: c.window as [number, number, number] } : {};
         await checkGradients({
@@ -98,7 +97,7 @@ t('gradients of weight, bias and volume by finite differences', async () => {
       }
     }
   } finally {
-    setPatchEmbedGroup(null);
+    gpu.tuning.patchEmbed.group = null;
   }
 });
 

@@ -17,14 +17,16 @@ import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { backward } from '../../src/autograd.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
+import { defaultTuning } from '../../src/gpu/tuning.ts';
+import type { RmsNormVariant } from '../../src/launch/rmsnorm.ts';
 
 const t = suite('rmsnorm');
 const f32 = (a: ArrayLike<number>) => Float64Array.from(Float32Array.from(a));
 
 // Every layout; 'row unfused' is the per-row layout with the weight gradient in its own
 // kernels (the default fuses its first pass into the input gradient's kernel).
-function variants(gpu: Gpu): [string, ops.RmsNormVariant, boolean][] {
-  const all: [string, ops.RmsNormVariant, boolean][] = [['row', 'row', true], ['row unfused', 'row', false], ['workgroup', 'workgroup', true], ['auto', 'auto', true]];
+function variants(gpu: Gpu): [string, RmsNormVariant, boolean][] {
+  const all: [string, RmsNormVariant, boolean][] = [['row', 'row', true], ['row unfused', 'row', false], ['workgroup', 'workgroup', true], ['auto', 'auto', true]];
   if (gpu.subgroupMinSize >= 4) all.push(['subgroup', 'subgroup', true]);
   return all;
 }
@@ -32,11 +34,11 @@ function variants(gpu: Gpu): [string, ops.RmsNormVariant, boolean][] {
 async function eachVariant(gpu: Gpu, fn: (v: string) => Promise<void>): Promise<void> {
   try {
     for (const [name, v, fuse] of variants(gpu)) {
-      ops.setRmsNormVariant(v, fuse);
+      gpu.tuning.rmsNorm = { variant: v, fuseWeightGrad: fuse };
       await fn(name);
     }
   } finally {
-    ops.setRmsNormVariant('auto');
+    gpu.tuning.rmsNorm = defaultTuning().rmsNorm;
   }
 }
 
@@ -152,7 +154,7 @@ t('timing of each layout against layerNorm (CTVLM_BENCH=1)', async () => {
             x.requiresGrad = true;
             backward(ops.layerNorm(x, gamma, beta), gy);
           } else {
-            ops.setRmsNormVariant(v, fuse);
+            gpu.tuning.rmsNorm = { variant: v, fuseWeightGrad: fuse };
             x.requiresGrad = w.requiresGrad = true;
             backward(ops.rmsNorm(x, w), gy);
           }
@@ -171,7 +173,7 @@ t('timing of each layout against layerNorm (CTVLM_BENCH=1)', async () => {
       for (const tt of [x, w, gy, gamma, beta]) tt.dispose();
     }
   } finally {
-    ops.setRmsNormVariant('auto');
+    gpu.tuning.rmsNorm = defaultTuning().rmsNorm;
   }
 });
 

@@ -137,6 +137,15 @@ export function crossEntropyRows(x: F64, targets: ArrayLike<number>, classes: nu
   return out;
 }
 
+/** Mean cross-entropy over the rows with a target >= 0; 0 when every row is masked. */
+export function crossEntropy(x: F64, targets: ArrayLike<number>, classes: number): number {
+  const rows = crossEntropyRows(x, targets, classes);
+  let s = 0;
+  let count = 0;
+  for (let r = 0; r < rows.length; r++) if (targets[r] >= 0) (s += rows[r]), count++;
+  return count > 0 ? s / count : 0;
+}
+
 // ---------------------------------------------------------------- finite differences
 
 /**
@@ -219,22 +228,47 @@ export function rope(x: F64, B: number, L: number, H: number, D: number, angle: 
 
 const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 
-/** SigLIP loss: -(1/B') sum_ij v_i v_j log sigmoid(z_ij (exp(t) <img_i, txt_j> + b)). */
-export function siglipLoss(img: F64, txt: F64, B: number, E: number, t: number, b: number, valid?: ArrayLike<number>): number {
-  let loss = 0;
-  let count = 0;
+/** SigLIP per-row terms of similarities S [B, B]: rows_i = sum_j v_i v_j softplus(-z_ij (exp(t)
+ * S_ij + b)), z = +1 on the diagonal, -1 off it; v = valid (default all 1). */
+export function siglipRows(S: F64, B: number, t: number, b: number, valid?: ArrayLike<number>): F64 {
+  const rows = new Float64Array(B);
   for (let i = 0; i < B; i++) {
     const vi = valid ? valid[i] : 1;
-    count += vi;
     for (let j = 0; j < B; j++) {
       const vj = valid ? valid[j] : 1;
-      let s = 0;
-      for (let e = 0; e < E; e++) s += img[i * E + e] * txt[j * E + e];
       const z = i === j ? 1 : -1;
-      loss += vi * vj * softplus(-z * (Math.exp(t) * s + b));
+      rows[i] += vi * vj * softplus(-z * (Math.exp(t) * S[i * B + j] + b));
     }
   }
-  return loss / count;
+  return rows;
+}
+
+/** SigLIP loss: -(1/B') sum_ij v_i v_j log sigmoid(z_ij (exp(t) <img_i, txt_j> + b)); 0 when
+ * every row is masked (a mean over nothing). */
+export function siglipLoss(img: F64, txt: F64, B: number, E: number, t: number, b: number, valid?: ArrayLike<number>): number {
+  const S = new Float64Array(B * B);
+  let count = 0;
+  for (let i = 0; i < B; i++) {
+    count += valid ? valid[i] : 1;
+    for (let j = 0; j < B; j++) for (let e = 0; e < E; e++) S[i * B + j] += img[i * E + e] * txt[j * E + e];
+  }
+  const rows = siglipRows(S, B, t, b, valid);
+  return count > 0 ? rows.reduce((a, v) => a + v, 0) / count : 0;
+}
+
+/**
+ * Binary cross-entropy with logits, the mean over known labels (y >= 0): x, y [N, Q], posWeight
+ * [Q] (default 1): w_q y softplus(-x) + (1 - y) softplus(x); 0 when no label is known.
+ */
+export function bceWithLogits(x: F64, y: ArrayLike<number>, Q: number, posWeight?: ArrayLike<number>): number {
+  let s = 0;
+  let count = 0;
+  for (let i = 0; i < x.length; i++) {
+    if (y[i] < 0) continue;
+    s += (posWeight ? posWeight[i % Q] : 1) * y[i] * softplus(-x[i]) + (1 - y[i]) * softplus(x[i]);
+    count++;
+  }
+  return count > 0 ? s / count : 0;
 }
 
 /**

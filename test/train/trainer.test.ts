@@ -10,7 +10,8 @@ import { testGpu } from '../helpers/gpu.ts';
 import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
 import { preset } from '../../src/train/config.ts';
 import { train } from '../../src/train/trainer.ts';
-import { decodeSafetensors } from '../../src/train/safetensors.ts';
+import { evaluateAtEnd } from '../../src/eval/run-folder.ts';
+import { decodeSafetensors } from '../../src/io/safetensors.ts';
 
 const t = suite('trainer');
 const dir = mkdtempSync(join(tmpdir(), 'ctvlm-train-'));
@@ -31,7 +32,7 @@ t('tiny run: the loss falls; checkpoints, metrics, plots and the evaluation are 
   const gpu = await testGpu();
   const cfg = { ...preset('tiny'), steps: 12, checkpointEvery: 6 };
   const lines: string[] = [];
-  const r = await train(gpu, { data, out: join(dir, 'a'), config: cfg, log: (l) => lines.push(l) });
+  const r = await train(gpu, { data, out: join(dir, 'a'), config: cfg, evaluate: evaluateAtEnd, log: (l) => lines.push(l) });
   const metrics = readFileSync(join(dir, 'a', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(metrics.at(-1).loss < metrics[0].loss, `loss ${metrics[0].loss} -> ${metrics.at(-1).loss}`);
   for (const f of ['train-config.json', 'tokenizer.json', 'latest', 'plots/loss.svg', 'eval-test.json']) assert.ok(existsSync(join(dir, 'a', f)), f);
@@ -48,21 +49,21 @@ t('tiny run: the loss falls; checkpoints, metrics, plots and the evaluation are 
 t('a run stopped after 6 steps and resumed ends with the same weights as an uninterrupted one', async () => {
   const gpu = await testGpu();
   const cfg = { ...preset('tiny'), steps: 10, checkpointEvery: 3 };
-  await train(gpu, { data, out: join(dir, 'full'), config: cfg, evaluateAtEnd: false });
-  await train(gpu, { data, out: join(dir, 'cut'), config: cfg, stopAfter: 6, evaluateAtEnd: false });
-  await train(gpu, { data, out: join(dir, 'cut'), config: cfg, resume: true, evaluateAtEnd: false });
+  await train(gpu, { data, out: join(dir, 'full'), config: cfg });
+  await train(gpu, { data, out: join(dir, 'cut'), config: cfg, stopAfter: 6 });
+  await train(gpu, { data, out: join(dir, 'cut'), config: cfg, resume: true });
   const a = weights(join(dir, 'full'));
   const b = weights(join(dir, 'cut'));
   for (const name of Object.keys(a)) assert.equal([...b[name]], [...a[name]], `${name} differs after resume`);
   // --steps on resume changes the length (and says so); the saved config follows.
   const lines: string[] = [];
-  await train(gpu, { data, out: join(dir, 'cut'), config: cfg, resume: true, stepsOverride: 12, evaluateAtEnd: false, log: (l) => lines.push(l) });
+  await train(gpu, { data, out: join(dir, 'cut'), config: cfg, resume: true, stepsOverride: 12, log: (l) => lines.push(l) });
   assert.ok(lines.some((l) => /resuming with 12 steps instead of 10/.test(l)), lines.join('\n'));
   assert.is(JSON.parse(readFileSync(join(dir, 'cut', 'train-config.json'), 'utf8')).steps, 12);
   const steps = readFileSync(join(dir, 'cut', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
   assert.equal(steps, [...steps].sort((x, y) => x - y), 'metrics steps increase (no duplicates after resume)');
   assert.equal(steps, [...new Set(steps)]);
-  await train(gpu, { data, out: join(dir, 'full'), config: cfg, evaluateAtEnd: false }).then(
+  await train(gpu, { data, out: join(dir, 'full'), config: cfg }).then(
     () => assert.unreachable('a second run into a finished folder must be refused'),
     (e) => assert.match((e as Error).message, /already holds a run; continue it with --resume/),
   );
@@ -76,7 +77,7 @@ t('leftovers of an interrupted save are removed; a restart from step 0 starts it
   mkdirSync(join(out, 'ckpt-0000001.tmp-123'), { recursive: true });
   writeFileSync(join(out, 'latest.tmp-456'), 'x');
   writeFileSync(join(out, 'metrics.jsonl'), '{"step":1}\n{"step":2}\n');
-  await train(gpu, { data, out, config: cfg, evaluateAtEnd: false });
+  await train(gpu, { data, out, config: cfg });
   assert.equal(readdirSync(out).filter((f) => f.includes('.tmp-')), []);
   const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
   assert.equal(steps, [1, 2]);
@@ -91,7 +92,7 @@ t('a dataset without any known label trains without NaN (the prompt loss is 0)',
   cpSync(join(data, 'volumes'), join(unl, 'volumes'), { recursive: true });
   const lines = read(join(data, 'manifest.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.stringify({ ...JSON.parse(l), labels: new Array(18).fill(-1) }));
   writeFileSync(join(unl, 'manifest.jsonl'), lines.join('\n') + '\n');
-  const r = await train(gpu, { data: unl, out: join(dir, 'unl-run'), config: { ...preset('tiny'), steps: 3 }, evaluateAtEnd: false });
+  const r = await train(gpu, { data: unl, out: join(dir, 'unl-run'), config: { ...preset('tiny'), steps: 3 } });
   assert.ok(Number.isFinite(r.finalLoss), `final loss ${r.finalLoss}`);
   const m = readFileSync(join(dir, 'unl-run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(m.every((x) => x.prompts === 0), 'prompt loss 0 without labels');

@@ -2,9 +2,9 @@
 // RadFinder's layout, depth fastest ([X, Y, Z]).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { toDepthFastest } from '../../src/train/batch.ts';
+import { toDepthFastest } from '../../src/model/inputs.ts';
 
-const t = suite('batch');
+const t = suite('model inputs');
 
 t('toDepthFastest: voxel (x, y, z) lands at (x Y + y) Z + z, at the offset', () => {
   const [Z, Y, X] = [3, 2, 4];

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
 import { assertClose, randomValues } from '../helpers/check.ts';
 import * as ops from '../../src/ops/index.ts';
+import { AdamW, SGD } from '../../src/optim/index.ts';
 
 const t = suite('optim');
 const TOL = { rtol: 1e-5, atol: 1e-6 };
@@ -15,7 +16,7 @@ t('AdamW matches the float64 update over 5 steps', async () => {
   const p0 = Float32Array.from(randomValues(n, 1));
   const grads = [2, 3, 4, 5, 6].map((s) => Float32Array.from(randomValues(n, s)));
   const p = ops.parameter(gpu, p0, [n], 'p');
-  const opt = new ops.AdamW([p], { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+  const opt = new AdamW([p], { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
   const P = Float64Array.from(p0), M = new Float64Array(n), V = new Float64Array(n);
   for (let s = 1; s <= 5; s++) {
     p.grad = ops.tensor(gpu, grads[s - 1], [n]).keep();
@@ -39,7 +40,7 @@ t('AdamW parameter groups: a learning-rate multiple and a weight decay per param
   const ps = init.map((d, k) => ops.parameter(gpu, d, [n], `p${k}`));
   // p0: defaults; p1: lr x 10, no decay; p2: lr x 0.5 and decay 0.3.
   const groups = [{}, { lrScale: 10, weightDecay: 0 }, { lrScale: 0.5, weightDecay: 0.3 }];
-  const opt = new ops.AdamW(ps, { lr: 0.01, beta1: 0.9, beta2: 0.95, weightDecay: 0.1, group: (_, i) => groups[i] });
+  const opt = new AdamW(ps, { lr: 0.01, beta1: 0.9, beta2: 0.95, weightDecay: 0.1, group: (_, i) => groups[i] });
   const P = init.map((d) => Float64Array.from(d)), M = init.map(() => new Float64Array(n)), V = init.map(() => new Float64Array(n));
   for (let s = 1; s <= 3; s++) {
     ps.forEach((p, k) => {
@@ -66,7 +67,7 @@ t('SGD with momentum and weight decay', async () => {
   const n = 300;
   const p0 = Float32Array.from(randomValues(n, 1));
   const p = ops.parameter(gpu, p0, [n], 'p');
-  const opt = new ops.SGD([p], { lr: 0.1, momentum: 0.9, weightDecay: 0.01 });
+  const opt = new SGD([p], { lr: 0.1, momentum: 0.9, weightDecay: 0.01 });
   const P = Float64Array.from(p0), M = new Float64Array(n);
   for (let s = 0; s < 3; s++) {
     const g = Float32Array.from(randomValues(n, 10 + s));
@@ -85,7 +86,7 @@ t('gradient clipping scales by maxNorm / global norm, on the GPU', async () => {
   const gpu = await testGpu();
   const a = ops.parameter(gpu, [0, 0, 0], [3], 'a');
   const b = ops.parameter(gpu, [0, 0], [2], 'b');
-  const opt = new ops.SGD([a, b], { lr: 1, clipNorm: 1 });
+  const opt = new SGD([a, b], { lr: 1, clipNorm: 1 });
   a.grad = ops.tensor(gpu, [3, 0, 0], [3]).keep();
   b.grad = ops.tensor(gpu, [0, 4], [2]).keep(); // global norm 5
   opt.step();
@@ -97,7 +98,7 @@ t('gradient clipping scales by maxNorm / global norm, on the GPU', async () => {
 t('a step whose gradient is not finite is skipped: parameters and moments stay as they were', async () => {
   const gpu = await testGpu();
   const p = ops.parameter(gpu, [1, 2, 3], [3], 'p');
-  const opt = new ops.AdamW([p], { lr: 0.1, clipNorm: 1 });
+  const opt = new AdamW([p], { lr: 0.1, clipNorm: 1 });
   p.grad = ops.tensor(gpu, [0.1, 0.2, 0.3], [3]).keep();
   opt.step();
   opt.zeroGrad();

@@ -1,0 +1,130 @@
+// What every suite shares: the context a section runs in, host data, and one measured case
+// (our op and the peer's, sampled in alternating rounds, into a row), and its check.
+import type { Gpu } from '../../src/gpu/runtime.ts';
+import type { Tensor } from '../../src/tensor.ts';
+import { Rng } from '../../src/ops/creation.ts';
+import { fmtSci } from './format.ts';
+import { measureInterleaved, type Budget, type Measurement, type Runner } from './measure.ts';
+import type { Peer, TfTensor } from './peer.ts';
+import { newRow, setOurs, setPeer, sideOf, type PeerRun, type Row, type RowHead } from './row.ts';
+
+export interface Ctx {
+  gpu: Gpu;
+  peer: Peer | null;
+  /** Why there is no peer (the note of rows without one). */
+  peerMissing: string;
+  budget: Budget;
+  quick: boolean;
+  rows: Row[];
+  progress(msg: string): void;
+}
+
+/** A suite: one section of the bench; pushes its rows onto ctx.rows. */
+export type Suite = (ctx: Ctx) => Promise<void>;
+
+export function hostRandn(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const d = new Float32Array(n);
+  for (let i = 0; i < n; i++) d[i] = rng.normal();
+  return d;
+}
+
+export const shapeStr = (s: readonly number[]) => s.join('x');
+
+/** The peer's part in a row: an op to measure alongside ours, or a measurement to reuse. */
+export type PeerPlan = { op: (() => TfTensor) | null; note?: string } | { reuse: PeerRun };
+
+export type PeerRunner = Runner & { programs: string };
+
+/** Follows a plan: a reused run, a note, or the peer's output of one call and a runner to
+ * measure (the note says why when the peer is absent or its first call fails). */
+export async function preparePeer(ctx: Ctx, plan: PeerPlan): Promise<{ run: PeerRun; runner: PeerRunner | null }> {
+  if ('reuse' in plan) return { run: plan.reuse, runner: null };
+  const run: PeerRun = { side: null, note: '', programs: '', out: null };
+  if (!plan.op) run.note = plan.note ?? '';
+  else if (!ctx.peer) run.note = ctx.peerMissing;
+  else {
+    try {
+      const y = plan.op();
+      run.out = (await y.data()) as Float32Array;
+      y.dispose();
+      return { run, runner: ctx.peer.runner(plan.op) };
+    } catch (e) {
+      run.note = `tfjs failed: ${(e as Error).message}`;
+    }
+  }
+  return { run, runner: null };
+}
+
+/** Records the peer's measurement (or its failure, or the errors its device raised) in `run`. */
+export function settlePeer(ctx: Ctx, run: PeerRun, runner: PeerRunner, m: Measurement | Error): void {
+  const errs = ctx.peer?.takeErrors() ?? [];
+  if (m instanceof Error || errs.length) {
+    run.note = `tfjs failed: ${m instanceof Error ? m.message : `device error: ${errs[0]}`}`;
+    run.out = null;
+    ctx.progress(`  ${run.note}`);
+  } else {
+    run.side = sideOf(m);
+    run.programs = runner.programs;
+  }
+}
+
+export interface CaseSpec extends RowHead {
+  ours: () => Runner;
+  kernels?: () => Promise<string[]>;
+  peer: PeerPlan;
+}
+
+/** Measures our op and (when planned) the peer's in alternating rounds; never throws. */
+export async function runCase(ctx: Ctx, c: CaseSpec): Promise<{ row: Row; peerRun: PeerRun }> {
+  const { run: peerRun, runner: peerRunner } = await preparePeer(ctx, c.peer);
+  const row = newRow(c);
+  ctx.progress([c.op, c.shape, c.variant, peerRunner ? '(and tfjs, interleaved)' : ''].filter(Boolean).join(' '));
+  let ours: Runner | null = null;
+  try {
+    if (c.kernels) row.kernels = await c.kernels();
+    ours = c.ours();
+  } catch (e) {
+    row.error = (e as Error).message;
+  }
+  const runners = [ours, peerRunner].filter((r): r is Runner => r !== null);
+  const results = runners.length ? await measureInterleaved(runners, ctx.budget) : [];
+  if (ours) setOurs(row, results[0]);
+  if (row.error) ctx.progress(`  ours failed: ${row.error}`);
+  if (peerRunner) settlePeer(ctx, peerRun, peerRunner, results[ours ? 1 : 0]);
+  setPeer(row, peerRun);
+  return { row, peerRun };
+}
+
+function maxAbsDiff(x: Float32Array, y: Float32Array): number {
+  if (x.length !== y.length) return Infinity;
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = Math.abs(x[i] - y[i]);
+    if (!(d <= worst)) worst = d; // NaN propagates as the worst
+  }
+  return worst;
+}
+
+/** Runs our op once more and fills the row's check: against the peer's output (all
+ * entries) and, where given, a host reference (ref returns the max abs error). */
+export async function checkRow(row: Row, op: () => Tensor, peerOut: Float32Array | null, ref?: (out: Float32Array) => number, refLabel = 'f64'): Promise<void> {
+  if (row.error) return;
+  try {
+    const c = op();
+    const out = await c.floats();
+    c.dispose();
+    const parts: string[] = [];
+    if (peerOut) {
+      row.maxAbsDiffPeer = maxAbsDiff(out, peerOut);
+      parts.push(`tfjs ${fmtSci(row.maxAbsDiffPeer)}`);
+    }
+    if (ref) {
+      row.maxAbsDiffRef = ref(out);
+      parts.push(`${refLabel} ${fmtSci(row.maxAbsDiffRef)}`);
+    }
+    row.check = parts.length ? `max|diff| ${parts.join(', ')}` : '';
+  } catch (e) {
+    row.check = `check failed: ${(e as Error).message}`;
+  }
+}

@@ -1,0 +1,71 @@
+// A bandwidth-bound case on random inputs of one shape: our op and the peer's (when it has
+// one) on the same data, checked against the peer and, where given, a host reference.
+import type { Tensor } from '../../src/tensor.ts';
+import { tensor } from '../../src/ops/creation.ts';
+import { checkRow, hostRandn, runCase, shapeStr, type Ctx, type PeerPlan } from './case.ts';
+import { kernelsOf, opRunner } from './ours.ts';
+import type { Peer, TfTensor } from './peer.ts';
+import type { Section } from './row.ts';
+
+export interface SimpleCase {
+  section: Section;
+  op: string;
+  shape: number[];
+  /** Bytes moved per call (minimum traffic) for n input elements. */
+  bytes: (n: number) => number;
+  /** Inputs: one or two host arrays of the shape. */
+  inputs: 1 | 2;
+  ours: (xs: Tensor[]) => Tensor;
+  peer: ((xs: TfTensor[], peer: Peer) => TfTensor) | null;
+  peerNote?: string;
+  /** Host reference of output element i (checked on a stride of elements). */
+  ref?: (xs: Float32Array[], i: number) => number;
+}
+
+/** Measures one case and pushes its row; the inputs are drawn from seeds seed, seed + 1. */
+export async function benchSimple(ctx: Ctx, c: SimpleCase, seed: number): Promise<void> {
+  const { gpu, peer } = ctx;
+  const n = c.shape.reduce((p, d) => p * d, 1);
+  const hosts = Array.from({ length: c.inputs }, (_, i) => hostRandn(n, seed + i));
+  const xs = hosts.map((h, i) => tensor(gpu, h, c.shape, `x${i}`));
+  let txs: TfTensor[] = [];
+  let peerPlan: PeerPlan;
+  try {
+    if (peer && c.peer) txs = hosts.map((h) => peer.tf.tensor(h, c.shape, 'float32'));
+    const peerOp = c.peer;
+    peerPlan = { op: peerOp ? () => peerOp(txs, peer!) : null, note: c.peerNote };
+  } catch (e) {
+    peerPlan = { reuse: { side: null, note: `tfjs failed: ${(e as Error).message}`, programs: '', out: null } };
+  }
+  const call = () => c.ours(xs);
+  const { row, peerRun } = await runCase(ctx, {
+    section: c.section,
+    op: c.op,
+    shape: `${shapeStr(c.shape)}${n >= 2 ** 20 ? ` (${n / 2 ** 20}M)` : ''}`,
+    variant: '',
+    metric: 'GB/s',
+    work: c.bytes(n),
+    ours: () => opRunner(gpu, call),
+    kernels: () => kernelsOf(gpu, call),
+    peer: peerPlan,
+  });
+  for (const t of txs) t.dispose();
+  const ref = c.ref;
+  await checkRow(
+    row,
+    call,
+    peerRun.out,
+    ref
+      ? (out) => {
+          let worst = 0;
+          const stride = Math.max(1, Math.floor(out.length / 4096));
+          for (let i = 0; i < out.length; i += stride) worst = Math.max(worst, Math.abs(out[i] - ref(hosts, i)));
+          return worst;
+        }
+      : undefined,
+    'host',
+  );
+  ctx.rows.push(row);
+  for (const x of xs) x.dispose();
+  gpu.trim();
+}

@@ -1,0 +1,61 @@
+// Attention forward, softmax(q k^T / sqrt(D)) v.
+import { tensor } from '../../src/ops/creation.ts';
+import { matmul } from '../../src/ops/matmul.ts';
+import { mulScalar } from '../../src/ops/elementwise.ts';
+import { softmax } from '../../src/ops/softmax.ts';
+import { attention } from '../../src/ops/attention.ts';
+import { hostRandn, runCase, type Ctx, type PeerPlan } from '../lib/case.ts';
+import { kernelsOf, opRunner } from '../lib/ours.ts';
+import type { TfTensor } from '../lib/peer.ts';
+import type { PeerRun } from '../lib/row.ts';
+
+/**
+ * Attention forward, softmax(q k^T / sqrt(D)) v: our fused kernel (both variants), our
+ * composite (matmul, softmax, matmul) and tfjs's composite, on one window's tokens; also
+ * the RadFinder head widths 90 (vision, padded to 92 inside) and 128 (text).
+ */
+export async function benchAttention(ctx: Ctx): Promise<void> {
+  const { gpu, peer } = ctx;
+  const shapes: [number, number, number][] = ctx.quick ? [[8, 512, 32]] : [[8, 512, 32], [4, 1024, 64], [8, 256, 90], [8, 256, 128]];
+  for (const [BH, L, D] of shapes) {
+    const shape = [1, BH, L, D];
+    const n = BH * L * D;
+    const [hq, hk, hv] = [31, 32, 33].map((seed) => hostRandn(n, seed));
+    const [q, k, v] = [hq, hk, hv].map((h, i) => tensor(gpu, h, shape, `qkv${i}`));
+    const scale = 1 / Math.sqrt(D);
+    let peerPlan: PeerPlan = { op: null, note: ctx.peerMissing };
+    let tq: TfTensor | null = null, tk: TfTensor | null = null, tv: TfTensor | null = null;
+    if (peer) {
+      const tf = peer.tf;
+      [tq, tk, tv] = [hq, hk, hv].map((h) => tf.tensor(h, [BH, L, D], 'float32'));
+      peerPlan = { op: () => tf.tidy(() => tf.matMul(tf.softmax(tf.mul(tf.matMul(tq!, tk!, false, true), tf.scalar(scale))), tv!)) };
+    }
+    const work = 4 * BH * L * L * D;
+    const label = `${BH}x${L}x${D} (B*H x L x D)`;
+    let peerReuse: PeerRun | null = null;
+    for (const variant of ['fused', 'fused-plain', 'composite'] as const) {
+      if (variant === 'fused-plain' && gpu.subgroupMinSize < 4) continue;
+      gpu.tuning.attention.variant = variant === 'fused-plain' ? 'plain' : 'auto';
+      const op = variant === 'composite'
+        ? () => matmul(softmax(mulScalar(matmul(q, k, { transB: true }), scale)), v)
+        : () => attention(q, k, v);
+      const { row, peerRun } = await runCase(ctx, {
+        section: 'attention',
+        op: 'attention forward',
+        shape: label,
+        variant: variant === 'fused' ? (gpu.subgroupMinSize >= 4 ? 'fused (subgroup)' : 'fused') : variant,
+        metric: 'GFLOP/s',
+        work,
+        ours: () => opRunner(gpu, op),
+        kernels: () => kernelsOf(gpu, op),
+        peer: peerReuse ? { reuse: peerReuse } : peerPlan,
+      });
+      peerReuse = peerRun;
+      ctx.rows.push(row);
+    }
+    gpu.tuning.attention.variant = 'auto';
+    for (const x of [q, k, v]) x.dispose();
+    for (const x of [tq, tk, tv]) x?.dispose();
+    gpu.trim();
+  }
+}

@@ -1,0 +1,167 @@
+// The base of the optimizers: parameters updated in place on the GPU (kernels/optim.wgsl,
+// launched through src/launch/optim.ts), decoupled weight decay, parameter groups and
+// optional gradient-norm clipping computed on the device (nothing is read back during a step).
+import { ValueError } from '../errors.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import type { Tensor } from '../tensor.ts';
+import { clipScale, optimizerUpdate } from '../launch/optim.ts';
+import { checkFinite } from '../launch/util.ts';
+
+export interface OptimizerOptions {
+  lr: number;
+  weightDecay?: number;
+  /** Clip the global gradient norm to this value (0 or undefined: no clipping). */
+  clipNorm?: number;
+  /**
+   * Parameter groups (PyTorch's param_groups): per parameter, a multiple of the learning rate
+   * and its own weight decay (e.g. none for scalars, biases and norms). Default: lr x 1 and
+   * weightDecay for every parameter.
+   */
+  group?: (p: Tensor, index: number) => ParamGroup;
+}
+
+export interface ParamGroup {
+  /** The parameter's learning rate is lr x lrScale (default 1). */
+  lrScale?: number;
+  /** Default: the optimizer's weightDecay. */
+  weightDecay?: number;
+}
+
+export abstract class Optimizer {
+  readonly gpu: Gpu;
+  stepCount = 0;
+  lr: number;
+  private disposed = false;
+  protected readonly state: { m: GPUBuffer; v: GPUBuffer | null }[];
+  /** One hyperparameter buffer per distinct group, and each parameter's group. */
+  private hyper: GPUBuffer[];
+  private groups: { lrScale: number; weightDecay: number }[];
+  private groupOf: number[];
+  private clipHyper: GPUBuffer;
+  private scale: GPUBuffer;
+  private sq: GPUBuffer;
+
+  constructor(
+    readonly params: Tensor[],
+    protected readonly opts: OptimizerOptions,
+    withSecondMoment: boolean,
+  ) {
+    if (params.length === 0) throw new ValueError('optimizer: no parameters given');
+    this.gpu = params[0].gpu;
+    this.lr = opts.lr;
+    checkFinite('optimizer', 'lr', opts.lr);
+    this.state = params.map((p) => {
+      if (!p.requiresGrad) throw new ValueError(`optimizer: '${p.name}' does not require a gradient`);
+      const m = this.gpu.acquire(p.size * 4, `${p.name} optimizer state`);
+      this.gpu.clear(m, 0, p.size * 4);
+      let v: GPUBuffer | null = null;
+      if (withSecondMoment) {
+        v = this.gpu.acquire(p.size * 4, `${p.name} optimizer state`);
+        this.gpu.clear(v, 0, p.size * 4);
+      }
+      return { m, v };
+    });
+    this.groups = [];
+    this.groupOf = params.map((p, i) => {
+      const g = opts.group?.(p, i) ?? {};
+      const lrScale = g.lrScale ?? 1;
+      const weightDecay = g.weightDecay ?? opts.weightDecay ?? 0;
+      checkFinite('optimizer', `lrScale of '${p.name}'`, lrScale);
+      checkFinite('optimizer', `weightDecay of '${p.name}'`, weightDecay);
+      let k = this.groups.findIndex((x) => x.lrScale === lrScale && x.weightDecay === weightDecay);
+      if (k < 0) k = this.groups.push({ lrScale, weightDecay }) - 1;
+      return k;
+    });
+    this.hyper = this.groups.map((_, k) => this.gpu.acquire(32, `optimizer hyperparameters ${k}`));
+    this.clipHyper = this.gpu.acquire(32, 'clipping threshold');
+    this.gpu.upload(this.clipHyper, new Float32Array([opts.clipNorm ?? 0, 0, 0, 0, 0, 0, 0, 0]));
+    this.scale = this.gpu.acquire(16, 'gradient scale');
+    this.gpu.upload(this.scale, new Float32Array([1, 0, 0, 0]));
+    this.sq = this.gpu.acquire(params.length * 4, 'gradient norms');
+  }
+
+  /** Drops every parameter's gradient. */
+  zeroGrad(): void {
+    for (const p of this.params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  /** The 8 step values of kernels/optim.wgsl for this step (lr before the group's scale). */
+  protected abstract hyperparameters(): number[];
+  protected abstract entry: 'sgd' | 'adamw';
+
+  /** One update from the current gradients (parameters without a gradient are left alone). */
+  step(): void {
+    if (this.disposed) throw new ValueError('optimizer: step() after dispose()');
+    checkFinite('optimizer', 'lr', this.lr);
+    this.stepCount++;
+    const gpu = this.gpu;
+    if (this.opts.clipNorm && this.opts.clipNorm > 0)
+      clipScale(gpu, this.params.map((p) => p.grad), this.sq, this.clipHyper, this.scale);
+    this.groups.forEach((g, k) => {
+      const h = this.hyperparameters();
+      h[0] *= g.lrScale;
+      h[4] = g.weightDecay;
+      gpu.upload(this.hyper[k], new Float32Array(h));
+    });
+    this.params.forEach((p, i) => {
+      if (!p.grad) return;
+      optimizerUpdate(this.entry, p, p.grad, { ...this.state[i], hyper: this.hyper[this.groupOf[i]], scale: this.scale });
+    });
+  }
+
+  /** The optimizer state (moments per parameter, by the parameter's index) for a checkpoint. */
+  async stateDict(): Promise<{ step: number; moments: Float32Array[][] }> {
+    const moments: Float32Array[][] = [];
+    for (let i = 0; i < this.params.length; i++) {
+      const { m, v } = this.state[i];
+      const bytes = this.params[i].size * 4;
+      const row = [new Float32Array(await this.gpu.read(m, bytes))];
+      if (v) row.push(new Float32Array(await this.gpu.read(v, bytes)));
+      moments.push(row);
+    }
+    return { step: this.stepCount, moments };
+  }
+
+  /** Restores what stateDict() returned (same parameters in the same order). */
+  loadStateDict(d: { step: number; moments: Float32Array[][] }): void {
+    if (d.moments.length !== this.params.length) throw new ValueError(`optimizer: the saved state has ${d.moments.length} parameters, this optimizer ${this.params.length}`);
+    d.moments.forEach((row, i) => {
+      const p = this.params[i];
+      const { m, v } = this.state[i];
+      if (row.length !== (v ? 2 : 1) || row.some((a) => a.length !== p.size))
+        throw new ValueError(`optimizer: saved state for '${p.name}' does not fit [${p.shape.join('x')}]`);
+      this.gpu.upload(m, row[0]);
+      if (v) this.gpu.upload(v, row[1]);
+    });
+    this.stepCount = d.step;
+  }
+
+  /** The global gradient norm before clipping at the last step (reads back; for logging). */
+  async lastGradNorm(): Promise<number> {
+    if (!this.opts.clipNorm) throw new ValueError('lastGradNorm: only known when clipNorm is set');
+    return new Float32Array(await this.gpu.read(this.scale, 8))[1];
+  }
+
+  /** Steps skipped because a gradient was not finite (checked with clipNorm set; reads back). */
+  async skippedSteps(): Promise<number> {
+    if (!this.opts.clipNorm) return 0;
+    return new Float32Array(await this.gpu.read(this.scale, 16))[3];
+  }
+
+  /** Frees the optimizer state. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const { m, v } of this.state) {
+      this.gpu.release(m);
+      if (v) this.gpu.release(v);
+    }
+    for (const h of this.hyper) this.gpu.release(h);
+    this.gpu.release(this.clipHyper);
+    this.gpu.release(this.scale);
+    this.gpu.release(this.sq);
+  }
+}

@@ -1,0 +1,135 @@
+// One training step and what feeds it: the seeded order of the training cases, the
+// optimizer with its parameter groups, the step itself (batch -> loss -> backward -> AdamW, in
+// one scope, one submit) and the read-back of its losses with the checks that stop a broken run.
+import { CtvlmError } from '../app-errors.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import type { CtDataset, PreparedCase } from '../data/dataset.ts';
+import type { LossParts, RadFinderModel } from '../model/model.ts';
+import type { TextTokenizer } from '../model/text.ts';
+import { AdamW, type ParamGroup } from '../optim/index.ts';
+import { backward } from '../autograd.ts';
+import { scope, type Tensor } from '../tensor.ts';
+import { Rng, hashString, mixSeed } from '../rng.ts';
+import { learningRate, type TrainConfig } from './config.ts';
+import { makeBatch } from './batch.ts';
+
+/**
+ * Parameter groups: SigLIP's scalars t and b learn scalarLrScale times faster (a scalar moves
+ * by about lr per AdamW step; see siglipBias), and scalars, biases, norms, LayerScale, CLS
+ * tokens and the RoPE-free 1-d tensors take no weight decay (the usual exclusions, as timm's
+ * param_groups_weight_decay).
+ */
+function paramGroup(model: RadFinderModel, cfg: TrainConfig): (p: Tensor) => ParamGroup {
+  const scalars = new Set([model.criterion.t, model.criterion.b]);
+  return (p) => {
+    if (scalars.has(p)) return { lrScale: cfg.scalarLrScale, weightDecay: 0 };
+    if (p.rank <= 1 || p.name.endsWith('cls_token')) return { weightDecay: 0 };
+    return {};
+  };
+}
+
+/** The run's AdamW over the model's parameters, with the parameter groups above. */
+export function createOptimizer(model: RadFinderModel, cfg: TrainConfig): AdamW {
+  return new AdamW(model.parameters(), { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, group: paramGroup(model, cfg) });
+}
+
+/** The training cases of step `step`: a fresh seeded permutation per epoch. */
+export function stepIndices(n: number, batch: number, step: number, seed: number): number[] {
+  const perms = new Map<number, number[]>();
+  const perm = (epoch: number) => {
+    let p = perms.get(epoch);
+    if (!p) {
+      const rng = new Rng(mixSeed(seed, epoch, 0x5eed));
+      p = rng.shuffle(Array.from({ length: n }, (_, i) => i));
+      perms.set(epoch, p);
+    }
+    return p;
+  };
+  return Array.from({ length: batch }, (_, j) => {
+    const g = step * batch + j;
+    return perm(Math.floor(g / n))[g % n];
+  });
+}
+
+/**
+ * Reads and crops step `step`'s cases on the CPU (awaited at that step, so that it overlaps
+ * the device's work on the previous one).
+ */
+export function prepareStep(trainSet: CtDataset, cfg: TrainConfig, step: number): Promise<PreparedCase[]> {
+  const p = Promise.all(stepIndices(trainSet.size, cfg.batch, step, cfg.seed).map((i, j) => trainSet.prepare(i, 'train', mixSeed(cfg.seed, step, j))));
+  // Awaited at the next step; until then a failure must not surface as an unhandled rejection.
+  p.catch(() => {});
+  return p;
+}
+
+export interface StepContext {
+  gpu: Gpu;
+  model: RadFinderModel;
+  opt: AdamW;
+  tok: TextTokenizer;
+  cfg: TrainConfig;
+  /** BCE's pos_weight per label, from the training set's statistics. */
+  posWeight: number[];
+}
+
+/**
+ * One optimizer step on `cases` at the schedule's learning rate, encoded and submitted; the
+ * loss parts come back on the device (the caller reads the ones it logs, then disposes them:
+ * disposeLosses).
+ */
+export function trainStep(c: StepContext, cases: PreparedCase[], step: number): LossParts {
+  const { gpu, model, opt, cfg } = c;
+  opt.lr = learningRate(cfg, step);
+  const rng = new Rng(mixSeed(cfg.seed, step, hashString('prompts')));
+  const parts = scope(() => {
+    const { batch } = makeBatch(gpu, c.tok, cases, { ...cfg, posWeight: c.posWeight, rng });
+    const p = model.loss(batch);
+    backward(p.total);
+    opt.step();
+    opt.zeroGrad();
+    return p;
+  });
+  gpu.flush();
+  return parts;
+}
+
+export function disposeLosses(parts: LossParts): void {
+  for (const t of [parts.total, parts.siglip, parts.prompts, parts.localization, parts.depthHead]) t?.dispose();
+}
+
+export interface StepLosses {
+  loss: number;
+  siglip: number;
+  prompts: number;
+  localization: number | null;
+  /** Global gradient norm before clipping (null without clipNorm). */
+  gradNorm: number | null;
+  /** Steps so far whose gradient was not finite (the optimizer skipped them). */
+  skipped: number;
+}
+
+/** Reads a step's losses back (the one readback of a logged step). */
+export async function readLosses(parts: LossParts, opt: AdamW, cfg: TrainConfig): Promise<StepLosses> {
+  const [loss, siglip, prompts, localization, skipped] = await Promise.all([
+    parts.total.item(), parts.siglip.item(), parts.prompts.item(), parts.localization?.item() ?? null, opt.skippedSteps(),
+  ]);
+  const gradNorm = cfg.clipNorm ? await opt.lastGradNorm() : null;
+  return { loss, siglip, prompts, localization, gradNorm, skipped };
+}
+
+/**
+ * Stops a broken run: a non-finite loss (before this step's checkpoint, so that the last one
+ * saved holds finite weights: a step with a non-finite gradient never updates them), or too
+ * many skipped steps. `lastCheckpoint` names the one to resume from in the message.
+ */
+export async function checkLosses(step: number, l: StepLosses, lastCheckpoint: () => Promise<string | null>): Promise<void> {
+  for (const [name, v] of [['SigLIP', l.siglip], ['disease-prompt', l.prompts], ['localization', l.localization], ['total', l.loss]] as const)
+    if (v !== null && !Number.isFinite(v)) {
+      const last = await lastCheckpoint();
+      throw new CtvlmError(`step ${step + 1}: the ${name} loss is ${v}; stopping. ${last ? `The last checkpoint (${last}) holds the last finite weights; resume from it with --resume, e.g. with a lower --lr.` : 'No checkpoint was written yet.'}`);
+    }
+  // A step whose gradient was not finite changed nothing (the optimizer skips it); many such
+  // steps mean the run itself is broken.
+  if (l.skipped > Math.max(5, 0.1 * (step + 1)))
+    throw new CtvlmError(`${l.skipped} of ${step + 1} steps had a gradient that was not finite (last loss ${l.loss}); stopping. The weights were never updated by those steps.`);
+}
