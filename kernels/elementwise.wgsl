@@ -1,7 +1,7 @@
 // Elementwise ops. The op is a pipeline-overridable constant, so each op is its own
 // specialised pipeline with the switch folded away.
 //
-// unary           y = f(x, alpha)                  (alpha: the scalar of add/mul/pow_scalar)
+// unary           y = f(x, alpha)                  (alpha: the scalar of addScalar, mulScalar, powScalar)
 // unary_backward  gx = gy * f'(x, y, alpha)         (y is the forward output)
 // binary          out = g(a[i], b[i]) for two tensors of one shape (vec4 when VEC4)
 // binary_strided  out = g(a[ia], b[ib]) with broadcasting: ia, ib from per-dimension strides
@@ -123,7 +123,7 @@ fn fill(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   Y[i] = T(p.alpha);
 }
 
-// unary_backward reads x (1), gy (3) and y (5) and writes gx (4).
+// unary_backward reads x, gy and the forward output y (YF) and writes gx.
 @compute @workgroup_size(256)
 fn unary_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);

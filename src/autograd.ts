@@ -57,7 +57,7 @@ function topoOrder(root: Tensor): Tensor[] {
       top[1]++;
       const next = inputs[i];
       if (next.requiresGrad && next.disposed)
-        throw new ShapeError(
+        throw new ValueError(
           `backward: '${next.name}' ${fmtShape(next.shape)}, an input of ${t.node!.op}, was disposed while the graph still needed it (leave intermediates to scope())`,
         );
       if (next.requiresGrad && !seen.has(next)) {

@@ -8,7 +8,7 @@ export { Gpu, createDevice, fmtBytes, grid1d, type PoolStats, type ProfileRecord
 export { defineKernel, read, write, type EntryPoint, type LaunchArgs, type ParamType } from './gpu/kernel.ts';
 export { defaultTuning } from './gpu/tuning.ts';
 export { Tensor, scope, scopeAsync, type Shape, type DType, type GradNode } from './tensor.ts';
-export { quietly, setQuietPolling } from './gpu/polling.ts';
+export { quietly } from './gpu/polling.ts';
 export { backward, noGrad, detach, record } from './autograd.ts';
 export * as launch from './launch/index.ts';
 export * from './ops/index.ts';

@@ -90,11 +90,6 @@ export class Tensor {
     (this.owned ??= []).push(t);
   }
 
-  /** Disposes the tensor unless it is part of a recorded graph (a composite op's scratch). */
-  disposeScratch(): void {
-    if (!this.requiresGrad) this.dispose();
-  }
-
   /** Returns the buffer to the pool (views keep it alive). Safe to call twice. */
   dispose(): void {
     if (!this.storage) return;

@@ -49,8 +49,9 @@ export interface KernelDecl<P extends ParamDecls, B extends Record<string, Buffe
   entries: E;
   /** WGSL generated from a table (elementwise ops), put after the bindings. */
   generated?: string;
-  /** Shared WGSL (kernels/lib/*.wgsl) put in front of the file's code: WGSL has no include. */
-  includes?: readonly string[];
+  /** Shared WGSL put in front of the file's code (WGSL has no include): kernels/lib/*.wgsl,
+   * named by their path under kernels/ for error messages. */
+  includes?: readonly { file: string; source: string }[];
 }
 
 export type ParamValues<P extends ParamDecls> = { [K in keyof P]: P[K] extends 'u32' | 'i32' | 'f32' ? number : readonly number[] };
@@ -62,8 +63,12 @@ export interface EntryPoint<P extends ParamDecls = ParamDecls, Bn extends string
   readonly file: string;
   readonly entry: string;
   readonly source: string;
-  /** The generated WGSL declarations put in front of the file's code. */
+  /** The generated WGSL declarations (and included code) put in front of the file's code. */
   readonly prelude: string;
+  /** Where each prelude line comes from, for compile errors. */
+  readonly preludeLocations: readonly string[];
+  /** Distinguishes declarations that share a file name (the pipeline cache's key). */
+  readonly declId: number;
   /** Binding kinds by binding number, null where this entry point binds nothing. */
   readonly bindings: readonly ('uniform' | 'read' | 'write' | null)[];
   /** Buffer names in binding order, and which may be left out. */
@@ -143,15 +148,26 @@ export function defineKernel<
   const params = layoutParams(decl.file, decl.params);
   const hasParams = params.fields.length > 0;
   const names = Object.keys(decl.buffers);
+  const declared = `the declarations generated for ${where} (its defineKernel())`;
   const lines = [`// Generated from the defineKernel() declaration of ${decl.file} (src/gpu/kernel.ts).`];
   if (hasParams) lines.push(params.wgsl, '@group(0) @binding(0) var<uniform> p: Params;');
   names.forEach((n, i) => {
     const b = decl.buffers[n];
     lines.push(`@group(0) @binding(${i + 1}) var<storage, ${b.access === 'read' ? 'read' : 'read_write'}> ${n}: array<${b.elem}>;`);
   });
-  if (decl.generated) lines.push(decl.generated.trimEnd());
-  for (const inc of decl.includes ?? []) lines.push(inc.trimEnd());
+  const locations = lines.map(() => declared);
+  if (decl.generated)
+    for (const l of decl.generated.trimEnd().split('\n')) {
+      lines.push(l);
+      locations.push(`the code generated for ${where} (line '${l.trim()}')`);
+    }
+  for (const inc of decl.includes ?? [])
+    inc.source.trimEnd().split('\n').forEach((l, i) => {
+      lines.push(l);
+      locations.push(`kernels/${inc.file}:${i + 1}`);
+    });
   const prelude = lines.join('\n') + '\n';
+  const declId = ++declarations;
   const used = new Set<string>();
   const out: Record<string, EntryPoint> = {};
   for (const [entry, list] of Object.entries(decl.entries) as [string, readonly string[]][]) {
@@ -169,6 +185,8 @@ export function defineKernel<
       entry,
       source: decl.source,
       prelude,
+      preludeLocations: locations,
+      declId,
       bindings,
       bufferNames: names.filter((n) => list.includes(n)),
       optional: new Set(names.filter((n) => list.includes(n) && decl.buffers[n].optional)),
@@ -178,6 +196,8 @@ export function defineKernel<
   for (const n of names) if (!used.has(n)) throw new GpuError(`${where}: buffer '${n}' is declared but no entry point uses it`);
   return out as Kernel<P, B, E>;
 }
+
+let declarations = 0;
 
 function packParams(kernel: string, fields: Field[], words: number, values: Record<string, number | readonly number[]>): Uint32Array {
   const u = new Uint32Array(words);

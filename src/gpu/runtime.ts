@@ -9,19 +9,15 @@ import { GpuError } from '../errors.ts';
 import { acquireDevice, releaseKeepAlive, type DeviceOptions, type OptionalFeature } from './device.ts';
 import { quietly } from './polling.ts';
 import { BufferPool, TENSOR_USAGE, type PoolStats } from './pool.ts';
-import { PipelineCache, type KernelSpec, type Pipeline } from './pipelines.ts';
+import { PipelineCache, type Pipeline } from './pipelines.ts';
 import { UniformCache } from './uniforms.ts';
 import { Profiler, type ProfileRecord } from './profiler.ts';
 import { bindBuffers, type EntryPoint, type LaunchArgs, type ParamDecls } from './kernel.ts';
 import { defaultTuning, type Tuning } from './tuning.ts';
 
-export type { PoolStats, KernelSpec, ProfileRecord, Tuning };
-export type { BindingKind } from './pipelines.ts';
+export type { PoolStats, ProfileRecord, Tuning };
 export { bucketSize, fmtBytes } from './pool.ts';
-/** A compiled pipeline (what gpu.kernel() returns). */
-export type Kernel = Pipeline;
-
-export interface DispatchArgs {
+interface DispatchArgs {
   /** Data for the entry point's 'uniform' binding. */
   uniforms?: ArrayBuffer | ArrayBufferView;
   /** Storage buffers for the entry point's 'read'/'write' bindings, in binding order. */
@@ -172,40 +168,42 @@ export class Gpu {
    * @throws GpuError naming the kernel and the parameter or buffer at fault.
    */
   launch<P extends ParamDecls, Bn extends string>(ep: EntryPoint<P, Bn>, args: LaunchArgs<P, Bn>): void {
-    const k = this.pipelines.get({
-      file: ep.file,
-      source: ep.source,
-      prelude: ep.prelude,
-      entry: ep.entry,
-      flags: args.flags,
-      consts: args.consts,
-      overrides: args.overrides,
-      bindings: ep.bindings,
-    });
+    const k = this.pipeline(ep, args);
     const buffers = bindBuffers(ep as EntryPoint, args.buffers as Record<string, GPUBuffer | null>, () => this.placeholder, args.label);
     const uniforms = ep.pack(args.params) ?? undefined;
     this.dispatch(k, { uniforms, buffers, workgroups: args.workgroups, label: args.label });
   }
 
-  /** Compiles (once) and returns the pipeline for a raw kernel spec (tests of the runtime;
-   * ops launch declared kernels with launch()). */
-  kernel(spec: KernelSpec): Kernel {
+  private pipeline(ep: EntryPoint, variant: Pick<LaunchArgs<ParamDecls, string>, 'flags' | 'consts' | 'overrides'>): Pipeline {
     this.check();
-    return this.pipelines.get(spec);
+    return this.pipelines.get({
+      file: ep.file,
+      source: ep.source,
+      prelude: ep.prelude,
+      preludeLocations: ep.preludeLocations,
+      declId: ep.declId,
+      entry: ep.entry,
+      flags: variant.flags,
+      consts: variant.consts,
+      overrides: variant.overrides,
+      bindings: ep.bindings,
+    });
   }
 
-  /** Checks a kernel compiles; throws with kernels/<file>:<line> if not. */
-  async compile(spec: KernelSpec): Promise<Kernel> {
+  /**
+   * Compiles an entry point's variant now and waits for the result (a launch compiles on
+   * first use and reports errors at the next sync).
+   * @throws GpuError with kernels/<file>:<line> for a WGSL error.
+   */
+  async compile(ep: EntryPoint, variant: Pick<LaunchArgs<ParamDecls, string>, 'flags' | 'consts' | 'overrides'> = {}): Promise<void> {
     this.device.pushErrorScope('validation');
-    let k: Kernel;
     try {
-      k = this.kernel(spec);
+      this.pipeline(ep, variant);
     } finally {
       const err = await quietly(this.device.popErrorScope());
-      if (err) this.errors.push(`${spec.file}:${spec.entry}: ${err.message}`);
+      if (err) this.errors.push(`${ep.name}: ${err.message}`);
     }
     await this.settle();
-    return k;
   }
 
   // ---------------------------------------------------------------- batching
@@ -232,7 +230,7 @@ export class Gpu {
   }
 
   /** Records a dispatch of a compiled pipeline into the open batch (buffers in binding order). */
-  dispatch(kernel: Kernel, args: DispatchArgs): void {
+  private dispatch(kernel: Pipeline, args: DispatchArgs): void {
     this.check();
     // A full query set is resolved by a flush, which makes room for more.
     if (this.profiler?.full) this.flush();

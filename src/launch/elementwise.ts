@@ -16,10 +16,10 @@ export const elementwiseKernel = defineKernel({
   file: 'elementwise.wgsl',
   source,
   generated: elementwiseWgsl(),
-  includes: [expLib],
+  includes: [{ file: 'lib/exp.wgsl', source: expLib }],
   // n: output elements (vec4s when VEC4); alpha: the unary op's scalar; zero: 0, read at run
   // time to make a NaN (a constant NaN is a shader-creation error in WGSL).
-  params: { n: 'u32', na: 'u32', nb: 'u32', rank: 'u32', alpha: 'f32', zero: 'u32', dims: 'u32[8]', stridesA: 'u32[8]', stridesB: 'u32[8]' },
+  params: { n: 'u32', rank: 'u32', alpha: 'f32', zero: 'u32', dims: 'u32[8]', stridesA: 'u32[8]', stridesB: 'u32[8]' },
   buffers: { X: read('T'), Y: write('T'), GY: read('T'), GX: write('T'), YF: read('T'), A: read('T'), B: read('T'), C: write('T') },
   entries: {
     unary: ['X', 'Y'],
@@ -30,8 +30,8 @@ export const elementwiseKernel = defineKernel({
   },
 });
 
-const params = (n: number, alpha = 0, na = 0, nb = 0, dims: number[] = [], sa: number[] = [], sb: number[] = []) => ({
-  n, na, nb, rank: dims.length, alpha, zero: 0, dims, stridesA: sa, stridesB: sb,
+const params = (n: number, alpha = 0, dims: number[] = [], sa: number[] = [], sb: number[] = []) => ({
+  n, rank: dims.length, alpha, zero: 0, dims, stridesA: sa, stridesB: sb,
 });
 
 /** f(x) for a unary op of the table; `alpha` is the scalar of addScalar, mulScalar, powScalar. */
@@ -120,7 +120,7 @@ export function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
     const runs = (n / dims[dims.length - 1]) * Math.ceil(dims[dims.length - 1] / 64);
     gpu.launch(elementwiseKernel.binary_strided, {
       overrides: { OP },
-      params: params(n, 0, a.size, b.size, dims, sa, sb),
+      params: params(n, 0, dims, sa, sb),
       buffers: { A: a.buffer, B: b.buffer, C: out.buffer },
       workgroups: grid1d(runs, 64),
       label,

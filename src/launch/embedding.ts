@@ -27,7 +27,7 @@ function checkShapes(op: string, weight: Tensor, ids: Tensor): [number, number] 
 /**
  * Rows of `weight` [vocab, dim] picked by i32 `ids` (any shape): a new tensor [...ids.shape, dim].
  * Ids outside [0, vocab) are clamped by the kernel (the op checks them where it can).
- * @throws ShapeError for ids that are not i32 or a weight that is not 2-D.
+ * @throws ValueError for ids that are not i32; ShapeError for a weight that is not 2-D.
  */
 export function embeddingForward(weight: Tensor, ids: Tensor): Tensor {
   const [vocab, dim] = checkShapes('embedding', weight, ids);

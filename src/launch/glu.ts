@@ -12,7 +12,7 @@ const WG = 256;
 export const gluKernel = defineKernel({
   file: 'glu.wgsl',
   source,
-  includes: [expLib],
+  includes: [{ file: 'lib/exp.wgsl', source: expLib }],
   // n: elements (vec4s when VEC4, where T = vec4f).
   params: { n: 'u32' },
   buffers: { G: read('T'), U: read('T'), O: write('T'), GY: read('T'), GG: write('T'), GU: write('T') },

@@ -27,7 +27,7 @@ export const layerNormKernel = defineKernel({
  * (x - mean) / sqrt(var + eps) * gamma + beta over the last axis; gamma and beta are [n].
  * Returns y (x's shape) and stats [rows, 2] (mean and 1/sqrt(var + eps) per row), which
  * the backward launches take.
- * @throws ShapeError when gamma or beta is not [n] or eps is not finite.
+ * @throws ShapeError when gamma or beta is not [n]; ValueError when eps is not finite.
  */
 export function layerNormForward(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): { y: Tensor; stats: Tensor } {
   const gpu = checkInputs('layerNorm', [x, gamma, beta]);

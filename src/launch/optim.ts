@@ -8,20 +8,47 @@ import { scope, type Tensor } from '../tensor.ts';
 import { square } from './elementwise.ts';
 import { sum } from './reduce.ts';
 
+/** The step values an update reads (struct Hyper in WGSL; written once per step per group).
+ * bias1, bias2: AdamW's bias corrections 1 - beta1^t, 1 - beta2^t. */
+export const HYPER_FIELDS = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'bias1', 'bias2', 'momentum'] as const;
+export type Hyper = Record<(typeof HYPER_FIELDS)[number], number>;
+/** The clipping state clip_scale writes and the updates read (struct ClipState): the
+ * gradient scale, the global norm, whether this step is skipped, steps skipped so far. */
+export const CLIP_FIELDS = ['scale', 'norm', 'skip', 'skipped'] as const;
+export type ClipState = Record<(typeof CLIP_FIELDS)[number], number>;
+
+const struct = (name: string, fields: readonly string[]) => `struct ${name} { ${fields.map((f) => `${f}: f32`).join(', ')} }`;
+
 export const optimKernel = defineKernel({
   file: 'optim.wgsl',
   source,
-  // n: the parameter's elements (clip_scale: the number of parameter tensors). hyper: the
-  // 8 step values (kernels/optim.wgsl); scale / scaleOut: one buffer, read by the updates
-  // and written by clip_scale; sq: one sum of squares per parameter tensor.
-  params: { n: 'u32' },
-  buffers: { P: write(), G: read(), M: write(), V: write(), hyper: read(), scale: read(), sq: read(), scaleOut: write() },
+  generated: `${struct('Hyper', HYPER_FIELDS)}\n${struct('ClipState', CLIP_FIELDS)}`,
+  // n: the parameter's elements (clip_scale: the number of parameter tensors); maxNorm: the
+  // clipping threshold (0: report the norm only). state / stateOut: one buffer, read by the
+  // updates and written by clip_scale; sq: one sum of squares per parameter tensor.
+  params: { n: 'u32', maxNorm: 'f32' },
+  buffers: { P: write(), G: read(), M: write(), V: write(), hyper: read('Hyper'), state: read('ClipState'), sq: read(), stateOut: write('ClipState') },
   entries: {
-    sgd: ['P', 'G', 'M', 'hyper', 'scale'],
-    adamw: ['P', 'G', 'M', 'V', 'hyper', 'scale'],
-    clip_scale: ['hyper', 'sq', 'scaleOut'],
+    sgd: ['P', 'G', 'M', 'hyper', 'state'],
+    adamw: ['P', 'G', 'M', 'V', 'hyper', 'state'],
+    clip_scale: ['sq', 'stateOut'],
   },
 });
+
+/** Hyper values in struct order (for gpu.upload into a group's hyper buffer). */
+export function packHyper(h: Hyper): Float32Array {
+  return Float32Array.from(HYPER_FIELDS, (f) => h[f]);
+}
+
+/** Unpacks a ClipState read back from the device. */
+export function unpackClipState(data: ArrayBuffer): ClipState {
+  const f = new Float32Array(data);
+  return Object.fromEntries(CLIP_FIELDS.map((k, i) => [k, f[i]])) as ClipState;
+}
+
+/** Bytes of a ClipState buffer (and of a Hyper buffer). */
+export const CLIP_STATE_BYTES = CLIP_FIELDS.length * 4;
+export const HYPER_BYTES = HYPER_FIELDS.length * 4;
 
 /** An optimizer's state buffers and step values for one parameter. */
 export interface OptimState {
@@ -29,29 +56,29 @@ export interface OptimState {
   m: GPUBuffer;
   /** Second moment (AdamW only). */
   v: GPUBuffer | null;
-  /** The 8 step values [lr, beta1, beta2, eps, weightDecay, 1 - beta1^t, 1 - beta2^t, momentum]. */
+  /** The step values (Hyper, packed by packHyper). */
   hyper: GPUBuffer;
-  /** [gradient scale, global norm, skip, steps skipped] (clipScale writes it). */
-  scale: GPUBuffer;
+  /** The clipping state (ClipState; clipScale writes it). */
+  state: GPUBuffer;
 }
 
 /** Updates p in place from its gradient: SGD with momentum, or AdamW (state.v needed). */
 export function optimizerUpdate(kind: 'sgd' | 'adamw', p: Tensor, grad: Tensor, state: OptimState): void {
-  const common = { params: { n: p.size }, workgroups: grid1d(p.size, 256), label: `${kind} ${p.name}` };
-  const { m, v, hyper, scale } = state;
-  if (kind === 'sgd') p.gpu.launch(optimKernel.sgd, { ...common, buffers: { P: p.buffer, G: grad.buffer, M: m, hyper, scale } });
+  const common = { params: { n: p.size, maxNorm: 0 }, workgroups: grid1d(p.size, 256), label: `${kind} ${p.name}` };
+  const { m, v, hyper } = state;
+  if (kind === 'sgd') p.gpu.launch(optimKernel.sgd, { ...common, buffers: { P: p.buffer, G: grad.buffer, M: m, hyper, state: state.state } });
   else {
     if (!v) throw new ValueError(`adamw ${p.name}: the second-moment buffer is missing`);
-    p.gpu.launch(optimKernel.adamw, { ...common, buffers: { P: p.buffer, G: grad.buffer, M: m, V: v, hyper, scale } });
+    p.gpu.launch(optimKernel.adamw, { ...common, buffers: { P: p.buffer, G: grad.buffer, M: m, V: v, hyper, state: state.state } });
   }
 }
 
 /**
- * The global gradient norm's clipping scale, on the device: sq[i] = sum(grads[i]^2) (0 for a
- * parameter without a gradient), then scale = [min(1, maxNorm / norm) or 1, norm, skip,
- * skipped so far] from clipHyper[0] = maxNorm (kernels/optim.wgsl, clip_scale).
+ * The global gradient norm's clipping state, on the device: sq[i] = sum(grads[i]^2) (0 for a
+ * parameter without a gradient), then the ClipState in `state`: scale min(1, maxNorm / norm)
+ * (1 when maxNorm is 0), the norm, skip (the norm is not finite), steps skipped so far.
  */
-export function clipScale(gpu: Gpu, grads: readonly (Tensor | null)[], sq: GPUBuffer, clipHyper: GPUBuffer, scale: GPUBuffer): void {
+export function clipScale(gpu: Gpu, grads: readonly (Tensor | null)[], sq: GPUBuffer, maxNorm: number, state: GPUBuffer): void {
   scope(() =>
     grads.forEach((g, i) => {
       if (!g) gpu.clear(sq, i * 4, 4);
@@ -59,8 +86,8 @@ export function clipScale(gpu: Gpu, grads: readonly (Tensor | null)[], sq: GPUBu
     }),
   );
   gpu.launch(optimKernel.clip_scale, {
-    params: { n: grads.length },
-    buffers: { hyper: clipHyper, sq, scaleOut: scale },
+    params: { n: grads.length, maxNorm },
+    buffers: { sq, stateOut: state },
     workgroups: [1],
     label: 'clip gradient norm',
   });

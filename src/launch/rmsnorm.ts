@@ -47,7 +47,7 @@ export type RmsNormLayout = Exclude<RmsNormVariant, 'auto'>;
  * 38.9 ms, layerNorm 29.1 ms; [32768x8]: row 1.0 ms, subgroup 9.9 ms). On a GPU (not measured
  * here; the usual choice) strided per-row reads do not coalesce: a workgroup per long row,
  * else 8 subgroup lanes per row where subgroups exist.
- * @throws ShapeError when gpu.tuning forces 'subgroup' on a device without subgroups of 4+ lanes.
+ * @throws GpuError when gpu.tuning forces 'subgroup' on a device without subgroups of 4+ lanes.
  */
 export function rmsNormVariantFor(gpu: Gpu, n: number): RmsNormLayout {
   const choice = gpu.tuning.rmsNorm.variant;
@@ -88,7 +88,7 @@ const variantArgs = (vec4: boolean, group = 0) => ({ flags: { VEC4: vec4, SUBGRO
  * RMSNorm over the last axis (see rmsNorm in src/ops/rmsnorm.ts): x [..., C], weight [C].
  * Returns y (x's shape), stats [rows, 2] (per row the scaled 1/rms and the power-of-two
  * scale) and the layout used, which the backward launch takes.
- * @throws ShapeError when weight is not [C], or eps is negative or not finite.
+ * @throws ShapeError when weight is not [C]; ValueError when eps is negative or not finite.
  */
 export function rmsNormForward(x: Tensor, weight: Tensor, eps: number): { y: Tensor; stats: Tensor; variant: RmsNormLayout } {
   const gpu = checkInputs('rmsNorm', [x, weight]);

@@ -55,13 +55,15 @@ function checkHead(op: string, scores: Tensor, valid: Tensor, target: Tensor, op
   const binMm = opts.binMm ?? 12;
   checkFinite(op, 'sigma', sigma);
   checkFinite(op, 'binMm', binMm);
+  if (binMm <= 0) throw new ValueError(`${op}: binMm must be positive, got ${binMm}`);
   if (sigma <= 0) throw new ValueError(`${op}: sigma must be positive, got ${sigma}`);
   if (scores.rank !== 2 || valid.shape.join() !== scores.shape.join())
     throw new ShapeError(`${op}: scores ${fmtShape(scores.shape)} and valid ${fmtShape(valid.shape)} must both be [snippets, bins]`);
   const [S, D] = scores.shape;
-  if (target.dtype !== 'i32' || target.size !== S) throw new ShapeError(`${op}: target ${fmtShape(target.shape)} must be ${S} i32 bins`);
+  if (target.dtype !== 'i32') throw new ValueError(`${op}: target '${target.name}' must be i32 bins, got ${target.dtype}`);
+  if (target.size !== S) throw new ShapeError(`${op}: target ${fmtShape(target.shape)} must be ${S} bins`);
   if (opts.target !== undefined && opts.target !== 'radfinder' && opts.target !== 'renormalized')
-    throw new ShapeError(`${op}: target '${opts.target}' is neither 'radfinder' nor 'renormalized'`);
+    throw new ValueError(`${op}: target '${opts.target}' is neither 'radfinder' nor 'renormalized'`);
   return { S, D, sigma, binMm, radfinder: (opts.target ?? 'radfinder') === 'radfinder' };
 }
 
@@ -105,14 +107,15 @@ export function depthHeadBackward(scores: Tensor, valid: Tensor, target: Tensor,
  * Returns [S, 3] = (loss, expected depth mm, argmax bin); the last column has no gradient.
  * Exact for scores of any size: the max is subtracted from each score and from the
  * log-sum-exp separately. A snippet without a valid bin gives (0, 0, 0) and a zero gradient.
- * @throws ShapeError on mismatched shapes, a target bin outside [0, D), a non-positive or
- * non-finite sigma or binMm, an unknown target mode, or a valid mask that requires a gradient.
+ * @throws ShapeError on mismatched shapes; ValueError for a target bin outside [0, D), a
+ * non-positive or non-finite sigma or binMm, an unknown target mode, a valid mask that
+ * requires a gradient.
  */
 export function depthHead(scores: Tensor, valid: Tensor, target: Tensor, opts: DepthHeadOptions = {}): Tensor {
   const { S, D } = checkHead('depthHead', scores, valid, target, opts);
   if (valid.requiresGrad) throw new ValueError('depthHead: the valid mask takes no gradient');
   const host = hostInts(target);
-  if (host) for (let s = 0; s < S; s++) if (host[s] < 0 || host[s] >= D) throw new ShapeError(`depthHead: target bin ${host[s]} of snippet ${s} is outside [0, ${D})`);
+  if (host) for (let s = 0; s < S; s++) if (host[s] < 0 || host[s] >= D) throw new ValueError(`depthHead: target bin ${host[s]} of snippet ${s} is outside [0, ${D})`);
   const out = depthHeadForward(scores, valid, target, opts);
   return record(out, 'depthHead', [scores], (g) => [depthHeadBackward(scores, valid, target, out, g, opts)]);
 }
@@ -127,13 +130,18 @@ export interface LocalizationResult {
 /**
  * The localization objective over S snippets: mean soft cross-entropy, optionally plus
  * l1Weight * mean |expected depth - target depth| (mm, the regression readout).
- * @throws ShapeError as depthHead, or when l1Weight is set without targetMm [S, 1].
+ * The L1 term's mean is over all S snippets (a snippet without a valid bin has expected depth 0;
+ * give it targetMm 0 or drop it).
+ * @throws as depthHead; ValueError when l1Weight is set without targetMm; ShapeError when
+ * targetMm is not [S, 1].
  */
 export function localizationLoss(scores: Tensor, valid: Tensor, target: Tensor, opts: DepthHeadOptions & { l1Weight?: number; targetMm?: Tensor } = {}): LocalizationResult {
   const head = depthHead(scores, valid, target, opts);
   const ce = mean(slice(head, 1, 0, 1));
   if (!opts.l1Weight) return { loss: ce, head };
-  if (!opts.targetMm) throw new ShapeError('localizationLoss: l1Weight needs targetMm [S, 1] (target depths in mm)');
+  if (!opts.targetMm) throw new ValueError('localizationLoss: l1Weight needs targetMm [S, 1] (target depths in mm)');
+  if (opts.targetMm.rank !== 2 || opts.targetMm.shape[0] !== head.shape[0] || opts.targetMm.shape[1] !== 1)
+    throw new ShapeError(`localizationLoss: targetMm ${fmtShape(opts.targetMm.shape)} must be [${head.shape[0]}, 1] (one depth in mm per snippet)`);
   const err = mean(abs(sub(slice(head, 1, 1, 2), opts.targetMm)));
   return { loss: add(ce, mulScalar(err, opts.l1Weight)), head };
 }

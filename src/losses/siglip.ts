@@ -74,8 +74,8 @@ export function siglipRowsBackward(S: Tensor, tb: Tensor, g: Tensor, valid?: Ten
  * rows_i = sum_j v_i v_j softplus(-z_ij (exp(t) S_ij + b)), z = +1 on the diagonal, -1 off it.
  * t and b are one-element tensors (learned); valid [B] (1/0) masks out empty reports (a
  * masked row is 0, and so is its gradient). Returns [B].
- * @throws ShapeError when S is not square, t or b is not one value, valid is not [B] or
- * requires a gradient.
+ * @throws ShapeError when S is not square, t or b is not one value, or valid is not [B];
+ * ValueError when valid requires a gradient.
  */
 export function siglipRows(S: Tensor, t: Tensor, b: Tensor, valid?: Tensor): Tensor {
   checkInputs('siglipRows', [S, t, b]);

@@ -6,7 +6,7 @@
 // its last token (the EOS the tokenizer appends). Parameter names follow transformers.
 import type { Tensor } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { ShapeError } from '../errors.ts';
+import { ShapeError, ValueError } from '../errors.ts';
 import { Module, initNormal } from '../nn/module.ts';
 import { Linear, RMSNorm } from '../nn/layers.ts';
 import { add } from '../ops/elementwise.ts';
@@ -129,10 +129,10 @@ export class TokenEmbedding extends Module {
   forward(ids: Tensor): Tensor {
     if (this.weight) return embedding(this.weight, ids);
     const host = hostInts(ids);
-    if (!host) throw new ShapeError('TokenEmbedding: ids must be made with fromInts (the host table gathers on the CPU)');
+    if (!host) throw new ValueError('TokenEmbedding: ids must be made with fromInts (the host table gathers on the CPU)');
     const out = new Float32Array(host.length * this.dim);
     host.forEach((id, i) => {
-      if (!(id >= 0 && id < this.vocab)) throw new ShapeError(`embedding: id ${id} at position ${i} is outside the vocabulary [0, ${this.vocab})`);
+      if (!(id >= 0 && id < this.vocab)) throw new ValueError(`embedding: id ${id} at position ${i} is outside the vocabulary [0, ${this.vocab})`);
       out.set(this.host!.subarray(id * this.dim, (id + 1) * this.dim), i * this.dim);
     });
     return tensor(ids.gpu, out, [...ids.shape, this.dim], 'embed_tokens');

@@ -15,7 +15,7 @@ function checkTargets(targets: Tensor, classes: number): void {
   const host = hostInts(targets);
   if (host)
     for (let i = 0; i < host.length; i++)
-      if (host[i] >= classes) throw new ShapeError(`crossEntropy: target ${host[i]} at row ${i} is not below the ${classes} classes (use -1 to mask a row)`);
+      if (host[i] >= classes) throw new ValueError(`crossEntropy: target ${host[i]} at row ${i} is not below the ${classes} classes (use -1 to mask a row)`);
 }
 
 /**
@@ -23,7 +23,7 @@ function checkTargets(targets: Tensor, classes: number): void {
  * in [0, C); -1, or any negative, masks the row: loss 0, gradient 0). Returns the logits'
  * shape without the last axis ([1] for a single row). Exact for logits of any size: the
  * row's max is subtracted from x and from the log-sum-exp separately, as torch does.
- * @throws ShapeError on mismatched rows, non-i32 targets, or a target >= C.
+ * @throws ShapeError on mismatched rows; ValueError for non-i32 targets or a target >= C.
  */
 export function crossEntropyRows(logits: Tensor, targets: Tensor): Tensor {
   const { classes } = launch.crossEntropyShape('crossEntropy', logits, targets);
@@ -48,8 +48,8 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
  * masked out), with an optional positive-class weight per column posWeight [Q]; the mean
  * over known labels: [1]. With no known label the mean is over nothing and is 0, with a zero
  * gradient (see crossEntropy). The labels and weights take no gradient.
- * @throws ShapeError when x and y differ in shape, posWeight is not [Q], or y / posWeight
- * require a gradient.
+ * @throws ShapeError when x and y differ in shape or posWeight is not [Q]; ValueError when
+ * y or posWeight requires a gradient.
  */
 export function bceWithLogits(x: Tensor, y: Tensor, posWeight?: Tensor): Tensor {
   const gpu = checkInputs('bceWithLogits', posWeight ? [x, y, posWeight] : [x, y]);

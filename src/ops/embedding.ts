@@ -1,14 +1,14 @@
 // Embedding lookup (gather) with a deterministic scatter-add gradient (kernels/embedding.wgsl,
 // src/launch/embedding.ts).
 import { record } from '../autograd.ts';
-import { ShapeError } from '../errors.ts';
+import { ValueError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { embeddingBackward, embeddingForward } from '../launch/embedding.ts';
 import { hostInts } from './creation.ts';
 
 /**
  * Rows of `weight` [vocab, dim] picked by integer `ids` (any shape): result [...ids.shape, dim].
- * Throws ShapeError for ids that are not i32, a weight that is not [vocab, dim], or (for ids
+ * Throws ValueError for ids that are not i32, ShapeError for a weight that is not [vocab, dim], ValueError (for ids
  * made by fromInts, whose host copy is known) an id outside [0, vocab).
  */
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
@@ -18,7 +18,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   if (host)
     for (let i = 0; i < host.length; i++)
       if (host[i] < 0 || host[i] >= vocab)
-        throw new ShapeError(`embedding: id ${host[i]} at position ${i} of '${ids.name}' is outside the vocabulary [0, ${vocab})`);
+        throw new ValueError(`embedding: id ${host[i]} at position ${i} of '${ids.name}' is outside the vocabulary [0, ${vocab})`);
   const out = embeddingForward(weight, ids);
   return record(out, 'embedding', [weight], (gy) => [embeddingBackward(weight, ids, gy)]);
 }

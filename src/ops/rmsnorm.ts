@@ -13,7 +13,7 @@ import { rmsNormBackward, rmsNormForward } from '../launch/rmsnorm.ts';
  * before squaring, so they neither overflow nor lose precision (PyTorch's f32 gives 0 or
  * NaN for |x| > 1.8e19). A row of zeros with eps = 0 gives NaN, as in PyTorch.
  * eps: Qwen3's rms_norm_eps is 1e-6.
- * @throws ShapeError when weight is not [C], or eps is negative or not finite.
+ * @throws ShapeError when weight is not [C]; ValueError when eps is negative or not finite.
  */
 export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   const { y, stats, variant } = rmsNormForward(x, weight, eps);

@@ -1,6 +1,7 @@
 // Weight normalisation (a composite of existing ops; the tape gives both gradients).
 import { ShapeError } from '../errors.ts';
-import { Tensor, fmtShape } from '../tensor.ts';
+import { isGradEnabled } from '../autograd.ts';
+import { scope, fmtShape, type Tensor } from '../tensor.ts';
 import { checkInputs } from '../launch/util.ts';
 import { mul, rsqrt, square } from './elementwise.ts';
 import { sum } from './reduce.ts';
@@ -22,14 +23,13 @@ export function weightNorm(g: Tensor, v: Tensor): Tensor {
   const gOk = g.size === O && g.shape[0] === O && (g.rank === 1 || (g.rank === v.rank && g.shape.slice(1).every((d) => d === 1)));
   if (!gOk)
     throw new ShapeError(`weightNorm: g ${fmtShape(g.shape)} must be [${O}] or [${[O, ...v.shape.slice(1).map(() => 1)].join('x')}] for v ${fmtShape(v.shape)}`);
-  const temps: Tensor[] = [];
-  const t = (x: Tensor) => (temps.push(x), x);
-  const v2 = v.rank === 2 ? v : t(reshape(v, [O, v.size / O]));
-  const g2 = g.rank === 2 ? g : t(reshape(g, [O, 1]));
-  const scale = t(mul(g2, t(rsqrt(t(sum(t(square(v2)), 1, true))))));
-  const w2 = mul(v2, scale);
-  const w = v.rank === 2 ? w2 : reshape(t(w2), v.shape);
-  // Without a tape the intermediates are not needed again (with one, scope() frees them).
-  if (!w.requiresGrad) for (const x of temps) x.dispose();
-  return w;
+  // A composite of differentiable ops. Recorded, its intermediates are inputs of the graph's
+  // nodes until backward (the caller's scope frees them); without a tape they are freed now.
+  const build = () => {
+    const v2 = v.rank === 2 ? v : reshape(v, [O, v.size / O]);
+    const g2 = g.rank === 2 ? g : reshape(g, [O, 1]);
+    const w2 = mul(v2, mul(g2, rsqrt(sum(square(v2), 1, true))));
+    return v.rank === 2 ? w2 : reshape(w2, v.shape);
+  };
+  return isGradEnabled() && (g.requiresGrad || v.requiresGrad) ? build() : scope(build);
 }

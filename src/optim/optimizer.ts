@@ -4,7 +4,7 @@
 import { ValueError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { Tensor } from '../tensor.ts';
-import { clipScale, optimizerUpdate } from '../launch/optim.ts';
+import { CLIP_FIELDS, CLIP_STATE_BYTES, HYPER_BYTES, clipScale, optimizerUpdate, packHyper, unpackClipState, type ClipState, type Hyper } from '../launch/optim.ts';
 import { checkFinite } from '../launch/util.ts';
 
 export interface OptimizerOptions {
@@ -37,8 +37,8 @@ export abstract class Optimizer {
   private hyper: GPUBuffer[];
   private groups: { lrScale: number; weightDecay: number }[];
   private groupOf: number[];
-  private clipHyper: GPUBuffer;
-  private scale: GPUBuffer;
+  /** The clipping state (ClipState), written on the device by clipScale. */
+  private clipState: GPUBuffer;
   private sq: GPUBuffer;
 
   constructor(
@@ -72,11 +72,10 @@ export abstract class Optimizer {
       if (k < 0) k = this.groups.push({ lrScale, weightDecay }) - 1;
       return k;
     });
-    this.hyper = this.groups.map((_, k) => this.gpu.acquire(32, `optimizer hyperparameters ${k}`));
-    this.clipHyper = this.gpu.acquire(32, 'clipping threshold');
-    this.gpu.upload(this.clipHyper, new Float32Array([opts.clipNorm ?? 0, 0, 0, 0, 0, 0, 0, 0]));
-    this.scale = this.gpu.acquire(16, 'gradient scale');
-    this.gpu.upload(this.scale, new Float32Array([1, 0, 0, 0]));
+    this.hyper = this.groups.map((_, k) => this.gpu.acquire(HYPER_BYTES, `optimizer hyperparameters ${k}`));
+    this.clipState = this.gpu.acquire(CLIP_STATE_BYTES, 'gradient clipping state');
+    const start: ClipState = { scale: 1, norm: 0, skip: 0, skipped: 0 };
+    this.gpu.upload(this.clipState, Float32Array.from(CLIP_FIELDS, (f) => start[f]));
     this.sq = this.gpu.acquire(params.length * 4, 'gradient norms');
   }
 
@@ -88,8 +87,8 @@ export abstract class Optimizer {
     }
   }
 
-  /** The 8 step values of kernels/optim.wgsl for this step (lr before the group's scale). */
-  protected abstract hyperparameters(): number[];
+  /** This step's values (lr before the group's scale; weightDecay is the group's). */
+  protected abstract hyperparameters(): Hyper;
   protected abstract entry: 'sgd' | 'adamw';
 
   /** One update from the current gradients (parameters without a gradient are left alone). */
@@ -99,16 +98,12 @@ export abstract class Optimizer {
     this.stepCount++;
     const gpu = this.gpu;
     if (this.opts.clipNorm && this.opts.clipNorm > 0)
-      clipScale(gpu, this.params.map((p) => p.grad), this.sq, this.clipHyper, this.scale);
-    this.groups.forEach((g, k) => {
-      const h = this.hyperparameters();
-      h[0] *= g.lrScale;
-      h[4] = g.weightDecay;
-      gpu.upload(this.hyper[k], new Float32Array(h));
-    });
+      clipScale(gpu, this.params.map((p) => p.grad), this.sq, this.opts.clipNorm, this.clipState);
+    const h = this.hyperparameters();
+    this.groups.forEach((g, k) => gpu.upload(this.hyper[k], packHyper({ ...h, lr: h.lr * g.lrScale, weightDecay: g.weightDecay })));
     this.params.forEach((p, i) => {
       if (!p.grad) return;
-      optimizerUpdate(this.entry, p, p.grad, { ...this.state[i], hyper: this.hyper[this.groupOf[i]], scale: this.scale });
+      optimizerUpdate(this.entry, p, p.grad, { ...this.state[i], hyper: this.hyper[this.groupOf[i]], state: this.clipState });
     });
   }
 
@@ -142,13 +137,13 @@ export abstract class Optimizer {
   /** The global gradient norm before clipping at the last step (reads back; for logging). */
   async lastGradNorm(): Promise<number> {
     if (!this.opts.clipNorm) throw new ValueError('lastGradNorm: only known when clipNorm is set');
-    return new Float32Array(await this.gpu.read(this.scale, 8))[1];
+    return unpackClipState(await this.gpu.read(this.clipState, CLIP_STATE_BYTES)).norm;
   }
 
   /** Steps skipped because a gradient was not finite (checked with clipNorm set; reads back). */
   async skippedSteps(): Promise<number> {
     if (!this.opts.clipNorm) return 0;
-    return new Float32Array(await this.gpu.read(this.scale, 16))[3];
+    return unpackClipState(await this.gpu.read(this.clipState, CLIP_STATE_BYTES)).skipped;
   }
 
   /** Frees the optimizer state. */
@@ -160,8 +155,7 @@ export abstract class Optimizer {
       if (v) this.gpu.release(v);
     }
     for (const h of this.hyper) this.gpu.release(h);
-    this.gpu.release(this.clipHyper);
-    this.gpu.release(this.scale);
+    this.gpu.release(this.clipState);
     this.gpu.release(this.sq);
   }
 }

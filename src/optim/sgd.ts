@@ -1,6 +1,7 @@
 // SGD with momentum and decoupled weight decay (kernels/optim.wgsl, entry sgd).
 import type { Tensor } from '../tensor.ts';
 import { Optimizer, type OptimizerOptions } from './optimizer.ts';
+import type { Hyper } from '../launch/optim.ts';
 
 export class SGD extends Optimizer {
   protected entry = 'sgd' as const;
@@ -10,8 +11,8 @@ export class SGD extends Optimizer {
   ) {
     super(params, opts, false);
   }
-  protected hyperparameters(): number[] {
+  protected hyperparameters(): Hyper {
     const o = this.opts as OptimizerOptions & { momentum?: number };
-    return [this.lr, 0, 0, 0, o.weightDecay ?? 0, 1, 1, o.momentum ?? 0];
+    return { lr: this.lr, beta1: 0, beta2: 0, eps: 0, weightDecay: o.weightDecay ?? 0, bias1: 1, bias2: 1, momentum: o.momentum ?? 0 };
   }
 }

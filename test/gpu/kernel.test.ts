@@ -100,4 +100,20 @@ t('a WGSL error in the generated declarations is reported as such, one in the fi
   x.dispose();
 });
 
+t('a WGSL error in an included file names that file and line; two declarations of one file name do not share pipelines', async () => {
+  const gpu = await testGpu();
+  const src = '@compute @workgroup_size(1) fn main() {\n  Y[0] = helper();\n}\n';
+  const lib = { file: 'lib/fake.wgsl', source: 'fn helper() -> f32 {\n  return undefinedThing;\n}\n' };
+  const k = defineKernel({ file: 'uses-lib.wgsl', source: src, params: {}, buffers: { Y: write() }, entries: { main: ['Y'] }, includes: [lib] });
+  await gpu.compile(k.main).then(
+    () => assert.unreachable('compiled'),
+    (e: Error) => assert.match(e.message, /kernels\/lib\/fake\.wgsl:2:/),
+  );
+  const good = defineKernel({ file: 'uses-lib.wgsl', source: src, params: {}, buffers: { Y: write() }, entries: { main: ['Y'] }, includes: [{ file: 'lib/fake.wgsl', source: 'fn helper() -> f32 { return 7.0; }\n' }] });
+  const y = ops.zeros(gpu, [1]);
+  gpu.launch(good.main, { params: {}, buffers: { Y: y.buffer }, workgroups: [1], label: 'good' });
+  assert.equal([...(await y.floats())], [7]);
+  y.dispose();
+});
+
 t.run();

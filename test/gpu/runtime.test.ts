@@ -8,6 +8,7 @@ import * as ops from '../../src/ops/index.ts';
 import { SGD } from '../../src/optim/index.ts';
 import { Gpu, bucketSize } from '../../src/gpu/runtime.ts';
 import { expandWgsl } from '../../src/gpu/wgsl.ts';
+import { defineKernel, read, write } from '../../src/gpu/kernel.ts';
 
 const t = suite('runtime');
 
@@ -60,42 +61,54 @@ t('uploads into a buffer that the open batch uses wait for it (no reordering)', 
   assert.equal([...(await x.floats())], [5, 6]);
 });
 
+// A kernel whose launch aliases one buffer as X (read) and Y (read_write): a validation error
+// that surfaces at the next sync.
+const copyKernel = defineKernel({
+  file: 'test-copy.wgsl',
+  source: '@compute @workgroup_size(1) fn main() {\n  Y[0] = X[0] + f32(p.n);\n}\n',
+  params: { n: 'u32' },
+  buffers: { X: read(), Y: write() },
+  entries: { main: ['X', 'Y'] },
+});
+
 t('a WGSL compile error names the kernel file and line', async () => {
   const gpu = await testGpu();
-  const source = 'struct P { n: u32 }\n@group(0) @binding(0) var<uniform> p: P;\n@compute @workgroup_size(1) fn main() {\n  let x: f32 = p.n;\n}\n';
+  const k = defineKernel({ file: 'broken.wgsl', source: '@compute @workgroup_size(1) fn main() {\n\n  let x: f32 = p.n;\n}\n', params: { n: 'u32' }, buffers: {}, entries: { main: [] } });
   try {
-    await gpu.compile({ file: 'broken.wgsl', source, entry: 'main', bindings: ['uniform'] });
+    await gpu.compile(k.main);
     assert.unreachable('compiled');
   } catch (e) {
-    assert.match((e as Error).message, /kernels\/broken\.wgsl:4:/);
+    assert.match((e as Error).message, /kernels\/broken\.wgsl:3:/);
   }
 });
 
 t('a failed compile is reported again on the next try', async () => {
   const gpu = await testGpu();
-  const source = '@compute @workgroup_size(1) fn main() {\n  let x: f32 = 1u;\n}\n';
+  const k = defineKernel({ file: 'again.wgsl', source: '@compute @workgroup_size(1) fn main() {\n  let x: f32 = 1u;\n}\n', params: {}, buffers: {}, entries: { main: [] } });
   for (let i = 0; i < 2; i++) {
     try {
-      await gpu.compile({ file: 'again.wgsl', source, entry: 'main', bindings: [] });
+      await gpu.compile(k.main);
       assert.unreachable(`compile ${i} passed`);
     } catch (e) {
       assert.match((e as Error).message, /kernels\/again\.wgsl:2:/);
     }
   }
   // A template error must not leave an error scope open: later errors still surface.
+  const bad = defineKernel({ file: 'bad.wgsl', source: '//#if X\n@compute @workgroup_size(1) fn main() {}\n', params: {}, buffers: {}, entries: { main: [] } });
   try {
-    await gpu.compile({ file: 'bad.wgsl', source: '//#if X\n', entry: 'main', bindings: [] });
+    await gpu.compile(bad.main);
   } catch (e) {
     assert.match((e as Error).message, /never closed/);
   }
-  const k = gpu.kernel({ file: 'elementwise.wgsl', source: 'x', entry: 'nope', bindings: [] });
-  gpu.dispatch(k, { buffers: [], workgroups: [1], label: 'after-template-error' });
+  const x = ops.zeros(gpu, [4]);
+  gpu.launch(copyKernel.main, { params: { n: 1 }, buffers: { X: x.buffer, Y: x.buffer }, workgroups: [1], label: 'after-template-error' });
   try {
     await gpu.sync();
     assert.unreachable('error swallowed');
   } catch (e) {
-    assert.match((e as Error).message, /after-template-error|compile error/);
+    assert.match((e as Error).message, /after-template-error/);
   }
+  x.dispose();
 });
 
 t('template lines map back to source lines', () => {
@@ -116,8 +129,8 @@ t('macros: defined per flag, arguments by whole word, then unrolled arithmetic',
 
 t('a validation error surfaces at the next sync, naming the op', async () => {
   const gpu = await testGpu();
-  const k = gpu.kernel({ file: 'elementwise.wgsl', source: 'x', entry: 'nope', bindings: [] });
-  gpu.dispatch(k, { buffers: [], workgroups: [1], label: 'my-op [3x4]' });
+  const x = ops.zeros(gpu, [4]);
+  gpu.launch(copyKernel.main, { params: { n: 1 }, buffers: { X: x.buffer, Y: x.buffer }, workgroups: [1], label: 'my-op [3x4]' });
   try {
     await gpu.sync();
     assert.unreachable('no error');

@@ -8,6 +8,7 @@ import { testGpu } from '../helpers/gpu.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as cpu from '../reference/cpu.ts';
 import * as rf from '../reference/radfinder.ts';
+import { rope3dAngles, rope3dPeriods } from '../../src/model/rope3d.ts';
 import * as ops from '../../src/ops/index.ts';
 import type { Tensor } from '../../src/tensor.ts';
 import { backward } from '../../src/autograd.ts';
@@ -47,8 +48,8 @@ t('forward against float64: CLS + 3D RoPE tokens, a padding mask, LayerScale', a
   const block = new TransformerBlock(gpu, dim, H, { mlpRatio: 2, seed: 3, name: 'b' });
   await randomize(block);
   const sd = await stateDict(block);
-  const periods = ops.rope3dPeriods(dim / H, 1000);
-  const tables = ops.ropeTablesFromAngles(gpu, ops.rope3dAngles(grid, periods), dim / H);
+  const periods = rope3dPeriods(dim / H, 1000);
+  const tables = ops.ropeTablesFromAngles(gpu, rope3dAngles(grid, periods), dim / H);
   const angles = rf.rope3dAnglesFromPeriods(grid, periods);
   const x = Float64Array.from(Float32Array.from(randomValues(B * L * dim, 1)));
   const mask = [1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1];

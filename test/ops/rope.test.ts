@@ -9,6 +9,7 @@ import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as rf from '../reference/radfinder.ts';
 import * as ops from '../../src/ops/index.ts';
 import { ropeAfterPrefix } from '../../src/nn/transformer.ts';
+import { rope3dAngles, rope3dPeriods } from '../../src/model/rope3d.ts';
 
 const t = suite('rope (rotate-half)');
 
@@ -25,15 +26,15 @@ function refRope(x: Float64Array, B: number, L: number, H: number, D: number, an
 }
 
 t('3D angles match the reference, with and without the physical divisors', () => {
-  const periods = ops.rope3dPeriods(18, 100);
+  const periods = rope3dPeriods(18, 100);
   assertClose(periods, Float64Array.from({ length: 3 }, (_, k) => 100 ** (k / 3)), { rtol: 1e-7, atol: 0 }, 'periods');
   for (const div of [undefined, [2, 3, 1] as [number, number, number]]) {
-    const ours = ops.rope3dAngles([2, 3, 8], periods, { divisors: div });
+    const ours = rope3dAngles([2, 3, 8], periods, { divisors: div });
     const theirs = rf.rope3dAnglesFromPeriods([2, 3, 8], periods, div);
     assert.is(ours.length, theirs.length);
     ours.forEach((a, i) => assertClose(a, theirs[i], { rtol: 1e-12, atol: 0 }, `token ${i}`));
   }
-  assert.throws(() => ops.rope3dPeriods(16, 100), /divisible by 6/);
+  assert.throws(() => rope3dPeriods(16, 100), /divisible by 6/);
   // Qwen3 / Llama: angle l * theta^(-2i/D).
   const a = ops.rope1dAngles(5, 8, 1e6);
   assertClose(a[3], Float64Array.from({ length: 4 }, (_, i) => 3 * 1e6 ** (-2 * i / 8)), { rtol: 1e-6, atol: 0 }, 'rope1d');
@@ -42,7 +43,7 @@ t('3D angles match the reference, with and without the physical divisors', () =>
 t('forward and backward against float64 (head widths 6, 12, 90; a CLS prefix)', async () => {
   const gpu = await testGpu();
   for (const [B, grid, H, D] of [[1, [1, 1, 1], 1, 6], [2, [2, 3, 2], 3, 12], [1, [3, 1, 2], 1, 90]] as [number, [number, number, number], number, number][]) {
-    const angles = ops.rope3dAngles(grid, ops.rope3dPeriods(D, 1000));
+    const angles = rope3dAngles(grid, rope3dPeriods(D, 1000));
     const L = angles.length;
     const tables = ops.ropeTablesFromAngles(gpu, angles, D);
     const x = Float64Array.from(Float32Array.from(randomValues(B * L * H * D, L + D)));

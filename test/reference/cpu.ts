@@ -1,4 +1,5 @@
-// Float64 CPU references for every kernel. Kept deliberately naive: they are the ground
+// Float64 CPU references for every kernel but the elementwise ops (whose references are in
+// their table, src/launch/elementwise-table.ts). Kept deliberately naive: they are the ground
 // truth the GPU kernels are compared against.
 
 export type F64 = Float64Array;
@@ -12,7 +13,6 @@ export function f64(a: ArrayLike<number>): F64 {
 
 // ---------------------------------------------------------------- elementwise
 
-const GELU_C = Math.sqrt(2 / Math.PI);
 export function broadcastShape(a: Shape, b: Shape): Shape {
   const r = Math.max(a.length, b.length);
   return Array.from({ length: r }, (_, i) => Math.max(a[a.length - r + i] ?? 1, b[b.length - r + i] ?? 1));
@@ -398,25 +398,12 @@ export function attentionGqa(
 
 // ---------------------------------------------------------------- GELU (erf), SiLU, RMSNorm, weight norm
 
-import { erfc, normalCdf, normalPdf } from '../../src/launch/float64.ts';
-export { erfc, normalCdf, normalPdf };
+import { UNARY_OPS } from '../../src/launch/elementwise-table.ts';
 
-/** GELU, exact erf form: x Phi(x) (PyTorch nn.GELU()). */
-export const geluErf = (x: number): number => x * normalCdf(x);
-/** d/dx x Phi(x) = Phi(x) + x phi(x). */
-export const geluErfGrad = (x: number): number => normalCdf(x) + x * normalPdf(x);
-/** GELU, tanh approximation (the old `gelu`). */
-export const geluTanh = (x: number): number => 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x ** 3)));
-/** x sigmoid(x), from exp(-|x|). */
-export function silu(x: number): number {
-  const z = Math.exp(-Math.abs(x));
-  return x * (x >= 0 ? 1 / (1 + z) : z / (1 + z));
-}
-export function siluGrad(x: number): number {
-  const z = Math.exp(-Math.abs(x));
-  const s = x >= 0 ? 1 / (1 + z) : z / (1 + z);
-  return s + x * s * (1 - s);
-}
+// GELU and SiLU themselves: the references of the elementwise table.
+const silu = (x: number) => UNARY_OPS.silu.ref(x);
+export const siluGrad = (x: number): number => UNARY_OPS.silu.dref(x);
+export { silu };
 
 /** silu(gate) * up, elementwise. */
 export const siluGate = (gate: F64, up: F64): F64 => gate.map((g, i) => silu(g) * up[i]);
