@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   train: () => import('./cli/train.ts'),
   eval: () => import('./cli/eval.ts'),
   report: () => import('./cli/report.ts'),
+  profile: () => import('./cli/profile.ts'),
   ablate: () => import('./cli/ablate.ts'),
   quickstart: () => import('./cli/quickstart.ts'),
   web: () => import('./cli/web.ts'),
