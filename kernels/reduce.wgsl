@@ -5,11 +5,17 @@
 // splits the axis into chunks: a first pass writes [outer, chunks, inner] partials and a
 // second pass reduces those.
 //
-// OP: 0 sum (times `scale`, so mean is sum with scale = 1/n), 1 max.
+// OP: 0 sum (times `scale`, so mean is sum with scale = 1/n), 1 max, 2 sum of squares (the
+// gradient norm's per-tensor term, one dispatch instead of a square and a sum).
 
 override OP: u32 = 0u;
 
 // Parameters and bindings: reduceKernel in src/launch/reduce.ts.
+
+fn term(v: f32) -> f32 {
+  if (OP == 2u) { return v * v; }
+  return v;
+}
 
 @compute @workgroup_size(64)
 fn reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -27,21 +33,21 @@ fn reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   // Four independent accumulators: the adds of one chain do not wait on each other.
   var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
   var j = start;
-  if (OP == 0u) {
+  if (OP != 1u) {
     let step = p.inner;
     for (; j + 4u <= stop; j += 4u) {
-      acc += X[base];
-      a1 += X[base + step];
-      a2 += X[base + 2u * step];
-      a3 += X[base + 3u * step];
+      acc += term(X[base]);
+      a1 += term(X[base + step]);
+      a2 += term(X[base + 2u * step]);
+      a3 += term(X[base + 3u * step]);
       base += 4u * step;
     }
   }
   for (; j < stop; j++) {
     let v = X[base];
-    if (OP == 1u) { acc = max(acc, v); } else { acc += v; }
+    if (OP == 1u) { acc = max(acc, v); } else { acc += term(v); }
     base += p.inner;
   }
-  if (OP == 0u) { acc = ((acc + a1) + (a2 + a3)) * p.scale; }
+  if (OP != 1u) { acc = ((acc + a1) + (a2 + a3)) * p.scale; }
   Y[idx] = acc;
 }

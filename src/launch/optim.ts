@@ -5,8 +5,7 @@ import { ValueError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
 import { scope, type Tensor } from '../tensor.ts';
-import { square } from './elementwise.ts';
-import { sum } from './reduce.ts';
+import { sumSquares } from './reduce.ts';
 
 /** The step values an update reads (struct Hyper in WGSL; written once per step per group).
  * bias1, bias2: AdamW's bias corrections 1 - beta1^t, 1 - beta2^t. */
@@ -82,7 +81,7 @@ export function clipScale(gpu: Gpu, grads: readonly (Tensor | null)[], sq: GPUBu
   scope(() =>
     grads.forEach((g, i) => {
       if (!g) gpu.clear(sq, i * 4, 4);
-      else gpu.copy(sum(square(g)).buffer, 0, sq, i * 4, 4);
+      else gpu.copy(sumSquares(g).buffer, 0, sq, i * 4, 4);
     }),
   );
   gpu.launch(optimKernel.clip_scale, {

@@ -19,7 +19,7 @@ export const reduceKernel = defineKernel({
   entries: { reduce: ['X', 'Y'] },
 });
 
-function pass(gpu: Gpu, op: 0 | 1, x: GPUBuffer, y: GPUBuffer, outer: number, n: number, inner: number, chunks: number, scale: number, label: string): void {
+function pass(gpu: Gpu, op: 0 | 1 | 2, x: GPUBuffer, y: GPUBuffer, outer: number, n: number, inner: number, chunks: number, scale: number, label: string): void {
   gpu.launch(reduceKernel.reduce, {
     overrides: { OP: op },
     params: { outer, n, inner, chunks, chunk: Math.ceil(n / chunks), scale },
@@ -30,7 +30,7 @@ function pass(gpu: Gpu, op: 0 | 1, x: GPUBuffer, y: GPUBuffer, outer: number, n:
 }
 
 /** Reduces [outer, n, inner] to [outer, inner]; splits long axes into two passes. */
-function reduceRaw(gpu: Gpu, op: 0 | 1, x: Tensor, outer: number, n: number, inner: number, scale: number, outShape: Shape, label: string): Tensor {
+function reduceRaw(gpu: Gpu, op: 0 | 1 | 2, x: Tensor, outer: number, n: number, inner: number, scale: number, outShape: Shape, label: string): Tensor {
   const out = new Tensor(gpu, outShape, 'f32', undefined, label.split(' ')[0]);
   const outputs = outer * inner;
   // Too few outputs to keep the device busy and a long axis: split it.
@@ -41,7 +41,8 @@ function reduceRaw(gpu: Gpu, op: 0 | 1, x: Tensor, outer: number, n: number, inn
   }
   const partial = gpu.acquire(outer * chunks * inner * 4, `${label} partials`);
   pass(gpu, op, x.buffer, partial, outer, n, inner, chunks, 1, `${label} (pass 1)`);
-  pass(gpu, op, partial, out.buffer, outer, chunks, inner, 1, scale, `${label} (pass 2)`);
+  // The partials of a sum of squares are summed, not squared again.
+  pass(gpu, op === 2 ? 0 : op, partial, out.buffer, outer, chunks, inner, 1, scale, `${label} (pass 2)`);
   gpu.release(partial);
   return out;
 }
@@ -55,17 +56,19 @@ export function reduceShape(shape: Shape, axis: number | undefined, keepdim: boo
   return { outer, n: shape[axis], inner, out: out.length ? out : [1] };
 }
 
-function reduceOp(op: 'sum' | 'mean' | 'max', x: Tensor, axis: number | undefined, keepdim: boolean): Tensor {
+function reduceOp(op: 'sum' | 'mean' | 'max' | 'sumSquares', x: Tensor, axis: number | undefined, keepdim: boolean): Tensor {
   const gpu = checkInputs(op, [x]);
   const ax = axis === undefined ? undefined : normAxis(op, axis, x.rank);
   const { outer, n, inner, out } = reduceShape(x.shape, ax, keepdim);
-  return reduceRaw(gpu, op === 'max' ? 1 : 0, x, outer, n, inner, op === 'mean' ? 1 / n : 1, out, `${op} ${fmtShape(x.shape)} axis=${ax ?? 'all'}`);
+  return reduceRaw(gpu, op === 'max' ? 1 : op === 'sumSquares' ? 2 : 0, x, outer, n, inner, op === 'mean' ? 1 / n : 1, out, `${op} ${fmtShape(x.shape)} axis=${ax ?? 'all'}`);
 }
 
 /** Sum over `axis` (all elements when undefined). */
 export const sum = (x: Tensor, axis?: number, keepdim = false): Tensor => reduceOp('sum', x, axis, keepdim);
 /** Mean over `axis` (all elements when undefined). */
 export const mean = (x: Tensor, axis?: number, keepdim = false): Tensor => reduceOp('mean', x, axis, keepdim);
+/** Sum of x^2 over `axis` (all elements when undefined), in one pass (no squared copy). */
+export const sumSquares = (x: Tensor, axis?: number, keepdim = false): Tensor => reduceOp('sumSquares', x, axis, keepdim);
 /** Maximum over `axis` (all elements when undefined). */
 export const max = (x: Tensor, axis?: number, keepdim = false): Tensor => reduceOp('max', x, axis, keepdim);
 

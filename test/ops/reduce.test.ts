@@ -6,6 +6,7 @@ import { testGpu } from '../helpers/gpu.ts';
 import { F32, assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
+import { sumSquares } from '../../src/launch/reduce.ts';
 
 const t = suite('reduce');
 const cases: [number[], number | undefined][] = [
@@ -47,6 +48,20 @@ t('sumToShape reduces broadcast axes', async () => {
   const x32 = Float32Array.from(x);
   for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 4; k++) expect[j] += x32[(i * 3 + j) * 4 + k];
   assertClose(s, expect, F32, 'sumToShape');
+});
+
+// sumSquares (the gradient norm's per-tensor term): one pass, and the long-axis split whose
+// second pass must sum the partial sums of squares, not square them again. Tolerance F32.
+t('sumSquares: all elements (sizes 1, 1031, 70000: the two-pass split), per axis', async () => {
+  const gpu = await testGpu();
+  for (const n of [1, 1031, 70000]) {
+    const x32 = Float32Array.from(randomValues(n, n, -3, 3));
+    const got = await sumSquares(ops.tensor(gpu, x32, [n])).floats();
+    assertClose(got, [x32.reduce((a, v) => a + v * v, 0)], F32, `sumSquares n=${n}`);
+  }
+  const x32 = Float32Array.from(randomValues(5 * 7, 3, -3, 3));
+  const got = await sumSquares(ops.tensor(gpu, x32, [5, 7]), 1).floats();
+  assertClose(got, Array.from({ length: 5 }, (_, r) => x32.slice(r * 7, r * 7 + 7).reduce((a, v) => a + v * v, 0)), F32, 'sumSquares axis 1');
 });
 
 t('bad axis names the op', async () => {
