@@ -4,7 +4,7 @@
 // op(B[b]) is B[b * bBatch + k * sBk + n * sBn]. Transposes are just other strides; a batch
 // stride of 0 broadcasts an operand over the batch.
 //
-// Two variants, picked by src/launch/matmul.ts (gpu.tuning.matmul selects one for benchmarks):
+// Three kernels, picked by src/launch/matmul.ts (gpu.tuning.matmul, or the autotuned choice):
 //
 // matmul_sg (needs subgroups of at least 4 lanes): register-blocked for CPU drivers such as
 //   lavapipe, where each invocation is one SIMD lane, every memory load is a per-lane
@@ -18,6 +18,7 @@
 //   group work too (shuffles replace broadcasts).
 // matmul_tiled: portable register-blocked kernel without subgroups: each invocation
 //   computes 4 rows x 4 columns.
+// matmul_wg (flag WGT; F16 for its f16 form): the layout for real GPUs, below.
 //
 // Flags (set by the launch from the shapes and strides):
 //   VEC4A  A is row-major [M, K] with K % 4 == 0: A is read as vec4 along k
@@ -26,10 +27,16 @@
 //   VEC4C  N % 4 == 0: C is written as vec4
 //   BIAS   add bias[n]
 //   SGEXACT the subgroup is exactly GROUP lanes (broadcast instead of shuffle)
+//   WGT    compile matmul_wg (and leave out the other kernels' loaders)
+//   TA4    (WGT) op(A) = A^T with A stored [K, M], M % 4 == 0: read as vec4 along m
+//   F16    (WGT) operands rounded to f16 in workgroup memory (needs shader-f16)
 
 //#if SUBGROUPS
 enable subgroups;
 diagnostic(off, subgroup_uniformity);
+//#endif
+//#if F16
+enable f16;
 //#endif
 
 // Parameters and bindings: matmulKernel in src/launch/matmul.ts. The element types of A, B
@@ -37,7 +44,11 @@ diagnostic(off, subgroup_uniformity);
 //#if VEC4A
 alias AE = vec4f;
 //#else
+//#if TA4
+alias AE = vec4f;
+//#else
 alias AE = f32;
+//#endif
 //#endif
 //#if VEC4B
 alias BE = vec4f;
@@ -54,6 +65,7 @@ alias CE = vec4f;
 alias CE = f32;
 //#endif
 
+//#if !WGT
 override WG: u32 = 64u;
 
 // op(A)[b][m][4 k4 .. 4 k4 + 3]; rows past M are clamped (never stored), k past K reads 0.
@@ -114,6 +126,7 @@ fn loadBRow(base: u32, n: u32) -> vec4f {
 }
 //#endif
 //#endif
+//#endif
 
 fn biasAt(n: u32) -> vec4f {
 //#if BIAS
@@ -138,6 +151,7 @@ fn store(b: u32, m: u32, n: u32, v: vec4f) {
 //#endif
 }
 
+//#if !WGT
 //#if SUBGROUPS
 @compute @workgroup_size(WG)
 fn matmul_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32,
@@ -203,3 +217,192 @@ fn matmul_tiled(@builtin(global_invocation_id) gid: vec3u) {
   store(b, row0 + {R}u, col, acc{R});
 //#end
 }
+//#endif
+
+//#if WGT
+// matmul_wg: the classic GPU layout. A workgroup computes a BM x BN tile of C; each K-step
+// of BK it stages a BK x BM tile of op(A) and a BK x BN tile of op(B) in workgroup memory,
+// k-major ([k][m], [k][n]) so that an invocation reads its TM rows and TN columns for one k
+// as TM / 4 + TN / 4 vec4 loads, then does TM * TN multiply-adds from registers. On a GPU
+// workgroup memory is on-chip and shared by the workgroup, so each global element is read
+// once per tile instead of once per invocation that needs it.
+// Double buffering: the next tile is read from global memory into registers before the
+// multiply-adds on the current one (the loads' latency hides behind the arithmetic) and
+// stored into the other buffer after them; one barrier per K-step then suffices, since a
+// buffer is only rewritten after every invocation has passed the barrier that ended its use.
+// Global reads are vec4 where the layout allows (VEC4A, TA4, VEC4B, TB4), with consecutive
+// invocations on consecutive addresses; a vec4 read along k is scattered into the k-major
+// tile by component.
+// F16: the tiles hold f16, converted from f32 when staged, and are widened back to f32
+// before the multiply-add. A product of two f16 values has at most 22 significant bits, so
+// the f32 fma forms it exactly; the only f16 error is the rounding of each operand (relative
+// 2^-11, or absolute 2^-25 for |x| < 2^-14, where f16 is subnormal). Products or sums kept in
+// f16 would add an f16 rounding per term (2^-11 * K over a K-term sum), overflow past 65504
+// and lose small products to f16's subnormal range, for no gain: a mixed f16 product still
+// needs a conversion per term before an f32 add. Half-size tiles are the gain: twice the
+// tile per byte of workgroup memory and half the workgroup-memory traffic per multiply-add.
+// Operands beyond f16's range (|x| > 65504) are outside this variant's domain.
+//
+// Template constants: BM, BN, BK (tile), TM, TN (per invocation; multiples of 4), THREADS =
+// (BM / TM) * (BN / TN), LA = BM * BK / 4 / THREADS and LB = BN * BK / 4 / THREADS (vec4s
+// each invocation stages per K-step).
+//#if F16
+alias ST = f16;
+//#else
+alias ST = f32;
+//#endif
+
+// Two buffers of [k][m / 4] and [k][n / 4].
+var<workgroup> As: array<vec4<ST>, {2 * BK * BM / 4}>;
+var<workgroup> Bs: array<vec4<ST>, {2 * BK * BN / 4}>;
+
+// The i-th vec4 of the A tile at rows m0.., k0..: along m (TA4: i = k * BM/4 + m/4) or along
+// k (i = m * BK/4 + k/4). Rows past M are clamped (never stored); k past K reads 0, in both
+// operands, so that an inf or NaN in a clamped element cannot reach a stored result.
+fn fetchA(b: u32, m0: u32, k0: u32, i: u32) -> vec4f {
+//#if TA4
+  let k = k0 + i / {BM / 4}u;
+  let m = min(m0 + (i % {BM / 4}u) * 4u, p.M - 4u);
+  if (k >= p.K) { return vec4f(0.0); }
+  return A[(b * p.aBatch + k * p.M + m) / 4u];
+//#else
+  let m = min(m0 + i / {BK / 4}u, p.M - 1u);
+  let k = k0 + (i % {BK / 4}u) * 4u;
+//#if VEC4A
+  if (k >= p.K) { return vec4f(0.0); }
+  return A[(b * p.aBatch + m * p.K + k) / 4u];
+//#else
+  let base = b * p.aBatch + m * p.sAm;
+  let kl = p.K - 1u;
+  return vec4f(
+    select(0.0, A[base + min(k, kl) * p.sAk], k < p.K),
+    select(0.0, A[base + min(k + 1u, kl) * p.sAk], k + 1u < p.K),
+    select(0.0, A[base + min(k + 2u, kl) * p.sAk], k + 2u < p.K),
+    select(0.0, A[base + min(k + 3u, kl) * p.sAk], k + 3u < p.K));
+//#endif
+//#endif
+}
+
+fn stashA(buf: u32, i: u32, v: vec4f) {
+  let at = buf * {BK * BM / 4}u;
+//#if TA4
+  As[at + i] = vec4<ST>(v);
+//#else
+  let m = i / {BK / 4}u;
+  let j = at + (i % {BK / 4}u) * {BM}u + m / 4u;
+  let c = m % 4u;
+  As[j][c] = ST(v.x);
+  As[j + {BM / 4}u][c] = ST(v.y);
+  As[j + {2 * BM / 4}u][c] = ST(v.z);
+  As[j + {3 * BM / 4}u][c] = ST(v.w);
+//#endif
+}
+
+// The i-th vec4 of the B tile at k0.., columns n0..: along k (TB4: i = n * BK/4 + k/4) or
+// along n (i = k * BN/4 + n/4). Columns past N are clamped, k past K reads 0.
+fn fetchB(b: u32, n0: u32, k0: u32, i: u32) -> vec4f {
+//#if TB4
+  let n = min(n0 + i / {BK / 4}u, p.N - 1u);
+  let k = k0 + (i % {BK / 4}u) * 4u;
+  if (k >= p.K) { return vec4f(0.0); }
+  return B[(b * p.bBatch + n * p.K + k) / 4u];
+//#else
+  let k = k0 + i / {BN / 4}u;
+  let n = n0 + (i % {BN / 4}u) * 4u;
+  if (k >= p.K) { return vec4f(0.0); }
+//#if VEC4B
+  return B[(b * p.bBatch + k * p.N + min(n, p.N - 4u)) / 4u];
+//#else
+  let base = b * p.bBatch + k * p.sBk;
+  let nl = p.N - 1u;
+  return vec4f(B[base + min(n, nl) * p.sBn], B[base + min(n + 1u, nl) * p.sBn],
+               B[base + min(n + 2u, nl) * p.sBn], B[base + min(n + 3u, nl) * p.sBn]);
+//#endif
+//#endif
+}
+
+fn stashB(buf: u32, i: u32, v: vec4f) {
+  let at = buf * {BK * BN / 4}u;
+//#if TB4
+  let n = i / {BK / 4}u;
+  let j = at + (i % {BK / 4}u) * {BN}u + n / 4u;
+  let c = n % 4u;
+  Bs[j][c] = ST(v.x);
+  Bs[j + {BN / 4}u][c] = ST(v.y);
+  Bs[j + {2 * BN / 4}u][c] = ST(v.z);
+  Bs[j + {3 * BN / 4}u][c] = ST(v.w);
+//#else
+  Bs[at + i] = vec4<ST>(v);
+//#endif
+}
+
+@compute @workgroup_size({THREADS})
+fn matmul_wg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let b = wg.z;
+  let m0 = wg.y * {BM}u;
+  let n0 = wg.x * {BN}u;
+  let tx = t % {BN / TN}u;
+  let ty = t / {BN / TN}u;
+//#unroll R TM
+//#unroll C TN / 4
+  var acc{R}_{C} = vec4f(0.0);
+//#end
+//#end
+  let steps = (p.K + {BK - 1}u) / {BK}u;
+//#unroll J LA
+  stashA(0u, t + {J * THREADS}u, fetchA(b, m0, 0u, t + {J * THREADS}u));
+//#end
+//#unroll J LB
+  stashB(0u, t + {J * THREADS}u, fetchB(b, n0, 0u, t + {J * THREADS}u));
+//#end
+  workgroupBarrier();
+  for (var s = 0u; s < steps; s++) {
+    let cur = s % 2u;
+    let more = s + 1u < steps;
+    let k1 = (s + 1u) * {BK}u;
+//#unroll J LA
+    var ra{J} = vec4f(0.0);
+//#end
+//#unroll J LB
+    var rb{J} = vec4f(0.0);
+//#end
+    if (more) {
+//#unroll J LA
+      ra{J} = fetchA(b, m0, k1, t + {J * THREADS}u);
+//#end
+//#unroll J LB
+      rb{J} = fetchB(b, n0, k1, t + {J * THREADS}u);
+//#end
+    }
+    let abase = cur * {BK * BM / 4}u + ty * {TM / 4}u;
+    let bbase = cur * {BK * BN / 4}u + tx * {TN / 4}u;
+    for (var kk = 0u; kk < {BK}u; kk++) {
+//#unroll I TM / 4
+      let a{I} = vec4f(As[abase + kk * {BM / 4}u + {I}u]);
+//#end
+//#unroll C TN / 4
+      let b{C} = vec4f(Bs[bbase + kk * {BN / 4}u + {C}u]);
+//#end
+//#unroll R TM
+//#unroll C TN / 4
+      acc{R}_{C} = fma(vec4f(a{R / 4}[{R % 4}]), b{C}, acc{R}_{C});
+//#end
+//#end
+    }
+    if (more) {
+//#unroll J LA
+      stashA(1u - cur, t + {J * THREADS}u, ra{J});
+//#end
+//#unroll J LB
+      stashB(1u - cur, t + {J * THREADS}u, rb{J});
+//#end
+    }
+    workgroupBarrier();
+  }
+//#unroll R TM
+//#unroll C TN / 4
+  store(b, m0 + ty * {TM}u + {R}u, n0 + tx * {TN}u + {C * 4}u, acc{R}_{C});
+//#end
+//#end
+}
+//#endif

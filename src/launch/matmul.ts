@@ -1,10 +1,13 @@
 // Launches of kernels/matmul.wgsl (no autograd): batched matmul with optional transposes and
-// a bias epilogue, and the choice of kernel variant (gpu.tuning.matmul).
+// a bias epilogue, the choice of kernel variant (gpu.tuning.matmul, or the autotuned choice
+// per shape class), and the family's autotune description (matmulTuner).
 import source from '../../kernels/matmul.wgsl';
 import { ShapeError, GpuError, ValueError } from '../errors.ts';
+import { autotuneEnabled, choice as tunedChoice, hash32, noteSeen, type Trial, type Tuner } from '../gpu/autotune.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import type { Tuning } from '../gpu/tuning.ts';
+import type { MatmulTile, Tuning } from '../gpu/tuning.ts';
+import { Rng } from '../rng.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { broadcastShapes, checkInputs, prod } from './util.ts';
 
@@ -18,9 +21,9 @@ export const matmulKernel = defineKernel({
     sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32',
     aBatch: 'u32', bBatch: 'u32', cBatch: 'u32',
   },
-  // AE, BE, CE: vec4f or f32 by flag (VEC4A; VEC4B or TB4; VEC4C), aliases in the file.
+  // AE, BE, CE: vec4f or f32 by flag (VEC4A or TA4; VEC4B or TB4; VEC4C), aliases in the file.
   buffers: { A: read('AE'), B: read('BE'), bias: read('f32', { optional: true }), C: write('CE') },
-  entries: { matmul_sg: ['A', 'B', 'bias', 'C'], matmul_tiled: ['A', 'B', 'bias', 'C'] },
+  entries: { matmul_sg: ['A', 'B', 'bias', 'C'], matmul_tiled: ['A', 'B', 'bias', 'C'], matmul_wg: ['A', 'B', 'bias', 'C'] },
 });
 
 export type MatmulVariant = Tuning['matmul']['variant'];
@@ -49,18 +52,86 @@ function sgRows(gpu: Gpu): number {
   return rows;
 }
 
+/** A variant with its tile: what one launch runs. */
+export interface MatmulChoice {
+  kind: 'subgroup' | 'tiled' | 'tiled-wg' | 'f16';
+  /** The workgroup tile ('tiled-wg' and 'f16'). */
+  tile?: MatmulTile;
+}
+
+/** 'tiled-wg' and 'f16' tile when gpu.tuning.matmul.tile is null: 256 invocations of 4x4, a
+ * common choice that fits WebGPU's default 16 KiB of workgroup memory double-buffered. */
+export const MATMUL_DEFAULT_TILE: MatmulTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+/** The tiles autotune() measures: small matrices, the default, taller invocation blocks, and
+ * the 128 x 128 tile of 8 x 8 blocks that hand-written CUDA SGEMMs use for large matrices. */
+export const MATMUL_TILES: readonly MatmulTile[] = [
+  { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 },
+  MATMUL_DEFAULT_TILE,
+  { bm: 64, bn: 64, bk: 16, tm: 8, tn: 4 },
+  { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 },
+  { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
+];
+
+export const matmulTileName = (t: MatmulTile): string => `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}`;
+
+/** A choice as autotune names it: 'subgroup', 'tiled', 'tiled-wg 64x64x16/4x4', 'f16 ...'. */
+export const matmulChoiceName = (c: MatmulChoice): string => (c.tile ? `${c.kind} ${matmulTileName(c.tile)}` : c.kind);
+
+/** The inverse of matmulChoiceName, or null for a name this code does not know (an old cache). */
+export function parseMatmulChoice(name: string): MatmulChoice | null {
+  const m = /^(subgroup|tiled)$|^(tiled-wg|f16) (\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(name);
+  if (!m) return null;
+  if (m[1]) return { kind: m[1] as 'subgroup' | 'tiled' };
+  const [bm, bn, bk, tm, tn] = m.slice(3).map(Number);
+  return { kind: m[2] as 'tiled-wg' | 'f16', tile: { bm, bn, bk, tm, tn } };
+}
+
+/** Why this device cannot run a tile (null: it can): its shape, its invocation count or its
+ * workgroup memory (two k-steps of both operand tiles, 4 bytes an element, 2 in f16). */
+export function matmulTileProblem(gpu: Gpu, t: MatmulTile, f16: boolean): string | null {
+  const { bm, bn, bk, tm, tn } = t;
+  if (![bm, bn, bk, tm, tn].every((x) => Number.isInteger(x) && x > 0) || tm % 4 || tn % 4 || bk % 4 || bm % tm || bn % tn)
+    return `tile ${matmulTileName(t)} needs positive integers with tm, tn and bk multiples of 4, bm a multiple of tm and bn of tn`;
+  const threads = (bm / tm) * (bn / tn);
+  if (((bm * bk) / 4) % threads || ((bn * bk) / 4) % threads)
+    return `tile ${matmulTileName(t)}: the ${bm}x${bk} and ${bk}x${bn} operand tiles do not split into whole vec4s per invocation (${threads} invocations)`;
+  const maxInv = Math.min(gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.limits.maxComputeWorkgroupSizeX);
+  if (threads > maxInv) return `tile ${matmulTileName(t)} needs ${threads} invocations per workgroup; this device allows ${maxInv}`;
+  const bytes = 2 * bk * (bm + bn) * (f16 ? 2 : 4);
+  if (bytes > gpu.limits.maxComputeWorkgroupStorageSize)
+    return `tile ${matmulTileName(t)} needs ${bytes} bytes of workgroup memory; this device allows ${gpu.limits.maxComputeWorkgroupStorageSize}`;
+  return null;
+}
+
+/** The fixed choice when nothing is tuned: the subgroup kernel where subgroups of at least 4
+ * lanes exist (CPU drivers, where it is the measured best), else the portable tiled one. */
+function fixedChoice(gpu: Gpu): MatmulChoice {
+  return { kind: groupSize(gpu) > 0 ? 'subgroup' : 'tiled' };
+}
+
 /**
- * The matmul kernel this device runs: gpu.tuning.matmul.variant, where 'auto' takes the
- * subgroup kernel where it runs (subgroups of at least 4 lanes), else the tiled one.
- * @throws ShapeError when 'subgroup' is asked for on a device without such subgroups.
+ * The matmul kernel gpu.tuning.matmul.variant names, for any shape: 'auto' gives the fixed
+ * default (subgroup where subgroups of at least 4 lanes exist, else tiled); an autotuned
+ * choice, which depends on the shape class, is applied by matmul() itself.
+ * @throws GpuError when the named variant needs what the device lacks (subgroups, shader-f16).
  */
-export function matmulVariantFor(gpu: Gpu): 'subgroup' | 'tiled' {
-  const choice = gpu.tuning.matmul.variant;
-  const canSubgroup = groupSize(gpu) > 0;
-  if (choice === 'subgroup' && !canSubgroup)
+export function matmulVariantFor(gpu: Gpu): MatmulChoice['kind'] {
+  return explicitChoice(gpu)?.kind ?? fixedChoice(gpu).kind;
+}
+
+/** The variant tuning names explicitly (null for 'auto'), checked against the device. */
+function explicitChoice(gpu: Gpu): MatmulChoice | null {
+  const v = gpu.tuning.matmul.variant;
+  if (v === 'auto') return null;
+  if (v === 'subgroup' && groupSize(gpu) === 0)
     throw new GpuError(`matmul: the subgroup kernel needs subgroups of at least 4 lanes; this device has ${gpu.subgroupMinSize || 'none'}`);
-  if (choice === 'auto') return canSubgroup ? 'subgroup' : 'tiled';
-  return choice;
+  if (v === 'f16' && !gpu.features.has('shader-f16')) throw new GpuError(`matmul: the f16 variant needs the shader-f16 feature, which this device lacks`);
+  if (v === 'subgroup' || v === 'tiled') return { kind: v };
+  if (v !== 'tiled-wg' && v !== 'f16') throw new ValueError(`matmul: gpu.tuning.matmul.variant = '${v}' is not one of auto, subgroup, tiled, tiled-wg, f16`);
+  const tile = gpu.tuning.matmul.tile ?? MATMUL_DEFAULT_TILE;
+  const why = matmulTileProblem(gpu, tile, v === 'f16');
+  if (why) throw new ValueError(`matmul: gpu.tuning.matmul.tile: ${why}`);
+  return { kind: v, tile };
 }
 
 export interface MatmulPlan {
@@ -103,12 +174,25 @@ export function matmulPlan(a: Tensor, b: Tensor, transA: boolean, transB: boolea
   return { batchShape, M, N, K, batch, aBatch: stride(aLead, M * K), bBatch: stride(bLead, K * N) };
 }
 
+/** One launch's geometry after batch folding: C[b] = op(A[b]) @ op(B[b]) for b < batch. */
+export interface MatmulShape {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  transA: boolean;
+  transB: boolean;
+}
+
 /**
  * op(a) @ op(b) (+ bias), batched over leading dimensions (broadcast when one side has none),
  * without autograd: a new tensor [...batch, M, N].
  * a: [..., M, K] ([..., K, M] with transA); b: [..., K, N] ([..., N, K] with transB); bias [N].
+ * The kernel: gpu.tuning.matmul.variant, or for 'auto' the autotuned choice of the shape's
+ * class where autotuning is on and has measured it (src/gpu/autotune.ts), else the fixed one.
  * @throws ShapeError naming the shapes (see matmulPlan; a bias that is not [N]; more rows or
- * batches than one dispatch covers).
+ * batches than one dispatch covers); GpuError / ValueError for a variant or tile the device
+ * cannot run (named in the message).
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transA = !!opts.transA;
@@ -122,45 +206,224 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // A shared (unbatched) B and a plain A: one tall matmul instead of a batch of short ones,
   // unless the tall one would need more row blocks than a dispatch dimension allows.
   let foldedBatch = batch;
-  const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (batch > 1 && bBatch === 0 && !transA && Math.ceil((M * batch) / 32) <= maxWg) {
+  if (batch > 1 && bBatch === 0 && !transA && Math.ceil((M * batch) / 32) <= gpu.limits.maxComputeWorkgroupsPerDimension) {
     M *= batch;
     foldedBatch = 1;
     aBatch = 0;
   }
   const label = `matmul ${fmtShape(a.shape)}${transA ? 'ᵀ' : ''}@${fmtShape(b.shape)}${transB ? 'ᵀ' : ''}${bias ? '+bias' : ''}`;
+  const shape: MatmulShape = { M, N, K, batch: foldedBatch, transA, transB };
   const c = new Tensor(gpu, outShape, 'f32', undefined, 'matmul');
-  const variant = matmulVariantFor(gpu);
-  const sg = variant === 'subgroup';
-  const group = sg ? groupSize(gpu) : 8;
-  const rows = sgRows(gpu);
-  const flags = {
-    SUBGROUPS: sg,
-    SGEXACT: sg && gpu.subgroupMinSize === group && gpu.subgroupMaxSize === group,
-    VEC4A: !transA && K % 4 === 0,
-    VEC4B: !transB && N % 4 === 0,
-    TB4: sg && transB && K % 4 === 0,
-    VEC4C: N % 4 === 0,
-    BIAS: !!bias,
-  };
-  // Rows per workgroup (sg): `rows` per group of lanes; fewer groups for short matrices.
-  const groups = sg ? Math.min(64 / group, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(M / rows))))) : 0;
+  launchMatmul(gpu, resolveChoice(gpu, shape), shape, { a: a.buffer, b: b.buffer, bias: bias?.buffer ?? null, c: c.buffer, aBatch, bBatch }, label);
+  return c;
+}
+
+function resolveChoice(gpu: Gpu, shape: MatmulShape): MatmulChoice {
+  const explicit = explicitChoice(gpu);
+  if (explicit) return explicit;
+  if (autotuneEnabled(gpu)) {
+    const key = matmulTuner.classOf(shape);
+    const name = tunedChoice(gpu, matmulTuner, key);
+    const tuned = name ? parseMatmulChoice(name) : null;
+    if (tuned) return tuned;
+    noteSeen(gpu, matmulTuner, key, shape);
+  }
+  return fixedChoice(gpu);
+}
+
+interface MatmulBuffers {
+  a: GPUBuffer;
+  b: GPUBuffer;
+  bias: GPUBuffer | null;
+  c: GPUBuffer;
+  /** Element strides between batch entries of a and b (0: broadcast). */
+  aBatch: number;
+  bBatch: number;
+}
+
+/** Encodes one matmul of the given geometry with the given kernel (C [batch, M, N] dense). */
+function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: MatmulBuffers, label: string): void {
+  const { M, N, K, transA, transB } = s;
+  const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   // Element strides of op(A) (m, k) and op(B) (k, n); a transpose only swaps them.
   const [sAm, sAk] = transA ? [1, M] : [K, 1];
   const [sBk, sBn] = transB ? [1, K] : [N, 1];
-  if (Math.ceil(M / (sg ? rows * groups : 32)) > maxWg || foldedBatch > maxWg)
-    throw new ShapeError(`${label}: ${M} rows x ${foldedBatch} batches is more than one dispatch covers here; split the batch`);
-  const workgroups: [number, number, number] = sg
-    ? [Math.ceil(N / (4 * group)), Math.ceil(M / (rows * groups)), foldedBatch]
-    : [Math.ceil(N / 32), Math.ceil(M / 32), foldedBatch];
+  const params = { M, N, K, batch: s.batch, sAm, sAk, sBk, sBn, aBatch: buf.aBatch, bBatch: buf.bBatch, cBatch: M * N };
+  const buffers = { A: buf.a, B: buf.b, bias: buf.bias, C: buf.c };
+  const tooBig = (rowsPerWg: number) => {
+    if (Math.ceil(M / rowsPerWg) > maxWg || s.batch > maxWg)
+      throw new ShapeError(`${label}: ${M} rows x ${s.batch} batches is more than one dispatch covers here; split the batch`);
+  };
+  const common = { VEC4A: !transA && K % 4 === 0, VEC4B: !transB && N % 4 === 0, VEC4C: N % 4 === 0, BIAS: !!buf.bias };
+  if (choice.kind === 'tiled-wg' || choice.kind === 'f16') {
+    const t = choice.tile ?? MATMUL_DEFAULT_TILE;
+    const why = matmulTileProblem(gpu, t, choice.kind === 'f16');
+    if (why) throw new ValueError(`${label}: ${why}`);
+    if (choice.kind === 'f16' && !gpu.features.has('shader-f16')) throw new GpuError(`${label}: the f16 variant needs the shader-f16 feature, which this device lacks`);
+    tooBig(t.bm);
+    const threads = (t.bm / t.tm) * (t.bn / t.tn);
+    gpu.launch(matmulKernel.matmul_wg, {
+      flags: { ...common, WGT: true, F16: choice.kind === 'f16', TA4: transA && M % 4 === 0, TB4: transB && K % 4 === 0 },
+      consts: { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn, THREADS: threads, LA: (t.bm * t.bk) / 4 / threads, LB: (t.bn * t.bk) / 4 / threads },
+      params,
+      buffers,
+      workgroups: [Math.ceil(N / t.bn), Math.ceil(M / t.bm), s.batch],
+      label,
+    });
+    return;
+  }
+  const sg = choice.kind === 'subgroup';
+  const group = sg ? groupSize(gpu) : 8;
+  const rows = sgRows(gpu);
+  // Rows per workgroup (sg): `rows` per group of lanes; fewer groups for short matrices.
+  const groups = sg ? Math.min(64 / group, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(M / rows))))) : 0;
+  tooBig(sg ? rows * groups : 32);
   gpu.launch(sg ? matmulKernel.matmul_sg : matmulKernel.matmul_tiled, {
-    flags,
+    flags: { ...common, SUBGROUPS: sg, SGEXACT: sg && gpu.subgroupMinSize === group && gpu.subgroupMaxSize === group, TB4: sg && transB && K % 4 === 0 },
     consts: { ROWS: rows, GROUP: group },
     overrides: sg ? { WG: groups * group } : {},
-    params: { M, N, K, batch: foldedBatch, sAm, sAk, sBk, sBn, aBatch, bBatch, cBatch: M * N },
-    buffers: { A: a.buffer, B: b.buffer, bias: bias ? bias.buffer : null, C: c.buffer },
-    workgroups,
+    params,
+    buffers,
+    workgroups: sg ? [Math.ceil(N / (4 * group)), Math.ceil(M / (rows * groups)), s.batch] : [Math.ceil(N / 32), Math.ceil(M / 32), s.batch],
     label,
   });
-  return c;
 }
+
+// ---------------------------------------------------------------- autotuning
+
+const p2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+const parsed = new Map<string, MatmulChoice | null>();
+const parseCached = (name: string) => {
+  if (!parsed.has(name)) parsed.set(name, parseMatmulChoice(name));
+  return parsed.get(name)!;
+};
+const f16Allowed = (gpu: Gpu) => gpu.features.has('shader-f16') && gpu.tuning.matmul.allowF16;
+
+const U32 = 2 ** -24;
+/** f16's rounding of x as WGSL converts it: 2^-10 relative (WGSL rounds up or down, not
+ * necessarily to nearest, so twice the unit roundoff 2^-11), and at most 2^-14 below f16's
+ * normal range, whether subnormals are kept or flushed. */
+const f16Err = (x: number) => (Math.abs(x) >= 2 ** -14 ? 2 ** -10 * Math.abs(x) : 2 ** -14);
+
+/**
+ * A bound on |computed - exact| for one entry C = sum_k a_k b_k of a K-term dot product:
+ * f32 kernels (K + 2) 2^-24 sum |a_k b_k| (a rounding per multiply and per add, first order);
+ * f16 adds each operand's rounding, E = sum (|a| e(b) + |b| e(a) + e(a) e(b)), to that bound
+ * taken over the rounded operands (the f16 x f16 products themselves are exact in f32).
+ */
+export function matmulErrorBound(kind: MatmulChoice['kind'], as: ArrayLike<number>, bs: ArrayLike<number>): number {
+  let S = 0;
+  let E = 0;
+  for (let k = 0; k < as.length; k++) {
+    S += Math.abs(as[k] * bs[k]);
+    if (kind === 'f16') {
+      const ea = f16Err(as[k]);
+      const eb = f16Err(bs[k]);
+      E += Math.abs(as[k]) * eb + Math.abs(bs[k]) * ea + ea * eb;
+    }
+  }
+  return E + (as.length + 2) * U32 * (S + E);
+}
+
+/** Random inputs for one shape; checks 64 sampled entries against float64. */
+class MatmulTrial implements Trial {
+  private readonly ha: Float32Array;
+  private readonly hb: Float32Array;
+  private readonly a: Tensor;
+  private readonly b: Tensor;
+  private readonly c: Tensor;
+  private readonly cleared = new Set<string>();
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly s: MatmulShape,
+  ) {
+    const { M, N, K, batch } = s;
+    const rng = new Rng(0x6d617431);
+    this.ha = Float32Array.from({ length: batch * M * K }, () => rng.uniform(-1, 1));
+    this.hb = Float32Array.from({ length: batch * K * N }, () => rng.uniform(-1, 1));
+    this.a = new Tensor(gpu, [this.ha.length], 'f32', undefined, 'autotune A');
+    this.b = new Tensor(gpu, [this.hb.length], 'f32', undefined, 'autotune B');
+    this.c = new Tensor(gpu, [batch * M * N], 'f32', undefined, 'autotune C');
+    gpu.upload(this.a.buffer, this.ha);
+    gpu.upload(this.b.buffer, this.hb);
+  }
+
+  run(variant: string): void {
+    const choice = parseCached(variant);
+    if (!choice) throw new ValueError(`matmul autotune: unknown variant '${variant}'`);
+    // A variant that fails must not pass its check on an earlier variant's output.
+    if (!this.cleared.has(variant)) {
+      this.cleared.add(variant);
+      this.gpu.clear(this.c.buffer);
+    }
+    const { M, N, K, batch, transA, transB } = this.s;
+    const label = `autotune matmul ${variant} [${batch}x${M}x${K}]${transA ? 'ᵀ' : ''}@[${K}x${N}]${transB ? 'ᵀ' : ''}`;
+    const strides = { aBatch: batch > 1 ? M * K : 0, bBatch: batch > 1 ? K * N : 0 };
+    launchMatmul(this.gpu, choice, this.s, { a: this.a.buffer, b: this.b.buffer, bias: null, c: this.c.buffer, ...strides }, label);
+  }
+
+  async check(variant: string): Promise<string | null> {
+    const kind = parseCached(variant)!.kind;
+    const out = await this.c.floats();
+    const { M, N, K, transA, transB } = this.s;
+    const rng = new Rng(0x63686b);
+    const as = new Float64Array(K);
+    const bs = new Float64Array(K);
+    for (let t = 0; t < 64; t++) {
+      const bi = rng.int(0, this.s.batch - 1);
+      const i = rng.int(0, M - 1);
+      const j = rng.int(0, N - 1);
+      let exact = 0;
+      for (let k = 0; k < K; k++) {
+        as[k] = this.ha[bi * M * K + (transA ? k * M + i : i * K + k)];
+        bs[k] = this.hb[bi * K * N + (transB ? j * K + k : k * N + j)];
+        exact += as[k] * bs[k];
+      }
+      const got = out[(bi * M + i) * N + j];
+      const bound = matmulErrorBound(kind, as, bs);
+      if (!(Math.abs(got - exact) <= bound))
+        return `incorrect: C[${bi}, ${i}, ${j}] = ${got}, float64 ${exact.toPrecision(8)} (bound ${bound.toExponential(2)})`;
+    }
+    return null;
+  }
+
+  dispose(): void {
+    for (const t of [this.a, this.b, this.c]) t.dispose();
+  }
+}
+
+/**
+ * matmul's autotune description (src/gpu/autotune.ts). Shape class: M, N, K and the batch
+ * rounded up to powers of two, the transposes, and which operands allow vec4 reads (aligned
+ * and unaligned shapes run different code). Candidates: subgroup (where it runs), tiled,
+ * tiled-wg at every tile of MATMUL_TILES the device can hold, and f16 at those tiles when the
+ * device has shader-f16 and gpu.tuning.matmul.allowF16 is set.
+ *
+ *   await autotune(gpu, matmulTuner, [{ M: 4096, N: 1024, K: 256, batch: 1, transA: false, transB: true }]);
+ */
+export const matmulTuner: Tuner<MatmulShape> = {
+  family: 'matmul',
+  version: hash32(source + JSON.stringify(MATMUL_TILES)),
+  classOf(s) {
+    const vecA = s.transA ? s.M % 4 === 0 : s.K % 4 === 0;
+    const vecB = s.transB ? s.K % 4 === 0 : s.N % 4 === 0;
+    return `M${p2(s.M)} N${p2(s.N)} K${p2(s.K)} b${p2(s.batch)} ${s.transA ? 'At' : 'A'}${s.transB ? 'Bt' : 'B'} v${+vecA}${+vecB}${+(s.N % 4 === 0)}`;
+  },
+  candidates(gpu) {
+    const out: string[] = groupSize(gpu) > 0 ? ['subgroup', 'tiled'] : ['tiled'];
+    for (const kind of ['tiled-wg', 'f16'] as const) {
+      if (kind === 'f16' && !f16Allowed(gpu)) continue;
+      for (const tile of MATMUL_TILES) if (!matmulTileProblem(gpu, tile, kind === 'f16')) out.push(matmulChoiceName({ kind, tile }));
+    }
+    return out;
+  },
+  usable(gpu, name) {
+    const c = parseCached(name);
+    if (!c) return false;
+    if (c.kind === 'subgroup') return groupSize(gpu) > 0;
+    if (c.kind === 'f16' && !f16Allowed(gpu)) return false;
+    return !c.tile || !matmulTileProblem(gpu, c.tile, c.kind === 'f16');
+  },
+  trial: (gpu, s) => new MatmulTrial(gpu, s),
+};

@@ -1,42 +1,138 @@
-// matmul against float64 for both kernel variants, every transpose combination, batched
-// and broadcast operands, the bias epilogue, and sizes that are not multiples of the tiles
-// (32 x 32 per workgroup, vec4 along k and n) including 1. Backward by finite differences.
-// Tolerance: F32 (test/helpers/check.ts) with rtol scaled for K-term sums.
+// matmul against float64 for every kernel variant (subgroup, tiled, tiled-wg at each tile
+// this device holds, f16), every transpose combination, batched and broadcast operands, the
+// bias epilogue, sizes that are not multiples of the tiles (32 x 32, 64 x 64, 128 x 128 per
+// workgroup; k-steps of 8 and 16; vec4 along k and n) including 1, and extreme magnitudes.
+// Backward by finite differences.
+// Tolerances: f32 variants TOL below (F32 of test/helpers/check.ts with rtol scaled for
+// K-term sums), and in the extreme-value test the worst-case bound (K + 2) 2^-24 sum|a b|
+// (one rounding per multiply and per add). f16: the bound of f16Bound() below, derived
+// from f16's rounding of each operand.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
+import { rng } from '../helpers/random.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { matmulVariantFor } from '../../src/ops/matmul.ts';
+import { MATMUL_DEFAULT_TILE, MATMUL_TILES, matmulTileName, matmulTileProblem } from '../../src/launch/matmul.ts';
+import type { Gpu } from '../../src/gpu/runtime.ts';
+import type { MatmulTile } from '../../src/gpu/tuning.ts';
 
 const t = suite('matmul');
 const TOL = { rtol: 1e-4, atol: 2e-5 };
-const sizes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [33, 17, 9], [64, 64, 64], [70, 130, 45], [40, 12, 36], [3, 200, 5]];
+const sizes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [33, 17, 9], [64, 64, 64], [70, 130, 45], [40, 12, 36], [3, 200, 5], [1, 300, 70]];
+// Each tile is checked on its three load paths (vec4 along k or m/n untransposed, vec4 with
+// both transposes, scalar): a size past a 128 x 128 tile in both directions with k past
+// two 16-steps and a remainder, and sizes below one tile down to 1 that share those paths
+// (each path is one pipeline; a cold lavapipe compiles one in 1-6 s).
+const tileCases: [number, number, number, boolean][] = [
+  [136, 40, 132, false], [136, 40, 132, true], [4, 8, 4, false], [4, 8, 4, true],
+  [133, 37, 139, false], [5, 7, 3, false], [1, 1, 1, false],
+];
 
-async function variants(): Promise<('subgroup' | 'tiled')[]> {
-  const gpu = await testGpu();
-  return gpu.subgroupMinSize >= 8 ? ['subgroup', 'tiled'] : ['tiled'];
+interface Variant {
+  name: string;
+  kind: 'subgroup' | 'tiled' | 'tiled-wg' | 'f16';
+  tile?: MatmulTile;
 }
 
-t('2D, all transposes, both variants, odd sizes', async () => {
+/** Every variant this device runs; `allTiles`: tiled-wg at every tile of MATMUL_TILES it holds. */
+async function variants(allTiles = false): Promise<Variant[]> {
   const gpu = await testGpu();
-  for (const v of await variants()) {
-    gpu.tuning.matmul.variant = v;
-    for (const [M, K, N] of sizes)
-      for (const transA of [false, true])
-        for (const transB of [false, true]) {
-          const a = randomValues(M * K, M + K), b = randomValues(K * N, K + N);
-          const at = ops.tensor(gpu, Float32Array.from(a), transA ? [K, M] : [M, K]);
-          const bt = ops.tensor(gpu, Float32Array.from(b), transB ? [N, K] : [K, N]);
-          const c = ops.matmul(at, bt, { transA, transB });
-          assert.equal([...c.shape], [M, N]);
-          const expect = ref.matmul(Float64Array.from(Float32Array.from(a)), Float64Array.from(Float32Array.from(b)), M, K, N, transA, transB);
-          assertClose(await c.floats(), expect, TOL, `${v} ${M}x${K}x${N} transA=${transA} transB=${transB}`);
-          for (const x of [at, bt, c]) x.dispose();
-        }
+  const out: Variant[] = gpu.subgroupMinSize >= 8 ? [{ name: 'subgroup', kind: 'subgroup' }] : [];
+  out.push({ name: 'tiled', kind: 'tiled' });
+  for (const tile of allTiles ? MATMUL_TILES : [MATMUL_DEFAULT_TILE])
+    if (!matmulTileProblem(gpu, tile, false)) out.push({ name: `tiled-wg ${matmulTileName(tile)}`, kind: 'tiled-wg', tile });
+  if (gpu.features.has('shader-f16'))
+    for (const tile of allTiles ? [MATMUL_DEFAULT_TILE, MATMUL_TILES[4]] : [MATMUL_DEFAULT_TILE]) out.push({ name: `f16 ${matmulTileName(tile)}`, kind: 'f16', tile });
+  else console.log('  (no shader-f16 on this device: the f16 variant is not tested here)');
+  return out;
+}
+
+function use(gpu: Gpu, v: Variant | null): void {
+  gpu.tuning.matmul.variant = v ? v.kind : 'auto';
+  gpu.tuning.matmul.tile = v?.tile ?? null;
+}
+
+/** f16's rounding of an f32 operand in WGSL: up or down (not necessarily to nearest), so
+ * 2 * 2^-11 relative in f16's normal range, and at most 2^-14 absolute below it (subnormal
+ * or flushed to zero). */
+const e16 = (x: number) => (Math.abs(x) >= 2 ** -14 ? 2 ** -10 * Math.abs(x) : 2 ** -14);
+
+/**
+ * Per-entry error bound of op(A) @ op(B) (+ bias): with E = sum_k (|a| e16(b) + |b| e16(a) +
+ * e16(a) e16(b)) the operands' f16 rounding (0 for f32 variants; an f16 x f16 product is
+ * exact in f32, 22 significant bits of 24) and S = sum |a b|, the f32 multiply-adds add at
+ * most (K + 2) 2^-24 (S + E + |bias|): a rounding per multiply and per add, first order.
+ */
+function bounds(a: Float64Array, b: Float64Array, M: number, K: number, N: number, transA: boolean, transB: boolean, f16: boolean, bias?: Float64Array): Float64Array {
+  const out = new Float64Array(M * N);
+  for (let m = 0; m < M; m++)
+    for (let n = 0; n < N; n++) {
+      let S = 0;
+      let E = 0;
+      for (let k = 0; k < K; k++) {
+        const x = transA ? a[k * M + m] : a[m * K + k];
+        const y = transB ? b[n * K + k] : b[k * N + n];
+        S += Math.abs(x * y);
+        if (f16) E += Math.abs(x) * e16(y) + Math.abs(y) * e16(x) + e16(x) * e16(y);
+      }
+      out[m * N + n] = E + (K + 2) * 2 ** -24 * (S + E + (bias ? Math.abs(bias[n]) : 0));
+    }
+  return out;
+}
+
+function assertWithin(actual: Float32Array, expected: Float64Array, bound: Float64Array, what: string): number {
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]);
+    if (!(err <= bound[i])) assert.unreachable(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]} (error ${err.toExponential(2)} > bound ${bound[i].toExponential(2)})`);
+    worst = Math.max(worst, err / Math.max(bound[i], 1e-300));
   }
-  gpu.tuning.matmul.variant = 'auto';
+  return worst;
+}
+
+const f32of = (x: Float64Array) => Float64Array.from(Float32Array.from(x));
+
+async function checkCase(gpu: Gpu, v: Variant, M: number, K: number, N: number, transA: boolean, transB: boolean, a: Float64Array, b: Float64Array, bias?: Float64Array): Promise<void> {
+  const at = ops.tensor(gpu, Float32Array.from(a), transA ? [K, M] : [M, K]);
+  const bt = ops.tensor(gpu, Float32Array.from(b), transB ? [N, K] : [K, N]);
+  const biast = bias ? ops.tensor(gpu, Float32Array.from(bias), [N]) : undefined;
+  const c = ops.matmul(at, bt, { transA, transB, bias: biast });
+  assert.equal([...c.shape], [M, N]);
+  const [a64, b64, bias64] = [f32of(a), f32of(b), bias ? f32of(bias) : undefined];
+  const expect = ref.matmul(a64, b64, M, K, N, transA, transB, bias64);
+  const what = `${v.name} ${M}x${K}x${N} transA=${transA} transB=${transB}${bias ? ' bias' : ''}`;
+  if (v.kind === 'f16') assertWithin(await c.floats(), expect, bounds(a64, b64, M, K, N, transA, transB, true, bias64), what);
+  else assertClose(await c.floats(), expect, TOL, what);
+  for (const x of [at, bt, c, biast]) x?.dispose();
+}
+
+t('2D, all transposes, every variant, odd sizes', async () => {
+  const gpu = await testGpu();
+  try {
+    for (const v of await variants()) {
+      use(gpu, v);
+      for (const [M, K, N] of sizes)
+        for (const transA of [false, true])
+          for (const transB of [false, true]) await checkCase(gpu, v, M, K, N, transA, transB, randomValues(M * K, M + K), randomValues(K * N, K + N));
+    }
+  } finally {
+    use(gpu, null);
+  }
+});
+
+t('tiled-wg and f16 at every tile: sizes past 128 x 128 and below one tile, each load path', async () => {
+  const gpu = await testGpu();
+  try {
+    for (const v of (await variants(true)).filter((x) => x.tile)) {
+      use(gpu, v);
+      for (const [M, K, N, trans] of tileCases) await checkCase(gpu, v, M, K, N, trans, trans, randomValues(M * K, 3 * M + K), randomValues(K * N, 5 * K + N));
+    }
+  } finally {
+    use(gpu, null);
+  }
 });
 
 t('the subgroup kernel with 4-lane groups (as on SwiftShader), run here with shuffles', async () => {
@@ -49,73 +145,135 @@ t('the subgroup kernel with 4-lane groups (as on SwiftShader), run here with shu
   gpu.tuning.matmul.group = 4;
   try {
     for (const [M, K, N] of [[5, 7, 3], [70, 130, 45], [64, 64, 64]])
-      for (const transB of [false, true]) {
-        const a = randomValues(M * K, 1), b = randomValues(K * N, 2);
-        const c = ops.matmul(ops.tensor(gpu, Float32Array.from(a), [M, K]), ops.tensor(gpu, Float32Array.from(b), transB ? [N, K] : [K, N]), { transB });
-        const expect = ref.matmul(Float64Array.from(Float32Array.from(a)), Float64Array.from(Float32Array.from(b)), M, K, N, false, transB);
-        assertClose(await c.floats(), expect, TOL, `4-lane groups ${M}x${K}x${N} transB=${transB}`);
-      }
+      for (const transB of [false, true]) await checkCase(gpu, { name: '4-lane subgroup', kind: 'subgroup' }, M, K, N, false, transB, randomValues(M * K, 1), randomValues(K * N, 2));
   } finally {
     gpu.tuning.matmul.group = null;
     gpu.tuning.matmul.variant = 'auto';
   }
 });
 
-t('bias epilogue', async () => {
+t('bias epilogue, every variant', async () => {
   const gpu = await testGpu();
-  for (const v of await variants()) {
-    gpu.tuning.matmul.variant = v;
-    for (const [M, K, N] of [[6, 5, 7], [40, 16, 32]]) {
-      const a = randomValues(M * K, 1), b = randomValues(K * N, 2), bias = randomValues(N, 3);
-      const c = ops.matmul(ops.tensor(gpu, Float32Array.from(a), [M, K]), ops.tensor(gpu, Float32Array.from(b), [K, N]), { bias: ops.tensor(gpu, Float32Array.from(bias), [N]) });
-      const expect = ref.matmul(...[a, b].map((x) => Float64Array.from(Float32Array.from(x))) as [Float64Array, Float64Array], M, K, N, false, false, Float64Array.from(Float32Array.from(bias)));
-      assertClose(await c.floats(), expect, TOL, `${v} bias ${M}x${K}x${N}`);
+  try {
+    for (const v of await variants()) {
+      use(gpu, v);
+      for (const [M, K, N] of [[6, 5, 7], [40, 16, 32], [70, 33, 65]])
+        for (const transB of [false, true]) await checkCase(gpu, v, M, K, N, false, transB, randomValues(M * K, 1), randomValues(K * N, 2), randomValues(N, 3));
     }
+  } finally {
+    use(gpu, null);
   }
-  gpu.tuning.matmul.variant = 'auto';
 });
 
-t('batched: both batched, shared B (folded), shared A, leading batch dims', async () => {
+t('extreme magnitudes: f32 variants over 1e-15..1e15, f16 over its range (subnormal to 6e4)', async () => {
+  const gpu = await testGpu();
+  // sign * 10^u: products span 60 (f32) or 16 (f16) decades, so the sums cancel and round at
+  // every scale; checked against the worst-case bound, not a relative tolerance.
+  const mags = (n: number, seed: number, lo: number, hi: number) => {
+    const r = rng(seed);
+    return Float64Array.from({ length: n }, () => (r() < 0.5 ? -1 : 1) * 10 ** (lo + (hi - lo) * r()));
+  };
+  try {
+    for (const v of await variants()) {
+      use(gpu, v);
+      const [lo, hi] = v.kind === 'f16' ? [-7, 4.8] : [-15, 15];
+      for (const [M, K, N] of [[9, 70, 13], [64, 64, 64]])
+        for (const transA of [false, true]) {
+          const a = f32of(mags(M * K, M + 1, lo, hi));
+          const b = f32of(mags(K * N, N + 2, lo, hi));
+          const at = ops.tensor(gpu, Float32Array.from(a), transA ? [K, M] : [M, K]);
+          const bt = ops.tensor(gpu, Float32Array.from(b), [K, N]);
+          const c = ops.matmul(at, bt, { transA });
+          assertWithin(await c.floats(), ref.matmul(a, b, M, K, N, transA, false), bounds(a, b, M, K, N, transA, false, v.kind === 'f16'), `${v.name} extremes ${M}x${K}x${N} transA=${transA}`);
+          for (const x of [at, bt, c]) x.dispose();
+        }
+    }
+  } finally {
+    use(gpu, null);
+  }
+});
+
+t('f16 rounds its operands (the variant is not f32 in disguise) and stays within its bound', async () => {
+  const gpu = await testGpu();
+  if (!gpu.features.has('shader-f16')) {
+    console.log('  skip: no shader-f16 on this device');
+    return;
+  }
+  const M = 64, K = 256, N = 64;
+  const a = f32of(randomValues(M * K, 11)), b = f32of(randomValues(K * N, 12));
+  const expect = ref.matmul(a, b, M, K, N);
+  const errs: number[] = [];
+  try {
+    for (const kind of ['tiled-wg', 'f16'] as const) {
+      use(gpu, { name: kind, kind, tile: MATMUL_DEFAULT_TILE });
+      const c = ops.matmul(ops.tensor(gpu, Float32Array.from(a), [M, K]), ops.tensor(gpu, Float32Array.from(b), [K, N]));
+      const out = await c.floats();
+      errs.push(Math.max(...out.map((x, i) => Math.abs(x - expect[i]))));
+    }
+  } finally {
+    use(gpu, null);
+  }
+  // Operand rounding of 2^-11 relative gives errors near sqrt(K) 2^-11 |a b| ~ 2e-3 here, f32
+  // near sqrt(K) 2^-24 ~ 1e-6: two orders of magnitude apart.
+  assert.ok(errs[1] > 30 * errs[0], `f16 max error ${errs[1].toExponential(2)} should be far above f32's ${errs[0].toExponential(2)}`);
+});
+
+t('batched: both batched, shared B (folded), shared A, leading batch dims, every variant', async () => {
   const gpu = await testGpu();
   const M = 9, K = 8, N = 6;
-  for (const [as, bs] of [[[3, M, K], [3, K, N]], [[2, 3, M, K], [K, N]], [[M, K], [4, K, N]], [[2, 1, M, K], [1, K, N]]] as [number[], number[]][]) {
-    const a = Float64Array.from(Float32Array.from(randomValues(ref.size(as), 5)));
-    const b = Float64Array.from(Float32Array.from(randomValues(ref.size(bs), 6)));
-    const c = ops.matmul(ops.tensor(gpu, Float32Array.from(a), as), ops.tensor(gpu, Float32Array.from(b), bs));
-    const batch = Math.max(ref.size(as.slice(0, -2)), ref.size(bs.slice(0, -2)));
-    const expect = new Float64Array(batch * M * N);
-    for (let i = 0; i < batch; i++) {
-      const ai = ref.size(as.slice(0, -2)) === 1 ? 0 : i, bi = ref.size(bs.slice(0, -2)) === 1 ? 0 : i;
-      expect.set(ref.matmul(a.slice(ai * M * K, (ai + 1) * M * K), b.slice(bi * K * N, (bi + 1) * K * N), M, K, N), i * M * N);
+  try {
+    for (const v of await variants()) {
+      use(gpu, v);
+      for (const [as, bs] of [[[3, M, K], [3, K, N]], [[2, 3, M, K], [K, N]], [[M, K], [4, K, N]], [[2, 1, M, K], [1, K, N]]] as [number[], number[]][]) {
+        const a = f32of(randomValues(ref.size(as), 5));
+        const b = f32of(randomValues(ref.size(bs), 6));
+        const c = ops.matmul(ops.tensor(gpu, Float32Array.from(a), as), ops.tensor(gpu, Float32Array.from(b), bs));
+        const batch = Math.max(ref.size(as.slice(0, -2)), ref.size(bs.slice(0, -2)));
+        const expect = new Float64Array(batch * M * N);
+        const bound = new Float64Array(batch * M * N);
+        for (let i = 0; i < batch; i++) {
+          const ai = ref.size(as.slice(0, -2)) === 1 ? 0 : i, bi = ref.size(bs.slice(0, -2)) === 1 ? 0 : i;
+          const [ax, bx] = [a.slice(ai * M * K, (ai + 1) * M * K), b.slice(bi * K * N, (bi + 1) * K * N)];
+          expect.set(ref.matmul(ax, bx, M, K, N), i * M * N);
+          bound.set(bounds(ax, bx, M, K, N, false, false, true), i * M * N);
+        }
+        const what = `${v.name} batched [${as}] @ [${bs}]`;
+        if (v.kind === 'f16') assertWithin(await c.floats(), expect, bound, what);
+        else assertClose(await c.floats(), expect, TOL, what);
+      }
     }
-    assertClose(await c.floats(), expect, TOL, `batched [${as}] @ [${bs}]`);
+  } finally {
+    use(gpu, null);
   }
 });
 
-t('backward: every transpose, bias, shared-B batch (both variants)', async () => {
+t('backward: every transpose, bias, shared-B batch (f32 variants)', async () => {
   const gpu = await testGpu();
-  for (const v of await variants()) {
-    gpu.tuning.matmul.variant = v;
-    const M = 5, K = 6, N = 3;
-    for (const transA of [false, true])
-      for (const transB of [false, true])
-        await checkGradients({
-          what: `${v} matmul backward transA=${transA} transB=${transB}`, gpu,
-          inputs: [{ data: randomValues(M * K, 1), shape: transA ? [K, M] : [M, K] }, { data: randomValues(K * N, 2), shape: transB ? [N, K] : [K, N] }, { data: randomValues(N, 3), shape: [N] }],
-          op: (a, b, bias) => ops.matmul(a, b, { transA, transB, bias }),
-          reference: (a, b, bias) => ref.matmul(a, b, M, K, N, transA, transB, bias),
-        });
-    await checkGradients({
-      what: `${v} batched shared-B backward`, gpu,
-      inputs: [{ data: randomValues(2 * M * K, 4), shape: [2, M, K] }, { data: randomValues(K * N, 5), shape: [K, N] }],
-      op: (a, b) => ops.matmul(a, b),
-      reference: (a, b) => Float64Array.from([...ref.matmul(a.slice(0, M * K), b, M, K, N), ...ref.matmul(a.slice(M * K), b, M, K, N)]),
-    });
+  try {
+    for (const v of (await variants()).filter((x) => x.kind !== 'f16')) {
+      use(gpu, v);
+      const M = 5, K = 6, N = 3;
+      for (const transA of [false, true])
+        for (const transB of [false, true])
+          await checkGradients({
+            what: `${v.name} matmul backward transA=${transA} transB=${transB}`, gpu,
+            inputs: [{ data: randomValues(M * K, 1), shape: transA ? [K, M] : [M, K] }, { data: randomValues(K * N, 2), shape: transB ? [N, K] : [K, N] }, { data: randomValues(N, 3), shape: [N] }],
+            op: (a, b, bias) => ops.matmul(a, b, { transA, transB, bias }),
+            reference: (a, b, bias) => ref.matmul(a, b, M, K, N, transA, transB, bias),
+          });
+      await checkGradients({
+        what: `${v.name} batched shared-B backward`, gpu,
+        inputs: [{ data: randomValues(2 * M * K, 4), shape: [2, M, K] }, { data: randomValues(K * N, 5), shape: [K, N] }],
+        op: (a, b) => ops.matmul(a, b),
+        reference: (a, b) => Float64Array.from([...ref.matmul(a.slice(0, M * K), b, M, K, N), ...ref.matmul(a.slice(M * K), b, M, K, N)]),
+      });
+    }
+  } finally {
+    use(gpu, null);
   }
-  gpu.tuning.matmul.variant = 'auto';
 });
 
-t('bad input names the op and shapes', async () => {
+t('bad input names the op and shapes; a bad tile or variant names the tuning field', async () => {
   const gpu = await testGpu();
   const a = ops.tensor(gpu, new Float32Array(6), [2, 3]);
   const b = ops.tensor(gpu, new Float32Array(8), [4, 2]);
@@ -124,6 +282,17 @@ t('bad input names the op and shapes', async () => {
   assert.throws(() => ops.matmul(a, ops.tensor(gpu, new Float32Array(6), [3, 2]), { bias: ops.tensor(gpu, [1, 2, 3], [3]) }), /bias \[3\] must have shape \[2\]/);
   assert.throws(() => ops.matmul(ops.tensor(gpu, new Float32Array(12), [2, 2, 3]), ops.tensor(gpu, new Float32Array(18), [3, 3, 2])), /batch dimensions/);
   assert.ok(['subgroup', 'tiled'].includes(matmulVariantFor(gpu)));
+  const b2 = ops.tensor(gpu, new Float32Array(6), [3, 2]);
+  try {
+    use(gpu, { name: 'bad tile', kind: 'tiled-wg', tile: { bm: 64, bn: 64, bk: 16, tm: 6, tn: 4 } });
+    assert.throws(() => ops.matmul(a, b2), /matmul: gpu\.tuning\.matmul\.tile: tile 64x64x16\/6x4 needs .*multiples of 4/);
+    use(gpu, { name: 'huge tile', kind: 'tiled-wg', tile: { bm: 256, bn: 256, bk: 64, tm: 4, tn: 4 } });
+    assert.throws(() => ops.matmul(a, b2), /gpu\.tuning\.matmul\.tile: tile 256x256x64\/4x4 needs 4096 invocations per workgroup/);
+    gpu.tuning.matmul.variant = 'nope' as 'auto';
+    assert.throws(() => ops.matmul(a, b2), /gpu\.tuning\.matmul\.variant = 'nope' is not one of/);
+  } finally {
+    use(gpu, null);
+  }
 });
 
 t.run();
