@@ -1,8 +1,9 @@
-// Launches of kernels/attention.wgsl (no autograd): fused scaled dot-product attention,
-// forward and backward, and the choice of kernel variant and head layout
-// (gpu.tuning.attention). Heads whose width is not a multiple of 4 run on zero-padded copies
-// (src/launch/pad.ts), which leaves every dot product unchanged.
+// Launches of kernels/attention.wgsl and kernels/attention_tiled.wgsl (no autograd): fused
+// scaled dot-product attention, forward and backward, and the choice of kernel variant and
+// head layout (gpu.tuning.attention). Heads whose width is not a multiple of 4 run on
+// zero-padded copies (src/launch/pad.ts), which leaves every dot product unchanged.
 import source from '../../kernels/attention.wgsl';
+import tiledSource from '../../kernels/attention_tiled.wgsl';
 import { GpuError, ShapeError, ValueError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import type { Gpu } from '../gpu/runtime.ts';
@@ -37,6 +38,34 @@ export const attentionKernel = defineKernel({
     attention: ['Q', 'K', 'V', 'mask', 'O', 'Stats'],
     attention_backward_q: ['Q', 'K', 'V', 'mask', 'dO', 'Oin', 'StatsIn', 'Delta', 'dQ'],
     attention_backward_kv: ['Q', 'K', 'V', 'mask', 'dO', 'StatsIn', 'DeltaIn', 'dK', 'dV'],
+  },
+});
+
+/** The same interface without the subgroup kernels' chunk count (see kernels/attention_tiled.wgsl). */
+export const attentionTiledKernel = defineKernel({
+  file: 'attention_tiled.wgsl',
+  source: tiledSource,
+  params: { H: 'u32', GRP: 'u32', Lq: 'u32', Lk: 'u32', scale: 'f32', off: 'i32', nt: 'u32' },
+  buffers: {
+    Q: read('vec4f'),
+    K: read('vec4f'),
+    V: read('vec4f'),
+    mask: read('f32', { optional: true }),
+    O: write('vec4f'),
+    Stats: write('vec2f'),
+    dO: read('vec4f'),
+    Oin: read('vec4f'),
+    StatsIn: read('vec2f'),
+    Delta: write(),
+    DeltaIn: read(),
+    dQ: write('vec4f'),
+    dK: write('vec4f'),
+    dV: write('vec4f'),
+  },
+  entries: {
+    attention_tiled: ['Q', 'K', 'V', 'mask', 'O', 'Stats'],
+    attention_tiled_backward_q: ['Q', 'K', 'V', 'mask', 'dO', 'Oin', 'StatsIn', 'Delta', 'dQ'],
+    attention_tiled_backward_kv: ['Q', 'K', 'V', 'mask', 'dO', 'StatsIn', 'DeltaIn', 'dK', 'dV'],
   },
 });
 
@@ -115,13 +144,152 @@ function layout(gpu: Gpu, D: number, G: number, backward: boolean): Layout {
   return { HD4, P, HL: NCH * CH, CH, NCH };
 }
 
-/** Lanes per subgroup block that share rows (0: the plain kernel), from gpu.tuning.attention.variant. */
-function groupOf(gpu: Gpu): number {
+export type AttentionVariant = 'subgroup' | 'plain' | 'tiled';
+
+/** What a variant choice may depend on: the lengths and head width (autotune's shape class). */
+export interface AttentionShape {
+  Lq: number;
+  Lk: number;
+  D: number;
+}
+
+/**
+ * The variants that compute attention correctly on this device, for autotuning (time these,
+ * then set gpu.tuning.attention.variant): every variant accepts every shape the op accepts
+ * (any lengths, head widths up to ATTENTION_MAX_HEAD_DIM, grouped-query, mask, causal), so
+ * the list depends on the device only: the subgroup kernel needs subgroups of 4 lanes or
+ * more. The shape is taken so that a variant limited to some shapes can say so here.
+ */
+export function attentionVariants(gpu: Gpu, _shape?: AttentionShape): AttentionVariant[] {
+  return sharingGroup(gpu) ? ['subgroup', 'plain', 'tiled'] : ['plain', 'tiled'];
+}
+
+/**
+ * What 'auto' means on an adapter. On CPU adapters (lavapipe, SwiftShader: `software`) the
+ * choice measured best there: the subgroup kernel where subgroups of 4+ lanes exist, else
+ * the plain one. On lavapipe the tiled kernel took 4-7x the subgroup kernel's time
+ * (8x512x32 and 8x256x90, forward and backward; about the plain kernel's time or less): a
+ * CPU pays for each barrier and gathers workgroup memory lane by lane. On other adapters, GPUs, the tiled kernel (the scheme of
+ * FlashAttention-2): each key and value tile is read from memory once per workgroup of 8
+ * to 64 queries, with coalesced loads, and shared through workgroup memory, where the
+ * subgroup kernel reads each key row once per subgroup and the plain one once per lane;
+ * and a query's q and accumulator are split over invocations at 8 vec4s each, where the
+ * others keep up to 32 vec4s of each per lane (D = 128: 256 floats, past the 255 registers
+ * an NVIDIA GPU gives an invocation, or arrays indexed at run time, which live in memory).
+ * This is the textbook choice, not yet measured on a GPU here; autotuning may replace it.
+ */
+export function autoAttentionVariant(software: boolean, subgroupMinSize: number): AttentionVariant {
+  if (!software) return 'tiled';
+  return subgroupMinSize >= 4 ? 'subgroup' : 'plain';
+}
+
+/**
+ * The variant the launches run: gpu.tuning.attention.variant, 'auto' resolved by
+ * autoAttentionVariant.
+ * @throws GpuError for 'subgroup' on a device without subgroups of 4+ lanes; ValueError for
+ *   an unknown variant name.
+ */
+export function attentionVariantFor(gpu: Gpu): AttentionVariant {
   const variant = gpu.tuning.attention.variant;
-  // Rows are shared in groups of G lanes: 8 where subgroups have at least 8, else 4.
-  const G = gpu.subgroupMinSize >= 8 ? 8 : gpu.subgroupMinSize >= 4 ? 4 : 0;
-  if (variant === 'subgroup' && !G) throw new GpuError(`attention: the subgroup kernel needs subgroups of at least 4 lanes; this device has ${gpu.subgroupMinSize || 'none'}`);
-  return variant === 'plain' ? 0 : G;
+  if (variant === 'auto') return autoAttentionVariant(gpu.isLavapipe, gpu.subgroupMinSize);
+  if (variant !== 'subgroup' && variant !== 'plain' && variant !== 'tiled')
+    throw new ValueError(`attention: gpu.tuning.attention.variant = '${String(variant)}' is not auto, subgroup, plain or tiled`);
+  if (variant === 'subgroup' && !sharingGroup(gpu))
+    throw new GpuError(`attention: the subgroup kernel needs subgroups of at least 4 lanes; this device has ${gpu.subgroupMinSize || 'none'}`);
+  return variant;
+}
+
+/** Rows are shared in groups of G lanes: 8 where subgroups have at least 8, else 4 (0: none). */
+function sharingGroup(gpu: Gpu): number {
+  return gpu.subgroupMinSize >= 8 ? 8 : gpu.subgroupMinSize >= 4 ? 4 : 0;
+}
+
+/** Lanes per subgroup block that share rows (0: the plain kernel). */
+function groupOf(gpu: Gpu, variant: AttentionVariant): number {
+  return variant === 'subgroup' ? sharingGroup(gpu) : 0;
+}
+
+/**
+ * The tiled kernels' layout (kernels/attention_tiled.wgsl): R invocations per row, each with
+ * HL = NC * CL vec4 slices of it; NR rows per workgroup (T = NR * R invocations); tiles of NT
+ * rows and DC = CL * R vec4s per chunk in workgroup memory.
+ */
+interface TiledLayout {
+  HD4: number;
+  R: number;
+  HL: number;
+  CL: number;
+  NC: number;
+  DC: number;
+  NR: number;
+  T: number;
+  NT: number;
+}
+
+/**
+ * Most vec4 slices of a row per invocation. An invocation keeps 2 such arrays in the forward
+ * (q and the accumulator: 64 floats), 3 in the query backward, 4 in the key/value backward
+ * (128 floats): within a GPU's registers. One bound for all three kernels: the head's split
+ * R fixes the order in which a score's terms are summed, so that the backward recomputes
+ * the forward's scores bit for bit.
+ */
+const TILED_SLICES = 8;
+/** Workgroup memory the automatic tiles may take (more lowers occupancy on GPUs). */
+const TILED_BYTES = 32768;
+
+/** Workgroup memory of the backward kernels (the forward's is smaller): Ta, Tb, Sa, Sb, Rw. */
+const tiledBytes = (T: number, NT: number, DC: number) => 2 * NT * DC * 16 + 2 * NT * T * 4 + NT * 16;
+
+function tiledLayout(gpu: Gpu, D: number): TiledLayout {
+  const choice = gpu.tuning.attention.tile;
+  for (const k of ['rows', 'keys', 'chunks'] as const) {
+    const v = choice?.[k];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new ValueError(`attention: gpu.tuning.attention.tile.${k} = ${v} is not a positive integer`);
+  }
+  const HD4 = Math.ceil(D / 4);
+  let R = 1;
+  while (Math.ceil(HD4 / R) > TILED_SLICES) R *= 2;
+  const per = Math.ceil(HD4 / R);
+  // At least 64 invocations, and at least 8 rows to share each tile.
+  const NR = choice?.rows ?? Math.max(8, 64 / R);
+  const T = NR * R;
+  const most = Math.min(gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.limits.maxComputeWorkgroupSizeX);
+  if (T > most) throw new ValueError(`attention: gpu.tuning.attention.tile.rows = ${NR} needs ${T} invocations per workgroup (head width ${D}: ${R} per row); this device allows ${most}`);
+  const limit = gpu.limits.maxComputeWorkgroupStorageSize;
+  // Chunk counts that split the slices evenly where possible, fewest first.
+  const chunkings: number[] = [];
+  for (let n = 1; n <= per; n++) {
+    const nc = Math.ceil(per / Math.ceil(per / n));
+    if (!chunkings.includes(nc)) chunkings.push(nc);
+  }
+  const NCs = choice?.chunks !== undefined ? [choice.chunks] : chunkings;
+  // Whole heads first (fewest barriers), then chunks, 4-row tiles last.
+  const order: [number, number][] = choice?.keys !== undefined
+    ? NCs.map((nc) => [choice.keys!, nc])
+    : [...NCs.flatMap((nc) => [[16, nc], [8, nc]] as [number, number][]), ...NCs.map((nc) => [4, nc] as [number, number])];
+  const forced = choice?.keys !== undefined || choice?.chunks !== undefined;
+  for (const [NT, NC] of order) {
+    const CL = Math.ceil(per / NC);
+    const DC = CL * R;
+    if (tiledBytes(T, NT, DC) <= (forced ? limit : Math.min(limit, TILED_BYTES))) return { HD4, R, HL: NC * CL, CL, NC, DC, NR, T, NT };
+  }
+  const [NT, NC] = order[order.length - 1];
+  throw new ValueError(
+    `attention: the tiled kernel's tile (head width ${D}, ${NR} rows, ${NT}-row tiles, ${NC} chunks) needs ${tiledBytes(T, NT, Math.ceil(per / NC) * R)} bytes of workgroup memory; this device allows ${limit} (see gpu.tuning.attention.tile)`,
+  );
+}
+
+/**
+ * The flags and template constants of the tiled kernels. DYNT (loops over a tile's rows with a
+ * uniform trip count) on CPU drivers: lavapipe's LLVM unrolls the constant-count loops, which
+ * made the forward compile 13x slower (43 s against 3.3 s at D = 20 with 16-row tiles, on 2
+ * cores under a load of 15).
+ */
+function tiledVariant(gpu: Gpu, L: TiledLayout, mask: boolean, causal: boolean): { flags: Record<string, boolean>; consts: Record<string, number> } {
+  return {
+    flags: { MASK: mask, CAUSAL: causal, PADV: L.R * L.HL > L.HD4, DYNT: gpu.tuning.attention.tile?.dynamicLoops ?? gpu.isLavapipe },
+    consts: { HD4: L.HD4, R: L.R, HL: L.HL, CL: L.CL, NC: L.NC, DC: L.DC, NR: L.NR, T: L.T, NT: L.NT },
+  };
 }
 
 /** The flags and template constants of a kernel variant. */
@@ -147,6 +315,8 @@ export interface AttentionSaved {
   causal: boolean;
   mask: Tensor | null;
   label: string;
+  /** The forward's kernel variant, which the backward runs too (the same scores, bit for bit). */
+  variant: AttentionVariant;
   /** q, k, v and the output, rows padded to a multiple of 4 where D is not (else q, k, v, o). */
   q: Tensor;
   k: Tensor;
@@ -182,8 +352,7 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   checkFinite('attention', 'scale', scale);
   const GRP = H / Hkv;
-  const G = groupOf(gpu);
-  const L = layout(gpu, D, G, false);
+  const variant = attentionVariantFor(gpu);
   const label = `attention [${B}x${H}${GRP > 1 ? `/${Hkv}` : ''}] ${Lq}x${Lk}x${D}${mask ? ' masked' : ''}${causal ? ' causal' : ''}`;
 
   return scope(() => {
@@ -192,19 +361,33 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
     const [qp, kp, vp] = padded ? [padRows(q, 'attention.q'), padRows(k, 'attention.k'), padRows(v, 'attention.v')] : [q, k, v];
     const op = new Tensor(gpu, qp.shape, 'f32', undefined, 'attention');
     const stats = new Tensor(gpu, [B, H, Lq, 2], 'f32', undefined, 'attention.stats');
-    gpu.launch(attentionKernel.attention, {
-      ...kernelVariant(gpu, L, G, !!mask, causal),
-      params: { H, GRP, Lq, Lk, scale, off: Lk - Lq, nch: L.NCH },
-      buffers: { Q: qp.buffer, K: kp.buffer, V: vp.buffer, mask: mask?.buffer ?? null, O: op.buffer, Stats: stats.buffer },
-      workgroups: [Math.ceil(Lq / (64 / L.P)), B * H, 1],
-      label,
-    });
+    const buffers = { Q: qp.buffer, K: kp.buffer, V: vp.buffer, mask: mask?.buffer ?? null, O: op.buffer, Stats: stats.buffer };
+    if (variant === 'tiled') {
+      const L = tiledLayout(gpu, D);
+      gpu.launch(attentionTiledKernel.attention_tiled, {
+        ...tiledVariant(gpu, L, !!mask, causal),
+        params: { H, GRP, Lq, Lk, scale, off: Lk - Lq, nt: L.NT },
+        buffers,
+        workgroups: [Math.ceil(Lq / L.NR), B * H, 1],
+        label,
+      });
+    } else {
+      const G = groupOf(gpu, variant);
+      const L = layout(gpu, D, G, false);
+      gpu.launch(attentionKernel.attention, {
+        ...kernelVariant(gpu, L, G, !!mask, causal),
+        params: { H, GRP, Lq, Lk, scale, off: Lk - Lq, nch: L.NCH },
+        buffers,
+        workgroups: [Math.ceil(Lq / (64 / L.P)), B * H, 1],
+        label,
+      });
+    }
     const o = padded ? unpadRows(op, D, 'attention') : op;
     // What the backward needs lives as long as the output (the padded copies only when a
     // backward may come; this scope frees them otherwise).
     o.own(stats);
     if (padded && save) for (const t of [qp, kp, vp, op]) o.own(t);
-    const saved = save ? { B, H, Hkv, Lq, Lk, D, scale, causal, mask, label, q: qp, k: kp, v: vp, o: op, stats } : null;
+    const saved = save ? { B, H, Hkv, Lq, Lk, D, scale, causal, mask, label, variant, q: qp, k: kp, v: vp, o: op, stats } : null;
     return { o, saved };
   });
 }
@@ -219,11 +402,12 @@ export function attentionBackward(s: AttentionSaved, g: Tensor): [Tensor, Tensor
   const { B, H, Hkv, Lq, Lk, D } = s;
   if (g.rank !== 4 || g.shape[0] !== B || g.shape[1] !== H || g.shape[2] !== Lq || g.shape[3] !== D)
     throw new ShapeError(`attention.backward: output gradient ${fmtShape(g.shape)} is not [${B}, ${H}, ${Lq}, ${D}]`);
-  const G = groupOf(gpu);
+  const padded = D % 4 !== 0;
+  if (s.variant === 'tiled') return scope(() => tiledBackward(s, padded ? padRows(g, 'grad.attention.o') : g));
+  const G = groupOf(gpu, s.variant);
   const L = layout(gpu, D, G, true);
   const kernel = kernelVariant(gpu, L, G, !!s.mask, s.causal);
   const params = { H, GRP: H / Hkv, Lq, Lk, scale: s.scale, off: Lk - Lq, nch: L.NCH };
-  const padded = D % 4 !== 0;
   return scope(() => {
     const gp = padded ? padRows(g, 'grad.attention.o') : g;
     const dq = new Tensor(gpu, s.q.shape, 'f32', undefined, 'grad.attention.q');
@@ -248,4 +432,34 @@ export function attentionBackward(s: AttentionSaved, g: Tensor): [Tensor, Tensor
     if (!padded) return [dq, dk, dv];
     return [unpadRows(dq, D, 'grad.attention.q'), unpadRows(dk, D, 'grad.attention.k'), unpadRows(dv, D, 'grad.attention.v')];
   });
+}
+
+/** attentionBackward with the tiled kernels (gp: the output gradient, padded like s.q). */
+function tiledBackward(s: AttentionSaved, gp: Tensor): [Tensor, Tensor, Tensor] {
+  const gpu = gp.gpu;
+  const { B, H, Hkv, Lq, Lk, D } = s;
+  const L = tiledLayout(gpu, D);
+  const kernel = tiledVariant(gpu, L, !!s.mask, s.causal);
+  const params = { H, GRP: H / Hkv, Lq, Lk, scale: s.scale, off: Lk - Lq, nt: L.NT };
+  const dq = new Tensor(gpu, s.q.shape, 'f32', undefined, 'grad.attention.q');
+  const dk = new Tensor(gpu, s.k.shape, 'f32', undefined, 'grad.attention.k');
+  const dv = new Tensor(gpu, s.v.shape, 'f32', undefined, 'grad.attention.v');
+  const delta = new Tensor(gpu, [B, H, Lq], 'f32', undefined, 'attention.delta');
+  const mask = s.mask?.buffer ?? null;
+  gpu.launch(attentionTiledKernel.attention_tiled_backward_q, {
+    ...kernel,
+    params,
+    buffers: { Q: s.q.buffer, K: s.k.buffer, V: s.v.buffer, mask, dO: gp.buffer, Oin: s.o.buffer, StatsIn: s.stats.buffer, Delta: delta.buffer, dQ: dq.buffer },
+    workgroups: [Math.ceil(Lq / L.NR), B * H, 1],
+    label: `${s.label}.backward q`,
+  });
+  gpu.launch(attentionTiledKernel.attention_tiled_backward_kv, {
+    ...kernel,
+    params,
+    buffers: { Q: s.q.buffer, K: s.k.buffer, V: s.v.buffer, mask, dO: gp.buffer, StatsIn: s.stats.buffer, DeltaIn: delta.buffer, dK: dk.buffer, dV: dv.buffer },
+    workgroups: [Math.ceil(Lk / L.NR), B * Hkv, 1],
+    label: `${s.label}.backward kv`,
+  });
+  if (D % 4 === 0) return [dq, dk, dv];
+  return [unpadRows(dq, D, 'grad.attention.q'), unpadRows(dk, D, 'grad.attention.k'), unpadRows(dv, D, 'grad.attention.v')];
 }

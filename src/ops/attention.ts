@@ -27,7 +27,8 @@ export { ATTENTION_MAX_HEAD_DIM, type AttentionOptions } from '../launch/attenti
  * Throws ShapeError naming the op and the shapes: inputs not of rank 4, k and v of other
  * shapes, batch or head width differing from q, H not a multiple of Hkv, D above the
  * limit, a mask not [B, Lk]; ValueError for a mask needing a gradient, a scale that is not
- * finite, a causal that is not a boolean, a gpu.tuning.attention.layout out of range;
+ * finite, a causal that is not a boolean, a gpu.tuning.attention.variant unknown or its
+ * layout or tile out of range (or a tile too large for the device);
  * GpuError where gpu.tuning.attention asks for subgroups the device lacks.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {

@@ -3,8 +3,10 @@
 // one chunk or several), cross attention (Lq != Lk), key masks (including a row with every
 // key masked), grouped-query attention (H = 4 / Hkv = 2, H = 6 / Hkv = 1) and causal
 // masking (with and without a key mask), scores of +-1e4 (the saved softmax statistics);
-// gradients of q, k and v by finite differences of the float64 reference, for both kernel
-// variants (gpu.tuning.attention) where the device has subgroups.
+// gradients of q, k and v by finite differences of the float64 reference, for every kernel
+// variant (gpu.tuning.attention: subgroup where the device has subgroups, plain, and tiled,
+// the workgroup-memory kernel for GPUs, which also gets its own tests below: tile
+// boundaries, forced layouts, the variant choice).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
@@ -13,16 +15,17 @@ import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { ShapeError, ValueError } from '../../src/errors.ts';
 import { backward } from '../../src/autograd.ts';
+import { attentionVariantFor, attentionVariants, autoAttentionVariant, type AttentionVariant } from '../../src/launch/attention.ts';
 
-async function variants(): Promise<('subgroup' | 'plain')[]> {
-  return (await testGpu()).subgroupMinSize >= 4 ? ['subgroup', 'plain'] : ['plain'];
+async function variants(): Promise<AttentionVariant[]> {
+  return attentionVariants(await testGpu());
 }
 
 const t = suite('attention');
 const TOL = { rtol: 1e-4, atol: 2e-5 };
 const f32 = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
 
-t('forward: shapes, head dimensions, cross attention, masks (both kernels)', async () => {
+t('forward: shapes, head dimensions, cross attention, masks (every kernel)', async () => {
   const gpu = await testGpu();
   for (const variant of await variants()) {
   gpu.tuning.attention.variant = variant;
@@ -112,7 +115,7 @@ const name = (variant: string, [B, H, Hkv, Lq, Lk, D, m, causal]: Case) =>
 // f32 terms of magnitude <= 4, then exp and a sum over Lk <= 130 keys: the f32 roundoff is
 // ~1e-6 relative, two orders below 1e-4; an indexing error (wrong head, key or mask bound)
 // changes outputs by O(1).
-t('forward: grouped-query, causal, head widths 1 to 128, size 1 (both kernels)', async () => {
+t('forward: grouped-query, causal, head widths 1 to 128, size 1 (every kernel)', async () => {
   const gpu = await testGpu();
   const cases: Case[] = [
     [2, 4, 2, 70, 70, 8, null, false], // GQA 4/2, lengths past one workgroup
@@ -157,7 +160,7 @@ t('forward: grouped-query, causal, head widths 1 to 128, size 1 (both kernels)',
 // plus 1e-5 of the largest magnitude): the analytic f32 gradients sum at most a few hundred
 // products (query heads of a group times keys or queries), ~1e-6 relative roundoff, far
 // inside it; a wrong group sum or causal bound is off by O(1).
-t('backward: grouped-query, causal, head widths 1 to 128 by finite differences (both kernels)', async () => {
+t('backward: grouped-query, causal, head widths 1 to 128 by finite differences (every kernel)', async () => {
   const gpu = await testGpu();
   const cases: Case[] = [
     [1, 4, 2, 3, 5, 4, null, false], // GQA 4/2: dk, dv sum over two query heads
@@ -251,7 +254,7 @@ t('forced layouts: queries split over 4 and 8 lanes, chunk loops (forward and ba
 // PyTorch's included.) The float64 gradients are central differences of ref.attentionGqa
 // with steps of 1e-7 * max(1, |x|): a step moves a score by at most 1e-3 (truncation error
 // ~1e-7 relative), and the float64 rounding of scores near 1e4 (~2e-12) adds ~1e-5 at most.
-t('extreme scores (+-1e4): forward and gradients against float64, rows of 2 and 300 keys (both kernels)', async () => {
+t('extreme scores (+-1e4): forward and gradients against float64, rows of 2 and 300 keys (every kernel)', async () => {
   const gpu = await testGpu();
   // [B, H, Hkv, Lq, Lk, D, causal, spread]: batch 0 scores near +1e4, batch 1 near -1e4;
   // spread: the largest |eighth| in q's small components (0: every score of a row equal).
@@ -288,6 +291,171 @@ t('extreme scores (+-1e4): forward and gradients against float64, rows of 2 and 
     }
   }
   gpu.tuning.attention.variant = 'auto';
+});
+
+// The float64 gradients of sum(attention(q, k, v) * g), analytically: P = softmax(S),
+// dV = P^T g, dP = g V^T, dS = P (dP - rowsum(g * O)), dQ = scale dS K, dK = scale dS^T Q
+// (dK, dV summed over the query heads of each group). Checked against finite differences
+// below; it lets the tiled tests use lengths and head widths (up to 65 x 70 x 128) where
+// finite differences would take minutes.
+function attentionGrads(
+  q: Float64Array, k: Float64Array, v: Float64Array, g: Float64Array, B: number, H: number, Hkv: number, Lq: number, Lk: number, D: number,
+  opts: { mask?: ArrayLike<number>; causal?: boolean; scale?: number } = {},
+): [Float64Array, Float64Array, Float64Array] {
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const [dq, dk, dv] = [new Float64Array(q.length), new Float64Array(k.length), new Float64Array(v.length)];
+  const group = H / Hkv;
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const kvh = Math.floor(h / group);
+      for (let i = 0; i < Lq; i++) {
+        const qo = ((b * H + h) * Lq + i) * D;
+        const P = new Float64Array(Lk);
+        const live: number[] = [];
+        let m = -Infinity;
+        for (let j = 0; j < Lk; j++) {
+          if (opts.mask && opts.mask[b * Lk + j] === 0) continue;
+          if (opts.causal && j > i + (Lk - Lq)) continue;
+          const ko = ((b * Hkv + kvh) * Lk + j) * D;
+          let d = 0;
+          for (let c = 0; c < D; c++) d += q[qo + c] * k[ko + c];
+          P[j] = d * scale;
+          m = Math.max(m, P[j]);
+          live.push(j);
+        }
+        if (!live.length) continue;
+        let z = 0;
+        for (const j of live) z += (P[j] = Math.exp(P[j] - m));
+        const o = new Float64Array(D);
+        for (const j of live) {
+          P[j] /= z;
+          const vo = ((b * Hkv + kvh) * Lk + j) * D;
+          for (let c = 0; c < D; c++) o[c] += P[j] * v[vo + c];
+        }
+        let delta = 0;
+        for (let c = 0; c < D; c++) delta += g[qo + c] * o[c];
+        for (const j of live) {
+          const ko = ((b * Hkv + kvh) * Lk + j) * D;
+          let dp = 0;
+          for (let c = 0; c < D; c++) dp += g[qo + c] * v[ko + c];
+          const ds = P[j] * (dp - delta) * scale;
+          for (let c = 0; c < D; c++) {
+            dv[ko + c] += P[j] * g[qo + c];
+            dq[qo + c] += ds * k[ko + c];
+            dk[ko + c] += ds * q[qo + c];
+          }
+        }
+      }
+    }
+  return [dq, dk, dv];
+}
+
+// One case on the current gpu.tuning: the forward against ref.attentionGqa, the gradients
+// against attentionGrads, with the tolerances stated at the tests.
+async function checkCase(c: Case, what: string, seed = 40): Promise<void> {
+  const gpu = await testGpu();
+  const [B, H, Hkv, Lq, Lk, D, , causal] = c;
+  const mask = maskOf(c);
+  const q = f32(randomValues(B * H * Lq * D, seed, -2, 2)), k = f32(randomValues(B * Hkv * Lk * D, seed + 1, -2, 2));
+  const v = f32(randomValues(B * Hkv * Lk * D, seed + 2)), g = f32(randomValues(B * H * Lq * D, seed + 3));
+  const inputs = [ops.tensor(gpu, Float32Array.from(q), [B, H, Lq, D]), ops.tensor(gpu, Float32Array.from(k), [B, Hkv, Lk, D]), ops.tensor(gpu, Float32Array.from(v), [B, Hkv, Lk, D])];
+  for (const x of inputs) x.requiresGrad = true;
+  const o = ops.attention(inputs[0], inputs[1], inputs[2], { mask: mask ? ops.tensor(gpu, mask, [B, Lk]) : undefined, causal });
+  const got = await o.floats();
+  assertClose(got, ref.attentionGqa(q, k, v, B, H, Hkv, Lq, Lk, D, { mask, causal }), TOL, what);
+  assert.ok(got.every(Number.isFinite), `${what}: finite`);
+  backward(o, ops.tensor(gpu, Float32Array.from(g), o.shape));
+  const want = attentionGrads(q, k, v, g, B, H, Hkv, Lq, Lk, D, { mask, causal });
+  for (let i = 0; i < 3; i++) assertClose(await inputs[i].grad!.floats(), want[i], TOL, `${what}: gradient of ${'qkv'[i]}`);
+  for (const x of [...inputs, o]) x.dispose();
+}
+
+t('the analytic float64 gradients agree with finite differences', () => {
+  const c: Case = [2, 4, 2, 5, 6, 3, 'pad', true];
+  const [B, H, Hkv, Lq, Lk, D] = c;
+  const mask = maskOf(c);
+  const q = randomValues(B * H * Lq * D, 51), k = randomValues(B * Hkv * Lk * D, 52), v = randomValues(B * Hkv * Lk * D, 53), g = randomValues(B * H * Lq * D, 54);
+  const loss = (qq: Float64Array, kk: Float64Array, vv: Float64Array) => ref.attentionGqa(qq, kk, vv, B, H, Hkv, Lq, Lk, D, { mask, causal: true }).reduce((s, x, i) => s + x * g[i], 0);
+  const want = [ref.numericGrad((x) => loss(x, k, v), q, 1e-6), ref.numericGrad((x) => loss(q, x, v), k, 1e-6), ref.numericGrad((x) => loss(q, k, x), v, 1e-6)];
+  const got = attentionGrads(q, k, v, g, B, H, Hkv, Lq, Lk, D, { mask, causal: true });
+  for (let i = 0; i < 3; i++) assertClose(got[i], want[i], { rtol: 1e-7, atol: 1e-8 }, `analytic gradient of ${'qkv'[i]}`);
+});
+
+// The tiled kernel at the models' head widths: 32 (one invocation per query, 64 queries per
+// workgroup), 90 (23 vec4s over 4 invocations of 6 slices, one of them padding) and 128 (4
+// invocations of 8 slices, 16 queries per workgroup), with 16-row key tiles on this device:
+// lengths 1, 17, 33, 49, 65 and 70 end inside a tile and a workgroup. Tolerances: the
+// forward's TOL above; the gradients against the analytic float64 gradients with the same
+// TOL (they sum at most 70 keys or 2 x 65 queries of products of O(1) terms: f32 roundoff
+// ~1e-6 relative, 100x inside; a wrong tile edge, chunk or group sum is off by O(1)).
+t('tiled: head widths 32, 90, 128, lengths across tile edges and 1, GQA, causal, mask (forward and backward)', async () => {
+  const gpu = await testGpu();
+  gpu.tuning.attention.variant = 'tiled';
+  try {
+    const cases: Case[] = [
+      [2, 4, 2, 65, 33, 32, 'pad', true], // two query blocks, three key tiles; no key for query 0 of batch 0, batch 1 padded
+      [1, 2, 1, 1, 1, 32, null, false], // size 1
+      [1, 1, 1, 1, 17, 32, 'thirds', false], // one query
+      [1, 2, 2, 65, 70, 32, null, false],
+      [1, 4, 2, 17, 33, 90, 'thirds', true],
+      [2, 2, 2, 33, 17, 90, 'pad', false],
+      [1, 2, 1, 17, 49, 128, null, true], // causal, Lq < Lk
+      [1, 2, 2, 49, 17, 128, 'thirds', true], // causal, Lq > Lk: the first 32 queries see nothing
+      [1, 2, 1, 65, 70, 128, null, false],
+      [1, 1, 1, 1, 1, 128, null, true],
+    ];
+    for (const c of cases) await checkCase(c, name('tiled', c));
+  } finally {
+    gpu.tuning.attention.variant = 'auto';
+  }
+});
+
+// Layouts the automatic choice takes only for wide heads or small workgroup memory, forced
+// at D = 36 (9 vec4s, 2 invocations per query of 5 slices): the head in 5 chunks of one
+// slice each, 2 chunks of 3 (one slice of padding) with 4-row tiles and 4 queries per
+// workgroup (8 invocations), 256 invocations with 8-row tiles, and the loops over a tile
+// with a constant trip count (what GPUs run; lavapipe gets run-time counts). Same
+// tolerances as above.
+t('tiled: forced layouts (head chunks, tile and workgroup sizes, constant loops), forward and backward', async () => {
+  const gpu = await testGpu();
+  gpu.tuning.attention.variant = 'tiled';
+  const layouts: NonNullable<typeof gpu.tuning.attention.tile>[] = [
+    { chunks: 5 }, { chunks: 2, keys: 4, rows: 4 }, { rows: 128, keys: 8 }, { keys: 2, dynamicLoops: false },
+  ];
+  try {
+    for (const l of layouts) {
+      gpu.tuning.attention.tile = l;
+      for (const c of [[2, 4, 2, 19, 19, 36, 'pad', true], [1, 2, 1, 7, 11, 36, 'thirds', false]] as Case[]) await checkCase(c, `${JSON.stringify(l)} ${name('tiled', c)}`);
+    }
+  } finally {
+    gpu.tuning.attention.tile = null;
+    gpu.tuning.attention.variant = 'auto';
+  }
+});
+
+t('variant choice: auto keeps the CPU drivers\' choice and takes tiled on GPUs; bad tunings name the field', async () => {
+  const gpu = await testGpu();
+  assert.is(autoAttentionVariant(true, 8), 'subgroup');
+  assert.is(autoAttentionVariant(true, 4), 'subgroup');
+  assert.is(autoAttentionVariant(true, 0), 'plain');
+  assert.is(autoAttentionVariant(false, 32), 'tiled');
+  assert.is(autoAttentionVariant(false, 0), 'tiled');
+  assert.is(attentionVariantFor(gpu), autoAttentionVariant(gpu.isLavapipe, gpu.subgroupMinSize));
+  assert.ok(attentionVariants(gpu).includes('tiled') && attentionVariants(gpu).includes('plain'));
+  const x = ops.zeros(gpu, [1, 1, 2, 36]);
+  const bad = (tune: () => void, re: RegExp) => {
+    try {
+      tune();
+      assert.throws(() => ops.attention(x, x, x), (e: Error) => e instanceof ValueError && re.test(e.message));
+    } finally {
+      gpu.tuning.attention.variant = 'auto';
+      gpu.tuning.attention.tile = null;
+    }
+  };
+  bad(() => (gpu.tuning.attention.variant = 'fast' as AttentionVariant), /gpu.tuning.attention.variant = 'fast' is not auto, subgroup, plain or tiled/);
+  bad(() => ((gpu.tuning.attention.variant = 'tiled'), (gpu.tuning.attention.tile = { keys: 0 })), /gpu.tuning.attention.tile.keys = 0 is not a positive integer/);
+  bad(() => ((gpu.tuning.attention.variant = 'tiled'), (gpu.tuning.attention.tile = { rows: 4096 })), /tile.rows = 4096 needs 8192 invocations per workgroup/);
+  bad(() => ((gpu.tuning.attention.variant = 'tiled'), (gpu.tuning.attention.tile = { keys: 4096 })), /needs \d+ bytes of workgroup memory; this device allows \d+/);
 });
 
 t('rope: forward against float64 on 1 and 3 axes; backward by finite differences', async () => {
