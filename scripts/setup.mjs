@@ -8,6 +8,7 @@
 //   node scripts/setup.mjs --quiet    print only the steps that change something
 //   node scripts/setup.mjs --no-build skip the final build
 //   node scripts/setup.mjs --no-browser do not install Chromium for the browser tests
+//   node scripts/setup.mjs --no-torch  do not install PyTorch for the bench's `step` peer
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -157,7 +158,28 @@ if (!args.has('--no-browser') && !existsSync(chromium)) {
   } else info(`no Chromium at ${chromium}: the browser tests will skip (install chromium, or set CHROMIUM)`);
 } else if (existsSync(chromium)) info(`browser for the browser tests: ${chromium}`);
 
-// 5. Build (dist/ for the CLI and the browser; tests build their own bundles).
+// 5. PyTorch for the bench's `step` section (its peer, bench/peers/radfinder_step.py, runs
+// under $PYTHON or /usr/bin/python3). Debian's python3-torch, installed only as root and only
+// when torch does not import; the section runs without its peer otherwise. Not for `npm test`
+// and `npm start` (pretest / prestart run this script too): nothing there needs it.
+const lifecycle = process.env.npm_lifecycle_event ?? '';
+if (!args.has('--no-torch') && lifecycle !== 'pretest' && lifecycle !== 'prestart') {
+  const python = process.env.PYTHON || '/usr/bin/python3';
+  const hasTorch = () => spawnSync(python, ['-c', 'import numpy, torch'], { stdio: 'ignore', timeout: 120_000 }).status === 0;
+  if (hasTorch()) info(`PyTorch for the bench's step peer: ${python}`);
+  else if (!process.env.PYTHON && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    say("installing Debian's python3-torch for the bench's PyTorch peer (--no-torch skips this)");
+    run('apt-get', ['update', '-q']);
+    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'python3-torch', 'python3-numpy'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (!hasTorch()) say(`python3-torch is installed but ${python} still cannot import torch: the bench's step section will run without its peer`);
+  } else
+    info(
+      `${python} cannot import torch: the bench's step section will run without its PyTorch peer ` +
+        `(as root on Debian/Ubuntu: apt-get install python3-torch; or set PYTHON to a Python with torch)`,
+    );
+}
+
+// 6. Build (dist/ for the CLI and the browser; tests build their own bundles).
 if (!args.has('--no-build')) {
   info('building dist/');
   run(process.execPath, [join(root, 'build.mjs'), '--quiet']);

@@ -3,8 +3,12 @@
 import type { Clock, Measurement } from './measure.ts';
 
 /** The bench's sections, in the order they run (--only picks among them). */
-export const SECTIONS = ['matmul', 'attention', 'patch', 'elementwise', 'layout', 'reduce', 'softmax', 'layernorm', 'data'] as const;
+export const SECTIONS = ['roofline', 'matmul', 'attention', 'patch', 'elementwise', 'layout', 'reduce', 'softmax', 'layernorm', 'data', 'step'] as const;
 export type Section = (typeof SECTIONS)[number];
+
+/** The roofline section's ops: the best row of each is the device's roof (report.ts). */
+export const ROOF_OPS = { fma: 'f32 FMA peak', copy: 'copy peak (vec4 kernel)' } as const;
+export type RoofKind = keyof typeof ROOF_OPS;
 
 export interface Side {
   clock: Clock;
@@ -41,6 +45,14 @@ export interface Row {
   maxAbsDiffPeer: number | null;
   maxAbsDiffRef: number | null;
   error: string | null;
+  /** The roof the rate is judged against: GFLOP/s rows the FMA peak, GB/s rows the copy
+   * bandwidth; null for host code and copy commands (no kernel). Set with the table. */
+  roof: RoofKind | null;
+  /** rate / the roof's rate (the best roofline row of that kind, same run); null without one. */
+  roofFraction: number | null;
+  /** Matmul rows on the model's shapes: rate / the rate of a 1024^3 matmul (same variant)
+   * measured in alternating rounds with the row, on the same clock. */
+  ratioTo1024: number | null;
 }
 
 /** What a row measures; the rest of the row is filled as measurements come in. */
@@ -77,6 +89,9 @@ export function newRow(h: RowHead): Row {
     maxAbsDiffPeer: null,
     maxAbsDiffRef: null,
     error: null,
+    roof: null,
+    roofFraction: null,
+    ratioTo1024: null,
   };
 }
 

@@ -4,6 +4,7 @@ import { matmul } from '../../src/ops/matmul.ts';
 import { mulScalar } from '../../src/ops/elementwise.ts';
 import { softmax } from '../../src/ops/softmax.ts';
 import { attention } from '../../src/ops/attention.ts';
+import { attentionVariantFor } from '../../src/launch/attention.ts';
 import { hostRandn, runCase, type Ctx, type PeerPlan } from '../lib/case.ts';
 import { kernelsOf, opRunner } from '../lib/ours.ts';
 import type { TfTensor } from '../lib/peer.ts';
@@ -33,9 +34,13 @@ export async function benchAttention(ctx: Ctx): Promise<void> {
     const work = 4 * BH * L * L * D;
     const label = `${BH}x${L}x${D} (B*H x L x D)`;
     let peerReuse: PeerRun | null = null;
-    for (const variant of ['fused', 'fused-plain', 'composite'] as const) {
-      if (variant === 'fused-plain' && gpu.subgroupMinSize < 4) continue;
-      gpu.tuning.attention.variant = variant === 'fused-plain' ? 'plain' : 'auto';
+    // 'fused' is the automatic choice (subgroup on CPU adapters, tiled on GPUs); the others
+    // are forced. --quick skips the tiled variant where it is not the automatic one.
+    const auto = (gpu.tuning.attention.variant = 'auto', attentionVariantFor(gpu));
+    for (const variant of ['fused', 'fused-plain', 'fused-tiled', 'composite'] as const) {
+      if (variant === 'fused-plain' && (gpu.subgroupMinSize < 4 || auto === 'plain')) continue;
+      if (variant === 'fused-tiled' && (auto === 'tiled' || ctx.quick)) continue;
+      gpu.tuning.attention.variant = variant === 'fused-plain' ? 'plain' : variant === 'fused-tiled' ? 'tiled' : 'auto';
       const op = variant === 'composite'
         ? () => matmul(softmax(mulScalar(matmul(q, k, { transB: true }), scale)), v)
         : () => attention(q, k, v);
@@ -43,7 +48,7 @@ export async function benchAttention(ctx: Ctx): Promise<void> {
         section: 'attention',
         op: 'attention forward',
         shape: label,
-        variant: variant === 'fused' ? (gpu.subgroupMinSize >= 4 ? 'fused (subgroup)' : 'fused') : variant,
+        variant: variant === 'fused' ? `fused (${auto})` : variant,
         metric: 'GFLOP/s',
         work,
         ours: () => opRunner(gpu, op),

@@ -9,10 +9,13 @@ import { benchLayout } from './layout.ts';
 import { benchMatmul } from './matmul.ts';
 import { benchPatch } from './patch.ts';
 import { benchReduce } from './reduce.ts';
+import { benchRoofline } from './roofline.ts';
 import { benchSoftmax } from './softmax.ts';
+import { benchStep } from './step.ts';
 
 /** The suite of each section (they run in SECTIONS' order). */
 export const SUITES: Record<Section, Suite> = {
+  roofline: benchRoofline,
   matmul: benchMatmul,
   attention: benchAttention,
   patch: benchPatch,
@@ -22,4 +25,5 @@ export const SUITES: Record<Section, Suite> = {
   softmax: benchSoftmax,
   layernorm: benchLayerNorm,
   data: benchData,
+  step: benchStep,
 };

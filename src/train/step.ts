@@ -4,7 +4,7 @@
 import { CtvlmError } from '../app-errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { CtDataset, PreparedCase } from '../data/dataset.ts';
-import type { LossParts, RadFinderModel } from '../model/model.ts';
+import type { Batch, LossParts, RadFinderModel } from '../model/model.ts';
 import type { TextTokenizer } from '../model/text.ts';
 import { AdamW, type ParamGroup } from '../optim/index.ts';
 import { backward } from '../autograd.ts';
@@ -19,7 +19,7 @@ import { makeBatch } from './batch.ts';
  * tokens and the RoPE-free 1-d tensors take no weight decay (the usual exclusions, as timm's
  * param_groups_weight_decay).
  */
-function paramGroup(model: RadFinderModel, cfg: TrainConfig): (p: Tensor) => ParamGroup {
+export function paramGroup(model: RadFinderModel, cfg: TrainConfig): (p: Tensor) => ParamGroup {
   const scalars = new Set([model.criterion.t, model.criterion.b]);
   return (p) => {
     if (scalars.has(p)) return { lrScale: cfg.scalarLrScale, weightDecay: 0 };
@@ -83,14 +83,26 @@ export function trainStep(c: StepContext, cases: PreparedCase[], step: number): 
   const rng = new Rng(mixSeed(cfg.seed, step, hashString('prompts')));
   const parts = scope(() => {
     const { batch } = makeBatch(gpu, c.tok, cases, { ...cfg, posWeight: c.posWeight, rng });
+    return optimizeBatch(model, opt, batch);
+  });
+  gpu.flush();
+  return parts;
+}
+
+/**
+ * The device part of a training step on a batch already uploaded: the loss, its backward, the
+ * optimizer's update (its gradient clipping included) and the gradients dropped, in one scope
+ * that keeps only the loss parts (the batch stays the caller's). Encoded, not flushed. Shared by
+ * trainStep and the bench's `step` section, so that the bench times the step training runs.
+ */
+export function optimizeBatch(model: RadFinderModel, opt: AdamW, batch: Batch): LossParts {
+  return scope(() => {
     const p = model.loss(batch);
     backward(p.total);
     opt.step();
     opt.zeroGrad();
     return p;
   });
-  gpu.flush();
-  return parts;
 }
 
 export function disposeLosses(parts: LossParts): void {

@@ -1,0 +1,56 @@
+// The bench's roof kernels (kernels/roofline.wgsl, bench/suites/roofline.ts) compute what
+// they claim, in every configuration the bench times: fma_peak's sums against the float64
+// closed form of its chains, copy4 exactly, at sizes that are not multiples of the
+// workgroup or of the vec4s per invocation, and size 1.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu } from '../helpers/gpu.ts';
+import { COPY_CONFIGS, FMA_CONFIGS, fmaRef, launchCopy, launchFma } from '../../bench/suites/roofline.ts';
+
+test('fma_peak: every configuration against the float64 closed form', async () => {
+  const gpu = await testGpu();
+  for (const c of FMA_CONFIGS)
+    for (const [inv, iters] of [[1, 1], [1000, 3], [300, 40]]) {
+      const out = gpu.acquire(4 * (inv + 4), 'fma out');
+      gpu.upload(out, new Float32Array(inv + 4).fill(-7));
+      launchFma(gpu, c, out, inv, iters);
+      const y = new Float32Array(await gpu.read(out, 4 * (inv + 4)));
+      gpu.release(out);
+      // Each chain is a <- a m + c, m = 1 - 2^-12, over at most 320 steps: rounding (2^-24
+      // per step, damped by m) stays below 320 * 6e-8 = 2e-5 relative, as does the sum of
+      // up to 32 positive terms; 1e-4 leaves room and still tells a missing step (1e-4 of
+      // the distance to the limit) apart.
+      const steps = iters * c.unroll;
+      for (let i = 0; i < inv; i++) {
+        const ref = fmaRef(i, c.acc, steps);
+        assert.ok(Math.abs(y[i] - ref) <= 1e-4 * Math.abs(ref), `acc ${c.acc} wg ${c.wg} inv ${i}/${inv} iters ${iters}: ${y[i]} vs ${ref}`);
+      }
+      for (let i = inv; i < inv + 4; i++) assert.is(y[i], -7, `acc ${c.acc}: wrote past n at ${i}`);
+    }
+});
+
+test('fma_peak: one step fewer is told apart (the check the bench applies is not vacuous)', () => {
+  const a = fmaRef(5, 16, 64);
+  const b = fmaRef(5, 16, 63);
+  assert.ok(Math.abs(a - b) > 1e-4 * Math.abs(a), `${a} vs ${b}`);
+});
+
+test('copy4: every configuration copies exactly and stops at n', async () => {
+  const gpu = await testGpu();
+  for (const c of COPY_CONFIGS)
+    for (const n4 of [1, 1000, 4097]) {
+      const x = Float32Array.from({ length: 4 * n4 }, (_, i) => (i % 1013) - 506.25);
+      const bx = gpu.acquire(4 * x.length, 'copy x');
+      const by = gpu.acquire(4 * (x.length + 8), 'copy y');
+      gpu.upload(bx, x);
+      gpu.upload(by, new Float32Array(x.length + 8).fill(-7));
+      launchCopy(gpu, c, bx, by, n4);
+      const y = new Float32Array(await gpu.read(by, 4 * (x.length + 8)));
+      gpu.release(bx);
+      gpu.release(by);
+      for (let i = 0; i < x.length; i++) if (y[i] !== x[i]) assert.unreachable(`${c.per} vec4/inv wg ${c.wg} n4 ${n4}: y[${i}] = ${y[i]}, x = ${x[i]}`);
+      for (let i = x.length; i < x.length + 8; i++) assert.is(y[i], -7, `${c.per} vec4/inv: wrote past n at ${i}`);
+    }
+});
+
+test.run();
