@@ -1,0 +1,52 @@
+// The device's roofs, measured (bench/suites/roofline.ts): what the bench reports every other
+// kernel as a fraction of. Not used by the framework.
+//
+// fma_peak  p.iters rounds of {U} x {ACC} multiply-adds per invocation on {ACC} independent
+//           accumulators: enough independent chains to hide the FMA latency (lavapipe runs each
+//           invocation as one SIMD lane, so an accumulator is one vector register across a
+//           subgroup; a GPU needs them for instruction-level parallelism within a thread).
+//           The multiplier and addend come from the parameter block, so the compiler cannot
+//           fold or reassociate the chains; the sum is stored so none is dead code. With
+//           m = 1 - 2^-20 and c > 0 every chain converges to c / (1 - m) and stays normal
+//           (no denormal slow paths).
+// copy4     Y = X as vec4f, {PER} vec4s per invocation, each a full-grid stride apart, so that
+//           neighbouring invocations touch neighbouring vec4s on every step.
+//
+// Invocation i is gid.x + gid.y * (num_workgroups.x * {WG}): large grids fold into 2D.
+
+fn index(gid: vec3u, nwg: vec3u) -> u32 {
+  return gid.x + gid.y * (nwg.x * {WG}u);
+}
+
+@compute @workgroup_size({WG})
+fn fma_peak(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  let m = p.m;
+  let c = p.c;
+  // Distinct starting values per chain and invocation: identical chains could be merged.
+  let seed = f32(i & 1023u) * 1e-4;
+//#unroll A ACC
+  var a{A} = seed + f32({A}) * 1e-3;
+//#end
+  for (var it = 0u; it < p.iters; it++) {
+//#unroll R U
+//#unroll A ACC
+    a{A} = fma(a{A}, m, c);
+//#end
+//#end
+  }
+  var s = 0.0;
+//#unroll A ACC
+  s += a{A};
+//#end
+  if (i < p.n) { Y[i] = s; }
+}
+
+@compute @workgroup_size({WG})
+fn copy4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  let stride = nwg.x * nwg.y * {WG}u;
+//#unroll K PER
+  if (i + {K}u * stride < p.n) { Y4[i + {K}u * stride] = X4[i + {K}u * stride]; }
+//#end
+}
