@@ -17,7 +17,8 @@ const B = load(b);
 const key = (r) => [r.section, r.op ?? '', r.shape ?? '', r.variant ?? '', r.metric ?? ''].join(' | ');
 const before = new Map(A.rows.filter((r) => r.ours?.ms).map((r) => [key(r), r]));
 const ratios = [];
-console.log(`${a}: load ${A.loadAverage?.map((x) => x.toFixed(2)).join(' ')}; ${b}: load ${B.loadAverage?.map((x) => x.toFixed(2)).join(' ')}`);
+const la = (x) => JSON.stringify(x.loadAverage ?? null);
+console.log(`${a}: load ${la(A)}; ${b}: load ${la(B)}`);
 for (const r of B.rows) {
   const p = before.get(key(r));
   if (!p || !r.ours?.ms) continue;

@@ -105,7 +105,8 @@ export class Gpu {
   }
 
   get isLavapipe(): boolean {
-    return /llvmpipe|lavapipe|swiftshader/i.test(this.adapterInfo.description + this.adapterInfo.device + this.adapterInfo.architecture);
+    const i = this.adapterInfo;
+    return /llvmpipe|lavapipe|swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.description} ${i.device}`);
   }
 
   private check(): void {

@@ -62,3 +62,12 @@ export function defaultTuning(): Tuning {
     rmsNorm: { variant: 'auto', fuseWeightGrad: true },
   };
 }
+
+/**
+ * Lanes that share rows through subgroup operations in the subgroup-tuned kernels (matmul,
+ * attention, patch embedding, rmsNorm): 8 where every subgroup has at least 8 lanes, 4 where
+ * at least 4, else 0 (no subgroups).
+ */
+export function laneGroup(subgroupMinSize: number): 0 | 4 | 8 {
+  return subgroupMinSize >= 8 ? 8 : subgroupMinSize >= 4 ? 4 : 0;
+}

@@ -3,6 +3,7 @@
 // head layout (gpu.tuning.attention). Heads whose width is not a multiple of 4 run on
 // zero-padded copies (src/launch/pad.ts), which leaves every dot product unchanged.
 import source from '../../kernels/attention.wgsl';
+import { laneGroup } from '../gpu/tuning.ts';
 import tiledSource from '../../kernels/attention_tiled.wgsl';
 import { GpuError, ShapeError, ValueError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
@@ -201,7 +202,7 @@ export function attentionVariantFor(gpu: Gpu): AttentionVariant {
 
 /** Rows are shared in groups of G lanes: 8 where subgroups have at least 8, else 4 (0: none). */
 function sharingGroup(gpu: Gpu): number {
-  return gpu.subgroupMinSize >= 8 ? 8 : gpu.subgroupMinSize >= 4 ? 4 : 0;
+  return laneGroup(gpu.subgroupMinSize);
 }
 
 /** Lanes per subgroup block that share rows (0: the plain kernel). */

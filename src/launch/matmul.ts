@@ -2,6 +2,7 @@
 // a bias epilogue, the choice of kernel variant (gpu.tuning.matmul, or the autotuned choice
 // per shape class), and the family's autotune description (matmulTuner).
 import source from '../../kernels/matmul.wgsl';
+import { laneGroup } from '../gpu/tuning.ts';
 import { ShapeError, GpuError, ValueError } from '../errors.ts';
 import { autotuneEnabled, choice as tunedChoice, hash32, noteSeen, type Trial, type Tuner } from '../gpu/autotune.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
@@ -40,7 +41,7 @@ export interface MatmulOptions {
 /** Lanes that share A rows in the subgroup kernel: 8 where subgroups have 8 or more, else 4
  * (gpu.tuning.matmul.group forces 4 or 8 where the device allows it); 0 without subgroups. */
 function groupSize(gpu: Gpu): number {
-  const natural = gpu.subgroupMinSize >= 8 ? 8 : gpu.subgroupMinSize >= 4 ? 4 : 0;
+  const natural = laneGroup(gpu.subgroupMinSize);
   const choice = gpu.tuning.matmul.group;
   return choice && choice <= gpu.subgroupMinSize ? choice : natural;
 }

@@ -2,6 +2,7 @@
 // stride = patch, optionally window by window), its weight-and-bias gradient and its volume
 // gradient. The lane grouping comes from gpu.tuning.patchEmbed.
 import source from '../../kernels/patch3d.wgsl';
+import { laneGroup } from '../gpu/tuning.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import type { Gpu } from '../gpu/runtime.ts';
@@ -60,7 +61,7 @@ const rowsFor = (group: number) => (group === 1 ? 8 : 32);
  * kernels without subgroups) where the device allows it.
  */
 function groupSize(gpu: Gpu): number {
-  const natural = gpu.subgroupMinSize >= 8 ? 8 : gpu.subgroupMinSize >= 4 ? 4 : 1;
+  const natural = laneGroup(gpu.subgroupMinSize) || 1;
   const choice = gpu.tuning.patchEmbed.group;
   if (choice === null) return natural;
   return choice <= Math.max(1, gpu.subgroupMinSize) ? choice : natural;

@@ -2,6 +2,7 @@
 // three layouts, its input gradient and its weight gradient. The layout comes from
 // gpu.tuning.rmsNorm (src/gpu/tuning.ts) or, on 'auto', from the device and the row length.
 import source from '../../kernels/rmsnorm.wgsl';
+import { laneGroup } from '../gpu/tuning.ts';
 import { ShapeError, GpuError, ValueError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
@@ -53,15 +54,14 @@ export function rmsNormVariantFor(gpu: Gpu, n: number): RmsNormLayout {
   const choice = gpu.tuning.rmsNorm.variant;
   if (choice === 'subgroup' && !groupFor(gpu)) throw new GpuError(`rmsNorm: the subgroup layout needs subgroups of at least 4 lanes; this device has ${gpu.subgroupMinSize || 'none'}`);
   if (choice !== 'auto') return choice;
-  const i = gpu.adapterInfo;
-  if (/llvmpipe|lavapipe|swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.description} ${i.device}`)) return 'row';
+  if (gpu.isLavapipe) return 'row';
   if (n >= 512) return 'workgroup';
   return n >= 32 && groupFor(gpu) ? 'subgroup' : 'row';
 }
 
 /** Lanes per row of the subgroup layout: 8 where subgroups have at least 8 lanes, else 4 (0: none). */
 function groupFor(gpu: Gpu): number {
-  return gpu.subgroupMinSize >= 8 ? 8 : gpu.subgroupMinSize >= 4 ? 4 : 0;
+  return laneGroup(gpu.subgroupMinSize);
 }
 
 /** The entry points' suffix, the subgroup lanes per row and the workgroups of a layout, for `rows` rows. */
