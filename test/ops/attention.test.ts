@@ -9,7 +9,7 @@
 // boundaries, forced layouts, the variant choice).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { resetTuning, testGpu } from '../helpers/gpu.ts';
 import { GRAD, assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
@@ -22,6 +22,7 @@ async function variants(): Promise<AttentionVariant[]> {
 }
 
 const t = suite('attention');
+t.after.each(resetTuning);
 const TOL = { rtol: 1e-4, atol: 2e-5 };
 const f32 = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
 

@@ -9,7 +9,7 @@
 // from f16's rounding of each operand.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { resetTuning, testGpu } from '../helpers/gpu.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import { rng } from '../helpers/random.ts';
 import * as ref from '../reference/cpu.ts';
@@ -20,6 +20,7 @@ import type { Gpu } from '../../src/gpu/runtime.ts';
 import type { MatmulTile } from '../../src/gpu/tuning.ts';
 
 const t = suite('matmul');
+t.after.each(resetTuning);
 const TOL = { rtol: 1e-4, atol: 2e-5 };
 const sizes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [33, 17, 9], [64, 64, 64], [70, 130, 45], [40, 12, 36], [3, 200, 5], [1, 300, 70]];
 // Each tile is checked on its three load paths (vec4 along k or m/n untransposed, vec4 with

@@ -12,7 +12,7 @@
 // 1e-5 of the largest), the f64 finite difference being exact to ~1e-9 here.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { resetTuning, testGpu } from '../helpers/gpu.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
@@ -20,6 +20,7 @@ import { backward } from '../../src/autograd.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
 
 const t = suite('patch3d');
+t.after.each(resetTuning);
 const TOL = { rtol: 1e-5, atol: 2e-6 };
 const f32 = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
 

@@ -11,7 +11,7 @@
 // holds with margin; a wrong eps, mean or index gives errors of 1e-3 and more.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { resetTuning, testGpu } from '../helpers/gpu.ts';
 import { F32, assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
@@ -21,6 +21,7 @@ import { defaultTuning } from '../../src/gpu/tuning.ts';
 import type { RmsNormVariant } from '../../src/launch/rmsnorm.ts';
 
 const t = suite('rmsnorm');
+t.after.each(resetTuning);
 const f32 = (a: ArrayLike<number>) => Float64Array.from(Float32Array.from(a));
 
 // Every layout; 'row unfused' is the per-row layout with the weight gradient in its own
