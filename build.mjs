@@ -94,7 +94,8 @@ async function buildDist() {
         ...common,
         platform: 'browser',
         external: ['webgpu', 'node:*'],
-        entryPoints: { main: join(root, 'web/main.ts') },
+        // playground: the kernel bench's sections on the page's adapter (web/playground.ts).
+        entryPoints: { main: join(root, 'web/main.ts'), playground: join(root, 'web/playground.ts') },
         outdir: join(root, 'dist/web'),
       }),
     );
@@ -104,6 +105,7 @@ async function buildDist() {
   if (existsSync(join(root, 'web/index.html'))) {
     mkdirSync(join(root, 'dist/web'), { recursive: true });
     copyFileSync(join(root, 'web/index.html'), join(root, 'dist/web/index.html'));
+    copyFileSync(join(root, 'web/playground.html'), join(root, 'dist/web/playground.html'));
   }
 }
 

@@ -74,7 +74,8 @@ export async function startDemoServer(o: DemoServerOptions): Promise<{ server: S
     }
     let file: string | null = null;
     if (path === '/' || path === '/index.html') file = join(web, 'index.html');
-    else if (/^\/main\.js(\.map)?$/.test(path)) file = join(web, path.slice(1));
+    else if (path === '/playground.html') file = join(web, 'playground.html');
+    else if (/^\/(main|playground)\.js(\.map)?$/.test(path)) file = join(web, path.slice(1));
     else if (run && /^\/weights\/(config\.json|tokenizer\.json|model\.safetensors)$/.test(path)) file = join(run, path.slice('/weights/'.length));
     else if (path.startsWith('/ct/')) file = cts.get(path.slice('/ct/'.length)) ?? null;
     else if (o.manifest && path === `/manifest/${basename(o.manifest)}`) file = o.manifest;
@@ -115,6 +116,7 @@ the model's three tasks: where a sentence points in the scan, zero-shot scores o
 findings, and ranking the loaded CTs for a report; a report's image references ("series 3,
 image 45") are found and each sentence localized. With --run and --ct the page loads them
 itself; without, it offers file pickers and takes dropped files and folders.
+/playground.html runs the bench's kernel sections on the browser's adapter.
 
 options:
   --run W          a run folder written by \`ctvlm train\` (its latest checkpoint), or a RadFinder
