@@ -15,28 +15,10 @@ import type { Ctx, Suite } from '../bench/lib/case.ts';
 import type { Budget } from '../bench/lib/measure.ts';
 import { render, targets, type Target } from '../bench/lib/report.ts';
 import { newRow, SECTIONS, type Row, type Section } from '../bench/lib/row.ts';
-// Each suite on its own: bench/suites/index.ts also pulls in 'data' and 'step', which import Node.
-import { benchAttention } from '../bench/suites/attention.ts';
-import { benchElementwise } from '../bench/suites/elementwise.ts';
-import { benchLayerNorm } from '../bench/suites/layernorm.ts';
-import { benchLayout } from '../bench/suites/layout.ts';
-import { benchMatmul } from '../bench/suites/matmul.ts';
-import { benchPatch } from '../bench/suites/patch.ts';
-import { benchReduce } from '../bench/suites/reduce.ts';
-import { benchRoofline } from '../bench/suites/roofline.ts';
-import { benchSoftmax } from '../bench/suites/softmax.ts';
+// The kernel sections only: bench/suites/index.ts also pulls in 'data' and 'step', which import Node.
+import { KERNEL_SUITES as SUITES_TABLE } from '../bench/suites/kernels.ts';
 
-const KERNEL_SUITES: Partial<Record<Section, Suite>> = {
-  roofline: benchRoofline,
-  matmul: benchMatmul,
-  attention: benchAttention,
-  patch: benchPatch,
-  elementwise: benchElementwise,
-  layout: benchLayout,
-  reduce: benchReduce,
-  softmax: benchSoftmax,
-  layernorm: benchLayerNorm,
-};
+const KERNEL_SUITES: Partial<Record<Section, Suite>> = SUITES_TABLE;
 
 const NODE_ONLY: Partial<Record<Section, string>> = {
   data: 'reads and resamples files on the host (Node)',

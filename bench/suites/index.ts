@@ -1,29 +1,10 @@
-// The bench's sections, each a suite in a file of its own.
+// The bench's sections, each a suite in a file of its own: the kernel sections
+// (kernels.ts, which the browser playground runs too) and the two that need Node.
 import type { Suite } from '../lib/case.ts';
 import type { Section } from '../lib/row.ts';
-import { benchAttention } from './attention.ts';
 import { benchData } from './data.ts';
-import { benchElementwise } from './elementwise.ts';
-import { benchLayerNorm } from './layernorm.ts';
-import { benchLayout } from './layout.ts';
-import { benchMatmul } from './matmul.ts';
-import { benchPatch } from './patch.ts';
-import { benchReduce } from './reduce.ts';
-import { benchRoofline } from './roofline.ts';
-import { benchSoftmax } from './softmax.ts';
 import { benchStep } from './step.ts';
+import { KERNEL_SUITES } from './kernels.ts';
 
 /** The suite of each section (they run in SECTIONS' order). */
-export const SUITES: Record<Section, Suite> = {
-  roofline: benchRoofline,
-  matmul: benchMatmul,
-  attention: benchAttention,
-  patch: benchPatch,
-  elementwise: benchElementwise,
-  layout: benchLayout,
-  reduce: benchReduce,
-  softmax: benchSoftmax,
-  layernorm: benchLayerNorm,
-  data: benchData,
-  step: benchStep,
-};
+export const SUITES: Record<Section, Suite> = { ...KERNEL_SUITES, data: benchData, step: benchStep };

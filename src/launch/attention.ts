@@ -12,29 +12,32 @@ import { Tensor, fmtShape, scope } from '../tensor.ts';
 import { padRows, unpadRows } from './pad.ts';
 import { checkFinite, checkInputs, sameShape } from './util.ts';
 
+// The buffers of both attention kernels (the subgroup/plain file and the tiled one).
+// Stats: per query, the largest score m and log l, l = sum_j exp(score_j - m) (vec2f).
+const attentionBuffers = {
+  Q: read('vec4f'),
+  K: read('vec4f'),
+  V: read('vec4f'),
+  mask: read('f32', { optional: true }),
+  O: write('vec4f'),
+  Stats: write('vec2f'),
+  dO: read('vec4f'),
+  Oin: read('vec4f'),
+  StatsIn: read('vec2f'),
+  Delta: write(),
+  DeltaIn: read(),
+  dQ: write('vec4f'),
+  dK: write('vec4f'),
+  dV: write('vec4f'),
+};
+
 export const attentionKernel = defineKernel({
   file: 'attention.wgsl',
   source,
   // GRP: query heads per key/value head; off = Lk - Lq (CAUSAL: key j <= query i + off);
   // nch: chunks per lane part (DYN).
   params: { H: 'u32', GRP: 'u32', Lq: 'u32', Lk: 'u32', scale: 'f32', off: 'i32', nch: 'u32' },
-  // Stats: per query, the largest score m and log l, l = sum_j exp(score_j - m) (vec2f).
-  buffers: {
-    Q: read('vec4f'),
-    K: read('vec4f'),
-    V: read('vec4f'),
-    mask: read('f32', { optional: true }),
-    O: write('vec4f'),
-    Stats: write('vec2f'),
-    dO: read('vec4f'),
-    Oin: read('vec4f'),
-    StatsIn: read('vec2f'),
-    Delta: write(),
-    DeltaIn: read(),
-    dQ: write('vec4f'),
-    dK: write('vec4f'),
-    dV: write('vec4f'),
-  },
+  buffers: attentionBuffers,
   entries: {
     attention: ['Q', 'K', 'V', 'mask', 'O', 'Stats'],
     attention_backward_q: ['Q', 'K', 'V', 'mask', 'dO', 'Oin', 'StatsIn', 'Delta', 'dQ'],
@@ -47,22 +50,7 @@ export const attentionTiledKernel = defineKernel({
   file: 'attention_tiled.wgsl',
   source: tiledSource,
   params: { H: 'u32', GRP: 'u32', Lq: 'u32', Lk: 'u32', scale: 'f32', off: 'i32', nt: 'u32' },
-  buffers: {
-    Q: read('vec4f'),
-    K: read('vec4f'),
-    V: read('vec4f'),
-    mask: read('f32', { optional: true }),
-    O: write('vec4f'),
-    Stats: write('vec2f'),
-    dO: read('vec4f'),
-    Oin: read('vec4f'),
-    StatsIn: read('vec2f'),
-    Delta: write(),
-    DeltaIn: read(),
-    dQ: write('vec4f'),
-    dK: write('vec4f'),
-    dV: write('vec4f'),
-  },
+  buffers: attentionBuffers,
   entries: {
     attention_tiled: ['Q', 'K', 'V', 'mask', 'O', 'Stats'],
     attention_tiled_backward_q: ['Q', 'K', 'V', 'mask', 'dO', 'Oin', 'StatsIn', 'Delta', 'dQ'],
