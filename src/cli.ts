@@ -34,6 +34,16 @@ async function help(): Promise<void> {
   console.log('\n`ctvlm help <command>` shows a command\'s options.');
 }
 
+/** The commands of a group ("data", "weights"): `ctvlm help data` and `ctvlm data` list them. */
+async function groupHelp(group: string): Promise<boolean> {
+  const names = Object.keys(commands).filter((n) => n.startsWith(`${group} `));
+  if (names.length === 0) return false;
+  console.log(`ctvlm ${group} commands:`);
+  for (const name of names) console.log(`  ${name.padEnd(16)} ${(await commands[name]()).command.summary}`);
+  console.log(`\n\`ctvlm help ${names[0]}\` shows a command's options.`);
+  return true;
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h') {
     await help();
@@ -42,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'help') {
     const key = argv.slice(1).join(' ');
     if (!commands[key]) {
+      if (key && (await groupHelp(key))) return 0;
       if (key) console.error(`ctvlm: unknown command '${key}'`);
       await help();
       return key ? 2 : 0;
@@ -52,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
   // Longest matching command name wins ("data synth" over "data").
   const key = [2, 1].map((n) => argv.slice(0, n).join(' ')).find((k) => commands[k]);
   if (!key) {
+    // A group name alone, or with --help: list its commands.
+    if ((argv.length === 1 || argv[1] === '--help' || argv[1] === '-h') && (await groupHelp(argv[0]))) return argv.length === 1 ? 2 : 0;
     console.error(`ctvlm: unknown command '${argv.slice(0, 2).join(' ')}'`);
     await help();
     return 2;

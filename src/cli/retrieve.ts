@@ -6,6 +6,7 @@ import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { dot, embedScan, embedTokenIds } from '../model/tasks.ts';
 import { readManifestFile, resolveVolumePath } from '../data/manifest.ts';
+import { existsSync } from 'node:fs';
 import { openWeights, readCt, round, textRows, warnTruncated } from './infer.ts';
 import { Progress } from './progress.ts';
 
@@ -16,8 +17,8 @@ embedding (projection_image) and the report's (projection_text).
 
 options:
   --weights W          a RadFinder weights folder or a run folder
-  --cts DIR|MANIFEST   a folder of .nii / .nii.gz files (and DICOM series folders), or a
-                       manifest.jsonl
+  --cts DIR|MANIFEST   a folder of .nii / .nii.gz files (and DICOM series folders), a
+                       manifest.jsonl, or a dataset folder holding one
   --text "..."         the report (or --ids FILE: one row of token ids)
   --top K              print the best K (default all)
   --json               print JSON`;
@@ -33,6 +34,9 @@ async function listCts(path: string): Promise<{ id: string; file: string }[]> {
     const entries = await readManifestFile(path);
     return entries.map((e) => ({ id: e.id, file: resolveVolumePath(path, e) }));
   }
+  // A dataset folder (what `ctvlm data synth` and `quickstart` write): its manifest.
+  const manifest = join(path, 'manifest.jsonl');
+  if (existsSync(manifest)) return listCts(manifest);
   const out: { id: string; file: string }[] = [];
   for (const name of (await readdir(path)).sort()) {
     const p = join(path, name);

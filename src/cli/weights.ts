@@ -11,7 +11,7 @@ import { describeProblem, matchKeys } from '../model/weights.ts';
 import { fromRadfinderJson, type RadFinderConfig } from '../model/config.ts';
 import { modelPreset, MODEL_PRESETS } from '../train/config.ts';
 
-const usage = `usage: ctvlm weights inspect FILE [--preset paper|small|tiny | --config CONFIG.json] [--all]
+const usage = `usage: ctvlm weights inspect FILE_OR_FOLDER [--preset paper|small|tiny | --config CONFIG.json] [--all]
 
 Lists a safetensors file's tensors (key, shape, dtype) and checks them against a model
 configuration: the config.json beside the file when there is one, else --preset (default
@@ -31,7 +31,12 @@ export const command: Command = {
     const { values: a, positionals } = parseCliArgs({ args: argv, allowPositionals: true, options: { preset: { type: 'string' }, config: { type: 'string' }, all: { type: 'boolean' } } });
     let file = positionals[0];
     if (!file) throw new UsageError('give a safetensors file (or a weights folder)');
-    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'model.safetensors');
+    if (existsSync(file) && statSync(file).isDirectory()) {
+      // A run folder of `ctvlm train`: its latest checkpoint (a weights folder).
+      const latest = join(file, 'latest');
+      if (!existsSync(join(file, 'model.safetensors')) && existsSync(latest)) file = join(file, (await readFile(latest, 'utf8')).trim());
+      file = join(file, 'model.safetensors');
+    }
     if (!existsSync(file)) throw new DataError(file, 'file', 'no such file');
     let cfg: RadFinderConfig;
     let against: string;
