@@ -371,7 +371,7 @@ def encode_image(wins, grid, w, d, dtype):
     m = valid.reshape(-1, 1).to(dtype)
     avg = (toks * m).sum(0) / m.sum().clamp(min=1)
     pooled = torch.cat([cls_g, avg])
-    out = {"image": head(pooled, w, img_head), "disease": head(pooled, w, sec_head)}
+    out = {"image": head(pooled, w, img_head), "disease": head(pooled, w, sec_head), "pooled": pooled}
 
     # per-depth ("axis2") path: depth rows on a (Hg, Wg, p2*Dg) grid, d2 = id*p2 + pd
     D2 = Dg * p2
