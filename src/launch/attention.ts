@@ -399,10 +399,7 @@ export function attentionBackward(s: AttentionSaved, g: Tensor): [Tensor, Tensor
   const params = { H, GRP: H / Hkv, Lq, Lk, scale: s.scale, off: Lk - Lq, nch: L.NCH };
   return scope(() => {
     const gp = padded ? padRows(g, 'grad.attention.o') : g;
-    const dq = new Tensor(gpu, s.q.shape, 'f32', undefined, 'grad.attention.q');
-    const dk = new Tensor(gpu, s.k.shape, 'f32', undefined, 'grad.attention.k');
-    const dv = new Tensor(gpu, s.v.shape, 'f32', undefined, 'grad.attention.v');
-    const delta = new Tensor(gpu, [B, H, Lq], 'f32', undefined, 'attention.delta');
+    const { dq, dk, dv, delta } = gradTensors(s);
     const mask = s.mask?.buffer ?? null;
     gpu.launch(attentionKernel.attention_backward_q, {
       ...kernel,
@@ -423,6 +420,17 @@ export function attentionBackward(s: AttentionSaved, g: Tensor): [Tensor, Tensor
   });
 }
 
+/** The backward's outputs (shaped like the padded q, k, v) and the per-query rowsum(dO * O). */
+function gradTensors(s: AttentionSaved): { dq: Tensor; dk: Tensor; dv: Tensor; delta: Tensor } {
+  const gpu = s.q.gpu;
+  return {
+    dq: new Tensor(gpu, s.q.shape, 'f32', undefined, 'grad.attention.q'),
+    dk: new Tensor(gpu, s.k.shape, 'f32', undefined, 'grad.attention.k'),
+    dv: new Tensor(gpu, s.v.shape, 'f32', undefined, 'grad.attention.v'),
+    delta: new Tensor(gpu, [s.B, s.H, s.Lq], 'f32', undefined, 'attention.delta'),
+  };
+}
+
 /** attentionBackward with the tiled kernels (gp: the output gradient, padded like s.q). */
 function tiledBackward(s: AttentionSaved, gp: Tensor): [Tensor, Tensor, Tensor] {
   const gpu = gp.gpu;
@@ -430,10 +438,7 @@ function tiledBackward(s: AttentionSaved, gp: Tensor): [Tensor, Tensor, Tensor] 
   const L = tiledLayout(gpu, D);
   const kernel = tiledVariant(gpu, L, !!s.mask, s.causal);
   const params = { H, GRP: H / Hkv, Lq, Lk, scale: s.scale, off: Lk - Lq, nt: L.NT };
-  const dq = new Tensor(gpu, s.q.shape, 'f32', undefined, 'grad.attention.q');
-  const dk = new Tensor(gpu, s.k.shape, 'f32', undefined, 'grad.attention.k');
-  const dv = new Tensor(gpu, s.v.shape, 'f32', undefined, 'grad.attention.v');
-  const delta = new Tensor(gpu, [B, H, Lq], 'f32', undefined, 'attention.delta');
+  const { dq, dk, dv, delta } = gradTensors(s);
   const mask = s.mask?.buffer ?? null;
   gpu.launch(attentionTiledKernel.attention_tiled_backward_q, {
     ...kernel,

@@ -30,6 +30,13 @@ export const elementwiseKernel = defineKernel({
   },
 });
 
+// Op codes (the `override OP` of each op's pipeline): positions in the table.
+const UNARY_CODE = new Map(UNARY_NAMES.map((n, i) => [n, i]));
+const BINARY_CODE = new Map(BINARY_NAMES.map((n, i) => [n, i]));
+
+/** Invocations for n elements: vec4s when n is a multiple of 4 (the VEC4 kernels). */
+const lanes = (n: number) => (n % 4 === 0 ? { vec4: true, count: n / 4 } : { vec4: false, count: n });
+
 const params = (n: number, alpha = 0, dims: number[] = [], sa: number[] = [], sb: number[] = []) => ({
   n, rank: dims.length, alpha, zero: 0, dims, stridesA: sa, stridesB: sb,
 });
@@ -39,11 +46,10 @@ export function unary(name: UnaryName, x: Tensor, alpha = 0): Tensor {
   const gpu = checkInputs(name, [x]);
   checkFinite(name, 'scalar', alpha);
   const y = new Tensor(gpu, x.shape, 'f32', undefined, `${name}(${x.name})`);
-  const vec4 = x.size % 4 === 0;
-  const count = vec4 ? x.size / 4 : x.size;
+  const { vec4, count } = lanes(x.size);
   gpu.launch(elementwiseKernel.unary, {
     flags: { VEC4: vec4 },
-    overrides: { OP: UNARY_NAMES.indexOf(name) },
+    overrides: { OP: UNARY_CODE.get(name)! },
     params: params(count, alpha),
     buffers: { X: x.buffer, Y: y.buffer },
     workgroups: grid1d(count, WG),
@@ -56,11 +62,10 @@ export function unary(name: UnaryName, x: Tensor, alpha = 0): Tensor {
 export function unaryBackward(name: UnaryName, x: Tensor, y: Tensor, gy: Tensor, alpha = 0): Tensor {
   const gpu = checkInputs(`${name}.backward`, [x, y, gy]);
   const gx = new Tensor(gpu, x.shape, 'f32', undefined, `grad.${name}`);
-  const vec4 = x.size % 4 === 0;
-  const count = vec4 ? x.size / 4 : x.size;
+  const { vec4, count } = lanes(x.size);
   gpu.launch(elementwiseKernel.unary_backward, {
     flags: { VEC4: vec4 },
-    overrides: { OP: UNARY_NAMES.indexOf(name) },
+    overrides: { OP: UNARY_CODE.get(name)! },
     params: params(count, alpha),
     buffers: { X: x.buffer, GY: gy.buffer, GX: gx.buffer, YF: y.buffer },
     workgroups: grid1d(count, WG),
@@ -103,10 +108,9 @@ export function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   const out = new Tensor(gpu, shape, 'f32', undefined, `${name}(${a.name},${b.name})`);
   const n = out.size;
   const label = `${name} ${fmtShape(a.shape)},${fmtShape(b.shape)}`;
-  const OP = BINARY_NAMES.indexOf(name);
+  const OP = BINARY_CODE.get(name)!;
   if (sameShape(a.shape, shape) && sameShape(b.shape, shape)) {
-    const vec4 = n % 4 === 0;
-    const count = vec4 ? n / 4 : n;
+    const { vec4, count } = lanes(n);
     gpu.launch(elementwiseKernel.binary, {
       flags: { VEC4: vec4 },
       overrides: { OP },

@@ -294,62 +294,7 @@ t('extreme scores (+-1e4): forward and gradients against float64, rows of 2 and 
   gpu.tuning.attention.variant = 'auto';
 });
 
-// The float64 gradients of sum(attention(q, k, v) * g), analytically: P = softmax(S),
-// dV = P^T g, dP = g V^T, dS = P (dP - rowsum(g * O)), dQ = scale dS K, dK = scale dS^T Q
-// (dK, dV summed over the query heads of each group). Checked against finite differences
-// below; it lets the tiled tests use lengths and head widths (up to 65 x 70 x 128) where
-// finite differences would take minutes.
-function attentionGrads(
-  q: Float64Array, k: Float64Array, v: Float64Array, g: Float64Array, B: number, H: number, Hkv: number, Lq: number, Lk: number, D: number,
-  opts: { mask?: ArrayLike<number>; causal?: boolean; scale?: number } = {},
-): [Float64Array, Float64Array, Float64Array] {
-  const scale = opts.scale ?? 1 / Math.sqrt(D);
-  const [dq, dk, dv] = [new Float64Array(q.length), new Float64Array(k.length), new Float64Array(v.length)];
-  const group = H / Hkv;
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++) {
-      const kvh = Math.floor(h / group);
-      for (let i = 0; i < Lq; i++) {
-        const qo = ((b * H + h) * Lq + i) * D;
-        const P = new Float64Array(Lk);
-        const live: number[] = [];
-        let m = -Infinity;
-        for (let j = 0; j < Lk; j++) {
-          if (opts.mask && opts.mask[b * Lk + j] === 0) continue;
-          if (opts.causal && j > i + (Lk - Lq)) continue;
-          const ko = ((b * Hkv + kvh) * Lk + j) * D;
-          let d = 0;
-          for (let c = 0; c < D; c++) d += q[qo + c] * k[ko + c];
-          P[j] = d * scale;
-          m = Math.max(m, P[j]);
-          live.push(j);
-        }
-        if (!live.length) continue;
-        let z = 0;
-        for (const j of live) z += (P[j] = Math.exp(P[j] - m));
-        const o = new Float64Array(D);
-        for (const j of live) {
-          P[j] /= z;
-          const vo = ((b * Hkv + kvh) * Lk + j) * D;
-          for (let c = 0; c < D; c++) o[c] += P[j] * v[vo + c];
-        }
-        let delta = 0;
-        for (let c = 0; c < D; c++) delta += g[qo + c] * o[c];
-        for (const j of live) {
-          const ko = ((b * Hkv + kvh) * Lk + j) * D;
-          let dp = 0;
-          for (let c = 0; c < D; c++) dp += g[qo + c] * v[ko + c];
-          const ds = P[j] * (dp - delta) * scale;
-          for (let c = 0; c < D; c++) {
-            dv[ko + c] += P[j] * g[qo + c];
-            dq[qo + c] += ds * k[ko + c];
-            dk[ko + c] += ds * q[qo + c];
-          }
-        }
-      }
-    }
-  return [dq, dk, dv];
-}
+const attentionGrads = ref.attentionGqaGrads;
 
 // One case on the current gpu.tuning: the forward against ref.attentionGqa, the gradients
 // against attentionGrads, with the tolerances stated at the tests.

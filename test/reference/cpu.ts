@@ -354,46 +354,89 @@ export function patchEmbed3d(x: F64, xs: Shape, w: F64, ws: Shape, bias?: F64, w
   return out;
 }
 
+type AttentionOpts = { mask?: ArrayLike<number>; causal?: boolean; scale?: number };
+
+/**
+ * Visits every query row of a grouped-query attention: calls row(qo, kvBase, P, live) with the
+ * query's offset qo in q, the offset of its key/value head's first row, the softmax
+ * probabilities P over the Lk keys (0 outside `live`, the keys the mask and causality leave).
+ * Rows with no key are skipped (their output is zero). Shared by the forward and the gradient.
+ */
+function attentionRows(
+  q: F64, k: F64, B: number, H: number, Hkv: number, Lq: number, Lk: number, D: number, opts: AttentionOpts,
+  row: (qo: number, kvBase: number, P: F64, live: number[]) => void,
+): void {
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const group = H / Hkv;
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const kvBase = (b * Hkv + Math.floor(h / group)) * Lk;
+      for (let i = 0; i < Lq; i++) {
+        const qo = ((b * H + h) * Lq + i) * D;
+        const P = new Float64Array(Lk);
+        const live: number[] = [];
+        let m = -Infinity;
+        for (let j = 0; j < Lk; j++) {
+          if (opts.mask && opts.mask[b * Lk + j] === 0) continue;
+          if (opts.causal && j > i + (Lk - Lq)) continue;
+          let d = 0;
+          for (let c = 0; c < D; c++) d += q[qo + c] * k[(kvBase + j) * D + c];
+          P[j] = d * scale;
+          m = Math.max(m, P[j]);
+          live.push(j);
+        }
+        if (!live.length) continue;
+        let z = 0;
+        for (const j of live) z += P[j] = Math.exp(P[j] - m);
+        for (const j of live) P[j] /= z;
+        row(qo, kvBase, P, live);
+      }
+    }
+}
+
 /**
  * attention() generalised: k and v have Hkv heads (query head h reads key/value head
  * floor(h / (H / Hkv))), `causal` limits query i to keys j <= i + (Lk - Lq). A query with
  * no key left gets a zero output. q [B,H,Lq,D], k/v [B,Hkv,Lk,D], mask [B,Lk].
  */
-export function attentionGqa(
-  q: F64, k: F64, v: F64, B: number, H: number, Hkv: number, Lq: number, Lk: number, D: number,
-  opts: { mask?: ArrayLike<number>; causal?: boolean; scale?: number } = {},
-): F64 {
-  const scale = opts.scale ?? 1 / Math.sqrt(D);
+export function attentionGqa(q: F64, k: F64, v: F64, B: number, H: number, Hkv: number, Lq: number, Lk: number, D: number, opts: AttentionOpts = {}): F64 {
   const out = new Float64Array(B * H * Lq * D);
-  const group = H / Hkv;
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++) {
-      const kvh = Math.floor(h / group);
-      for (let i = 0; i < Lq; i++) {
-        const qo = ((b * H + h) * Lq + i) * D;
-        const s = new Float64Array(Lk).fill(-Infinity);
-        let m = -Infinity;
-        for (let j = 0; j < Lk; j++) {
-          if (opts.mask && opts.mask[b * Lk + j] === 0) continue;
-          if (opts.causal && j > i + (Lk - Lq)) continue;
-          const ko = ((b * Hkv + kvh) * Lk + j) * D;
-          let d = 0;
-          for (let c = 0; c < D; c++) d += q[qo + c] * k[ko + c];
-          s[j] = d * scale;
-          m = Math.max(m, s[j]);
-        }
-        if (m === -Infinity) continue;
-        let z = 0;
-        for (let j = 0; j < Lk; j++) if (s[j] !== -Infinity) z += Math.exp(s[j] - m);
-        for (let j = 0; j < Lk; j++) {
-          if (s[j] === -Infinity) continue;
-          const p = Math.exp(s[j] - m) / z;
-          const vo = ((b * Hkv + kvh) * Lk + j) * D;
-          for (let c = 0; c < D; c++) out[qo + c] += p * v[vo + c];
-        }
+  attentionRows(q, k, B, H, Hkv, Lq, Lk, D, opts, (qo, kvBase, P, live) => {
+    for (const j of live) for (let c = 0; c < D; c++) out[qo + c] += P[j] * v[(kvBase + j) * D + c];
+  });
+  return out;
+}
+
+/**
+ * The float64 gradients [dq, dk, dv] of sum(attentionGqa(q, k, v) * g), analytically:
+ * P = softmax(S), dV = P^T g, dP = g V^T, dS = P (dP - rowsum(g * O)), dQ = scale dS K,
+ * dK = scale dS^T Q (dK, dV summed over the query heads of each group). Lets tests use sizes
+ * (65 x 70 x 128) where finite differences would take minutes; itself checked against finite
+ * differences in test/ops/attention.test.ts.
+ */
+export function attentionGqaGrads(
+  q: F64, k: F64, v: F64, g: F64, B: number, H: number, Hkv: number, Lq: number, Lk: number, D: number, opts: AttentionOpts = {},
+): [F64, F64, F64] {
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const [dq, dk, dv] = [new Float64Array(q.length), new Float64Array(k.length), new Float64Array(v.length)];
+  attentionRows(q, k, B, H, Hkv, Lq, Lk, D, opts, (qo, kvBase, P, live) => {
+    const o = new Float64Array(D);
+    for (const j of live) for (let c = 0; c < D; c++) o[c] += P[j] * v[(kvBase + j) * D + c];
+    let delta = 0;
+    for (let c = 0; c < D; c++) delta += g[qo + c] * o[c];
+    for (const j of live) {
+      const ko = (kvBase + j) * D;
+      let dp = 0;
+      for (let c = 0; c < D; c++) dp += g[qo + c] * v[ko + c];
+      const ds = P[j] * (dp - delta) * scale;
+      for (let c = 0; c < D; c++) {
+        dv[ko + c] += P[j] * g[qo + c];
+        dq[qo + c] += ds * k[ko + c];
+        dk[ko + c] += ds * q[qo + c];
       }
     }
-  return out;
+  });
+  return [dq, dk, dv];
 }
 
 // ---------------------------------------------------------------- GELU (erf), SiLU, RMSNorm, weight norm
