@@ -16,6 +16,10 @@
 //   broadcast. With GROUP = 8 that is 8 loads for 512 multiply-adds per lane, against 32
 //   for a plain 8x8 register tile. Groups work independently, so subgroups wider than a
 //   group work too (shuffles replace broadcasts).
+//   With A^T (TA4; the weight gradient G^T X of a linear layer), A is stored [K, M] and a
+//   vec4 along k would be 4 strided scalar loads; instead each lane loads, per k, one vec4
+//   along m (4 adjacent rows), and a broadcast then carries 4 rows at one k instead of one
+//   row at 4 k: the same 8 loads and 32 broadcasts per 4 steps of k.
 // matmul_tiled: portable register-blocked kernel without subgroups: each invocation
 //   computes 4 rows x 4 columns.
 // matmul_wg (flag WGT; F16 for its f16 form): the layout for real GPUs, below.
@@ -28,7 +32,8 @@
 //   BIAS   add bias[n]
 //   SGEXACT the subgroup is exactly GROUP lanes (broadcast instead of shuffle)
 //   WGT    compile matmul_wg (and leave out the other kernels' loaders)
-//   TA4    (WGT) op(A) = A^T with A stored [K, M], M % 4 == 0: read as vec4 along m
+//   TA4    op(A) = A^T with A stored [K, M], M % 4 == 0: read as vec4 along m (matmul_sg
+//          also needs ROWS a multiple of 4 GROUP; see its transposed-A loop)
 //   F16    (WGT) operands rounded to f16 in workgroup memory (needs shader-f16)
 
 //#if SUBGROUPS
@@ -68,6 +73,14 @@ alias CE = f32;
 //#if !WGT
 override WG: u32 = 64u;
 
+//#if TA4
+// op(A)[b][m .. m + 3][k] with A stored [K, M], M % 4 == 0: rows past M are clamped (never
+// stored), k past K reads 0 (B is clamped there, not zeroed).
+fn loadAT(b: u32, m: u32, k: u32) -> vec4f {
+  let v = A[(b * p.aBatch + min(k, p.K - 1u) * p.M + min(m, p.M - 4u)) / 4u];
+  return select(vec4f(0.0), v, k < p.K);
+}
+//#else
 // op(A)[b][m][4 k4 .. 4 k4 + 3]; rows past M are clamped (never stored), k past K reads 0.
 fn loadA(b: u32, m: u32, k4: u32) -> vec4f {
   let mm = min(m, p.M - 1u);
@@ -84,6 +97,7 @@ fn loadA(b: u32, m: u32, k4: u32) -> vec4f {
     select(0.0, A[base + min(k + 3u, kl) * p.sAk], k + 3u < p.K));
 //#endif
 }
+//#endif
 
 // op(B)[b][4 k4 + i][n .. n + 3] for i = 0..3. Rows past K and columns past N are clamped
 // (A supplies zeros for k past K; columns past N are never stored).
@@ -137,17 +151,19 @@ fn biasAt(n: u32) -> vec4f {
 //#endif
 }
 
+// v: the sum with its bias (biasAt, loaded once per column by the caller: a lane stores many
+// rows of the same 4 columns, and 4 scalar bias loads per row cost as much as the k loop's
+// loads when K is short).
 fn store(b: u32, m: u32, n: u32, v: vec4f) {
   if (m >= p.M || n >= p.N) { return; }
 //#if VEC4C
-  C[(b * p.cBatch + m * p.N + n) / 4u] = v + biasAt(n);
+  C[(b * p.cBatch + m * p.N + n) / 4u] = v;
 //#else
   let base = b * p.cBatch + m * p.N;
-  let w = v + biasAt(n);
-  C[base + n] = w.x;
-  if (n + 1u < p.N) { C[base + n + 1u] = w.y; }
-  if (n + 2u < p.N) { C[base + n + 2u] = w.z; }
-  if (n + 3u < p.N) { C[base + n + 3u] = w.w; }
+  C[base + n] = v.x;
+  if (n + 1u < p.N) { C[base + n + 1u] = v.y; }
+  if (n + 2u < p.N) { C[base + n + 2u] = v.z; }
+  if (n + 3u < p.N) { C[base + n + 3u] = v.w; }
 //#endif
 }
 
@@ -168,6 +184,37 @@ fn matmul_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 //#end
   let nk4 = (p.K + 3u) / 4u;
   for (var k4 = 0u; k4 < nk4; k4++) {
+//#if TA4
+    // Lane q holds rows 4q .. 4q + 3 of each block of 4 GROUP rows at each of the 4 k:
+    // row R of the group comes from lane (R / 4) % GROUP of block R / (4 GROUP), component R % 4.
+//#unroll J 4
+//#unroll G ROWS / (4 * GROUP)
+    let av{J}_{G} = loadAT(b, row0 + {G * 4 * GROUP}u + 4u * q, k4 * 4u + {J}u);
+//#end
+//#end
+    let bk = loadBk(b, k4, col);
+    // Each accumulator takes its 4 k steps in a row: the 4 vec4 of a 4 x 4 block of A
+    // (4 rows x 4 k) are broadcast first. (Accumulators far outnumber the CPU's vector
+    // registers and live in memory; updating each once per k step would load and store it
+    // 4 times as often, which measured ~30% slower.)
+//#unroll L ROWS / 4
+    {
+//#unroll J 4
+//#if SGEXACT
+      let a{J} = subgroupBroadcast(av{J}_{L / GROUP}, {L % GROUP}u);
+//#else
+      let a{J} = subgroupShuffle(av{J}_{L / GROUP}, src + {L % GROUP}u);
+//#endif
+//#end
+//#unroll C 4
+      acc{4 * L + C} = fma(vec4f(a0[{C}]), bk.b0, acc{4 * L + C});
+      acc{4 * L + C} = fma(vec4f(a1[{C}]), bk.b1, acc{4 * L + C});
+      acc{4 * L + C} = fma(vec4f(a2[{C}]), bk.b2, acc{4 * L + C});
+      acc{4 * L + C} = fma(vec4f(a3[{C}]), bk.b3, acc{4 * L + C});
+//#end
+    }
+//#end
+//#else
 //#unroll G ROWS / GROUP
     let av{G} = loadA(b, row0 + {G * GROUP}u + q, k4);
 //#end
@@ -185,13 +232,16 @@ fn matmul_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
       acc{R} = fma(vec4f(a.w), bk.b3, acc{R});
     }
 //#end
+//#endif
   }
+  let bv = biasAt(col);
 //#unroll R ROWS
-  store(b, row0 + {R}u, col, acc{R});
+  store(b, row0 + {R}u, col, acc{R} + bv);
 //#end
 }
 //#endif
 
+//#if !TA4
 @compute @workgroup_size(8, 8)
 fn matmul_tiled(@builtin(global_invocation_id) gid: vec3u) {
   let row0 = gid.y * 4u;
@@ -213,10 +263,12 @@ fn matmul_tiled(@builtin(global_invocation_id) gid: vec3u) {
     acc{R} = fma(vec4f(a{R}.w), bk.b3, acc{R});
 //#end
   }
+  let bv = biasAt(col);
 //#unroll R 4
-  store(b, row0 + {R}u, col, acc{R});
+  store(b, row0 + {R}u, col, acc{R} + bv);
 //#end
 }
+//#endif
 //#endif
 
 //#if WGT
@@ -399,9 +451,12 @@ fn matmul_wg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
   }
+//#unroll C TN / 4
+  let bv{C} = biasAt(n0 + tx * {TN}u + {C * 4}u);
+//#end
 //#unroll R TM
 //#unroll C TN / 4
-  store(b, m0 + ty * {TM}u + {R}u, n0 + tx * {TN}u + {C * 4}u, acc{R}_{C});
+  store(b, m0 + ty * {TM}u + {R}u, n0 + tx * {TN}u + {C * 4}u, acc{R}_{C} + bv{C});
 //#end
 //#end
 }

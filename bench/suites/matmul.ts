@@ -227,6 +227,9 @@ export async function benchModelShapes(ctx: Ctx): Promise<void> {
 
 export async function benchMatmul(ctx: Ctx): Promise<void> {
   const { gpu, peer } = ctx;
+  // BENCH_MATMUL=model: only the model-shape rows (each still measured beside 1024^3), for
+  // tuning the kernels on the model's shapes without the square and peer rows.
+  if (process.env.BENCH_MATMUL === 'model') return benchModelShapes(ctx);
   const square = (n: number) => ({ M: n, N: n, K: n, transB: false });
   const shapes: MatmulShape[] = ctx.quick
     ? [square(256), square(1024), { M: 1024, N: 1024, K: 1024, transB: true }]

@@ -2,7 +2,8 @@
 // this device holds, f16), every transpose combination, batched and broadcast operands, the
 // bias epilogue, sizes that are not multiples of the tiles (32 x 32, 64 x 64, 128 x 128 per
 // workgroup; k-steps of 8 and 16; vec4 along k and n) including 1, and extreme magnitudes.
-// Backward by finite differences.
+// The subgroup kernel's transposed-A path (vec4 along m) on its own sizes, group widths and
+// row counts. Backward by finite differences.
 // Tolerances: f32 variants TOL below (F32 of test/helpers/check.ts with rtol scaled for
 // K-term sums), and in the extreme-value test the worst-case bound (K + 2) 2^-24 sum|a b|
 // (one rounding per multiply and per add). f16: the bound of f16Bound() below, derived
@@ -153,6 +154,54 @@ t('the subgroup kernel with 4-lane groups (as on SwiftShader), run here with shu
   }
 });
 
+t('subgroup kernel, transposed A read along m (TA4): sizes past and below its tiles, 1, batches, bias, 8- and 4-lane groups, 64 rows', async () => {
+  // The TA4 path runs for op(A) = A^T with M % 4 == 0 (a linear layer's weight gradient
+  // G^T X). M: 4 (one vec4), 36 and 100 (past 32-row blocks, partial last block), 300 (10
+  // blocks: several groups per workgroup, padded); K: 1, 7 and 130 (k past K reads 0); N: 1,
+  // 3 and 45 (scalar stores), 64 (vec4 stores). Tolerance TOL as for every f32 variant.
+  const gpu = await testGpu();
+  if (gpu.subgroupMinSize < 4) {
+    console.log('  skip: no subgroups of 4 or more lanes on this device');
+    return;
+  }
+  const v: Variant = { name: 'subgroup TA4', kind: 'subgroup' };
+  const cases: [number, number, number, boolean][] = [
+    [4, 1, 1, false], [4, 7, 3, true], [36, 130, 45, false], [100, 33, 64, true], [300, 9, 20, false], [8, 130, 1, false],
+  ];
+  try {
+    use(gpu, v);
+    const groups: (4 | 8 | null)[] = gpu.subgroupMinSize >= 8 ? [null, 4] : [null];
+    for (const group of groups)
+      for (const rows of [32, 64]) {
+        gpu.tuning.matmul.group = group;
+        gpu.tuning.matmul.rows = rows;
+        const name = { ...v, name: `${v.name} group ${group ?? 'auto'} rows ${rows}` };
+        for (const [M, K, N, transB] of cases) await checkCase(gpu, name, M, K, N, true, transB, randomValues(M * K, M + 3 * K), randomValues(K * N, K + 5 * N));
+        await checkCase(gpu, name, 36, 20, 13, true, false, randomValues(36 * 20, 7), randomValues(20 * 13, 8), randomValues(13, 9));
+      }
+    gpu.tuning.matmul.group = null;
+    gpu.tuning.matmul.rows = 32;
+    // Batched transposed A: both batched, B shared (A^T is never folded into rows), A shared.
+    const M = 12, K = 10, N = 6;
+    for (const [as, bs] of [[[3, K, M], [3, K, N]], [[2, K, M], [K, N]], [[K, M], [4, K, N]]] as [number[], number[]][]) {
+      const a = f32of(randomValues(ref.size(as), 5));
+      const b = f32of(randomValues(ref.size(bs), 6));
+      const c = ops.matmul(ops.tensor(gpu, Float32Array.from(a), as), ops.tensor(gpu, Float32Array.from(b), bs), { transA: true });
+      const batch = Math.max(ref.size(as.slice(0, -2)), ref.size(bs.slice(0, -2)));
+      const expect = new Float64Array(batch * M * N);
+      for (let i = 0; i < batch; i++) {
+        const ai = ref.size(as.slice(0, -2)) === 1 ? 0 : i, bi = ref.size(bs.slice(0, -2)) === 1 ? 0 : i;
+        expect.set(ref.matmul(a.slice(ai * M * K, (ai + 1) * M * K), b.slice(bi * K * N, (bi + 1) * K * N), M, K, N, true), i * M * N);
+      }
+      assertClose(await c.floats(), expect, TOL, `${v.name} batched [${as}]ᵀ @ [${bs}]`);
+    }
+  } finally {
+    gpu.tuning.matmul.group = null;
+    gpu.tuning.matmul.rows = 32;
+    use(gpu, null);
+  }
+});
+
 t('bias epilogue, every variant', async () => {
   const gpu = await testGpu();
   try {
@@ -262,6 +311,13 @@ t('backward: every transpose, bias, shared-B batch (f32 variants)', async () => 
             op: (a, b, bias) => ops.matmul(a, b, { transA, transB, bias }),
             reference: (a, b, bias) => ref.matmul(a, b, M, K, N, transA, transB, bias),
           });
+      // A linear layer whose weight gradient G^T X has M % 4 == 0 (the subgroup kernel's TA4 path).
+      await checkGradients({
+        what: `${v.name} linear backward (weight gradient with transposed A along m)`, gpu,
+        inputs: [{ data: randomValues(7 * 8, 6), shape: [7, 8] }, { data: randomValues(4 * 8, 7), shape: [4, 8] }, { data: randomValues(4, 8), shape: [4] }],
+        op: (x, w, bias) => ops.matmul(x, w, { transB: true, bias }),
+        reference: (x, w, bias) => ref.matmul(x, w, 7, 8, 4, false, true, bias),
+      });
       await checkGradients({
         what: `${v.name} batched shared-B backward`, gpu,
         inputs: [{ data: randomValues(2 * M * K, 4), shape: [2, M, K] }, { data: randomValues(K * N, 5), shape: [K, N] }],
