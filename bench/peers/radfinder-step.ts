@@ -160,7 +160,7 @@ export class StepSides {
     readonly cfg: TrainConfig,
     readonly host: HostBatch,
   ) {
-    this.model = new RadFinderModel(gpu, cfg.model, cfg.seed);
+    this.model = new RadFinderModel(gpu, cfg.model, cfg.seed).train(); // as the trainer: batch statistics in any feature BatchNorm
     this.opt = createOptimizer(this.model, cfg);
     this.batch = deviceBatch(gpu, host);
     this.params = this.model.parameterCount();

@@ -340,6 +340,10 @@ class RadFinder(nn.Module):
         self.projection_text_copy = ProjectionHead(cfg["text"]["hiddenSize"], hs)
         self.backbone_text = Qwen3Model(cfg["text"])
         self.criterion = Criterion()
+        # vision.featureNorm 'batch' (ours, not RadFinder's): BatchNorm1d without affine before the image heads.
+        if vis.get("featureNorm") == "batch":
+            self.image_feature_norm = nn.BatchNorm1d(2 * E, affine=False)
+            self.depth_feature_norm = nn.BatchNorm1d(2 * E, affine=False)
 
     def encode_image(self, crop):
         """[B, 1, X, Y, Z] -> pooled [B, 2E] and per depth bin [B, D2, 2E] (every window valid)."""
@@ -358,7 +362,11 @@ class RadFinder(nn.Module):
         D2 = grid[2] * t2
         a = cb.encode(cb.axis_patch_proj(rows.reshape(B, nwin * t2, E)), [grid[0], grid[1], D2], grid)
         per_depth = a[:, 1:].reshape(B, grid[0] * grid[1], D2, E).mean(1)
-        return pooled, torch.cat([a[:, :1].expand(B, D2, E), per_depth], 2)
+        depth = torch.cat([a[:, :1].expand(B, D2, E), per_depth], 2)
+        if hasattr(self, "image_feature_norm"):
+            pooled = self.image_feature_norm(pooled)
+            depth = self.depth_feature_norm(depth.reshape(B * D2, 2 * E)).reshape(B, D2, 2 * E)
+        return pooled, depth
 
     def text(self, head, tb):
         return head(self.backbone_text(tb["ids"], tb["mask"], tb["lengths"]))
@@ -432,7 +440,8 @@ class Peer:
             spec = json.load(f)
         self.model = RadFinder(spec["model"])
         weights = {file_key(k): v for k, v in read_safetensors(os.path.join(folder, "model.safetensors")).items()}
-        mine = self.model.state_dict()
+        # PyTorch's BatchNorm keeps a step counter (num_batches_tracked) that our checkpoints do not.
+        mine = {k: v for k, v in self.model.state_dict().items() if not k.endswith("num_batches_tracked")}
         missing = sorted(set(mine) - set(weights))
         extra = sorted(set(weights) - set(mine))
         if missing or extra:
@@ -440,7 +449,9 @@ class Peer:
         for k, v in weights.items():
             if tuple(v.shape) != tuple(mine[k].shape):
                 raise ValueError(f"{k}: shape {tuple(v.shape)} in the file, {tuple(mine[k].shape)} here")
-        self.model.load_state_dict(weights, strict=True)
+        unloaded = self.model.load_state_dict(weights, strict=False)
+        if unloaded.unexpected_keys or any(not k.endswith("num_batches_tracked") for k in unloaded.missing_keys):
+            raise ValueError(f"weights do not load: {unloaded}")
         self.batch = load_batch(os.path.join(folder, "batch.safetensors"), spec["lengths"])
         # Parameter groups by our parameter names: lr scale and weight decay per parameter.
         named = dict(self.model.named_parameters())

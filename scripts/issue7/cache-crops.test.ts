@@ -13,7 +13,7 @@ t('cache crops', async () => {
   const man = process.env.PROBE_DATA!;
   const out = process.env.CACHE ?? '/tmp/g7crops';
   mkdirSync(out, { recursive: true });
-  for (const split of ['train', 'test'] as const) {
+  for (const split of (process.env.SPLITS ?? 'train,test').split(',') as ('train' | 'test')[]) {
     const ds = await CtDataset.open(man, { split, config: cfg.data });
     const fd = openSync(join(out, `${split}.f32`), 'w');
     const labels: number[][] = [];

@@ -23,7 +23,10 @@ import { bceWithLogits } from '../../src/ops/crossentropy.ts';
 import { tensor } from '../../src/ops/creation.ts';
 import { concat, reshape, slice } from '../../src/ops/layout.ts';
 import { mean } from '../../src/ops/reduce.ts';
-import { add, mul, rsqrt, square, sub, addScalar } from '../../src/ops/elementwise.ts';
+import { add, mul, rsqrt, square, sub, addScalar, gelu } from '../../src/ops/elementwise.ts';
+import { patchEmbed3d } from '../../src/ops/patch3d.ts';
+import { transpose } from '../../src/ops/layout.ts';
+import { initNormal, initUniform } from '../../src/nn/module.ts';
 import { auroc, macroMean } from '../../src/eval/metrics.ts';
 import { Rng } from '../../src/rng.ts';
 
@@ -36,7 +39,8 @@ function load(dir: string, split: string) {
   const per = meta.shape[0] * meta.shape[1] * meta.shape[2];
   const data = new Float32Array(meta.n * per);
   const fd = openSync(join(dir, `${split}.f32`), 'r');
-  readSync(fd, new Uint8Array(data.buffer), 0, data.byteLength, 0);
+  // In chunks: one read is limited to 2 GiB.
+  for (let off = 0; off < data.byteLength; off += 1 << 30) readSync(fd, new Uint8Array(data.buffer, off, Math.min(1 << 30, data.byteLength - off)), 0, Math.min(1 << 30, data.byteLength - off), off);
   closeSync(fd);
   return { ...meta, per, data };
 }
@@ -69,8 +73,38 @@ t('probe', async () => {
   const [t0, t1, t2] = bb.tokenGrid;
   const T = t0 * t1 * t2;
   /** The global path of encodeVision, with the pooling and the combiner depth as options. */
+  // STEM=C1: a two-stage stem instead of the single 16x16x4 Conv3d: Conv3d(1, C1, k=s=SP1) -> GELU ->
+  // Conv3d(C1, E, k=s=patch/SP1), both as patch embeddings (the second cut into windows).
+  const C1 = env('STEM', 0);
+  const sp1 = envs('SP1', '4,4,2').split(',').map(Number) as [number, number, number];
+  const sp2 = v.patch.map((p, i) => p / sp1[i]) as [number, number, number];
+  const stem = C1 ? {
+    w1: initNormal(gpu, [C1, 1, ...sp1], Math.sqrt(2 / (sp1[0] * sp1[1] * sp1[2])), seed + 7, 'stem.0.weight'),
+    b1: initUniform(gpu, [C1], 1 / Math.sqrt(sp1[0] * sp1[1] * sp1[2]), seed + 7, 'stem.0.bias'),
+    w2: initNormal(gpu, [E, C1, ...sp2], Math.sqrt(1 / (C1 * sp2[0] * sp2[1] * sp2[2])), seed + 8, 'stem.1.weight'),
+    b2: initUniform(gpu, [E], 1 / Math.sqrt(C1 * sp2[0] * sp2[1] * sp2[2]), seed + 8, 'stem.1.bias'),
+  } : null;
+  const stemParams: Tensor[] = stem ? [stem.w1, stem.b1, stem.w2, stem.b2] : [];
+  // CH=3: the volume as three HU windows (RadFinder's -1000..1000, lung -1000..-400, soft
+  // tissue -160..240), each scaled to [0, 1], through one Conv3d(3, E) patch embedding.
+  const CH = env('CH', 1);
+  const HU_WINDOWS: [number, number][] = [[-1000, 1000], [-1000, -400], [-160, 240]];
+  const chEmbed = CH > 1 ? {
+    w: initNormal(gpu, [E, CH, ...v.patch], Math.sqrt(1 / (CH * v.patch[0] * v.patch[1] * v.patch[2])), seed + 9, 'pe.weight'),
+    b: initUniform(gpu, [E], 1 / Math.sqrt(CH * v.patch[0] * v.patch[1] * v.patch[2]), seed + 9, 'pe.bias'),
+  } : null;
+  if (chEmbed) stemParams.push(chEmbed.w, chEmbed.b);
+  const backboneForward = (vol: Tensor, n: number): Tensor => {
+    if (chEmbed) return bb.encode(patchEmbed3d(vol, chEmbed.w, chEmbed.b, { window: v.window }), bb.tokenGrid);
+    if (!stem) return bb.forward(vol);
+    const g1 = [X / sp1[0], Y / sp1[1], Z / sp1[2]];
+    const h1 = gelu(patchEmbed3d(vol, stem.w1, stem.b1)); // [n, T1, C1]
+    const c1 = reshape(transpose(h1, 1, 2), [n, C1, g1[0], g1[1], g1[2]]);
+    const win2 = v.window.map((w, i) => w / sp1[i]) as [number, number, number];
+    return bb.encode(patchEmbed3d(c1, stem.w2, stem.b2, { window: win2 }), bb.tokenGrid);
+  };
   const features = (vol: Tensor, n: number): Tensor => {
-    const h = bb.forward(vol); // [n * nWin, 1 + T, E]
+    const h = backboneForward(vol, n); // [n * nWin, 1 + T, E]
     const patches = slice(h, 1, 1, 1 + T);
     const cls = reshape(slice(h, 1, 0, 1), [n, nWin, E]);
     const pm = reshape(mean(patches, 1), [n, nWin, E]);
@@ -91,6 +125,17 @@ t('probe', async () => {
   // WINDOW=lo,hi (HU): re-window the [0, 1] = -1000..1000 HU input to lo..hi -> [0, 1], clipped.
   const win = process.env.WINDOW?.split(',').map(Number);
   const volOf = (src: typeof tr, idx: number[]) => {
+    if (CH > 1) {
+      const out = new Float32Array(idx.length * CH * src.per);
+      idx.forEach((i, k) => {
+        const x = src.data.subarray(i * src.per, (i + 1) * src.per);
+        for (let c = 0; c < CH; c++) {
+          const [lo, hi] = HU_WINDOWS[c], o = (k * CH + c) * src.per;
+          for (let j = 0; j < src.per; j++) out[o + j] = Math.min(1, Math.max(0, (x[j] * 2000 - 1000 - lo) / (hi - lo)));
+        }
+      });
+      return tensor(gpu, out, [idx.length, CH, X, Y, Z]);
+    }
     const out = new Float32Array(idx.length * src.per);
     idx.forEach((i, k) => out.set(src.data.subarray(i * src.per, (i + 1) * src.per), k * src.per));
     if (win) for (let i = 0; i < out.length; i++) out[i] = Math.min(1, Math.max(0, (out[i] * 2000 - 1000 - win[0]) / (win[1] - win[0])));
@@ -152,15 +197,16 @@ t('probe', async () => {
     lastPer = Array.from({ length: 18 }, (_, q) => auroc(s.map((r) => r[q]), idx.map((i) => src.labels[i][q])));
     return macroMean(lastPer);
   };
-  const visionParams = new Set([...bb.parameters(), ...cb.parameters()]);
-  const opt = new AdamW([...bb.parameters(), ...cb.parameters(), ...head.parameters()], {
+  const bbParams = bb.parameters().filter((p) => !(stem || chEmbed) || (p !== bb.patch_embed.proj.weight && p !== bb.patch_embed.proj.bias));
+  const visionParams = new Set([...bbParams, ...cb.parameters(), ...stemParams]);
+  const opt = new AdamW([...bbParams, ...cb.parameters(), ...stemParams, ...head.parameters()], {
     lr, weightDecay: 1e-4, clipNorm: env('CLIP', 1), beta1: 0.9, beta2: 0.95,
     group: (p) => ({ lrScale: visionParams.has(p) ? lrv : env('HLR', 1) }),
   });
   const pw = tensor(gpu, tr.posWeight, [18]).keep();
   const rng = new Rng(5 + seed);
   const t0_ = performance.now();
-  console.log(`config: ${JSON.stringify({ hlr: env('HLR', 1), norm, window: process.env.WINDOW, lr, lrv, steps, B, pool, LS, cdepth, bdepth: v.backbone.depth, ntr, seed })}`);
+  console.log(`config: ${JSON.stringify({ ch: CH, stem: C1, sp1, hlr: env('HLR', 1), norm, window: process.env.WINDOW, lr, lrv, steps, B, pool, LS, cdepth, bdepth: v.backbone.depth, ntr, seed })}`);
   console.log(`step 0 train AUROC ${(await score(tr, trEvalIdx)).toFixed(3)} test ${(await score(te, teEvalIdx)).toFixed(3)}`);
   let lsum = 0, ln = 0;
   for (let s = 0; s < steps; s++) {

@@ -29,6 +29,8 @@ const env = (k: string, d: string) => process.env[k] ?? d;
 
 function config(): RadFinderConfig {
   const c = preset('small').model;
+  // The float64 reference (reference.py) is RadFinder's model: without our feature BatchNorm.
+  delete c.vision.featureNorm;
   c.text = { ...c.text, vocabSize: 64, eosTokenId: 3 };
   if (env('GRAD_PRESET', 'small') === 'mini')
     c.vision = {

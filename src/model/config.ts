@@ -144,6 +144,8 @@ export function fromRadfinderJson(json: unknown, src = 'config.json'): RadFinder
   if (text.headDim % 2) throw new DataError(`${src} text_config`, 'head_dim', `${text.headDim} is odd (RoPE rotates pairs)`);
   const textHidden = num(msrc, m, 'text_hidden_size', text.hiddenSize);
   if (textHidden !== text.hiddenSize) throw new DataError(msrc, 'text_hidden_size', `${textHidden} differs from text_config.hidden_size ${text.hiddenSize}`);
+  if (m.feature_norm !== undefined && m.feature_norm !== null && m.feature_norm !== 'batch')
+    throw new DataError(msrc, 'feature_norm', `'${m.feature_norm}' is not 'batch' (or absent, as in RadFinder's release)`);
   const dtype = ip.dtype ?? 'float16';
   if (dtype !== 'float16' && dtype !== 'float32') throw new DataError(`${src} image_preprocessing`, 'dtype', `'${dtype}' is not float16 or float32`);
   const target = sa.localization_target ?? 'radfinder';
@@ -167,6 +169,7 @@ export function fromRadfinderJson(json: unknown, src = 'config.json'): RadFinder
       },
       patch,
       window,
+      ...(m.feature_norm === 'batch' ? { featureNorm: 'batch' as const } : {}),
     },
     text,
     head: {
@@ -235,6 +238,7 @@ export function toRadfinderJson(cfg: RadFinderConfig, opts: { name?: string; max
       prompt_loss_weight: cfg.promptWeight,
       siglip_init_t: cfg.siglipInit.t,
       siglip_init_b: cfg.siglipInit.b,
+      ...(v.featureNorm ? { feature_norm: v.featureNorm } : {}),
     },
     image_preprocessing: {
       pixdim: cfg.preprocessing.pixdim,

@@ -36,6 +36,8 @@ export function checkpointKeys(cfg: RadFinderConfig): KeyShape[] {
   add('feature_comb_image.rope.periods', [E / v.combiner.heads / 6]);
   for (let i = 0; i < v.combiner.depth; i++) block(`feature_comb_image.blocks.${i}`, v.combiner.mlpRatio);
   add('feature_comb_image.norm.weight', [E]), add('feature_comb_image.norm.bias', [E]);
+  if (v.featureNorm === 'batch')
+    for (const n of ['image_feature_norm', 'depth_feature_norm']) add(`${n}.running_mean`, [2 * E]), add(`${n}.running_var`, [2 * E]);
   const { hidden, bottleneck, out: dim } = cfg.head;
   const t = cfg.text;
   for (const [name, inDim] of [['projection_image', 2 * E], ['projection_image_copy', 2 * E], ['projection_text', t.hiddenSize], ['projection_text_copy', t.hiddenSize]] as const) {

@@ -6,6 +6,7 @@
 import type { Tensor } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { Module, initConstant } from '../nn/module.ts';
+import { BatchNorm1d } from '../nn/layers.ts';
 import { FeatureCombiner, WindowBackbone, encodeVision, type Vec3i } from './vision.ts';
 import { Qwen3Model } from './qwen3.ts';
 import { ProjectionHead } from './heads.ts';
@@ -101,6 +102,9 @@ export class RadFinderModel extends Module {
   readonly projection_text_copy: ProjectionHead;
   readonly backbone_text: Qwen3Model;
   readonly criterion: Criterion;
+  /** With vision.featureNorm 'batch' (not RadFinder's): the pooled and per-depth features' BatchNorm1d. */
+  readonly image_feature_norm?: BatchNorm1d;
+  readonly depth_feature_norm?: BatchNorm1d;
 
   constructor(
     readonly gpu: Gpu,
@@ -118,6 +122,10 @@ export class RadFinderModel extends Module {
     this.projection_text_copy = new ProjectionHead(gpu, { in: cfg.text.hiddenSize, hidden, bottleneck, out }, seed + 2003, 'projection_text_copy');
     this.backbone_text = new Qwen3Model(gpu, cfg.text, seed + 3000);
     this.criterion = new Criterion(gpu, cfg.siglipInit.t, cfg.siglipInit.b);
+    if (cfg.vision.featureNorm === 'batch') {
+      this.image_feature_norm = new BatchNorm1d(gpu, 2 * E, 1e-5, 0.1, 'image_feature_norm');
+      this.depth_feature_norm = new BatchNorm1d(gpu, 2 * E, 1e-5, 0.1, 'depth_feature_norm');
+    }
   }
 
   get binMm(): number {
@@ -127,10 +135,12 @@ export class RadFinderModel extends Module {
   /** crop [B, 1, X, Y, Z] (RadFinder layout, B scans of one window grid) -> the three image embeddings. */
   encodeImage(volume: Tensor, opts: { depth?: boolean } = {}): ImageEmbeddings {
     const f = encodeVision(this.backbone_image, this.feature_comb_image, volume, opts);
+    const pooled = this.image_feature_norm ? this.image_feature_norm.forward(f.pooled) : f.pooled;
+    const depth = opts.depth === false ? null : this.depth_feature_norm ? this.depth_feature_norm.forward(f.depth) : f.depth;
     return {
-      image: this.projection_image.forward(f.pooled),
-      disease: this.projection_image_copy.forward(f.pooled),
-      depth: opts.depth === false ? (null as unknown as Tensor) : this.projection_image_copy.forward(f.depth),
+      image: this.projection_image.forward(pooled),
+      disease: this.projection_image_copy.forward(pooled),
+      depth: depth === null ? (null as unknown as Tensor) : this.projection_image_copy.forward(depth),
       grid: f.grid,
     };
   }

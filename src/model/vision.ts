@@ -43,6 +43,13 @@ export interface VisionConfig {
   patch: Vec3i;
   /** Voxels per window (x, y, z) (RadFinder: 128 x 128 x 32 = 96 mm cubes). */
   window: Vec3i;
+  /**
+   * Not RadFinder's (absent there): 'batch' standardises the pooled and the per-depth image
+   * features by a BatchNorm1d without affine before the image projection heads. For models
+   * trained from scratch on small data, where the pooled features of all scans share one
+   * dominant direction (issue 7; README "Learning").
+   */
+  featureNorm?: 'batch';
 }
 
 /** A 3D-RoPE position module: the periods buffer of radfinder rotary_pos_embed.py and a table cache. */

@@ -21,6 +21,28 @@ const isParameter = (v: unknown): v is Tensor => v instanceof Tensor && v.requir
 const isBuffer = (v: unknown): v is Tensor => v instanceof Tensor && buffers.has(v);
 
 export abstract class Module {
+  /**
+   * PyTorch's training flag, read by layers that behave differently while training
+   * (BatchNorm1d). Off by default here (PyTorch: on), so that loading weights and running
+   * inference never needs an eval() call; trainers call train().
+   */
+  training = false;
+
+  /** Sets the training flag of this module and every sub-module (PyTorch's Module.train). */
+  train(mode = true): this {
+    this.training = mode;
+    for (const value of Object.values(this)) {
+      if (value instanceof Module && value !== this) value.train(mode);
+      else if (Array.isArray(value)) for (const v of value) if (v instanceof Module) v.train(mode);
+    }
+    return this;
+  }
+
+  /** train(false) (PyTorch's Module.eval). */
+  eval(): this {
+    return this.train(false);
+  }
+
   /** Every parameter, named by its path (e.g. 'blocks.0.attn.q.weight'), PyTorch's named_parameters(). */
   namedParameters(prefix = ''): [string, Tensor][] {
     return this.walk(prefix, isParameter, (m, name) => m.namedParameters(name));

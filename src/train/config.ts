@@ -60,6 +60,8 @@ function reduced(o: {
       combiner: { depth: o.combinerDepth, heads: o.combinerHeads, mlpRatio: 4, ropeBase: 100, layerScale: 1 },
       patch: o.patch,
       window: o.window,
+      // Not RadFinder's: see VisionConfig.featureNorm and README "Learning".
+      featureNorm: 'batch',
     },
     text: {
       hiddenSize: o.text.hidden,

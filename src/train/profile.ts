@@ -319,7 +319,7 @@ export async function profileTrainingStep(gpu: Gpu, o: ProfileOptions): Promise<
   await mkdir(o.workDir, { recursive: true });
   const tok = await runTokenizer(o.workDir, false, trainSet, o.config.vocabSize);
   const cfg = await settleConfig(o.workDir, o.config, tok, false);
-  const model = new RadFinderModel(gpu, cfg.model, cfg.seed);
+  const model = new RadFinderModel(gpu, cfg.model, cfg.seed).train();
   const opt = createOptimizer(model, cfg);
   const ctx: StepContext = { gpu, model, opt, tok: wordPieceForModel(tok), cfg, posWeight: trainSet.stats().posWeight };
   log(`model: ${(model.parameterCount() / 1e6).toFixed(2)} M parameters; ${describeModel(cfg.model)}; batch ${cfg.batch}`);

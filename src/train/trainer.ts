@@ -88,7 +88,8 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
   const textTok = wordPieceForModel(tok);
   const weightsFiles = weightsFolderFiles(cfg, tok);
 
-  const model = new RadFinderModel(gpu, cfg.model, cfg.seed);
+  // Training mode: a BatchNorm1d (vision.featureNorm) normalises by batch statistics and keeps running ones.
+  const model = new RadFinderModel(gpu, cfg.model, cfg.seed).train();
   const opt = createOptimizer(model, cfg);
   const metrics = new MetricsFile(out);
   let start = 0;
@@ -145,6 +146,7 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
   await writePlots(out, metrics.path);
 
   let evaluation: R | null = null;
+  model.eval();
   if (o.evaluate && end === cfg.steps) evaluation = await o.evaluate.run({ gpu, model, tokenizer: textTok, manifest, config: cfg, runDir: out, log });
   opt.dispose();
   model.dispose();
