@@ -8,6 +8,8 @@
 import { DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { quietly } from '../gpu/polling.ts';
+import { autotuneEnabled, autotuneSeen } from '../gpu/autotune.ts';
+import { matmulTuner } from '../launch/matmul.ts';
 import { CtDataset, type PreparedCase } from '../data/dataset.ts';
 import { RadFinderModel } from '../model/model.ts';
 import { wordPieceForModel, type TextTokenizer } from '../model/text.ts';
@@ -58,6 +60,12 @@ export interface TrainOptions<R = unknown> {
    * saved configuration whole.
    */
   stepsOverride?: number;
+  /**
+   * Where autotuned kernel choices are cached (see autotune()); only used where autotuning is
+   * on (gpu.tuning.autotune, by default on GPUs and off on CPU adapters). Default: the user's
+   * cache folder; null keeps them in memory.
+   */
+  autotuneCacheDir?: string | null;
 }
 
 export interface TrainResult<R = unknown> {
@@ -141,6 +149,17 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
     if (checkpoint) {
       const path = await saveCheckpoint(out, model, opt, { step: step + 1, loss: lastLoss }, weightsFiles);
       log(`checkpoint ${path}`);
+    }
+    // After this process's first step every matmul shape class of the step has been met:
+    // where autotuning is on, time the variants of the classes without a cached choice once
+    // (outside a step's batch, the step logged first), so that the following steps launch the
+    // fastest; the next progress line's ms/step leaves the tuning out.
+    if (step === start && end > start + 1 && autotuneEnabled(gpu)) {
+      await Promise.all(fences.splice(0));
+      const classes = await autotuneSeen(gpu, matmulTuner, { cacheDir: o.autotuneCacheDir, log });
+      const measured = classes.filter((c) => c.measured).length;
+      log(`autotune: ${classes.length} matmul shape classes (${measured} timed now, ${classes.length - measured} from the cache): ${classes.map((c) => `${c.key} -> ${c.choice ?? 'default'}`).join(', ')}`);
+      t0 = performance.now();
     }
   }
   await writePlots(out, metrics.path);

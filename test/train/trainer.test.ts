@@ -46,6 +46,28 @@ t('tiny run: the loss falls; checkpoints, metrics, plots and the evaluation are 
   assert.ok(lines.some((l) => /retrieval/.test(l)));
 });
 
+t('where autotuning is on, the first step meets the matmul shape classes and they are timed and cached once', async () => {
+  const gpu = await testGpu();
+  const cache = join(dir, 'autotune-cache');
+  const before = gpu.tuning.autotune;
+  // Off by default on lavapipe (its fixed defaults are the measured best); forced on here.
+  gpu.tuning.autotune = true;
+  try {
+    const cfg = { ...preset('tiny'), steps: 3, checkpointEvery: 0 };
+    const lines: string[] = [];
+    await train(gpu, { data, out: join(dir, 'tuned'), config: cfg, autotuneCacheDir: cache, log: (l) => lines.push(l) });
+    const line = lines.find((l) => l.startsWith('autotune:'));
+    const m = line?.match(/^autotune: (\d+) matmul shape classes \((\d+) timed now/);
+    assert.ok(m && Number(m[1]) > 0 && m[1] === m[2], `first run times every class: ${line}`);
+    // The losses still log after the tuning, and the choices are on disk for the next run.
+    assert.ok(lines.some((l) => /step\s+3\/3/.test(l)), lines.join('\n'));
+    const { readdirSync } = await import('node:fs');
+    assert.ok(readdirSync(cache).some((f) => f.startsWith('autotune-')), 'cache file written');
+  } finally {
+    gpu.tuning.autotune = before;
+  }
+});
+
 t('a run stopped after 6 steps and resumed ends with the same weights as an uninterrupted one', async () => {
   const gpu = await testGpu();
   const cfg = { ...preset('tiny'), steps: 10, checkpointEvery: 3 };
