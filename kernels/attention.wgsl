@@ -6,6 +6,10 @@
 //
 // q: [B, H, Lq, D], k and v: [B, Hkv, Lk, D] with H = Hkv * GRP (grouped-query attention:
 // query head h reads key/value head h / GRP; GRP = 1 is ordinary multi-head attention).
+// Rows may also lie as [B, Lq, H, D] and [B, Lk, Hkv, D] (layout 'blhd', the projections'
+// own layout, so no permuted copies): row i of head h of batch b is row
+// b * qsb + h * qsh + i * qsl of Q, O, dO and dQ (ksb, ksh, ksl for K, V, dK, dV; in rows of
+// HD4 vec4s). The statistics Stats and Delta are [B, H, Lq] in either layout.
 // mask (MASK): [B, Lk] with 1 = attend, 0 = skip. CAUSAL: query i attends keys
 // j <= i + (Lk - Lq) only (p.off = Lk - Lq; j <= i when Lq = Lk).
 //
@@ -156,26 +160,28 @@ fn attention(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
   LANE(i)
   let bh = wg.y;
   let b = bh / p.H;
+  // row: the query's statistics ([B, H, Lq] always); qrow: its row of Q, O, dO, dQ.
   let row = bh * p.Lq + min(i, p.Lq - 1u);
+  let qrow = b * p.qsb + (bh % p.H) * p.qsh + min(i, p.Lq - 1u) * p.qsl;
   var qv: array<vec4f, {HL}>;
   var acc: array<vec4f, {HL}>;
   for (var c = 0u; c < chunks(); c++) {
 //#unroll d CH
-    qv[c * {CH}u + {d}u] = OWN(Q, row, c * {CH}u + {d}u) * p.scale;
+    qv[c * {CH}u + {d}u] = OWN(Q, qrow, c * {CH}u + {d}u) * p.scale;
     acc[c * {CH}u + {d}u] = vec4f(0.0);
 //#end
   }
   // -1e30, not -inf: exp(m - mNew) stays finite (0) before the first kept key.
   var m = -1e30;
   var l = 0.0;
-  let kbase = (b * (p.H / p.GRP) + (bh % p.H) / p.GRP) * p.Lk;
+  let kbase = b * p.ksb + ((bh % p.H) / p.GRP) * p.ksh;
 //#if CAUSAL
   let last = i32(i) + p.off;
 //#endif
   let jEnd = keyEnd(wg.x * {QW}u);
   for (var j = 0u; j < jEnd; j++) {
     if (!keep(b, j)) { continue; }
-    let kr = (kbase + j) * {HD4}u;
+    let kr = (kbase + j * p.ksl) * {HD4}u;
     var s = 0.0;
     for (var c = 0u; c < chunks(); c++) {
 //#if SG
@@ -219,7 +225,7 @@ fn attention(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
   let inv = select(0.0, 1.0 / l, l > 0.0);
   for (var c = 0u; c < chunks(); c++) {
 //#unroll d CH
-    if (ph + c * {CH}u + {d}u < {HD4}u) { O[row * {HD4}u + ph + c * {CH}u + {d}u] = acc[c * {CH}u + {d}u] * inv; }
+    if (ph + c * {CH}u + {d}u < {HD4}u) { O[qrow * {HD4}u + ph + c * {CH}u + {d}u] = acc[c * {CH}u + {d}u] * inv; }
 //#end
   }
   if (ph == 0u) { Stats[row] = select(vec2f(-1e30, 0.0), vec2f(m, log(l)), l > 0.0); }
@@ -234,16 +240,18 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
   LANE(i)
   let bh = wg.y;
   let b = bh / p.H;
+  // row: the query's statistics ([B, H, Lq] always); qrow: its row of Q, O, dO, dQ.
   let row = bh * p.Lq + min(i, p.Lq - 1u);
+  let qrow = b * p.qsb + (bh % p.H) * p.qsh + min(i, p.Lq - 1u) * p.qsl;
   var delta = 0.0;
   var qv: array<vec4f, {HL}>;
   var gv: array<vec4f, {HL}>;
   var dq: array<vec4f, {HL}>;
   for (var c = 0u; c < chunks(); c++) {
 //#unroll d CH
-    qv[c * {CH}u + {d}u] = OWN(Q, row, c * {CH}u + {d}u) * p.scale;
-    gv[c * {CH}u + {d}u] = OWN(dO, row, c * {CH}u + {d}u);
-    delta += dot(gv[c * {CH}u + {d}u], OWN(Oin, row, c * {CH}u + {d}u));
+    qv[c * {CH}u + {d}u] = OWN(Q, qrow, c * {CH}u + {d}u) * p.scale;
+    gv[c * {CH}u + {d}u] = OWN(dO, qrow, c * {CH}u + {d}u);
+    delta += dot(gv[c * {CH}u + {d}u], OWN(Oin, qrow, c * {CH}u + {d}u));
     dq[c * {CH}u + {d}u] = vec4f(0.0);
 //#end
   }
@@ -251,14 +259,14 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
   delta = partSum1(delta);
 //#endif
   let st = StatsIn[row];
-  let kbase = (b * (p.H / p.GRP) + (bh % p.H) / p.GRP) * p.Lk;
+  let kbase = b * p.ksb + ((bh % p.H) / p.GRP) * p.ksh;
 //#if CAUSAL
   let last = i32(i) + p.off;
 //#endif
   let jEnd = keyEnd(wg.x * {QW}u);
   for (var j = 0u; j < jEnd; j++) {
     if (!keep(b, j)) { continue; }
-    let kr = (kbase + j) * {HD4}u;
+    let kr = (kbase + j * p.ksl) * {HD4}u;
     var s = 0.0;
     var dp = 0.0;
     for (var c = 0u; c < chunks(); c++) {
@@ -300,7 +308,7 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
   if (ph == 0u) { Delta[row] = delta; }
   for (var c = 0u; c < chunks(); c++) {
 //#unroll d CH
-    if (ph + c * {CH}u + {d}u < {HD4}u) { dQ[row * {HD4}u + ph + c * {CH}u + {d}u] = dq[c * {CH}u + {d}u] * p.scale; }
+    if (ph + c * {CH}u + {d}u < {HD4}u) { dQ[qrow * {HD4}u + ph + c * {CH}u + {d}u] = dq[c * {CH}u + {d}u] * p.scale; }
 //#end
   }
 }
@@ -316,7 +324,7 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
   let bkv = wg.y;
   let Hkv = p.H / p.GRP;
   let b = bkv / Hkv;
-  let krow = bkv * p.Lk + min(j, p.Lk - 1u);
+  let krow = b * p.ksb + (bkv % Hkv) * p.ksh + min(j, p.Lk - 1u) * p.ksl;
   let kept = keep(b, min(j, p.Lk - 1u));
   var kv: array<vec4f, {HL}>;
   var vv: array<vec4f, {HL}>;
@@ -338,9 +346,12 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
   let iStart = 0u;
 //#endif
   for (var g = 0u; g < p.GRP; g++) {
-    let qbase = (b * p.H + (bkv % Hkv) * p.GRP + g) * p.Lq;
+    let h = (bkv % Hkv) * p.GRP + g;
+    // qbase: the head's statistics; qb: its rows of Q and dO.
+    let qbase = (b * p.H + h) * p.Lq;
+    let qb = b * p.qsb + h * p.qsh;
     for (var i = iStart; i < p.Lq; i++) {
-      let r = (qbase + i) * {HD4}u;
+      let r = (qb + i * p.qsl) * {HD4}u;
       var s = 0.0;
       var dp = 0.0;
       for (var c = 0u; c < chunks(); c++) {

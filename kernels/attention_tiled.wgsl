@@ -42,9 +42,9 @@ var<workgroup> Sb: array<f32, {NT * T}>;
 // query (backward kv) its saved (m, log l), Delta and 1 where it exists.
 var<workgroup> Rw: array<vec4f, {NT}>;
 
-// Rows [r0, r0 + NT) of arr (rows counted from base; rows from n on read as zeros), chunk
-// c, times mul, into tile.
-//#define LOAD(tile, arr, base, r0, n, c, mul) for (var x = t; x < {NT * DC}u; x += {T}u) { let r = r0 + x / {DC}u; let d = c * {DC}u + x % {DC}u; tile[x] = select(vec4f(0.0), arr[(base + min(r, n - 1u)) * {HD4}u + min(d, {HD4}u - 1u)], r < n && d < {HD4}u) * mul; }
+// Rows [r0, r0 + NT) of arr (row r at row base + r * sl of the buffer, see the strides in
+// kernels/attention.wgsl; rows from n on read as zeros), chunk c, times mul, into tile.
+//#define LOAD(tile, arr, base, sl, r0, n, c, mul) for (var x = t; x < {NT * DC}u; x += {T}u) { let r = r0 + x / {DC}u; let d = c * {DC}u + x % {DC}u; tile[x] = select(vec4f(0.0), arr[(base + min(r, n - 1u) * sl) * {HD4}u + min(d, {HD4}u - 1u)], r < n && d < {HD4}u) * mul; }
 
 // Slice d (a vec4 index into the head) of row `row` of arr, zero past the head.
 //#if PADV
@@ -113,17 +113,19 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
   let i = wg.x * {NR}u + t / {R}u;
   let bh = wg.y;
   let b = bh / p.H;
+  // row: the query's statistics ([B, H, Lq] always); qrow: its row of Q, O, dO, dQ.
   let row = bh * p.Lq + min(i, p.Lq - 1u);
+  let qrow = b * p.qsb + (bh % p.H) * p.qsh + min(i, p.Lq - 1u) * p.qsl;
   var qv: array<vec4f, {HL}>;
   var acc: array<vec4f, {HL}>;
 //#unroll k HL
-  qv[{k}] = OWN(Q, row, part + {R * k}u) * p.scale;
+  qv[{k}] = OWN(Q, qrow, part + {R * k}u) * p.scale;
   acc[{k}] = vec4f(0.0);
 //#end
   // -1e30, not -inf: exp(m - mNew) stays finite (0) before the first kept key.
   var m = -1e30;
   var l = 0.0;
-  let kbase = (b * (p.H / p.GRP) + (bh % p.H) / p.GRP) * p.Lk;
+  let kbase = b * p.ksb + ((bh % p.H) / p.GRP) * p.ksh;
 //#if CAUSAL
   let last = i32(i) + p.off;
 //#endif
@@ -134,8 +136,8 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
     // last of K).
 //#unroll c NC
     if ({c}u > 0u) { workgroupBarrier(); }
-    LOAD(Ta, K, kbase, j0, jEnd, {c}u, 1.0)
-    if ({c}u + 1u == {NC}u) { LOAD(Tb, V, kbase, j0, jEnd, {c}u, 1.0) }
+    LOAD(Ta, K, kbase, p.ksl, j0, jEnd, {c}u, 1.0)
+    if ({c}u + 1u == {NC}u) { LOAD(Tb, V, kbase, p.ksl, j0, jEnd, {c}u, 1.0) }
     workgroupBarrier();
     for (var j = 0u; j < tileRows(); j++) {
       var s = select(0.0, Sa[j * {T}u + t], {c}u > 0u);
@@ -160,7 +162,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
 //#unroll c NC
     if ({c}u > 0u) {
       workgroupBarrier();
-      LOAD(Tb, V, kbase, j0, jEnd, {NC - 1 - c}u, 1.0)
+      LOAD(Tb, V, kbase, p.ksl, j0, jEnd, {NC - 1 - c}u, 1.0)
       workgroupBarrier();
     }
     for (var j = 0u; j < tileRows(); j++) {
@@ -177,7 +179,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
   // A query with no key to attend to gets a zero output (and a gradient of zero).
   let inv = select(0.0, 1.0 / l, l > 0.0);
 //#unroll k HL
-  if (part + {R * k}u < {HD4}u) { O[row * {HD4}u + part + {R * k}u] = acc[{k}] * inv; }
+  if (part + {R * k}u < {HD4}u) { O[qrow * {HD4}u + part + {R * k}u] = acc[{k}] * inv; }
 //#end
   if (part == 0u) { Stats[row] = select(vec2f(-1e30, 0.0), vec2f(m, log(l)), l > 0.0); }
 }
@@ -189,15 +191,17 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_i
   let i = wg.x * {NR}u + t / {R}u;
   let bh = wg.y;
   let b = bh / p.H;
+  // row: the query's statistics ([B, H, Lq] always); qrow: its row of Q, O, dO, dQ.
   let row = bh * p.Lq + min(i, p.Lq - 1u);
+  let qrow = b * p.qsb + (bh % p.H) * p.qsh + min(i, p.Lq - 1u) * p.qsl;
   var qv: array<vec4f, {HL}>;
   var gv: array<vec4f, {HL}>;
   var dq: array<vec4f, {HL}>;
   var dpart = 0.0;
 //#unroll k HL
-  qv[{k}] = OWN(Q, row, part + {R * k}u) * p.scale;
-  gv[{k}] = OWN(dO, row, part + {R * k}u);
-  dpart += dot(gv[{k}], OWN(Oin, row, part + {R * k}u));
+  qv[{k}] = OWN(Q, qrow, part + {R * k}u) * p.scale;
+  gv[{k}] = OWN(dO, qrow, part + {R * k}u);
+  dpart += dot(gv[{k}], OWN(Oin, qrow, part + {R * k}u));
   dq[{k}] = vec4f(0.0);
 //#end
   // Delta = dO . O: the parts' partial sums, summed in order through Sa.
@@ -206,7 +210,7 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_i
   let delta = score(0u, r0);
   let st = StatsIn[row];
   workgroupBarrier();
-  let kbase = (b * (p.H / p.GRP) + (bh % p.H) / p.GRP) * p.Lk;
+  let kbase = b * p.ksb + ((bh % p.H) / p.GRP) * p.ksh;
 //#if CAUSAL
   let last = i32(i) + p.off;
 //#endif
@@ -215,8 +219,8 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_i
     if (t < {NT}u) { Rw[t] = vec4f(select(0.0, 1.0, j0 + t < jEnd && keep(b, min(j0 + t, p.Lk - 1u)))); }
 //#unroll c NC
     if ({c}u > 0u) { workgroupBarrier(); }
-    LOAD(Ta, K, kbase, j0, jEnd, {c}u, 1.0)
-    LOAD(Tb, V, kbase, j0, jEnd, {c}u, 1.0)
+    LOAD(Ta, K, kbase, p.ksl, j0, jEnd, {c}u, 1.0)
+    LOAD(Tb, V, kbase, p.ksl, j0, jEnd, {c}u, 1.0)
     workgroupBarrier();
     for (var j = 0u; j < tileRows(); j++) {
       var s = select(0.0, Sa[j * {T}u + t], {c}u > 0u);
@@ -234,7 +238,7 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_i
 //#unroll c NC
     if ({c}u > 0u) {
       workgroupBarrier();
-      LOAD(Ta, K, kbase, j0, jEnd, {NC - 1 - c}u, 1.0)
+      LOAD(Ta, K, kbase, p.ksl, j0, jEnd, {NC - 1 - c}u, 1.0)
       workgroupBarrier();
     }
     for (var j = 0u; j < tileRows(); j++) {
@@ -249,7 +253,7 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_i
   if (i >= p.Lq) { return; }
   if (part == 0u) { Delta[row] = delta; }
 //#unroll k HL
-  if (part + {R * k}u < {HD4}u) { dQ[row * {HD4}u + part + {R * k}u] = dq[{k}] * p.scale; }
+  if (part + {R * k}u < {HD4}u) { dQ[qrow * {HD4}u + part + {R * k}u] = dq[{k}] * p.scale; }
 //#end
 }
 
@@ -262,7 +266,7 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_
   let bkv = wg.y;
   let Hkv = p.H / p.GRP;
   let b = bkv / Hkv;
-  let krow = bkv * p.Lk + min(j, p.Lk - 1u);
+  let krow = b * p.ksb + (bkv % Hkv) * p.ksh + min(j, p.Lk - 1u) * p.ksl;
   let kept = j < p.Lk && keep(b, min(j, p.Lk - 1u));
   var kv: array<vec4f, {HL}>;
   var vv: array<vec4f, {HL}>;
@@ -282,7 +286,10 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_
   let iStart = 0u;
 //#endif
   for (var g = 0u; g < p.GRP; g++) {
-    let qbase = (b * p.H + (bkv % Hkv) * p.GRP + g) * p.Lq;
+    let h = (bkv % Hkv) * p.GRP + g;
+    // qbase: the head's statistics; qb: its rows of Q and dO.
+    let qbase = (b * p.H + h) * p.Lq;
+    let qb = b * p.qsb + h * p.qsh;
     for (var i0 = iStart; i0 < p.Lq; i0 += {NT}u) {
       if (t < {NT}u) {
         let qr = qbase + min(i0 + t, p.Lq - 1u);
@@ -292,8 +299,8 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_
       // The queries come scaled, as in the forward (q * scale) . k: the same scores.
 //#unroll c NC
       if ({c}u > 0u) { workgroupBarrier(); }
-      LOAD(Ta, Q, qbase, i0, p.Lq, {c}u, p.scale)
-      LOAD(Tb, dO, qbase, i0, p.Lq, {c}u, 1.0)
+      LOAD(Ta, Q, qb, p.qsl, i0, p.Lq, {c}u, p.scale)
+      LOAD(Tb, dO, qb, p.qsl, i0, p.Lq, {c}u, 1.0)
       workgroupBarrier();
       for (var ii = 0u; ii < tileRows(); ii++) {
         var s = select(0.0, Sa[ii * {T}u + t], {c}u > 0u);
@@ -311,8 +318,8 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_
 //#unroll c NC
       if ({c}u > 0u) {
         workgroupBarrier();
-        LOAD(Ta, Q, qbase, i0, p.Lq, {NC - 1 - c}u, p.scale)
-        LOAD(Tb, dO, qbase, i0, p.Lq, {NC - 1 - c}u, 1.0)
+        LOAD(Ta, Q, qb, p.qsl, i0, p.Lq, {NC - 1 - c}u, p.scale)
+        LOAD(Tb, dO, qb, p.qsl, i0, p.Lq, {NC - 1 - c}u, 1.0)
         workgroupBarrier();
       }
       for (var ii = 0u; ii < tileRows(); ii++) {

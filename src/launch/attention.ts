@@ -12,6 +12,8 @@ import { Tensor, fmtShape, scope } from '../tensor.ts';
 import { padRows, unpadRows } from './pad.ts';
 import { checkFinite, checkInputs, sameShape } from './util.ts';
 
+const strideParams = { qsb: 'u32', qsh: 'u32', qsl: 'u32', ksb: 'u32', ksh: 'u32', ksl: 'u32' } as const;
+
 // The buffers of both attention kernels (the subgroup/plain file and the tiled one).
 // Stats: per query, the largest score m and log l, l = sum_j exp(score_j - m) (vec2f).
 const attentionBuffers = {
@@ -36,7 +38,9 @@ export const attentionKernel = defineKernel({
   source,
   // GRP: query heads per key/value head; off = Lk - Lq (CAUSAL: key j <= query i + off);
   // nch: chunks per lane part (DYN).
-  params: { H: 'u32', GRP: 'u32', Lq: 'u32', Lk: 'u32', scale: 'f32', off: 'i32', nch: 'u32' },
+  // qsb, qsh, qsl (ksb, ksh, ksl): rows between batches, heads and positions of q (k, v), which
+  // place the rows as [B, H, L, D] or [B, L, H, D] (AttentionOptions.layout).
+  params: { H: 'u32', GRP: 'u32', Lq: 'u32', Lk: 'u32', scale: 'f32', off: 'i32', nch: 'u32', ...strideParams },
   buffers: attentionBuffers,
   entries: {
     attention: ['Q', 'K', 'V', 'mask', 'O', 'Stats'],
@@ -49,7 +53,7 @@ export const attentionKernel = defineKernel({
 export const attentionTiledKernel = defineKernel({
   file: 'attention_tiled.wgsl',
   source: tiledSource,
-  params: { H: 'u32', GRP: 'u32', Lq: 'u32', Lk: 'u32', scale: 'f32', off: 'i32', nt: 'u32' },
+  params: { H: 'u32', GRP: 'u32', Lq: 'u32', Lk: 'u32', scale: 'f32', off: 'i32', nt: 'u32', ...strideParams },
   buffers: attentionBuffers,
   entries: {
     attention_tiled: ['Q', 'K', 'V', 'mask', 'O', 'Stats'],
@@ -70,6 +74,21 @@ export interface AttentionOptions {
    * Lq > Lk the first Lq - Lk queries see no key and get zeros. Combines with `mask`.
    */
   causal?: boolean;
+  /**
+   * Where the heads lie: 'bhld' (default) q [B, H, Lq, D], k and v [B, Hkv, Lk, D]; 'blhd'
+   * q [B, Lq, H, D], k and v [B, Lk, Hkv, D] (a projection's output reshaped, no permuted
+   * copies). The output and the gradients come in the inputs' layout.
+   */
+  layout?: AttentionLayout;
+}
+
+export type AttentionLayout = 'bhld' | 'blhd';
+
+/** The kernels' row strides (in rows of D) of q, o and k, v for a layout. */
+function strides(layout: AttentionLayout, H: number, Hkv: number, Lq: number, Lk: number) {
+  return layout === 'bhld'
+    ? { qsb: H * Lq, qsh: Lq, qsl: 1, ksb: Hkv * Lk, ksh: Lk, ksl: 1 }
+    : { qsb: Lq * H, qsh: 1, qsl: H, ksb: Lk * Hkv, ksh: 1, ksl: Hkv };
 }
 
 /**
@@ -303,6 +322,7 @@ export interface AttentionSaved {
   scale: number;
   causal: boolean;
   mask: Tensor | null;
+  layout: AttentionLayout;
   label: string;
   /** The forward's kernel variant, which the backward runs too (the same scores, bit for bit). */
   variant: AttentionVariant;
@@ -317,7 +337,7 @@ export interface AttentionSaved {
 
 /**
  * softmax(scale * q k^T + mask) v, fused (the [Lq, Lk] scores are never stored); see
- * ops.attention for the shapes and options. Returns the output [B, H, Lq, D] and, with
+ * ops.attention for the shapes and options. Returns the output (q's shape) and, with
  * `save`, what attentionBackward needs; the output owns those tensors (they live as long
  * as it does).
  * @throws ShapeError naming the op and the shapes, ValueError for a bad option (see
@@ -327,11 +347,16 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
   const mask = opts.mask ?? null;
   const gpu = checkInputs('attention', mask ? [q, k, v, mask] : [q, k, v]);
   const what = `attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`;
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new ShapeError(`${what}: expected [batch, heads, length, headDim] each`);
-  const [B, H, Lq, D] = q.shape;
-  const [, Hkv, Lk] = k.shape;
+  const order = opts.layout ?? 'bhld';
+  if (order !== 'bhld' && order !== 'blhd') throw new ValueError(`attention: layout must be 'bhld' or 'blhd', got ${String(order)}`);
+  const bhld = order === 'bhld';
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4)
+    throw new ShapeError(`${what}: expected ${bhld ? '[batch, heads, length, headDim]' : '[batch, length, heads, headDim]'} each`);
+  const [B, , , D] = q.shape;
+  const [H, Lq] = bhld ? [q.shape[1], q.shape[2]] : [q.shape[2], q.shape[1]];
+  const [Hkv, Lk] = bhld ? [k.shape[1], k.shape[2]] : [k.shape[2], k.shape[1]];
   if (!sameShape(k.shape, v.shape) || k.shape[0] !== B || k.shape[3] !== D)
-    throw new ShapeError(`${what}: k and v must be [${B}, Hkv, Lk, ${D}] (the same shape)`);
+    throw new ShapeError(`${what}: k and v must be ${bhld ? `[${B}, Hkv, Lk, ${D}]` : `[${B}, Lk, Hkv, ${D}]`} (the same shape)`);
   if (H % Hkv) throw new ShapeError(`${what}: ${H} query heads are not a multiple of ${Hkv} key/value heads`);
   if (D > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`${what}: head dimension ${D} is above the supported ${ATTENTION_MAX_HEAD_DIM}`);
   if (mask && (mask.rank !== 2 || mask.shape[0] !== B || mask.shape[1] !== Lk))
@@ -342,7 +367,8 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
   checkFinite('attention', 'scale', scale);
   const GRP = H / Hkv;
   const variant = attentionVariantFor(gpu);
-  const label = `attention [${B}x${H}${GRP > 1 ? `/${Hkv}` : ''}] ${Lq}x${Lk}x${D}${mask ? ' masked' : ''}${causal ? ' causal' : ''}`;
+  const label = `attention [${B}x${H}${GRP > 1 ? `/${Hkv}` : ''}] ${Lq}x${Lk}x${D}${mask ? ' masked' : ''}${causal ? ' causal' : ''}${bhld ? '' : ' blhd'}`;
+  const st = strides(order, H, Hkv, Lq, Lk);
 
   return scope(() => {
     // Head widths that are not a multiple of 4 run on zero-padded copies.
@@ -355,7 +381,7 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
       const L = tiledLayout(gpu, D);
       gpu.launch(attentionTiledKernel.attention_tiled, {
         ...tiledVariant(gpu, L, !!mask, causal),
-        params: { H, GRP, Lq, Lk, scale, off: Lk - Lq, nt: L.NT },
+        params: { H, GRP, Lq, Lk, scale, off: Lk - Lq, nt: L.NT, ...st },
         buffers,
         workgroups: [Math.ceil(Lq / L.NR), B * H, 1],
         label,
@@ -365,7 +391,7 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
       const L = layout(gpu, D, G, false);
       gpu.launch(attentionKernel.attention, {
         ...kernelVariant(gpu, L, G, !!mask, causal),
-        params: { H, GRP, Lq, Lk, scale, off: Lk - Lq, nch: L.NCH },
+        params: { H, GRP, Lq, Lk, scale, off: Lk - Lq, nch: L.NCH, ...st },
         buffers,
         workgroups: [Math.ceil(Lq / (64 / L.P)), B * H, 1],
         label,
@@ -376,7 +402,7 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
     // backward may come; this scope frees them otherwise).
     o.own(stats);
     if (padded && save) for (const t of [qp, kp, vp, op]) o.own(t);
-    const saved = save ? { B, H, Hkv, Lq, Lk, D, scale, causal, mask, label, variant, q: qp, k: kp, v: vp, o: op, stats } : null;
+    const saved = save ? { B, H, Hkv, Lq, Lk, D, scale, causal, mask, layout: order, label, variant, q: qp, k: kp, v: vp, o: op, stats } : null;
     return { o, saved };
   });
 }
@@ -384,19 +410,19 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
 /**
  * The gradients [dq, dk, dv] of attention (shapes of q, k, v; dk and dv summed over the query
  * heads of each group) from the forward's saved tensors and the output gradient g
- * [B, H, Lq, D]. A query with no key to attend to gets zero gradients.
+ * [B, H, Lq, D] ([B, Lq, H, D] for layout 'blhd'). A query with no key to attend to gets zero gradients.
  */
 export function attentionBackward(s: AttentionSaved, g: Tensor): [Tensor, Tensor, Tensor] {
   const gpu = checkInputs('attention.backward', [s.q, s.k, s.v, s.o, s.stats, g]);
   const { B, H, Hkv, Lq, Lk, D } = s;
-  if (g.rank !== 4 || g.shape[0] !== B || g.shape[1] !== H || g.shape[2] !== Lq || g.shape[3] !== D)
-    throw new ShapeError(`attention.backward: output gradient ${fmtShape(g.shape)} is not [${B}, ${H}, ${Lq}, ${D}]`);
+  const want = s.layout === 'bhld' ? [B, H, Lq, D] : [B, Lq, H, D];
+  if (!sameShape(g.shape, want)) throw new ShapeError(`attention.backward: output gradient ${fmtShape(g.shape)} is not ${fmtShape(want)}`);
   const padded = D % 4 !== 0;
   if (s.variant === 'tiled') return scope(() => tiledBackward(s, padded ? padRows(g, 'grad.attention.o') : g));
   const G = groupOf(gpu, s.variant);
   const L = layout(gpu, D, G, true);
   const kernel = kernelVariant(gpu, L, G, !!s.mask, s.causal);
-  const params = { H, GRP: H / Hkv, Lq, Lk, scale: s.scale, off: Lk - Lq, nch: L.NCH };
+  const params = { H, GRP: H / Hkv, Lq, Lk, scale: s.scale, off: Lk - Lq, nch: L.NCH, ...strides(s.layout, H, Hkv, Lq, Lk) };
   return scope(() => {
     const gp = padded ? padRows(g, 'grad.attention.o') : g;
     const { dq, dk, dv, delta } = gradTensors(s);
@@ -437,7 +463,7 @@ function tiledBackward(s: AttentionSaved, gp: Tensor): [Tensor, Tensor, Tensor] 
   const { B, H, Hkv, Lq, Lk, D } = s;
   const L = tiledLayout(gpu, D);
   const kernel = tiledVariant(gpu, L, !!s.mask, s.causal);
-  const params = { H, GRP: H / Hkv, Lq, Lk, scale: s.scale, off: Lk - Lq, nt: L.NT };
+  const params = { H, GRP: H / Hkv, Lq, Lk, scale: s.scale, off: Lk - Lq, nt: L.NT, ...strides(s.layout, H, Hkv, Lq, Lk) };
   const { dq, dk, dv, delta } = gradTensors(s);
   const mask = s.mask?.buffer ?? null;
   gpu.launch(attentionTiledKernel.attention_tiled_backward_q, {

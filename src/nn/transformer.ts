@@ -11,7 +11,7 @@ import { ShapeError } from '../errors.ts';
 import { Module, initConstant } from './module.ts';
 import { LayerNorm, Linear } from './layers.ts';
 import { add, gelu, mul } from '../ops/elementwise.ts';
-import { concat, permute, reshape, slice } from '../ops/layout.ts';
+import { concat, reshape, slice } from '../ops/layout.ts';
 import { attention } from '../ops/attention.ts';
 import { rope, type RopeTables } from '../ops/rope.ts';
 
@@ -76,17 +76,18 @@ export class Attention extends Module {
     const [B, L] = x.shape;
     const H = this.heads;
     const D = this.headDim;
+    // The heads stay where the projections put them ([B, L, H, D], attention's 'blhd'
+    // layout): no permuted copies of q, k, v and the output, forward or backward.
     const heads = (t: Tensor, rotate: boolean) => {
-      let h = reshape(t, [B, L, H, D]);
-      if (rotate && opts.rope) h = ropeAfterPrefix(h, opts.rope);
-      return permute(h, [0, 2, 1, 3]);
+      const h = reshape(t, [B, L, H, D]);
+      return rotate && opts.rope ? ropeAfterPrefix(h, opts.rope) : h;
     };
     // kv's output: the first dim features are K, the last dim are V, each split head-major.
     const kv = reshape(this.kv.forward(x), [B, L, 2, this.dim]);
     const k = reshape(slice(kv, 2, 0, 1), [B, L, this.dim]);
     const v = reshape(slice(kv, 2, 1, 2), [B, L, this.dim]);
-    const o = attention(heads(this.q.forward(x), true), heads(k, true), heads(v, false), { mask: opts.mask });
-    return this.proj.forward(reshape(permute(o, [0, 2, 1, 3]), [B, L, this.dim]));
+    const o = attention(heads(this.q.forward(x), true), heads(k, true), heads(v, false), { mask: opts.mask, layout: 'blhd' });
+    return this.proj.forward(reshape(o, [B, L, this.dim]));
   }
 }
 

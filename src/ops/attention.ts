@@ -7,7 +7,7 @@ import { ValueError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { attentionBackward, attentionForward, type AttentionOptions } from '../launch/attention.ts';
 
-export { ATTENTION_MAX_HEAD_DIM, type AttentionOptions } from '../launch/attention.ts';
+export { ATTENTION_MAX_HEAD_DIM, type AttentionLayout, type AttentionOptions } from '../launch/attention.ts';
 
 /**
  * softmax(scale * q k^T + mask) v, fused (the [Lq, Lk] scores are never stored).
@@ -15,6 +15,8 @@ export { ATTENTION_MAX_HEAD_DIM, type AttentionOptions } from '../launch/attenti
  * - q: [B, H, Lq, D]; k and v: [B, Hkv, Lk, D] with H a multiple of Hkv (grouped-query
  *   attention: query head h reads key/value head floor(h / (H / Hkv)), as repeat_interleave
  *   of the key/value heads; Hkv = H is multi-head attention). Returns [B, H, Lq, D].
+ * - opts.layout 'blhd': q [B, Lq, H, D], k and v [B, Lk, Hkv, D], output and gradients
+ *   likewise (read and written in place by the kernels: no permuted copies).
  * - Any head width 1 <= D <= ATTENTION_MAX_HEAD_DIM; widths that are not a multiple of 4 are
  *   zero-padded inside (a copy of q, k, v and the gradients), which leaves every dot
  *   product unchanged.
@@ -27,7 +29,7 @@ export { ATTENTION_MAX_HEAD_DIM, type AttentionOptions } from '../launch/attenti
  * Throws ShapeError naming the op and the shapes: inputs not of rank 4, k and v of other
  * shapes, batch or head width differing from q, H not a multiple of Hkv, D above the
  * limit, a mask not [B, Lk]; ValueError for a mask needing a gradient, a scale that is not
- * finite, a causal that is not a boolean, a gpu.tuning.attention.variant unknown or its
+ * finite, a causal that is not a boolean, a layout other than 'bhld' or 'blhd', a gpu.tuning.attention.variant unknown or its
  * layout or tile out of range (or a tile too large for the device);
  * GpuError where gpu.tuning.attention asks for subgroups the device lacks.
  */

@@ -296,24 +296,46 @@ t('extreme scores (+-1e4): forward and gradients against float64, rows of 2 and 
 
 const attentionGrads = ref.attentionGqaGrads;
 
+/** x [B, n1, n2, D] as [B, n2, n1, D] (swaps the head and length axes). */
+function swap12(x: ArrayLike<number>, B: number, n1: number, n2: number, D: number): Float64Array {
+  const y = new Float64Array(x.length);
+  for (let b = 0; b < B; b++) for (let i = 0; i < n1; i++) for (let j = 0; j < n2; j++)
+    for (let c = 0; c < D; c++) y[((b * n2 + j) * n1 + i) * D + c] = x[((b * n1 + i) * n2 + j) * D + c];
+  return y;
+}
+
 // One case on the current gpu.tuning: the forward against ref.attentionGqa, the gradients
-// against attentionGrads, with the tolerances stated at the tests.
-async function checkCase(c: Case, what: string, seed = 40): Promise<void> {
+// against attentionGrads, with the tolerances stated at the tests. With layout 'blhd' the
+// same data go in as [B, L, H, D] and the output and gradients come back in that layout;
+// returns the output and gradients in [B, H, L, D] order (for comparisons across layouts).
+async function checkCase(c: Case, what: string, seed = 40, layout: ops.AttentionLayout = 'bhld'): Promise<Float64Array[]> {
   const gpu = await testGpu();
   const [B, H, Hkv, Lq, Lk, D, , causal] = c;
   const mask = maskOf(c);
   const q = f32(randomValues(B * H * Lq * D, seed, -2, 2)), k = f32(randomValues(B * Hkv * Lk * D, seed + 1, -2, 2));
   const v = f32(randomValues(B * Hkv * Lk * D, seed + 2)), g = f32(randomValues(B * H * Lq * D, seed + 3));
-  const inputs = [ops.tensor(gpu, Float32Array.from(q), [B, H, Lq, D]), ops.tensor(gpu, Float32Array.from(k), [B, Hkv, Lk, D]), ops.tensor(gpu, Float32Array.from(v), [B, Hkv, Lk, D])];
+  const blhd = layout === 'blhd';
+  // Into and out of the tested layout (n: heads, L: length of the tensor).
+  const put = (x: Float64Array, n: number, L: number) => (blhd ? swap12(x, B, n, L, D) : x);
+  const get = (x: ArrayLike<number>, n: number, L: number) => (blhd ? swap12(x, B, L, n, D) : Float64Array.from(x));
+  const shape = (n: number, L: number) => (blhd ? [B, L, n, D] : [B, n, L, D]);
+  const inputs = [ops.tensor(gpu, Float32Array.from(put(q, H, Lq)), shape(H, Lq)), ops.tensor(gpu, Float32Array.from(put(k, Hkv, Lk)), shape(Hkv, Lk)), ops.tensor(gpu, Float32Array.from(put(v, Hkv, Lk)), shape(Hkv, Lk))];
   for (const x of inputs) x.requiresGrad = true;
-  const o = ops.attention(inputs[0], inputs[1], inputs[2], { mask: mask ? ops.tensor(gpu, mask, [B, Lk]) : undefined, causal });
-  const got = await o.floats();
+  const o = ops.attention(inputs[0], inputs[1], inputs[2], { mask: mask ? ops.tensor(gpu, mask, [B, Lk]) : undefined, causal, layout });
+  assert.equal(o.shape, shape(H, Lq), `${what}: output shape`);
+  const got = get(await o.floats(), H, Lq);
   assertClose(got, ref.attentionGqa(q, k, v, B, H, Hkv, Lq, Lk, D, { mask, causal }), TOL, what);
   assert.ok(got.every(Number.isFinite), `${what}: finite`);
-  backward(o, ops.tensor(gpu, Float32Array.from(g), o.shape));
+  backward(o, ops.tensor(gpu, Float32Array.from(put(g, H, Lq)), o.shape));
   const want = attentionGrads(q, k, v, g, B, H, Hkv, Lq, Lk, D, { mask, causal });
-  for (let i = 0; i < 3; i++) assertClose(await inputs[i].grad!.floats(), want[i], TOL, `${what}: gradient of ${'qkv'[i]}`);
+  const grads: Float64Array[] = [];
+  for (let i = 0; i < 3; i++) {
+    const [n, L] = i === 0 ? [H, Lq] : [Hkv, Lk];
+    grads.push(get(await inputs[i].grad!.floats(), n, L));
+    assertClose(grads[i], want[i], TOL, `${what}: gradient of ${'qkv'[i]}`);
+  }
   for (const x of [...inputs, o]) x.dispose();
+  return [got, ...grads];
 }
 
 t('the analytic float64 gradients agree with finite differences', () => {
@@ -377,6 +399,38 @@ t('tiled: forced layouts (head chunks, tile and workgroup sizes, constant loops)
     gpu.tuning.attention.tile = null;
     gpu.tuning.attention.variant = 'auto';
   }
+});
+
+// Layout 'blhd' (q [B, Lq, H, D], k, v [B, Lk, Hkv, D], read and written in place) on every
+// variant: grouped-query with causal and mask over lengths that end inside a workgroup and a
+// key tile (33 queries, 70 keys), size 1, and a padded head (D = 6) with GQA 6/1. Forward and
+// gradients against float64 with the tolerances of checkCase's callers above (TOL); then,
+// since only the addresses change and not the order of any sum, bit for bit the default
+// layout's results on the same data (a stride or head offset error is off by O(1)).
+t('layout blhd: forward and gradients against float64 and bit-identical to bhld (every kernel)', async () => {
+  const gpu = await testGpu();
+  const cases: Case[] = [
+    [2, 4, 2, 33, 70, 8, 'pad', true],
+    [1, 1, 1, 1, 1, 4, null, false],
+    [1, 6, 1, 5, 9, 6, 'thirds', false],
+  ];
+  try {
+    for (const variant of await variants()) {
+      gpu.tuning.attention.variant = variant;
+      for (const c of cases) {
+        const what = `${name(variant, c)} blhd`;
+        const got = await checkCase(c, what, 60, 'blhd');
+        const base = await checkCase(c, name(variant, c), 60);
+        for (let i = 0; i < 4; i++) assert.ok(got[i].every((x, j) => x === base[i][j]), `${what}: ${['output', 'dq', 'dk', 'dv'][i]} bit-identical to bhld`);
+      }
+    }
+  } finally {
+    gpu.tuning.attention.variant = 'auto';
+  }
+  const x = ops.zeros(gpu, [1, 3, 2, 4]);
+  assert.throws(() => ops.attention(x, ops.zeros(gpu, [1, 3, 4, 4]), x, { layout: 'blhd' }), (e: Error) => e instanceof ShapeError && /k and v must be \[1, Lk, Hkv, 4\]/.test(e.message));
+  assert.throws(() => ops.attention(ops.zeros(gpu, [1, 3, 3, 4]), x, x, { layout: 'blhd' }), (e: Error) => e instanceof ShapeError && /3 query heads are not a multiple of 2/.test(e.message));
+  assert.throws(() => ops.attention(x, x, x, { layout: 'lbhd' as ops.AttentionLayout }), (e: Error) => e instanceof ValueError && /layout must be 'bhld' or 'blhd'/.test(e.message));
 });
 
 t('variant choice: auto keeps the CPU drivers\' choice and takes tiled on GPUs; bad tunings name the field', async () => {
