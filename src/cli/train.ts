@@ -20,6 +20,7 @@ options:
   --batch B          volumes per step
   --lr X             peak learning rate
   --seed S           seed of weights, data order, crops and prompts
+  --prompt-weight W  weight of the disease-prompt loss (default 0.5, RadFinder's)
   --resume           continue RUN from its latest checkpoint
   --no-eval          skip the evaluation at the end`;
 
@@ -38,6 +39,7 @@ export const command: Command = {
         batch: { type: 'string' },
         lr: { type: 'string' },
         seed: { type: 'string' },
+        'prompt-weight': { type: 'string' },
         resume: { type: 'boolean' },
         'no-eval': { type: 'boolean' },
       },
@@ -49,12 +51,13 @@ export const command: Command = {
     cfg.batch = numberOption(a.batch, 'batch', true) ?? cfg.batch;
     cfg.lr = numberOption(a.lr, 'lr', false) ?? cfg.lr;
     cfg.seed = numberOption(a.seed, 'seed', true) ?? cfg.seed;
+    cfg.model.promptWeight = numberOption(a['prompt-weight'], 'prompt-weight', false) ?? cfg.model.promptWeight;
     if (cfg.batch < 2) throw new UsageError('--batch must be at least 2 (SigLIP contrasts the cases of a batch)');
     const gpu = await Gpu.create();
     try {
       console.log(`device: ${gpu.describe()}`);
-      if (a.resume && (a.preset || a.batch || a.lr || a.seed))
-        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr and --seed are ignored; --steps may change the length)');
+      if (a.resume && (a.preset || a.batch || a.lr || a.seed || a['prompt-weight']))
+        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --seed and --prompt-weight are ignored; --steps may change the length)');
       const r = await train(gpu, {
         data: a.data,
         out: a.out,
