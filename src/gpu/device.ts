@@ -24,6 +24,11 @@ export interface AcquiredDevice {
   subgroupMinSize: number;
   subgroupMaxSize: number;
   isNode: boolean;
+  /**
+   * Threads a CPU driver spreads workgroups over: lavapipe's LP_NUM_THREADS when set, else the
+   * host's cores (Node: os.availableParallelism(); browsers: navigator.hardwareConcurrency).
+   */
+  hostThreads: number;
   /** Node: the object returned by dawn.node's create(); it must stay referenced while the device lives. */
   keepAlive: unknown;
 }
@@ -102,6 +107,11 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   } catch (e) {
     throw new GpuError(`requestDevice failed: ${(e as Error).message}`);
   }
+  let hostThreads = (nav as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 0;
+  if (isNode) {
+    const os = await import('node:os');
+    hostThreads = Number(process.env.LP_NUM_THREADS) || (os.availableParallelism?.() ?? os.cpus().length);
+  }
   const info = adapter.info ?? ({} as GPUAdapterInfo);
   const sg = info as unknown as { subgroupMinSize?: number; subgroupMaxSize?: number };
   return {
@@ -116,6 +126,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
     subgroupMinSize: sg.subgroupMinSize ?? 0,
     subgroupMaxSize: sg.subgroupMaxSize ?? 0,
     isNode,
+    hostThreads: Math.max(1, hostThreads || 2),
     keepAlive,
   };
 }

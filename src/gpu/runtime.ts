@@ -35,6 +35,8 @@ export class Gpu {
   readonly subgroupMinSize: number;
   readonly subgroupMaxSize: number;
   readonly limits: GPUSupportedLimits;
+  /** Threads a CPU driver runs workgroups on (see AcquiredDevice.hostThreads). */
+  readonly hostThreads: number;
   /** Kernel variant choices for this device (see tuning.ts). */
   readonly tuning: Tuning = defaultTuning();
 
@@ -68,6 +70,7 @@ export class Gpu {
     this.adapterInfo = acq.adapterInfo;
     this.keepAlive = acq.keepAlive;
     this.limits = acq.device.limits;
+    this.hostThreads = acq.hostThreads;
     const sg = acq.features.has('subgroups');
     this.subgroupMinSize = sg ? acq.subgroupMinSize : 0;
     this.subgroupMaxSize = sg ? acq.subgroupMaxSize : 0;

@@ -15,6 +15,9 @@ export interface Tuning {
     rows: number;
     /** Lanes that share A rows in the subgroup kernel (null: 8 where subgroups allow, else 4). */
     group: 4 | 8 | null;
+    /** Threads the subgroup kernel's workgroups are balanced over (null: gpu.hostThreads, the
+     * CPU driver's worker threads; see sgGroups in src/launch/matmul.ts). */
+    threads: number | null;
     /** Tile of 'tiled-wg' and 'f16' when named explicitly (null: 64x64x16, 4x4 per invocation). */
     tile: MatmulTile | null;
     /** Let 'auto' choose the f16 variant when autotuning finds it fastest (default false: it
@@ -56,7 +59,7 @@ export interface MatmulTile {
 export function defaultTuning(): Tuning {
   return {
     autotune: null,
-    matmul: { variant: 'auto', rows: 32, group: null, tile: null, allowF16: false },
+    matmul: { variant: 'auto', rows: 32, group: null, threads: null, tile: null, allowF16: false },
     attention: { variant: 'auto', layout: null, tile: null },
     patchEmbed: { group: null },
     rmsNorm: { variant: 'auto', fuseWeightGrad: true },

@@ -280,7 +280,9 @@ function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: Matmu
   }
   const group = groupSize(gpu);
   const rows = sgRows(gpu);
-  const groups = sgGroups(Math.ceil(M / rows), Math.ceil(N / (4 * group)) * s.batch, 64 / group, maxWg);
+  const threads = gpu.tuning.matmul.threads ?? gpu.hostThreads;
+  if (!Number.isInteger(threads) || threads < 1) throw new ValueError(`matmul: gpu.tuning.matmul.threads = ${threads} is not a positive integer (or null)`);
+  const groups = sgGroups(Math.ceil(M / rows), Math.ceil(N / (4 * group)) * s.batch, 64 / group, maxWg, threads);
   tooBig(rows * groups);
   gpu.launch(matmulKernel.matmul_sg, {
     flags: {
@@ -304,20 +306,21 @@ function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: Matmu
  * Groups of lanes per workgroup of the subgroup kernel (1 .. max), for `blocks` blocks of
  * rows and `others` workgroups across (column tiles x batch), with at most maxWg workgroups
  * down. A CPU driver runs each workgroup on one thread, idle groups (rows past M) included,
- * so a workgroup costs its group count; the choice minimizes the time of the slower of 2
- * threads, ceil(workgroups / 2) x groups, then takes the most groups (fewer, larger
- * workgroups). Few blocks in all (a weight gradient's 96 x 96 output is 3 x 3 tiles) get one
- * group per workgroup (9 workgroups: 5 rounds of 1, not 3 workgroups of 3: 2 rounds of 3);
+ * so a workgroup costs its group count; the choice minimizes the time of the slowest of the
+ * `threads` worker threads (gpu.tuning.matmul.threads, by default gpu.hostThreads),
+ * ceil(workgroups / threads) x groups, then takes the most groups (fewer, larger
+ * workgroups). With 2 threads, few blocks in all (a weight gradient's 96 x 96 output is 3 x 3
+ * tiles) get one group per workgroup (9 workgroups: 5 rounds of 1, not 3 of 3: 2 rounds of 3);
  * many get the least padding (12 blocks as 2 x 6, not 2 x 8). Measured on the model's
  * shapes, this and TA4 lifted the weight gradients from 50-80% to 85-105% of the 1024^3 rate.
  */
-function sgGroups(blocks: number, others: number, max: number, maxWg: number): number {
+function sgGroups(blocks: number, others: number, max: number, maxWg: number, threads: number): number {
   let best = max;
   let bestCost = Infinity;
   for (let g = 1; g <= Math.min(max, blocks); g++) {
     // Row blocks beyond one dispatch dimension: only more groups per workgroup fit them.
     if (Math.ceil(blocks / g) > maxWg) continue;
-    const cost = Math.ceil((Math.ceil(blocks / g) * others) / 2) * g;
+    const cost = Math.ceil((Math.ceil(blocks / g) * others) / threads) * g;
     if (cost <= bestCost) [best, bestCost] = [g, cost];
   }
   return best;

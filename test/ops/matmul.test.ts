@@ -181,6 +181,13 @@ t('subgroup kernel, transposed A read along m (TA4): sizes past and below its ti
       }
     gpu.tuning.matmul.group = null;
     gpu.tuning.matmul.rows = 32;
+    // The groups per workgroup follow the threads they are balanced over (1: the most groups;
+    // 16: one group per workgroup): same results at each.
+    for (const threads of [1, 3, 16]) {
+      gpu.tuning.matmul.threads = threads;
+      for (const [M, K, N] of [[300, 9, 20], [96, 130, 96]]) await checkCase(gpu, { ...v, name: `${v.name} threads ${threads}` }, M, K, N, true, false, randomValues(M * K, M + K), randomValues(K * N, K + N));
+    }
+    gpu.tuning.matmul.threads = null;
     // Batched transposed A: both batched, B shared (A^T is never folded into rows), A shared.
     const M = 12, K = 10, N = 6;
     for (const [as, bs] of [[[3, K, M], [3, K, N]], [[2, K, M], [K, N]], [[K, M], [4, K, N]]] as [number[], number[]][]) {
@@ -198,6 +205,7 @@ t('subgroup kernel, transposed A read along m (TA4): sizes past and below its ti
   } finally {
     gpu.tuning.matmul.group = null;
     gpu.tuning.matmul.rows = 32;
+    gpu.tuning.matmul.threads = null;
     use(gpu, null);
   }
 });
@@ -347,7 +355,13 @@ t('bad input names the op and shapes; a bad tile or variant names the tuning fie
     assert.throws(() => ops.matmul(a, b2), /gpu\.tuning\.matmul\.tile: tile 256x256x64\/4x4 needs 4096 invocations per workgroup/);
     gpu.tuning.matmul.variant = 'nope' as 'auto';
     assert.throws(() => ops.matmul(a, b2), /gpu\.tuning\.matmul\.variant = 'nope' is not one of/);
+    if (gpu.subgroupMinSize >= 4) {
+      use(gpu, { name: 'subgroup', kind: 'subgroup' });
+      gpu.tuning.matmul.threads = 0;
+      assert.throws(() => ops.matmul(a, b2), /gpu\.tuning\.matmul\.threads = 0 is not a positive integer/);
+    }
   } finally {
+    gpu.tuning.matmul.threads = null;
     use(gpu, null);
   }
 });
