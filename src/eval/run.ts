@@ -3,7 +3,7 @@
 // from generalisation (test); each with 95% bootstrap intervals over cases. Written to
 // RUN/eval-<split>.json and RUN/eval-train.json, printed side by side.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
@@ -87,6 +87,9 @@ export async function evaluateSplits(gpu: Gpu, model: RadFinderModel, tok: TextT
       if (o.runDir) await writeAtomic(join(o.runDir, 'eval-train.json'), toCompactJson(train) + '\n');
     }
   }
+  // No training-split evaluation this time: an older eval-train.json would be shown beside this
+  // evaluation (by `ctvlm report`) as if it were of the same checkpoint.
+  if (!train && o.runDir) await rm(join(o.runDir, 'eval-train.json'), { force: true });
   for (const line of formatEvalSplits(main, train)) log(line);
   return { main, train };
 }
