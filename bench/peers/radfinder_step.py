@@ -175,9 +175,27 @@ class PatchProj(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self, E, patch):
+    def __init__(self, E, patch, hist_bins=0):
         super().__init__()
         self.proj = PatchProj(E, patch)
+        # vision.patchHistogram (ours, not RadFinder's): the centres come with the weights, in
+        # the crop's 0..1 units.
+        if hist_bins:
+            self.register_buffer("hist_centres", torch.zeros(hist_bins))
+            self.hist_proj = nn.Linear(hist_bins, E)
+
+
+def patch_histogram(x, c):
+    """x [..., P] a patch's voxels, c [K] ascending -> [..., K]: K times the mean over the patch of
+    each voxel's linear-interpolation weight on each centre (kernels/patchhist.wgsl)."""
+    K = c.numel()
+    inf = torch.tensor(float("inf"))
+    out = []
+    for k in range(K):
+        up = (x - c[k - 1]) / (c[k] - c[k - 1]) if k > 0 else inf
+        down = (c[k + 1] - x) / (c[k + 1] - c[k]) if k < K - 1 else inf
+        out.append(torch.minimum(up, down).clamp(0, 1).mean(-1))
+    return torch.stack(out, -1) * K
 
 
 class WindowBackbone(RopeVit):
@@ -185,7 +203,7 @@ class WindowBackbone(RopeVit):
         super().__init__(vis["backbone"]["embedDim"], vis["backbone"])
         self.patch = vis["patch"]
         self.window = vis["window"]
-        self.patch_embed = PatchEmbed(vis["backbone"]["embedDim"], self.patch)
+        self.patch_embed = PatchEmbed(vis["backbone"]["embedDim"], self.patch, len(vis.get("patchHistogram") or []))
 
     def token_grid(self):
         return [w // p for w, p in zip(self.window, self.patch)]
@@ -199,7 +217,12 @@ class WindowBackbone(RopeVit):
         x = crop.reshape(B, g0, t0, p0, g1, t1, p1, g2, t2, p2).permute(0, 1, 4, 7, 2, 5, 8, 3, 6, 9)
         x = x.reshape(B * g0 * g1 * g2, t0 * t1 * t2, p0 * p1 * p2)
         w = self.patch_embed.proj
-        return self.encode(F.linear(x, w.weight.reshape(w.weight.shape[0], -1), w.bias), (t0, t1, t2))
+        tokens = F.linear(x, w.weight.reshape(w.weight.shape[0], -1), w.bias)
+        if hasattr(self.patch_embed, "hist_proj"):
+            with torch.no_grad():
+                h = patch_histogram(x, self.patch_embed.hist_centres)
+            tokens = tokens + self.patch_embed.hist_proj(h)
+        return self.encode(tokens, (t0, t1, t2))
 
 
 class FeatureCombiner(RopeVit):

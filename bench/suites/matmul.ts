@@ -86,6 +86,7 @@ export function modelLinears(cfg: TrainConfig, k: number): LinearShape[] {
     add(`${part} mlp.fc1`, rows, E, hidden, true, depth);
     add(`${part} mlp.fc2`, rows, hidden, E, true, depth);
   };
+  if (v.patchHistogram) add('backbone patch_embed.hist_proj', B * nWin * T, v.patchHistogram.length, E, true, 1);
   vit('backbone', B * nWin * (1 + T), v.backbone.depth, v.backbone.mlpRatio);
   add('combiner patch_proj', B * nWin, 2 * E, E, true, 1);
   vit('combiner', B * (1 + nWin), v.combiner.depth, v.combiner.mlpRatio);

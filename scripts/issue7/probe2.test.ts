@@ -49,6 +49,8 @@ t('probe', async () => {
   const gpu = await testGpu();
   const cfg = preset('small');
   const v = structuredClone(cfg.model.vision);
+  // HIST=0: without the patch histogram (VisionConfig.patchHistogram, on in the preset).
+  if (env('HIST', 1) === 0) delete v.patchHistogram;
   const LS = env('LS', 1);
   v.backbone.layerScale = LS;
   v.combiner.layerScale = LS;
@@ -206,7 +208,7 @@ t('probe', async () => {
   const pw = tensor(gpu, tr.posWeight, [18]).keep();
   const rng = new Rng(5 + seed);
   const t0_ = performance.now();
-  console.log(`config: ${JSON.stringify({ ch: CH, stem: C1, sp1, hlr: env('HLR', 1), norm, window: process.env.WINDOW, lr, lrv, steps, B, pool, LS, cdepth, bdepth: v.backbone.depth, ntr, seed })}`);
+  console.log(`config: ${JSON.stringify({ hist: !!v.patchHistogram, ch: CH, stem: C1, sp1, hlr: env('HLR', 1), norm, window: process.env.WINDOW, lr, lrv, steps, B, pool, LS, cdepth, bdepth: v.backbone.depth, ntr, seed })}`);
   console.log(`step 0 train AUROC ${(await score(tr, trEvalIdx)).toFixed(3)} test ${(await score(te, teEvalIdx)).toFixed(3)}`);
   let lsum = 0, ln = 0;
   for (let s = 0; s < steps; s++) {

@@ -8,6 +8,7 @@ export * from './softmax.ts';
 export * from './matmul.ts';
 export * from './embedding.ts';
 export * from './patch3d.ts';
+export * from './patchhist.ts';
 export * from './layernorm.ts';
 export * from './rmsnorm.ts';
 export * from './glu.ts';

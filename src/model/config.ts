@@ -146,6 +146,13 @@ export function fromRadfinderJson(json: unknown, src = 'config.json'): RadFinder
   if (textHidden !== text.hiddenSize) throw new DataError(msrc, 'text_hidden_size', `${textHidden} differs from text_config.hidden_size ${text.hiddenSize}`);
   if (m.feature_norm !== undefined && m.feature_norm !== null && m.feature_norm !== 'batch')
     throw new DataError(msrc, 'feature_norm', `'${m.feature_norm}' is not 'batch' (or absent, as in RadFinder's release)`);
+  const hist = m.patch_histogram_hu;
+  if (hist !== undefined && hist !== null) {
+    if (!Array.isArray(hist) || hist.length < 2 || hist.length > 32 || hist.some((v) => typeof v !== 'number' || !Number.isFinite(v)))
+      throw new DataError(msrc, 'patch_histogram_hu', `expected 2 to 32 finite numbers (bin centres in HU), got ${JSON.stringify(hist)}`);
+    for (let i = 1; i < hist.length; i++)
+      if (!(hist[i] > hist[i - 1])) throw new DataError(msrc, 'patch_histogram_hu', `centres must be strictly ascending (${hist[i]} follows ${hist[i - 1]})`);
+  }
   const dtype = ip.dtype ?? 'float16';
   if (dtype !== 'float16' && dtype !== 'float32') throw new DataError(`${src} image_preprocessing`, 'dtype', `'${dtype}' is not float16 or float32`);
   const target = sa.localization_target ?? 'radfinder';
@@ -170,6 +177,7 @@ export function fromRadfinderJson(json: unknown, src = 'config.json'): RadFinder
       patch,
       window,
       ...(m.feature_norm === 'batch' ? { featureNorm: 'batch' as const } : {}),
+      ...(Array.isArray(hist) ? { patchHistogram: [...(hist as number[])] } : {}),
     },
     text,
     head: {
@@ -239,6 +247,7 @@ export function toRadfinderJson(cfg: RadFinderConfig, opts: { name?: string; max
       siglip_init_t: cfg.siglipInit.t,
       siglip_init_b: cfg.siglipInit.b,
       ...(v.featureNorm ? { feature_norm: v.featureNorm } : {}),
+      ...(v.patchHistogram ? { patch_histogram_hu: v.patchHistogram } : {}),
     },
     image_preprocessing: {
       pixdim: cfg.preprocessing.pixdim,

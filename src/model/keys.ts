@@ -26,6 +26,11 @@ export function checkpointKeys(cfg: RadFinderConfig): KeyShape[] {
   };
   add('backbone_image.patch_embed.proj.weight', [E, 1, ...v.patch]);
   add('backbone_image.patch_embed.proj.bias', [E]);
+  if (v.patchHistogram) {
+    const K = v.patchHistogram.length;
+    add('backbone_image.patch_embed.hist_centres', [K]);
+    add('backbone_image.patch_embed.hist_proj.weight', [E, K]), add('backbone_image.patch_embed.hist_proj.bias', [E]);
+  }
   add('backbone_image.cls_token', [1, 1, E]);
   add('backbone_image.rope.periods', [E / v.backbone.heads / 6]);
   for (let i = 0; i < v.backbone.depth; i++) block(`backbone_image.blocks.${i}`, v.backbone.mlpRatio);

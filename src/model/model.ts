@@ -114,7 +114,7 @@ export class RadFinderModel extends Module {
     super();
     const E = cfg.vision.backbone.embedDim;
     const { hidden, bottleneck, out } = cfg.head;
-    this.backbone_image = new WindowBackbone(gpu, cfg.vision, seed);
+    this.backbone_image = new WindowBackbone(gpu, cfg.vision, seed, cfg.preprocessing);
     this.feature_comb_image = new FeatureCombiner(gpu, cfg.vision, seed + 1000);
     this.projection_image = new ProjectionHead(gpu, { in: 2 * E, hidden, bottleneck, out }, seed + 2000, 'projection_image');
     this.projection_image_copy = new ProjectionHead(gpu, { in: 2 * E, hidden, bottleneck, out }, seed + 2001, 'projection_image_copy');

@@ -17,6 +17,8 @@ import { rope3dAngles, rope3dPeriods } from './rope3d.ts';
 import { concat, expand, reshape, slice } from '../ops/layout.ts';
 import { mean } from '../ops/reduce.ts';
 import { patchEmbed3d } from '../ops/patch3d.ts';
+import { MAX_HIST_BINS, patchHistogram3d } from '../ops/patchhist.ts';
+import { add } from '../ops/elementwise.ts';
 import { tensor } from '../ops/creation.ts';
 
 export type Vec3i = [number, number, number];
@@ -50,6 +52,15 @@ export interface VisionConfig {
    * dominant direction (issue 7; README "Learning").
    */
   featureNorm?: 'batch';
+  /**
+   * Not RadFinder's (absent there): centres in HU (ascending, 2 to 32) of a soft intensity
+   * histogram of every patch (src/ops/patchhist.ts), projected by patch_embed.hist_proj
+   * (Linear(K, E)) and added to the patch embedding token for token. A linear patch embedding
+   * of a 0..1 intensity sees soft tissues 20 HU apart as 0.01 apart; the histogram tells every
+   * token which tissues it holds, in what share, from the first step (issue 7; README
+   * "Learning" has the measurements).
+   */
+  patchHistogram?: number[];
 }
 
 /** A 3D-RoPE position module: the periods buffer of radfinder rotary_pos_embed.py and a table cache. */
@@ -109,16 +120,33 @@ export class Conv3dParams extends Module {
   }
 }
 
-/** PatchEmbed: Conv3d(1, E, kernel = stride = patch) with bias; weight (E, 1, p0, p1, p2). */
+/**
+ * PatchEmbed: Conv3d(1, E, kernel = stride = patch) with bias; weight (E, 1, p0, p1, p2). With
+ * `histogram` (VisionConfig.patchHistogram, not RadFinder's) it adds hist_proj(soft histogram
+ * of the patch) to each token; hist_centres holds the centres in the crop's units.
+ */
 export class PatchEmbed extends Module {
   readonly proj: Conv3dParams;
-  constructor(gpu: Gpu, dim: number, readonly patch: Vec3i, seed: number, name: string) {
+  readonly hist_proj?: Linear;
+  readonly hist_centres?: Tensor;
+  private readonly centresHost?: Float32Array;
+  constructor(gpu: Gpu, dim: number, readonly patch: Vec3i, seed: number, name: string, histogram?: { centres: Float32Array }) {
     super();
     this.proj = new Conv3dParams(gpu, dim, patch, seed, `${name}.proj`);
+    if (histogram) {
+      const K = histogram.centres.length;
+      if (K < 2 || K > MAX_HIST_BINS) throw new ShapeError(`${name}: a patch histogram needs 2 to ${MAX_HIST_BINS} centres, got ${K}`);
+      this.centresHost = Float32Array.from(histogram.centres);
+      this.hist_centres = registerBuffer(tensor(gpu, this.centresHost, [K], `${name}.hist_centres`));
+      this.hist_proj = new Linear(gpu, K, dim, { seed: seed + 7, name: `${name}.hist_proj` });
+    }
   }
   /** crop [B, 1, X, Y, Z] -> [B * windows, tokens per window, E]. */
   forward(crop: Tensor, window: Vec3i): Tensor {
-    return patchEmbed3d(crop, this.proj.weight, this.proj.bias, { window });
+    const tokens = patchEmbed3d(crop, this.proj.weight, this.proj.bias, { window });
+    if (!this.hist_proj) return tokens;
+    const h = patchHistogram3d(crop, this.hist_centres!, { patch: this.patch, window, hostCentres: this.centresHost });
+    return add(tokens, this.hist_proj.forward(h));
   }
 }
 
@@ -153,16 +181,20 @@ abstract class RopeVit extends Module {
 /** The window backbone (radfinder vision_transformer.py VisionTransformer, CLS, no pooling). */
 export class WindowBackbone extends RopeVit {
   readonly patch_embed: PatchEmbed;
+  /** `intensity`: the HU window mapped to the crop's 0..1 (for cfg.patchHistogram's centres). */
   constructor(
     gpu: Gpu,
     readonly cfg: VisionConfig,
     seed = 0,
+    intensity: { huMin: number; huMax: number } = { huMin: -1000, huMax: 1000 },
   ) {
     super(gpu, cfg.backbone.embedDim, cfg.backbone, seed, seed);
     const [wx, wy, wz] = cfg.window;
     const [px, py, pz] = cfg.patch;
     if (wx % px || wy % py || wz % pz) throw new ShapeError(`vision: window ${cfg.window} is not a whole number of patches ${cfg.patch}`);
-    this.patch_embed = new PatchEmbed(gpu, cfg.backbone.embedDim, cfg.patch, seed, 'patch_embed');
+    const hist = cfg.patchHistogram;
+    const centres = hist ? { centres: Float32Array.from(hist, (hu) => (hu - intensity.huMin) / (intensity.huMax - intensity.huMin)) } : undefined;
+    this.patch_embed = new PatchEmbed(gpu, cfg.backbone.embedDim, cfg.patch, seed, 'patch_embed', centres);
   }
 
   /** Patches per window along (x, y, z). */

@@ -11,6 +11,7 @@ export * from './creation.ts';
 export * from './rope.ts';
 export * from './attention.ts';
 export * from './patch3d.ts';
+export * from './patchhist.ts';
 export * from './rmsnorm.ts';
 export * from './glu.ts';
 export * from './weightnorm.ts';

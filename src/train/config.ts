@@ -40,6 +40,13 @@ export interface TrainConfig {
   checkpointEvery: number;
 }
 
+/**
+ * Bin centres in HU of the reduced presets' patch histograms: dense over lung densities
+ * (emphysema, ground glass, mosaic attenuation), fat, fluid and soft tissue (effusions, the
+ * heart, nodules, consolidation) and calcium.
+ */
+export const PATCH_HISTOGRAM_HU: readonly number[] = [-1000, -950, -900, -850, -800, -700, -600, -500, -400, -300, -200, -100, -50, 0, 25, 50, 75, 100, 200, 400, 700, 1000];
+
 /** A RadFinder configuration at reduced sizes, for models trained here with our WordPiece tokenizer. */
 function reduced(o: {
   pixdim: [number, number, number];
@@ -60,8 +67,9 @@ function reduced(o: {
       combiner: { depth: o.combinerDepth, heads: o.combinerHeads, mlpRatio: 4, ropeBase: 100, layerScale: 1 },
       patch: o.patch,
       window: o.window,
-      // Not RadFinder's: see VisionConfig.featureNorm and README "Learning".
+      // Not RadFinder's: see VisionConfig.featureNorm / patchHistogram and README "Learning".
       featureNorm: 'batch',
+      patchHistogram: [...PATCH_HISTOGRAM_HU],
     },
     text: {
       hiddenSize: o.text.hidden,

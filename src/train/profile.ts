@@ -40,6 +40,7 @@ const FAMILIES: Record<string, string> = {
   rmsnorm: 'norms',
   softmax: 'softmax',
   patch3d: 'patch embed',
+  patchhist: 'patch embed',
   embedding: 'embedding',
   glu: 'SwiGLU gate',
   rope: 'rope',

@@ -79,6 +79,24 @@ t('config.json round trip, and the reduced example configuration of the shared f
   assert.throws(() => fromRadfinderJson({ radfinder_model_config: { backbone_kwargs: { embed_dim: 40, num_heads: 2 } } }, 'c.json'), /head width divisible by 6/);
 });
 
+t('the patch histogram (not RadFinder\'s): its keys in the table, config.json round trip, one-line errors', async () => {
+  const gpu = await testGpu();
+  const hcfg: RadFinderConfig = { ...cmpCfg, vision: { ...cmpCfg.vision, patchHistogram: [-1000, -500, 0, 40, 1000] } };
+  const model = new RadFinderModel(gpu, hcfg, 1);
+  const fromModules = stateEntries(model).map((e) => `${e.key} ${e.shape}`).sort();
+  assert.equal(fromModules, checkpointKeys(hcfg).map((k) => `${k.key} ${k.shape}`).sort());
+  assert.ok(fromModules.includes('model.backbone_image.patch_embed.hist_proj.weight 24,5'), fromModules.filter((k) => k.includes('patch_embed')).join('; '));
+  // The centres are stored in the crop's 0..1 units of the HU window.
+  const centres = await model.backbone_image.patch_embed.hist_centres!.floats();
+  assert.equal(Array.from(centres), [0, 0.25, 0.5, 0.52, 1].map((v) => Math.fround(v)));
+  model.dispose();
+  assert.equal(fromRadfinderJson(toRadfinderJson(hcfg)), hcfg);
+  const bad = (v: unknown) => fromRadfinderJson({ radfinder_model_config: { patch_histogram_hu: v } }, 'c.json');
+  assert.throws(() => bad([0, 10, 5]), /c\.json radfinder_model_config: patch_histogram_hu: centres must be strictly ascending \(5 follows 10\)/);
+  assert.throws(() => bad([1]), /patch_histogram_hu: expected 2 to 32 finite numbers/);
+  assert.throws(() => bad('x'), /patch_histogram_hu: expected 2 to 32 finite numbers/);
+});
+
 /** Bytes of an f32 value as f16 / bf16 (round to nearest even) and back. */
 function toF16(x: number): number {
   const a = Math.abs(x);
