@@ -47,6 +47,8 @@ export interface LinearShape {
   bias: boolean;
   /** Times this shape runs in one step's forward. */
   count: number;
+  /** False where the layer's input is data (the patch histogram): no input-gradient product. */
+  inputGrad?: false;
 }
 
 /**
@@ -68,10 +70,10 @@ export function modelLinears(cfg: TrainConfig, k: number): LinearShape[] {
   const tg = v.window.map((w, i) => w / v.patch[i]);
   const T = tg[0] * tg[1] * tg[2];
   const out: (LinearShape & { parts: string[]; layers: string[] })[] = [];
-  const add = (name: string, rows: number, inF: number, outF: number, bias: boolean, count: number) => {
+  const add = (name: string, rows: number, inF: number, outF: number, bias: boolean, count: number, inputGrad = true) => {
     const [part, layer] = name.split(' ');
-    const same = out.find((l) => l.rows === rows && l.inF === inF && l.outF === outF && l.bias === bias);
-    if (!same) return void out.push({ name, rows, inF, outF, bias, count, parts: [part], layers: [layer] });
+    const same = out.find((l) => l.rows === rows && l.inF === inF && l.outF === outF && l.bias === bias && (l.inputGrad ?? true) === inputGrad);
+    if (!same) return void out.push({ name, rows, inF, outF, bias, count, parts: [part], layers: [layer], ...(inputGrad ? {} : { inputGrad: false as const }) });
     same.count += count;
     if (!same.parts.includes(part)) same.parts.push(part);
     if (!same.layers.includes(layer)) same.layers.push(layer);
@@ -86,7 +88,7 @@ export function modelLinears(cfg: TrainConfig, k: number): LinearShape[] {
     add(`${part} mlp.fc1`, rows, E, hidden, true, depth);
     add(`${part} mlp.fc2`, rows, hidden, E, true, depth);
   };
-  if (v.patchHistogram) add('backbone patch_embed.hist_proj', B * nWin * T, v.patchHistogram.length, E, true, 1);
+  if (v.patchHistogram) add('backbone patch_embed.hist_proj', B * nWin * T, v.patchHistogram.length, E, true, 1, false);
   vit('backbone', B * nWin * (1 + T), v.backbone.depth, v.backbone.mlpRatio);
   add('combiner patch_proj', B * nWin, 2 * E, E, true, 1);
   vit('combiner', B * (1 + nWin), v.combiner.depth, v.combiner.mlpRatio);
@@ -171,11 +173,12 @@ async function benchLinear(ctx: Ctx, label: string, l: LinearShape, share: numbe
   const w = tensor(gpu, hw, [l.outF, l.inF], 'W');
   const g = tensor(gpu, hg, [l.rows, l.outF], 'G');
   const bias = hb ? tensor(gpu, hb, [l.outF], 'b') : undefined;
-  const products: { what: string; shape: string; call: () => Tensor; s: MatmulShape; a: Float32Array; b: Float32Array; bias?: Float32Array }[] = [
+  const all: { what: string; shape: string; call: () => Tensor; s: MatmulShape; a: Float32Array; b: Float32Array; bias?: Float32Array }[] = [
     { what: 'fwd', shape: `${l.rows}x${l.inF}@${l.outF}x${l.inF}ᵀ${bias ? '+bias' : ''}`, call: () => matmul(x, w, { transB: true, bias }), s: { M: l.rows, N: l.outF, K: l.inF, transB: true }, a: hx, b: hw, bias: hb },
     { what: 'dX', shape: `${l.rows}x${l.outF}@${l.outF}x${l.inF}`, call: () => matmul(g, w), s: { M: l.rows, N: l.inF, K: l.outF, transB: false }, a: hg, b: hw },
     { what: 'dW', shape: `${l.rows}x${l.outF}ᵀ@${l.rows}x${l.inF}`, call: () => matmul(g, x, { transA: true }), s: { M: l.outF, N: l.inF, K: l.rows, transB: false, transA: true }, a: hg, b: hx },
   ];
+  const products = all.filter((p) => p.what !== 'dX' || l.inputGrad !== false);
   for (const p of products) {
     const row = newRow({ section: 'matmul', op: `model ${label} ${l.name} ${p.what}`, shape: p.shape, variant, metric: 'GFLOP/s', work: 2 * p.s.M * p.s.N * p.s.K });
     ctx.progress(`${row.op} ${row.shape} (and 1024^3, interleaved)`);
