@@ -187,15 +187,15 @@ class PatchEmbed(nn.Module):
 
 def patch_histogram(x, c):
     """x [..., P] a patch's voxels, c [K] ascending -> [..., K]: K times the mean over the patch of
-    each voxel's linear-interpolation weight on each centre (kernels/patchhist.wgsl)."""
+    each voxel's linear-interpolation weight on each centre (kernels/patchhist.wgsl): a value in
+    [c_j, c_j+1) gives 1 - t to bin j and t to bin j + 1; values beyond the ends go to the end bins."""
     K = c.numel()
-    inf = torch.tensor(float("inf"))
-    out = []
-    for k in range(K):
-        up = (x - c[k - 1]) / (c[k] - c[k - 1]) if k > 0 else inf
-        down = (c[k + 1] - x) / (c[k + 1] - c[k]) if k < K - 1 else inf
-        out.append(torch.minimum(up, down).clamp(0, 1).mean(-1))
-    return torch.stack(out, -1) * K
+    j = (torch.searchsorted(c, x.contiguous(), right=True) - 1).clamp(0, K - 2)
+    t = ((x - c[j]) / (c[j + 1] - c[j])).clamp(0, 1)
+    out = torch.zeros(*x.shape[:-1], K, dtype=x.dtype)
+    out.scatter_add_(-1, j, 1 - t)
+    out.scatter_add_(-1, j + 1, t)
+    return out * (K / x.shape[-1])
 
 
 class WindowBackbone(RopeVit):

@@ -9,6 +9,9 @@ a linear head on the 18 labels, BCE, AdamW (0.9, 0.95), warm-up 20 + cosine, cli
         conv1     Conv3d(1, C, 3, pad 1) -> GELU, then per patch the mean and the max of the C maps ->
                   Linear(2C, E), added to the linear patch embedding
         conv2     the same with a second Conv3d(C, C, 3, pad 1) -> GELU
+        hist      + Linear(22, E) of each patch's soft HU histogram (HU_CENTRES, linear interpolation
+                  between neighbours), the shares times HSCALE (default 22 = K: bins average 1, the
+                  scale in the model; 1 and 4 were measured too)
         cnn       the conv stem's per-patch features pooled over all patches (no transformer)
 """
 import json
@@ -91,7 +94,7 @@ class Model(nn.Module):
         x = v[:, None]
         t = s.patch(x).flatten(2).transpose(1, 2)  # [B, n, E]
         if s.stem == "hist":
-            t = t + s.proj(hst * float(os.environ.get("HSCALE", "4")))
+            t = t + s.proj(hst * float(os.environ.get("HSCALE", "22")))
         elif s.stem != "linear":
             f = s.conv(x)
             k = (16, 16, 4)

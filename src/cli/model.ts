@@ -45,7 +45,7 @@ export const command: Command = {
       const model = a.random ? new RadFinderModel(gpu, cfg) : withoutInit(() => new RadFinderModel(gpu, cfg));
       if (!a.random)
         // A multiplicative hash of the index, +-0.05 (weight norm needs a non-zero v).
-        for (const e of stateEntries(model).filter((x) => !x.key.endsWith('rope.periods'))) {
+        for (const e of stateEntries(model).filter((x) => !x.key.endsWith('rope.periods') && !x.key.endsWith('hist_centres'))) {
           const n = e.shape.reduce((x, y) => x * y, 1);
           const d = new Float32Array(n);
           for (let i = 0; i < n; i++) d[i] = (((Math.imul(i + 1, 2654435761) >>> 0) / 4294967296) - 0.5) * 0.1;

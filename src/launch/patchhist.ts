@@ -27,7 +27,8 @@ export const MAX_HIST_BINS = 32;
  * The soft histogram of each patch without autograd (see patchHistogram3d in
  * src/ops/patchhist.ts): x [B, 1, X, Y, Z], centres [K] ascending; returns a new tensor
  * [B * nWin, T, K].
- * @throws ShapeError naming the op and the shapes; ValueError for centres that are not ascending.
+ * @throws ShapeError naming the op and the shapes; ValueError, when `hostCentres` is given,
+ * for centres that are not finite and strictly ascending (the device copy is not read back).
  */
 export function patchHistogramForward(x: Tensor, centres: Tensor, patch: readonly [number, number, number], window?: readonly [number, number, number], hostCentres?: ArrayLike<number>): Tensor {
   const gpu = checkInputs('patchHistogram3d', [x, centres]);
@@ -35,16 +36,21 @@ export function patchHistogramForward(x: Tensor, centres: Tensor, patch: readonl
   if (x.rank !== 5 || x.shape[1] !== 1) throw new ShapeError(`${what}: x must be a one-channel volume [batch, 1, x, y, z]`);
   if (centres.rank !== 1 || centres.shape[0] < 2 || centres.shape[0] > MAX_HIST_BINS)
     throw new ShapeError(`${what}: centres must be [K] with 2 <= K <= ${MAX_HIST_BINS}`);
-  if (hostCentres) for (let i = 1; i < hostCentres.length; i++)
-    if (!(hostCentres[i] > hostCentres[i - 1])) throw new ValueError(`${what}: centres must be strictly ascending (centre ${i} is ${hostCentres[i]}, after ${hostCentres[i - 1]})`);
+  if (hostCentres) {
+    if (hostCentres.length !== centres.shape[0]) throw new ShapeError(`${what}: ${hostCentres.length} host centres for a centres tensor of ${centres.shape[0]}`);
+    for (let i = 0; i < hostCentres.length; i++) {
+      if (!Number.isFinite(hostCentres[i])) throw new ValueError(`${what}: centre ${i} is ${hostCentres[i]}, not a finite number`);
+      if (i > 0 && !(hostCentres[i] > hostCentres[i - 1])) throw new ValueError(`${what}: centres must be strictly ascending (centre ${i} is ${hostCentres[i]}, after ${hostCentres[i - 1]})`);
+    }
+  }
   const [B, , X, Y, Z] = x.shape;
   const p = patch;
   const win = window ?? [X, Y, Z];
-  if (!p.every((v) => Number.isInteger(v) && v > 0) || !win.every((v) => Number.isInteger(v) && v > 0))
+  if (p.length !== 3 || win.length !== 3 || !p.every((v) => Number.isInteger(v) && v > 0) || !win.every((v) => Number.isInteger(v) && v > 0))
     throw new ShapeError(`${what}: patch and window must be 3 positive integers each`);
   if (!window && (X % p[0] || Y % p[1] || Z % p[2])) throw new ShapeError(`${what}: volume ${X}x${Y}x${Z} is not a whole number of ${p.join('x')} patches (crop or pad it first)`);
   if (win.some((w, i) => w % p[i])) throw new ShapeError(`${what}: window ${win.join('x')} is not a whole number of ${p.join('x')} patches`);
-  if (X % win[0] || Y % win[1] || Z % win[2]) throw new ShapeError(`${what}: volume ${X}x${Y}x${Z} is not a whole number of ${win.join('x')} windows`);
+  if (X % win[0] || Y % win[1] || Z % win[2]) throw new ShapeError(`${what}: volume ${X}x${Y}x${Z} is not a whole number of ${win.join('x')} windows (crop or pad it first)`);
   const grid = [X / win[0], Y / win[1], Z / win[2]];
   const tok = [win[0] / p[0], win[1] / p[1], win[2] / p[2]];
   const nWin = grid[0] * grid[1] * grid[2];

@@ -29,7 +29,8 @@ export function checkpointKeys(cfg: RadFinderConfig): KeyShape[] {
   if (v.patchHistogram) {
     const K = v.patchHistogram.length;
     add('backbone_image.patch_embed.hist_centres', [K]);
-    add('backbone_image.patch_embed.hist_proj.weight', [E, K]), add('backbone_image.patch_embed.hist_proj.bias', [E]);
+    add('backbone_image.patch_embed.hist_proj.weight', [E, K]);
+    add('backbone_image.patch_embed.hist_proj.bias', [E]);
   }
   add('backbone_image.cls_token', [1, 1, E]);
   add('backbone_image.rope.periods', [E / v.backbone.heads / 6]);

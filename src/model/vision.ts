@@ -8,7 +8,7 @@
 // ordered (ih, iw, id) with id fastest; a window's tokens (ph, pw, pd) with pd fastest.
 import type { Tensor } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { ShapeError } from '../errors.ts';
+import { ShapeError, ValueError } from '../errors.ts';
 import { Module, initNormal, initUniform, registerBuffer } from '../nn/module.ts';
 import { LayerNorm, Linear } from '../nn/layers.ts';
 import { TransformerBlock } from '../nn/transformer.ts';
@@ -53,9 +53,11 @@ export interface VisionConfig {
    */
   featureNorm?: 'batch';
   /**
-   * Not RadFinder's (absent there): centres in HU (ascending, 2 to 32) of a soft intensity
-   * histogram of every patch (src/ops/patchhist.ts), projected by patch_embed.hist_proj
-   * (Linear(K, E)) and added to the patch embedding token for token. A linear patch embedding
+   * Not RadFinder's (absent there): centres in HU (strictly ascending, 2 to 32) of a soft
+   * intensity histogram of every patch (src/ops/patchhist.ts), projected by
+   * patch_embed.hist_proj (Linear(K, E)) and added to the patch embedding token for token. The
+   * model maps them to the crop's 0..1 with preprocessing.huMin / huMax (checkpoints store
+   * them so, as patch_embed.hist_centres); centres outside that window see only clipped values. A linear patch embedding
    * of a 0..1 intensity sees soft tissues 20 HU apart as 0.01 apart; the histogram tells every
    * token which tissues it holds, in what share, from the first step (issue 7; README
    * "Learning" has the measurements).
@@ -120,6 +122,15 @@ export class Conv3dParams extends Module {
   }
 }
 
+function checkCentres(what: string, c: ArrayLike<number>, K: number): Float32Array {
+  if (c.length !== K || K < 2 || K > MAX_HIST_BINS) throw new ShapeError(`${what}: ${c.length} centres, expected ${K} (2 to ${MAX_HIST_BINS})`);
+  for (let i = 0; i < K; i++) {
+    if (!Number.isFinite(c[i])) throw new ValueError(`${what}: centre ${i} is ${c[i]}, not a finite number`);
+    if (i > 0 && !(c[i] > c[i - 1])) throw new ValueError(`${what}: centres must be strictly ascending (centre ${i} is ${c[i]}, after ${c[i - 1]})`);
+  }
+  return Float32Array.from(c);
+}
+
 /**
  * PatchEmbed: Conv3d(1, E, kernel = stride = patch) with bias; weight (E, 1, p0, p1, p2). With
  * `histogram` (VisionConfig.patchHistogram, not RadFinder's) it adds hist_proj(soft histogram
@@ -129,17 +140,26 @@ export class PatchEmbed extends Module {
   readonly proj: Conv3dParams;
   readonly hist_proj?: Linear;
   readonly hist_centres?: Tensor;
-  private readonly centresHost?: Float32Array;
+  private centresHost?: Float32Array;
   constructor(gpu: Gpu, dim: number, readonly patch: Vec3i, seed: number, name: string, histogram?: { centres: Float32Array }) {
     super();
     this.proj = new Conv3dParams(gpu, dim, patch, seed, `${name}.proj`);
     if (histogram) {
       const K = histogram.centres.length;
-      if (K < 2 || K > MAX_HIST_BINS) throw new ShapeError(`${name}: a patch histogram needs 2 to ${MAX_HIST_BINS} centres, got ${K}`);
-      this.centresHost = Float32Array.from(histogram.centres);
+      this.centresHost = checkCentres(`${name}.hist_centres`, histogram.centres, K);
       this.hist_centres = registerBuffer(tensor(gpu, this.centresHost, [K], `${name}.hist_centres`));
       this.hist_proj = new Linear(gpu, K, dim, { seed: seed + 7, name: `${name}.hist_proj` });
     }
+  }
+  /** The histogram's centres in the crop's units (from a checkpoint): K values, finite, strictly ascending, else a ShapeError / ValueError naming the tensor. */
+  setCentres(d: ArrayLike<number>): void {
+    if (!this.hist_centres) throw new ShapeError('patch_embed.hist_centres: this model has no patch histogram');
+    this.centresHost = checkCentres('patch_embed.hist_centres', d, this.hist_centres.shape[0]);
+    this.hist_centres.gpu.upload(this.hist_centres.buffer, this.centresHost);
+  }
+  /** Host copy of the centres (crop units), or undefined without a histogram. */
+  get centres(): Float32Array | undefined {
+    return this.centresHost;
   }
   /** crop [B, 1, X, Y, Z] -> [B * windows, tokens per window, E]. */
   forward(crop: Tensor, window: Vec3i): Tensor {
@@ -193,6 +213,7 @@ export class WindowBackbone extends RopeVit {
     const [px, py, pz] = cfg.patch;
     if (wx % px || wy % py || wz % pz) throw new ShapeError(`vision: window ${cfg.window} is not a whole number of patches ${cfg.patch}`);
     const hist = cfg.patchHistogram;
+    if (hist && !(intensity.huMax > intensity.huMin)) throw new ShapeError(`vision: the HU window ${intensity.huMin}..${intensity.huMax} is empty; the patch histogram's centres cannot be mapped to the crop's 0..1`);
     const centres = hist ? { centres: Float32Array.from(hist, (hu) => (hu - intensity.huMin) / (intensity.huMax - intensity.huMin)) } : undefined;
     this.patch_embed = new PatchEmbed(gpu, cfg.backbone.embedDim, cfg.patch, seed, 'patch_embed', centres);
   }

@@ -26,7 +26,7 @@ export function stateEntries(model: RadFinderModel): StateEntry[] {
   const out: StateEntry[] = [];
   const scalars = new Set(['criterion.t', 'criterion.b']);
   for (const [name, t] of model.stateDict()) {
-    if (name.endsWith('rope.periods')) continue;
+    if (name.endsWith('rope.periods') || name.endsWith('patch_embed.hist_centres')) continue;
     out.push({
       key: KEY_PREFIX + name,
       // RadFinder's t and b are 0-d tensors; ours hold one value.
@@ -40,6 +40,12 @@ export function stateEntries(model: RadFinderModel): StateEntry[] {
     ['feature_comb_image.rope.periods', model.feature_comb_image.rope],
   ];
   for (const [name, rope] of ropes) out.push({ key: KEY_PREFIX + name, shape: [rope.host.length], set: (d) => rope.setPeriods(d), get: async () => rope.host });
+  const pe = model.backbone_image.patch_embed;
+  if (pe.hist_centres) {
+    const shape = [...pe.hist_centres.shape];
+    // Checked (count, finite, ascending) and kept on the host too, for the op's order check.
+    out.push({ key: `${KEY_PREFIX}backbone_image.patch_embed.hist_centres`, shape, set: (d) => pe.setCentres(d), get: async () => pe.centres! });
+  }
   const emb = model.backbone_text.embed_tokens;
   if (emb.host) {
     const host = emb.host;

@@ -22,16 +22,19 @@ export { MAX_HIST_BINS } from '../launch/patchhist.ts';
  * - patch [p0, p1, p2] voxels; window as patchEmbed3d's (cut first into windows).
  * - Returns [B * nWin, T, K] with rows in patchEmbed3d's order, so that a Linear(K, E) of it
  *   adds to the patch embedding token for token.
- * - No gradient: the result does not require one, and x must not require one (a ValueError
- *   rather than a silently missing gradient).
+ * - No gradient: the result does not require one, and neither x nor centres may require one
+ *   (a ValueError rather than a silently missing gradient).
  * - Throws ShapeError naming the op and the shapes (rank, channels, K, a window or volume that
- *   is not a whole number of patches or windows).
+ *   is not a whole number of patches or windows); ValueError for a gradient as above, or for
+ *   `hostCentres` that are not finite and strictly ascending.
+ * - Values are expected finite (the crop is clipped); a NaN voxel lands in the first two bins.
  */
 export function patchHistogram3d(
   x: Tensor,
   centres: Tensor,
   opts: { patch: readonly [number, number, number]; window?: readonly [number, number, number]; hostCentres?: ArrayLike<number> },
 ): Tensor {
-  if (x.requiresGrad) throw new ValueError(`patchHistogram3d: x '${x.name}' requires a gradient, which this op does not give (it reads data, not activations)`);
+  for (const [what, t] of [['x', x], ['centres', centres]] as const)
+    if (t.requiresGrad) throw new ValueError(`patchHistogram3d: ${what} '${t.name}' requires a gradient, which this op does not give (it reads data, not activations)`);
   return patchHistogramForward(x, centres, opts.patch, opts.window, opts.hostCentres);
 }

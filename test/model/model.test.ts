@@ -89,7 +89,14 @@ t('the patch histogram (not RadFinder\'s): its keys in the table, config.json ro
   // The centres are stored in the crop's 0..1 units of the HU window.
   const centres = await model.backbone_image.patch_embed.hist_centres!.floats();
   assert.equal(Array.from(centres), [0, 0.25, 0.5, 0.52, 1].map((v) => Math.fround(v)));
+  // From a checkpoint: through the entry, checked, and the host copy follows the device's.
+  const entry = stateEntries(model).find((e) => e.key.endsWith('patch_embed.hist_centres'))!;
+  entry.set(Float32Array.from([0.1, 0.2, 0.3, 0.4, 0.5]));
+  assert.equal(Array.from(await model.backbone_image.patch_embed.hist_centres!.floats()), [0.1, 0.2, 0.3, 0.4, 0.5].map(Math.fround));
+  assert.equal(Array.from(model.backbone_image.patch_embed.centres!), [0.1, 0.2, 0.3, 0.4, 0.5].map(Math.fround));
+  assert.throws(() => entry.set(Float32Array.from([0.1, 0.3, 0.2, 0.4, 0.5])), /patch_embed\.hist_centres: centres must be strictly ascending \(centre 2/);
   model.dispose();
+  assert.throws(() => new RadFinderModel(gpu, { ...hcfg, preprocessing: { ...hcfg.preprocessing, huMin: 100, huMax: 100 } }, 1), /HU window 100\.\.100 is empty/);
   assert.equal(fromRadfinderJson(toRadfinderJson(hcfg)), hcfg);
   const bad = (v: unknown) => fromRadfinderJson({ radfinder_model_config: { patch_histogram_hu: v } }, 'c.json');
   assert.throws(() => bad([0, 10, 5]), /c\.json radfinder_model_config: patch_histogram_hu: centres must be strictly ascending \(5 follows 10\)/);

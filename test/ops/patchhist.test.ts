@@ -102,9 +102,15 @@ t('errors name the op and what is wrong', async () => {
   assert.throws(() => ops.patchHistogram3d(z([1, 1, 4, 4, 8]), c, { patch: [2, 2, 4], hostCentres: [0, 1, 1, 2] }), /strictly ascending \(centre 2 is 1, after 1\)/);
   assert.throws(() => ops.patchHistogram3d(z([1, 1, 5, 4, 8]), c, { patch: [2, 2, 4] }), /volume 5x4x8 is not a whole number of 2x2x4 patches/);
   assert.throws(() => ops.patchHistogram3d(z([1, 1, 4, 4, 8]), c, { patch: [2, 2, 4], window: [2, 2, 6] }), /window 2x2x6 is not a whole number of 2x2x4 patches/);
+  assert.throws(() => ops.patchHistogram3d(z([1, 1, 4, 4, 8]), c, { patch: [2, 2, 4], hostCentres: [0, 1, 2] }), /3 host centres for a centres tensor of 4/);
+  assert.throws(() => ops.patchHistogram3d(z([1, 1, 4, 4, 8]), c, { patch: [2, 2, 4], hostCentres: [-Infinity, 0, 1, 2] }), /centre 0 is -Infinity, not a finite number/);
+  assert.throws(() => ops.patchHistogram3d(z([1, 1, 4, 4, 8]), c, { patch: [2, 2, 4], window: [4, 4] as unknown as [number, number, number] }), /patch and window must be 3 positive integers each/);
   const g = z([1, 1, 4, 4, 8]);
   g.requiresGrad = true;
   assert.throws(() => ops.patchHistogram3d(g, c, { patch: [2, 2, 4] }), /patchHistogram3d: x .* requires a gradient/);
+  const cg = z([4]);
+  cg.requiresGrad = true;
+  assert.throws(() => ops.patchHistogram3d(z([1, 1, 4, 4, 8]), cg, { patch: [2, 2, 4] }), /patchHistogram3d: centres .* requires a gradient/);
 });
 
 t.run();
