@@ -63,36 +63,7 @@ override WG: u32 = 64u;
 //#define SHARE(v, i) v
 //#endif
 
-// Offset in x of the first voxel of window bw = b * nWin + n (channel 0).
-fn windowBase(bw: u32) -> u32 {
-  let b = bw / p.nWin;
-  let n = bw - b * p.nWin;
-  let wd = p.Wg * p.Dg;
-  let ih = n / wd;
-  let iw = (n - ih * wd) / p.Dg;
-  let id = n - ih * wd - iw * p.Dg;
-  return b * p.C * p.X * p.Y * p.Z + (ih * p.w0 * p.Y + iw * p.w1) * p.Z + id * p.w2;
-}
-
-// Offset in x of the first voxel of row m's patch (channel 0).
-fn rowBase(m: u32) -> u32 {
-  let bw = m / p.T;
-  let t = m - bw * p.T;
-  let b = bw / p.nWin;
-  let n = bw - b * p.nWin;
-  let wd = p.Wg * p.Dg;
-  let ih = n / wd;
-  let iw = (n - ih * wd) / p.Dg;
-  let id = n - ih * wd - iw * p.Dg;
-  let td = p.nW * p.nD;
-  let ph = t / td;
-  let pw = (t - ph * td) / p.nD;
-  let pd = t - ph * td - pw * p.nD;
-  let x0 = ih * p.w0 + ph * p.p0;
-  let y0 = iw * p.w1 + pw * p.p1;
-  let z0 = id * p.w2 + pd * p.p2;
-  return ((b * p.C * p.X + x0) * p.Y + y0) * p.Z + z0;
-}
+// windowBase(bw) and rowBase(m): kernels/lib/patchrows.wgsl (included).
 
 // Padded column kc (a multiple of 4) -> offset in x of its voxel relative to the patch
 // origin (.x), offset within a weight row (.y), depth index i2 within the patch (.z).

@@ -29,23 +29,7 @@ fn patch_hist(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let m = gid.x + gid.y * nwg.x * 64u;
   if (m >= p.M) { return; }
 
-  // The patch's first voxel: window, then token within it.
-  let bw = m / p.T;
-  let t = m - bw * p.T;
-  let b = bw / p.nWin;
-  let n = bw - b * p.nWin;
-  let wd = p.Wg * p.Dg;
-  let ih = n / wd;
-  let iw = (n - ih * wd) / p.Dg;
-  let id = n - ih * wd - iw * p.Dg;
-  let tw = p.nW * p.nD;
-  let ph = t / tw;
-  let pw = (t - ph * tw) / p.nD;
-  let pd = t - ph * tw - pw * p.nD;
-  let x0 = ih * p.w0 + ph * p.p0;
-  let y0 = iw * p.w1 + pw * p.p1;
-  let z0 = id * p.w2 + pd * p.p2;
-  let base = ((b * p.X + x0) * p.Y + y0) * p.Z + z0;
+  let base = rowBase(m); // kernels/lib/patchrows.wgsl (C = 1)
 
   var acc: array<f32, 32>;
   for (var k = 0u; k < 32u; k++) { acc[k] = 0.0; }

@@ -2,6 +2,7 @@
 // stride = patch, optionally window by window), its weight-and-bias gradient and its volume
 // gradient. The lane grouping comes from gpu.tuning.patchEmbed.
 import source from '../../kernels/patch3d.wgsl';
+import patchRows from '../../kernels/lib/patchrows.wgsl';
 import { laneGroup } from '../gpu/tuning.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
@@ -12,6 +13,7 @@ import { checkInputs } from './util.ts';
 export const patchEmbedKernel = defineKernel({
   file: 'patch3d.wgsl',
   source,
+  includes: [{ file: 'lib/patchrows.wgsl', source: patchRows }],
   params: {
     M: 'u32', E: 'u32', K: 'u32', C: 'u32', //     rows (patches, all windows), width, C*p0*p1*p2, channels
     p0: 'u32', p1: 'u32', p2: 'u32', P2: 'u32', // patch; P2 = p2 rounded up to a multiple of 4

@@ -1,6 +1,7 @@
 // Launches of kernels/patchhist.wgsl (no autograd): the soft intensity histogram of each 3D
 // patch, rows in the patch embedding's order (kernels/patch3d.wgsl), optionally window by window.
 import source from '../../kernels/patchhist.wgsl';
+import patchRows from '../../kernels/lib/patchrows.wgsl';
 import { ShapeError, ValueError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d } from '../gpu/runtime.ts';
@@ -10,8 +11,9 @@ import { checkInputs } from './util.ts';
 export const patchHistKernel = defineKernel({
   file: 'patchhist.wgsl',
   source,
+  includes: [{ file: 'lib/patchrows.wgsl', source: patchRows }],
   params: {
-    M: 'u32', K: 'u32', X: 'u32', Y: 'u32', Z: 'u32', //  rows (patches, all windows), bins, volume
+    M: 'u32', K: 'u32', C: 'u32', X: 'u32', Y: 'u32', Z: 'u32', //  rows (patches, all windows), bins, channels (1), volume
     p0: 'u32', p1: 'u32', p2: 'u32', T: 'u32', //         patch; tokens per window
     nW: 'u32', nD: 'u32', nWin: 'u32', Wg: 'u32', //      tokens per window along y, z; windows per volume, along y
     Dg: 'u32', w0: 'u32', w1: 'u32', w2: 'u32', //        windows along z; window size
@@ -60,7 +62,7 @@ export function patchHistogramForward(x: Tensor, centres: Tensor, patch: readonl
   if (x.size >= 2 ** 32 / 4 || M * K >= 2 ** 32 / 4) throw new ShapeError(`${what}: too large for 32-bit indexing; split the batch`);
   const out = new Tensor(gpu, [B * nWin, T, K], 'f32', undefined, 'patchHistogram3d');
   gpu.launch(patchHistKernel.patch_hist, {
-    params: { M, K, X, Y, Z, p0: p[0], p1: p[1], p2: p[2], T, nW: tok[1], nD: tok[2], nWin, Wg: grid[1], Dg: grid[2], w0: win[0], w1: win[1], w2: win[2] },
+    params: { M, K, C: 1, X, Y, Z, p0: p[0], p1: p[1], p2: p[2], T, nW: tok[1], nD: tok[2], nWin, Wg: grid[1], Dg: grid[2], w0: win[0], w1: win[1], w2: win[2] },
     buffers: { x: x.buffer, Cn: centres.buffer, Out: out.buffer },
     workgroups: grid1d(M, 64, gpu.limits.maxComputeWorkgroupsPerDimension),
     label: `patchHistogram3d ${fmtShape(x.shape)} K ${K} patch ${p.join('x')}`,
