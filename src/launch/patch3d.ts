@@ -77,6 +77,28 @@ interface Plan {
   nWin: number; T: number; M: number; K: number; Kp: number;
 }
 
+/**
+ * A volume [X, Y, Z] cut into windows (default: the volume) of whole patches, as the kernels
+ * reading patches in place number them (kernels/lib/patchrows.wgsl): windows per volume along
+ * x, y, z (grid), tokens per window (tok), their products. Throws a ShapeError prefixed by
+ * `what` for a window that is not 3 positive integers or for anything not a whole number.
+ */
+export function windowGrid(what: string, vol: Vec3, p: Vec3, window?: readonly number[]): { win: Vec3; grid: Vec3; tok: Vec3; nWin: number; T: number } {
+  const [X, Y, Z] = vol;
+  const win: Vec3 = window ? [...window] as unknown as Vec3 : [X, Y, Z];
+  if (win.length !== 3 || !win.every((w) => Number.isInteger(w) && w > 0))
+    throw new ShapeError(`${what}: window [${win.join(', ')}] must be 3 positive integers`);
+  if (!window && (X % p[0] || Y % p[1] || Z % p[2]))
+    throw new ShapeError(`${what}: volume ${X}x${Y}x${Z} is not a whole number of ${p.join('x')} patches (crop or pad it first)`);
+  if (win.some((w, i) => w % p[i]))
+    throw new ShapeError(`${what}: window ${win.join('x')} is not a whole number of ${p.join('x')} patches`);
+  if (X % win[0] || Y % win[1] || Z % win[2])
+    throw new ShapeError(`${what}: volume ${X}x${Y}x${Z} is not a whole number of ${win.join('x')} windows (crop or pad it first)`);
+  const grid: Vec3 = [X / win[0], Y / win[1], Z / win[2]];
+  const tok: Vec3 = [win[0] / p[0], win[1] / p[1], win[2] / p[2]];
+  return { win, grid, tok, nWin: grid[0] * grid[1] * grid[2], T: tok[0] * tok[1] * tok[2] };
+}
+
 function plan(x: Tensor, weight: Tensor, bias: Tensor | undefined, opts: PatchEmbedOptions): Plan {
   const what = `patchEmbed3d: x ${fmtShape(x.shape)}, weight ${fmtShape(weight.shape)}${bias ? `, bias ${fmtShape(bias.shape)}` : ''}`;
   if (x.rank !== 5) throw new ShapeError(`${what}: x must be a volume [batch, channels, x, y, z]`);
@@ -86,19 +108,7 @@ function plan(x: Tensor, weight: Tensor, bias: Tensor | undefined, opts: PatchEm
   if (Cw !== C) throw new ShapeError(`${what}: weight has ${Cw} input channel(s), x has ${C}`);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== E)) throw new ShapeError(`${what}: bias must be [${E}]`);
   const p: Vec3 = [p0, p1, p2];
-  const win: Vec3 = opts.window ? [...opts.window] as unknown as Vec3 : [X, Y, Z];
-  if (win.length !== 3 || !win.every((w) => Number.isInteger(w) && w > 0))
-    throw new ShapeError(`${what}: window [${win.join(', ')}] must be 3 positive integers`);
-  if (!opts.window && (X % p0 || Y % p1 || Z % p2))
-    throw new ShapeError(`${what}: volume ${X}x${Y}x${Z} is not a whole number of ${p.join('x')} patches (crop or pad it first)`);
-  if (win.some((w, i) => w % p[i]))
-    throw new ShapeError(`${what}: window ${win.join('x')} is not a whole number of ${p.join('x')} patches`);
-  if (X % win[0] || Y % win[1] || Z % win[2])
-    throw new ShapeError(`${what}: volume ${X}x${Y}x${Z} is not a whole number of ${win.join('x')} windows (crop or pad it first)`);
-  const grid: Vec3 = [X / win[0], Y / win[1], Z / win[2]];
-  const tok: Vec3 = [win[0] / p0, win[1] / p1, win[2] / p2];
-  const nWin = grid[0] * grid[1] * grid[2];
-  const T = tok[0] * tok[1] * tok[2];
+  const { win, grid, tok, nWin, T } = windowGrid(what, [X, Y, Z], p, opts.window);
   const K = C * p0 * p1 * p2;
   const Kp = C * p0 * p1 * Math.ceil(p2 / 4) * 4;
   const M = B * nWin * T;

@@ -7,6 +7,7 @@ import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d } from '../gpu/runtime.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { checkInputs } from './util.ts';
+import { windowGrid } from './patch3d.ts';
 
 export const patchHistKernel = defineKernel({
   file: 'patchhist.wgsl',
@@ -22,8 +23,21 @@ export const patchHistKernel = defineKernel({
   entries: { patch_hist: ['x', 'Cn', 'Out'] },
 });
 
-/** Bins a histogram row may have (the kernel keeps them in registers). */
+/** Bins a histogram row may have (the kernel's private array). */
 export const MAX_HIST_BINS = 32;
+
+/**
+ * Checks histogram centres on the host: K of them (2 to MAX_HIST_BINS), finite, strictly
+ * ascending; returns them as f32. Throws ShapeError (count) or ValueError (values) prefixed by `what`.
+ */
+export function checkCentres(what: string, c: ArrayLike<number>, K: number): Float32Array {
+  if (c.length !== K || K < 2 || K > MAX_HIST_BINS) throw new ShapeError(`${what}: ${c.length} centres, expected ${K} (2 to ${MAX_HIST_BINS})`);
+  for (let i = 0; i < K; i++) {
+    if (!Number.isFinite(c[i])) throw new ValueError(`${what}: centre ${i} is ${c[i]}, not a finite number`);
+    if (i > 0 && !(c[i] > c[i - 1])) throw new ValueError(`${what}: centres must be strictly ascending (centre ${i} is ${c[i]}, after ${c[i - 1]})`);
+  }
+  return Float32Array.from(c);
+}
 
 /**
  * The soft histogram of each patch without autograd (see patchHistogram3d in
@@ -40,23 +54,13 @@ export function patchHistogramForward(x: Tensor, centres: Tensor, patch: readonl
     throw new ShapeError(`${what}: centres must be [K] with 2 <= K <= ${MAX_HIST_BINS}`);
   if (hostCentres) {
     if (hostCentres.length !== centres.shape[0]) throw new ShapeError(`${what}: ${hostCentres.length} host centres for a centres tensor of ${centres.shape[0]}`);
-    for (let i = 0; i < hostCentres.length; i++) {
-      if (!Number.isFinite(hostCentres[i])) throw new ValueError(`${what}: centre ${i} is ${hostCentres[i]}, not a finite number`);
-      if (i > 0 && !(hostCentres[i] > hostCentres[i - 1])) throw new ValueError(`${what}: centres must be strictly ascending (centre ${i} is ${hostCentres[i]}, after ${hostCentres[i - 1]})`);
-    }
+    checkCentres(what, hostCentres, centres.shape[0]);
   }
   const [B, , X, Y, Z] = x.shape;
   const p = patch;
-  const win = window ?? [X, Y, Z];
-  if (p.length !== 3 || win.length !== 3 || !p.every((v) => Number.isInteger(v) && v > 0) || !win.every((v) => Number.isInteger(v) && v > 0))
+  if (p.length !== 3 || (window && window.length !== 3) || !p.every((v) => Number.isInteger(v) && v > 0))
     throw new ShapeError(`${what}: patch and window must be 3 positive integers each`);
-  if (!window && (X % p[0] || Y % p[1] || Z % p[2])) throw new ShapeError(`${what}: volume ${X}x${Y}x${Z} is not a whole number of ${p.join('x')} patches (crop or pad it first)`);
-  if (win.some((w, i) => w % p[i])) throw new ShapeError(`${what}: window ${win.join('x')} is not a whole number of ${p.join('x')} patches`);
-  if (X % win[0] || Y % win[1] || Z % win[2]) throw new ShapeError(`${what}: volume ${X}x${Y}x${Z} is not a whole number of ${win.join('x')} windows (crop or pad it first)`);
-  const grid = [X / win[0], Y / win[1], Z / win[2]];
-  const tok = [win[0] / p[0], win[1] / p[1], win[2] / p[2]];
-  const nWin = grid[0] * grid[1] * grid[2];
-  const T = tok[0] * tok[1] * tok[2];
+  const { win, grid, tok, nWin, T } = windowGrid(what, [X, Y, Z], p, window);
   const K = centres.shape[0];
   const M = B * nWin * T;
   if (x.size >= 2 ** 32 / 4 || M * K >= 2 ** 32 / 4) throw new ShapeError(`${what}: too large for 32-bit indexing; split the batch`);

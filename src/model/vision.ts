@@ -8,7 +8,7 @@
 // ordered (ih, iw, id) with id fastest; a window's tokens (ph, pw, pd) with pd fastest.
 import type { Tensor } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { ShapeError, ValueError } from '../errors.ts';
+import { ShapeError } from '../errors.ts';
 import { Module, initNormal, initUniform, registerBuffer } from '../nn/module.ts';
 import { LayerNorm, Linear } from '../nn/layers.ts';
 import { TransformerBlock } from '../nn/transformer.ts';
@@ -17,7 +17,7 @@ import { rope3dAngles, rope3dPeriods } from './rope3d.ts';
 import { concat, expand, reshape, slice } from '../ops/layout.ts';
 import { mean } from '../ops/reduce.ts';
 import { patchEmbed3d } from '../ops/patch3d.ts';
-import { MAX_HIST_BINS, patchHistogram3d } from '../ops/patchhist.ts';
+import { checkCentres, patchHistogram3d } from '../ops/patchhist.ts';
 import { add } from '../ops/elementwise.ts';
 import { tensor } from '../ops/creation.ts';
 
@@ -120,15 +120,6 @@ export class Conv3dParams extends Module {
     // each LayerNorm on it multiplies its gradient by 1/sqrt(eps) = 1000.
     this.bias = initUniform(gpu, [out], 1 / Math.sqrt(k), seed, `${name}.bias`);
   }
-}
-
-function checkCentres(what: string, c: ArrayLike<number>, K: number): Float32Array {
-  if (c.length !== K || K < 2 || K > MAX_HIST_BINS) throw new ShapeError(`${what}: ${c.length} centres, expected ${K} (2 to ${MAX_HIST_BINS})`);
-  for (let i = 0; i < K; i++) {
-    if (!Number.isFinite(c[i])) throw new ValueError(`${what}: centre ${i} is ${c[i]}, not a finite number`);
-    if (i > 0 && !(c[i] > c[i - 1])) throw new ValueError(`${what}: centres must be strictly ascending (centre ${i} is ${c[i]}, after ${c[i - 1]})`);
-  }
-  return Float32Array.from(c);
 }
 
 /**

@@ -5,7 +5,7 @@ import { ValueError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { patchHistogramForward } from '../launch/patchhist.ts';
 
-export { MAX_HIST_BINS } from '../launch/patchhist.ts';
+export { MAX_HIST_BINS, checkCentres } from '../launch/patchhist.ts';
 
 /**
  * The soft histogram of every patch of a one-channel volume: for bin k of patch row m, K
