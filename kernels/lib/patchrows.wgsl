@@ -4,24 +4,25 @@
 // * nD + pd (depth fastest in both); without windows there is one window (the volume). Needs the
 // parameters C, X, Y, Z, T, nW, nD, nWin, Wg, Dg, w0, w1, w2, p0, p1, p2 in `p`.
 
+// i = (a * nb + b) * nc + c -> (a, b, c): a window's or a token's three coordinates.
+fn coords3(i: u32, nb: u32, nc: u32) -> vec3u {
+  let bc = nb * nc;
+  let a = i / bc;
+  let r = i - a * bc;
+  let b = r / nc;
+  return vec3u(a, b, r - b * nc);
+}
+
 // Offset in x of the first voxel of window bw = b * nWin + n (channel 0).
 fn windowBase(bw: u32) -> u32 {
   let b = bw / p.nWin;
-  let n = bw - b * p.nWin;
-  let wd = p.Wg * p.Dg;
-  let ih = n / wd;
-  let iw = (n - ih * wd) / p.Dg;
-  let id = n - ih * wd - iw * p.Dg;
-  return b * p.C * p.X * p.Y * p.Z + (ih * p.w0 * p.Y + iw * p.w1) * p.Z + id * p.w2;
+  let w = coords3(bw - b * p.nWin, p.Wg, p.Dg);
+  return b * p.C * p.X * p.Y * p.Z + (w.x * p.w0 * p.Y + w.y * p.w1) * p.Z + w.z * p.w2;
 }
 
 // Offset in x of the first voxel of row m's patch (channel 0).
 fn rowBase(m: u32) -> u32 {
   let bw = m / p.T;
-  let t = m - bw * p.T;
-  let td = p.nW * p.nD;
-  let ph = t / td;
-  let pw = (t - ph * td) / p.nD;
-  let pd = t - ph * td - pw * p.nD;
-  return windowBase(bw) + ((ph * p.p0) * p.Y + pw * p.p1) * p.Z + pd * p.p2;
+  let t = coords3(m - bw * p.T, p.nW, p.nD);
+  return windowBase(bw) + (t.x * p.p0 * p.Y + t.y * p.p1) * p.Z + t.z * p.p2;
 }
