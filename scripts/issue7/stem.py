@@ -49,6 +49,32 @@ def patch_hist(v):
     return np.stack(out).astype(np.float32)
 
 
+# Local contrast: the voxel minus the mean of a box around it (5 x 5 x 7 voxels = 30 x 30 x 21 mm),
+# in HU; a blob (nodule, calcification) stands out by nearly its full contrast, an edge by half.
+DOG_CENTRES = [-800, -400, -200, -100, -50, 0, 50, 100, 200, 300, 400, 500, 600, 800]
+
+
+def soft_hist(x, c):
+    """x [X, Y, Z] -> [n, K] soft histograms (centres c) per 16 x 16 x 4 patch."""
+    x = x.clamp(c[0], c[-1])[..., None]
+    up = ((x - c[:-1]) / (c[1:] - c[:-1])).clamp(0, 1)
+    rise = torch.cat([torch.ones_like(x), up], -1)
+    fall = torch.cat([1 - up, torch.ones_like(x)], -1)
+    m = torch.minimum(rise, fall).permute(3, 0, 1, 2)[None]
+    return F.avg_pool3d(m, (16, 16, 4))[0].flatten(1).T
+
+
+def contrast_hist(v):
+    c = torch.tensor(DOG_CENTRES, dtype=torch.float32) / 2000
+    k = tuple(int(a) for a in os.environ.get("DOGK", "5,5,7").split(","))
+    out = []
+    for i in range(len(v)):
+        x = torch.from_numpy(v[i]).clamp(0, 1)
+        blur = F.avg_pool3d(x[None, None], k, 1, tuple(a // 2 for a in k), count_include_pad=False)[0, 0]
+        out.append(soft_hist(x - blur, c).numpy())
+    return np.stack(out).astype(np.float32)
+
+
 def load(d, split):
     meta = json.load(open(os.path.join(d, f"{split}.json")))
     X, Y, Z = meta["shape"]
@@ -56,7 +82,13 @@ def load(d, split):
     cache = os.path.join(d, f"{split}.hist.npy")
     if not os.path.exists(cache):
         np.save(cache, patch_hist(v))
-    return v, np.array(meta["labels"], dtype=np.float32), np.load(cache)
+    h = np.load(cache)
+    if os.environ.get("DOG"):
+        dc = os.path.join(d, f"{split}.dog{os.environ.get('DOGK', '5,5,7').replace(',', 'x')}.npy")
+        if not os.path.exists(dc):
+            np.save(dc, contrast_hist(v))
+        h = np.concatenate([h, np.load(dc)], -1)
+    return v, np.array(meta["labels"], dtype=np.float32), h
 
 
 class Block(nn.Module):
@@ -81,7 +113,7 @@ class Model(nn.Module):
             s.proj = nn.Linear(2 * C, E)
         if stem == "hist":
             # Soft HU histogram of each patch: triangular membership between adjacent centres.
-            s.proj = nn.Linear(len(HU_CENTRES), E)
+            s.proj = nn.Linear(len(HU_CENTRES) + (len(DOG_CENTRES) if os.environ.get("DOG") else 0), E)
         n = grid[0] * grid[1] * grid[2]
         s.pos = nn.Parameter(torch.randn(1, n + 1, E) * 0.02)
         s.cls = nn.Parameter(torch.zeros(1, 1, E))
