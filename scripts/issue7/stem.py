@@ -12,6 +12,8 @@ a linear head on the 18 labels, BCE, AdamW (0.9, 0.95), warm-up 20 + cosine, cli
         hist      + Linear(22, E) of each patch's soft HU histogram (HU_CENTRES, linear interpolation
                   between neighbours), the shares times HSCALE (default 22 = K: bins average 1, the
                   scale in the model; 1 and 4 were measured too)
+                  DOG=1 adds a soft histogram of local contrast (the voxel minus its 5 x 5 x 7 box
+                  mean, DOGK sets the box; session 12: no gain)
         cnn       the conv stem's per-patch features pooled over all patches (no transformer)
 """
 import json
@@ -38,15 +40,7 @@ HU_CENTRES = [-1000, -950, -900, -850, -800, -700, -600, -500, -400, -300, -200,
 def patch_hist(v):
     """[N, X, Y, Z] crops in [0, 1] -> [N, 512, K] soft HU histograms per 16 x 16 x 4 patch (z fastest)."""
     c = torch.tensor([(h + 1000) / 2000 for h in HU_CENTRES])
-    out = []
-    for i in range(len(v)):
-        x = torch.from_numpy(v[i]).clamp(0, 1)[..., None]
-        up = ((x - c[:-1]) / (c[1:] - c[:-1])).clamp(0, 1)
-        rise = torch.cat([torch.ones_like(x), up], -1)
-        fall = torch.cat([1 - up, torch.ones_like(x)], -1)
-        m = torch.minimum(rise, fall).permute(3, 0, 1, 2)[None]
-        out.append(F.avg_pool3d(m, (16, 16, 4))[0].flatten(1).T.numpy())
-    return np.stack(out).astype(np.float32)
+    return np.stack([soft_hist(torch.from_numpy(x), c).numpy() for x in v]).astype(np.float32)
 
 
 # Local contrast: the voxel minus the mean of a box around it (5 x 5 x 7 voxels = 30 x 30 x 21 mm),
