@@ -20,7 +20,8 @@ import { hostBatch, StepSides, type HostBatch } from '../peers/radfinder-step.ts
 /** A training preset with every width (vision E, projection heads, text hidden / head /
  * MLP widths) times k; depths, head counts, batch and input shapes kept. The text vocabulary
  * is the preset's vocabSize (a run takes it from its trained tokenizer), and SigLIP's b is
- * what a new run's 'auto' sets for the batch. */
+ * what a new run's 'auto' sets for the batch. RadFinder's objective, which the PyTorch peer
+ * mirrors: without the small preset's report-side prompt loss (README "Learning"). */
 export function scaledConfig(k: number, name = 'small'): TrainConfig {
   const cfg = preset(name);
   const m = cfg.model;
@@ -33,6 +34,7 @@ export function scaledConfig(k: number, name = 'small'): TrainConfig {
       head: { hidden: m.head.hidden * k, bottleneck: m.head.bottleneck * k, out: m.head.out * k },
       text: { ...m.text, hiddenSize: m.text.hiddenSize * k, headDim: m.text.headDim * k, intermediateSize: m.text.intermediateSize * k, vocabSize: cfg.vocabSize },
       siglipInit: { ...m.siglipInit, b: -Math.log(Math.max(1, cfg.batch - 1)) },
+      reportPromptWeight: 0,
     },
   };
 }

@@ -21,6 +21,12 @@ options:
   --lr X             peak learning rate
   --seed S           seed of weights, data order, crops and prompts
   --prompt-weight W  weight of the disease-prompt loss (default 0.5, RadFinder's)
+  --report-prompt-weight W
+                     weight of the disease-prompt loss on the report embeddings (default:
+                     the preset's; RadFinder has none)
+  --text-warmup-steps N
+                     steps of the text warm-up stage (report -> labels) before the joint
+                     training (default: the preset's; 0 for none, as RadFinder)
   --resume           continue RUN from its latest checkpoint
   --no-eval          skip the evaluation at the end`;
 
@@ -40,6 +46,8 @@ export const command: Command = {
         lr: { type: 'string' },
         seed: { type: 'string' },
         'prompt-weight': { type: 'string' },
+        'report-prompt-weight': { type: 'string' },
+        'text-warmup-steps': { type: 'string' },
         resume: { type: 'boolean' },
         'no-eval': { type: 'boolean' },
       },
@@ -52,12 +60,14 @@ export const command: Command = {
     cfg.lr = numberOption(a.lr, 'lr', false) ?? cfg.lr;
     cfg.seed = numberOption(a.seed, 'seed', true) ?? cfg.seed;
     cfg.model.promptWeight = numberOption(a['prompt-weight'], 'prompt-weight', false) ?? cfg.model.promptWeight;
+    cfg.model.reportPromptWeight = numberOption(a['report-prompt-weight'], 'report-prompt-weight', false) ?? cfg.model.reportPromptWeight;
+    cfg.textWarmupSteps = numberOption(a['text-warmup-steps'], 'text-warmup-steps', true) ?? cfg.textWarmupSteps;
     if (cfg.batch < 2) throw new UsageError('--batch must be at least 2 (SigLIP contrasts the cases of a batch)');
     const gpu = await Gpu.create();
     try {
       console.log(`device: ${gpu.describe()}`);
-      if (a.resume && (a.preset || a.batch || a.lr || a.seed || a['prompt-weight']))
-        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --seed and --prompt-weight are ignored; --steps may change the length)');
+      if (a.resume && (a.preset || a.batch || a.lr || a.seed || a['prompt-weight'] || a['report-prompt-weight'] || a['text-warmup-steps']))
+        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --seed and the loss weights are ignored; --steps may change the length)');
       const r = await train(gpu, {
         data: a.data,
         out: a.out,

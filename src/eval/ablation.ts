@@ -32,7 +32,7 @@ export const ABLATION_VARIANTS: AblationVariant[] = [
   {
     name: 'no-prompts',
     title: 'without disease prompts',
-    apply: (cfg) => ((cfg.model.promptWeight = 0), (cfg.model.localization.l1Weight = 0), cfg),
+    apply: (cfg) => ((cfg.model.promptWeight = 0), (cfg.model.reportPromptWeight = 0), (cfg.model.localization.l1Weight = 0), cfg),
   },
   {
     name: 'no-localization',
@@ -52,6 +52,7 @@ export function objectiveText(cfg: Pick<TrainConfig, 'model'> | null | undefined
   const m = cfg.model;
   const parts = ['SigLIP'];
   if (m.promptWeight) parts.push(`${m.promptWeight} x prompts`);
+  if (m.reportPromptWeight) parts.push(`${m.reportPromptWeight} x report prompts`);
   if (m.localization?.weight) parts.push(`${m.localization.weight} x localization${m.localization.l1Weight ? ` (with ${m.localization.l1Weight}/mm depth L1)` : ''}`);
   return parts.join(' + ');
 }

@@ -56,6 +56,7 @@ const CURVES: { key: string; title: string; yLabel: string }[] = [
   { key: 'loss', title: 'Total loss', yLabel: 'loss' },
   { key: 'siglip', title: 'SigLIP loss (report-volume contrast)', yLabel: 'loss' },
   { key: 'prompts', title: 'Disease-prompt loss (weighted BCE)', yLabel: 'loss' },
+  { key: 'reportPrompts', title: 'Disease-prompt loss on the reports (weighted BCE)', yLabel: 'loss' },
   { key: 'localization', title: 'Localization loss (soft cross-entropy over depth)', yLabel: 'loss' },
   { key: 'gradNorm', title: 'Gradient norm (before clipping)', yLabel: 'global L2 norm' },
   { key: 'lr', title: 'Learning rate', yLabel: 'learning rate' },
@@ -197,7 +198,7 @@ function examplesHtml(r: EvalReport): string {
 }
 
 function configHtml(i: ReportInput): string {
-  const c = i.config as { steps?: number; batch?: number; lr?: number; seed?: number; model?: { promptWeight?: number; localization?: { weight?: number; l1Weight?: number } } } | null | undefined;
+  const c = i.config as { steps?: number; batch?: number; lr?: number; seed?: number; textWarmupSteps?: number; model?: { promptWeight?: number; reportPromptWeight?: number; localization?: { weight?: number; l1Weight?: number } } } | null | undefined;
   const items: [string, string][] = [];
   if (i.runDir) items.push(['folder', i.runDir]);
   if (i.data) items.push(['dataset', i.data]);
@@ -206,9 +207,10 @@ function configHtml(i: ReportInput): string {
   if (c?.steps !== undefined) items.push(['steps', `${last ? `${last.step} of ` : ''}${c.steps}`]);
   if (c?.batch !== undefined) items.push(['batch', String(c.batch)]);
   if (c?.lr !== undefined) items.push(['peak learning rate', String(c.lr)]);
+  if (c?.textWarmupSteps) items.push(['text warm-up', `${c.textWarmupSteps} steps (report -> labels)`]);
   if (c?.model) {
     const loc = c.model.localization ?? {};
-    items.push(['objective', `SigLIP + ${c.model.promptWeight ?? '?'} x prompts + ${loc.weight ?? '?'} x localization${loc.l1Weight ? ` (+ ${loc.l1Weight}/mm x depth L1)` : ''}`]);
+    items.push(['objective', `SigLIP + ${c.model.promptWeight ?? '?'} x prompts${c.model.reportPromptWeight ? ` + ${c.model.reportPromptWeight} x report prompts` : ''} + ${loc.weight ?? '?'} x localization${loc.l1Weight ? ` (+ ${loc.l1Weight}/mm x depth L1)` : ''}`]);
   }
   if (c?.seed !== undefined) items.push(['seed', String(c.seed)]);
   if (last && typeof last.loss === 'number') items.push(['last logged loss', last.loss.toFixed(4)]);

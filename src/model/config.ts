@@ -37,6 +37,9 @@ export interface RadFinderConfig {
   localization: LocalizationConfig;
   /** Weight of the disease-prompt loss (0.5). */
   promptWeight: number;
+  /** Weight of the disease-prompt loss applied to the report embeddings as well (0 or absent:
+   * RadFinder has none; see README "Learning"). */
+  reportPromptWeight?: number;
   /** SigLIP's initial t (log of the logit scale) and b. */
   siglipInit: { t: number; b: number };
 }
@@ -199,6 +202,7 @@ export function fromRadfinderJson(json: unknown, src = 'config.json'): RadFinder
       l1Weight: num(`${src} do_snippet_alignment`, sa, 'localization_l1_weight', 0),
     },
     promptWeight: num(msrc, m, 'prompt_loss_weight', 0.5),
+    ...(m.report_prompt_loss_weight === undefined ? {} : { reportPromptWeight: num(msrc, m, 'report_prompt_loss_weight') }),
     siglipInit: { t: num(msrc, m, 'siglip_init_t', Math.log(10)), b: num(msrc, m, 'siglip_init_b', -10) },
   };
 }
@@ -206,7 +210,8 @@ export function fromRadfinderJson(json: unknown, src = 'config.json'): RadFinder
 /**
  * A config.json in the release's layout (reduced sizes stated as section 8 asks), which
  * fromRadfinderJson reads back to the same configuration. Our own fields (prompt weight,
- * localization target and L1 term, SigLIP's initial values) sit beside RadFinder's.
+ * report-side prompt weight, localization target and L1 term, SigLIP's
+ * initial values) sit beside RadFinder's.
  */
 export function toRadfinderJson(cfg: RadFinderConfig, opts: { name?: string; maxTextTokens?: number } = {}): Json {
   const v = cfg.vision;
@@ -244,6 +249,7 @@ export function toRadfinderJson(cfg: RadFinderConfig, opts: { name?: string; max
       head_hidden_dim: cfg.head.hidden,
       head_bottleneck_dim: cfg.head.bottleneck,
       prompt_loss_weight: cfg.promptWeight,
+      ...(cfg.reportPromptWeight ? { report_prompt_loss_weight: cfg.reportPromptWeight } : {}),
       siglip_init_t: cfg.siglipInit.t,
       siglip_init_b: cfg.siglipInit.b,
       ...(v.featureNorm ? { feature_norm: v.featureNorm } : {}),

@@ -44,6 +44,9 @@ export interface Batch {
   reportValid: Tensor;
   /** [B, Q] f32: 1, 0 or -1 (unknown). */
   labels: Tensor;
+  /** [B, Q] f32: labels, with -1 (unknown) for the rows of empty reports (the report-side
+   * prompt loss; needed only when reportPromptWeight > 0). */
+  reportLabels?: Tensor;
   /** The positive prompts of the Q questions, then the negative ones (2Q rows). */
   prompts: TextBatch;
   /** [Q] f32: min(n_neg / n_pos, 20) per question. */
@@ -65,6 +68,8 @@ export interface LossParts {
   total: Tensor;
   siglip: Tensor;
   prompts: Tensor;
+  /** The disease-prompt loss on the report embeddings (null when reportPromptWeight is 0). */
+  reportPrompts: Tensor | null;
   localization: Tensor | null;
   /** [S, 3] per snippet: loss, expected depth (mm), argmax bin. */
   depthHead: Tensor | null;
@@ -179,10 +184,20 @@ export class RadFinderModel extends Module {
     const Q = batch.labels.shape[1];
     const prompts = l2Normalize(this.encodeText(batch.prompts));
     const diff = sub(slice(prompts, 0, 0, Q), slice(prompts, 0, Q, 2 * Q));
-    const logits = mul(matmul(l2Normalize(disease), diff, { transB: true }), exp(this.criterion.t));
+    const scale = exp(this.criterion.t);
+    const logits = mul(matmul(l2Normalize(disease), diff, { transB: true }), scale);
     const promptLoss = bceWithLogits(logits, batch.labels, batch.posWeight);
 
     let total = add(siglip, mulScalar(promptLoss, this.cfg.promptWeight));
+    // The same prompt loss on the report embeddings (not RadFinder's; see README "Learning"):
+    // it teaches the from-scratch text side to separate p_pos from p_neg from the reports alone.
+    let reportPrompts: Tensor | null = null;
+    const rw = this.cfg.reportPromptWeight ?? 0;
+    if (rw > 0) {
+      const rlogits = mul(matmul(report, diff, { transB: true }), scale);
+      reportPrompts = bceWithLogits(rlogits, batch.reportLabels ?? batch.labels, batch.posWeight);
+      total = add(total, mulScalar(reportPrompts, rw));
+    }
     let localization: Tensor | null = null;
     let head: Tensor | null = null;
     const sn = batch.snippets;
@@ -200,6 +215,6 @@ export class RadFinderModel extends Module {
       head = r.head;
       total = add(total, mulScalar(localization, loc.weight));
     }
-    return { total, siglip, prompts: promptLoss, localization, depthHead: head };
+    return { total, siglip, prompts: promptLoss, reportPrompts, localization, depthHead: head };
   }
 }

@@ -43,11 +43,14 @@ export function makeBatch(gpu: Gpu, tok: TextTokenizer, cases: PreparedCase[], o
   const Q = cases[0].labels.length;
   const labels = new Float32Array(cases.length * Q);
   cases.forEach((c, i) => labels.set(Array.from(c.labels), i * Q));
+  // An empty report says nothing about its labels: unknown (-1) for the report-side prompt loss.
+  const reportLabels = labels.map((v, k) => (cases[Math.floor(k / Q)].report.trim() ? v : -1));
   const { pos, neg } = sampleTrainingPrompts(o.rng);
   const prompts: TextBatch = encodeTexts(gpu, tok, [...pos, ...neg], o.promptTokens, 'prompts');
   const batch: Batch = {
     ...inputs,
     labels: tensor(gpu, labels, [cases.length, Q], 'labels'),
+    reportLabels: tensor(gpu, reportLabels, [cases.length, Q], 'reportLabels'),
     prompts,
     posWeight: tensor(gpu, o.posWeight, [Q], 'posWeight'),
   };

@@ -32,6 +32,9 @@ export interface TrainConfig {
   siglipBias: number | 'auto';
   /** Learning-rate multiple of SigLIP's t and b. */
   scalarLrScale: number;
+  /** Steps of the text warm-up stage before the joint training (src/train/text-warmup.ts);
+   * 0 or absent: none (RadFinder starts from a pretrained text model instead). */
+  textWarmupSteps?: number;
   /** The evaluation's test split must hold at least this many cases. */
   minTestCases: number;
   seed: number;
@@ -145,13 +148,18 @@ export const PRESETS: Record<string, () => TrainConfig> = {
   small: () =>
     base(
       { spacing: [6, 6, 3], window: [64, 64, 32], grid: [1, 1, 4], patch: [16, 16, 4] },
-      reduced({
-        pixdim: [6, 6, 3], window: [64, 64, 32], patch: [16, 16, 4],
-        width: 96, heads: 4, depth: 2, combinerDepth: 2, combinerHeads: 4,
-        head: { hidden: 128, bottleneck: 64, out: 64 },
-        text: { hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 160 },
-      }),
-      {},
+      {
+        ...reduced({
+          pixdim: [6, 6, 3], window: [64, 64, 32], patch: [16, 16, 4],
+          width: 96, heads: 4, depth: 2, combinerDepth: 2, combinerHeads: 4,
+          head: { hidden: 128, bottleneck: 64, out: 64 },
+          text: { hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 160 },
+        }),
+        // Not RadFinder's: the prompt loss on the report embeddings too (see README "Learning").
+        reportPromptWeight: 1,
+      },
+      // Not RadFinder's (which starts from a pretrained Qwen3): see README "Learning".
+      { textWarmupSteps: 300 },
     ),
   /** For tests: a few hundred voxels, one block each. */
   tiny: () =>

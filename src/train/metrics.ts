@@ -14,6 +14,8 @@ export interface MetricLine {
   loss: number;
   siglip: number;
   prompts: number;
+  /** The disease-prompt loss on the report embeddings (absent or null without it). */
+  reportPrompts?: number | null;
   localization: number | null;
   /** Global gradient norm before clipping. */
   gradNorm: number | null;
@@ -54,10 +56,10 @@ export class MetricsFile {
 
 /** The progress line of a logged step; `remaining` steps to go in this invocation give the ETA. */
 export function formatMetricLine(line: MetricLine, totalSteps: number, remaining: number, skipped: number): string {
-  const { loss, siglip, prompts, localization: loc, gradNorm } = line;
+  const { loss, siglip, prompts, reportPrompts, localization: loc, gradNorm } = line;
   const eta = (remaining * line.msPerStep) / 1000;
   return (
-    `step ${String(line.step).padStart(5)}/${totalSteps}  loss ${loss.toFixed(4)} (siglip ${siglip.toFixed(3)}, prompts ${prompts.toFixed(3)}` +
+    `step ${String(line.step).padStart(5)}/${totalSteps}  loss ${loss.toFixed(4)} (siglip ${siglip.toFixed(3)}, prompts ${prompts.toFixed(3)}${reportPrompts == null ? '' : `, report prompts ${reportPrompts.toFixed(3)}`}` +
     `${loc === null ? '' : `, loc ${loc.toFixed(3)}`})  |g| ${gradNorm === null ? '-' : gradNorm.toPrecision(3)}  lr ${line.lr.toExponential(2)}  ${line.msPerStep.toFixed(0)} ms/step  ETA ${eta.toFixed(0)} s  GPU ${fmtBytes(line.liveBytes)}` +
     `${skipped ? `  (${skipped} steps skipped: gradient not finite)` : ''}`
   );
@@ -74,7 +76,7 @@ export async function writePlots(out: string, metricsPath: string): Promise<void
   const series = (key: keyof MetricLine, name: string) => ({ name, points: rows.filter((r) => r[key] !== null).map((r) => [r.step, r[key] as number] as [number, number]) });
   await writeFile(
     join(out, 'plots', 'loss.svg'),
-    lineChartSvg([series('loss', 'total'), series('siglip', 'SigLIP'), series('prompts', 'disease prompts'), series('localization', 'localization')], { title: 'training loss', xLabel: 'step', logY: true }),
+    lineChartSvg([series('loss', 'total'), series('siglip', 'SigLIP'), series('prompts', 'disease prompts'), series('reportPrompts', 'report prompts'), series('localization', 'localization')], { title: 'training loss', xLabel: 'step', logY: true }),
   );
   await writeFile(join(out, 'plots', 'lr.svg'), lineChartSvg([series('lr', 'learning rate')], { title: 'learning rate', xLabel: 'step' }));
 }

@@ -106,13 +106,14 @@ export function optimizeBatch(model: RadFinderModel, opt: AdamW, batch: Batch): 
 }
 
 export function disposeLosses(parts: LossParts): void {
-  for (const t of [parts.total, parts.siglip, parts.prompts, parts.localization, parts.depthHead]) t?.dispose();
+  for (const t of [parts.total, parts.siglip, parts.prompts, parts.reportPrompts, parts.localization, parts.depthHead]) t?.dispose();
 }
 
 export interface StepLosses {
   loss: number;
   siglip: number;
   prompts: number;
+  reportPrompts: number | null;
   localization: number | null;
   /** Global gradient norm before clipping (null without clipNorm). */
   gradNorm: number | null;
@@ -122,11 +123,11 @@ export interface StepLosses {
 
 /** Reads a step's losses back (the one readback of a logged step). */
 export async function readLosses(parts: LossParts, opt: AdamW, cfg: TrainConfig): Promise<StepLosses> {
-  const [loss, siglip, prompts, localization, skipped] = await Promise.all([
-    parts.total.item(), parts.siglip.item(), parts.prompts.item(), parts.localization?.item() ?? null, opt.skippedSteps(),
+  const [loss, siglip, prompts, reportPrompts, localization, skipped] = await Promise.all([
+    parts.total.item(), parts.siglip.item(), parts.prompts.item(), parts.reportPrompts?.item() ?? null, parts.localization?.item() ?? null, opt.skippedSteps(),
   ]);
   const gradNorm = cfg.clipNorm ? await opt.lastGradNorm() : null;
-  return { loss, siglip, prompts, localization, gradNorm, skipped };
+  return { loss, siglip, prompts, reportPrompts, localization, gradNorm, skipped };
 }
 
 /**
@@ -135,7 +136,7 @@ export async function readLosses(parts: LossParts, opt: AdamW, cfg: TrainConfig)
  * many skipped steps. `lastCheckpoint` names the one to resume from in the message.
  */
 export async function checkLosses(step: number, l: StepLosses, lastCheckpoint: () => Promise<string | null>): Promise<void> {
-  for (const [name, v] of [['SigLIP', l.siglip], ['disease-prompt', l.prompts], ['localization', l.localization], ['total', l.loss]] as const)
+  for (const [name, v] of [['SigLIP', l.siglip], ['disease-prompt', l.prompts], ['report-prompt', l.reportPrompts], ['localization', l.localization], ['total', l.loss]] as const)
     if (v !== null && !Number.isFinite(v)) {
       const last = await lastCheckpoint();
       throw new CtvlmError(`step ${step + 1}: the ${name} loss is ${v}; stopping. ${last ? `The last checkpoint (${last}) holds the last finite weights; resume from it with --resume, e.g. with a lower --lr.` : 'No checkpoint was written yet.'}`);

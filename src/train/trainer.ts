@@ -17,6 +17,7 @@ import type { TrainConfig } from './config.ts';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { manifestPath, openRunFolder, runTokenizer, settleConfig, weightsFolderFiles } from './run-folder.ts';
 import { checkLosses, createOptimizer, disposeLosses, prepareStep, readLosses, trainStep } from './step.ts';
+import { textWarmup } from './text-warmup.ts';
 import { MetricsFile, formatMetricLine, writePlots, type MetricLine } from './metrics.ts';
 
 /** The trained model as the evaluation after the last step gets it (still on the device). */
@@ -112,6 +113,8 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
     `train: ${trainSet.size} cases, batch ${batchSize}, ${cfg.steps} steps; model ${(model.parameterCount() / 1e6).toFixed(2)} M parameters; ` +
       `vocabulary ${tok.vocabSize}; ${stats.resolved} located references of ${stats.snippets} mined`,
   );
+  // A resumed run's checkpoint already holds the warmed-up text backbone.
+  if (!resumeFrom) await textWarmup(gpu, model, textTok, trainSet, cfg, stats.posWeight, log);
 
   const ctx = { gpu, model, opt, tok: textTok, cfg, posWeight: stats.posWeight };
   const end = Math.min(cfg.steps, o.stopAfter ?? cfg.steps);
@@ -137,7 +140,7 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
       lastLoss = l.loss;
       const now = performance.now();
       const line: MetricLine = {
-        step: step + 1, lr: opt.lr, loss: l.loss, siglip: l.siglip, prompts: l.prompts, localization: l.localization, gradNorm: l.gradNorm,
+        step: step + 1, lr: opt.lr, loss: l.loss, siglip: l.siglip, prompts: l.prompts, ...(l.reportPrompts === null ? {} : { reportPrompts: l.reportPrompts }), localization: l.localization, gradNorm: l.gradNorm,
         msPerStep: (now - t0) / stepsSinceLog, liveBytes: gpu.poolStats().liveBytes,
       };
       t0 = now;

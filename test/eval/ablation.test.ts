@@ -24,11 +24,13 @@ test('variants change only their own weights', () => {
   assert.is(cfg('full').localization.weight, base.localization.weight);
   assert.is(cfg('full').localization.l1Weight, 0);
   assert.is(cfg('no-prompts').promptWeight, 0);
+  assert.is(cfg('no-prompts').reportPromptWeight, 0);
+  assert.is(cfg('full').reportPromptWeight, base.reportPromptWeight);
   assert.is(cfg('no-prompts').localization.weight, base.localization.weight);
   assert.is(cfg('no-localization').localization.weight, 0);
   assert.is(cfg('no-localization').promptWeight, base.promptWeight);
   assert.is(cfg('localization-l1').localization.l1Weight, L1_WEIGHT_PER_MM);
-  assert.is(objectiveText(ABLATION_VARIANTS[3].apply(preset('small'))), `SigLIP + 0.5 x prompts + ${base.localization.weight} x localization (with ${L1_WEIGHT_PER_MM}/mm depth L1)`);
+  assert.is(objectiveText(ABLATION_VARIANTS[3].apply(preset('small'))), `SigLIP + 0.5 x prompts + ${base.reportPromptWeight} x report prompts + ${base.localization.weight} x localization (with ${L1_WEIGHT_PER_MM}/mm depth L1)`);
 });
 
 test('paired difference: zero against itself, paired on shared cases, conservative otherwise', () => {
@@ -80,7 +82,7 @@ test('claims: held, not held, not tested', () => {
   assert.is(rows[0], '| variant | objective | R@10 (%) | zero-shot macro AUROC (%) | localization MAE, argmax (mm) | localization MAE, expected depth (mm) |');
   const cols = (l: string) => l.replace(/\\\|/g, '').split('|').length;
   for (const r of rows.slice(0, 7)) assert.is(cols(r), 8, r);
-  assert.match(md, /\| full \| SigLIP \+ 0\.5 x prompts \+ 0\.25 x localization \| \d+\.\d \[\d+\.\d, \d+\.\d\] \| \d+\.\d \[\d+\.\d, \d+\.\d\] \| \d+\.\d \[\d+\.\d, \d+\.\d\] \| \d+\.\d \[/);
+  assert.match(md, /\| full \| SigLIP \+ 0\.5 x prompts \+ 1 x report prompts \+ 0\.25 x localization \| \d+\.\d \[\d+\.\d, \d+\.\d\] \| \d+\.\d \[\d+\.\d, \d+\.\d\] \| \d+\.\d \[\d+\.\d, \d+\.\d\] \| \d+\.\d \[/);
   assert.match(md, /\| reference \| chance \/ baselines \(full's snippets\) \| chance 16\.7 \| chance 50\.0 \| random bin \d+\.\d \[/);
   assert.match(md, /\| Disease prompts raise zero-shot AUROC \| full − no-prompts, macro AUROC \| \+\d+\.\d \[\+\d+\.\d, \+\d+\.\d\] points \| \*\*held\*\* \|/);
   assert.match(md, /\| Localization beats the random-bin baseline \| .* \| −\d+\.\d \[−\d+\.\d, −\d+\.\d\] mm \| \*\*held\*\* \|/);

@@ -64,6 +64,8 @@ t('the key table: modules, the pure table and the reference agree; the paper pre
 
 t('config.json round trip, and the reduced example configuration of the shared folder', () => {
   assert.equal(fromRadfinderJson(toRadfinderJson(cfg)), cfg);
+  const withReportPrompts = { ...cfg, reportPromptWeight: 0.75 };
+  assert.equal(fromRadfinderJson(toRadfinderJson(withReportPrompts)), withReportPrompts);
   const example = fromRadfinderJson({
     model_type: 'radfinder',
     radfinder_model_config: { feature_comb_embed_dim: 36, feature_comb_num_layers: 1, feature_comb_num_heads: 3, projection_dim: 16, text_hidden_size: 32, backbone_kwargs: { sliding_window_size: [32, 48, 16], patch_size: [16, 16, 4], half_patch_embed: false, embed_dim: 36, depth: 2, num_heads: 2, mlp_ratio: 4, rope_kwargs: { base: 1000 }, init_values: 1 }, feature_combiner_kwargs: { rope_kwargs: { base: 100 } }, head_hidden_dim: 48, head_bottleneck_dim: 20 },
@@ -337,6 +339,49 @@ t('the objective: finite parts, every trainable parameter reached', async () => 
   const missing = model.namedParameters().filter(([, p]) => !p.grad).map(([n]) => n);
   assert.equal(missing, [], 'parameters without a gradient');
   for (const [name, p] of model.namedParameters()) assert.ok((await p.grad!.floats()).every(Number.isFinite), `${name}: finite gradient`);
+  model.dispose();
+});
+
+t('the report-side prompt loss: BCE of exp(t) cos(report, p_pos - p_neg) on the report labels, added with its weight', async () => {
+  const gpu = await testGpu();
+  const w = 0.75;
+  const model = new RadFinderModel(gpu, { ...cfg, reportPromptWeight: w }, 3);
+  const b = batch(gpu);
+  const Q = 4;
+  // Row 2 stands for an empty report: all unknown.
+  const y = [1, 0, -1, 1, 0, 1, 1, -1, -1, -1, -1, -1];
+  b.reportLabels = ops.tensor(gpu, y, [3, Q]);
+  const parts = noGrad(() => model.loss(b));
+  const unit = async (x: ReturnType<RadFinderModel['encodeText']>, rows: number) => {
+    const v = Array.from(await x.floats());
+    x.dispose();
+    const E = v.length / rows;
+    return Array.from({ length: rows }, (_, i) => {
+      const r = v.slice(i * E, (i + 1) * E);
+      const n = Math.hypot(...r);
+      return r.map((a) => a / n);
+    });
+  };
+  const rep = await unit(noGrad(() => model.encodeText(b.report)), 3);
+  const pr = await unit(noGrad(() => model.encodeText(b.prompts)), 2 * Q);
+  const scale = Math.exp((await model.criterion.t.floats())[0]);
+  const pw = [1, 2, 1, 3];
+  const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+  let sum = 0, known = 0;
+  for (let i = 0; i < 3; i++)
+    for (let q = 0; q < Q; q++) {
+      const yi = y[i * Q + q];
+      if (yi < 0) continue;
+      const x = scale * rep[i].reduce((s, a, e) => s + a * (pr[q][e] - pr[Q + q][e]), 0);
+      sum += pw[q] * yi * softplus(-x) + (1 - yi) * softplus(x);
+      known++;
+    }
+  const rp = await parts.reportPrompts!.item();
+  // f32 embeddings and a sum over 6 known entries: relative error ~1e-6; 1e-4 leaves margin.
+  assertClose([rp], [sum / known], { rtol: 1e-4, atol: 1e-5 }, 'report-prompt loss');
+  const [total, siglip, prompts, loc] = await Promise.all([parts.total, parts.siglip, parts.prompts, parts.localization!].map((x) => x.item()));
+  assertClose([total], [siglip + cfg.promptWeight * prompts + w * rp + cfg.localization.weight * loc], { rtol: 1e-5, atol: 1e-6 }, 'total');
+  for (const x of [parts.total, parts.siglip, parts.prompts, parts.reportPrompts!, parts.localization!, parts.depthHead!]) x.dispose();
   model.dispose();
 });
 
