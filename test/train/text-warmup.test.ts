@@ -15,17 +15,11 @@ import { CtDataset } from '../../src/data/dataset.ts';
 import { RadFinderModel } from '../../src/model/model.ts';
 import { WordPieceTokenizer } from '../../src/data/tokenizer.ts';
 import { wordPieceForModel } from '../../src/model/text.ts';
-import { decodeSafetensors } from '../../src/io/safetensors.ts';
+import { latestWeights as weights } from '../helpers/run.ts';
 
 const t = suite('text-warmup');
 const dir = mkdtempSync(join(tmpdir(), 'ctvlm-warmup-'));
 const data = join(dir, 'data');
-
-function weights(run: string): Record<string, Float32Array> {
-  const latest = readFileSync(join(run, 'latest'), 'utf8').trim();
-  const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(join(run, latest, 'model.safetensors'))), 'model');
-  return Object.fromEntries(Object.entries(tensors).map(([k, v]) => [k, v.data as Float32Array]));
-}
 
 t.before(async () => {
   await writeSyntheticDataset({ out: data, n: 24, seed: 5, size: [64, 64], slices: [24, 32], gzipLevel: 0 });

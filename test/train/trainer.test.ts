@@ -11,17 +11,11 @@ import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
 import { preset } from '../../src/train/config.ts';
 import { train } from '../../src/train/trainer.ts';
 import { evaluateAtEnd } from '../../src/eval/run-folder.ts';
-import { decodeSafetensors } from '../../src/io/safetensors.ts';
+import { latestWeights as weights } from '../helpers/run.ts';
 
 const t = suite('trainer');
 const dir = mkdtempSync(join(tmpdir(), 'ctvlm-train-'));
 const data = join(dir, 'data');
-
-function weights(run: string): Record<string, Float32Array> {
-  const latest = readFileSync(join(run, 'latest'), 'utf8').trim();
-  const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(join(run, latest, 'model.safetensors'))), 'model');
-  return Object.fromEntries(Object.entries(tensors).map(([k, v]) => [k, v.data as Float32Array]));
-}
 
 t.before(async () => {
   await writeSyntheticDataset({ out: data, n: 24, seed: 3, size: [64, 64], slices: [24, 32], gzipLevel: 0 });
