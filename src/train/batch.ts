@@ -16,6 +16,8 @@ export interface BatchOptions extends InputOptions {
   posWeight: number[];
   /** Picks the prompt phrasings (training samples one per question per step). */
   rng: Rng;
+  /** Uploads Batch.reportLabels when true (the model's reportPromptWeight > 0). */
+  reportLabels?: boolean;
 }
 
 /**
@@ -44,13 +46,13 @@ export function makeBatch(gpu: Gpu, tok: TextTokenizer, cases: PreparedCase[], o
   const labels = new Float32Array(cases.length * Q);
   cases.forEach((c, i) => labels.set(Array.from(c.labels), i * Q));
   // An empty report says nothing about its labels: unknown (-1) for the report-side prompt loss.
-  const reportLabels = labels.map((v, k) => (cases[Math.floor(k / Q)].report.trim() ? v : -1));
+  const reportLabels = o.reportLabels ? labels.map((v, k) => (cases[Math.floor(k / Q)].report.trim() ? v : -1)) : null;
   const { pos, neg } = sampleTrainingPrompts(o.rng);
   const prompts: TextBatch = encodeTexts(gpu, tok, [...pos, ...neg], o.promptTokens, 'prompts');
   const batch: Batch = {
     ...inputs,
     labels: tensor(gpu, labels, [cases.length, Q], 'labels'),
-    reportLabels: tensor(gpu, reportLabels, [cases.length, Q], 'reportLabels'),
+    ...(reportLabels ? { reportLabels: tensor(gpu, reportLabels, [cases.length, Q], 'reportLabels') } : {}),
     prompts,
     posWeight: tensor(gpu, o.posWeight, [Q], 'posWeight'),
   };

@@ -82,7 +82,7 @@ export function trainStep(c: StepContext, cases: PreparedCase[], step: number): 
   opt.lr = learningRate(cfg, step);
   const rng = new Rng(mixSeed(cfg.seed, step, hashString('prompts')));
   const parts = scope(() => {
-    const { batch } = makeBatch(gpu, c.tok, cases, { ...cfg, posWeight: c.posWeight, rng });
+    const { batch } = makeBatch(gpu, c.tok, cases, { ...cfg, posWeight: c.posWeight, rng, reportLabels: (cfg.model.reportPromptWeight ?? 0) > 0 });
     return optimizeBatch(model, opt, batch);
   });
   gpu.flush();
