@@ -158,6 +158,14 @@ fn attention(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 //#endif
 ) {
   LANE(i)
+  // Rows past the end: a whole subgroup of them leaves at once (a 129-token window runs as
+  // 64 + 64 + 1 rows, and the last workgroup's other seven subgroups would walk every key for
+  // nothing). A subgroup with one row in range stays whole, for the shared loads.
+//#if SG
+  if (subgroupAll(i >= p.Lq)) { return; }
+//#else
+  if (i >= p.Lq) { return; }
+//#endif
   let bh = wg.y;
   let b = bh / p.H;
   // row: the query's statistics ([B, H, Lq] always); qrow: its row of Q, O, dO, dQ.
@@ -238,6 +246,14 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
 //#endif
 ) {
   LANE(i)
+  // Rows past the end: a whole subgroup of them leaves at once (a 129-token window runs as
+  // 64 + 64 + 1 rows, and the last workgroup's other seven subgroups would walk every key for
+  // nothing). A subgroup with one row in range stays whole, for the shared loads.
+//#if SG
+  if (subgroupAll(i >= p.Lq)) { return; }
+//#else
+  if (i >= p.Lq) { return; }
+//#endif
   let bh = wg.y;
   let b = bh / p.H;
   // row: the query's statistics ([B, H, Lq] always); qrow: its row of Q, O, dO, dQ.
@@ -320,6 +336,14 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
 //#endif
 ) {
   LANE(j)
+  // Rows past the end: a whole subgroup of them leaves at once (a 129-token window runs as
+  // 64 + 64 + 1 rows, and the last workgroup's other seven subgroups would walk every key for
+  // nothing). A subgroup with one row in range stays whole, for the shared loads.
+//#if SG
+  if (subgroupAll(j >= p.Lk)) { return; }
+//#else
+  if (j >= p.Lk) { return; }
+//#endif
   // wg.y: (batch, key/value head); the GRP query heads h = kvh * GRP + g share it.
   let bkv = wg.y;
   let Hkv = p.H / p.GRP;

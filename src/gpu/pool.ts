@@ -29,6 +29,9 @@ export class BufferPool {
   memoryLimit: number;
   private free = new Map<number, GPUBuffer[]>();
   private sizes = new WeakMap<GPUBuffer, number>();
+  /** Creation order: a bucket hands out its oldest free buffer first (see release()). */
+  private serial = new WeakMap<GPUBuffer, number>();
+  private nextSerial = 0;
   private pooled = new WeakSet<GPUBuffer>();
   private stats: PoolStats = { liveBytes: 0, pooledBytes: 0, allocations: 0, acquisitions: 0, peakLiveBytes: 0 };
 
@@ -60,6 +63,7 @@ export class BufferPool {
         );
       buf = this.device.createBuffer({ size, usage: TENSOR_USAGE, label: what });
       this.sizes.set(buf, size);
+      this.serial.set(buf, this.nextSerial++);
       this.stats.allocations++;
     }
     this.stats.liveBytes += size;
@@ -79,7 +83,14 @@ export class BufferPool {
     this.pooled.add(buf);
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
-    list.push(buf);
+    // Kept in descending creation order, so acquire() pops the oldest. Last-in-first-out
+    // would hand out a permutation of last step's buffers each step (the releases come in
+    // another order than the acquisitions); oldest-first gives a repeated step the same
+    // buffers at the same places, so its cached bind groups are found again (bindgroups.ts).
+    const id = this.serial.get(buf)!;
+    let i = list.length;
+    while (i > 0 && this.serial.get(list[i - 1])! < id) i--;
+    list.splice(i, 0, buf);
   }
 
   /** Destroys every free buffer. */

@@ -11,6 +11,7 @@ import { quietly } from './polling.ts';
 import { BufferPool, TENSOR_USAGE, type PoolStats } from './pool.ts';
 import { PipelineCache, type Pipeline } from './pipelines.ts';
 import { UniformCache } from './uniforms.ts';
+import { BindGroupCache } from './bindgroups.ts';
 import { Profiler, type ProfileRecord } from './profiler.ts';
 import { bindBuffers, type EntryPoint, type LaunchArgs, type ParamDecls } from './kernel.ts';
 import { defaultTuning, type Tuning } from './tuning.ts';
@@ -47,6 +48,7 @@ export class Gpu {
   private readonly pool: BufferPool;
   private readonly pipelines: PipelineCache;
   private readonly uniforms: UniformCache;
+  private readonly bindGroups: BindGroupCache;
   private profiler: Profiler | null = null;
 
   // Command batching.
@@ -74,15 +76,17 @@ export class Gpu {
     const sg = acq.features.has('subgroups');
     this.subgroupMinSize = sg ? acq.subgroupMinSize : 0;
     this.subgroupMaxSize = sg ? acq.subgroupMaxSize : 0;
+    this.bindGroups = new BindGroupCache(this.device);
     this.pool = new BufferPool(this.device, this.limits.maxStorageBufferBindingSize, Math.min(this.limits.maxBufferSize * 4, 16 * 2 ** 30), () => {
       if (this.encoder) this.flush();
+      this.bindGroups.clear();
     });
     this.pipelines = new PipelineCache(
       this.device,
       (p) => this.pendingChecks.push(p),
       (m) => this.errors.push(m),
     );
-    this.uniforms = new UniformCache(this.device);
+    this.uniforms = new UniformCache(this.device, () => this.bindGroups.clear());
     this.device.lost.then((info) => {
       if (!this.destroyed) this.lostReason = `${info.reason}: ${info.message}`;
     });
@@ -146,6 +150,11 @@ export class Gpu {
 
   poolStats(): PoolStats {
     return this.pool.snapshot();
+  }
+
+  /** Bind groups created and reused so far, and how many are cached now (bindgroups.ts). */
+  bindGroupStats(): { created: number; reused: number; cached: number } {
+    return { created: this.bindGroups.misses, reused: this.bindGroups.hits, cached: this.bindGroups.size };
   }
 
   private placeholderBuffer: GPUBuffer | null = null;
@@ -243,27 +252,29 @@ export class Gpu {
     const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxWg || y > maxWg || z > maxWg)
       throw new GpuError(`${args.label}: ${x}x${y}x${z} workgroups exceed the device limit of ${maxWg} per dimension (${kernel.name})`);
-    const entries: GPUBindGroupEntry[] = [];
     const slots = kernel.spec.bindings;
-    const storageSlots = slots.filter((k) => k === 'read' || k === 'write').length;
-    if (args.buffers.length !== storageSlots)
-      throw new GpuError(`${args.label}: ${kernel.name} takes ${storageSlots} buffers, got ${args.buffers.length}`);
+    const bindings: number[] = [];
+    const bound: GPUBuffer[] = [];
     let next = 0;
     for (let binding = 0; binding < slots.length; binding++) {
       const kind = slots[binding];
       if (!kind) continue;
+      bindings.push(binding);
       if (kind === 'uniform') {
         if (!args.uniforms) throw new GpuError(`${args.label}: ${kernel.name} needs uniforms`);
-        entries.push({ binding, resource: { buffer: this.uniforms.get(toWords(args.uniforms)) } });
+        bound.push(this.uniforms.get(toWords(args.uniforms)));
       } else {
         const buf = args.buffers[next++];
-        entries.push({ binding, resource: { buffer: buf } });
+        if (!buf) break;
+        bound.push(buf);
         this.lastUse.set(buf, this.batchId);
       }
     }
+    if (next !== args.buffers.length || bound.length !== bindings.length)
+      throw new GpuError(`${args.label}: ${kernel.name} takes ${slots.filter((k) => k === 'read' || k === 'write').length} buffers, got ${args.buffers.length}`);
     // Profiling: one pass per dispatch so each gets its own begin/end timestamps.
     const pass = this.profiler ? this.profiler.beginPass(this.openEncoder(), args.label, kernel.name) : this.openPass();
-    const group = this.device.createBindGroup({ layout: kernel.layout, entries, label: args.label });
+    const group = this.bindGroups.get(kernel.layout, bindings, bound, args.label);
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(x, y, z);
@@ -400,6 +411,7 @@ export class Gpu {
       /* destroying anyway */
     }
     this.destroyed = true;
+    this.bindGroups.clear();
     this.pool.destroyFree();
     this.uniforms.destroy();
     this.placeholderBuffer?.destroy();

@@ -23,7 +23,7 @@ export const patchHistKernel = defineKernel({
   entries: { patch_hist: ['x', 'Cn', 'Out'] },
 });
 
-/** Bins a histogram row may have (the kernel's private array). */
+/** Bins a histogram row may have (the kernel keeps one register per bin). */
 export const MAX_HIST_BINS = 32;
 
 /**
@@ -68,6 +68,7 @@ export function patchHistogramForward(x: Tensor, centres: Tensor, patch: readonl
   gpu.launch(patchHistKernel.patch_hist, {
     params: { M, K, C: 1, X, Y, Z, p0: p[0], p1: p[1], p2: p[2], T, nW: tok[1], nD: tok[2], nWin, Wg: grid[1], Dg: grid[2], w0: win[0], w1: win[1], w2: win[2] },
     buffers: { x: x.buffer, Cn: centres.buffer, Out: out.buffer },
+    consts: { K },
     workgroups: grid1d(M, 64, gpu.limits.maxComputeWorkgroupsPerDimension),
     label: `patchHistogram3d ${fmtShape(x.shape)} K ${K} patch ${p.join('x')}`,
   });

@@ -27,7 +27,7 @@ export { MAX_HIST_BINS, checkCentres } from '../launch/patchhist.ts';
  * - Throws ShapeError naming the op and the shapes (rank, channels, K, a window or volume that
  *   is not a whole number of patches or windows); ValueError for a gradient as above, or for
  *   `hostCentres` that are not finite and strictly ascending.
- * - Values are expected finite (the crop is clipped); a NaN voxel lands in the first two bins.
+ * - Values are expected finite (the crop is clipped); a NaN or infinite voxel gives weights that WGSL leaves to the implementation (min and clamp of NaN).
  */
 export function patchHistogram3d(
   x: Tensor,

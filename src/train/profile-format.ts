@@ -27,7 +27,7 @@ export function formatProfile(p: StepProfile, title: string, top = 15): string {
     `  without profiling: ${f1(pl.wallMs)} ms/step wall [${each(pl.wallSamples)}] = host ${f1(pl.encodeMs)} ms encoding + ${f1(pl.submitMs)} ms in submits + ` +
       `${f1(Math.max(0, pl.wallMs - pl.encodeMs - pl.submitMs))} ms waiting for the device`,
   );
-  out.push(`  per step: ${cnt(pl.dispatches)} dispatches, ${cnt(pl.submits)} submit(s), ${cnt(pl.copies)} buffer copies, ${cnt(pl.clears)} clears`);
+  out.push(`  per step: ${cnt(pl.dispatches)} dispatches, ${cnt(pl.submits)} submit(s), ${cnt(pl.copies)} buffer copies, ${cnt(pl.clears)} clears, ${cnt(pl.bindGroupsCreated)} bind groups created (the rest reused)`);
   out.push(
     `  with profiling: ${f1(pr.wallMs)} ms/step wall [${each(pr.wallSamples)}] (host ${f1(pr.encodeMs)} ms encoding, ${f1(pr.submitMs)} ms in submits, ${cnt(pr.submits)} submit(s)); ` +
       `${f1(median(p.timedSamples))} ms/step inside timed dispatches [${each(p.timedSamples)}]`,

@@ -275,6 +275,8 @@ export interface StepTiming {
   dispatches: number;
   copies: number;
   clears: number;
+  /** Bind groups the step had to create (the rest came from the runtime's cache). */
+  bindGroupsCreated: number;
 }
 
 export interface StepProfile extends Grouped {
@@ -371,6 +373,7 @@ export async function profileTrainingStep(gpu: Gpu, o: ProfileOptions): Promise<
     dispatches: number;
     copies: number;
     clears: number;
+    bindGroupsCreated: number;
     /** Sum of the step's timestamp records (0 unprofiled). */
     timed: number;
   }
@@ -382,7 +385,7 @@ export async function profileTrainingStep(gpu: Gpu, o: ProfileOptions): Promise<
     // The query set's largest size: a step of up to 2048 dispatches resolves once.
     if (records) gpu.startProfile(4096);
     marks.lossEnd = marks.optStart = -1;
-    const c0 = { ...c, submits: gpu.submitCount };
+    const c0 = { ...c, submits: gpu.submitCount, bindGroups: gpu.bindGroupStats().created };
     let raw: ProfileRecord[] = [];
     const t0 = performance.now();
     let t1 = t0;
@@ -414,6 +417,7 @@ export async function profileTrainingStep(gpu: Gpu, o: ProfileOptions): Promise<
       dispatches: n,
       copies: c.copies - c0.copies,
       clears: c.clears - c0.clears,
+      bindGroupsCreated: gpu.bindGroupStats().created - c0.bindGroups,
       timed: raw.reduce((a, r) => a + r.ms, 0),
     };
   };
@@ -428,6 +432,7 @@ export async function profileTrainingStep(gpu: Gpu, o: ProfileOptions): Promise<
       dispatches: mean('dispatches'),
       copies: mean('copies'),
       clears: mean('clears'),
+      bindGroupsCreated: mean('bindGroupsCreated'),
     };
   };
 

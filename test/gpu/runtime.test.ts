@@ -52,6 +52,31 @@ t('many dispatches go in one submit', async () => {
   assert.equal([...(await x.floats())], [51, 52, 53]);
 });
 
+t('bind groups: a repeated step reuses them; after a trim (buffers destroyed) none is reused and results stay right', async () => {
+  const gpu = await testGpu();
+  const step = async (k: number): Promise<number[]> => {
+    const a = ops.tensor(gpu, [1, 2, 3, 4, 5], [5]);
+    const b = ops.tensor(gpu, [k, k, k, k, k], [5]);
+    const sum = ops.add(a, b);
+    const c = ops.mul(sum, b);
+    const out = [...(await c.floats())];
+    for (const x of [c, sum, b, a]) x.dispose(); // the pool hands buffers out last in, first out
+    return out;
+  };
+  await step(1);
+  await step(1); // the pool now hands out the same buffers in the same order
+  const s0 = gpu.bindGroupStats();
+  assert.equal(await step(2), [6, 8, 10, 12, 14]);
+  const s1 = gpu.bindGroupStats();
+  assert.is(s1.created, s0.created, 'no bind group created for a repeated step');
+  assert.ok(s1.reused >= s0.reused + 2, 'its dispatches reused cached groups');
+  gpu.trim();
+  assert.is(gpu.bindGroupStats().cached, 0, 'trim destroys free buffers, so their groups are forgotten');
+  assert.equal(await step(3), [12, 15, 18, 21, 24]);
+  assert.ok(gpu.bindGroupStats().created > s1.created, 'new buffers, new groups');
+  await gpu.sync(); // no validation error from a group holding a destroyed buffer
+});
+
 t('uploads into a buffer that the open batch uses wait for it (no reordering)', async () => {
   const gpu = await testGpu();
   const x = ops.tensor(gpu, [1, 2], [2]);
