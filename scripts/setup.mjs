@@ -166,16 +166,33 @@ const lifecycle = process.env.npm_lifecycle_event ?? '';
 if (!args.has('--no-torch') && lifecycle !== 'pretest' && lifecycle !== 'prestart') {
   const python = process.env.PYTHON || '/usr/bin/python3';
   const hasTorch = () => spawnSync(python, ['-c', 'import numpy, torch'], { stdio: 'ignore', timeout: 120_000 }).status === 0;
-  if (hasTorch()) info(`PyTorch for the bench's step peer: ${python}`);
-  else if (!process.env.PYTHON && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    say("installing Debian's python3-torch for the bench's PyTorch peer (--no-torch skips this)");
+  // Debian's python3-torch links libblas.so.3, which is the reference BLAS unless an OpenBLAS
+  // is installed (python3-torch only recommends one, and --no-install-recommends skips it):
+  // PyTorch's 1024^3 matmul then runs at 3.4 GFLOP/s instead of 63 (one thread) on the
+  // development VM, and the peer is several times slower than it should be. The OpenMP build of
+  // OpenBLAS, because it follows torch.set_num_threads (the bench times PyTorch at 1 thread and
+  // at every core); the pthread build keeps its own pool of one thread per core.
+  const debianRoot = !process.env.PYTHON && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
+  const installed = (pkg) => spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout?.includes('install ok installed') ?? false;
+  const hasOpenBlas = () => ['libopenblas0-openmp', 'libopenblas0-pthread', 'libopenblas0-serial'].some(installed);
+  const aptInstall = (pkgs) => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (hasTorch()) {
+    info(`PyTorch for the bench's step peer: ${python}`);
+    if (debianRoot && !hasOpenBlas()) {
+      say("installing Debian's OpenBLAS for the PyTorch peer (python3-torch otherwise runs on the reference BLAS)");
+      run('apt-get', ['update', '-q']);
+      aptInstall(['libopenblas0-openmp']);
+    } else if (installed('libopenblas0-pthread') && !installed('libopenblas0-openmp'))
+      info("OpenBLAS here is the pthread build: PyTorch's '1 thread' matmuls in the bench use every core (libopenblas0-openmp follows torch.set_num_threads)");
+  } else if (debianRoot) {
+    say("installing Debian's python3-torch and OpenBLAS for the bench's PyTorch peer (--no-torch skips this)");
     run('apt-get', ['update', '-q']);
-    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'python3-torch', 'python3-numpy'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    aptInstall(['python3-torch', 'python3-numpy', 'libopenblas0-openmp']);
     if (!hasTorch()) say(`python3-torch is installed but ${python} still cannot import torch: the bench's step section will run without its peer`);
   } else
     info(
       `${python} cannot import torch: the bench's step section will run without its PyTorch peer ` +
-        `(as root on Debian/Ubuntu: apt-get install python3-torch; or set PYTHON to a Python with torch)`,
+        `(as root on Debian/Ubuntu: apt-get install python3-torch libopenblas0-openmp; or set PYTHON to a Python with torch)`,
     );
 }
 

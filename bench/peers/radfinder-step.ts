@@ -20,12 +20,16 @@ import type { AdamW } from '../../src/optim/index.ts';
 import { PythonPeer, repoRoot, type Reply } from './python.ts';
 
 /** The first step's loss must agree to this (relative): both run the same float32 math on the
- * same inputs; what differs is summation order (GEMM blocking, reductions), ~1e-7 per op. */
-export const LOSS_TOL = 1e-5;
+ * same inputs; what differs is summation order (GEMM blocking, FMA, reductions). Measured on
+ * the small preset's x1 model: 3.3e-7 against PyTorch on the reference BLAS (which sums as
+ * plainly as our kernels), 8.0e-6 against it on OpenBLAS; a missing term or a different layer
+ * moves it by 1e-3 or more. */
+export const LOSS_TOL = 3e-5;
 /** The gradient norm and the second step's loss (after one AdamW update) go through the whole
  * backward and the optimizer: looser, since Adam's first step is g / |g| and flips the sign of
- * an update wherever a gradient entry is at float32 noise. */
-export const AFTER_TOL = 1e-4;
+ * an update wherever a gradient entry is at float32 noise. Measured (step-2 loss, OpenBLAS):
+ * 1.1e-4 at x1, 4.5e-5 at x2, 1.6e-5 at x4. */
+export const AFTER_TOL = 1e-3;
 
 /** A training batch's host arrays (the shapes a `small` run feeds: B crops of the preset's grid,
  * reports up to reportTokens, 2 x 18 prompts, maxSnippets snippets), drawn from a seed. */

@@ -165,9 +165,15 @@ export async function benchStep(ctx: Ctx): Promise<void> {
   const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
   console.log(
     probe.ok
-      ? `step: peer PyTorch ${probe.version} (CPU, float32), torch.set_num_threads(${threads[0]}) = the cores available${threads.length > 1 ? ', and 1 thread as well' : ''}`
+      ? `step: peer PyTorch ${probe.version} (CPU, float32), torch.set_num_threads(${threads[0]}) = the cores available${threads.length > 1 ? ', and 1 thread as well' : ''}; ` +
+          `its 512^3 matmul at 1 thread ${probe.mmGflops.toFixed(1)} GFLOP/s`
       : `step: no PyTorch peer: ${probe.reason}`,
   );
+  if (probe.ok && probe.mmGflops < 15)
+    console.log(
+      'step: WARNING: PyTorch multiplies matrices slowly here, as on the reference BLAS: the peer is not at its best. ' +
+        'On Debian, `npm run setup` as root installs libopenblas0-openmp (or: apt-get install libopenblas0-openmp).',
+    );
   const widths = ctx.quick ? [1, 2] : [1, 2, 4];
   const results: WidthResult[] = [];
   for (const k of widths) {
