@@ -48,6 +48,7 @@ const FAMILIES: Record<string, string> = {
   siglip: 'losses',
   localization: 'losses',
   optim: 'optimizer',
+  gradnorm: 'optimizer',
 };
 const FAMILY_KEYS = Object.keys(FAMILIES).sort((a, b) => b.length - a.length);
 

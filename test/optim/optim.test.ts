@@ -95,6 +95,29 @@ t('gradient clipping scales by maxNorm / global norm, on the GPU', async () => {
   assertClose(await b.floats(), [0, -0.8], TOL, 'b clipped');
 });
 
+// 19 parameters: three launches of 7 gradient slots (the last one partly empty), sizes around
+// the 256-lane stride (1, 255, 256, 257, 1000) and one past GRAD_NORM_BATCH_MAX, which takes
+// the per-tensor reduction; two without a gradient (they count 0). Tolerance rtol 1e-5: f32
+// sums of at most 70,000 squares in strided shares and a tree, against float64.
+t('the global gradient norm over many parameters (batched sums of squares, one large gradient, missing gradients)', async () => {
+  const gpu = await testGpu();
+  const sizes = [1, 255, 256, 257, 1000, 3, 70000, 5, 64, 96, 96, 2, 7, 11, 13, 17, 19, 23, 29];
+  const params = sizes.map((n, i) => ops.parameter(gpu, new Float32Array(n), [n], `p${i}`));
+  let sum = 0;
+  params.forEach((p, i) => {
+    if (i === 2 || i === 9) return; // no gradient
+    const g = Float32Array.from(randomValues(p.size, 100 + i, -3, 3));
+    for (const v of g) sum += v * v;
+    p.grad = ops.tensor(gpu, g, [p.size]).keep();
+  });
+  const opt = new SGD(params, { lr: 0, clipNorm: 1e9 });
+  opt.step();
+  const norm = await opt.lastGradNorm();
+  assert.ok(Math.abs(norm - Math.sqrt(sum)) <= 1e-5 * Math.sqrt(sum), `norm ${norm} vs float64 ${Math.sqrt(sum)}`);
+  opt.dispose();
+  for (const p of params) p.dispose();
+});
+
 t('a step whose gradient is not finite is skipped: parameters and moments stay as they were', async () => {
   const gpu = await testGpu();
   const p = ops.parameter(gpu, [1, 2, 3], [3], 'p');
