@@ -5,7 +5,9 @@
 //   otherwise (interleaved, GPT-J / RoFormer):               pair i = (2i, 2i + 1)
 //   y[a] = x[a] cos - x[b] sin,  y[b] = x[a] sin + x[b] cos
 // The backward rotates by the negative angle (INVERSE). x is [batch, L, heads, D]; one
-// invocation per (batch, l, head) row, so the division that finds l is paid per row.
+// invocation per (batch, l, head) row, so the division that finds l is paid per row. The first
+// `prefix` tokens (a CLS token) are copied unrotated and token l reads table row l - prefix:
+// in one dispatch what a slice, a rotation and a concat did in four.
 //
 // Parameters and bindings: ropeKernel in src/launch/rope.ts.
 
@@ -15,7 +17,11 @@ fn rope(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (row >= p.rows) { return; }
   let l = (row / p.heads) % p.L;
   let base = row * 2u * p.half;
-  let t = l * p.half;
+  if (l < p.prefix) {
+    for (var i = 0u; i < 2u * p.half; i++) { Y[base + i] = X[base + i]; }
+    return;
+  }
+  let t = (l - p.prefix) * p.half;
   for (var i = 0u; i < p.half; i++) {
     let c = cosT[t + i];
 //#if INVERSE

@@ -11,7 +11,7 @@ import { ShapeError } from '../errors.ts';
 import { Module, initConstant } from './module.ts';
 import { LayerNorm, Linear } from './layers.ts';
 import { add, gelu, mul } from '../ops/elementwise.ts';
-import { concat, reshape, slice } from '../ops/layout.ts';
+import { reshape, slice } from '../ops/layout.ts';
 import { attention } from '../ops/attention.ts';
 import { rope, type RopeTables } from '../ops/rope.ts';
 
@@ -53,8 +53,7 @@ export function ropeAfterPrefix(x: Tensor, tables: RopeTables): Tensor {
   const L = x.shape[1];
   const prefix = L - tables.length;
   if (prefix < 0) throw new ShapeError(`rope: ${L} tokens but tables for ${tables.length}`);
-  if (prefix === 0) return rope(x, tables);
-  return concat([slice(x, 1, 0, prefix), rope(slice(x, 1, prefix, L), tables)], 1);
+  return rope(x, tables, prefix);
 }
 
 /** Multi-head self-attention with separate q and kv projections (RadFinder FasterAttention, mode "mha"). */

@@ -87,9 +87,10 @@ function evenSplit(headDim: number, axes: number): number[] {
   return Array.from({ length: axes }, (_, a) => 2 * (Math.floor(pairs / axes) + (a < pairs % axes ? 1 : 0)));
 }
 
-/** Rotates x [batch, L, heads, headDim] by the tables' angles for each of the L tokens.
- * @throws ShapeError when x is not of rank 4 or does not match the tables. */
-export function rope(x: Tensor, tables: RopeTables): Tensor {
-  const y = ropeForward(x, tables);
-  return record(y, 'rope', [x], (g) => [ropeBackward(g, tables)]);
+/** Rotates x [batch, L, heads, headDim] by the tables' angles, token l by table row
+ * l - prefix; the first `prefix` tokens (a CLS token; L = prefix + tables.length) stay as they are.
+ * @throws ShapeError when x is not of rank 4 or does not match the tables and the prefix. */
+export function rope(x: Tensor, tables: RopeTables, prefix = 0): Tensor {
+  const y = ropeForward(x, tables, prefix);
+  return record(y, 'rope', [x], (g) => [ropeBackward(g, tables, prefix)]);
 }
