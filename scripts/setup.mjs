@@ -179,9 +179,13 @@ if (!args.has('--no-torch') && lifecycle !== 'pretest' && lifecycle !== 'prestar
   if (hasTorch()) {
     info(`PyTorch for the bench's step peer: ${python}`);
     if (debianRoot && !hasOpenBlas()) {
+      // Optional (a faster peer), so a failure here (offline, a broken mirror) only warns.
       say("installing Debian's OpenBLAS for the PyTorch peer (python3-torch otherwise runs on the reference BLAS)");
-      run('apt-get', ['update', '-q']);
-      aptInstall(['libopenblas0-openmp']);
+      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+      const ok = [['update', '-q'], ['install', '-y', '-q', '--no-install-recommends', 'libopenblas0-openmp']].every(
+        (argv) => spawnSync('apt-get', argv, { stdio: 'inherit', env }).status === 0,
+      );
+      if (!ok) say("could not install libopenblas0-openmp: the bench's PyTorch peer runs on the reference BLAS (its step several times slower)");
     } else if (installed('libopenblas0-pthread') && !installed('libopenblas0-openmp'))
       info("OpenBLAS here is the pthread build: PyTorch's '1 thread' matmuls in the bench use every core (libopenblas0-openmp follows torch.set_num_threads)");
   } else if (debianRoot) {

@@ -1,6 +1,6 @@
 // The device runtime: one `Gpu` per WebGPU device. It composes
 //   - a buffer pool (pool.ts), a pipeline cache (pipelines.ts), cached uniform blocks
-//     (uniforms.ts) and a timestamp profiler (profiler.ts),
+//     (uniforms.ts), cached bind groups (bindgroups.ts) and a timestamp profiler (profiler.ts),
 //   - the command batcher (many dispatches per submit, one open compute pass),
 //   - readback, and error reporting that turns validation, out-of-memory and WGSL compile
 //     errors into exceptions naming the kernel and shapes.

@@ -41,7 +41,8 @@ export function checkCentres(what: string, c: ArrayLike<number>, K: number): Flo
 
 /**
  * The soft histogram of each patch without autograd (see patchHistogram3d in
- * src/ops/patchhist.ts): x [B, 1, X, Y, Z], centres [K] ascending; returns a new tensor
+ * src/ops/patchhist.ts): x [B, 1, X, Y, Z], centres [K] strictly ascending (equal centres make
+ * every weight NaN; pass `hostCentres` to have them checked); returns a new tensor
  * [B * nWin, T, K].
  * @throws ShapeError naming the op and the shapes; ValueError, when `hostCentres` is given,
  * for centres that are not finite and strictly ascending (the device copy is not read back).

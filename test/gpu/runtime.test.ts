@@ -60,7 +60,7 @@ t('bind groups: a repeated step reuses them; after a trim (buffers destroyed) no
     const sum = ops.add(a, b);
     const c = ops.mul(sum, b);
     const out = [...(await c.floats())];
-    for (const x of [c, sum, b, a]) x.dispose(); // the pool hands buffers out last in, first out
+    for (const x of [c, sum, b, a]) x.dispose(); // released in reverse, so the next step's acquisitions meet the same buffers in the same order
     return out;
   };
   await step(1);
