@@ -3,9 +3,10 @@
 // dispatch on dawn.node: 1,700 dispatches took 20 ms of createBindGroup per encode against
 // 0.1 ms with the groups reused (lavapipe, 2-core VM, 2026-12-02).
 //
-// A cached group holds its buffers: whoever destroys a buffer that may be bound (the pool's
-// trim, the uniform cache's eviction) calls clear() first, so no group with a destroyed
-// buffer is ever handed out again.
+// A group is found by the identities of its buffers, and neither the pool nor the uniform
+// cache hands out a buffer again once it has destroyed it, so a group holding a destroyed
+// buffer is never reused (it waits for its turn to be dropped). The pool's trim clears the
+// cache anyway, so that the groups' handles go with the memory they point to.
 export class BindGroupCache {
   private ids = new WeakMap<object, number>();
   private nextId = 1;
@@ -46,7 +47,7 @@ export class BindGroupCache {
     return group;
   }
 
-  /** Forgets every group (call before destroying a buffer that may be in one). */
+  /** Forgets every group (the pool calls it when it trims). */
   clear(): void {
     this.groups.clear();
   }

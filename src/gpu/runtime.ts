@@ -86,7 +86,7 @@ export class Gpu {
       (p) => this.pendingChecks.push(p),
       (m) => this.errors.push(m),
     );
-    this.uniforms = new UniformCache(this.device, () => this.bindGroups.clear());
+    this.uniforms = new UniformCache(this.device);
     this.device.lost.then((info) => {
       if (!this.destroyed) this.lostReason = `${info.reason}: ${info.message}`;
     });

@@ -5,11 +5,7 @@ export class UniformCache {
   private evicted: GPUBuffer[] = [];
   static readonly MAX = 8192;
 
-  /** @param beforeDestroy runs before evicted buffers are destroyed (bind groups may hold them). */
-  constructor(
-    private readonly device: GPUDevice,
-    private readonly beforeDestroy: () => void = () => {},
-  ) {}
+  constructor(private readonly device: GPUDevice) {}
 
   /** The uniform buffer holding `words` (created once per distinct content). */
   get(words: Uint32Array): GPUBuffer {
@@ -36,13 +32,11 @@ export class UniformCache {
 
   /** Destroys evicted buffers once the batch that used them is submitted. */
   afterSubmit(): void {
-    if (this.evicted.length) this.beforeDestroy();
     for (const b of this.evicted) b.destroy();
     this.evicted = [];
   }
 
   destroy(): void {
-    this.beforeDestroy();
     for (const b of this.cache.values()) b.destroy();
     this.cache.clear();
     this.afterSubmit();
