@@ -97,6 +97,15 @@ diagnostic(off, subgroup_uniformity);
 //#define LANE(i) let ph = 0u; let i = wg.x * 64u + t;
 //#endif
 
+// Rows (or keys) past the end leave at once, a whole subgroup of them together: a 129-token
+// window runs as 64 + 64 + 1 rows, and the last workgroup's other seven subgroups would walk
+// every key for nothing. A subgroup with one row in range stays whole, for the shared loads.
+//#if SG
+//#define PAST_END(i, n) if (subgroupAll(i >= n)) { return; }
+//#else
+//#define PAST_END(i, n) if (i >= n) { return; }
+//#endif
+
 // The chunk loops' trip count: a constant when there is one chunk (the loop disappears and
 // the private arrays become registers), a uniform otherwise (so that the compiler cannot
 // unroll the chunks back into one huge block).
@@ -158,14 +167,7 @@ fn attention(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 //#endif
 ) {
   LANE(i)
-  // Rows past the end: a whole subgroup of them leaves at once (a 129-token window runs as
-  // 64 + 64 + 1 rows, and the last workgroup's other seven subgroups would walk every key for
-  // nothing). A subgroup with one row in range stays whole, for the shared loads.
-//#if SG
-  if (subgroupAll(i >= p.Lq)) { return; }
-//#else
-  if (i >= p.Lq) { return; }
-//#endif
+  PAST_END(i, p.Lq)
   let bh = wg.y;
   let b = bh / p.H;
   // row: the query's statistics ([B, H, Lq] always); qrow: its row of Q, O, dO, dQ.
@@ -246,14 +248,7 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
 //#endif
 ) {
   LANE(i)
-  // Rows past the end: a whole subgroup of them leaves at once (a 129-token window runs as
-  // 64 + 64 + 1 rows, and the last workgroup's other seven subgroups would walk every key for
-  // nothing). A subgroup with one row in range stays whole, for the shared loads.
-//#if SG
-  if (subgroupAll(i >= p.Lq)) { return; }
-//#else
-  if (i >= p.Lq) { return; }
-//#endif
+  PAST_END(i, p.Lq)
   let bh = wg.y;
   let b = bh / p.H;
   // row: the query's statistics ([B, H, Lq] always); qrow: its row of Q, O, dO, dQ.
@@ -336,14 +331,7 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
 //#endif
 ) {
   LANE(j)
-  // Rows past the end: a whole subgroup of them leaves at once (a 129-token window runs as
-  // 64 + 64 + 1 rows, and the last workgroup's other seven subgroups would walk every key for
-  // nothing). A subgroup with one row in range stays whole, for the shared loads.
-//#if SG
-  if (subgroupAll(j >= p.Lk)) { return; }
-//#else
-  if (j >= p.Lk) { return; }
-//#endif
+  PAST_END(j, p.Lk)
   // wg.y: (batch, key/value head); the GRP query heads h = kvh * GRP + g share it.
   let bkv = wg.y;
   let Hkv = p.H / p.GRP;

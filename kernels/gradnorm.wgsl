@@ -14,12 +14,9 @@ var<workgroup> part: array<f32, 256>;
 @compute @workgroup_size(256)
 fn sum_squares_multi(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   var acc = 0.0;
+  var at = 0u;
 //#unroll k 7
-  if (wg.x == {k}u) { for (var i = li; i < p.n{k}; i += 256u) { let v = G{k}[i]; acc += v * v; } }
-//#end
-  var at = p.i0;
-//#unroll k 7
-  if (wg.x == {k}u) { at = p.i{k}; }
+  if (wg.x == {k}u) { at = p.i{k}; for (var i = li; i < p.n{k}; i += 256u) { let v = G{k}[i]; acc += v * v; } }
 //#end
   part[li] = acc;
   workgroupBarrier();

@@ -253,6 +253,9 @@ export class Gpu {
     if (x > maxWg || y > maxWg || z > maxWg)
       throw new GpuError(`${args.label}: ${x}x${y}x${z} workgroups exceed the device limit of ${maxWg} per dimension (${kernel.name})`);
     const slots = kernel.spec.bindings;
+    const storageSlots = slots.filter((k) => k === 'read' || k === 'write').length;
+    if (args.buffers.length !== storageSlots)
+      throw new GpuError(`${args.label}: ${kernel.name} takes ${storageSlots} buffers, got ${args.buffers.length}`);
     const bindings: number[] = [];
     const bound: GPUBuffer[] = [];
     let next = 0;
@@ -265,13 +268,10 @@ export class Gpu {
         bound.push(this.uniforms.get(toWords(args.uniforms)));
       } else {
         const buf = args.buffers[next++];
-        if (!buf) break;
         bound.push(buf);
         this.lastUse.set(buf, this.batchId);
       }
     }
-    if (next !== args.buffers.length || bound.length !== bindings.length)
-      throw new GpuError(`${args.label}: ${kernel.name} takes ${slots.filter((k) => k === 'read' || k === 'write').length} buffers, got ${args.buffers.length}`);
     // Profiling: one pass per dispatch so each gets its own begin/end timestamps.
     const pass = this.profiler ? this.profiler.beginPass(this.openEncoder(), args.label, kernel.name) : this.openPass();
     const group = this.bindGroups.get(kernel.layout, bindings, bound, args.label);
