@@ -23,7 +23,7 @@ import { parseOptions, UsageError } from './lib/args.ts';
 import type { Ctx } from './lib/case.ts';
 import type { Budget } from './lib/measure.ts';
 import { loadPeer, type Peer } from './lib/peer.ts';
-import { render, targets } from './lib/report.ts';
+import { render, targetLine, targets } from './lib/report.ts';
 import { newRow, SECTIONS } from './lib/row.ts';
 import { SUITES } from './suites/index.ts';
 
@@ -93,7 +93,7 @@ async function main(): Promise<number> {
   if (tg.length) {
     console.log('');
     console.log('targets:');
-    for (const t of tg) console.log(`  [${t.pass === null ? '  ?  ' : t.pass ? 'PASS ' : 'FAIL '}] ${t.what}: ${t.measured}`);
+    for (const t of tg) console.log(targetLine(t));
   }
   const load1 = loadavg().map((x) => +x.toFixed(2));
   console.log(`load average: ${load0.join(' ')} at start, ${load1.join(' ')} at end (other work on the machine slows both sides).`);

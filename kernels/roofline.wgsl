@@ -11,6 +11,16 @@
 //           (no denormal slow paths).
 // copy4     Y = X as vec4f, {PER} vec4s per invocation, each a full-grid stride apart, so that
 //           neighbouring invocations touch neighbouring vec4s on every step.
+// load4     p.iters rounds of {PER} vec4 loads per invocation, each at an address of its own
+//           (lane i starts at vec4 3 i), within a window of p.mask + 1 vec4s small enough for
+//           the first-level cache: the rate at which a kernel can bring operands into lanes
+//           from a storage buffer, whatever the memory behind it. On lavapipe this is the
+//           binding limit of register-blocked kernels such as matmul_sg: every load whose
+//           address differs between lanes runs as a loop over the SIMD lanes (a bounds test,
+//           a scalar load and an insert per component; Mesa's lp_bld_nir_soa.c,
+//           emit_load_mem), tens of cycles per vec4 per lane group against one for an FMA.
+//           Only constant addresses take Mesa's uniform path, so no loop index can. The
+//           {PER} sums are stored so that no load is dead code.
 //
 // Invocation i is gid.x + gid.y * (num_workgroups.x * {WG}): large grids fold into 2D.
 
@@ -49,4 +59,24 @@ fn copy4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
 //#unroll K PER
   if (i + {K}u * stride < p.n) { Y4[i + {K}u * stride] = X4[i + {K}u * stride]; }
 //#end
+}
+
+@compute @workgroup_size({WG})
+fn load4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  let base = i * 3u;
+//#unroll K PER
+  var s{K} = vec4f(0.0);
+//#end
+  for (var it = 0u; it < p.iters; it++) {
+    let at = base + it * {PER}u;
+//#unroll K PER
+    s{K} += X4[(at + {K}u) & p.mask];
+//#end
+  }
+  var s = vec4f(0.0);
+//#unroll K PER
+  s += s{K};
+//#end
+  if (i < p.n) { Y[i] = s.x + s.y + s.z + s.w; }
 }

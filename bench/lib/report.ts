@@ -17,6 +17,7 @@ export function bestRoof(rows: readonly Row[], kind: RoofKind): Row | null {
  * no kernel, so no device roof applies to them. */
 function roofKind(r: Row): RoofKind | null {
   if (r.section === 'data' || r.variant === 'command') return null;
+  if (r.section === 'roofline' && r.op === ROOF_OPS.load) return 'load';
   return r.metric === 'GFLOP/s' ? 'fma' : r.metric === 'GB/s' ? 'copy' : null;
 }
 
@@ -24,7 +25,7 @@ function roofKind(r: Row): RoofKind | null {
  * it, so the JSON report written after the table carries the fields). Both rates are on
  * their rows' clocks, which are the same clock on one device. */
 export function applyRoofs(rows: Row[]): void {
-  const roofs = { fma: bestRoof(rows, 'fma'), copy: bestRoof(rows, 'copy') };
+  const roofs = { fma: bestRoof(rows, 'fma'), copy: bestRoof(rows, 'copy'), load: bestRoof(rows, 'load') };
   for (const r of rows) {
     r.roof = roofKind(r);
     const top = r.roof ? roofs[r.roof] : null;
@@ -36,10 +37,11 @@ export function applyRoofs(rows: Row[]): void {
 function roofLine(rows: readonly Row[]): string {
   const fma = bestRoof(rows, 'fma');
   const copy = bestRoof(rows, 'copy');
+  const load = bestRoof(rows, 'load');
   if (!fma && !copy) return '';
   const part = (r: Row | null, what: string) => (r ? `${what} ${fmtRate(r.rate)} ${r.metric} (${r.variant}, ${clockShort(r.ours?.clock)})` : `${what} not measured`);
   const adapter = (fma ?? copy)!.peerNote;
-  return `roofline (${adapter}): ${part(fma, 'f32 FMA peak')}, ${part(copy, 'copy bandwidth')}; "of roof" = rate / the roof of the row's metric (GFLOP/s: FMA peak, GB/s: copy)\n\n`;
+  return `roofline (${adapter}): ${part(fma, 'f32 FMA peak')}, ${part(copy, 'copy bandwidth')}, ${part(load, 'per-lane load rate')}; "of roof" = rate / the roof of the row's metric (GFLOP/s: FMA peak, GB/s: copy; the load-rate rows: their best)\n\n`;
 }
 
 /** The rows as a plain-text table (the ratio columns compare equal clocks), with the
@@ -76,6 +78,13 @@ export interface Target {
   what: string;
   measured: string;
   pass: boolean | null;
+  /** A line that explains the targets around it and is not itself a target. */
+  info?: boolean;
+}
+
+/** One target as the bench and the playground print it. */
+export function targetLine(t: Target): string {
+  return `  [${t.info ? 'info ' : t.pass === null ? '  ?  ' : t.pass ? 'PASS ' : 'FAIL '}] ${t.what}: ${t.measured}`;
 }
 
 /** The best 1024^3 matmul row (A @ B, any variant) of the run: what the targets judge. */
@@ -118,6 +127,34 @@ function modelShapeTarget(rows: readonly Row[]): Target | null {
   };
 }
 
+/** The load bounds of a matmul row: its per-lane loads (row.loadBytesPerFlop) at the measured
+ * load rate L and its multiply-adds at the FMA peak F. `overlapped`: min(F, L / bytes per FLOP),
+ * what no schedule of the same loads beats; `serial`: 1 / (bytes per FLOP / L + 1 / F), the
+ * two one after the other, as on a CPU driver where the same cores issue both (on lavapipe the
+ * subgroup kernel with its loads replaced by register arithmetic ran at the FMA peak, and each
+ * load added its own time). Reported beside the targets, not judged. */
+export function loadBounds(rows: readonly Row[], r: Row): { overlapped: number; serial: number } | null {
+  const fma = bestRoof(rows, 'fma');
+  const load = bestRoof(rows, 'load');
+  if (!fma || !load || !r.loadBytesPerFlop) return null;
+  const x = r.loadBytesPerFlop;
+  return { overlapped: Math.min(fma.rate!, load.rate! / x), serial: 1 / (x / load.rate! + 1 / fma.rate!) };
+}
+
+function loadBound(rows: readonly Row[], best: Row): Target | null {
+  const fma = bestRoof(rows, 'fma');
+  const load = bestRoof(rows, 'load');
+  const b = loadBounds(rows, best);
+  if (!b || !fma || !load) return null;
+  const at = (v: number) => `${fmtRate(v)} GFLOP/s (${fmtPct(v / fma.rate!)} of the FMA roof)`;
+  return {
+    what: `the 1024^3 kernel's load bound (${best.variant}: ${best.loadBytesPerFlop!.toFixed(3)} B of per-lane loads per FLOP, at ${fmtRate(load.rate)} GB/s of loads)`,
+    measured: `at most ${at(b.overlapped)} with loads and FMAs overlapped, ${at(b.serial)} one after the other; measured ${fmtPct(best.rate! / b.overlapped)} and ${fmtPct(best.rate! / b.serial)} of these`,
+    pass: null,
+    info: true,
+  };
+}
+
 /** The project's performance targets, judged on the rows measured (those of sections run). */
 export function targets(rows: Row[]): Target[] {
   const out: Target[] = [];
@@ -139,6 +176,8 @@ export function targets(rows: Row[]): Target[] {
         : 'no roof: the roofline section did not run',
       pass: frac === null ? null : frac >= 0.75,
     });
+    const bound = loadBound(rows, best);
+    if (bound) out.push(bound);
     out.push(speedupTarget(best, 10));
   }
   const model = modelShapeTarget(rows);

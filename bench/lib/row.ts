@@ -7,7 +7,7 @@ export const SECTIONS = ['roofline', 'matmul', 'attention', 'patch', 'elementwis
 export type Section = (typeof SECTIONS)[number];
 
 /** The roofline section's ops: the best row of each is the device's roof (report.ts). */
-export const ROOF_OPS = { fma: 'f32 FMA peak', copy: 'copy peak (vec4 kernel)' } as const;
+export const ROOF_OPS = { fma: 'f32 FMA peak', copy: 'copy peak (vec4 kernel)', load: 'load rate (per-lane vec4)' } as const;
 export type RoofKind = keyof typeof ROOF_OPS;
 
 export interface Side {
@@ -46,13 +46,17 @@ export interface Row {
   maxAbsDiffRef: number | null;
   error: string | null;
   /** The roof the rate is judged against: GFLOP/s rows the FMA peak, GB/s rows the copy
-   * bandwidth; null for host code and copy commands (no kernel). Set with the table. */
+   * bandwidth (the load-rate rows their own best); null for host code and copy commands (no
+   * kernel). Set with the table. */
   roof: RoofKind | null;
   /** rate / the roof's rate (the best roofline row of that kind, same run); null without one. */
   roofFraction: number | null;
   /** Matmul rows on the model's shapes: rate / the rate of a 1024^3 matmul (same variant)
    * measured in alternating rounds with the row, on the same clock. */
   ratioTo1024: number | null;
+  /** Matmul rows of a variant whose operand loads are known: bytes of per-lane storage loads
+   * per FLOP (with the load-rate roof, the kernel's load-bound rate; report.ts). */
+  loadBytesPerFlop?: number | null;
 }
 
 /** What a row measures; the rest of the row is filled as measurements come in. */

@@ -4,6 +4,7 @@
 // alternating rounds with it.
 import { Rng, tensor } from '../../src/ops/creation.ts';
 import { matmul, matmulVariantFor } from '../../src/ops/matmul.ts';
+import { matmulLoadBytesPerFlop } from '../../src/launch/matmul.ts';
 import type { Tuning } from '../../src/gpu/tuning.ts';
 import type { Tensor } from '../../src/tensor.ts';
 import { PRESETS, type TrainConfig } from '../../src/train/config.ts';
@@ -291,6 +292,7 @@ export async function benchMatmul(ctx: Ctx): Promise<void> {
         peer: peerPlan,
       });
       await checkRow(row, call, peerRun.out, (out) => refDiff(ha, hb, out, s), 'f64 (64 samples)');
+      row.loadBytesPerFlop = matmulLoadBytesPerFlop(gpu, matmulVariantFor(gpu));
       ctx.rows.push(row);
       peerPlan = { reuse: peerRun };
     }

@@ -19,11 +19,12 @@ import { ROOF_OPS } from '../lib/row.ts';
 export const rooflineKernel = defineKernel({
   file: 'roofline.wgsl',
   source,
-  // n: invocations that store (fma_peak) or vec4s to copy (copy4); iters: rounds of the FMA
-  // loop; m, c: the multiply-add's operands, read at run time so that nothing folds.
-  params: { n: 'u32', iters: 'u32', m: 'f32', c: 'f32' },
+  // n: invocations that store (fma_peak, load4) or vec4s to copy (copy4); iters: rounds of the
+  // FMA or load loop; m, c: the multiply-add's operands, read at run time so that nothing
+  // folds; mask: load4's window in vec4s, minus 1 (a power of two).
+  params: { n: 'u32', iters: 'u32', m: 'f32', c: 'f32', mask: 'u32' },
   buffers: { Y: write(), X4: read('vec4f'), Y4: write('vec4f') },
-  entries: { fma_peak: ['Y'], copy4: ['X4', 'Y4'] },
+  entries: { fma_peak: ['Y'], copy4: ['X4', 'Y4'], load4: ['X4', 'Y'] },
 });
 
 export interface FmaConfig {
@@ -55,6 +56,21 @@ export const COPY_CONFIGS: CopyConfig[] = [
   { per: 1, wg: 64 },
 ];
 
+export interface LoadConfig {
+  /** vec4 loads per invocation per loop round (independent sums). */
+  per: number;
+  wg: number;
+}
+
+// 8 loads per round as matmul_sg issues per 4 steps of k (ROWS / GROUP of A and 4 of B).
+export const LOAD_CONFIGS: LoadConfig[] = [
+  { per: 8, wg: 64 },
+  { per: 4, wg: 256 },
+];
+/** load4's window: 2048 vec4s (32 KiB), inside the first-level data cache of the CPUs here
+ * (48 KiB) and of GPUs' L1; the rate measured is the loads', not the memory's. */
+export const LOAD_WINDOW = 2048;
+
 /**
  * Invocations of the FMA kernel: on a GPU, many waves of resident threads (2^22: about 15
  * waves of an H200's 132 SMs x 2048 threads), so that the last, partial wave costs little;
@@ -76,7 +92,7 @@ const FMA_C = 2 ** -12;
 export function launchFma(gpu: Gpu, c: FmaConfig, out: GPUBuffer, inv: number, iters: number): void {
   gpu.launch(rooflineKernel.fma_peak, {
     consts: { WG: c.wg, ACC: c.acc, U: c.unroll, PER: 1 },
-    params: { n: inv, iters, m: FMA_M, c: FMA_C },
+    params: { n: inv, iters, m: FMA_M, c: FMA_C, mask: 0 },
     buffers: { Y: out },
     workgroups: grid1d(inv, c.wg),
     label: `roofline fma acc ${c.acc} wg ${c.wg}`,
@@ -87,11 +103,39 @@ export function launchFma(gpu: Gpu, c: FmaConfig, out: GPUBuffer, inv: number, i
 export function launchCopy(gpu: Gpu, c: CopyConfig, x: GPUBuffer, y: GPUBuffer, n4: number): void {
   gpu.launch(rooflineKernel.copy4, {
     consts: { WG: c.wg, ACC: 1, U: 1, PER: c.per },
-    params: { n: n4, iters: 0, m: 0, c: 0 },
+    params: { n: n4, iters: 0, m: 0, c: 0, mask: 0 },
     buffers: { X4: x, Y4: y },
     workgroups: grid1d(Math.ceil(n4 / c.per), c.wg),
     label: `roofline copy x${c.per} wg ${c.wg}`,
   });
+}
+
+/** Enqueues load4: out[i] (i < inv) = the sum of the iters x c.per vec4s invocation i loads from
+ * x[0 .. LOAD_WINDOW) (the vec4 at (3 i + c.per r + k) mod LOAD_WINDOW, rounds r, loads k). */
+export function launchLoad(gpu: Gpu, c: LoadConfig, x: GPUBuffer, out: GPUBuffer, inv: number, iters: number): void {
+  gpu.launch(rooflineKernel.load4, {
+    consts: { WG: c.wg, ACC: 1, U: 1, PER: c.per },
+    params: { n: inv, iters, m: 0, c: 0, mask: LOAD_WINDOW - 1 },
+    buffers: { X4: x, Y: out },
+    workgroups: grid1d(inv, c.wg),
+    label: `roofline load x${c.per} wg ${c.wg}`,
+  });
+}
+
+/** Host value of load4's output for invocation i, in the kernel's f32 order of additions (the
+ * per-load sums over rounds, then over the loads, then the four components), so that it is
+ * bit-exact for any window. x: the window, 4 LOAD_WINDOW floats. */
+export function loadRef(x: Float32Array, i: number, per: number, iters: number): number {
+  const f = Math.fround;
+  const s = Array.from({ length: per }, () => [0, 0, 0, 0]);
+  for (let r = 0; r < iters; r++)
+    for (let k = 0; k < per; k++) {
+      const v = (3 * i + per * r + k) % LOAD_WINDOW;
+      for (let c = 0; c < 4; c++) s[k][c] = f(s[k][c] + x[4 * v + c]);
+    }
+  const t = [0, 0, 0, 0];
+  for (let k = 0; k < per; k++) for (let c = 0; c < 4; c++) t[c] = f(t[c] + s[k][c]);
+  return f(f(f(t[0] + t[1]) + t[2]) + t[3]);
 }
 
 function launchRunner(gpu: Gpu, launch: () => void): Runner {
@@ -197,12 +241,57 @@ async function benchCopy(ctx: Ctx, c: CopyConfig, bytes: number, x: GPUBuffer, y
   ctx.rows.push(row);
 }
 
-/** The roofline section: FMA-peak and copy-bandwidth rows; the best of each is the roof (report.ts). */
+async function benchLoad(ctx: Ctx, c: LoadConfig, adapter: string): Promise<void> {
+  const { gpu } = ctx;
+  const inv = fmaInvocations(gpu);
+  // Small integers: every partial sum is exact in f32, so the check is equality.
+  const host = Float32Array.from({ length: 4 * LOAD_WINDOW }, (_, k) => (k % 7) - 3);
+  const x = gpu.acquire(host.byteLength, 'roofline load window');
+  const out = gpu.acquire(4 * inv, 'roofline load out');
+  try {
+    gpu.upload(x, host);
+    let iters = 16;
+    const launch = () => launchLoad(gpu, c, x, out, inv, iters);
+    for (let round = 0; round < 2; round++) {
+      const ms = await timeOnce(gpu, launch);
+      iters = Math.max(16, Math.min(2 ** 16, Math.round((iters * TARGET_MS) / Math.max(ms, 1e-3))));
+    }
+    const { row } = await runCase(ctx, {
+      section: 'roofline',
+      op: ROOF_OPS.load,
+      shape: `${inv / 1024}k inv x ${iters * c.per} vec4`,
+      variant: `${c.per} vec4/round, wg ${c.wg}`,
+      metric: 'GB/s',
+      work: 16 * inv * iters * c.per,
+      ours: () => launchRunner(gpu, launch),
+      kernels: async () => ['roofline.wgsl:load4'],
+      peer: { op: null, note: `adapter: ${adapter}` },
+    });
+    if (!row.error) {
+      const y = new Float32Array(await gpu.read(out, 4 * inv));
+      let bad = 0;
+      for (let k = 0; k < 64; k++) {
+        const i = Math.floor((k * (inv - 1)) / 63);
+        if (y[i] !== loadRef(host, i, c.per, iters)) bad++;
+      }
+      row.maxAbsDiffRef = bad ? 1 : 0;
+      row.check = bad ? `${bad} of 64 sampled sums wrong` : 'sums exact (64 invocations)';
+      if (bad) row.error = `load4 left ${bad} of 64 sampled sums wrong: not a valid roof`;
+    }
+    ctx.rows.push(row);
+  } finally {
+    gpu.release(x);
+    gpu.release(out);
+  }
+}
+
+/** The roofline section: FMA-peak, copy-bandwidth and load-rate rows; the best of each is a roof (report.ts). */
 export async function benchRoofline(ctx: Ctx): Promise<void> {
   const { gpu } = ctx;
   const i = gpu.adapterInfo;
   const adapter = i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(' ') || 'unknown adapter';
   for (const c of FMA_CONFIGS) await benchFma(ctx, c, adapter);
+  for (const c of LOAD_CONFIGS) await benchLoad(ctx, c, adapter);
 
   // Larger than the last-level caches of the CPUs here and of large GPUs (H200: 60 MB L2),
   // within lavapipe's 128 MiB binding limit.

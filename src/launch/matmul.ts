@@ -120,6 +120,21 @@ export function matmulVariantFor(gpu: Gpu): MatmulChoice['kind'] {
   return explicitChoice(gpu)?.kind ?? fixedChoice(gpu).kind;
 }
 
+/**
+ * Bytes of per-lane storage loads per FLOP of a matmul variant's inner loop (both operands
+ * read as vec4s): matmul_sg loads ROWS / GROUP vec4s of A and 4 of B per lane per 4 steps of
+ * k, for 16 ROWS multiply-adds (0.125 B at ROWS 32, GROUP 8); matmul_tiled 8 vec4s for 64.
+ * Null for the workgroup-memory variants, whose operands pass through workgroup memory. On a
+ * CPU driver every such load is a loop over the SIMD lanes (kernels/roofline.wgsl, load4), so
+ * this and the device's load rate bound the kernel (the bench's load-bound line).
+ */
+export function matmulLoadBytesPerFlop(gpu: Gpu, kind: MatmulChoice['kind']): number | null {
+  if (kind === 'tiled') return (16 * 8) / (2 * 64);
+  if (kind !== 'subgroup') return null;
+  const rows = sgRows(gpu);
+  return (16 * (rows / groupSize(gpu) + 4)) / (2 * 16 * rows);
+}
+
 /** The variant tuning names explicitly (null for 'auto'), checked against the device. */
 function explicitChoice(gpu: Gpu): MatmulChoice | null {
   const v = gpu.tuning.matmul.variant;

@@ -5,7 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
-import { COPY_CONFIGS, FMA_CONFIGS, fmaRef, launchCopy, launchFma } from '../../bench/suites/roofline.ts';
+import { COPY_CONFIGS, FMA_CONFIGS, LOAD_CONFIGS, LOAD_WINDOW, fmaRef, launchCopy, launchFma, launchLoad, loadRef } from '../../bench/suites/roofline.ts';
+import { loadBounds } from '../../bench/lib/report.ts';
+import { newRow } from '../../bench/lib/row.ts';
 
 test('fma_peak: every configuration against the float64 closed form', async () => {
   const gpu = await testGpu();
@@ -51,6 +53,39 @@ test('copy4: every configuration copies exactly and stops at n', async () => {
       for (let i = 0; i < x.length; i++) if (y[i] !== x[i]) assert.unreachable(`${c.per} vec4/inv wg ${c.wg} n4 ${n4}: y[${i}] = ${y[i]}, x = ${x[i]}`);
       for (let i = x.length; i < x.length + 8; i++) assert.is(y[i], -7, `${c.per} vec4/inv: wrote past n at ${i}`);
     }
+});
+
+test('load4: every configuration sums the vec4s each invocation loads, exactly, and stops at n', async () => {
+  const gpu = await testGpu();
+  // The reference adds in the kernel's f32 order, so the comparison is equality even with the
+  // extreme pair (1e38 and -1e38 in one vec4: they meet only in the last additions and round
+  // everything else away); a skipped, repeated or misplaced load changes the sum.
+  const x = Float32Array.from({ length: 4 * LOAD_WINDOW }, (_, k) => ((k * 7919) % 13) - 6);
+  x[8] = 1e38;
+  x[9] = -1e38;
+  const bx = gpu.acquire(x.byteLength, 'load window');
+  gpu.upload(bx, x);
+  for (const c of LOAD_CONFIGS)
+    for (const [inv, iters] of [[1, 1], [1000, 3], [300, 700]]) {
+      const out = gpu.acquire(4 * (inv + 4), 'load out');
+      gpu.upload(out, new Float32Array(inv + 4).fill(-7));
+      launchLoad(gpu, c, bx, out, inv, iters);
+      const y = new Float32Array(await gpu.read(out, 4 * (inv + 4)));
+      gpu.release(out);
+      for (let i = 0; i < inv; i++) if (y[i] !== loadRef(x, i, c.per, iters)) assert.unreachable(`${c.per} vec4/round wg ${c.wg} inv ${i}/${inv} iters ${iters}: ${y[i]} vs ${loadRef(x, i, c.per, iters)}`);
+      for (let i = inv; i < inv + 4; i++) assert.is(y[i], -7, `${c.per} vec4/round: wrote past n at ${i}`);
+    }
+  gpu.release(bx);
+});
+
+test('load bounds: overlapped = min(FMA peak, load rate / bytes per FLOP), serial = the harmonic sum', () => {
+  const roof = (op: string, rate: number) => ({ ...newRow({ section: 'roofline', op, shape: '', variant: '', metric: 'GB/s', work: 1 }), rate, ours: {} as never });
+  const rows = [roof('f32 FMA peak', 100), roof('load rate (per-lane vec4)', 10), roof('load rate (per-lane vec4)', 8)];
+  const mm = { ...newRow({ section: 'matmul', op: 'matmul', shape: '', variant: 'subgroup', metric: 'GFLOP/s', work: 1 }), loadBytesPerFlop: 0.125 };
+  const b = loadBounds(rows, mm)!;
+  assert.ok(Math.abs(b.overlapped - 80) < 1e-9, `${b.overlapped}`);
+  assert.ok(Math.abs(b.serial - 1 / (0.125 / 10 + 1 / 100)) < 1e-9, `${b.serial}`);
+  assert.is(loadBounds(rows, { ...mm, loadBytesPerFlop: null }), null);
 });
 
 test.run();

@@ -62,6 +62,7 @@ t('the playground runs bench sections in the page and offers the JSON report', a
     assert.match(table, /^roofline \(/, 'the roofline line above the table');
     if (process.env.CTVLM_PLAYGROUND_PRINT) console.log(`${s.adapter}\n${table}`);
     assert.match(table, /f32 FMA peak/);
+    assert.match(table, /load rate \(per-lane vec4\)/);
     assert.match(table, /of roof/);
     assert.match(table, /\d GB\/s/);
     assert.match(table, /\d GFLOP\/s/);
@@ -73,7 +74,7 @@ t('the playground runs bench sections in the page and offers the JSON report', a
     assert.equal(report.options.only, ['roofline', 'elementwise']);
     assert.ok(report.options.quick);
     const rows = report.rows;
-    assert.ok(rows.length >= 7 + 3, `${rows.length} rows: 7 roofline, at least 3 elementwise`);
+    assert.ok(rows.length >= 9 + 3, `${rows.length} rows: 9 roofline, at least 3 elementwise`);
     for (const r of rows) {
       assert.is(r.error, null, `${r.op} ${r.shape}: ${r.error}`);
       for (const k of ['section', 'op', 'shape', 'variant', 'metric', 'work', 'ours', 'rate', 'kernels', 'roof', 'roofFraction', 'check'] as const) assert.ok(k in r, `row field ${k}`);
