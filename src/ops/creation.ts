@@ -1,7 +1,7 @@
 // Making tensors from host data, and seeded random initialisers (generated on the host
 // from a seed, then uploaded, so that a run is reproducible on every device).
 import { ShapeError, ValueError } from '../errors.ts';
-import { Tensor, fmtShape, type Shape } from '../tensor.ts';
+import { Tensor, fmtShape, untrack, type Shape } from '../tensor.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { prod } from '../launch/util.ts';
 import { Rng } from '../rng.ts';
@@ -57,4 +57,16 @@ export function randUniform(gpu: Gpu, shape: Shape, seed: number, lo = 0, hi = 1
   const data = new Float32Array(prod(shape));
   for (let i = 0; i < data.length; i++) data[i] = lo + (hi - lo) * rng.next();
   return tensor(gpu, data, shape, name);
+}
+
+// One [C] tensor of ones per device and width, kept for the device's life (no gradient).
+const unitWeights = new WeakMap<Gpu, Map<number, Tensor>>();
+/** A [C] tensor of ones, shared and kept (never dispose it): the unit weight of an RMSNorm
+ * used as a plain normalisation (l2Normalize, weightNorm). */
+export function unitWeight(gpu: Gpu, C: number): Tensor {
+  let m = unitWeights.get(gpu);
+  if (!m) unitWeights.set(gpu, (m = new Map()));
+  let w = m.get(C);
+  if (!w || w.disposed) m.set(C, (w = untrack(tensor(gpu, new Float32Array(C).fill(1), [C], `ones[${C}]`))));
+  return w;
 }

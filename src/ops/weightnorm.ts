@@ -3,9 +3,10 @@ import { ShapeError } from '../errors.ts';
 import { isGradEnabled } from '../autograd.ts';
 import { scope, fmtShape, type Tensor } from '../tensor.ts';
 import { checkInputs } from '../launch/util.ts';
-import { mul, rsqrt, square } from './elementwise.ts';
-import { sum } from './reduce.ts';
+import { mul, mulScalar } from './elementwise.ts';
 import { reshape } from './layout.ts';
+import { rmsNorm } from './rmsnorm.ts';
+import { unitWeight } from './creation.ts';
 
 /**
  * Weight normalisation over dim 0 (torch.nn.utils.weight_norm(module, dim=0) and
@@ -25,10 +26,14 @@ export function weightNorm(g: Tensor, v: Tensor): Tensor {
     throw new ShapeError(`weightNorm: g ${fmtShape(g.shape)} must be [${O}] or [${[O, ...v.shape.slice(1).map(() => 1)].join('x')}] for v ${fmtShape(v.shape)}`);
   // A composite of differentiable ops. Recorded, its intermediates are inputs of the graph's
   // nodes until backward (the caller's scope frees them); without a tape they are freed now.
+  // v's rows over their norms is RMSNorm with a unit weight and eps 0, over sqrt(n): 3
+  // dispatches forward and about 6 backward, where square, sum, rsqrt and two muls took 5 and 9
+  // (on lavapipe every dispatch costs ~45 us however small the tensor).
   const build = () => {
-    const v2 = v.rank === 2 ? v : reshape(v, [O, v.size / O]);
+    const n = v.size / O;
+    const v2 = v.rank === 2 ? v : reshape(v, [O, n]);
     const g2 = g.rank === 2 ? g : reshape(g, [O, 1]);
-    const w2 = mul(v2, mul(g2, rsqrt(sum(square(v2), 1, true))));
+    const w2 = mul(rmsNorm(v2, unitWeight(v.gpu, n), 0), mulScalar(g2, 1 / Math.sqrt(n)));
     return v.rank === 2 ? w2 : reshape(w2, v.shape);
   };
   return isGradEnabled() && (g.requiresGrad || v.requiresGrad) ? build() : scope(build);
