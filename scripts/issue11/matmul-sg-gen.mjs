@@ -6,6 +6,10 @@
 //   ONE=n      only the first n of A's vec4 loads real, B computed (times n loads per step)
 //   TEX        'a', 'b' or 'ab': those operands read with textureLoad from rgba32float textures
 //   NOBC=1     (with NOLOAD) no subgroup broadcasts either
+//   NOLOAD     'A', 'B' (upper case): those operands still loaded, but from an 8-row window that
+//              stays in the first-level cache (are the loads' costs cache misses? no)
+// It assumes subgroups of exactly 8 lanes (lavapipe's): broadcasts read lanes 0-7, so on wider
+// subgroups the products are wrong, which the printed maxdiff shows.
 // subgroup kernel: a group of 8 lanes owns ROWS rows x (8 * 4 * CV) columns; lane q owns CV vec4 columns
 // at col = (wg.x * 8 + q) * 4 + c * 32 (c < CV) -- interleaved so B loads of a group stay contiguous.
 export default (M, N, K, o = {}) => {

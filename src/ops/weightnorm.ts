@@ -27,8 +27,9 @@ export function weightNorm(g: Tensor, v: Tensor): Tensor {
   // A composite of differentiable ops. Recorded, its intermediates are inputs of the graph's
   // nodes until backward (the caller's scope frees them); without a tape they are freed now.
   // v's rows over their norms is RMSNorm with a unit weight and eps 0, over sqrt(n): 3
-  // dispatches forward and about 6 backward, where square, sum, rsqrt and two muls took 5 and 9
-  // (on lavapipe every dispatch costs ~45 us however small the tensor).
+  // dispatches forward and 2 backward with g frozen (as in the model's heads), a few more for
+  // g's gradient, where square, sum, rsqrt and two muls took 5 and about 9 (on lavapipe every
+  // dispatch costs ~45 us however small the tensor).
   const build = () => {
     const n = v.size / O;
     const v2 = v.rank === 2 ? v : reshape(v, [O, n]);

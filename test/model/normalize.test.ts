@@ -1,6 +1,8 @@
 // l2Normalize (src/model/model.ts: RMSNorm with a unit weight, scaled by 1/sqrt(C)) against
 // float64 x / sqrt(sum(x^2) + eps^2): rows of 1, odd widths and multiples of 4, a zero row
-// (finite: 0), rows of large and small magnitude; its gradient by finite differences.
+// (finite: 0), rows of large and small magnitude, and a row near eps (|x| ~ 1e-12: there the
+// sum of squares and eps^2 are alike, so eps^2 passed unscaled to the RMSNorm, or not at all,
+// moves the result by 10% and more); its gradient by finite differences.
 // Tolerance F32 (2e-5 relative + 2e-6 of the largest |y|): a sum of at most 130 squares in f32
 // and one inverse square root (rmsnorm.test.ts has the bound); a wrong scale or eps is off by
 // far more (1/sqrt(C) alone is 0.09 at C = 130).
@@ -30,6 +32,7 @@ test('l2Normalize: float64 reference, zero and extreme rows', async () => {
     for (let c = 0; c < C; c++) {
       x[3 * C + c] = Math.fround(x[3 * C + c] * 1e15);
       x[4 * C + c] = Math.fround(x[4 * C + c] * 1e-8);
+      x[5 * C + c] = Math.fround(x[5 * C + c] * (1e-12 / Math.sqrt(C)));
     }
     const xt = tensor(gpu, Float32Array.from(x), [rows, C]);
     const y = await l2Normalize(xt).floats();
