@@ -40,6 +40,32 @@ fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
   P[i] = P[i] - h.lr * (mhat / (sqrt(vhat) + h.eps) + h.weightDecay * P[i]);
 }
 
+// AdamW on three parameters of one group at once (slot k = wg.z; P{k}, G{k}, M{k}, V{k}, n{k}
+// elements): on lavapipe a dispatch costs ~45 us however small its tensor, and the small
+// preset's 132 parameters are mostly small. 12 buffers and hyper and state make 14 storage
+// bindings, within lavapipe's 16 (src/launch/optim.ts falls back to adamw below that); the
+// arithmetic is adamw's, line for line, so both give the same bits.
+@compute @workgroup_size(256)
+fn adamw3(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+          @builtin(workgroup_id) wg: vec3u) {
+  let i = index(gid, nwg);
+  if (state[0].skip != 0.0) { return; }
+  let h = hyper[0];
+  let scale = state[0].scale;
+//#unroll k 3
+  if (wg.z == {k}u && i < p.n{k}) {
+    let g = G{k}[i] * scale;
+    let m = h.beta1 * M{k}[i] + (1.0 - h.beta1) * g;
+    let v = h.beta2 * V{k}[i] + (1.0 - h.beta2) * g * g;
+    M{k}[i] = m;
+    V{k}[i] = v;
+    let mhat = m / h.bias1;
+    let vhat = v / h.bias2;
+    P{k}[i] = P{k}[i] - h.lr * (mhat / (sqrt(vhat) + h.eps) + h.weightDecay * P{k}[i]);
+  }
+//#end
+}
+
 // Gradient clipping: sq holds the sum of squares of every gradient (one entry per parameter
 // tensor); the scale is min(1, maxNorm / (norm + 1e-6)); p.maxNorm 0: no clipping, the norm
 // is reported only.

@@ -26,11 +26,18 @@ export const optimKernel = defineKernel({
   // n: the parameter's elements (clip_scale: the number of parameter tensors); maxNorm: the
   // clipping threshold (0: report the norm only). state / stateOut: one buffer, read by the
   // updates and written by clip_scale; sq: one sum of squares per parameter tensor.
-  params: { n: 'u32', maxNorm: 'f32' },
-  buffers: { P: write(), G: read(), M: write(), V: write(), hyper: read('Hyper'), state: read('ClipState'), sq: read(), stateOut: write('ClipState') },
+  // adamw3: n0..n2, P0..V2 the three slots' sizes and buffers.
+  params: { n: 'u32', maxNorm: 'f32', n0: 'u32', n1: 'u32', n2: 'u32' },
+  buffers: {
+    P: write(), G: read(), M: write(), V: write(), hyper: read('Hyper'), state: read('ClipState'), sq: read(), stateOut: write('ClipState'),
+    P0: write(), G0: read(), M0: write(), V0: write(),
+    P1: write(), G1: read(), M1: write(), V1: write(),
+    P2: write(), G2: read(), M2: write(), V2: write(),
+  },
   entries: {
     sgd: ['P', 'G', 'M', 'hyper', 'state'],
     adamw: ['P', 'G', 'M', 'V', 'hyper', 'state'],
+    adamw3: ['P0', 'G0', 'M0', 'V0', 'P1', 'G1', 'M1', 'V1', 'P2', 'G2', 'M2', 'V2', 'hyper', 'state'],
     clip_scale: ['sq', 'stateOut'],
   },
 });
@@ -82,13 +89,47 @@ export interface OptimState {
 
 /** Updates p in place from its gradient: SGD with momentum, or AdamW (state.v needed). */
 export function optimizerUpdate(kind: 'sgd' | 'adamw', p: Tensor, grad: Tensor, state: OptimState): void {
-  const common = { params: { n: p.size, maxNorm: 0 }, workgroups: grid1d(p.size, 256), label: `${kind} ${p.name}` };
+  const common = { params: { n: p.size, maxNorm: 0, n0: 0, n1: 0, n2: 0 }, workgroups: grid1d(p.size, 256), label: `${kind} ${p.name}` };
   const { m, v, hyper } = state;
   if (kind === 'sgd') p.gpu.launch(optimKernel.sgd, { ...common, buffers: { P: p.buffer, G: grad.buffer, M: m, hyper, state: state.state } });
   else {
     if (!v) throw new ValueError(`adamw ${p.name}: the second-moment buffer is missing`);
     p.gpu.launch(optimKernel.adamw, { ...common, buffers: { P: p.buffer, G: grad.buffer, M: m, V: v, hyper, state: state.state } });
   }
+}
+
+/** Storage buffers adamw3 binds: the device must allow this many per shader stage. */
+export const ADAMW3_STORAGE_BUFFERS = 14;
+
+/** Whether the device can run adamw3 (lavapipe's 16 storage buffers per stage can; WebGPU's
+ * default 8 cannot, and AdamW then updates one parameter per dispatch). */
+export function canUpdateThree(gpu: Gpu): boolean {
+  return gpu.limits.maxStorageBuffersPerShaderStage >= ADAMW3_STORAGE_BUFFERS;
+}
+
+/**
+ * AdamW on three parameters in one dispatch (kernels/optim.wgsl, adamw3): the same update as
+ * optimizerUpdate('adamw', ...) for each, bit for bit. The three share `hyper` (one parameter
+ * group) and `state`; their buffers must be distinct. Check canUpdateThree first.
+ */
+export function adamwUpdate3(gpu: Gpu, ps: readonly [Tensor, Tensor, Tensor], grads: readonly [Tensor, Tensor, Tensor], moments: readonly { m: GPUBuffer; v: GPUBuffer | null }[], hyper: GPUBuffer, state: GPUBuffer): void {
+  const v = (k: number) => {
+    const b = moments[k].v;
+    if (!b) throw new ValueError(`adamw ${ps[k].name}: the second-moment buffer is missing`);
+    return b;
+  };
+  const [w0, w1] = grid1d(Math.max(ps[0].size, ps[1].size, ps[2].size), 256);
+  gpu.launch(optimKernel.adamw3, {
+    params: { n: 0, maxNorm: 0, n0: ps[0].size, n1: ps[1].size, n2: ps[2].size },
+    buffers: {
+      P0: ps[0].buffer, G0: grads[0].buffer, M0: moments[0].m, V0: v(0),
+      P1: ps[1].buffer, G1: grads[1].buffer, M1: moments[1].m, V1: v(1),
+      P2: ps[2].buffer, G2: grads[2].buffer, M2: moments[2].m, V2: v(2),
+      hyper, state,
+    },
+    workgroups: [w0, w1, 3],
+    label: `adamw ${ps.map((p) => p.name).join(', ')}`,
+  });
 }
 
 /**
@@ -124,7 +165,7 @@ export function clipScale(gpu: Gpu, grads: readonly (Tensor | null)[], sq: GPUBu
     });
   }
   gpu.launch(optimKernel.clip_scale, {
-    params: { n: grads.length, maxNorm },
+    params: { n: grads.length, maxNorm, n0: 0, n1: 0, n2: 0 },
     buffers: { sq, stateOut: state },
     workgroups: [1],
     label: 'clip gradient norm',

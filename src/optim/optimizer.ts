@@ -4,7 +4,7 @@
 import { ValueError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { Tensor } from '../tensor.ts';
-import { CLIP_FIELDS, CLIP_STATE_BYTES, HYPER_BYTES, clipScale, optimizerUpdate, packHyper, unpackClipState, type ClipState, type Hyper } from '../launch/optim.ts';
+import { CLIP_FIELDS, CLIP_STATE_BYTES, HYPER_BYTES, adamwUpdate3, canUpdateThree, clipScale, optimizerUpdate, packHyper, unpackClipState, type ClipState, type Hyper } from '../launch/optim.ts';
 import { checkFinite } from '../launch/util.ts';
 
 export interface OptimizerOptions {
@@ -101,10 +101,22 @@ export abstract class Optimizer {
       clipScale(gpu, this.params.map((p) => p.grad), this.sq, this.opts.clipNorm, this.clipState);
     const h = this.hyperparameters();
     this.groups.forEach((g, k) => gpu.upload(this.hyper[k], packHyper({ ...h, lr: h.lr * g.lrScale, weightDecay: g.weightDecay })));
-    this.params.forEach((p, i) => {
-      if (!p.grad) return;
-      optimizerUpdate(this.entry, p, p.grad, { ...this.state[i], hyper: this.hyper[this.groupOf[i]], state: this.clipState });
-    });
+    // AdamW takes three parameters of a group per dispatch where the device allows it (the
+    // small preset: 132 dispatches -> 44); the rest go one by one.
+    const pending = this.params.map((_, i) => i).filter((i) => this.params[i].grad);
+    if (this.entry === 'adamw' && canUpdateThree(gpu))
+      this.groups.forEach((_, k) => {
+        const mine = pending.filter((i) => this.groupOf[i] === k);
+        for (let j = 0; j + 3 <= mine.length; j += 3) {
+          const ix = [mine[j], mine[j + 1], mine[j + 2]] as const;
+          const ps = ix.map((i) => this.params[i]) as [Tensor, Tensor, Tensor];
+          if (new Set(ps.map((p) => p.buffer)).size < 3) continue; // one tensor twice: one by one
+          adamwUpdate3(gpu, ps, ps.map((p) => p.grad!) as [Tensor, Tensor, Tensor], ix.map((i) => this.state[i]), this.hyper[k], this.clipState);
+          for (const i of ix) pending.splice(pending.indexOf(i), 1);
+        }
+      });
+    for (const i of pending)
+      optimizerUpdate(this.entry, this.params[i], this.params[i].grad!, { ...this.state[i], hyper: this.hyper[this.groupOf[i]], state: this.clipState });
   }
 
   /** The optimizer state (moments per parameter, by the parameter's index) for a checkpoint. */

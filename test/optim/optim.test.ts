@@ -33,6 +33,48 @@ t('AdamW matches the float64 update over 5 steps', async () => {
   assertClose(await p.floats(), P, TOL, 'AdamW');
 });
 
+t('AdamW over many parameters (three per dispatch where the device allows): float64, and the same bits as one at a time', async () => {
+  const gpu = await testGpu();
+  // Sizes that are not multiples of the workgroup, size 1, one past 65535 workgroups' worth
+  // in a slot beside small ones; two groups, so that triples form within each and some go
+  // one by one.
+  const sizes = [1, 37, 1000, 70000, 3, 256, 5, 17];
+  const groups = sizes.map((_, i) => (i % 3 === 2 ? { lrScale: 2, weightDecay: 0 } : {}));
+  const init = sizes.map((n, k) => Float32Array.from(randomValues(n, 20 + k, -2, 2)));
+  const ps = init.map((d, k) => ops.parameter(gpu, d, [d.length], `p${k}`));
+  const alone = init.map((d, k) => ops.parameter(gpu, d, [d.length], `q${k}`));
+  const hp = { lr: 0.01, beta1: 0.9, beta2: 0.95, weightDecay: 0.1 };
+  const opt = new AdamW(ps, { ...hp, group: (_, i) => groups[i] });
+  const singles = alone.map((q, k) => new AdamW([q], { ...hp, group: () => groups[k] }));
+  const P = init.map((d) => Float64Array.from(d)), M = init.map((d) => new Float64Array(d.length)), V = init.map((d) => new Float64Array(d.length));
+  for (let s = 1; s <= 3; s++) {
+    sizes.forEach((n, k) => {
+      const g = Float32Array.from(randomValues(n, 100 * s + k, -3, 3));
+      ps[k].grad = ops.tensor(gpu, g, [n]).keep();
+      alone[k].grad = ops.tensor(gpu, g, [n]).keep();
+      const lr = 0.01 * ((groups[k] as { lrScale?: number }).lrScale ?? 1);
+      const wd = (groups[k] as { weightDecay?: number }).weightDecay ?? 0.1;
+      for (let i = 0; i < n; i++) {
+        M[k][i] = 0.9 * M[k][i] + 0.1 * g[i];
+        V[k][i] = 0.95 * V[k][i] + 0.05 * g[i] * g[i];
+        const mh = M[k][i] / (1 - 0.9 ** s), vh = V[k][i] / (1 - 0.95 ** s);
+        P[k][i] -= lr * (mh / (Math.sqrt(vh) + 1e-8) + wd * P[k][i]);
+      }
+    });
+    opt.step();
+    singles.forEach((o) => o.step());
+    opt.zeroGrad();
+    singles.forEach((o) => o.zeroGrad());
+  }
+  for (let k = 0; k < sizes.length; k++) {
+    const got = await ps[k].floats();
+    assertClose(got, P[k], TOL, `AdamW parameter ${k} (${sizes[k]})`);
+    assert.equal([...got], [...(await alone[k].floats())], `parameter ${k}: the same bits as alone`);
+  }
+  opt.dispose();
+  singles.forEach((o) => o.dispose());
+});
+
 t('AdamW parameter groups: a learning-rate multiple and a weight decay per parameter', async () => {
   const gpu = await testGpu();
   const n = 5;
