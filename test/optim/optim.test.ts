@@ -10,6 +10,19 @@ import { AdamW, SGD } from '../../src/optim/index.ts';
 const t = suite('optim');
 const TOL = { rtol: 1e-5, atol: 1e-6 };
 
+/** One float64 AdamW step t in place (lr 0.01, betas 0.9 / 0.95, eps 1e-8, weight decay 0.1,
+ * or the parameter group's lr multiple and decay). */
+function adamwRef(P: Float64Array, M: Float64Array, V: Float64Array, g: Float32Array, t: number, group: { lrScale?: number; weightDecay?: number }): void {
+  const lr = 0.01 * (group.lrScale ?? 1);
+  const wd = group.weightDecay ?? 0.1;
+  for (let i = 0; i < g.length; i++) {
+    M[i] = 0.9 * M[i] + 0.1 * g[i];
+    V[i] = 0.95 * V[i] + 0.05 * g[i] * g[i];
+    const mh = M[i] / (1 - 0.9 ** t), vh = V[i] / (1 - 0.95 ** t);
+    P[i] -= lr * (mh / (Math.sqrt(vh) + 1e-8) + wd * P[i]);
+  }
+}
+
 t('AdamW matches the float64 update over 5 steps', async () => {
   const gpu = await testGpu();
   const n = 37;
@@ -52,14 +65,7 @@ t('AdamW over many parameters (three per dispatch where the device allows): floa
       const g = Float32Array.from(randomValues(n, 100 * s + k, -3, 3));
       ps[k].grad = ops.tensor(gpu, g, [n]).keep();
       alone[k].grad = ops.tensor(gpu, g, [n]).keep();
-      const lr = 0.01 * ((groups[k] as { lrScale?: number }).lrScale ?? 1);
-      const wd = (groups[k] as { weightDecay?: number }).weightDecay ?? 0.1;
-      for (let i = 0; i < n; i++) {
-        M[k][i] = 0.9 * M[k][i] + 0.1 * g[i];
-        V[k][i] = 0.95 * V[k][i] + 0.05 * g[i] * g[i];
-        const mh = M[k][i] / (1 - 0.9 ** s), vh = V[k][i] / (1 - 0.95 ** s);
-        P[k][i] -= lr * (mh / (Math.sqrt(vh) + 1e-8) + wd * P[k][i]);
-      }
+      adamwRef(P[k], M[k], V[k], g, s, groups[k]);
     });
     opt.step();
     singles.forEach((o) => o.step());
@@ -88,14 +94,7 @@ t('AdamW parameter groups: a learning-rate multiple and a weight decay per param
     ps.forEach((p, k) => {
       const g = Float32Array.from(randomValues(n, 10 * s + k));
       p.grad = ops.tensor(gpu, g, [n]).keep();
-      const lr = 0.01 * ((groups[k] as { lrScale?: number }).lrScale ?? 1);
-      const wd = (groups[k] as { weightDecay?: number }).weightDecay ?? 0.1;
-      for (let i = 0; i < n; i++) {
-        M[k][i] = 0.9 * M[k][i] + 0.1 * g[i];
-        V[k][i] = 0.95 * V[k][i] + 0.05 * g[i] * g[i];
-        const mh = M[k][i] / (1 - 0.9 ** s), vh = V[k][i] / (1 - 0.95 ** s);
-        P[k][i] -= lr * (mh / (Math.sqrt(vh) + 1e-8) + wd * P[k][i]);
-      }
+      adamwRef(P[k], M[k], V[k], g, s, groups[k]);
     });
     opt.step();
     opt.zeroGrad();
