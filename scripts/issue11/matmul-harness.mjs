@@ -2,7 +2,7 @@
 // "Why matmul stays near 40% of the FMA roof on lavapipe"): compiles each configuration of a
 // generator module, checks 256 sampled outputs against float64 (maxdiff), and times the
 // configurations in interleaved rounds (the VM's speed drifts; medians of 5).
-// usage, from the repository root after npm ci:
+// usage, from the repository root after the README's set-up (node scripts/setup.mjs):
 //   node scripts/issue11/matmul-harness.mjs 1024 1024 1024 matmul-sg-gen.mjs 'matmul-sg-gen.mjs:NOLOAD=ab' \
 //     'matmul-sg-gen.mjs:ONE=1' 'matmul-sg-gen.mjs:ROWS=64,CV=2' 'matmul-sg-gen.mjs:TEX=ab'
 // (options in matmul-sg-gen.mjs; NOLOAD and ONE configurations compute wrong products on
