@@ -93,6 +93,22 @@ interface WidthResult {
   /** Our process's CPU time while the peer ran, as a share of the peer's wall time. */
   idleCpu: number | null;
   load: string;
+  /** Timed rounds; each side's samples are in round order, the same number per round. */
+  rounds: number;
+}
+
+/**
+ * Ours / PyTorch's better thread count in each round (medians within the round): the spread
+ * shows how far the machine drifted while the width ran, which the overall medians hide.
+ */
+export function perRoundRatios(ours: readonly number[], peers: readonly (readonly number[])[], rounds: number): number[] {
+  const part = (xs: readonly number[], i: number) => xs.slice((i * xs.length) / rounds, ((i + 1) * xs.length) / rounds);
+  const out: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const best = Math.min(...peers.filter((p) => p.length).map((p) => median(part(p, i))));
+    if (Number.isFinite(best) && ours.length) out.push(median(part(ours, i)) / best);
+  }
+  return out;
 }
 
 /** PyTorch's thread counts: the cores available, and 1 as well on a machine with more. On a
@@ -122,6 +138,7 @@ async function benchWidth(ctx: Ctx, k: number, torch: boolean): Promise<WidthRes
     agree: null,
     idleCpu: null,
     load,
+    rounds: 0,
   };
   try {
     ctx.progress(`step x${k}: E ${r.width}, ${r.params} parameters; ${h.shapes}`);
@@ -136,6 +153,7 @@ async function benchWidth(ctx: Ctx, k: number, torch: boolean): Promise<WidthRes
     const warm = [await sides.ourStep()];
     for (const p of r.peer) warm.push(...(await sides.peerSteps(p.threads, 1)));
     const rounds = ctx.quick ? 2 : 3;
+    r.rounds = rounds;
     const perRound = clamp(Math.round((ctx.quick ? 6000 : 30000) / rounds / Math.max(...warm)), 1, 8);
     let peerWall = 0;
     let idle = 0;
@@ -191,7 +209,9 @@ export async function benchStep(ctx: Ctx): Promise<void> {
         row.ratioWall = row.ours.wallMs / row.peer.wallMs;
       } else row.peerNote = probe.ok ? 'PyTorch failed' : probe.reason;
       const others = r.peer.slice(1).map((p) => `; PyTorch at ${p.threads} thread(s): ${fmtMs(median(p.ms))} ms/step, ours/PyTorch ${fmtRatio(row.ours!.ms / median(p.ms))}`);
-      row.check = `PyTorch ${main ? `${main.threads} threads ` : ''}${r.check}${others.join('')}`;
+      const rounds = perRoundRatios(r.ours, r.peer.map((p) => p.ms), r.rounds);
+      const spread = rounds.length ? `; ours/best per round ${rounds.map((x) => fmtRatio(x)).join(' ')}` : '';
+      row.check = `PyTorch ${main ? `${main.threads} threads ` : ''}${r.check}${others.join('')}${spread}`;
     } catch (e) {
       row.error = (e as Error).message;
       ctx.progress(`  step x${k} failed: ${row.error}`);
@@ -213,6 +233,7 @@ export async function benchStep(ctx: Ctx): Promise<void> {
       `${r.params}${r.peerParams === null ? '' : r.peerParams === r.params ? ' (both)' : ` / ${r.peerParams}`}`,
       fmtMs(o),
       ...ps.flatMap((p) => [fmtMs(p), fmtRatio(p ? o / p : null)]),
+      perRoundRatios(r.ours, r.peer.map((p) => p.ms), r.rounds).map((x) => fmtRatio(x)).join(' ') || '-',
       rate(o),
       rate(best.length ? Math.min(...best) : null),
       `${r.ours.length}/${r.peer.map((p) => p.ms.length).join('/') || 0}`,
@@ -220,11 +241,12 @@ export async function benchStep(ctx: Ctx): Promise<void> {
       r.agree === null ? '-' : r.agree ? 'agree' : 'DISAGREE',
     ];
   });
-  const headers = ['width', 'E', 'params', 'ours ms/step', ...th.flatMap((t) => [`PyTorch ${t}`, `ours/PyTorch ${t}`]), 'ours GFLOP/s', 'PyTorch best GFLOP/s', 'samples', 'load', 'loss check'];
+  const headers = ['width', 'E', 'params', 'ours ms/step', ...th.flatMap((t) => [`PyTorch ${t}`, `ours/PyTorch ${t}`]), 'ours/best per round', 'ours GFLOP/s', 'PyTorch best GFLOP/s', 'samples', 'load', 'loss check'];
   console.log('');
   console.log(`step: one training step of the small preset at ${widths.map((k) => `${k}x`).join('/')} widths (vision E, heads, text; depths and head counts kept); ${hostBatch(scaledConfig(1), 0x57e9).shapes}`);
   console.log(table(headers, body, new Set(Array.from({ length: headers.length - 4 }, (_, i) => i + 1))));
   console.log('step: wall ms per step (median after warm-up; rounds alternate ours / PyTorch per thread count); ours ends with a full device sync, the batch is on each side already.');
+  console.log("step: ours/best per round = our median over PyTorch's better thread count's, round by round: their spread is the machine's drift during the width.");
   console.log('step: GFLOP/s = ~3x the forward\'s matmul FLOPs per step / time; load = 1-minute load average when the width started.');
   console.log(`step: our process used ${results.filter((r) => r.idleCpu !== null).map((r) => `${((r.idleCpu ?? 0) * 100).toFixed(1)}%`).join(', ') || '-'} of a core while PyTorch ran; load average ${load0} at start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at end on ${availableParallelism()} cores.`);
   for (const r of results) console.log(`step x${r.k}: ${r.check}`);

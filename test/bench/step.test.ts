@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { testGpu } from '../helpers/gpu.ts';
-import { scaledConfig, stepFlops } from '../../bench/suites/step.ts';
+import { perRoundRatios, scaledConfig, stepFlops } from '../../bench/suites/step.ts';
 import { hostBatch, StepSides, LOSS_TOL, AFTER_TOL } from '../../bench/peers/radfinder-step.ts';
 import { probeTorch, PythonPeer, repoRoot } from '../../bench/peers/python.ts';
 
@@ -32,6 +32,13 @@ t('scaled presets: widths times k, depths and heads kept, RoPE head widths divis
   // Matmul work grows about as the square of the width.
   const f = [1, 2, 4].map((k) => stepFlops(scaledConfig(k), hostBatch(scaledConfig(k), 1)));
   assert.ok(f[1] / f[0] > 3 && f[1] / f[0] < 4.1 && f[2] / f[1] > 3.5 && f[2] / f[1] < 4.1, `flops ${f}`);
+});
+
+t('per-round ratios: our median over the better thread count median, round by round', () => {
+  // Round 0: 10 / min(5, 8) = 2; round 1: 20 / min(10, 8) = 2.5 (the better thread count changes).
+  assert.equal(perRoundRatios([10, 11, 9, 20, 20, 20], [[5, 5, 5, 10, 10, 10], [8, 8, 8, 8, 8, 8]], 2), [2, 2.5]);
+  assert.equal(perRoundRatios([10, 20], [[5, 10], []], 2), [2, 2], 'a thread count without samples is left out');
+  assert.equal(perRoundRatios([10, 20], [], 2), [], 'no peer: no ratios');
 });
 
 t('host batch: shapes of the preset, one text row at each limit, targets among valid bins', () => {
