@@ -24,44 +24,42 @@ fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   P[i] = P[i] - h.lr * (m + h.weightDecay * P[i]);
 }
 
-// AdamW (Loshchilov & Hutter): decoupled weight decay.
+// AdamW (Loshchilov & Hutter): decoupled weight decay. One element's step, shared by adamw and
+// adamw3 so that both give the same bits: the new (parameter, first moment, second moment).
+fn adamwStep(p0: f32, g0: f32, m0: f32, v0: f32, h: Hyper, scale: f32) -> vec3f {
+  let g = g0 * scale;
+  let m = h.beta1 * m0 + (1.0 - h.beta1) * g;
+  let v = h.beta2 * v0 + (1.0 - h.beta2) * g * g;
+  let mhat = m / h.bias1;
+  let vhat = v / h.bias2;
+  return vec3f(p0 - h.lr * (mhat / (sqrt(vhat) + h.eps) + h.weightDecay * p0), m, v);
+}
+
 @compute @workgroup_size(256)
 fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n || state[0].skip != 0.0) { return; }
-  let h = hyper[0];
-  let g = G[i] * state[0].scale;
-  let m = h.beta1 * M[i] + (1.0 - h.beta1) * g;
-  let v = h.beta2 * V[i] + (1.0 - h.beta2) * g * g;
-  M[i] = m;
-  V[i] = v;
-  let mhat = m / h.bias1;
-  let vhat = v / h.bias2;
-  P[i] = P[i] - h.lr * (mhat / (sqrt(vhat) + h.eps) + h.weightDecay * P[i]);
+  let r = adamwStep(P[i], G[i], M[i], V[i], hyper[0], state[0].scale);
+  P[i] = r.x;
+  M[i] = r.y;
+  V[i] = r.z;
 }
 
 // AdamW on three parameters of one group at once (slot k = wg.z; P{k}, G{k}, M{k}, V{k}, n{k}
 // elements): on lavapipe a dispatch costs ~45 us however small its tensor, and the small
 // preset's 132 parameters are mostly small. 12 buffers and hyper and state make 14 storage
-// bindings, within lavapipe's 16 (src/launch/optim.ts falls back to adamw below that); the
-// arithmetic is adamw's, line for line, so both give the same bits.
+// bindings, within lavapipe's 16 (src/launch/optim.ts falls back to adamw below that).
 @compute @workgroup_size(256)
 fn adamw3(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           @builtin(workgroup_id) wg: vec3u) {
   let i = index(gid, nwg);
   if (state[0].skip != 0.0) { return; }
-  let h = hyper[0];
-  let scale = state[0].scale;
 //#unroll k 3
   if (wg.z == {k}u && i < p.n{k}) {
-    let g = G{k}[i] * scale;
-    let m = h.beta1 * M{k}[i] + (1.0 - h.beta1) * g;
-    let v = h.beta2 * V{k}[i] + (1.0 - h.beta2) * g * g;
-    M{k}[i] = m;
-    V{k}[i] = v;
-    let mhat = m / h.bias1;
-    let vhat = v / h.bias2;
-    P{k}[i] = P{k}[i] - h.lr * (mhat / (sqrt(vhat) + h.eps) + h.weightDecay * P{k}[i]);
+    let r = adamwStep(P{k}[i], G{k}[i], M{k}[i], V{k}[i], hyper[0], state[0].scale);
+    P{k}[i] = r.x;
+    M{k}[i] = r.y;
+    V{k}[i] = r.z;
   }
 //#end
 }

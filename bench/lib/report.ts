@@ -133,22 +133,20 @@ function modelShapeTarget(rows: readonly Row[]): Target | null {
  * two one after the other, as on a CPU driver where the same cores issue both (on lavapipe the
  * subgroup kernel with its loads replaced by register arithmetic ran at the FMA peak, and each
  * load added its own time). Reported beside the targets, not judged. */
-export function loadBounds(rows: readonly Row[], r: Row): { overlapped: number; serial: number } | null {
-  const fma = bestRoof(rows, 'fma');
-  const load = bestRoof(rows, 'load');
+export function loadBounds(rows: readonly Row[], r: Row): { overlapped: number; serial: number; fma: number; load: number } | null {
+  const fma = bestRoof(rows, 'fma')?.rate;
+  const load = bestRoof(rows, 'load')?.rate;
   if (!fma || !load || !r.loadBytesPerFlop) return null;
   const x = r.loadBytesPerFlop;
-  return { overlapped: Math.min(fma.rate!, load.rate! / x), serial: 1 / (x / load.rate! + 1 / fma.rate!) };
+  return { overlapped: Math.min(fma, load / x), serial: 1 / (x / load + 1 / fma), fma, load };
 }
 
 function loadBound(rows: readonly Row[], best: Row): Target | null {
-  const fma = bestRoof(rows, 'fma');
-  const load = bestRoof(rows, 'load');
   const b = loadBounds(rows, best);
-  if (!b || !fma || !load) return null;
-  const at = (v: number) => `${fmtRate(v)} GFLOP/s (${fmtPct(v / fma.rate!)} of the FMA roof)`;
+  if (!b) return null;
+  const at = (v: number) => `${fmtRate(v)} GFLOP/s (${fmtPct(v / b.fma)} of the FMA roof)`;
   return {
-    what: `the 1024^3 kernel's load bound (${best.variant}: ${best.loadBytesPerFlop!.toFixed(3)} B of per-lane loads per FLOP, at ${fmtRate(load.rate)} GB/s of loads)`,
+    what: `the 1024^3 kernel's load bound (${best.variant}: ${best.loadBytesPerFlop!.toFixed(3)} B of per-lane loads per FLOP, at ${fmtRate(b.load)} GB/s of loads)`,
     measured: `at most ${at(b.overlapped)} with loads and FMAs overlapped, ${at(b.serial)} one after the other; measured ${fmtPct(best.rate! / b.overlapped)} and ${fmtPct(best.rate! / b.serial)} of these`,
     pass: null,
     info: true,

@@ -93,8 +93,8 @@ interface WidthResult {
   /** Our process's CPU time while the peer ran, as a share of the peer's wall time. */
   idleCpu: number | null;
   load: string;
-  /** Timed rounds; each side's samples are in round order, the same number per round. */
-  rounds: number;
+  /** Ours / PyTorch's better thread count in each timed round (perRoundRatios). */
+  roundRatios: number[];
 }
 
 /**
@@ -138,7 +138,7 @@ async function benchWidth(ctx: Ctx, k: number, torch: boolean): Promise<WidthRes
     agree: null,
     idleCpu: null,
     load,
-    rounds: 0,
+    roundRatios: [],
   };
   try {
     ctx.progress(`step x${k}: E ${r.width}, ${r.params} parameters; ${h.shapes}`);
@@ -153,7 +153,6 @@ async function benchWidth(ctx: Ctx, k: number, torch: boolean): Promise<WidthRes
     const warm = [await sides.ourStep()];
     for (const p of r.peer) warm.push(...(await sides.peerSteps(p.threads, 1)));
     const rounds = ctx.quick ? 2 : 3;
-    r.rounds = rounds;
     const perRound = clamp(Math.round((ctx.quick ? 6000 : 30000) / rounds / Math.max(...warm)), 1, 8);
     let peerWall = 0;
     let idle = 0;
@@ -169,6 +168,7 @@ async function benchWidth(ctx: Ctx, k: number, torch: boolean): Promise<WidthRes
       }
     }
     if (r.peer.length) r.idleCpu = idle / peerWall;
+    r.roundRatios = perRoundRatios(r.ours, r.peer.map((p) => p.ms), rounds);
     ctx.progress(`  ours ${fmtMs(median(r.ours))} ms/step (${r.ours.length} samples)${r.peer.map((p) => `, PyTorch ${p.threads} thread(s) ${fmtMs(median(p.ms))} ms/step (${p.ms.length})`).join('')}`);
   } finally {
     sides.close();
@@ -209,8 +209,7 @@ export async function benchStep(ctx: Ctx): Promise<void> {
         row.ratioWall = row.ours.wallMs / row.peer.wallMs;
       } else row.peerNote = probe.ok ? 'PyTorch failed' : probe.reason;
       const others = r.peer.slice(1).map((p) => `; PyTorch at ${p.threads} thread(s): ${fmtMs(median(p.ms))} ms/step, ours/PyTorch ${fmtRatio(row.ours!.ms / median(p.ms))}`);
-      const rounds = perRoundRatios(r.ours, r.peer.map((p) => p.ms), r.rounds);
-      const spread = rounds.length ? `; ours/best per round ${rounds.map((x) => fmtRatio(x)).join(' ')}` : '';
+      const spread = r.roundRatios.length ? `; ours/best per round ${r.roundRatios.map((x) => fmtRatio(x)).join(' ')}` : '';
       row.check = `PyTorch ${main ? `${main.threads} threads ` : ''}${r.check}${others.join('')}${spread}`;
     } catch (e) {
       row.error = (e as Error).message;
@@ -233,7 +232,7 @@ export async function benchStep(ctx: Ctx): Promise<void> {
       `${r.params}${r.peerParams === null ? '' : r.peerParams === r.params ? ' (both)' : ` / ${r.peerParams}`}`,
       fmtMs(o),
       ...ps.flatMap((p) => [fmtMs(p), fmtRatio(p ? o / p : null)]),
-      perRoundRatios(r.ours, r.peer.map((p) => p.ms), r.rounds).map((x) => fmtRatio(x)).join(' ') || '-',
+      r.roundRatios.map((x) => fmtRatio(x)).join(' ') || '-',
       rate(o),
       rate(best.length ? Math.min(...best) : null),
       `${r.ours.length}/${r.peer.map((p) => p.ms.length).join('/') || 0}`,

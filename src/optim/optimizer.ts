@@ -103,19 +103,21 @@ export abstract class Optimizer {
     this.groups.forEach((g, k) => gpu.upload(this.hyper[k], packHyper({ ...h, lr: h.lr * g.lrScale, weightDecay: g.weightDecay })));
     // AdamW takes three parameters of a group per dispatch where the device allows it (the
     // small preset: 132 dispatches -> 44); the rest go one by one.
-    const pending = this.params.map((_, i) => i).filter((i) => this.params[i].grad);
+    const ready = this.params.map((_, i) => i).filter((i) => this.params[i].grad);
+    const single: number[] = [];
     if (this.entry === 'adamw' && canUpdateThree(gpu))
       this.groups.forEach((_, k) => {
-        const mine = pending.filter((i) => this.groupOf[i] === k);
-        for (let j = 0; j + 3 <= mine.length; j += 3) {
-          const ix = [mine[j], mine[j + 1], mine[j + 2]] as const;
-          const ps = ix.map((i) => this.params[i]) as [Tensor, Tensor, Tensor];
-          if (new Set(ps.map((p) => p.buffer)).size < 3) continue; // one tensor twice: one by one
-          adamwUpdate3(gpu, ps, ps.map((p) => p.grad!) as [Tensor, Tensor, Tensor], ix.map((i) => this.state[i]), this.hyper[k], this.clipState);
-          for (const i of ix) pending.splice(pending.indexOf(i), 1);
+        const mine = ready.filter((i) => this.groupOf[i] === k);
+        for (let j = 0; j < mine.length; j += 3) {
+          const ix = mine.slice(j, j + 3);
+          const ps = ix.map((i) => this.params[i]);
+          // A short last chunk, or one tensor twice (adamw3 needs three distinct buffers).
+          if (ix.length < 3 || new Set(ps.map((p) => p.buffer)).size < 3) single.push(...ix);
+          else adamwUpdate3(gpu, ps as [Tensor, Tensor, Tensor], ps.map((p) => p.grad!) as [Tensor, Tensor, Tensor], ix.map((i) => this.state[i]), this.hyper[k], this.clipState);
         }
       });
-    for (const i of pending)
+    else single.push(...ready);
+    for (const i of single)
       optimizerUpdate(this.entry, this.params[i], this.params[i].grad!, { ...this.state[i], hyper: this.hyper[this.groupOf[i]], state: this.clipState });
   }
 
