@@ -1,13 +1,16 @@
-// The pairwise sigmoid (SigLIP) contrastive loss over a batch's similarity matrix S
-// (S_ij = <img_i, txt_j>): logit_ij = exp(t) S_ij + b, z_ij = +1 on the diagonal, -1 off it,
+// The pairwise sigmoid (SigLIP) contrastive loss over a batch's similarity matrix S [B, N]
+// (S_ij = <img_i, txt_j>, N >= B: text i is image i's report, texts B.. N-1 are reports of
+// other cases, negatives for every image): logit_ij = exp(t) S_ij + b, z_ij = +1 where
+// i == j, -1 elsewhere,
 //   rows:     loss_i = sum_j v_i v_j softplus(-z_ij logit_ij)     (= -log sigmoid(z logit))
 //   backward: dS_ij = g_i v_i v_j (-z_ij) sigmoid(-z_ij logit_ij) exp(t)
 //             part_i = (sum_j of the same factor times S_ij, sum_j of it without exp(t) S_ij)
 //             (the per-row shares of dt and db, summed by the op)
-// v (VALID: MASK) masks out pairs with an empty report. One invocation per row.
+// v (VALID: MASK [N], one per text) masks out pairs with an empty report; an image's row
+// takes its own report's v_i. One invocation per row.
 
 // Parameters and bindings: siglipKernel in src/losses/siglip.ts. TB = [t, b] (t: the log of the
-// scale); MASK [B] (with VALID); PART [B, 2].
+// scale); MASK [N] (with VALID); PART [B, 2].
 
 fn v(i: u32) -> f32 {
 //#if VALID
@@ -38,9 +41,9 @@ fn siglip_rows(@builtin(global_invocation_id) gid: vec3u) {
   let scale = exp(TB[0]);
   let b = TB[1];
   var acc = 0.0;
-  for (var j = 0u; j < p.B; j++) {
+  for (var j = 0u; j < p.N; j++) {
     let z = select(-1.0, 1.0, i == j);
-    acc += v(i) * v(j) * softplus(-z * (scale * S[i * p.B + j] + b));
+    acc += v(i) * v(j) * softplus(-z * (scale * S[i * p.N + j] + b));
   }
   ROWS[i] = acc;
 }
@@ -53,12 +56,12 @@ fn siglip_backward(@builtin(global_invocation_id) gid: vec3u) {
   let b = TB[1];
   var dt = 0.0;
   var db = 0.0;
-  for (var j = 0u; j < p.B; j++) {
+  for (var j = 0u; j < p.N; j++) {
     let z = select(-1.0, 1.0, i == j);
-    let s = S[i * p.B + j];
+    let s = S[i * p.N + j];
     // d softplus(-z l) / dl = -z sigmoid(-z l)
     let dl = G[i] * v(i) * v(j) * (-z) * sigmoid(-z * (scale * s + b));
-    DS[i * p.B + j] = dl * scale;
+    DS[i * p.N + j] = dl * scale;
     dt += dl * scale * s;
     db += dl;
   }

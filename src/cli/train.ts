@@ -27,6 +27,10 @@ options:
   --text-warmup-steps N
                      steps of the text warm-up stage (report -> labels) before the joint
                      training (default: the preset's; 0 for none, as RadFinder)
+  --negative-reports N
+                     reports of other training cases added to each step's SigLIP as
+                     negatives for every image (default: the preset's; 0 for none, as
+                     RadFinder at its per-step batch)
   --resume           continue RUN from its latest checkpoint
   --no-eval          skip the evaluation at the end`;
 
@@ -48,6 +52,7 @@ export const command: Command = {
         'prompt-weight': { type: 'string' },
         'report-prompt-weight': { type: 'string' },
         'text-warmup-steps': { type: 'string' },
+        'negative-reports': { type: 'string' },
         resume: { type: 'boolean' },
         'no-eval': { type: 'boolean' },
       },
@@ -62,11 +67,12 @@ export const command: Command = {
     cfg.model.promptWeight = numberOption(a['prompt-weight'], 'prompt-weight', false) ?? cfg.model.promptWeight;
     cfg.model.reportPromptWeight = numberOption(a['report-prompt-weight'], 'report-prompt-weight', false) ?? cfg.model.reportPromptWeight;
     cfg.textWarmupSteps = numberOption(a['text-warmup-steps'], 'text-warmup-steps', true) ?? cfg.textWarmupSteps;
+    cfg.negativeReports = numberOption(a['negative-reports'], 'negative-reports', true) ?? cfg.negativeReports;
     if (cfg.batch < 2) throw new UsageError('--batch must be at least 2 (SigLIP contrasts the cases of a batch)');
     const gpu = await Gpu.create();
     try {
       console.log(`device: ${gpu.describe()}`);
-      if (a.resume && (a.preset || a.batch || a.lr || a.seed || a['prompt-weight'] || a['report-prompt-weight'] || a['text-warmup-steps']))
+      if (a.resume && (a.preset || a.batch || a.lr || a.seed || a['prompt-weight'] || a['report-prompt-weight'] || a['text-warmup-steps'] || a['negative-reports']))
         console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --seed and the loss weights are ignored; --steps may change the length)');
       const r = await train(gpu, {
         data: a.data,

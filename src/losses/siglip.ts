@@ -15,8 +15,8 @@ import { matmul } from '../ops/matmul.ts';
 export const siglipKernel = defineKernel({
   file: 'siglip.wgsl',
   source,
-  params: { B: 'u32' },
-  // TB = [t, b]; MASK [B] is read only with the VALID flag (a placeholder otherwise);
+  params: { B: 'u32', N: 'u32' },
+  // TB = [t, b]; MASK [N] is read only with the VALID flag (a placeholder otherwise);
   // PART [B, 2] holds each row's shares of dt and db.
   buffers: { S: read(), TB: read(), MASK: read('f32', { optional: true }), ROWS: write(), G: read(), DS: write(), PART: write() },
   entries: {
@@ -25,23 +25,24 @@ export const siglipKernel = defineKernel({
   },
 });
 
-function checkSiglip(op: string, S: Tensor, tb: Tensor, valid?: Tensor): number {
+function checkSiglip(op: string, S: Tensor, tb: Tensor, valid?: Tensor): { B: number; N: number } {
   checkInputs(op, valid ? [S, tb, valid] : [S, tb]);
-  if (S.rank !== 2 || S.shape[0] !== S.shape[1]) throw new ShapeError(`${op}: similarities ${fmtShape(S.shape)} must be a square [B, B]`);
+  if (S.rank !== 2 || S.shape[1] < S.shape[0])
+    throw new ShapeError(`${op}: similarities ${fmtShape(S.shape)} must be [B, N] with N >= B (B images, their B reports first, then other texts)`);
   if (tb.size !== 2) throw new ShapeError(`${op}: [t, b] ${fmtShape(tb.shape)} must hold two values`);
-  const B = S.shape[0];
-  if (valid && (valid.rank !== 1 || valid.shape[0] !== B)) throw new ShapeError(`${op}: valid ${fmtShape(valid.shape)} must be [${B}]`);
-  return B;
+  const [B, N] = S.shape;
+  if (valid && (valid.rank !== 1 || valid.shape[0] !== N)) throw new ShapeError(`${op}: valid ${fmtShape(valid.shape)} must be [${N}], one per text`);
+  return { B, N };
 }
 
-/** Per-row SigLIP terms [B] of similarities S [B, B] with tb = [t, b] and an optional mask
- * valid [B] (1/0) (see siglipRows). No autograd. */
+/** Per-row SigLIP terms [B] of similarities S [B, N] with tb = [t, b] and an optional mask
+ * valid [N] (1/0) (see siglipRows). No autograd. */
 export function siglipRowsForward(S: Tensor, tb: Tensor, valid?: Tensor): Tensor {
-  const B = checkSiglip('siglipRows', S, tb, valid);
+  const { B, N } = checkSiglip('siglipRows', S, tb, valid);
   const rows = new Tensor(S.gpu, [B], 'f32', undefined, 'siglip.rows');
   S.gpu.launch(siglipKernel.siglip_rows, {
     flags: { VALID: !!valid },
-    params: { B },
+    params: { B, N },
     buffers: { S: S.buffer, TB: tb.buffer, MASK: valid?.buffer ?? null, ROWS: rows.buffer },
     workgroups: [Math.ceil(B / 64)],
     label: `siglip ${fmtShape(S.shape)}`,
@@ -49,18 +50,18 @@ export function siglipRowsForward(S: Tensor, tb: Tensor, valid?: Tensor): Tensor
   return rows;
 }
 
-/** The gradients of siglipRowsForward given the rows' gradient g [B]: dS [B, B] and
+/** The gradients of siglipRowsForward given the rows' gradient g [B]: dS [B, N] and
  * dtb [2] = (dt, db). No autograd. */
 export function siglipRowsBackward(S: Tensor, tb: Tensor, g: Tensor, valid?: Tensor): { dS: Tensor; dtb: Tensor } {
-  const B = checkSiglip('siglipRows.backward', S, tb, valid);
+  const { B, N } = checkSiglip('siglipRows.backward', S, tb, valid);
   checkInputs('siglipRows.backward', [S, g]);
   if (g.size !== B) throw new ShapeError(`siglipRows.backward: gradient ${fmtShape(g.shape)} must be [${B}]`);
   return scope(() => {
-    const dS = new Tensor(S.gpu, [B, B], 'f32', undefined, 'grad.siglip.S');
+    const dS = new Tensor(S.gpu, [B, N], 'f32', undefined, 'grad.siglip.S');
     const part = new Tensor(S.gpu, [B, 2], 'f32', undefined, 'siglip.part');
     S.gpu.launch(siglipKernel.siglip_backward, {
       flags: { VALID: !!valid },
-      params: { B },
+      params: { B, N },
       buffers: { S: S.buffer, TB: tb.buffer, MASK: valid?.buffer ?? null, G: g.buffer, DS: dS.buffer, PART: part.buffer },
       workgroups: [Math.ceil(B / 64)],
       label: `siglip.backward ${fmtShape(S.shape)}`,
@@ -70,12 +71,13 @@ export function siglipRowsBackward(S: Tensor, tb: Tensor, g: Tensor, valid?: Ten
 }
 
 /**
- * Per-row SigLIP terms of a similarity matrix S [B, B] (S_ij = <img_i, txt_j>):
- * rows_i = sum_j v_i v_j softplus(-z_ij (exp(t) S_ij + b)), z = +1 on the diagonal, -1 off it.
- * t and b are one-element tensors (learned); valid [B] (1/0) masks out empty reports (a
- * masked row is 0, and so is its gradient). Returns [B].
- * @throws ShapeError when S is not square, t or b is not one value, or valid is not [B];
- * ValueError when valid requires a gradient.
+ * Per-row SigLIP terms of a similarity matrix S [B, N], N >= B (S_ij = <img_i, txt_j>; text i
+ * is image i's report, texts B .. N-1 other reports, negatives for every image):
+ * rows_i = sum_j v_i v_j softplus(-z_ij (exp(t) S_ij + b)), z = +1 where i == j, -1 elsewhere.
+ * t and b are one-element tensors (learned); valid [N] (1/0) masks out empty reports (a
+ * masked row or column is 0, and so is its gradient). Returns [B].
+ * @throws ShapeError when S is not [B, N] with N >= B, t or b is not one value, or valid is
+ * not [N]; ValueError when valid requires a gradient.
  */
 export function siglipRows(S: Tensor, t: Tensor, b: Tensor, valid?: Tensor): Tensor {
   checkInputs('siglipRows', [S, t, b]);
@@ -94,17 +96,21 @@ export function siglipRows(S: Tensor, t: Tensor, b: Tensor, valid?: Tensor): Ten
 
 /**
  * The SigLIP loss of a batch: -(1/B') sum_i sum_j log sigmoid(z_ij (exp(t) <img_i, txt_j> + b)),
- * B' the number of valid rows (reports that are not empty; B without a mask). img and txt are
- * [B, E] (L2-normalised by the caller); t, b one value each; valid [B] (1/0). Returns [1].
+ * B' the number of valid rows (images whose report is not empty; B without a mask). img is
+ * [B, E] and txt [N, E], N >= B (L2-normalised by the caller): the first B texts are the
+ * images' reports, any more are reports of other cases, negatives for every image (a larger
+ * contrastive batch on the text side, the cheap half of RadFinder's embedding caching, which
+ * reaches 4096 pairs per image). t, b one value each; valid [N] (1/0). Returns [1].
  * A batch whose reports are all empty is a mean over nothing: loss 0 and zero gradients
  * (the framework's one policy for masked means, launch.maskedCount), not 0/0.
- * @throws ShapeError when img and txt are not both [B, E] (and as siglipRows).
+ * @throws ShapeError when img is not [B, E] and txt [N, E] with N >= B (and as siglipRows).
  */
 export function siglipLoss(img: Tensor, txt: Tensor, t: Tensor, b: Tensor, valid?: Tensor): Tensor {
-  if (img.rank !== 2 || txt.rank !== 2 || img.shape[0] !== txt.shape[0] || img.shape[1] !== txt.shape[1])
-    throw new ShapeError(`siglipLoss: image ${fmtShape(img.shape)} and text ${fmtShape(txt.shape)} embeddings must both be [B, E]`);
+  if (img.rank !== 2 || txt.rank !== 2 || txt.shape[0] < img.shape[0] || img.shape[1] !== txt.shape[1])
+    throw new ShapeError(`siglipLoss: image ${fmtShape(img.shape)} and text ${fmtShape(txt.shape)} embeddings must be [B, E] and [N, E] with N >= B`);
+  const B = img.shape[0];
   const S = matmul(img, txt, { transB: true });
   const rows = siglipRows(S, t, b, valid);
-  const count = valid ? maskedCount(valid) : launch.full(img.gpu, [1], img.shape[0], 'B');
+  const count = valid ? scope(() => maskedCount(valid.shape[0] === B ? valid : launch.slice(valid, 0, 0, B))) : launch.full(img.gpu, [1], B, 'B');
   return div(sum(rows), count);
 }

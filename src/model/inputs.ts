@@ -13,6 +13,8 @@ export interface InputOptions {
   reportTokens: number;
   snippetTokens: number;
   maxSnippets: number;
+  /** Reports of other cases appended after the batch's own (SigLIP negatives; training only). */
+  negativeReports?: readonly string[];
 }
 
 export interface BatchSnippet {
@@ -67,11 +69,12 @@ export function makeInputs(
       throw new DataError(c.id, 'shape', `prepared as ${c.shape.join('x')}, but the batch is ${shape.join('x')} (one batch needs one crop shape)`);
   const vol = volumeStaging(B * Z * Y * X);
   cases.forEach((c, i) => toDepthFastest(c.volume, shape, vol, i * Z * Y * X));
+  const reports = [...cases.map((c) => c.report), ...(o.negativeReports ?? [])];
   const snippets = cases.flatMap((c, i) => c.snippets.map((s) => ({ case: i, bin: s.bin, zMm: s.zMm, text: s.text }))).slice(0, o.maxSnippets);
   const inputs: Pick<Batch, 'volume' | 'report' | 'reportValid' | 'snippets'> = {
     volume: tensor(gpu, vol, [B, 1, X, Y, Z], 'volume'),
-    report: encodeTexts(gpu, tok, cases.map((c) => c.report), o.reportTokens, 'report'),
-    reportValid: tensor(gpu, cases.map((c) => (c.report.trim() ? 1 : 0)), [B], 'reportValid'),
+    report: encodeTexts(gpu, tok, reports, o.reportTokens, 'report'),
+    reportValid: tensor(gpu, reports.map((r) => (r.trim() ? 1 : 0)), [reports.length], 'reportValid'),
   };
   if (snippets.length) {
     const bins = cases[0].bins;

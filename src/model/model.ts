@@ -48,8 +48,9 @@ export interface TextBatch {
 export interface Batch {
   /** [B, 1, X, Y, Z] in [0, 1], depth fastest (RadFinder's layout), a whole number of windows. */
   volume: Tensor;
+  /** The B images' reports, then any reports of other cases (negatives in SigLIP only): N >= B rows. */
   report: TextBatch;
-  /** [B] f32: 1 where the report is not empty. */
+  /** [N] f32: 1 where the report is not empty. */
   reportValid: Tensor;
   /** [B, Q] f32: 1, 0 or -1 (unknown). */
   labels: Tensor;
@@ -203,7 +204,8 @@ export class RadFinderModel extends Module {
     let reportPrompts: Tensor | null = null;
     const rw = this.cfg.reportPromptWeight ?? 0;
     if (rw > 0) {
-      const rlogits = mul(matmul(report, diff, { transB: true }), scale);
+      const own = report.shape[0] === img.shape[0] ? report : slice(report, 0, 0, img.shape[0]);
+      const rlogits = mul(matmul(own, diff, { transB: true }), scale);
       reportPrompts = bceWithLogits(rlogits, batch.reportLabels ?? batch.labels, batch.posWeight);
       total = add(total, mulScalar(reportPrompts, rw));
     }

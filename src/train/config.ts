@@ -32,6 +32,12 @@ export interface TrainConfig {
   siglipBias: number | 'auto';
   /** Learning-rate multiple of SigLIP's t and b. */
   scalarLrScale: number;
+  /**
+   * Reports of other training cases added to each step's SigLIP as negatives for every image
+   * (text-side only, so cheap: see siglipLoss); 0 or absent: none, B texts per image as RadFinder
+   * at its per-step batch (it reaches 4096 through embedding caching, which we do not do).
+   */
+  negativeReports?: number;
   /** Steps of the text warm-up stage before the joint training (src/train/text-warmup.ts);
    * 0 or absent: none (RadFinder starts from a pretrained text model instead). */
   textWarmupSteps?: number;

@@ -325,7 +325,7 @@ export async function profileTrainingStep(gpu: Gpu, o: ProfileOptions): Promise<
   const cfg = await settleConfig(o.workDir, o.config, tok, false);
   const model = new RadFinderModel(gpu, cfg.model, cfg.seed).train();
   const opt = createOptimizer(model, cfg);
-  const ctx: StepContext = { gpu, model, opt, tok: wordPieceForModel(tok), cfg, posWeight: trainSet.stats().posWeight };
+  const ctx: StepContext = { gpu, model, opt, tok: wordPieceForModel(tok), cfg, posWeight: trainSet.stats().posWeight, reports: trainSet.reports() };
   log(`model: ${(model.parameterCount() / 1e6).toFixed(2)} M parameters; ${describeModel(cfg.model)}; batch ${cfg.batch}`);
 
   // The runtime counts submits only; the rest is counted here by wrapping the instance's own

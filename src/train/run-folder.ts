@@ -85,11 +85,12 @@ export async function runTokenizer(out: string, resumed: boolean, trainSet: CtDa
 export async function settleConfig(out: string, cfg: TrainConfig, tok: WordPieceTokenizer, resumed: boolean): Promise<TrainConfig> {
   cfg = { ...cfg, model: { ...cfg.model, text: { ...cfg.model.text, vocabSize: tok.vocabSize } } };
   if (!resumed && cfg.siglipBias === 'auto')
-    // SigLIP's prior: one positive among the texts each image meets in a step. RadFinder's
+    // SigLIP's prior: one positive among the texts each image meets in a step (the batch's
+    // reports and any negative reports). RadFinder's
     // b = -10 is that prior for ~32k pairs; at a batch of 8 it is log(1/7) = -1.95, and b can
     // not travel 8 units at lr ~1e-3 (the loss then reaches its constant-predictor value by
     // collapsing every embedding onto one direction instead).
-    cfg = { ...cfg, model: { ...cfg.model, siglipInit: { ...cfg.model.siglipInit, b: -Math.log(Math.max(1, cfg.batch - 1)) } } };
+    cfg = { ...cfg, model: { ...cfg.model, siglipInit: { ...cfg.model.siglipInit, b: -Math.log(Math.max(1, cfg.batch + (cfg.negativeReports ?? 0) - 1)) } } };
   if (!resumed) await writeAtomic(join(out, TRAIN_CONFIG), JSON.stringify(cfg, null, 1));
   return cfg;
 }

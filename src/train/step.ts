@@ -52,6 +52,16 @@ export function stepIndices(n: number, batch: number, step: number, seed: number
 }
 
 /**
+ * The training cases whose reports step `step` adds to SigLIP as negatives: `count` distinct
+ * cases, none of the step's own, drawn with the step's seed (fewer when the set is too small).
+ */
+export function negativeIndices(n: number, cfg: TrainConfig, step: number, count: number): number[] {
+  const own = new Set(stepIndices(n, cfg.batch, step, cfg.seed));
+  const rest = Array.from({ length: n }, (_, i) => i).filter((i) => !own.has(i));
+  return new Rng(mixSeed(cfg.seed, step, hashString('negatives'))).shuffle(rest).slice(0, count);
+}
+
+/**
  * Reads and crops step `step`'s cases on the CPU (awaited at that step, so that it overlaps
  * the device's work on the previous one).
  */
@@ -70,6 +80,8 @@ export interface StepContext {
   cfg: TrainConfig;
   /** BCE's pos_weight per label, from the training set's statistics. */
   posWeight: number[];
+  /** The training set's reports, by case index (the source of cfg.negativeReports). */
+  reports: readonly string[];
 }
 
 /**
@@ -82,7 +94,8 @@ export function trainStep(c: StepContext, cases: PreparedCase[], step: number): 
   opt.lr = learningRate(cfg, step);
   const rng = new Rng(mixSeed(cfg.seed, step, hashString('prompts')));
   const parts = scope(() => {
-    const { batch } = makeBatch(gpu, c.tok, cases, { ...cfg, posWeight: c.posWeight, rng, reportLabels: (cfg.model.reportPromptWeight ?? 0) > 0 });
+    const negativeReports = negativeIndices(c.reports.length, cfg, step, cfg.negativeReports ?? 0).map((i) => c.reports[i]!);
+    const { batch } = makeBatch(gpu, c.tok, cases, { ...cfg, posWeight: c.posWeight, rng, reportLabels: (cfg.model.reportPromptWeight ?? 0) > 0, negativeReports });
     return optimizeBatch(model, opt, batch);
   });
   gpu.flush();

@@ -116,7 +116,7 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
   // A resumed run's checkpoint already holds the warmed-up text backbone.
   if (!resumeFrom) await textWarmup(gpu, model, textTok, trainSet, cfg, stats.posWeight, log);
 
-  const ctx = { gpu, model, opt, tok: textTok, cfg, posWeight: stats.posWeight };
+  const ctx = { gpu, model, opt, tok: textTok, cfg, posWeight: stats.posWeight, reports: trainSet.reports() };
   const end = Math.min(cfg.steps, o.stopAfter ?? cfg.steps);
   let next: Promise<PreparedCase[]> | null = start < end ? prepareStep(trainSet, cfg, start) : null;
   let lastLoss = NaN;

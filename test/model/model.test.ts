@@ -385,6 +385,56 @@ t('the report-side prompt loss: BCE of exp(t) cos(report, p_pos - p_neg) on the 
   model.dispose();
 });
 
+t('negative reports: SigLIP over B images x N texts (float64 from the embeddings); the report-side prompt loss reads the own reports only', async () => {
+  const gpu = await testGpu();
+  const model = new RadFinderModel(gpu, { ...cfg, reportPromptWeight: 1 }, 4);
+  const b = batch(gpu);
+  const B = 3, N = 6, Q = 4;
+  // Rows 3..5 are other cases' reports; row 4 is empty (masked).
+  b.report = text(gpu, N, 1, 7);
+  b.reportValid = ops.tensor(gpu, [1, 1, 1, 1, 0, 1], [N]);
+  const parts = noGrad(() => model.loss(b));
+  const rows = async (x: ReturnType<RadFinderModel['encodeText']>) => {
+    const v = Array.from(await x.floats());
+    const n = x.shape[0], E = x.shape[1];
+    x.dispose();
+    return Array.from({ length: n }, (_, i) => {
+      const r = v.slice(i * E, (i + 1) * E);
+      const len = Math.hypot(...r);
+      return r.map((a) => a / len);
+    });
+  };
+  const img = await rows(noGrad(() => model.encodeImage(b.volume, { depth: false }).image));
+  const rep = await rows(noGrad(() => model.encodeText(b.report)));
+  const pr = await rows(noGrad(() => model.encodeText(b.prompts)));
+  const tt = (await model.criterion.t.floats())[0], bb = (await model.criterion.b.floats())[0];
+  const valid = [1, 1, 1, 1, 0, 1];
+  const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+  let sig = 0;
+  for (let i = 0; i < B; i++)
+    for (let j = 0; j < N; j++) {
+      const z = i === j ? 1 : -1;
+      const l = Math.exp(tt) * img[i].reduce((a, x, e) => a + x * rep[j][e], 0) + bb;
+      sig += valid[i] * valid[j] * softplus(-z * l);
+    }
+  // f32 embeddings, 18 pair terms: ~1e-6 relative; 1e-4 leaves margin.
+  assertClose([await parts.siglip.item()], [sig / B], { rtol: 1e-4, atol: 1e-5 }, 'SigLIP with 3 negative reports');
+  const y = await b.labels.floats();
+  const pw = [1, 2, 1, 3];
+  let sum = 0, known = 0;
+  for (let i = 0; i < B; i++)
+    for (let q = 0; q < Q; q++) {
+      const yi = y[i * Q + q];
+      if (yi < 0) continue;
+      const x = Math.exp(tt) * rep[i].reduce((a, v, e) => a + v * (pr[q][e] - pr[Q + q][e]), 0);
+      sum += pw[q] * yi * softplus(-x) + (1 - yi) * softplus(x);
+      known++;
+    }
+  assertClose([await parts.reportPrompts!.item()], [sum / known], { rtol: 1e-4, atol: 1e-5 }, 'report-prompt loss over the 3 own reports');
+  for (const x of [parts.total, parts.siglip, parts.prompts, parts.reportPrompts!, parts.localization!, parts.depthHead!]) x.dispose();
+  model.dispose();
+});
+
 t('directional derivatives of the loss match central differences', async () => {
   const gpu = await testGpu();
   const model = new RadFinderModel(gpu, cfg, 2);

@@ -230,29 +230,30 @@ const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x
 
 /** SigLIP per-row terms of similarities S [B, B]: rows_i = sum_j v_i v_j softplus(-z_ij (exp(t)
  * S_ij + b)), z = +1 on the diagonal, -1 off it; v = valid (default all 1). */
-export function siglipRows(S: F64, B: number, t: number, b: number, valid?: ArrayLike<number>): F64 {
+export function siglipRows(S: F64, B: number, t: number, b: number, valid?: ArrayLike<number>, N = B): F64 {
   const rows = new Float64Array(B);
   for (let i = 0; i < B; i++) {
     const vi = valid ? valid[i] : 1;
-    for (let j = 0; j < B; j++) {
+    for (let j = 0; j < N; j++) {
       const vj = valid ? valid[j] : 1;
       const z = i === j ? 1 : -1;
-      rows[i] += vi * vj * softplus(-z * (Math.exp(t) * S[i * B + j] + b));
+      rows[i] += vi * vj * softplus(-z * (Math.exp(t) * S[i * N + j] + b));
     }
   }
   return rows;
 }
 
-/** SigLIP loss: -(1/B') sum_ij v_i v_j log sigmoid(z_ij (exp(t) <img_i, txt_j> + b)); 0 when
- * every row is masked (a mean over nothing). */
-export function siglipLoss(img: F64, txt: F64, B: number, E: number, t: number, b: number, valid?: ArrayLike<number>): number {
-  const S = new Float64Array(B * B);
+/** SigLIP loss over img [B, E] and txt [N, E] (N >= B, text i image i's report, the rest
+ * negatives): -(1/B') sum_ij v_i v_j log sigmoid(z_ij (exp(t) <img_i, txt_j> + b)), valid [N];
+ * 0 when every row is masked (a mean over nothing). */
+export function siglipLoss(img: F64, txt: F64, B: number, E: number, t: number, b: number, valid?: ArrayLike<number>, N = B): number {
+  const S = new Float64Array(B * N);
   let count = 0;
   for (let i = 0; i < B; i++) {
     count += valid ? valid[i] : 1;
-    for (let j = 0; j < B; j++) for (let e = 0; e < E; e++) S[i * B + j] += img[i * E + e] * txt[j * E + e];
+    for (let j = 0; j < N; j++) for (let e = 0; e < E; e++) S[i * N + j] += img[i * E + e] * txt[j * E + e];
   }
-  const rows = siglipRows(S, B, t, b, valid);
+  const rows = siglipRows(S, B, t, b, valid, N);
   return count > 0 ? rows.reduce((a, v) => a + v, 0) / count : 0;
 }
 

@@ -10,6 +10,7 @@ import { testGpu } from '../helpers/gpu.ts';
 import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
 import { preset } from '../../src/train/config.ts';
 import { train } from '../../src/train/trainer.ts';
+import { negativeIndices, stepIndices } from '../../src/train/step.ts';
 import { evaluateAtEnd } from '../../src/eval/run-folder.ts';
 import { latestWeights as weights } from '../helpers/run.ts';
 
@@ -62,10 +63,15 @@ t('where autotuning is on, the first step meets the matmul shape classes and the
   }
 });
 
-t('a run stopped after 6 steps and resumed ends with the same weights as an uninterrupted one', async () => {
+t('a run stopped after 6 steps and resumed ends with the same weights as an uninterrupted one (with negative reports)', async () => {
   const gpu = await testGpu();
-  const cfg = { ...preset('tiny'), steps: 10, checkpointEvery: 3 };
+  // Negative reports are drawn per step from the step's seed, so a resumed run meets the same ones.
+  const cfg = { ...preset('tiny'), steps: 10, checkpointEvery: 3, negativeReports: 4 };
   await train(gpu, { data, out: join(dir, 'full'), config: cfg });
+  // SigLIP's b starts at the prior of one positive among batch + negatives = 8 texts.
+  const saved = JSON.parse(readFileSync(join(dir, 'full', 'train-config.json'), 'utf8'));
+  assert.is(saved.negativeReports, 4);
+  assert.ok(Math.abs(saved.model.siglipInit.b + Math.log(7)) < 1e-12, `b = ${saved.model.siglipInit.b}`);
   await train(gpu, { data, out: join(dir, 'cut'), config: cfg, stopAfter: 6 });
   await train(gpu, { data, out: join(dir, 'cut'), config: cfg, resume: true });
   const a = weights(join(dir, 'full'));
@@ -83,6 +89,20 @@ t('a run stopped after 6 steps and resumed ends with the same weights as an unin
     () => assert.unreachable('a second run into a finished folder must be refused'),
     (e) => assert.match((e as Error).message, /already holds a run; continue it with --resume/),
   );
+});
+
+t('negativeIndices: distinct cases, none of the step\'s own, the same for the same step, fewer when the set is small', () => {
+  const cfg = { ...preset('tiny'), batch: 4, seed: 9 };
+  for (let step = 0; step < 20; step++) {
+    const neg = negativeIndices(30, cfg, step, 10);
+    const own = new Set(stepIndices(30, 4, step, 9));
+    assert.is(neg.length, 10);
+    assert.is(new Set(neg).size, 10, 'distinct');
+    assert.ok(neg.every((i) => i >= 0 && i < 30 && !own.has(i)), `step ${step}: ${neg} against own ${[...own]}`);
+    assert.equal(negativeIndices(30, cfg, step, 10), neg, 'deterministic');
+  }
+  assert.is(negativeIndices(6, cfg, 0, 10).length, 2, 'a set of 6 has 2 cases outside a batch of 4');
+  assert.equal(negativeIndices(30, cfg, 0, 0), []);
 });
 
 t('leftovers of an interrupted save are removed; a restart from step 0 starts its metrics afresh', async () => {
