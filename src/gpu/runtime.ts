@@ -111,10 +111,15 @@ export class Gpu {
     return `${name} [features: ${feats}${sg}]`;
   }
 
+  /** A CPU adapter (Mesa's lavapipe or SwiftShader): asked at launches, so computed once. */
   get isLavapipe(): boolean {
-    const i = this.adapterInfo;
-    return /llvmpipe|lavapipe|swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.description} ${i.device}`);
+    if (this.cpuAdapter === undefined) {
+      const i = this.adapterInfo;
+      this.cpuAdapter = /llvmpipe|lavapipe|swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.description} ${i.device}`);
+    }
+    return this.cpuAdapter;
   }
+  private cpuAdapter: boolean | undefined;
 
   private check(): void {
     if (this.destroyed) throw new GpuError('the GPU device was destroyed; create a new one with createDevice()');
@@ -253,9 +258,8 @@ export class Gpu {
     if (x > maxWg || y > maxWg || z > maxWg)
       throw new GpuError(`${args.label}: ${x}x${y}x${z} workgroups exceed the device limit of ${maxWg} per dimension (${kernel.name})`);
     const slots = kernel.spec.bindings;
-    const storageSlots = slots.filter((k) => k === 'read' || k === 'write').length;
-    if (args.buffers.length !== storageSlots)
-      throw new GpuError(`${args.label}: ${kernel.name} takes ${storageSlots} buffers, got ${args.buffers.length}`);
+    if (args.buffers.length !== kernel.storageSlots)
+      throw new GpuError(`${args.label}: ${kernel.name} takes ${kernel.storageSlots} buffers, got ${args.buffers.length}`);
     const bindings: number[] = [];
     const bound: GPUBuffer[] = [];
     let next = 0;
