@@ -1,4 +1,9 @@
-// Scratch: CPU profile of the host encoding of steady-state x1 steps (optimizeBatch only).
+// A CPU profile of the host side of steady training steps (optimizeBatch: autograd, launches,
+// encoding; the device's time is idle in it): the bench's step at width K (default 1), N
+// profiled steps (default 10) after warm-up, the profile written to OUT (a .cpuprofile for
+// Chrome's DevTools or a script). Prints the mean encoding ms per step (the sampling profiler
+// itself slows it).
+//   K=1 N=10 OUT=/tmp/host.cpuprofile node scripts/test-only.mjs scripts/issue11/hostprof.test.ts
 import { test } from 'uvu';
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { numberOption, parseCliArgs, type Command } from './command.ts';
+import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { preset } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
@@ -19,7 +20,7 @@ import { Progress } from './progress.ts';
 export const QUICKSTART_CASES = 360;
 export const QUICKSTART_SPLITS = { val: 0.05, test: 0.3 };
 
-const usage = `usage: ctvlm quickstart [--dir DIR] [--cases N] [--steps N]
+const usage = `usage: ctvlm quickstart [--dir DIR] [--cases N] [--test-fraction F] [--steps N]
 
 Synthetic data -> training -> evaluation, the main job: DIR/data (the synthetic benchmark,
 written once), DIR/run (checkpoints, metrics.jsonl, plots/*.svg, eval-test.json). Running it
@@ -28,6 +29,10 @@ again resumes an unfinished run, or reprints the finished run's evaluation.
 options:
   --dir DIR     working folder (default runs/quickstart)
   --cases N     synthetic cases (default 360; 30% test, 5% validation)
+  --test-fraction F
+                share of the cases in the test split (default 0.3); with more cases, a
+                smaller share keeps the retrieval pool near 100 (e.g. --cases 1560
+                --test-fraction 0.07 --steps 1600: README "Learning", the budget)
   --steps N     training steps (default: the small preset's)`;
 
 export const command: Command = {
@@ -35,15 +40,17 @@ export const command: Command = {
   summary: 'the main job: synthetic data, training and evaluation of the small model',
   usage,
   async run(argv) {
-    const { values: a } = parseCliArgs({ args: argv, options: { dir: { type: 'string' }, cases: { type: 'string' }, steps: { type: 'string' } } });
+    const { values: a } = parseCliArgs({ args: argv, options: { dir: { type: 'string' }, cases: { type: 'string' }, 'test-fraction': { type: 'string' }, steps: { type: 'string' } } });
     const dir = a.dir ?? 'runs/quickstart';
     const cases = numberOption(a.cases, 'cases', true) ?? QUICKSTART_CASES;
+    const test = numberOption(a['test-fraction'], 'test-fraction', false) ?? QUICKSTART_SPLITS.test;
+    if (!(test > 0 && test + QUICKSTART_SPLITS.val < 1)) throw new UsageError(`--test-fraction must be above 0 and below ${1 - QUICKSTART_SPLITS.val} (5% of the cases are the validation split)`);
     const data = join(dir, 'data');
     const run = join(dir, 'run');
     if (!existsSync(join(data, 'manifest.jsonl'))) {
       const { writeSyntheticDataset } = await import('../data/synthetic/node.ts');
       const bar = new Progress(cases, 'synthetic data');
-      await writeSyntheticDataset({ out: data, n: cases, seed: 0, splits: QUICKSTART_SPLITS, onProgress: (done) => bar.update(done) });
+      await writeSyntheticDataset({ out: data, n: cases, seed: 0, splits: { ...QUICKSTART_SPLITS, test }, onProgress: (done) => bar.update(done) });
       bar.finish();
     } else console.log(`data: ${data} (already written)`);
     const evalPath = join(run, 'eval-test.json');

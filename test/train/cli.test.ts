@@ -64,6 +64,8 @@ t('bad use: one line naming what is wrong', () => {
     [['eval', '--run', join(dir, 'data')], /train-config\.json: missing: not a run folder/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'y'), '--preset', 'tiny', '--batch', '40'], /training case\(s\); a batch of 40 needs at least 40/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'z')], /test case\(s\); the evaluation needs at least 10/],
+    [['quickstart', '--dir', join(dir, 'q'), '--test-fraction', '0.96'], /--test-fraction must be above 0 and below 0.95/],
+    [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--negative-reports', '2.5'], /--negative-reports: expected a non-negative integer/],
   ] as [string[], RegExp][]) {
     const r = cli(...args);
     assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: exit ${r.status}`);
