@@ -32,7 +32,7 @@ options:
   --test-fraction F
                 share of the cases in the test split (default 0.3); with more cases, a
                 smaller share keeps the retrieval pool near 100 (e.g. --cases 1560
-                --test-fraction 0.07 --steps 1600: README "Learning", the budget)
+                --test-fraction 0.07 --steps 800: README "Learning", the budget)
   --steps N     training steps (default: the small preset's)`;
 
 export const command: Command = {
@@ -52,7 +52,7 @@ export const command: Command = {
       const bar = new Progress(cases, 'synthetic data');
       await writeSyntheticDataset({ out: data, n: cases, seed: 0, splits: { ...QUICKSTART_SPLITS, test }, onProgress: (done) => bar.update(done) });
       bar.finish();
-    } else console.log(`data: ${data} (already written)`);
+    } else console.log(`data: ${data} (already written${a.cases || a['test-fraction'] ? '; --cases and --test-fraction apply only when it is written: delete it to write another' : ''})`);
     const evalPath = join(run, 'eval-test.json');
     if (existsSync(evalPath)) {
       console.log(`${run} is finished; its evaluation:`);

@@ -73,7 +73,7 @@ export const command: Command = {
     try {
       console.log(`device: ${gpu.describe()}`);
       if (a.resume && (a.preset || a.batch || a.lr || a.seed || a['prompt-weight'] || a['report-prompt-weight'] || a['text-warmup-steps'] || a['negative-reports']))
-        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --seed and the loss weights are ignored; --steps may change the length)');
+        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --seed, the loss weights, --text-warmup-steps and --negative-reports are ignored; --steps may change the length)');
       const r = await train(gpu, {
         data: a.data,
         out: a.out,

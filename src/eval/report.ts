@@ -198,7 +198,7 @@ function examplesHtml(r: EvalReport): string {
 }
 
 function configHtml(i: ReportInput): string {
-  const c = i.config as { steps?: number; batch?: number; lr?: number; seed?: number; textWarmupSteps?: number; model?: { promptWeight?: number; reportPromptWeight?: number; localization?: { weight?: number; l1Weight?: number } } } | null | undefined;
+  const c = i.config as { steps?: number; batch?: number; lr?: number; seed?: number; textWarmupSteps?: number; negativeReports?: number; model?: { promptWeight?: number; reportPromptWeight?: number; localization?: { weight?: number; l1Weight?: number } } } | null | undefined;
   const items: [string, string][] = [];
   if (i.runDir) items.push(['folder', i.runDir]);
   if (i.data) items.push(['dataset', i.data]);
@@ -208,6 +208,7 @@ function configHtml(i: ReportInput): string {
   if (c?.batch !== undefined) items.push(['batch', String(c.batch)]);
   if (c?.lr !== undefined) items.push(['peak learning rate', String(c.lr)]);
   if (c?.textWarmupSteps) items.push(['text warm-up', `${c.textWarmupSteps} steps (report -> labels)`]);
+  if (c?.negativeReports) items.push(['negative reports', `${c.negativeReports} per step (SigLIP: ${(c.batch ?? 0) + c.negativeReports} texts per image)`]);
   if (c?.model) {
     const loc = c.model.localization ?? {};
     items.push(['objective', `SigLIP + ${c.model.promptWeight ?? '?'} x prompts${c.model.reportPromptWeight ? ` + ${c.model.reportPromptWeight} x report prompts` : ''} + ${loc.weight ?? '?'} x localization${loc.l1Weight ? ` (+ ${loc.l1Weight}/mm x depth L1)` : ''}`]);

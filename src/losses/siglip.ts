@@ -36,7 +36,8 @@ function checkSiglip(op: string, S: Tensor, tb: Tensor, valid?: Tensor): { B: nu
 }
 
 /** Per-row SigLIP terms [B] of similarities S [B, N] with tb = [t, b] and an optional mask
- * valid [N] (1/0) (see siglipRows). No autograd. */
+ * valid [N] (1/0) (see siglipRows). No autograd.
+ * @throws ShapeError when S is not [B, N] with N >= B, tb does not hold two values or valid is not [N]. */
 export function siglipRowsForward(S: Tensor, tb: Tensor, valid?: Tensor): Tensor {
   const { B, N } = checkSiglip('siglipRows', S, tb, valid);
   const rows = new Tensor(S.gpu, [B], 'f32', undefined, 'siglip.rows');
@@ -51,7 +52,8 @@ export function siglipRowsForward(S: Tensor, tb: Tensor, valid?: Tensor): Tensor
 }
 
 /** The gradients of siglipRowsForward given the rows' gradient g [B]: dS [B, N] and
- * dtb [2] = (dt, db). No autograd. */
+ * dtb [2] = (dt, db). No autograd.
+ * @throws ShapeError as siglipRowsForward, and when g is not [B]. */
 export function siglipRowsBackward(S: Tensor, tb: Tensor, g: Tensor, valid?: Tensor): { dS: Tensor; dtb: Tensor } {
   const { B, N } = checkSiglip('siglipRows.backward', S, tb, valid);
   checkInputs('siglipRows.backward', [S, g]);
@@ -99,15 +101,18 @@ export function siglipRows(S: Tensor, t: Tensor, b: Tensor, valid?: Tensor): Ten
  * B' the number of valid rows (images whose report is not empty; B without a mask). img is
  * [B, E] and txt [N, E], N >= B (L2-normalised by the caller): the first B texts are the
  * images' reports, any more are reports of other cases, negatives for every image (a larger
- * contrastive batch on the text side, the cheap half of RadFinder's embedding caching, which
- * reaches 4096 pairs per image). t, b one value each; valid [N] (1/0). Returns [1].
+ * contrastive batch on the text side; RadFinder's effective batch of 4096 comes from embedding
+ * caching instead). t, b one value each; valid [N] (1/0). Returns [1].
  * A batch whose reports are all empty is a mean over nothing: loss 0 and zero gradients
  * (the framework's one policy for masked means, launch.maskedCount), not 0/0.
- * @throws ShapeError when img is not [B, E] and txt [N, E] with N >= B (and as siglipRows).
+ * @throws ShapeError when img is not [B, E] and txt [N, E] with N >= B, or valid is not [N]
+ * (and as siglipRows).
  */
 export function siglipLoss(img: Tensor, txt: Tensor, t: Tensor, b: Tensor, valid?: Tensor): Tensor {
   if (img.rank !== 2 || txt.rank !== 2 || txt.shape[0] < img.shape[0] || img.shape[1] !== txt.shape[1])
     throw new ShapeError(`siglipLoss: image ${fmtShape(img.shape)} and text ${fmtShape(txt.shape)} embeddings must be [B, E] and [N, E] with N >= B`);
+  // Checked before the matmul too, so that a bad mask leaves no similarity matrix behind.
+  if (valid && (valid.rank !== 1 || valid.shape[0] !== txt.shape[0])) throw new ShapeError(`siglipLoss: valid ${fmtShape(valid.shape)} must be [${txt.shape[0]}], one per text`);
   const B = img.shape[0];
   const S = matmul(img, txt, { transB: true });
   const rows = siglipRows(S, t, b, valid);

@@ -14,7 +14,7 @@ export interface InputOptions {
   snippetTokens: number;
   maxSnippets: number;
   /** Reports of other cases appended after the batch's own (SigLIP negatives; training only). */
-  negativeReports?: readonly string[];
+  extraReports?: readonly string[];
 }
 
 export interface BatchSnippet {
@@ -54,7 +54,12 @@ function volumeStaging(n: number): Float32Array {
   return staging.subarray(0, n);
 }
 
-/** What evaluation needs of a batch (volumes, reports, located snippets), uploaded. At most maxSnippets snippets, in case order. */
+/**
+ * What evaluation needs of a batch (volumes, reports, located snippets), uploaded: volume
+ * [B, 1, X, Y, Z], report and reportValid with B + K rows (the cases' own reports, then the K
+ * o.extraReports), snippets of the B cases. At most maxSnippets snippets, in case order.
+ * @throws DataError when the cases' crop shapes differ.
+ */
 export function makeInputs(
   gpu: Gpu,
   tok: TextTokenizer,
@@ -69,7 +74,7 @@ export function makeInputs(
       throw new DataError(c.id, 'shape', `prepared as ${c.shape.join('x')}, but the batch is ${shape.join('x')} (one batch needs one crop shape)`);
   const vol = volumeStaging(B * Z * Y * X);
   cases.forEach((c, i) => toDepthFastest(c.volume, shape, vol, i * Z * Y * X));
-  const reports = [...cases.map((c) => c.report), ...(o.negativeReports ?? [])];
+  const reports = [...cases.map((c) => c.report), ...(o.extraReports ?? [])];
   const snippets = cases.flatMap((c, i) => c.snippets.map((s) => ({ case: i, bin: s.bin, zMm: s.zMm, text: s.text }))).slice(0, o.maxSnippets);
   const inputs: Pick<Batch, 'volume' | 'report' | 'reportValid' | 'snippets'> = {
     volume: tensor(gpu, vol, [B, 1, X, Y, Z], 'volume'),

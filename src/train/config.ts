@@ -28,7 +28,7 @@ export interface TrainConfig {
   snippetTokens: number;
   /** Snippets per batch at most (the rest of a batch's snippets wait for another crop). */
   maxSnippets: number;
-  /** SigLIP's initial b: 'auto' sets log(1 / (texts per image - 1)), the prior of the batch. */
+  /** SigLIP's initial b: a number as it is; 'auto' sets log(1 / (texts per image - 1)), the prior of the batch. */
   siglipBias: number | 'auto';
   /** Learning-rate multiple of SigLIP's t and b. */
   scalarLrScale: number;

@@ -16,7 +16,7 @@ import { paperConfig, type RadFinderConfig } from '../model/config.ts';
 import { wordPieceForModel } from '../model/text.ts';
 import type { TrainConfig } from './config.ts';
 import { manifestPath, runTokenizer, settleConfig } from './run-folder.ts';
-import { createOptimizer, disposeLosses, prepareStep, trainStep, type StepContext } from './step.ts';
+import { checkNegativeReports, createOptimizer, disposeLosses, prepareStep, trainStep, type StepContext } from './step.ts';
 
 export type Phase = 'forward' | 'backward' | 'optimizer';
 export const PHASES: readonly Phase[] = ['forward', 'backward', 'optimizer'];
@@ -320,6 +320,7 @@ export async function profileTrainingStep(gpu: Gpu, o: ProfileOptions): Promise<
   const trainSet = await CtDataset.open(manifest, { split: 'train', config: o.config.data, cache: true });
   if (trainSet.size < Math.max(2, o.config.batch))
     throw new CtvlmError(`profile: ${manifest} has ${trainSet.size} training case(s); a batch of ${o.config.batch} needs at least ${Math.max(2, o.config.batch)}`);
+  checkNegativeReports(o.config, trainSet.size, manifest);
   await mkdir(o.workDir, { recursive: true });
   const tok = await runTokenizer(o.workDir, false, trainSet, o.config.vocabSize);
   const cfg = await settleConfig(o.workDir, o.config, tok, false);

@@ -80,7 +80,9 @@ export async function runTokenizer(out: string, resumed: boolean, trainSet: CtDa
 
 /**
  * The configuration a new run saves as train-config.json (a resumed one keeps its own): the
- * model's vocabulary is the tokenizer's, and siglipBias 'auto' resolved for the batch size.
+ * model's vocabulary is the tokenizer's, and SigLIP's initial b set from siglipBias: a number as
+ * it is, 'auto' the prior of the texts each image meets in a step (batch + negativeReports;
+ * checkNegativeReports ensures the set supplies them).
  */
 export async function settleConfig(out: string, cfg: TrainConfig, tok: WordPieceTokenizer, resumed: boolean): Promise<TrainConfig> {
   cfg = { ...cfg, model: { ...cfg.model, text: { ...cfg.model.text, vocabSize: tok.vocabSize } } };
@@ -91,6 +93,8 @@ export async function settleConfig(out: string, cfg: TrainConfig, tok: WordPiece
     // not travel 8 units at lr ~1e-3 (the loss then reaches its constant-predictor value by
     // collapsing every embedding onto one direction instead).
     cfg = { ...cfg, model: { ...cfg.model, siglipInit: { ...cfg.model.siglipInit, b: -Math.log(Math.max(1, cfg.batch + (cfg.negativeReports ?? 0) - 1)) } } };
+  // A number is the initial b itself (it was ignored before: the model kept the paper's -10).
+  else if (!resumed && typeof cfg.siglipBias === 'number') cfg = { ...cfg, model: { ...cfg.model, siglipInit: { ...cfg.model.siglipInit, b: cfg.siglipBias } } };
   if (!resumed) await writeAtomic(join(out, TRAIN_CONFIG), JSON.stringify(cfg, null, 1));
   return cfg;
 }

@@ -2,6 +2,7 @@
 // optimizer with its parameter groups, the step itself (batch -> loss -> backward -> AdamW, in
 // one scope, one submit) and the read-back of its losses with the checks that stop a broken run.
 import { CtvlmError } from '../app-errors.ts';
+import { DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { CtDataset, PreparedCase } from '../data/dataset.ts';
 import type { Batch, LossParts, RadFinderModel } from '../model/model.ts';
@@ -53,12 +54,29 @@ export function stepIndices(n: number, batch: number, step: number, seed: number
 
 /**
  * The training cases whose reports step `step` adds to SigLIP as negatives: `count` distinct
- * cases, none of the step's own, drawn with the step's seed (fewer when the set is too small).
+ * case indices in [0, n), none of the step's own, drawn with the step's seed; fewer only when
+ * the set is too small (checkNegativeReports refuses that for a run).
+ * @throws CtvlmError when count is not an integer >= 0.
  */
 export function negativeIndices(n: number, cfg: TrainConfig, step: number, count: number): number[] {
+  if (!Number.isInteger(count) || count < 0) throw new CtvlmError(`negative reports: expected an integer >= 0, got ${count}`);
+  if (count === 0) return [];
   const own = new Set(stepIndices(n, cfg.batch, step, cfg.seed));
   const rest = Array.from({ length: n }, (_, i) => i).filter((i) => !own.has(i));
   return new Rng(mixSeed(cfg.seed, step, hashString('negatives'))).shuffle(rest).slice(0, count);
+}
+
+/**
+ * Refuses a configuration whose negative reports the training set cannot supply (a step needs
+ * batch + negativeReports distinct cases), so that every step meets as many texts as SigLIP's
+ * 'auto' b assumes.
+ * @throws DataError naming the manifest and how many training cases are needed.
+ */
+export function checkNegativeReports(cfg: TrainConfig, trainCases: number, manifest: string): void {
+  const k = cfg.negativeReports ?? 0;
+  if (!Number.isInteger(k) || k < 0) throw new DataError(manifest, 'negativeReports', `expected an integer >= 0, got ${k}`);
+  if (k > 0 && trainCases < cfg.batch + k)
+    throw new DataError(manifest, 'split', `only ${trainCases} training case(s); a batch of ${cfg.batch} with ${k} negative reports needs at least ${cfg.batch + k} (lower --negative-reports)`);
 }
 
 /**
@@ -95,7 +113,7 @@ export function trainStep(c: StepContext, cases: PreparedCase[], step: number): 
   const rng = new Rng(mixSeed(cfg.seed, step, hashString('prompts')));
   const parts = scope(() => {
     const negativeReports = negativeIndices(c.reports.length, cfg, step, cfg.negativeReports ?? 0).map((i) => c.reports[i]!);
-    const { batch } = makeBatch(gpu, c.tok, cases, { ...cfg, posWeight: c.posWeight, rng, reportLabels: (cfg.model.reportPromptWeight ?? 0) > 0, negativeReports });
+    const { batch } = makeBatch(gpu, c.tok, cases, { ...cfg, posWeight: c.posWeight, rng, reportLabels: (cfg.model.reportPromptWeight ?? 0) > 0, extraReports: negativeReports });
     return optimizeBatch(model, opt, batch);
   });
   gpu.flush();

@@ -15,6 +15,7 @@ import { RadFinderModel } from '../model/model.ts';
 import { wordPieceForModel, type TextTokenizer } from '../model/text.ts';
 import type { TrainConfig } from './config.ts';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { checkNegativeReports } from './step.ts';
 import { manifestPath, openRunFolder, runTokenizer, settleConfig, weightsFolderFiles } from './run-folder.ts';
 import { checkLosses, createOptimizer, disposeLosses, prepareStep, readLosses, trainStep } from './step.ts';
 import { textWarmup } from './text-warmup.ts';
@@ -89,6 +90,7 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
   const more = '(write a larger set with `ctvlm data synth --n N`, or lower --batch)';
   if (trainSet.size < Math.max(2, batchSize))
     throw new DataError(manifest, 'split', `only ${trainSet.size} training case(s); a batch of ${batchSize} needs at least ${Math.max(2, batchSize)} ${more}`);
+  checkNegativeReports(opened.cfg, trainSet.size, manifest);
   await o.evaluate?.check?.(manifest, opened.cfg);
   const stats = trainSet.stats();
 

@@ -1,5 +1,6 @@
 // The SigLIP loss against float64 (batch sizes 1, 5 and 70, past one workgroup; a masked
-// empty report; more texts than images: N = 3 and 131 texts for 1 and 70 images); gradients of the image and text embeddings, t and b by finite differences;
+// empty report; more texts than images: N = 3, 13 and 131 texts for 1, 5 and 70 images);
+// gradients of the image and text embeddings, t and b by finite differences;
 // logits of +-1e4 and pair terms of 2e-9 against float64 (the gradient analytically);
 // exactly-zero gradients (a zero output gradient, masked reports, every report masked).
 import { suite } from 'uvu';

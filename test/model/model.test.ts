@@ -391,6 +391,7 @@ t('negative reports: SigLIP over B images x N texts (float64 from the embeddings
   const b = batch(gpu);
   const B = 3, N = 6, Q = 4;
   // Rows 3..5 are other cases' reports; row 4 is empty (masked).
+  for (const x of [b.report.ids, b.report.mask, b.reportValid]) x.dispose();
   b.report = text(gpu, N, 1, 7);
   b.reportValid = ops.tensor(gpu, [1, 1, 1, 1, 0, 1], [N]);
   const parts = noGrad(() => model.loss(b));
@@ -404,7 +405,7 @@ t('negative reports: SigLIP over B images x N texts (float64 from the embeddings
       return r.map((a) => a / len);
     });
   };
-  const img = await rows(noGrad(() => model.encodeImage(b.volume, { depth: false }).image));
+  const img = await rows(noGrad(() => scope(() => model.encodeImage(b.volume, { depth: false }).image)));
   const rep = await rows(noGrad(() => model.encodeText(b.report)));
   const pr = await rows(noGrad(() => model.encodeText(b.prompts)));
   const tt = (await model.criterion.t.floats())[0], bb = (await model.criterion.b.floats())[0];

@@ -228,8 +228,9 @@ export function rope(x: F64, B: number, L: number, H: number, D: number, angle: 
 
 const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 
-/** SigLIP per-row terms of similarities S [B, B]: rows_i = sum_j v_i v_j softplus(-z_ij (exp(t)
- * S_ij + b)), z = +1 on the diagonal, -1 off it; v = valid (default all 1). */
+/** SigLIP per-row terms of similarities S [B, N] (N >= B, default B): rows_i = sum_j v_i v_j
+ * softplus(-z_ij (exp(t) S_ij + b)), z = +1 where i == j, -1 elsewhere; v = valid [N]
+ * (default all 1). */
 export function siglipRows(S: F64, B: number, t: number, b: number, valid?: ArrayLike<number>, N = B): F64 {
   const rows = new Float64Array(B);
   for (let i = 0; i < B; i++) {

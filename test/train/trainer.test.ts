@@ -91,6 +91,27 @@ t('a run stopped after 6 steps and resumed ends with the same weights as an unin
   );
 });
 
+t('negative reports reach SigLIP (the first step\'s loss changes, b fixed by a numeric siglipBias); a set too small for them is refused in one line', async () => {
+  const gpu = await testGpu();
+  const siglipAtStep1 = async (k: number, out: string) => {
+    const cfg = { ...preset('tiny'), steps: 1, checkpointEvery: 0, siglipBias: 10, negativeReports: k };
+    await train(gpu, { data, out: join(dir, out), config: cfg });
+    return JSON.parse(readFileSync(join(dir, out, 'metrics.jsonl'), 'utf8').trim().split('\n')[0]).siglip as number;
+  };
+  const without = await siglipAtStep1(0, 'neg0');
+  // A numeric siglipBias is the initial b (it used to be ignored, leaving the paper's -10).
+  assert.is(JSON.parse(readFileSync(join(dir, 'neg0', 'train-config.json'), 'utf8')).model.siglipInit.b, 10);
+  const withNeg = await siglipAtStep1(6, 'neg6');
+  // Same seed, tokenizer, weights and batch: step 1's SigLIP differs only by the negative pairs,
+  // each softplus(exp(t) cos + b) >= softplus(-10 + 10) = log 2 whatever the cosine (t = log 10,
+  // b = 10), 6 per image (fewer only where a drawn report is empty): at least log 2 more.
+  assert.ok(withNeg - without > Math.log(2) - 1e-3, `SigLIP at step 1: ${withNeg} with 6 negative reports, ${without} without`);
+  await train(gpu, { data, out: join(dir, 'neg-big'), config: { ...preset('tiny'), steps: 1, negativeReports: 100 } }).then(
+    () => assert.unreachable('100 negative reports from a small set must be refused'),
+    (e) => assert.match((e as Error).message, /training case\(s\); a batch of 4 with 100 negative reports needs at least 104/),
+  );
+});
+
 t('negativeIndices: distinct cases, none of the step\'s own, the same for the same step, fewer when the set is small', () => {
   const cfg = { ...preset('tiny'), batch: 4, seed: 9 };
   for (let step = 0; step < 20; step++) {
