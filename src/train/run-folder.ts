@@ -88,10 +88,10 @@ export async function settleConfig(out: string, cfg: TrainConfig, tok: WordPiece
   cfg = { ...cfg, model: { ...cfg.model, text: { ...cfg.model.text, vocabSize: tok.vocabSize } } };
   if (!resumed && cfg.siglipBias === 'auto')
     // SigLIP's prior: one positive among the texts each image meets in a step (the batch's
-    // reports and any negative reports). RadFinder's
-    // b = -10 is that prior for ~32k pairs; at a batch of 8 it is log(1/7) = -1.95, and b can
-    // not travel 8 units at lr ~1e-3 (the loss then reaches its constant-predictor value by
-    // collapsing every embedding onto one direction instead).
+    // reports and any negative reports). RadFinder's b = -10 is that prior for ~32k pairs; at
+    // a batch of 8 it is log(1/7) = -1.95, and b can not travel 8 units at lr ~1e-3 (the loss
+    // then reaches its constant-predictor value by collapsing every embedding onto one
+    // direction instead).
     cfg = { ...cfg, model: { ...cfg.model, siglipInit: { ...cfg.model.siglipInit, b: -Math.log(Math.max(1, cfg.batch + (cfg.negativeReports ?? 0) - 1)) } } };
   // A number is the initial b itself (it was ignored before: the model kept the paper's -10).
   else if (!resumed && typeof cfg.siglipBias === 'number') cfg = { ...cfg, model: { ...cfg.model, siglipInit: { ...cfg.model.siglipInit, b: cfg.siglipBias } } };
