@@ -60,7 +60,8 @@ async function buildDist() {
   const builds = [
     esbuild.build({
       ...nodeOptions,
-      entryPoints: { cli: join(root, 'src/cli.ts') },
+      // synth-worker: the worker threads of writeSyntheticDataset (src/data/synthetic/node.ts).
+      entryPoints: { cli: join(root, 'src/cli.ts'), 'synth-worker': join(root, 'src/data/synthetic/worker.ts') },
       outdir: join(root, 'dist'),
       banner: { js: '' },
     }),

@@ -12,10 +12,23 @@ export interface Command {
   run(argv: string[]): Promise<number | void>;
 }
 
-/** node:util parseArgs, with its errors (unknown option, missing value) as UsageErrors. */
+/**
+ * node:util parseArgs, with its errors (unknown option, missing value) as UsageErrors. A
+ * negative number after a string option (`--steps -1`) is taken as its value, as `--steps=-1`,
+ * so that the option's own check names what it expects; parseArgs alone would call it an
+ * "ambiguous" argument.
+ */
 export function parseCliArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
   try {
-    return parseArgs(config);
+    const opts = config.options ?? {};
+    const args = config.args?.slice();
+    if (args) {
+      for (let i = 0; i + 1 < args.length; i++) {
+        const name = /^--([^=]+)$/.exec(args[i]!)?.[1];
+        if (name && opts[name]?.type === 'string' && /^-(\d|\.\d)/.test(args[i + 1]!)) args.splice(i, 2, `--${name}=${args[i + 1]}`);
+      }
+    }
+    return parseArgs(args ? { ...config, args } : config) as ReturnType<typeof parseArgs<T>>;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

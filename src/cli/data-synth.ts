@@ -23,6 +23,8 @@ options:
   --noise SD           noise standard deviation in HU (default 12)
   --lps-rate P         share of volumes stored LPS-oriented, 0-1 (default 0.5)
   --gzip-level L       gzip level 0-9 of the volumes (default 1)
+  --workers N          worker threads (default: the cores, at most 4; 1 = this thread);
+                       the files are the same whatever N
   --quiet              no progress output`;
 
 function range(v: string | undefined, name: string, int: boolean): [number, number] | undefined {
@@ -55,6 +57,7 @@ export const command: Command = {
         noise: { type: 'string' },
         'lps-rate': { type: 'string' },
         'gzip-level': { type: 'string' },
+        workers: { type: 'string' },
         'test-fraction': { type: 'string' },
         'val-fraction': { type: 'string' },
         quiet: { type: 'boolean' },
@@ -74,6 +77,8 @@ export const command: Command = {
     if (lpsRate !== undefined && !(lpsRate >= 0 && lpsRate <= 1)) throw new UsageError(`--lps-rate: expected a number 0-1, got '${a['lps-rate']}'`);
     const gzipLevel = a['gzip-level'] === undefined ? 1 : Number(a['gzip-level']);
     if (!Number.isInteger(gzipLevel) || gzipLevel < 0 || gzipLevel > 9) throw new UsageError(`--gzip-level: expected 0-9, got '${a['gzip-level']}'`);
+    const workers = a.workers === undefined ? undefined : Number(a.workers);
+    if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) throw new UsageError(`--workers: expected an integer 1-64, got '${a.workers}'`);
     const fraction = (v: string | undefined, name: string, d: number) => {
       if (v === undefined) return d;
       const f = Number(v);
@@ -100,6 +105,7 @@ export const command: Command = {
       noise,
       lpsRate,
       gzipLevel,
+      workers,
       onProgress: (done, _total, id) => bar.update(done, id),
     });
     const refs = res.entries.reduce((s, e) => s + (e.references?.length ?? 0), 0);

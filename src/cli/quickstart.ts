@@ -6,6 +6,8 @@ import { join } from 'node:path';
 
 import { numberOption, parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../app-errors.ts';
+import { caseId } from '../data/synthetic/index.ts';
+import { splitFor } from '../data/splits.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { preset } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
@@ -35,6 +37,22 @@ options:
                 --test-fraction 0.07 --steps 800: README "Learning", the budget)
   --steps N     training steps (default: the small preset's)`;
 
+/**
+ * Refuses, before any data is written, --cases / --test-fraction that leave fewer training
+ * cases than a batch or fewer test cases than the evaluation needs. The synthetic splits are a
+ * hash of each case's id (splitFor), so the counts are exact, not estimates.
+ * @throws UsageError naming both options and the counts.
+ */
+export function checkQuickstartSplits(cases: number, test: number, batch: number, minTestCases: number): void {
+  const n = { train: 0, val: 0, test: 0 };
+  for (let i = 0; i < cases; i++) n[splitFor(caseId(i), { ...QUICKSTART_SPLITS, test })]++;
+  const needTrain = Math.max(2, batch);
+  if (n.train < needTrain || n.test < minTestCases)
+    throw new UsageError(
+      `--cases ${cases} --test-fraction ${test} give ${n.train} training and ${n.test} test case(s); the small preset needs at least ${needTrain} training (a batch) and ${minTestCases} test: raise --cases or lower --test-fraction`,
+    );
+}
+
 export const command: Command = {
   name: 'quickstart',
   summary: 'the main job: synthetic data, training and evaluation of the small model',
@@ -47,7 +65,10 @@ export const command: Command = {
     if (!(test > 0 && test + QUICKSTART_SPLITS.val < 1)) throw new UsageError(`--test-fraction must be above 0 and below ${1 - QUICKSTART_SPLITS.val} (5% of the cases are the validation split)`);
     const data = join(dir, 'data');
     const run = join(dir, 'run');
+    const cfg = preset('small');
+    cfg.steps = numberOption(a.steps, 'steps', true) ?? cfg.steps;
     if (!existsSync(join(data, 'manifest.jsonl'))) {
+      checkQuickstartSplits(cases, test, cfg.batch, cfg.minTestCases);
       const { writeSyntheticDataset } = await import('../data/synthetic/node.ts');
       const bar = new Progress(cases, 'synthetic data');
       await writeSyntheticDataset({ out: data, n: cases, seed: 0, splits: { ...QUICKSTART_SPLITS, test }, onProgress: (done) => bar.update(done) });
@@ -61,8 +82,6 @@ export const command: Command = {
       console.log(`(delete ${run} to train again)`);
       return 0;
     }
-    const cfg = preset('small');
-    cfg.steps = numberOption(a.steps, 'steps', true) ?? cfg.steps;
     const gpu = await Gpu.create();
     try {
       console.log(`device: ${gpu.describe()}`);

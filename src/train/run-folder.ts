@@ -38,12 +38,11 @@ export interface RunFolderOptions {
 /**
  * Opens `out` for a run: removes what interrupted writes left, and on resume reads the saved
  * configuration back (with a new step count when asked); refuses a folder that already holds
- * a run otherwise; records the dataset in run.json. Returns the configuration to train with
- * and the checkpoint to resume from (null: a new run).
+ * a run otherwise. Writes nothing for a new run (recordRunData does, once its data is checked).
+ * Returns the configuration to train with and the checkpoint to resume from (null: a new run).
  */
 export async function openRunFolder(o: RunFolderOptions, log: (line: string) => void): Promise<{ cfg: TrainConfig; resumeFrom: string | null }> {
   const out = o.out;
-  await mkdir(out, { recursive: true });
   let cfg = o.config;
   await removeTemporaries(out);
   const resumeFrom = o.resume ? await latestCheckpoint(out) : null;
@@ -60,9 +59,16 @@ export async function openRunFolder(o: RunFolderOptions, log: (line: string) => 
   } else if (existsSync(join(out, 'latest'))) {
     throw new CtvlmError(`${out} already holds a run; continue it with --resume, or choose another --out`);
   }
-  // Where the run's data is, for `ctvlm eval` and the demo (written once the folder is accepted).
-  await writeAtomic(join(out, 'run.json'), JSON.stringify({ data: resolve(o.data) }, null, 1));
   return { cfg, resumeFrom };
+}
+
+/**
+ * Creates the run folder and records where the run's data is (run.json, for `ctvlm eval` and
+ * the demo); called once the data has been checked, so a refused run leaves nothing behind.
+ */
+export async function recordRunData(out: string, data: string): Promise<void> {
+  await mkdir(out, { recursive: true });
+  await writeAtomic(join(out, 'run.json'), JSON.stringify({ data: resolve(data) }, null, 1));
 }
 
 /**

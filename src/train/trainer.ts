@@ -16,7 +16,7 @@ import { wordPieceForModel, type TextTokenizer } from '../model/text.ts';
 import type { TrainConfig } from './config.ts';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { checkNegativeReports } from './step.ts';
-import { manifestPath, openRunFolder, runTokenizer, settleConfig, weightsFolderFiles } from './run-folder.ts';
+import { manifestPath, openRunFolder, recordRunData, runTokenizer, settleConfig, weightsFolderFiles } from './run-folder.ts';
 import { checkLosses, createOptimizer, disposeLosses, prepareStep, readLosses, trainStep } from './step.ts';
 import { textWarmup } from './text-warmup.ts';
 import { MetricsFile, formatMetricLine, writePlots, type MetricLine } from './metrics.ts';
@@ -92,6 +92,7 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
     throw new DataError(manifest, 'split', `only ${trainSet.size} training case(s); a batch of ${batchSize} needs at least ${Math.max(2, batchSize)} ${more}`);
   checkNegativeReports(opened.cfg, trainSet.size, manifest);
   await o.evaluate?.check?.(manifest, opened.cfg);
+  await recordRunData(out, o.data);
   const stats = trainSet.stats();
 
   const tok = await runTokenizer(out, resumeFrom !== null, trainSet, opened.cfg.vocabSize);

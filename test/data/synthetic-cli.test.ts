@@ -59,7 +59,7 @@ test('ctvlm data synth: writes the dataset; bad options are usage errors', async
     assert.match(JSON.parse(lines[0]!).report, /Befund/i);
     const info = JSON.parse(readFileSync(join(dir, 'synth.json'), 'utf8'));
     assert.equal([info.seed, info.lang, info.size], [9, 'de', [48, 48]]);
-    for (const bad of [[], ['--out', dir, '--n', '0'], ['--out', dir, '--lang', 'fr'], ['--out', dir, '--size', '9-3'], ['--out', dir, '--bogus'], ['--out', dir, '--lps-rate', '2']]) {
+    for (const bad of [[], ['--out', dir, '--n', '0'], ['--out', dir, '--lang', 'fr'], ['--out', dir, '--size', '9-3'], ['--out', dir, '--bogus'], ['--out', dir, '--lps-rate', '2'], ['--out', dir, '--workers', '0'], ['--out', dir, '--workers', '1.5']]) {
       let err: unknown;
       await synth.run(bad).catch((e) => (err = e));
       assert.instance(err, UsageError, JSON.stringify(bad));

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LABELS } from '../../src/data/labels.ts';
@@ -15,6 +15,7 @@ import { T } from '../../src/data/synthetic/paint.ts';
 import { Rng, hashString } from '../../src/rng.ts';
 import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
 import { readNiftiFile } from '../../src/data/io/node.ts';
+import { DataError } from '../../src/errors.ts';
 
 // Small volumes keep the tests fast: 64 x 64 x 40 at ~6.25 x 6.25 x 6-7 mm.
 const SMALL: SynthOptions = { size: [64, 64], slices: [40, 40], thickness: [6, 7] };
@@ -199,6 +200,50 @@ test('writes volumes (.nii.gz, int16) and a manifest that reads back', async () 
     assert.is(sha(ras.data), sha(c.volume.data));
     for (let i = 0; i < 16; i++) assert.ok(Math.abs(ras.affine[i]! - c.volume.affine[i]!) < 1e-3);
     console.log(`  3 small cases written in ${dt.toFixed(0)} ms`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The worker script is dist/synth-worker.js (npm test builds dist/ first); a test bundle cannot
+// find it from its own folder, so the test names it.
+const WORKER = join(process.cwd(), 'dist', 'synth-worker.js');
+
+test('worker threads write the same files, byte for byte, as one thread', async () => {
+  if (!existsSync(WORKER)) return void console.log(`  skipped: ${WORKER} not built (npm run build)`);
+  const one = mkdtempSync(join(tmpdir(), 'ctvlm-synth1-'));
+  const three = mkdtempSync(join(tmpdir(), 'ctvlm-synth3-'));
+  try {
+    // 5 cases over 3 workers: strides that do not divide the count.
+    const a = await writeSyntheticDataset({ out: one, n: 5, seed: 8, ...SMALL, workers: 1 });
+    const seen: string[] = [];
+    const b = await writeSyntheticDataset({ out: three, n: 5, seed: 8, ...SMALL, workers: 3, workerScript: WORKER, onProgress: (_d, _n, id) => seen.push(id) });
+    assert.is(seen.length, 5);
+    assert.equal([...seen].sort(), a.entries.map((e) => e.id).sort());
+    assert.is(readFileSync(b.manifestPath, 'utf8'), readFileSync(a.manifestPath, 'utf8'));
+    assert.is(readFileSync(join(three, 'synth.json'), 'utf8'), readFileSync(join(one, 'synth.json'), 'utf8'));
+    for (const e of a.entries) assert.is(sha(readFileSync(join(three, e.volume))), sha(readFileSync(join(one, e.volume))), e.volume);
+    assert.is(b.bytes, a.bytes);
+  } finally {
+    rmSync(one, { recursive: true, force: true });
+    rmSync(three, { recursive: true, force: true });
+  }
+});
+
+test('a volume a worker cannot write: one DataError line naming the file', async () => {
+  if (!existsSync(WORKER)) return void console.log(`  skipped: ${WORKER} not built (npm run build)`);
+  const dir = mkdtempSync(join(tmpdir(), 'ctvlm-synthbad-'));
+  try {
+    const id = generateCase(8, 2, SMALL).id;
+    mkdirSync(join(dir, 'volumes', `${id}.nii.gz`), { recursive: true }); // a folder where the file goes
+    const err = await writeSyntheticDataset({ out: dir, n: 4, seed: 8, ...SMALL, workers: 2, workerScript: WORKER }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.ok(err instanceof DataError, String(err));
+    assert.match(err.message, `volumes/${id}.nii.gz: file: cannot write`);
+    assert.not.match(err.message, '\n');
+    assert.not.ok(existsSync(join(dir, 'manifest.jsonl')), 'no manifest for a failed set');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -66,12 +66,18 @@ t('bad use: one line naming what is wrong', () => {
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'z')], /test case\(s\); the evaluation needs at least 10/],
     [['quickstart', '--dir', join(dir, 'q'), '--test-fraction', '0.96'], /--test-fraction must be above 0 and below 0.95/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--negative-reports', '2.5'], /--negative-reports: expected a non-negative integer/],
+    // A negative number after an option is its value (parseArgs alone calls it "ambiguous").
+    [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--negative-reports', '-1'], /--negative-reports: expected a non-negative integer, got '-1'/],
+    // Checked before any data is written: the splits are a hash of the case ids.
+    [['quickstart', '--dir', join(dir, 'q'), '--cases', '40', '--test-fraction', '0.9'], /--cases 40 --test-fraction 0.9 give \d+ training and \d+ test case\(s\); the small preset needs at least 8 training/],
   ] as [string[], RegExp][]) {
     const r = cli(...args);
     assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: exit ${r.status}`);
     assert.match(r.stderr, msg);
     assert.not.match(r.stderr, /at .*(file:\/\/|\.js:\d)/, 'no JavaScript stack trace');
   }
+  assert.not.ok(existsSync(join(dir, 'q')), 'a refused quickstart writes no data');
+  assert.not.ok(existsSync(join(dir, 'n')), 'a refused train leaves no run folder');
 });
 
 t.run();

@@ -110,6 +110,7 @@ t('negative reports reach SigLIP (the first step\'s loss changes, b fixed by a n
     () => assert.unreachable('100 negative reports from a small set must be refused'),
     (e) => assert.match((e as Error).message, /training case\(s\); a batch of 4 with 100 negative reports needs at least 104/),
   );
+  assert.not.ok(existsSync(join(dir, 'neg-big')), 'a refused run leaves no run folder behind');
 });
 
 t('negativeIndices: distinct cases, none of the step\'s own, the same for the same step, fewer when the set is small', () => {
