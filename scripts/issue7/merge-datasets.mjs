@@ -1,0 +1,54 @@
+// Merges dataset folders (each with manifest.jsonl, as `ctvlm data synth` writes them) into one,
+// for the budget runs of README "Learning": OUT/d0, OUT/d1, ... are symlinks to the inputs, and
+// OUT/manifest.jsonl lists every case with its volume path under its link. Ids repeat between
+// synthetic sets of different seeds (synth-00000 ...), so every set after the first gets its
+// ids prefixed with x, xx, ...; splits are kept as written.
+//
+//   node scripts/issue7/merge-datasets.mjs OUT DIR1 DIR2 [...]
+//
+// e.g. the main job's data plus 1200 training cases of another seed:
+//   ctvlm data synth --out runs/extra --n 1200 --seed 1 --test-fraction 0 --val-fraction 0
+//   node scripts/issue7/merge-datasets.mjs runs/big runs/quickstart/data runs/extra
+//   ctvlm train --data runs/big --out runs/budget-800 --steps 800
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const [out, ...dirs] = process.argv.slice(2);
+if (!out || dirs.length < 2) {
+  console.error('usage: node scripts/issue7/merge-datasets.mjs OUT DIR1 DIR2 [...]');
+  process.exit(2);
+}
+if (existsSync(join(out, 'manifest.jsonl'))) {
+  console.error(`${out}: manifest.jsonl exists already: choose another OUT`);
+  process.exit(1);
+}
+mkdirSync(out, { recursive: true });
+const lines = [];
+const counts = [];
+dirs.forEach((dir, k) => {
+  const manifest = join(dir, 'manifest.jsonl');
+  if (!existsSync(manifest)) {
+    console.error(`${manifest}: missing: not a dataset folder`);
+    process.exit(1);
+  }
+  const link = `d${k}`;
+  symlinkSync(resolve(dir), join(out, link));
+  const n = { train: 0, val: 0, test: 0, other: 0 };
+  for (const [i, line] of readFileSync(manifest, 'utf8').split('\n').entries()) {
+    if (!line.trim()) continue;
+    let e;
+    try {
+      e = JSON.parse(line);
+    } catch (err) {
+      console.error(`${manifest}: line ${i + 1}: ${err.message}`);
+      process.exit(1);
+    }
+    e.id = 'x'.repeat(k) + e.id;
+    e.volume = `${link}/${e.volume}`;
+    n[e.split in n ? e.split : 'other']++;
+    lines.push(JSON.stringify(e));
+  }
+  counts.push(`${dir}: ${n.train} train, ${n.val} val, ${n.test} test`);
+});
+writeFileSync(join(out, 'manifest.jsonl'), lines.join('\n') + '\n');
+console.log(`${join(out, 'manifest.jsonl')}: ${lines.length} cases (${counts.join('; ')})`);
