@@ -10,7 +10,7 @@
 //   ctvlm data synth --out runs/extra --n 1200 --seed 1 --test-fraction 0 --val-fraction 0
 //   node scripts/issue7/merge-datasets.mjs runs/big runs/quickstart/data runs/extra
 //   ctvlm train --data runs/big --out runs/budget-800 --steps 800
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const [out, ...dirs] = process.argv.slice(2);
@@ -18,8 +18,16 @@ if (!out || dirs.length < 2) {
   console.error('usage: node scripts/issue7/merge-datasets.mjs OUT DIR1 DIR2 [...]');
   process.exit(2);
 }
-if (existsSync(join(out, 'manifest.jsonl'))) {
-  console.error(`${out}: manifest.jsonl exists already: choose another OUT`);
+// Every input checked before anything is written, and OUT must be new or empty, so a failed
+// call leaves nothing that the next one would trip on.
+for (const dir of dirs) {
+  if (!existsSync(join(dir, 'manifest.jsonl'))) {
+    console.error(`${join(dir, 'manifest.jsonl')}: missing: not a dataset folder`);
+    process.exit(1);
+  }
+}
+if (existsSync(out) && readdirSync(out).length > 0) {
+  console.error(`${out}: exists and is not empty: choose another OUT`);
   process.exit(1);
 }
 mkdirSync(out, { recursive: true });
@@ -27,10 +35,6 @@ const lines = [];
 const counts = [];
 dirs.forEach((dir, k) => {
   const manifest = join(dir, 'manifest.jsonl');
-  if (!existsSync(manifest)) {
-    console.error(`${manifest}: missing: not a dataset folder`);
-    process.exit(1);
-  }
   const link = `d${k}`;
   symlinkSync(resolve(dir), join(out, link));
   const n = { train: 0, val: 0, test: 0, other: 0 };

@@ -4,7 +4,7 @@ import { Gpu } from '../gpu/runtime.ts';
 import { checkRunFolder, evaluateRunFolder } from '../eval/run-folder.ts';
 import { DEFAULT_TRAIN_CASES, type EvalSplit } from '../eval/run.ts';
 
-const usage = `usage: ctvlm eval --run RUN [--data DIR] [--split test|val|train|all] [--checkpoint DIR] [--train-cases N]
+const usage = `usage: ctvlm eval --run RUN [--data DIR] [--out DIR] [--split test|val|train|all] [--checkpoint DIR] [--train-cases N]
 
 Evaluates a trained run: text-to-image retrieval (recall@1/5/10/50 against chance), zero-shot
 disease classification (per-class and macro AUROC from prompt embeddings), and localization
@@ -12,11 +12,14 @@ disease classification (per-class and macro AUROC from prompt embeddings), and l
 middle-bin baselines), each with a 95% percentile-bootstrap interval over cases. Beside the
 split, a deterministic subset of the training split of the same size is evaluated
 (memorisation vs generalisation). Writes RUN/eval-<split>.json, RUN/eval-train.json and
-RUN/report.html.
+RUN/report.html; on another dataset (--data), RUN/eval-<its folder's name>/eval-*.json
+instead, so the run's own evaluation and report stay as they are.
 
 options:
   --run RUN          run folder written by \`ctvlm train\` (required)
   --data DIR|FILE    dataset (default: the one the run was trained on)
+  --out DIR          folder of the eval-*.json files (default: RUN for the run's own
+                     dataset, RUN/eval-<name> for another)
   --split NAME       split to evaluate (default test)
   --checkpoint DIR   a checkpoint folder (default: the run's latest)
   --train-cases N    most training cases evaluated beside the split (default ${DEFAULT_TRAIN_CASES}; 0: none)
@@ -29,7 +32,7 @@ export const command: Command = {
   async run(argv) {
     const { values: a } = parseCliArgs({
       args: argv,
-      options: { run: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, checkpoint: { type: 'string' }, 'train-cases': { type: 'string' }, resamples: { type: 'string' } },
+      options: { run: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, split: { type: 'string' }, checkpoint: { type: 'string' }, 'train-cases': { type: 'string' }, resamples: { type: 'string' } },
     });
     if (!a.run) throw new UsageError('--run is required');
     const split = (a.split ?? 'test') as EvalSplit;
@@ -41,8 +44,9 @@ export const command: Command = {
     const gpu = await Gpu.create();
     try {
       console.log(`device: ${gpu.describe()}`);
-      const r = await evaluateRunFolder(gpu, a.run, { data: a.data, checkpoint: a.checkpoint, split, trainCases, bootstrap: resamples ? { resamples } : undefined, log: (l) => console.log(l) });
+      const r = await evaluateRunFolder(gpu, a.run, { data: a.data, out: a.out, checkpoint: a.checkpoint, split, trainCases, bootstrap: resamples ? { resamples } : undefined, log: (l) => console.log(l) });
       if (r.report) console.log(`report: ${r.report}`);
+      else if (r.main) console.log(`evaluation: ${r.outDir}`);
     } finally {
       gpu.destroy();
     }

@@ -72,6 +72,7 @@ export const command: Command = {
     const run = join(dir, 'run');
     const cfg = preset('small');
     cfg.steps = numberOption(a.steps, 'steps', true) ?? QUICKSTART_STEPS;
+    if (cfg.steps < 1) throw new UsageError('--steps must be at least 1');
     if (!existsSync(join(data, 'manifest.jsonl'))) {
       checkQuickstartSplits(cases, test, cfg.batch, cfg.minTestCases);
       const { writeSyntheticDataset } = await import('../data/synthetic/node.ts');

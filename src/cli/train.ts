@@ -16,7 +16,7 @@ options:
   --data DIR|FILE    dataset folder (manifest.jsonl) or manifest file (required)
   --out RUN          run folder (required)
   --preset NAME      configuration (default small)
-  --steps N          training steps
+  --steps N          training steps (default: the preset's; small: 400)
   --batch B          volumes per step
   --lr X             peak learning rate
   --seed S           seed of weights, data order, crops and prompts
@@ -68,6 +68,7 @@ export const command: Command = {
     cfg.model.reportPromptWeight = numberOption(a['report-prompt-weight'], 'report-prompt-weight', false) ?? cfg.model.reportPromptWeight;
     cfg.textWarmupSteps = numberOption(a['text-warmup-steps'], 'text-warmup-steps', true) ?? cfg.textWarmupSteps;
     cfg.negativeReports = numberOption(a['negative-reports'], 'negative-reports', true) ?? cfg.negativeReports;
+    if (cfg.steps < 1) throw new UsageError('--steps must be at least 1');
     if (cfg.batch < 2) throw new UsageError('--batch must be at least 2 (SigLIP contrasts the cases of a batch)');
     const gpu = await Gpu.create();
     try {

@@ -2,9 +2,9 @@
 // checkpoint) -> evaluateSplits (the split and the training subset, written beside the run)
 // -> RUN/report.html, what `ctvlm eval` and `ctvlm ablate` do after training; and the same on
 // the model in memory at the end of `ctvlm train` (evaluateAtEnd, passed to train()).
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { TrainConfig } from '../train/config.ts';
@@ -24,13 +24,34 @@ export interface RunFolderOptions extends Omit<SplitsOptions, 'runDir'> {
   data?: string;
   /** Checkpoint folder (default: the run's latest). */
   checkpoint?: string;
+  /**
+   * Folder of the eval-*.json files (default: see evalOutDir). The run report is rewritten
+   * only when they go to the run folder itself.
+   */
+  out?: string;
 }
 
 export interface RunFolderEvaluation extends SplitsEvaluation {
   checkpoint: string;
   step: number;
-  /** RUN/report.html (null when the main split had no cases). */
+  /** Where the eval-*.json files were written. */
+  outDir: string;
+  /** RUN/report.html (null when the main split had no cases or the files went elsewhere). */
   report: string | null;
+}
+
+/**
+ * Where an evaluation of `run` on `data` writes its files: the run folder for the run's own
+ * dataset, else RUN/eval-<dataset folder's name>/, so that evaluating on another dataset
+ * never replaces the run's own evaluation (which `ctvlm quickstart` reprints and the run
+ * report shows).
+ */
+export function evalOutDir(run: string, data: string, runData: string | null): string {
+  const manifest = realpathSync(manifestPath(data));
+  const own = runData && existsSync(runData) ? realpathSync(manifestPath(runData)) : null;
+  if (manifest === own) return run;
+  const name = basename(manifest) === 'manifest.jsonl' ? basename(dirname(manifest)) : basename(manifest).replace(/\.jsonl?$/, '');
+  return join(run, `eval-${name.replace(/[^\w.-]+/g, '_') || 'data'}`);
 }
 
 /** The run's dataset as recorded in RUN/run.json. */
@@ -52,8 +73,10 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
   checkRunFolder(run);
   const cfgPath = join(run, TRAIN_CONFIG);
   const cfg = JSON.parse(await readFile(cfgPath, 'utf8')) as TrainConfig;
-  const data = o.data ?? (await runDataset(run));
+  const runData = await runDataset(run);
+  const data = o.data ?? runData;
   if (!data) throw new DataError(run, 'run.json', 'missing: the run does not record its dataset (give --data)');
+  const outDir = o.out ?? evalOutDir(run, data, runData);
   const ckpt = o.checkpoint ?? (await latestCheckpoint(run));
   if (!ckpt) throw new DataError(run, 'checkpoint', 'no checkpoint yet');
   const tokPath = join(run, 'tokenizer.json');
@@ -62,9 +85,11 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
   try {
     const state = await loadCheckpoint(ckpt, model, null);
     log(`checkpoint ${ckpt} (step ${state.step})`);
-    const r = await evaluateSplits(gpu, model, wordPieceForModel(tok), manifestPath(data), cfg, { ...o, runDir: run });
-    const report = r.main && existsSync(join(run, 'metrics.jsonl')) ? await writeRunReport(run, { split: o.split ?? 'test' }) : null;
-    return { ...r, checkpoint: ckpt, step: state.step, report };
+    await mkdir(outDir, { recursive: true });
+    const r = await evaluateSplits(gpu, model, wordPieceForModel(tok), manifestPath(data), cfg, { ...o, runDir: outDir });
+    const own = resolve(outDir) === resolve(run);
+    const report = own && r.main && existsSync(join(run, 'metrics.jsonl')) ? await writeRunReport(run, { split: o.split ?? 'test' }) : null;
+    return { ...r, checkpoint: ckpt, step: state.step, outDir, report };
   } finally {
     model.dispose();
   }

@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.ts';
@@ -15,6 +15,7 @@ const cli = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, '
 
 t.before(async () => {
   await writeSyntheticDataset({ out: join(dir, 'data'), n: 16, seed: 5, size: [64, 64], slices: [24, 32], gzipLevel: 0 });
+  await writeSyntheticDataset({ out: join(dir, 'other'), n: 6, seed: 6, size: [64, 64], slices: [24, 32], gzipLevel: 0, splits: { val: 0, test: 1 } });
 });
 t.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -29,6 +30,16 @@ t('train --preset tiny, then eval, then resume of a finished run', () => {
   assert.is(e.status, 0, e.stderr);
   assert.match(e.stdout, /checkpoint .*ckpt-0000004 \(step 4\)/);
   assert.ok(existsSync(join(run, 'eval-val.json')));
+  // Another dataset's evaluation goes to RUN/eval-<name>/ and leaves the run's own as it was.
+  const own = readFileSync(join(run, 'eval-test.json'), 'utf8');
+  const ownReport = readFileSync(join(run, 'report.html'), 'utf8');
+  const o = cli('eval', '--run', run, '--data', join(dir, 'other'), '--train-cases', '0');
+  assert.is(o.status, 0, o.stderr);
+  assert.match(o.stdout, /evaluation: .*eval-other/);
+  assert.ok(existsSync(join(run, 'eval-other', 'eval-test.json')));
+  assert.is(readFileSync(join(run, 'eval-test.json'), 'utf8'), own, "the run's own evaluation is kept");
+  assert.is(readFileSync(join(run, 'report.html'), 'utf8'), ownReport, "the run's report is kept");
+  assert.ok(existsSync(join(run, 'eval-train.json')), "the run's training-split evaluation is kept");
   const again = cli('train', '--data', join(dir, 'data'), '--out', run, '--preset', 'tiny', '--steps', '4');
   assert.is(again.status, 1);
   assert.match(again.stderr, /already holds a run; continue it with --resume/);
@@ -69,6 +80,8 @@ t('bad use: one line naming what is wrong', () => {
     // A negative number after an option is its value (parseArgs alone calls it "ambiguous").
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--negative-reports', '-1'], /--negative-reports: expected a non-negative integer, got '-1'/],
     // Checked before any data is written: the splits are a hash of the case ids.
+    [['quickstart', '--dir', join(dir, 'q'), '--steps', '0'], /--steps must be at least 1/],
+    [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--steps', '0'], /--steps must be at least 1/],
     [['quickstart', '--dir', join(dir, 'q'), '--cases', '40', '--test-fraction', '0.9'], /--cases 40 --test-fraction 0.9 give \d+ training and \d+ test case\(s\); the small preset needs at least 8 training/],
   ] as [string[], RegExp][]) {
     const r = cli(...args);

@@ -145,7 +145,6 @@ export async function writeSyntheticDataset(o: WriteDatasetOptions): Promise<Wri
   }
   const manifestPath = join(o.out, 'manifest.jsonl');
   await write(manifestPath, serializeManifest(entries));
-  const { out: _o2, onProgress: _p2, workers: _w2, workerScript: _s2, ...settings } = o;
-  await write(join(o.out, 'synth.json'), JSON.stringify({ generator: 'ct-vlm-webgpu synthetic chest CT', ...synthDefaults(settings), seed }, null, 2) + '\n');
+  await write(join(o.out, 'synth.json'), JSON.stringify({ generator: 'ct-vlm-webgpu synthetic chest CT', ...synthDefaults({ ...synth, n: o.n, gzipLevel } as SynthOptions), seed }, null, 2) + '\n');
   return { manifestPath, entries, bytes, seconds: (performance.now() - t0) / 1000 };
 }
