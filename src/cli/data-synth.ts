@@ -1,6 +1,7 @@
 import { parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../app-errors.ts';
 import { Progress } from './progress.ts';
+import { LABELS } from '../data/labels.ts';
 
 const usage = `usage: ctvlm data synth --out DIR [--n N] [--seed S] [--lang en|de] [size options]
 
@@ -21,6 +22,9 @@ options:
   --slices A[-B]       number of slices range (default 60-110)
   --thickness A[-B]    slice thickness range in mm, 0.5 mm steps (default 2.5-5)
   --noise SD           noise standard deviation in HU (default 12)
+  --prevalence P|P1,...,P18
+                       probability of each finding: one number for all 18, or 18 in the
+                       order of \`ctvlm classify\` (default: 0.14-0.40 per finding, chest-CT-like)
   --lps-rate P         share of volumes stored LPS-oriented, 0-1 (default 0.5)
   --gzip-level L       gzip level 0-9 of the volumes (default 1)
   --workers N          worker threads (default: the cores, at most 4; 1 = this thread);
@@ -55,6 +59,7 @@ export const command: Command = {
         slices: { type: 'string' },
         thickness: { type: 'string' },
         noise: { type: 'string' },
+        prevalence: { type: 'string' },
         'lps-rate': { type: 'string' },
         'gzip-level': { type: 'string' },
         workers: { type: 'string' },
@@ -77,6 +82,13 @@ export const command: Command = {
     if (lpsRate !== undefined && !(lpsRate >= 0 && lpsRate <= 1)) throw new UsageError(`--lps-rate: expected a number 0-1, got '${a['lps-rate']}'`);
     const gzipLevel = a['gzip-level'] === undefined ? 1 : Number(a['gzip-level']);
     if (!Number.isInteger(gzipLevel) || gzipLevel < 0 || gzipLevel > 9) throw new UsageError(`--gzip-level: expected 0-9, got '${a['gzip-level']}'`);
+    let prevalence: number | number[] | undefined;
+    if (a.prevalence !== undefined) {
+      const ps = a.prevalence.split(',').map((x) => Number(x.trim()));
+      if (!(ps.length === 1 || ps.length === LABELS.length) || !ps.every((x) => x >= 0 && x <= 1))
+        throw new UsageError(`--prevalence: expected one number 0-1 or ${LABELS.length} comma-separated, got '${a.prevalence}'`);
+      prevalence = ps.length === 1 ? ps[0] : ps;
+    }
     const workers = a.workers === undefined ? undefined : Number(a.workers);
     if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) throw new UsageError(`--workers: expected an integer 1-64, got '${a.workers}'`);
     const fraction = (v: string | undefined, name: string, d: number) => {
@@ -103,6 +115,7 @@ export const command: Command = {
       slices,
       thickness: range(a.thickness, 'thickness', false),
       noise,
+      prevalence,
       lpsRate,
       gzipLevel,
       workers,

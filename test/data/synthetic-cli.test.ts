@@ -59,7 +59,12 @@ test('ctvlm data synth: writes the dataset; bad options are usage errors', async
     assert.match(JSON.parse(lines[0]!).report, /Befund/i);
     const info = JSON.parse(readFileSync(join(dir, 'synth.json'), 'utf8'));
     assert.equal([info.seed, info.lang, info.size], [9, 'de', [48, 48]]);
-    for (const bad of [[], ['--out', dir, '--n', '0'], ['--out', dir, '--lang', 'fr'], ['--out', dir, '--size', '9-3'], ['--out', dir, '--bogus'], ['--out', dir, '--lps-rate', '2'], ['--out', dir, '--workers', '0'], ['--out', dir, '--workers', '1.5']]) {
+    // --prevalence 0: no finding in any case, and the setting recorded.
+    const none = join(dir, 'none');
+    await synth.run(['--out', none, '--n', '3', '--size', '48', '--slices', '30', '--prevalence', '0', '--quiet']);
+    for (const l of readFileSync(join(none, 'manifest.jsonl'), 'utf8').trim().split('\n')) assert.ok(JSON.parse(l).labels.every((v: number) => v === 0), l.slice(0, 80));
+    assert.is(JSON.parse(readFileSync(join(none, 'synth.json'), 'utf8')).prevalence, 0);
+    for (const bad of [[], ['--out', dir, '--n', '0'], ['--out', dir, '--lang', 'fr'], ['--out', dir, '--size', '9-3'], ['--out', dir, '--bogus'], ['--out', dir, '--lps-rate', '2'], ['--out', dir, '--workers', '0'], ['--out', dir, '--workers', '1.5'], ['--out', dir, '--prevalence', '1.5'], ['--out', dir, '--prevalence', '0.1,0.2']]) {
       let err: unknown;
       await synth.run(bad).catch((e) => (err = e));
       assert.instance(err, UsageError, JSON.stringify(bad));
