@@ -32,10 +32,12 @@ export const command: Command = {
     const { values: a } = parseCliArgs({ args: argv, options: { preset: { type: 'string' }, forward: { type: 'boolean' }, random: { type: 'boolean' } } });
     const name = a.preset ?? 'paper';
     const cfg = modelPreset(name);
-    if (name !== 'paper' && cfg.text.vocabSize === 0) cfg.text.vocabSize = 2000; // set from the tokenizer when training
+    // A trained run's vocabulary is its tokenizer's (train sets it), so its count differs by the embedding rows.
+    const vocabNote = name !== 'paper' && cfg.text.vocabSize === 0 ? `; at a vocabulary of 2000, the tokenizer's target: a trained run has its own tokenizer's size` : '';
+    if (vocabNote) cfg.text.vocabSize = 2000;
     const keys = checkpointKeys(cfg);
     const total = countValues(keys);
-    console.log(`${name}: ${keys.length} checkpoint tensors (LoRA's excluded), ${total.toLocaleString('en')} values (${fmtBytes(total * 4)} in f32)`);
+    console.log(`${name}: ${keys.length} checkpoint tensors (LoRA's excluded), ${total.toLocaleString('en')} values (${fmtBytes(total * 4)} in f32)${vocabNote}`);
     if (!a.forward) return 0;
     if (a.random && name === 'paper') console.log('drawing 1 B random values on the CPU (about a minute)...');
     const gpu = await Gpu.create();
