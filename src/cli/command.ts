@@ -23,7 +23,7 @@ export function parseCliArgs<T extends ParseArgsConfig>(config: T): ReturnType<t
     const opts = config.options ?? {};
     const args = config.args?.slice();
     if (args) {
-      for (let i = 0; i + 1 < args.length; i++) {
+      for (let i = 0; i + 1 < args.length && args[i] !== '--'; i++) {
         const name = /^--([^=]+)$/.exec(args[i]!)?.[1];
         if (name && opts[name]?.type === 'string' && /^-(\d|\.\d)/.test(args[i + 1]!)) args.splice(i, 2, `--${name}=${args[i + 1]}`);
       }

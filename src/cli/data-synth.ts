@@ -84,8 +84,9 @@ export const command: Command = {
     if (!Number.isInteger(gzipLevel) || gzipLevel < 0 || gzipLevel > 9) throw new UsageError(`--gzip-level: expected 0-9, got '${a['gzip-level']}'`);
     let prevalence: number | number[] | undefined;
     if (a.prevalence !== undefined) {
-      const ps = a.prevalence.split(',').map((x) => Number(x.trim()));
-      if (!(ps.length === 1 || ps.length === LABELS.length) || !ps.every((x) => x >= 0 && x <= 1))
+      const items = a.prevalence.split(',').map((x) => x.trim());
+      const ps = items.map(Number);
+      if (!(ps.length === 1 || ps.length === LABELS.length) || items.some((x) => x === '') || !ps.every((x) => x >= 0 && x <= 1))
         throw new UsageError(`--prevalence: expected one number 0-1 or ${LABELS.length} comma-separated, got '${a.prevalence}'`);
       prevalence = ps.length === 1 ? ps[0] : ps;
     }

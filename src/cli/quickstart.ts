@@ -2,6 +2,7 @@
 // chest-CT dataset (once), trains the small model on it (resuming if a run was killed),
 // and evaluates it on the test split.
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { numberOption, parseCliArgs, type Command } from './command.ts';
@@ -79,7 +80,12 @@ export const command: Command = {
       const bar = new Progress(cases, 'synthetic data');
       await writeSyntheticDataset({ out: data, n: cases, seed: 0, splits: { ...QUICKSTART_SPLITS, test }, onProgress: (done) => bar.update(done) });
       bar.finish();
-    } else console.log(`data: ${data} (already written${a.cases || a['test-fraction'] ? '; --cases and --test-fraction apply only when it is written: delete it to write another' : ''})`);
+    } else {
+      // A folder written by an earlier default (360 cases until 2026-12-03) is used as it is: say so.
+      const have = (await readFile(join(data, 'manifest.jsonl'), 'utf8')).split('\n').filter((l) => l.trim()).length;
+      const other = have !== cases ? `; it holds ${have} cases, not ${cases}` : '';
+      console.log(`data: ${data} (already written${other}${a.cases || a['test-fraction'] || other ? '; --cases and --test-fraction apply only when it is written: delete it to write another' : ''})`);
+    }
     const evalPath = join(run, 'eval-test.json');
     if (existsSync(evalPath)) {
       console.log(`${run} is finished; its evaluation:`);
@@ -92,8 +98,7 @@ export const command: Command = {
     try {
       console.log(`device: ${gpu.describe()}`);
       const resume = existsSync(join(run, 'latest'));
-      const steps = numberOption(a.steps, 'steps', true);
-      const r = await train(gpu, { data, out: run, config: cfg, resume, stepsOverride: resume ? steps : undefined, evaluate: evaluateAtEnd, log: (l) => console.log(l) });
+      const r = await train(gpu, { data, out: run, config: cfg, resume, stepsOverride: resume && a.steps !== undefined ? cfg.steps : undefined, evaluate: evaluateAtEnd, log: (l) => console.log(l) });
       console.log(`done in ${run}: loss ${r.finalLoss.toFixed(4)}; plots ${join(run, 'plots')}; evaluation ${evalPath}`);
       console.log(`try it in a browser: node dist/cli.js web --run ${run} --ct ${join(data, 'volumes', 'synth-00000.nii.gz')}`);
     } finally {

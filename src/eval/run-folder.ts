@@ -2,7 +2,7 @@
 // checkpoint) -> evaluateSplits (the split and the training subset, written beside the run)
 // -> RUN/report.html, what `ctvlm eval` and `ctvlm ablate` do after training; and the same on
 // the model in memory at the end of `ctvlm train` (evaluateAtEnd, passed to train()).
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
@@ -17,6 +17,7 @@ import { RadFinderModel } from '../model/model.ts';
 import { wordPieceForModel } from '../model/text.ts';
 import { evaluateSplits, type SplitsEvaluation, type SplitsOptions } from './run.ts';
 import { writeRunReport } from './report.ts';
+import { writeAtomic } from '../io/atomic.ts';
 import type { EvalReport } from './summary.ts';
 
 export interface RunFolderOptions extends Omit<SplitsOptions, 'runDir'> {
@@ -40,18 +41,38 @@ export interface RunFolderEvaluation extends SplitsEvaluation {
   report: string | null;
 }
 
+/** A dataset's manifest as a real path, or null when there is none (the dataset moved or was deleted). */
+function realManifest(data: string): string | null {
+  const p = existsSync(data) && statSync(data).isDirectory() ? join(data, 'manifest.jsonl') : data;
+  return existsSync(p) ? realpathSync(p) : null;
+}
+
+/** What RUN/eval-<name>/ records about the dataset it holds the evaluation of. */
+export const EVAL_DATA_FILE = 'data.json';
+
 /**
  * Where an evaluation of `run` on `data` writes its files: the run folder for the run's own
- * dataset, else RUN/eval-<dataset folder's name>/, so that evaluating on another dataset
+ * dataset (the same manifest file, symlinks resolved), else RUN/eval-<name>/ with <name> the
+ * dataset folder's (or manifest file's) name as given, so that evaluating on another dataset
  * never replaces the run's own evaluation (which `ctvlm quickstart` reprints and the run
- * report shows).
+ * report shows). The folder records its dataset (data.json); a folder of that name holding
+ * another dataset's evaluation is left alone and eval-<name>-2, -3, ... used instead.
+ * @throws DataError when `data` has no manifest.
  */
-export function evalOutDir(run: string, data: string, runData: string | null): string {
+export function evalOutDir(run: string, data: string, runData: string | null, log: (line: string) => void = () => {}): string {
   const manifest = realpathSync(manifestPath(data));
-  const own = runData && existsSync(runData) ? realpathSync(manifestPath(runData)) : null;
+  const own = runData ? realManifest(runData) : null;
   if (manifest === own) return run;
-  const name = basename(manifest) === 'manifest.jsonl' ? basename(dirname(manifest)) : basename(manifest).replace(/\.jsonl?$/, '');
-  return join(run, `eval-${name.replace(/[^\w.-]+/g, '_') || 'data'}`);
+  if (runData && !own) log(`the run's dataset ${runData} (run.json) has no manifest any more: ${data} is evaluated as another dataset`);
+  const given = resolve(data);
+  const raw = basename(given) === 'manifest.jsonl' ? basename(dirname(given)) : basename(given).replace(/\.jsonl?$/, '');
+  const name = raw.replace(/[^\w.-]+/g, '_') || 'data';
+  for (let k = 1; ; k++) {
+    const dir = join(run, k === 1 ? `eval-${name}` : `eval-${name}-${k}`);
+    const rec = join(dir, EVAL_DATA_FILE);
+    if (!existsSync(dir)) return dir;
+    if (existsSync(rec) && (JSON.parse(readFileSync(rec, 'utf8')) as { manifest?: string }).manifest === manifest) return dir;
+  }
 }
 
 /** The run's dataset as recorded in RUN/run.json. */
@@ -76,7 +97,7 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
   const runData = await runDataset(run);
   const data = o.data ?? runData;
   if (!data) throw new DataError(run, 'run.json', 'missing: the run does not record its dataset (give --data)');
-  const outDir = o.out ?? evalOutDir(run, data, runData);
+  const outDir = o.out ?? evalOutDir(run, data, runData, log);
   const ckpt = o.checkpoint ?? (await latestCheckpoint(run));
   if (!ckpt) throw new DataError(run, 'checkpoint', 'no checkpoint yet');
   const tokPath = join(run, 'tokenizer.json');
@@ -86,8 +107,9 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
     const state = await loadCheckpoint(ckpt, model, null);
     log(`checkpoint ${ckpt} (step ${state.step})`);
     await mkdir(outDir, { recursive: true });
-    const r = await evaluateSplits(gpu, model, wordPieceForModel(tok), manifestPath(data), cfg, { ...o, runDir: outDir });
     const own = resolve(outDir) === resolve(run);
+    if (!own) await writeAtomic(join(outDir, EVAL_DATA_FILE), JSON.stringify({ data: resolve(data), manifest: realpathSync(manifestPath(data)) }, null, 1) + '\n');
+    const r = await evaluateSplits(gpu, model, wordPieceForModel(tok), manifestPath(data), cfg, { ...o, runDir: outDir });
     const report = own && r.main && existsSync(join(run, 'metrics.jsonl')) ? await writeRunReport(run, { split: o.split ?? 'test' }) : null;
     return { ...r, checkpoint: ckpt, step: state.step, outDir, report };
   } finally {

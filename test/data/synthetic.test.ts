@@ -218,6 +218,8 @@ test('worker threads write the same files, byte for byte, as one thread', async 
     const a = await writeSyntheticDataset({ out: one, n: 5, seed: 8, ...SMALL, workers: 1 });
     const seen: string[] = [];
     const b = await writeSyntheticDataset({ out: three, n: 5, seed: 8, ...SMALL, workers: 3, workerScript: WORKER, onProgress: (_d, _n, id) => seen.push(id) });
+    assert.is(a.workers, 1);
+    assert.is(b.workers, 3, 'written by the worker threads');
     assert.is(seen.length, 5);
     assert.equal([...seen].sort(), a.entries.map((e) => e.id).sort());
     assert.is(readFileSync(b.manifestPath, 'utf8'), readFileSync(a.manifestPath, 'utf8'));

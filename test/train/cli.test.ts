@@ -16,6 +16,7 @@ const cli = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, '
 t.before(async () => {
   await writeSyntheticDataset({ out: join(dir, 'data'), n: 16, seed: 5, size: [64, 64], slices: [24, 32], gzipLevel: 0 });
   await writeSyntheticDataset({ out: join(dir, 'other'), n: 6, seed: 6, size: [64, 64], slices: [24, 32], gzipLevel: 0, splits: { val: 0, test: 1 } });
+  await writeSyntheticDataset({ out: join(dir, 'sub', 'other'), n: 6, seed: 7, size: [64, 64], slices: [24, 32], gzipLevel: 0, splits: { val: 0, test: 1 } });
 });
 t.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -40,6 +41,11 @@ t('train --preset tiny, then eval, then resume of a finished run', () => {
   assert.is(readFileSync(join(run, 'eval-test.json'), 'utf8'), own, "the run's own evaluation is kept");
   assert.is(readFileSync(join(run, 'report.html'), 'utf8'), ownReport, "the run's report is kept");
   assert.ok(existsSync(join(run, 'eval-train.json')), "the run's training-split evaluation is kept");
+  // Another dataset whose folder has the same name gets a folder of its own.
+  const o2 = cli('eval', '--run', run, '--data', join(dir, 'sub', 'other'), '--train-cases', '0');
+  assert.is(o2.status, 0, o2.stderr);
+  assert.match(o2.stdout, /evaluation: .*eval-other-2/);
+  assert.not.equal(readFileSync(join(run, 'eval-other-2', 'eval-test.json'), 'utf8'), readFileSync(join(run, 'eval-other', 'eval-test.json'), 'utf8'));
   const again = cli('train', '--data', join(dir, 'data'), '--out', run, '--preset', 'tiny', '--steps', '4');
   assert.is(again.status, 1);
   assert.match(again.stderr, /already holds a run; continue it with --resume/);
@@ -81,6 +87,7 @@ t('bad use: one line naming what is wrong', () => {
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--negative-reports', '-1'], /--negative-reports: expected a non-negative integer, got '-1'/],
     // Checked before any data is written: the splits are a hash of the case ids.
     [['quickstart', '--dir', join(dir, 'q'), '--steps', '0'], /--steps must be at least 1/],
+    [['data', 'synth', '--out', join(dir, 'q'), '--prevalence', '0.1,,0.2'], /--prevalence: expected one number 0-1 or 18/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--steps', '0'], /--steps must be at least 1/],
     [['quickstart', '--dir', join(dir, 'q'), '--cases', '40', '--test-fraction', '0.9'], /--cases 40 --test-fraction 0.9 give \d+ training and \d+ test case\(s\); the small preset needs at least 8 training/],
   ] as [string[], RegExp][]) {
@@ -90,7 +97,9 @@ t('bad use: one line naming what is wrong', () => {
     assert.not.match(r.stderr, /at .*(file:\/\/|\.js:\d)/, 'no JavaScript stack trace');
   }
   assert.not.ok(existsSync(join(dir, 'q')), 'a refused quickstart writes no data');
-  assert.not.ok(existsSync(join(dir, 'n')), 'a refused train leaves no run folder');
+  // 'y' (batch 40) and 'z' (too few test cases) are refused inside train(), after the run
+  // folder's configuration is resolved and before anything is written.
+  for (const refused of ['y', 'z']) assert.not.ok(existsSync(join(dir, refused)), `a refused train leaves no run folder (${refused})`);
 });
 
 t.run();

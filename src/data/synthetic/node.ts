@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -80,6 +80,8 @@ export interface WriteDatasetResult {
   entries: ManifestEntry[];
   /** Bytes of volume files written. */
   bytes: number;
+  /** Worker threads that wrote them (1: this thread). */
+  workers: number;
   seconds: number;
 }
 
@@ -96,7 +98,7 @@ export async function writeSyntheticDataset(o: WriteDatasetOptions): Promise<Wri
     });
   const { out: _out, onProgress: _p, workers: _w, workerScript: _s, n: _n, seed: _seed, gzipLevel: _g, ...synth } = o;
   const gzipLevel = o.gzipLevel ?? 1;
-  const script = o.workerScript ?? findWorkerScript();
+  const script = o.workerScript !== undefined ? resolve(o.workerScript) : findWorkerScript();
   const workers = Math.max(1, Math.min(o.n, o.workers ?? Math.min(4, availableParallelism())));
   const entries: ManifestEntry[] = new Array(o.n);
   let bytes = 0;
@@ -146,5 +148,5 @@ export async function writeSyntheticDataset(o: WriteDatasetOptions): Promise<Wri
   const manifestPath = join(o.out, 'manifest.jsonl');
   await write(manifestPath, serializeManifest(entries));
   await write(join(o.out, 'synth.json'), JSON.stringify({ generator: 'ct-vlm-webgpu synthetic chest CT', ...synthDefaults({ ...synth, n: o.n, gzipLevel } as SynthOptions), seed }, null, 2) + '\n');
-  return { manifestPath, entries, bytes, seconds: (performance.now() - t0) / 1000 };
+  return { manifestPath, entries, bytes, workers: workers > 1 && script ? workers : 1, seconds: (performance.now() - t0) / 1000 };
 }

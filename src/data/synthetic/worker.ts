@@ -14,6 +14,7 @@ let path = job.out;
 let doing = 'case generation failed';
 try {
   for (let i = job.first; i < job.n; i += job.stride) {
+    path = job.out; // a failure before the write names the dataset folder and the case, not the last file
     doing = `case ${i} failed`;
     const { entry, raw, rel } = renderCaseFile(job.seed, i, job.settings);
     const gz = gzipSync(raw, { level: job.gzipLevel });
