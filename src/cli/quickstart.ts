@@ -10,7 +10,7 @@ import { UsageError } from '../app-errors.ts';
 import { caseId } from '../data/synthetic/index.ts';
 import { splitFor } from '../data/splits.ts';
 import { Gpu } from '../gpu/runtime.ts';
-import { preset } from '../train/config.ts';
+import { minTrainingCases, preset, type TrainConfig } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
 import { formatEvalSplits, readEvaluations } from '../eval/run.ts';
 import { evaluateAtEnd } from '../eval/run-folder.ts';
@@ -49,10 +49,11 @@ options:
  * hash of each case's id (splitFor), so the counts are exact, not estimates.
  * @throws UsageError naming both options and the counts.
  */
-export function checkQuickstartSplits(cases: number, test: number, batch: number, minTestCases: number): void {
+export function checkQuickstartSplits(cases: number, test: number, cfg: Pick<TrainConfig, 'batch' | 'minTestCases'>): void {
   const n = { train: 0, val: 0, test: 0 };
   for (let i = 0; i < cases; i++) n[splitFor(caseId(i), { ...QUICKSTART_SPLITS, test })]++;
-  const needTrain = Math.max(2, batch);
+  const needTrain = minTrainingCases(cfg);
+  const minTestCases = cfg.minTestCases;
   if (n.train < needTrain || n.test < minTestCases)
     throw new UsageError(
       `--cases ${cases} --test-fraction ${test} give ${n.train} training and ${n.test} test case(s); the small preset needs at least ${needTrain} training (a batch) and ${minTestCases} test: raise --cases${n.train < needTrain ? ' or lower --test-fraction' : ' or --test-fraction'}`,
@@ -75,7 +76,7 @@ export const command: Command = {
     cfg.steps = numberOption(a.steps, 'steps', true) ?? QUICKSTART_STEPS;
     if (cfg.steps < 1) throw new UsageError('--steps must be at least 1');
     if (!existsSync(join(data, 'manifest.jsonl'))) {
-      checkQuickstartSplits(cases, test, cfg.batch, cfg.minTestCases);
+      checkQuickstartSplits(cases, test, cfg);
       const { writeSyntheticDataset } = await import('../data/synthetic/node.ts');
       const bar = new Progress(cases, 'synthetic data');
       await writeSyntheticDataset({ out: data, n: cases, seed: 0, splits: { ...QUICKSTART_SPLITS, test }, onProgress: (done) => bar.update(done) });

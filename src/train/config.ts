@@ -181,6 +181,11 @@ export const PRESETS: Record<string, () => TrainConfig> = {
     ),
 };
 
+/** Training cases a run needs: one batch (SigLIP contrasts the cases of a batch, so at least 2). */
+export function minTrainingCases(cfg: Pick<TrainConfig, 'batch'>): number {
+  return Math.max(2, cfg.batch);
+}
+
 export function preset(name: string): TrainConfig {
   const make = PRESETS[name];
   if (!make) throw new CtvlmError(`unknown preset '${name}' (training presets: ${Object.keys(PRESETS).join(', ')}; 'paper' is the released model's size, for loading and inference)`);

@@ -14,7 +14,7 @@ import { RadFinderModel } from '../model/model.ts';
 import { QWEN3_EMBEDDING_0_6B } from '../model/qwen3.ts';
 import { paperConfig, type RadFinderConfig } from '../model/config.ts';
 import { wordPieceForModel } from '../model/text.ts';
-import type { TrainConfig } from './config.ts';
+import { minTrainingCases, type TrainConfig } from './config.ts';
 import { manifestPath, runTokenizer, settleConfig } from './run-folder.ts';
 import { checkNegativeReports, createOptimizer, disposeLosses, prepareStep, trainStep, type StepContext } from './step.ts';
 
@@ -318,8 +318,8 @@ export async function profileTrainingStep(gpu: Gpu, o: ProfileOptions): Promise<
   if (!gpu.canProfile) throw new CtvlmError(`profile: this adapter (${gpu.describe()}) has no timestamp queries`);
   const manifest = manifestPath(o.data);
   const trainSet = await CtDataset.open(manifest, { split: 'train', config: o.config.data, cache: true });
-  if (trainSet.size < Math.max(2, o.config.batch))
-    throw new CtvlmError(`profile: ${manifest} has ${trainSet.size} training case(s); a batch of ${o.config.batch} needs at least ${Math.max(2, o.config.batch)}`);
+  if (trainSet.size < minTrainingCases(o.config))
+    throw new CtvlmError(`profile: ${manifest} has ${trainSet.size} training case(s); a batch of ${o.config.batch} needs at least ${minTrainingCases(o.config)}`);
   checkNegativeReports(o.config, trainSet.size, manifest);
   await mkdir(o.workDir, { recursive: true });
   const tok = await runTokenizer(o.workDir, false, trainSet, o.config.vocabSize);

@@ -13,7 +13,7 @@ import { matmulTuner } from '../launch/matmul.ts';
 import { CtDataset, type PreparedCase } from '../data/dataset.ts';
 import { RadFinderModel } from '../model/model.ts';
 import { wordPieceForModel, type TextTokenizer } from '../model/text.ts';
-import type { TrainConfig } from './config.ts';
+import { minTrainingCases, type TrainConfig } from './config.ts';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { checkNegativeReports } from './step.ts';
 import { manifestPath, openRunFolder, recordRunData, runTokenizer, settleConfig, weightsFolderFiles } from './run-folder.ts';
@@ -88,8 +88,8 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
   const trainSet = await CtDataset.open(manifest, { split: 'train', config: opened.cfg.data, cache: true });
   const batchSize = opened.cfg.batch;
   const more = '(write a larger set with `ctvlm data synth --n N`, or lower --batch)';
-  if (trainSet.size < Math.max(2, batchSize))
-    throw new DataError(manifest, 'split', `only ${trainSet.size} training case(s); a batch of ${batchSize} needs at least ${Math.max(2, batchSize)} ${more}`);
+  if (trainSet.size < minTrainingCases(opened.cfg))
+    throw new DataError(manifest, 'split', `only ${trainSet.size} training case(s); a batch of ${batchSize} needs at least ${minTrainingCases(opened.cfg)} ${more}`);
   checkNegativeReports(opened.cfg, trainSet.size, manifest);
   await o.evaluate?.check?.(manifest, opened.cfg);
   await recordRunData(out, o.data);
