@@ -2,7 +2,7 @@
 // checkpoint) -> evaluateSplits (the split and the training subset, written beside the run)
 // -> RUN/report.html, what `ctvlm eval` and `ctvlm ablate` do after training; and the same on
 // the model in memory at the end of `ctvlm train` (evaluateAtEnd, passed to train()).
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
@@ -43,8 +43,11 @@ export interface RunFolderEvaluation extends SplitsEvaluation {
 
 /** A dataset's manifest as a real path, or null when there is none (the dataset moved or was deleted). */
 function realManifest(data: string): string | null {
-  const p = existsSync(data) && statSync(data).isDirectory() ? join(data, 'manifest.jsonl') : data;
-  return existsSync(p) ? realpathSync(p) : null;
+  try {
+    return realpathSync(manifestPath(data));
+  } catch {
+    return null;
+  }
 }
 
 /** What RUN/eval-<name>/ records about the dataset it holds the evaluation of. */
@@ -97,6 +100,7 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
   const runData = await runDataset(run);
   const data = o.data ?? runData;
   if (!data) throw new DataError(run, 'run.json', 'missing: the run does not record its dataset (give --data)');
+  const manifest = manifestPath(data);
   const outDir = o.out ?? evalOutDir(run, data, runData, log);
   const ckpt = o.checkpoint ?? (await latestCheckpoint(run));
   if (!ckpt) throw new DataError(run, 'checkpoint', 'no checkpoint yet');
@@ -108,8 +112,8 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
     log(`checkpoint ${ckpt} (step ${state.step})`);
     await mkdir(outDir, { recursive: true });
     const own = resolve(outDir) === resolve(run);
-    if (!own) await writeAtomic(join(outDir, EVAL_DATA_FILE), JSON.stringify({ data: resolve(data), manifest: realpathSync(manifestPath(data)) }, null, 1) + '\n');
-    const r = await evaluateSplits(gpu, model, wordPieceForModel(tok), manifestPath(data), cfg, { ...o, runDir: outDir });
+    if (!own) await writeAtomic(join(outDir, EVAL_DATA_FILE), JSON.stringify({ data: resolve(data), manifest: realpathSync(manifest) }, null, 1) + '\n');
+    const r = await evaluateSplits(gpu, model, wordPieceForModel(tok), manifest, cfg, { ...o, runDir: outDir });
     const report = own && r.main && existsSync(join(run, 'metrics.jsonl')) ? await writeRunReport(run, { split: o.split ?? 'test' }) : null;
     return { ...r, checkpoint: ckpt, step: state.step, outDir, report };
   } finally {
