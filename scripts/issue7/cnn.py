@@ -42,11 +42,6 @@ def load(d, split):
     return v, np.array(meta["labels"], dtype=np.float32), meta.get("posWeight")
 
 
-def block(ci, co):
-    return nn.Sequential(nn.Conv3d(ci, co, 3, padding=1, bias=False), nn.BatchNorm3d(co), nn.GELU(),
-                         nn.Conv3d(co, co, 3, padding=1, bias=False), nn.BatchNorm3d(co), nn.GELU())
-
-
 def conv(ci, co):
     return nn.Sequential(nn.Conv3d(ci, co, 3, padding=1, bias=False), nn.BatchNorm3d(co), nn.GELU())
 

@@ -27,7 +27,7 @@ export const QUICKSTART_CASES = 1200;
 export const QUICKSTART_SPLITS = { val: 0.05, test: 0.09 };
 /**
  * Training steps of the main job (the `small` preset has 400 for shorter runs). 800 rather
- * than 600: on four datasets of 100 cases of seeds the job never saw (README "Learning"),
+ * than 600: on four datasets of 100 cases of seeds the job never saw (README "Two commands"),
  * R@10 rose on every one, 46.5 -> 54.5 on average, for about two more minutes.
  */
 export const QUICKSTART_STEPS = 800;
@@ -40,12 +40,12 @@ again resumes an unfinished run, or reprints the finished run's evaluation.
 
 options:
   --dir DIR     working folder (default runs/quickstart)
-  --cases N     synthetic cases (default 1200; 9% test, 5% validation)
+  --cases N     synthetic cases (default ${QUICKSTART_CASES}; ${QUICKSTART_SPLITS.test * 100}% test, ${QUICKSTART_SPLITS.val * 100}% validation)
   --test-fraction F
-                share of the cases in the test split (default 0.09); with more or fewer
+                share of the cases in the test split (default ${QUICKSTART_SPLITS.test}); with more or fewer
                 cases, choose it to keep the retrieval pool near 100 (e.g. --cases 360
                 --test-fraction 0.3, the main job until 2026-12-03)
-  --steps N     training steps (default 800)`;
+  --steps N     training steps (default ${QUICKSTART_STEPS})`;
 
 /**
  * Refuses, before any data is written, --cases / --test-fraction that leave fewer training
