@@ -38,6 +38,8 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   /** Threads a CPU driver runs workgroups on (see AcquiredDevice.hostThreads). */
   readonly hostThreads: number;
+  /** The host CPU in Node (see AcquiredDevice.hostCpu). */
+  readonly hostCpu: string;
   /** Kernel variant choices for this device (see tuning.ts). */
   readonly tuning: Tuning = defaultTuning();
 
@@ -73,6 +75,7 @@ export class Gpu {
     this.keepAlive = acq.keepAlive;
     this.limits = acq.device.limits;
     this.hostThreads = acq.hostThreads;
+    this.hostCpu = acq.hostCpu;
     const sg = acq.features.has('subgroups');
     this.subgroupMinSize = sg ? acq.subgroupMinSize : 0;
     this.subgroupMaxSize = sg ? acq.subgroupMaxSize : 0;
@@ -100,7 +103,8 @@ export class Gpu {
     return new Gpu(await acquireDevice(opts));
   }
 
-  /** One line: adapter, driver and the optional features in use. */
+  /** One line: adapter, driver, the optional features in use and, on a CPU adapter in Node,
+   * the host CPU (model, SIMD extension, threads), which sets every kernel's speed there. */
   describe(): string {
     const i = this.adapterInfo;
     const name = [i.vendor, i.architecture, i.description || i.device].filter(Boolean).join(' ');
@@ -108,7 +112,8 @@ export class Gpu {
     const sg = this.subgroupMinSize
       ? `; subgroup size ${this.subgroupMinSize === this.subgroupMaxSize ? this.subgroupMinSize : `${this.subgroupMinSize}-${this.subgroupMaxSize}`}`
       : '';
-    return `${name} [features: ${feats}${sg}]`;
+    const cpu = this.isLavapipe && this.hostCpu ? `; CPU ${this.hostCpu}, ${this.hostThreads} threads` : '';
+    return `${name} [features: ${feats}${sg}${cpu}]`;
   }
 
   /** A CPU adapter (Mesa's lavapipe or SwiftShader): asked at launches, so computed once. */

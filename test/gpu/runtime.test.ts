@@ -7,10 +7,34 @@ import { testGpu } from '../helpers/gpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { SGD } from '../../src/optim/index.ts';
 import { Gpu, bucketSize } from '../../src/gpu/runtime.ts';
+import { describeHostCpu } from '../../src/gpu/device.ts';
+import { readFileSync } from 'node:fs';
 import { expandWgsl } from '../../src/gpu/wgsl.ts';
 import { defineKernel, read, write } from '../../src/gpu/kernel.ts';
 
 const t = suite('runtime');
+
+t('describe(): a CPU adapter names the host CPU and its SIMD extension (its kernels run at the CPU\'s speed)', async () => {
+  const gpu = await testGpu();
+  const line = gpu.describe();
+  assert.match(line, /\[features: /);
+  let flags = '';
+  try {
+    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    // no /proc: only the model can be named
+  }
+  const isa = / avx512f( |$)/.test(flags) ? 'AVX-512' : / avx2( |$)/.test(flags) ? 'AVX2' : null;
+  if (gpu.isLavapipe) {
+    assert.ok(line.includes(`; CPU ${gpu.hostCpu}, ${gpu.hostThreads} threads]`), line);
+    if (isa) assert.ok(gpu.hostCpu.endsWith(`, ${isa}`), `${gpu.hostCpu} should end with ${isa}`);
+  } else {
+    assert.not.match(line, /; CPU /);
+  }
+  const named = await describeHostCpu('  Some   CPU  ');
+  if (isa) assert.is(named, `Some CPU, ${isa}`);
+  else assert.match(named, /^Some CPU(, [A-Z0-9.]+)?$/);
+});
 
 t('buffer pool: released buffers are reused; stats add up', async () => {
   const gpu = await testGpu();
