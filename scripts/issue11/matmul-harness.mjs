@@ -20,7 +20,7 @@ const device = await adapter.requestDevice({ requiredFeatures: ['subgroups', 'ti
 const rnd = (n) => { const a = new Float32Array(n); let s = 12345; for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) >>> 0; a[i] = (s / 2 ** 32) * 2 - 1; } return a; };
 const a = rnd(M * K), b = rnd(K * N);
 const mk = (data, usage) => { const buf = device.createBuffer({ size: Math.max(16, data.byteLength), usage: usage | GPUBufferUsage.COPY_DST }); device.queue.writeBuffer(buf, 0, data); return buf; };
-const Ab = mk(a, GPUBufferUsage.STORAGE), Bb = mk(b, GPUBufferUsage.STORAGE);
+const Ab = mk(a, GPUBufferUsage.STORAGE), Bb = mk(b, GPUBufferUsage.STORAGE | (K * N * 4 <= 65536 ? GPUBufferUsage.UNIFORM : 0));
 const Cb = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
 const R = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
 const texA = device.createTexture({ size: [K / 4, M], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST });
@@ -32,12 +32,12 @@ for (const cfg of cfgs) {
   const [file, kv = ''] = cfg.split(':');
   const opts = Object.fromEntries(kv.split(',').filter(Boolean).map((s) => s.split('=')));
   const gen = (await import(new URL(file, import.meta.url).href)).default;
-  const { code, entry, dispatch, params, withBias, constants, textures } = gen(M, N, K, opts);
+  const { code, entry, dispatch, params, withBias, constants, textures, uniformB } = gen(M, N, K, opts);
   const mod = device.createShaderModule({ code });
   const info = await mod.getCompilationInfo();
   for (const m of info.messages) console.log(cfg, m.type, m.lineNum, m.message);
   const cIdx = withBias ? 4 : 3;
-  const ents = [0, 1, 2, cIdx].map((binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: binding === 0 ? 'uniform' : binding === cIdx ? 'storage' : 'read-only-storage' } }));
+  const ents = [0, 1, 2, cIdx].map((binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: binding === 0 || (binding === 2 && uniformB) ? 'uniform' : binding === cIdx ? 'storage' : 'read-only-storage' } }));
   if (textures) ents.push({ binding: 5, visibility: GPUShaderStage.COMPUTE, texture: { sampleType: 'unfilterable-float' } }, { binding: 6, visibility: GPUShaderStage.COMPUTE, texture: { sampleType: 'unfilterable-float' } });
   const bgl = device.createBindGroupLayout({ entries: ents });
   const pipe = device.createComputePipeline({ layout: device.createPipelineLayout({ bindGroupLayouts: [bgl] }), compute: { module: mod, entryPoint: entry, constants: constants ?? {} } });

@@ -6,6 +6,7 @@
 //   ONE=n      only the first n of A's vec4 loads real, B computed (times n loads per step)
 //   TEX        'a', 'b' or 'ab': those operands read with textureLoad from rgba32float textures
 //   NOBC=1     (with NOLOAD) no subgroup broadcasts either
+//   UBOB=1     B read from a uniform binding instead of a storage one (K * N * 4 <= 64 KiB)
 //   NOLOAD     'A', 'B' (upper case): those operands still loaded, but from an 8-row window that
 //              stays in the first-level cache (are the loads' costs cache misses? no)
 // It assumes subgroups of exactly 8 lanes (lavapipe's): broadcasts read lanes 0-7, so on wider
@@ -22,7 +23,7 @@ diagnostic(off, subgroup_uniformity);
 struct P { M: u32, N: u32, K: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> A: array<vec4f>;
-@group(0) @binding(2) var<storage, read> B: array<vec4f>;
+${o.UBOB ? `@group(0) @binding(2) var<uniform> B: array<vec4f, ${K * N / 4}>;` : '@group(0) @binding(2) var<storage, read> B: array<vec4f>;'}
 @group(0) @binding(3) var<storage, read_write> C: array<vec4f>;
 @group(0) @binding(5) var TA: texture_2d<f32>;
 @group(0) @binding(6) var TB: texture_2d<f32>;
@@ -43,5 +44,5 @@ ${u(4, (Cc) => u(CV, (c) => u(4, (J) => `      acc${(4 * L + Cc) * CV + c} = fma
   }
 ${u(ROWS, (r) => u(CV, (c) => `  if (row0 + ${r}u < p.M && c4 + ${c * G}u < N4) { C[(row0 + ${r}u) * N4 + c4 + ${c * G}u] = acc${r * CV + c}; }`))}
 }`;
-  return { code, textures: true, entry: 'main', dispatch: [Math.ceil(N / 4 / G / CV), Math.ceil(M / ROWS / (WG / G)), 1] };
+  return { code, textures: true, uniformB: !!o.UBOB, entry: 'main', dispatch: [Math.ceil(N / 4 / G / CV), Math.ceil(M / ROWS / (WG / G)), 1] };
 };
