@@ -16,6 +16,7 @@
 export default (M, N, K, o = {}) => {
   const NOLOAD = o.NOLOAD ?? '', NOBC = o.NOBC, TEX = o.TEX ?? '';
   const ROWS = +(o.ROWS ?? 32), CV = +(o.CV ?? 1), WG = +(o.WG ?? 64), G = 8;
+  if (o.UBOB && K * N * 4 > 65536) throw new Error(`UBOB=1 needs B (K x N = ${K} x ${N} floats) within one 64 KiB uniform binding`);
   const u = (n, f, sep = '\n') => Array.from({ length: n }, (_, i) => f(i)).join(sep);
   const code = `
 enable subgroups;
