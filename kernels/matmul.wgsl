@@ -35,6 +35,12 @@
 //   TA4    op(A) = A^T with A stored [K, M], M % 4 == 0: read as vec4 along m (matmul_sg
 //          also needs ROWS a multiple of 4 GROUP; see its transposed-A loop)
 //   F16    (WGT) operands rounded to f16 in workgroup memory (needs shader-f16)
+//   UB     (matmul_sg, as entry matmul_sg_ub) B read from the uniform array BU, which holds
+//          columns n0 .. n0 + nU - 1 of op(B): with TB4 rows n0 .. of B [N, K], a slab the
+//          launch binds per dispatch (columns n0 .. n0 + nU - 1 of C); with VEC4B all of B.
+//          On lavapipe a lane-divergent uniform load is straight-line gathers, a storage load
+//          a loop over the lanes (kernel.ts uniform()): 1.1-1.3x the kernel on an AVX-512
+//          EPYC, 1.2-1.7x on an AVX2 one (scripts/issue11/matmul-harness.mjs UBOB=1).
 
 //#if SUBGROUPS
 enable subgroups;
@@ -110,10 +116,19 @@ fn loadBk(b: u32, k4: u32, n: u32) -> Bk {
 //#if TB4
   // B stored [N, K]: one vec4 along k per column, transposed in registers (free on a CPU,
   // where each vec4 component is its own SIMD register).
+//#if UB
+  // Columns past the slab (past N: never stored) read its last row; the slab has no batch.
+  let ul = p.nU - 1u;
+  let t0 = BU[min(n - p.n0, ul) * (p.K / 4u) + k4];
+  let t1 = BU[min(n + 1u - p.n0, ul) * (p.K / 4u) + k4];
+  let t2 = BU[min(n + 2u - p.n0, ul) * (p.K / 4u) + k4];
+  let t3 = BU[min(n + 3u - p.n0, ul) * (p.K / 4u) + k4];
+//#else
   let t0 = B[(b * p.bBatch + min(n, nl) * p.K) / 4u + k4];
   let t1 = B[(b * p.bBatch + min(n + 1u, nl) * p.K) / 4u + k4];
   let t2 = B[(b * p.bBatch + min(n + 2u, nl) * p.K) / 4u + k4];
   let t3 = B[(b * p.bBatch + min(n + 3u, nl) * p.K) / 4u + k4];
+//#endif
   return Bk(vec4f(t0.x, t1.x, t2.x, t3.x), vec4f(t0.y, t1.y, t2.y, t3.y),
             vec4f(t0.z, t1.z, t2.z, t3.z), vec4f(t0.w, t1.w, t2.w, t3.w));
 //#else
@@ -121,8 +136,13 @@ fn loadBk(b: u32, k4: u32, n: u32) -> Bk {
   let c4 = min(n / 4u, p.N / 4u - 1u);
   let base = b * p.bBatch / 4u + c4;
   let row = p.N / 4u;
+//#if UB
+  return Bk(BU[c4 + min(k, kl) * row], BU[c4 + min(k + 1u, kl) * row],
+            BU[c4 + min(k + 2u, kl) * row], BU[c4 + min(k + 3u, kl) * row]);
+//#else
   return Bk(B[base + min(k, kl) * row], B[base + min(k + 1u, kl) * row],
             B[base + min(k + 2u, kl) * row], B[base + min(k + 3u, kl) * row]);
+//#endif
 //#else
   let base = b * p.bBatch;
   return Bk(loadBRow(base + min(k, kl) * p.sBk, n), loadBRow(base + min(k + 1u, kl) * p.sBk, n),
@@ -170,11 +190,16 @@ fn store(b: u32, m: u32, n: u32, v: vec4f) {
 //#if !WGT
 //#if SUBGROUPS
 @compute @workgroup_size(WG)
+//#if UB
+fn matmul_sg_ub(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32,
+                @builtin(subgroup_invocation_id) lane: u32) {
+//#else
 fn matmul_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32,
              @builtin(subgroup_invocation_id) lane: u32) {
+//#endif
   let q = lane % {GROUP}u;                            // lane within its group
   let row0 = (wg.y * (WG / {GROUP}u) + t / {GROUP}u) * {ROWS}u; // the group's ROWS rows
-  let col = (wg.x * {GROUP}u + q) * 4u;               // this lane's 4 columns
+  let col = p.n0 + (wg.x * {GROUP}u + q) * 4u;        // this lane's 4 columns
   let b = wg.z;
 //#if !SGEXACT
   let src = lane - q;

@@ -184,10 +184,28 @@ async function benchLinear(ctx: Ctx, label: string, l: LinearShape, share: numbe
     const row = newRow({ section: 'matmul', op: `model ${label} ${l.name} ${p.what}`, shape: p.shape, variant, metric: 'GFLOP/s', work: 2 * p.s.M * p.s.N * p.s.K });
     ctx.progress(`${row.op} ${row.shape} (and 1024^3, interleaved)`);
     let refNote = '';
+    // Where the subgroup kernel reads B through uniform bindings (CPU adapters; x Wᵀ and G W
+    // whose W fits, kernels/matmul.wgsl UB), the same product with B from storage is timed in
+    // the same rounds, so that the row shows what the uniform reads gain on this machine.
+    const withStorageB = () => {
+      gpu.tuning.matmul.uniformB = false;
+      try {
+        return p.call();
+      } finally {
+        gpu.tuning.matmul.uniformB = null;
+      }
+    };
+    let storageNote = '';
     try {
       row.kernels = await kernelsOf(gpu, p.call);
-      const [ours, beside] = await measureInterleaved([opRunner(gpu, p.call), opRunner(gpu, ref.call)], ctx.budget);
+      const compare = row.kernels.some((k) => k.endsWith(':matmul_sg_ub'));
+      const runners = [opRunner(gpu, p.call), opRunner(gpu, ref.call), ...(compare ? [opRunner(gpu, withStorageB)] : [])];
+      const [ours, beside, storage] = await measureInterleaved(runners, ctx.budget);
       setOurs(row, ours);
+      if (storage && !(storage instanceof Error) && !(ours instanceof Error)) {
+        const [u, st] = [sideOf(ours), sideOf(storage)];
+        storageNote = `B from storage instead: ${fmtRate(rateOf(row.work, st.ms))} GFLOP/s (uniform B ${(st.ms / u.ms).toFixed(2)}x as fast)`;
+      } else if (storage instanceof Error) storageNote = `B from storage failed: ${storage.message}`;
       if (beside instanceof Error) refNote = `1024^3 failed: ${beside.message}`;
       else {
         const refSide = sideOf(beside);
@@ -198,7 +216,7 @@ async function benchLinear(ctx: Ctx, label: string, l: LinearShape, share: numbe
     } catch (e) {
       row.error = (e as Error).message;
     }
-    setPeer(row, { side: null, note: [refNote, `${l.count}x per step (${(100 * share).toFixed(0)}% of the step's linear-layer FLOPs)`].filter(Boolean).join('; '), programs: '', out: null });
+    setPeer(row, { side: null, note: [refNote, storageNote, `${l.count}x per step (${(100 * share).toFixed(0)}% of the step's linear-layer FLOPs)`].filter(Boolean).join('; '), programs: '', out: null });
     await checkRow(row, p.call, null, (out) => refDiff(p.a, p.b, out, p.s, 64, p.bias), 'f64 (64 samples)');
     ctx.rows.push(row);
   }

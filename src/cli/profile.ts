@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { numberOption, parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
+import { setTuning } from '../gpu/tuning.ts';
 import { preset, PRESETS, type TrainConfig } from '../train/config.ts';
 import { paperWidths, profileTrainingStep, scaleWidths, withDepth } from '../train/profile.ts';
 import { formatProfile } from '../train/profile-format.ts';
@@ -31,7 +32,9 @@ options:
   --warmup N         unmeasured steps first (default 1)
   --steps N          measured rounds, each the same step without and with profiling (default 2)
   --top N            rows of the by-op and by-shape tables (default 15)
-  --json FILE        also write the profile (with every dispatch record) as JSON`;
+  --json FILE        also write the profile (with every dispatch record) as JSON
+  --tuning F=V       set a kernel choice of gpu.tuning (src/gpu/tuning.ts) for the run, e.g.
+                     matmul.uniformB=false or attention.variant=tiled (repeatable)`;
 
 export const command: Command = {
   name: 'profile',
@@ -51,6 +54,7 @@ export const command: Command = {
         steps: { type: 'string' },
         top: { type: 'string' },
         json: { type: 'string' },
+        tuning: { type: 'string', multiple: true },
       },
     });
     const name = a.preset ?? 'small';
@@ -85,6 +89,14 @@ export const command: Command = {
     const work = mkdtempSync(join(tmpdir(), 'ctvlm-profile-'));
     const gpu = await Gpu.create();
     try {
+      for (const t of a.tuning ?? []) {
+        try {
+          setTuning(gpu.tuning, t);
+        } catch (e) {
+          throw new UsageError(`--tuning: ${(e as Error).message}`);
+        }
+        parts.push(`tuning ${t}`);
+      }
       let data = a.data;
       if (!data) {
         data = join(work, 'data');

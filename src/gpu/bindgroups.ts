@@ -7,6 +7,8 @@
 // cache hands out a buffer again once it has destroyed it, so a group holding a destroyed
 // buffer is never reused (it waits for its turn to be dropped). The pool's trim clears the
 // cache anyway, so that the groups' handles go with the memory they point to.
+import type { BufferRange } from './kernel.ts';
+
 export class BindGroupCache {
   private ids = new WeakMap<object, number>();
   private nextId = 1;
@@ -25,12 +27,12 @@ export class BindGroupCache {
   }
 
   /**
-   * The bind group of `layout` with `buffers[i]` at binding `bindings[i]` (whole buffers).
+   * The bind group of `layout` with `buffers[i]` at binding `bindings[i]` (a whole buffer or a range).
    * @param label names the first dispatch that made it, for validation messages.
    */
-  get(layout: GPUBindGroupLayout, bindings: readonly number[], buffers: readonly GPUBuffer[], label: string): GPUBindGroup {
+  get(layout: GPUBindGroupLayout, bindings: readonly number[], buffers: readonly (GPUBuffer | BufferRange)[], label: string): GPUBindGroup {
     let key = String(this.id(layout));
-    for (const b of buffers) key += ',' + this.id(b);
+    for (const b of buffers) key += 'buffer' in b ? `,${this.id(b.buffer)}@${b.offset}+${b.size}` : ',' + this.id(b);
     let group = this.groups.get(key);
     if (group) {
       this.hits++;
@@ -39,7 +41,7 @@ export class BindGroupCache {
     this.misses++;
     group = this.device.createBindGroup({
       layout,
-      entries: buffers.map((buffer, i) => ({ binding: bindings[i], resource: { buffer } })),
+      entries: buffers.map((b, i) => ({ binding: bindings[i], resource: 'buffer' in b ? { buffer: b.buffer, offset: b.offset, size: b.size } : { buffer: b } })),
       label,
     });
     this.groups.set(key, group);

@@ -18,23 +18,46 @@
 // the TypeScript next to the code that launches it.)
 import { GpuError } from '../errors.ts';
 
+export type BindingKind = 'params' | 'read' | 'write' | 'uniform' | null;
+
 /** A parameter: a 32-bit scalar, or a u32 array of N values (N a multiple of 4; WGSL
  * `array<vec4u, N/4>`, as uniform arrays need a 16-byte stride; index it as p.f[i / 4u][i % 4u]). */
 export type ParamType = 'u32' | 'i32' | 'f32' | `u32[${number}]`;
 export type ParamDecls = Record<string, ParamType>;
 
 export interface BufferDecl {
-  readonly access: 'read' | 'write';
+  readonly access: 'read' | 'write' | 'uniform';
   /** The WGSL element type: f32, i32, vec4f, or an alias the kernel file defines (per flag). */
   readonly elem: string;
   /** May be left out of a launch: a placeholder is bound and the kernel must not touch it. */
   readonly optional: boolean;
+  /** 'uniform' only: the array's length in elements, a number or a template constant of the
+   * launch in braces ('{UBN}'); uniform arrays have a fixed length. */
+  readonly length?: string;
+}
+
+/** A part of a buffer bound to one binding: byte offset and size (a launch may pass one
+ * instead of a whole buffer; the offset must meet the device's alignment for the binding). */
+export interface BufferRange {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+  readonly size: number;
 }
 
 /** A storage buffer the kernel reads (`var<storage, read>`). */
 export const read = (elem = 'f32', opts: { optional?: boolean } = {}): BufferDecl => ({ access: 'read', elem, optional: !!opts.optional });
 /** A storage buffer the kernel writes (`var<storage, read_write>`). */
 export const write = (elem = 'f32', opts: { optional?: boolean } = {}): BufferDecl => ({ access: 'write', elem, optional: !!opts.optional });
+/**
+ * A read-only array in a uniform buffer (`var<uniform> N: array<elem, length>`), for data every
+ * lane reads at addresses that differ per lane: lavapipe compiles such a load as straight-line
+ * gathers, a storage load as a loop over the lanes (Mesa 25.0.7, lp_bld_nir_soa.c emit_load_ubo
+ * and emit_load_mem; 1.5-2.2x the load rate measured, scripts/issue11/ubo-loads.mjs). A binding
+ * holds at most gpu.limits.maxUniformBufferBindingSize bytes (64 KiB by default), so a launch
+ * binds a BufferRange of the buffer. elem: a 16-byte type (vec4f, vec4u, vec4i), as uniform
+ * arrays need a 16-byte stride; length: elements, a number or '{CONST}' set by the launch.
+ */
+export const uniform = (elem: string, length: string | number): BufferDecl => ({ access: 'uniform', elem, optional: false, length: String(length) });
 
 export interface KernelDecl<P extends ParamDecls, B extends Record<string, BufferDecl>, E extends Record<string, readonly (keyof B & string)[]>> {
   /** kernels/<file>, for messages and the pipeline cache. */
@@ -69,8 +92,9 @@ export interface EntryPoint<P extends ParamDecls = ParamDecls, Bn extends string
   readonly preludeLocations: readonly string[];
   /** Distinguishes declarations that share a file name (the pipeline cache's key). */
   readonly declId: number;
-  /** Binding kinds by binding number, null where this entry point binds nothing. */
-  readonly bindings: readonly ('uniform' | 'read' | 'write' | null)[];
+  /** Binding kinds by binding number ('params': the parameter block; 'uniform': a declared
+   * uniform array), null where this entry point binds nothing. */
+  readonly bindings: readonly BindingKind[];
   /** Buffer names in binding order, and which may be left out. */
   readonly bufferNames: readonly Bn[];
   readonly optional: ReadonlySet<string>;
@@ -86,8 +110,9 @@ export type Kernel<P extends ParamDecls, B extends Record<string, BufferDecl>, E
 
 export interface LaunchArgs<P extends ParamDecls, Bn extends string> {
   params: ParamValues<P>;
-  /** The entry point's buffers by name; null only for ones declared optional. */
-  buffers: { readonly [K in Bn]: GPUBuffer | null };
+  /** The entry point's buffers by name (a whole buffer or a BufferRange of one); null only
+   * for ones declared optional. */
+  buffers: { readonly [K in Bn]: GPUBuffer | BufferRange | null };
   workgroups: readonly [number, number?, number?];
   /** Names the op and its shapes in errors and profiles, e.g. 'matmul [64x32]@[32x16]'. */
   label: string;
@@ -153,7 +178,11 @@ export function defineKernel<
   if (hasParams) lines.push(params.wgsl, '@group(0) @binding(0) var<uniform> p: Params;');
   names.forEach((n, i) => {
     const b = decl.buffers[n];
-    lines.push(`@group(0) @binding(${i + 1}) var<storage, ${b.access === 'read' ? 'read' : 'read_write'}> ${n}: array<${b.elem}>;`);
+    if (b.access === 'uniform') {
+      if (!/^vec4(f|u|i|<(f32|u32|i32)>)$/.test(b.elem)) throw new GpuError(`${where}: uniform buffer '${n}' has element type ${b.elem}; uniform arrays need a 16-byte element (vec4f, vec4u, vec4i)`);
+      if (!/^(\d+|\{[A-Za-z_]\w*\})$/.test(b.length ?? '')) throw new GpuError(`${where}: uniform buffer '${n}' has length '${b.length}'; give a number or a launch constant in braces ('{N}')`);
+      lines.push(`@group(0) @binding(${i + 1}) var<uniform> ${n}: array<${b.elem}, ${b.length}>;`);
+    } else lines.push(`@group(0) @binding(${i + 1}) var<storage, ${b.access === 'read' ? 'read' : 'read_write'}> ${n}: array<${b.elem}>;`);
   });
   const locations = lines.map(() => declared);
   if (decl.generated)
@@ -176,7 +205,7 @@ export function defineKernel<
       if (!(n in decl.buffers)) throw new GpuError(`${where}: entry point '${entry}' uses buffer '${n}', which is not declared`);
       used.add(n);
     }
-    const bindings: ('uniform' | 'read' | 'write' | null)[] = [hasParams ? 'uniform' : null];
+    const bindings: BindingKind[] = [hasParams ? 'params' : null];
     for (const n of names) bindings.push(list.includes(n) ? decl.buffers[n].access : null);
     const name = `${decl.file}:${entry}`;
     out[entry] = {
@@ -228,9 +257,14 @@ function checkInt(kernel: string, field: string, v: number, lo: number, hi: numb
   return v;
 }
 
-/** The storage buffers of a launch in binding order, checked against the entry point. */
-export function bindBuffers(ep: EntryPoint, buffers: Record<string, GPUBuffer | null | undefined>, placeholder: () => GPUBuffer, label: string): GPUBuffer[] {
-  const out: GPUBuffer[] = [];
+/** The buffers of a launch in binding order, checked against the entry point. */
+export function bindBuffers(
+  ep: EntryPoint,
+  buffers: Record<string, GPUBuffer | BufferRange | null | undefined>,
+  placeholder: () => GPUBuffer,
+  label: string,
+): (GPUBuffer | BufferRange)[] {
+  const out: (GPUBuffer | BufferRange)[] = [];
   for (const n of ep.bufferNames) {
     const b = buffers[n];
     if (b) out.push(b);

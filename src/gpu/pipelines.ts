@@ -1,9 +1,11 @@
 // The pipeline cache: a kernel variant (file, entry point, flags, constants, overrides) is
 // expanded, compiled and laid out once per device. Compile errors come back asynchronously
 // and are reported as kernels/<file>:<line>.
+import { GpuError } from '../errors.ts';
+import type { BindingKind } from './kernel.ts';
 import { expandWgsl } from './wgsl.ts';
 
-export type BindingKind = 'uniform' | 'read' | 'write';
+export type { BindingKind };
 
 export interface KernelSpec {
   /** File name for messages, e.g. 'matmul.wgsl'. */
@@ -25,7 +27,7 @@ export interface KernelSpec {
   overrides?: Record<string, number>;
   /** bindings[i] is the kind of @binding(i) of group 0 for this entry point; null where the
    * entry point does not use that binding number. */
-  bindings: readonly (BindingKind | null)[];
+  bindings: readonly BindingKind[];
 }
 
 export interface Pipeline {
@@ -33,8 +35,8 @@ export interface Pipeline {
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
   readonly name: string;
-  /** How many storage buffers a dispatch binds (spec.bindings' read and write slots). */
-  readonly storageSlots: number;
+  /** How many buffers a dispatch passes (spec.bindings' slots other than the parameters). */
+  readonly bufferSlots: number;
 }
 
 /** A variant record's part of a pipeline key: its entries in insertion order. */
@@ -73,13 +75,20 @@ export class PipelineCache {
       lines[i] = '';
     });
     const head = directives.length ? directives.join('\n') + '\n' : '';
-    const code = head + (spec.prelude ?? '') + lines.join('\n');
+    // The prelude's launch constants: a uniform array's length ('{UBN}', kernel.ts uniform());
+    // 1 where this entry point does not bind the array (the file declares it for every entry).
+    const prelude = (spec.prelude ?? '').replace(/^(@group\(0\) @binding\((\d+)\) var<uniform> \w+: array<\w+, )\{(\w+)\}>;$/gm, (_, decl: string, at: string, name: string) => {
+      const v = spec.bindings[Number(at)] ? spec.consts?.[name] : 1;
+      if (v === undefined) throw new GpuError(`${spec.file}:${spec.entry}: its declaration's uniform array has length {${name}}, a constant this launch does not set`);
+      return `${decl}${v}>;`;
+    });
+    const code = head + prelude + lines.join('\n');
     const lineMap: (number | string)[] = [...directiveMap, ...(spec.preludeLocations ?? []), ...expanded.lineMap];
     const name = `${spec.file}:${spec.entry}`;
     this.device.pushErrorScope('validation');
     try {
-      const storageSlots = spec.bindings.filter((b) => b === 'read' || b === 'write').length;
-      k = { spec, name, storageSlots, ...this.create(spec, code, lineMap, name, key) };
+      const bufferSlots = spec.bindings.filter((b) => b && b !== 'params').length;
+      k = { spec, name, bufferSlots, ...this.create(spec, code, lineMap, name, key) };
     } finally {
       this.pending(
         this.device.popErrorScope().then((e) => {
@@ -110,7 +119,7 @@ export class PipelineCache {
       label: name,
       entries: spec.bindings.flatMap((kind, binding) =>
         kind
-          ? [{ binding, visibility: 4 /* COMPUTE */, buffer: { type: kind === 'uniform' ? 'uniform' : kind === 'read' ? 'read-only-storage' : 'storage' } } as GPUBindGroupLayoutEntry]
+          ? [{ binding, visibility: 4 /* COMPUTE */, buffer: { type: kind === 'params' || kind === 'uniform' ? 'uniform' : kind === 'read' ? 'read-only-storage' : 'storage' } } as GPUBindGroupLayoutEntry]
           : [],
       ),
     });

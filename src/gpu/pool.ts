@@ -14,7 +14,8 @@ export interface PoolStats {
   peakLiveBytes: number;
 }
 
-export const TENSOR_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
+// UNIFORM too: a kernel may read a range of a tensor through a uniform binding (kernel.ts uniform()).
+export const TENSOR_USAGE = 0x80 /* STORAGE */ | 0x40 /* UNIFORM */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
 
 /** Rounds a byte size up to its pool bucket: 4 buckets per power of two (at most 25% waste). */
 export function bucketSize(bytes: number): number {

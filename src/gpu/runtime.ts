@@ -13,16 +13,16 @@ import { PipelineCache, type Pipeline } from './pipelines.ts';
 import { UniformCache } from './uniforms.ts';
 import { BindGroupCache } from './bindgroups.ts';
 import { Profiler, type ProfileRecord } from './profiler.ts';
-import { bindBuffers, type EntryPoint, type LaunchArgs, type ParamDecls } from './kernel.ts';
+import { bindBuffers, type BufferRange, type EntryPoint, type LaunchArgs, type ParamDecls } from './kernel.ts';
 import { defaultTuning, type Tuning } from './tuning.ts';
 
 export type { PoolStats, ProfileRecord, Tuning };
 export { bucketSize, fmtBytes } from './pool.ts';
 interface DispatchArgs {
-  /** Data for the entry point's 'uniform' binding. */
+  /** Data for the entry point's parameter block (its 'params' binding). */
   uniforms?: ArrayBuffer | ArrayBufferView;
-  /** Storage buffers for the entry point's 'read'/'write' bindings, in binding order. */
-  buffers: GPUBuffer[];
+  /** Buffers (or ranges of them) for the entry point's other bindings, in binding order. */
+  buffers: (GPUBuffer | BufferRange)[];
   workgroups: readonly [number, number?, number?];
   /** Names the op and its shapes in error messages and profiles, e.g. 'matmul [64x32]@[32x16]'. */
   label: string;
@@ -192,7 +192,7 @@ export class Gpu {
    */
   launch<P extends ParamDecls, Bn extends string>(ep: EntryPoint<P, Bn>, args: LaunchArgs<P, Bn>): void {
     const k = this.pipeline(ep, args);
-    const buffers = bindBuffers(ep as EntryPoint, args.buffers as Record<string, GPUBuffer | null>, () => this.placeholder, args.label);
+    const buffers = bindBuffers(ep as EntryPoint, args.buffers as Record<string, GPUBuffer | BufferRange | null>, () => this.placeholder, args.label);
     const uniforms = ep.pack(args.params) ?? undefined;
     this.dispatch(k, { uniforms, buffers, workgroups: args.workgroups, label: args.label });
   }
@@ -263,23 +263,26 @@ export class Gpu {
     if (x > maxWg || y > maxWg || z > maxWg)
       throw new GpuError(`${args.label}: ${x}x${y}x${z} workgroups exceed the device limit of ${maxWg} per dimension (${kernel.name})`);
     const slots = kernel.spec.bindings;
-    if (args.buffers.length !== kernel.storageSlots)
-      throw new GpuError(`${args.label}: ${kernel.name} takes ${kernel.storageSlots} buffers, got ${args.buffers.length}`);
+    if (args.buffers.length !== kernel.bufferSlots)
+      throw new GpuError(`${args.label}: ${kernel.name} takes ${kernel.bufferSlots} buffers, got ${args.buffers.length}`);
     const bindings: number[] = [];
-    const bound: GPUBuffer[] = [];
+    const bound: (GPUBuffer | BufferRange)[] = [];
     let next = 0;
     for (let binding = 0; binding < slots.length; binding++) {
       const kind = slots[binding];
       if (!kind) continue;
       bindings.push(binding);
-      if (kind === 'uniform') {
+      if (kind === 'params') {
         if (!args.uniforms) throw new GpuError(`${args.label}: ${kernel.name} needs uniforms`);
         bound.push(this.uniforms.get(toWords(args.uniforms)));
-      } else {
-        const buf = args.buffers[next++];
-        bound.push(buf);
-        this.lastUse.set(buf, this.batchId);
+        continue;
       }
+      const buf = args.buffers[next++];
+      if ('buffer' in buf) this.checkRange(kernel, binding, kind === 'uniform', buf, args.label);
+      else if (kind === 'uniform' && buf.size > this.limits.maxUniformBufferBindingSize)
+        throw new GpuError(`${args.label}: ${kernel.name} binds a ${buf.size}-byte buffer as uniform @binding(${binding}); this device allows ${this.limits.maxUniformBufferBindingSize} (bind a range)`);
+      bound.push(buf);
+      this.lastUse.set('buffer' in buf ? buf.buffer : buf, this.batchId);
     }
     // Profiling: one pass per dispatch so each gets its own begin/end timestamps.
     const pass = this.profiler ? this.profiler.beginPass(this.openEncoder(), args.label, kernel.name) : this.openPass();
@@ -290,6 +293,17 @@ export class Gpu {
     if (pass !== this.pass) pass.end();
     this.batchLabels.push(args.label);
     if (++this.dispatchCount >= this.maxDispatchesPerSubmit) this.flush();
+  }
+
+  /** A range bound at `binding`: inside its buffer, aligned, and within the uniform size limit. */
+  private checkRange(kernel: Pipeline, binding: number, uniform: boolean, r: BufferRange, label: string): void {
+    const align = uniform ? this.limits.minUniformBufferOffsetAlignment : this.limits.minStorageBufferOffsetAlignment;
+    const where = `${label}: ${kernel.name} @binding(${binding}) bytes ${r.offset}..${r.offset + r.size}`;
+    if (!Number.isInteger(r.offset) || !Number.isInteger(r.size) || r.offset < 0 || r.size <= 0 || r.offset + r.size > r.buffer.size)
+      throw new GpuError(`${where} are not inside its ${r.buffer.size}-byte buffer`);
+    if (r.offset % align) throw new GpuError(`${where}: the offset is not a multiple of ${align} bytes, this device's alignment`);
+    if (uniform && r.size > this.limits.maxUniformBufferBindingSize)
+      throw new GpuError(`${where}: ${r.size} bytes is more than one uniform binding holds here (${this.limits.maxUniformBufferBindingSize})`);
   }
 
   /** Records a buffer-to-buffer copy into the open batch. */

@@ -1,6 +1,7 @@
 // Kernel choices per device: one object on each Gpu (gpu.tuning), read by the launch layer
 // when it picks a kernel variant, and set by tests and benchmarks that compare variants.
 // 'auto' and null mean: the launch layer decides from the adapter and the shape.
+import { ValueError } from '../errors.ts';
 
 export interface Tuning {
   /** 'auto' variants follow the choices measured by autotune() (src/gpu/autotune.ts) for the
@@ -23,6 +24,13 @@ export interface Tuning {
     /** Let 'auto' choose the f16 variant when autotuning finds it fastest (default false: it
      * keeps about 3 significant digits of each operand). */
     allowF16: boolean;
+    /** The subgroup kernel reads B through uniform bindings of at most
+     * limits.maxUniformBufferBindingSize bytes where the shape allows (kernels/matmul.wgsl, UB).
+     * null: on CPU adapters for op(B) = B^T (x W^T, a linear layer's forward), where it measured
+     * faster (a lane-divergent uniform load is gathers there, a storage load a loop over the
+     * lanes), and off for row-major B, where it measured slower; off on GPUs, whose uniform
+     * caches serve one address per warp at a time. true: both layouts. */
+    uniformB: boolean | null;
   };
   attention: {
     variant: 'auto' | 'subgroup' | 'plain' | 'tiled';
@@ -59,7 +67,7 @@ export interface MatmulTile {
 export function defaultTuning(): Tuning {
   return {
     autotune: null,
-    matmul: { variant: 'auto', rows: 32, group: null, threads: null, tile: null, allowF16: false },
+    matmul: { variant: 'auto', rows: 32, group: null, threads: null, tile: null, allowF16: false, uniformB: null },
     attention: { variant: 'auto', layout: null, tile: null },
     patchEmbed: { group: null },
     rmsNorm: { variant: 'auto', fuseWeightGrad: true },
@@ -73,4 +81,39 @@ export function defaultTuning(): Tuning {
  */
 export function laneGroup(subgroupMinSize: number): 0 | 4 | 8 {
   return subgroupMinSize >= 8 ? 8 : subgroupMinSize >= 4 ? 4 : 0;
+}
+
+/**
+ * Sets one field of a Tuning from text, as a command line gives it: 'matmul.uniformB=false',
+ * 'matmul.rows=64', 'attention.variant=tiled', 'matmul.group=null'. The value is parsed as
+ * JSON where it parses (numbers, true, false, null), else taken as a string; it must have the
+ * type the field has now, or be null where the default is null.
+ * @throws ValueError naming the field: an unknown path, a missing '=', a value of another type.
+ */
+export function setTuning(t: Tuning, assignment: string): void {
+  const eq = assignment.indexOf('=');
+  if (eq < 0) throw new ValueError(`tuning '${assignment}': expected FIELD=VALUE, e.g. matmul.uniformB=false`);
+  const path = assignment.slice(0, eq).split('.');
+  const text = assignment.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = text;
+  }
+  const fresh = defaultTuning() as unknown as Record<string, unknown>;
+  let obj = t as unknown as Record<string, unknown>;
+  let def: unknown = fresh;
+  for (let i = 0; i < path.length - 1; i++) {
+    obj = obj?.[path[i]] as Record<string, unknown>;
+    def = (def as Record<string, unknown>)?.[path[i]];
+    if (!obj || typeof obj !== 'object') throw new ValueError(`tuning '${assignment}': no field ${path.slice(0, i + 1).join('.')}`);
+  }
+  const key = path[path.length - 1];
+  if (!(key in obj)) throw new ValueError(`tuning '${assignment}': no field ${path.join('.')} (fields: ${Object.keys(obj).map((k) => `${path.slice(0, -1).concat(k).join('.')}`).join(', ')})`);
+  const now = (def as Record<string, unknown>)[key];
+  const nullable = now === null || obj[key] === null;
+  if (!(value === null ? nullable : now === null || typeof value === typeof now))
+    throw new ValueError(`tuning '${assignment}': ${path.join('.')} takes ${now === null ? 'null or a value' : typeof now}${nullable ? ' or null' : ''}, got ${value === null ? 'null' : typeof value}`);
+  obj[key] = value;
 }

@@ -5,12 +5,15 @@ import source from '../../kernels/matmul.wgsl';
 import { laneGroup } from '../gpu/tuning.ts';
 import { ShapeError, GpuError, ValueError } from '../errors.ts';
 import { autotuneEnabled, choice as tunedChoice, hash32, noteSeen, type Trial, type Tuner } from '../gpu/autotune.ts';
-import { defineKernel, read, write } from '../gpu/kernel.ts';
+import { defineKernel, read, uniform, write } from '../gpu/kernel.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { MatmulTile, Tuning } from '../gpu/tuning.ts';
 import { Rng } from '../rng.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { broadcastShapes, checkInputs, prod } from './util.ts';
+import { sgGroups, uniformSlabs, type MatmulBuffers, type MatmulShape } from './matmul-geometry.ts';
+
+export type { MatmulShape };
 
 export const matmulKernel = defineKernel({
   file: 'matmul.wgsl',
@@ -21,10 +24,19 @@ export const matmulKernel = defineKernel({
     M: 'u32', N: 'u32', K: 'u32', batch: 'u32',
     sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32',
     aBatch: 'u32', bBatch: 'u32', cBatch: 'u32',
+    // Columns n0 .. n0 + nU - 1 of C, the ones a uniform slab of B holds (matmul_sg_ub; the
+    // other entries take n0 = 0, nU = N).
+    n0: 'u32', nU: 'u32',
   },
   // AE, BE, CE: vec4f or f32 by flag (VEC4A or TA4; VEC4B or TB4; VEC4C), aliases in the file.
-  buffers: { A: read('AE'), B: read('BE'), bias: read('f32', { optional: true }), C: write('CE') },
-  entries: { matmul_sg: ['A', 'B', 'bias', 'C'], matmul_tiled: ['A', 'B', 'bias', 'C'], matmul_wg: ['A', 'B', 'bias', 'C'] },
+  // BU: B (or a slab of it) as a uniform array of UBN vec4s (flag UB).
+  buffers: { A: read('AE'), B: read('BE'), BU: uniform('vec4f', '{UBN}'), bias: read('f32', { optional: true }), C: write('CE') },
+  entries: {
+    matmul_sg: ['A', 'B', 'bias', 'C'],
+    matmul_sg_ub: ['A', 'BU', 'bias', 'C'],
+    matmul_tiled: ['A', 'B', 'bias', 'C'],
+    matmul_wg: ['A', 'B', 'bias', 'C'],
+  },
 });
 
 export type MatmulVariant = Tuning['matmul']['variant'];
@@ -190,15 +202,6 @@ export function matmulPlan(a: Tensor, b: Tensor, transA: boolean, transB: boolea
   return { batchShape, M, N, K, batch, aBatch: stride(aLead, M * K), bBatch: stride(bLead, K * N) };
 }
 
-/** One launch's geometry after batch folding: C[b] = op(A[b]) @ op(B[b]) for b < batch. */
-export interface MatmulShape {
-  M: number;
-  N: number;
-  K: number;
-  batch: number;
-  transA: boolean;
-  transB: boolean;
-}
 
 /**
  * op(a) @ op(b) (+ bias), batched over leading dimensions (broadcast when one side has none),
@@ -247,15 +250,6 @@ function resolveChoice(gpu: Gpu, shape: MatmulShape): MatmulChoice {
   return fixedChoice(gpu);
 }
 
-interface MatmulBuffers {
-  a: GPUBuffer;
-  b: GPUBuffer;
-  bias: GPUBuffer | null;
-  c: GPUBuffer;
-  /** Element strides between batch entries of a and b (0: broadcast). */
-  aBatch: number;
-  bBatch: number;
-}
 
 /** Encodes one matmul of the given geometry with the given kernel (C [batch, M, N] dense). */
 function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: MatmulBuffers, label: string): void {
@@ -264,7 +258,7 @@ function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: Matmu
   // Element strides of op(A) (m, k) and op(B) (k, n); a transpose only swaps them.
   const [sAm, sAk] = transA ? [1, M] : [K, 1];
   const [sBk, sBn] = transB ? [1, K] : [N, 1];
-  const params = { M, N, K, batch: s.batch, sAm, sAk, sBk, sBn, aBatch: buf.aBatch, bBatch: buf.bBatch, cBatch: M * N };
+  const params = { M, N, K, batch: s.batch, sAm, sAk, sBk, sBn, aBatch: buf.aBatch, bBatch: buf.bBatch, cBatch: M * N, n0: 0, nU: N };
   const buffers = { A: buf.a, B: buf.b, bias: buf.bias, C: buf.c };
   const tooBig = (rowsPerWg: number) => {
     if (Math.ceil(M / rowsPerWg) > maxWg || s.batch > maxWg)
@@ -297,48 +291,35 @@ function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: Matmu
   const rows = sgRows(gpu);
   const threads = gpu.tuning.matmul.threads ?? gpu.hostThreads;
   if (!Number.isInteger(threads) || threads < 1) throw new ValueError(`matmul: gpu.tuning.matmul.threads = ${threads} is not a positive integer (or null)`);
-  const groups = sgGroups(Math.ceil(M / rows), Math.ceil(N / (4 * group)) * s.batch, 64 / group, maxWg, threads);
-  tooBig(rows * groups);
-  gpu.launch(matmulKernel.matmul_sg, {
-    flags: {
-      ...common,
-      SUBGROUPS: true,
-      SGEXACT: gpu.subgroupMinSize === group && gpu.subgroupMaxSize === group,
-      TB4: transB && K % 4 === 0,
-      // A^T read as vec4 along m (see kernels/matmul.wgsl); else 4 strided scalars per vec4.
-      TA4: transA && M % 4 === 0 && rows % (4 * group) === 0,
-    },
-    consts: { ROWS: rows, GROUP: group },
-    overrides: { WG: groups * group },
-    params,
-    buffers,
-    workgroups: [Math.ceil(N / (4 * group)), Math.ceil(M / (rows * groups)), s.batch],
-    label,
-  });
-}
-
-/**
- * Groups of lanes per workgroup of the subgroup kernel (1 .. max), for `blocks` blocks of
- * rows and `others` workgroups across (column tiles x batch), with at most maxWg workgroups
- * down. A CPU driver runs each workgroup on one thread, idle groups (rows past M) included,
- * so a workgroup costs its group count; the choice minimizes the time of the slowest of the
- * `threads` worker threads (gpu.tuning.matmul.threads, by default gpu.hostThreads),
- * ceil(workgroups / threads) x groups, then takes the most groups (fewer, larger
- * workgroups). With 2 threads, few blocks in all (a weight gradient's 96 x 96 output is 3 x 3
- * tiles) get one group per workgroup (9 workgroups: 5 rounds of 1, not 3 of 3: 2 rounds of 3);
- * many get the least padding (12 blocks as 2 x 6, not 2 x 8). Measured on the model's
- * shapes, this and TA4 lifted the weight gradients from 50-80% to 85-105% of the 1024^3 rate.
- */
-function sgGroups(blocks: number, others: number, max: number, maxWg: number, threads: number): number {
-  let best = max;
-  let bestCost = Infinity;
-  for (let g = 1; g <= Math.min(max, blocks); g++) {
-    // Row blocks beyond one dispatch dimension: only more groups per workgroup fit them.
-    if (Math.ceil(blocks / g) > maxWg) continue;
-    const cost = Math.ceil((Math.ceil(blocks / g) * others) / threads) * g;
-    if (cost <= bestCost) [best, bestCost] = [g, cost];
+  const flags = {
+    ...common,
+    SUBGROUPS: true,
+    SGEXACT: gpu.subgroupMinSize === group && gpu.subgroupMaxSize === group,
+    TB4: transB && K % 4 === 0,
+    // A^T read as vec4 along m (see kernels/matmul.wgsl); else 4 strided scalars per vec4.
+    TA4: transA && M % 4 === 0 && rows % (4 * group) === 0,
+  };
+  const slabs = uniformSlabs(gpu, s, buf, group);
+  for (const { n0, nU } of slabs ?? [{ n0: 0, nU: N }]) {
+    const groups = sgGroups(Math.ceil(M / rows), Math.ceil(nU / (4 * group)) * s.batch, 64 / group, maxWg, threads);
+    tooBig(rows * groups);
+    const workgroups = [Math.ceil(nU / (4 * group)), Math.ceil(M / (rows * groups)), s.batch] as const;
+    if (!slabs) {
+      gpu.launch(matmulKernel.matmul_sg, { flags, consts: { ROWS: rows, GROUP: group }, overrides: { WG: groups * group }, params, buffers, workgroups, label });
+      continue;
+    }
+    // With TB4 the slab is rows n0 .. n0 + nU - 1 of B [N, K]; with VEC4B it is all of B.
+    const [offset, size] = flags.TB4 ? [n0 * K * 4, nU * K * 4] : [0, K * N * 4];
+    gpu.launch(matmulKernel.matmul_sg_ub, {
+      flags: { ...flags, UB: true },
+      consts: { ROWS: rows, GROUP: group, UBN: size / 16 },
+      overrides: { WG: groups * group },
+      params: { ...params, n0, nU },
+      buffers: { A: buf.a, BU: { buffer: buf.b, offset, size }, bias: buf.bias, C: buf.c },
+      workgroups,
+      label,
+    });
   }
-  return best;
 }
 
 // ---------------------------------------------------------------- autotuning

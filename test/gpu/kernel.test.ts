@@ -6,7 +6,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
 import * as ops from '../../src/ops/index.ts';
-import { defineKernel, read, write } from '../../src/gpu/kernel.ts';
+import { defineKernel, read, uniform, write } from '../../src/gpu/kernel.ts';
+import { defaultTuning, setTuning } from '../../src/gpu/tuning.ts';
 import { GpuError } from '../../src/errors.ts';
 
 const t = suite('kernel declarations');
@@ -85,6 +86,82 @@ t('declaration errors: own bindings, a missing entry point, an unused buffer, a 
   bad(decl({ buffers: { X: read(), Y: write(), W: read() } }), /buffer 'W' is declared but no entry point uses it/);
   bad(decl({ entries: { affine: ['X', 'Q'] } }), /uses buffer 'Q', which is not declared/);
   bad(decl({ params: { dims: 'u32[6]' } }), /'dims' is u32\[6\]; the length must be a positive multiple of 4/);
+});
+
+// y[i] = sum of U[(i * 3 + j) % L].x for j < 4: lane-divergent reads of a uniform array whose
+// length L the launch sets ({L}), bound as a range of a larger buffer.
+const gatherKernel = defineKernel({
+  file: 'test-uniform.wgsl',
+  source: `
+@compute @workgroup_size(8)
+fn gather(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x;
+  if (i >= p.n) { return; }
+  var s = 0.0;
+  for (var j = 0u; j < 4u; j++) { s += U[(i * 3u + j) % p.len].x; }
+  Y[i] = s;
+}
+@compute @workgroup_size(1)
+fn other() { Y[0] = 1.0; }
+`,
+  params: { n: 'u32', len: 'u32' },
+  buffers: { U: uniform('vec4f', '{L}'), Y: write() },
+  entries: { gather: ['U', 'Y'], other: ['Y'] },
+});
+
+t('uniform arrays: a length set by the launch, ranges of a buffer at aligned offsets; bad ranges and declarations name the binding', async () => {
+  const gpu = await testGpu();
+  const align = gpu.limits.minUniformBufferOffsetAlignment;
+  const total = (2 * align) / 4 + 64; // floats: room for a range at offset 2 * align
+  const host = Float32Array.from({ length: total }, (_, i) => (i % 13) - 6 + i / 1024);
+  const u = ops.tensor(gpu, host, [total]);
+  const n = 21;
+  const y = ops.zeros(gpu, [n]);
+  for (const [offset, L] of [[0, 16], [align, 9], [2 * align, 1]]) {
+    gpu.launch(gatherKernel.gather, { params: { n, len: L }, consts: { L }, buffers: { U: { buffer: u.buffer, offset, size: L * 16 }, Y: y.buffer }, workgroups: [Math.ceil(n / 8)], label: `gather L=${L}` });
+    const got = await y.floats();
+    for (let i = 0; i < n; i++) {
+      let want = 0;
+      for (let j = 0; j < 4; j++) want += host[offset / 4 + ((i * 3 + j) % L) * 4];
+      assert.ok(Math.abs(got[i] - want) <= 1e-6 * (1 + Math.abs(want)), `offset ${offset} L=${L}: y[${i}] = ${got[i]}, expected ${want}`);
+    }
+  }
+  // The other entry point does not bind U and needs no {L}.
+  gpu.launch(gatherKernel.other, { params: { n, len: 1 }, buffers: { Y: y.buffer }, workgroups: [1], label: 'other' });
+  assert.is((await y.floats())[0], 1);
+  const bad = (range: { offset: number; size: number }, re: RegExp) =>
+    assert.throws(
+      () => gpu.launch(gatherKernel.gather, { params: { n, len: 1 }, consts: { L: 1 }, buffers: { U: { buffer: u.buffer, ...range }, Y: y.buffer }, workgroups: [1], label: 'bad range' }),
+      (e: Error) => e instanceof GpuError && re.test(e.message) && e.message.includes('test-uniform.wgsl:gather @binding(1)'),
+    );
+  if (align > 4) bad({ offset: 4, size: 16 }, new RegExp(`offset is not a multiple of ${align} bytes`));
+  bad({ offset: 0, size: total * 4 + 16 }, /are not inside its \d+-byte buffer/);
+  const big = ops.zeros(gpu, [gpu.limits.maxUniformBufferBindingSize / 4 + 4]);
+  bad0(() => gpu.launch(gatherKernel.gather, { params: { n, len: 1 }, consts: { L: 1 }, buffers: { U: { buffer: big.buffer, offset: 0, size: gpu.limits.maxUniformBufferBindingSize + 16 }, Y: y.buffer }, workgroups: [1], label: 'too big' }), /more than one uniform binding holds here/);
+  bad0(() => gpu.launch(gatherKernel.gather, { params: { n, len: 1 }, consts: { L: 1 }, buffers: { U: big.buffer, Y: y.buffer }, workgroups: [1], label: 'whole' }), /binds a \d+-byte buffer as uniform @binding\(1\).*bind a range/);
+  bad0(() => gpu.launch(gatherKernel.gather, { params: { n, len: 1 }, buffers: { U: { buffer: u.buffer, offset: 0, size: 16 }, Y: y.buffer }, workgroups: [1], label: 'no L' }), /uniform array has length \{L\}, a constant this launch does not set/);
+  const decl = (U: ReturnType<typeof uniform>) => () => defineKernel({ file: 'bad-uniform.wgsl', source: 'fn gather() {}', params: {}, buffers: { U }, entries: { gather: ['U'] } });
+  bad0(decl(uniform('f32', 4)), /uniform buffer 'U' has element type f32; uniform arrays need a 16-byte element/);
+  bad0(decl(uniform('vec4f', 'N')), /uniform buffer 'U' has length 'N'; give a number or a launch constant in braces/);
+  for (const x of [u, y, big]) x.dispose();
+});
+
+const bad0 = (f: () => unknown, re: RegExp) => assert.throws(f, (e: Error) => e instanceof GpuError && re.test(e.message));
+
+t('setTuning: a field set from FIELD=VALUE text; unknown fields and values of the wrong type are refused by name', () => {
+  const tn = defaultTuning();
+  setTuning(tn, 'matmul.uniformB=false');
+  setTuning(tn, 'matmul.rows=64');
+  setTuning(tn, 'attention.variant=tiled');
+  setTuning(tn, 'matmul.group=4');
+  assert.equal([tn.matmul.uniformB, tn.matmul.rows, tn.attention.variant, tn.matmul.group], [false, 64, 'tiled', 4]);
+  setTuning(tn, 'matmul.group=null');
+  assert.is(tn.matmul.group, null);
+  assert.throws(() => setTuning(tn, 'matmul.nope=1'), /no field matmul\.nope \(fields: matmul\.variant/);
+  assert.throws(() => setTuning(tn, 'nope.x=1'), /no field nope/);
+  assert.throws(() => setTuning(tn, 'matmul.rows=x'), /matmul\.rows takes number, got string/);
+  assert.throws(() => setTuning(tn, 'matmul.rows=null'), /matmul\.rows takes number, got null/);
+  assert.throws(() => setTuning(tn, 'matmul.rows'), /expected FIELD=VALUE/);
 });
 
 t('a WGSL error in the generated declarations is reported as such, one in the file by its line', async () => {

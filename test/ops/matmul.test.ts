@@ -210,6 +210,70 @@ t('subgroup kernel, transposed A read along m (TA4): sizes past and below its ti
   }
 });
 
+t('subgroup kernel with B in uniform slabs (UB) and in storage: slab counts, an uneven last slab, whole B, bias, shared-B batches, fallbacks', async () => {
+  // Uniform bindings hold at most limits.maxUniformBufferBindingSize bytes (64 KiB on
+  // lavapipe), so B^T [N, K] is cut into slabs of whole rows, one dispatch each, at most 3:
+  // K = 96 gives slabs of 160 columns (N = 384: 3 slabs of 128; N = 161: 2 slabs, 96 + 65
+  // with scalar stores; N = 500 would need 4: storage B), K = 512 the narrowest slab (32
+  // columns), K = 520 none fits (storage B). B [K, N]
+  // row-major is read from one binding when all of it fits (96 x 160), else from storage
+  // (96 x 200). Each case is run both ways (uniformB on, off) against float64 at TOL, and the
+  // two results must agree to the last bit: the same products summed in the same order.
+  const gpu = await testGpu();
+  if (gpu.subgroupMinSize < 4) {
+    console.log('  skip: no subgroups of 4 or more lanes on this device');
+    return;
+  }
+  const cases: [number, number, number, boolean, boolean, number][] = [
+    // M, K, N, transB, bias, uniform dispatches (slabs) with 64 KiB bindings and 8-lane groups
+    [70, 96, 384, true, true, 3], [33, 96, 161, true, false, 2], [1, 96, 1, true, false, 1], [9, 512, 70, true, true, 3],
+    [5, 520, 12, true, false, 0], [6, 96, 500, true, false, 0], [40, 96, 160, false, true, 1], [7, 96, 200, false, false, 0], [3, 4, 4, false, false, 1],
+  ];
+  // The slab counts hold for lavapipe's limits; the kernels each dispatch ran come from the
+  // profiler (timestamp queries), so that a path silently not taken fails here.
+  const countable = gpu.features.has('timestamp-query') && gpu.limits.maxUniformBufferBindingSize === 65536 && gpu.subgroupMinSize === 8 && gpu.limits.minUniformBufferOffsetAlignment <= 256;
+  if (!countable) console.log('  (not lavapipe\'s limits or no timestamp queries: the slab counts are not checked here)');
+  try {
+    use(gpu, { name: 'subgroup', kind: 'subgroup' });
+    for (const [M, K, N, transB, withBias, slabs] of cases) {
+      const a = f32of(randomValues(M * K, M + K)), b = f32of(randomValues(K * N, K + N)), bias = withBias ? f32of(randomValues(N, N)) : undefined;
+      const outs: Float32Array[] = [];
+      for (const uniformB of [true, false]) {
+        gpu.tuning.matmul.uniformB = uniformB;
+        const at = ops.tensor(gpu, Float32Array.from(a), [M, K]);
+        const bt = ops.tensor(gpu, Float32Array.from(b), transB ? [N, K] : [K, N]);
+        const biast = bias ? ops.tensor(gpu, Float32Array.from(bias), [N]) : undefined;
+        if (countable) gpu.startProfile();
+        const c = ops.matmul(at, bt, { transB, bias: biast });
+        if (countable) {
+          const kernels = (await gpu.endProfile()).map((r) => r.kernel);
+          const ub = kernels.filter((k) => k === 'matmul.wgsl:matmul_sg_ub').length;
+          assert.equal(ub, uniformB ? slabs : 0, `${M}x${K}x${N} transB=${transB} uniformB=${uniformB}: ${ub} uniform-B dispatches (${kernels.join(', ')})`);
+          if (uniformB && slabs === 0) assert.equal(kernels, ['matmul.wgsl:matmul_sg'], 'a shape without slabs falls back to storage B');
+        }
+        outs.push(await c.floats());
+        assertClose(outs[outs.length - 1], ref.matmul(a, b, M, K, N, false, transB, bias), TOL, `subgroup uniformB=${uniformB} ${M}x${K}x${N} transB=${transB}`);
+        for (const x of [at, bt, c, biast]) x?.dispose();
+      }
+      assert.ok(outs[0].every((x, i) => Object.is(x, outs[1][i])), `${M}x${K}x${N} transB=${transB}: uniform and storage B differ`);
+    }
+    // A batch sharing B (folded into rows, and with A^T not folded): still one set of slabs.
+    gpu.tuning.matmul.uniformB = true;
+    const K = 96, N = 200;
+    for (const transA of [false, true]) {
+      const as = transA ? [3, K, 8] : [3, 8, K];
+      const a = f32of(randomValues(3 * 8 * K, 21)), b = f32of(randomValues(N * K, 22));
+      const c = ops.matmul(ops.tensor(gpu, Float32Array.from(a), as), ops.tensor(gpu, Float32Array.from(b), [N, K]), { transA, transB: true });
+      const expect = new Float64Array(3 * 8 * N);
+      for (let i = 0; i < 3; i++) expect.set(ref.matmul(a.slice(i * 8 * K, (i + 1) * 8 * K), b, 8, K, N, transA, true), i * 8 * N);
+      assertClose(await c.floats(), expect, TOL, `subgroup uniformB batched [${as}]${transA ? 'ᵀ' : ''} @ [${N}x${K}]ᵀ`);
+    }
+  } finally {
+    gpu.tuning.matmul.uniformB = null;
+    use(gpu, null);
+  }
+});
+
 t('bias epilogue, every variant', async () => {
   const gpu = await testGpu();
   try {

@@ -1,0 +1,88 @@
+// How a launch of the subgroup matmul (kernels/matmul.wgsl matmul_sg) is cut up: groups of
+// lanes per workgroup, balanced over the CPU driver's threads, and the slabs of B read through
+// uniform bindings (matmul_sg_ub): pure functions of the shape and the device's limits, and
+// the launch's geometry types (here so that src/launch/matmul.ts and this file form no cycle).
+import type { Gpu } from '../gpu/runtime.ts';
+
+/** One launch's geometry after batch folding: C[b] = op(A[b]) @ op(B[b]) for b < batch. */
+export interface MatmulShape {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+export interface MatmulBuffers {
+  a: GPUBuffer;
+  b: GPUBuffer;
+  bias: GPUBuffer | null;
+  c: GPUBuffer;
+  /** Element strides between batch entries of a and b (0: broadcast). */
+  aBatch: number;
+  bBatch: number;
+}
+
+const MAX_UNIFORM_SLABS = 3;
+
+/**
+ * The column slabs in which the subgroup kernel reads B through uniform bindings (flag UB),
+ * or null where it reads B from storage: gpu.tuning.matmul.uniformB off (by default off on
+ * GPUs, and on CPU adapters on only for B^T), B batched (not shared), or B not a vec4 layout
+ * that fits. B^T stored [N, K] (a linear layer's weight, TB4) is cut into slabs of whole rows
+ * of at most limits.maxUniformBufferBindingSize bytes (64 KiB: 160 columns at K = 96, 32 at
+ * K = 512), as equal as multiples of the lane group's 4 * GROUP columns allow, each launched as
+ * its own dispatch, at most MAX_UNIFORM_SLABS of them; B [K, N] row-major (VEC4B) only with
+ * uniformB = true and when all of it fits in one binding.
+ */
+export function uniformSlabs(gpu: Gpu, s: MatmulShape, buf: MatmulBuffers, group: number): { n0: number; nU: number }[] | null {
+  const on = gpu.tuning.matmul.uniformB;
+  if (on === false || (on === null && !gpu.isLavapipe)) return null;
+  if (s.batch > 1 && buf.bBatch !== 0) return null;
+  const { N, K } = s;
+  const max = gpu.limits.maxUniformBufferBindingSize;
+  // Row-major B (a linear layer's input gradient G W) only when asked for: by default it
+  // measured slower than storage B on the AVX-512 EPYC (0.71-0.91x on 4 of the x1 model's 5
+  // shapes that fit; `BENCH_MATMUL=model npm run bench -- --only matmul`), B^T faster (1.0-1.34x).
+  if (!s.transB) return on === true && N % 4 === 0 && K * N * 4 <= max ? [{ n0: 0, nU: N }] : null;
+  if (K % 4 !== 0) return null;
+  const unit = 4 * group;
+  const most = Math.floor(max / (K * 4) / unit) * unit;
+  if (most === 0) return null;
+  const count = Math.ceil(N / most);
+  // Each slab is a pass over all of A: past 3 of them A no longer stays in the caches between
+  // the column tiles of a row block, and the step measured slower than with storage B (x4
+  // widths on the AVX-512 EPYC: 4-48 slabs of 32-64 columns ran at 0.78-0.89x).
+  if (count > MAX_UNIFORM_SLABS) return null;
+  const width = Math.ceil(N / count / unit) * unit;
+  // Each slab starts at a multiple of `width` rows of K floats: it must meet the offset alignment.
+  if (count > 1 && (width * K * 4) % gpu.limits.minUniformBufferOffsetAlignment !== 0) return null;
+  const out: { n0: number; nU: number }[] = [];
+  for (let n0 = 0; n0 < N; n0 += width) out.push({ n0, nU: Math.min(width, N - n0) });
+  return out;
+}
+
+/**
+ * Groups of lanes per workgroup of the subgroup kernel (1 .. max), for `blocks` blocks of
+ * rows and `others` workgroups across (column tiles x batch), with at most maxWg workgroups
+ * down. A CPU driver runs each workgroup on one thread, idle groups (rows past M) included,
+ * so a workgroup costs its group count; the choice minimizes the time of the slowest of the
+ * `threads` worker threads (gpu.tuning.matmul.threads, by default gpu.hostThreads),
+ * ceil(workgroups / threads) x groups, then takes the most groups (fewer, larger
+ * workgroups). With 2 threads, few blocks in all (a weight gradient's 96 x 96 output is 3 x 3
+ * tiles) get one group per workgroup (9 workgroups: 5 rounds of 1, not 3 of 3: 2 rounds of 3);
+ * many get the least padding (12 blocks as 2 x 6, not 2 x 8). Measured on the model's
+ * shapes, this and TA4 lifted the weight gradients from 50-80% to 85-105% of the 1024^3 rate.
+ */
+export function sgGroups(blocks: number, others: number, max: number, maxWg: number, threads: number): number {
+  let best = max;
+  let bestCost = Infinity;
+  for (let g = 1; g <= Math.min(max, blocks); g++) {
+    // Row blocks beyond one dispatch dimension: only more groups per workgroup fit them.
+    if (Math.ceil(blocks / g) > maxWg) continue;
+    const cost = Math.ceil((Math.ceil(blocks / g) * others) / threads) * g;
+    if (cost <= bestCost) [best, bestCost] = [g, cost];
+  }
+  return best;
+}
