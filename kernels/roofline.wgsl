@@ -21,6 +21,9 @@
 //           emit_load_mem), tens of cycles per vec4 per lane group against one for an FMA.
 //           Only constant addresses take Mesa's uniform path, so no loop index can. The
 //           {PER} sums are stored so that no load is dead code.
+// load4u    (flag UNIFORM) load4 from a uniform array XU holding the same window: lavapipe
+//           builds a lane-divergent uniform load as straight-line gathers (emit_load_ubo), not
+//           a loop over the lanes; the matmul's UB path reads a linear layer's weight so.
 //
 // Invocation i is gid.x + gid.y * (num_workgroups.x * {WG}): large grids fold into 2D.
 
@@ -61,8 +64,18 @@ fn copy4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
 //#end
 }
 
+//#if UNIFORM
+fn load_x(j: u32) -> vec4f { return XU[j]; }
+//#else
+fn load_x(j: u32) -> vec4f { return X4[j]; }
+//#endif
+
 @compute @workgroup_size({WG})
+//#if UNIFORM
+fn load4u(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+//#else
 fn load4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+//#endif
   let i = index(gid, nwg);
   let base = i * 3u;
 //#unroll K PER
@@ -71,7 +84,7 @@ fn load4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
   for (var it = 0u; it < p.iters; it++) {
     let at = base + it * {PER}u;
 //#unroll K PER
-    s{K} += X4[(at + {K}u) & p.mask];
+    s{K} += load_x((at + {K}u) & p.mask);
 //#end
   }
   var s = vec4f(0.0);

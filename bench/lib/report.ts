@@ -1,7 +1,7 @@
 // The printed table and the targets checked against the rows.
 import type { Clock } from './measure.ts';
 import { fmtMs, fmtRate, fmtRatio, table } from './format.ts';
-import { ROOF_OPS, type RoofKind, type Row } from './row.ts';
+import { ROOF_OPS, UNIFORM_LOAD_OP, type RoofKind, type Row } from './row.ts';
 
 const clockShort = (c: Clock | undefined) => (c === 'timestamp' ? 'ts' : c === 'wall' ? 'wall' : '-');
 
@@ -17,7 +17,7 @@ export function bestRoof(rows: readonly Row[], kind: RoofKind): Row | null {
  * no kernel, so no device roof applies to them. */
 function roofKind(r: Row): RoofKind | null {
   if (r.section === 'data' || r.variant === 'command') return null;
-  if (r.section === 'roofline' && r.op === ROOF_OPS.load) return 'load';
+  if (r.section === 'roofline' && (r.op === ROOF_OPS.load || r.op === UNIFORM_LOAD_OP)) return 'load';
   return r.metric === 'GFLOP/s' ? 'fma' : r.metric === 'GB/s' ? 'copy' : null;
 }
 
@@ -41,7 +41,9 @@ function roofLine(rows: readonly Row[]): string {
   if (!fma && !copy) return '';
   const part = (r: Row | null, what: string) => (r ? `${what} ${fmtRate(r.rate)} ${r.metric} (${r.variant}, ${clockShort(r.ours?.clock)})` : `${what} not measured`);
   const adapter = (fma ?? copy)!.peerNote;
-  return `roofline (${adapter}): ${part(fma, 'f32 FMA peak')}, ${part(copy, 'copy bandwidth')}, ${part(load, 'per-lane load rate')}; "of roof" = rate / the roof of the row's metric (GFLOP/s: FMA peak, GB/s: copy; the load-rate rows: their best)\n\n`;
+  const ub = rows.filter((r) => r.section === 'roofline' && r.op === UNIFORM_LOAD_OP && r.ours && !r.error && r.rate !== null).reduce<Row | null>((p, r) => (!p || r.rate! > p.rate! ? r : p), null);
+  const uniform = ub ? ` (from a uniform buffer ${fmtRate(ub.rate)} GB/s)` : '';
+  return `roofline (${adapter}): ${part(fma, 'f32 FMA peak')}, ${part(copy, 'copy bandwidth')}, ${part(load, 'per-lane load rate')}${uniform}; "of roof" = rate / the roof of the row's metric (GFLOP/s: FMA peak, GB/s: copy; the load-rate rows: their best)\n\n`;
 }
 
 /** The rows as a plain-text table (the ratio columns compare equal clocks), with the

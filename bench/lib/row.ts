@@ -8,6 +8,9 @@ export type Section = (typeof SECTIONS)[number];
 
 /** The roofline section's ops: the best row of each is the device's roof (report.ts). */
 export const ROOF_OPS = { fma: 'f32 FMA peak', copy: 'copy peak (vec4 kernel)', load: 'load rate (per-lane vec4)' } as const;
+/** The roofline row of the same loads from a uniform buffer: judged against the load roof (its
+ * fraction says how much faster or slower than storage loads), never a roof itself. */
+export const UNIFORM_LOAD_OP = 'load rate (per-lane vec4, uniform buffer)';
 export type RoofKind = keyof typeof ROOF_OPS;
 
 export interface Side {

@@ -8,13 +8,17 @@
 // kernels, and the framework bundle stays free of them. (An autotune step that wanted to
 // stop searching near the roof could move it there.)
 import source from '../../kernels/roofline.wgsl';
-import { defineKernel, read, write } from '../../src/gpu/kernel.ts';
+import { defineKernel, read, uniform, write } from '../../src/gpu/kernel.ts';
 import { grid1d, type Gpu } from '../../src/gpu/runtime.ts';
 import { fmtSci } from '../lib/format.ts';
 import { runCase, type Ctx } from '../lib/case.ts';
 import type { Runner } from '../lib/measure.ts';
 import { profileCalls } from '../lib/ours.ts';
-import { ROOF_OPS } from '../lib/row.ts';
+import { ROOF_OPS, UNIFORM_LOAD_OP } from '../lib/row.ts';
+
+/** load4's window: 2048 vec4s (32 KiB), inside the first-level data cache of the CPUs here
+ * (48 KiB) and of GPUs' L1; the rate measured is the loads', not the memory's. */
+export const LOAD_WINDOW = 2048;
 
 export const rooflineKernel = defineKernel({
   file: 'roofline.wgsl',
@@ -23,8 +27,9 @@ export const rooflineKernel = defineKernel({
   // FMA or load loop; m, c: the multiply-add's operands, read at run time so that nothing
   // folds; mask: load4's window in vec4s, minus 1 (a power of two).
   params: { n: 'u32', iters: 'u32', m: 'f32', c: 'f32', mask: 'u32' },
-  buffers: { Y: write(), X4: read('vec4f'), Y4: write('vec4f') },
-  entries: { fma_peak: ['Y'], copy4: ['X4', 'Y4'], load4: ['X4', 'Y'] },
+  // XU: load4u's window, LOAD_WINDOW vec4s (32 KiB; a uniform binding holds 64 KiB or more).
+  buffers: { Y: write(), X4: read('vec4f'), Y4: write('vec4f'), XU: uniform('vec4f', LOAD_WINDOW) },
+  entries: { fma_peak: ['Y'], copy4: ['X4', 'Y4'], load4: ['X4', 'Y'], load4u: ['XU', 'Y'] },
 });
 
 export interface FmaConfig {
@@ -67,9 +72,6 @@ export const LOAD_CONFIGS: LoadConfig[] = [
   { per: 8, wg: 64 },
   { per: 4, wg: 256 },
 ];
-/** load4's window: 2048 vec4s (32 KiB), inside the first-level data cache of the CPUs here
- * (48 KiB) and of GPUs' L1; the rate measured is the loads', not the memory's. */
-export const LOAD_WINDOW = 2048;
 
 /**
  * Invocations of the FMA kernel: on a GPU, many waves of resident threads (2^22: about 15
@@ -110,16 +112,18 @@ export function launchCopy(gpu: Gpu, c: CopyConfig, x: GPUBuffer, y: GPUBuffer, 
   });
 }
 
-/** Enqueues load4: out[i] (i < inv) = the sum of the iters x c.per vec4s invocation i loads from
- * x[0 .. LOAD_WINDOW) (the vec4 at (3 i + c.per r + k) mod LOAD_WINDOW, rounds r, loads k). */
-export function launchLoad(gpu: Gpu, c: LoadConfig, x: GPUBuffer, out: GPUBuffer, inv: number, iters: number): void {
-  gpu.launch(rooflineKernel.load4, {
+/** Enqueues load4 (load4u with `fromUniform`: the window bound as a uniform array): out[i]
+ * (i < inv) = the sum of the iters x c.per vec4s invocation i loads from x[0 .. LOAD_WINDOW)
+ * (the vec4 at (3 i + c.per r + k) mod LOAD_WINDOW, rounds r, loads k). */
+export function launchLoad(gpu: Gpu, c: LoadConfig, x: GPUBuffer, out: GPUBuffer, inv: number, iters: number, fromUniform = false): void {
+  const common = {
     consts: { WG: c.wg, ACC: 1, U: 1, PER: c.per },
     params: { n: inv, iters, m: 0, c: 0, mask: LOAD_WINDOW - 1 },
-    buffers: { X4: x, Y: out },
     workgroups: grid1d(inv, c.wg),
-    label: `roofline load x${c.per} wg ${c.wg}`,
-  });
+    label: `roofline load x${c.per} wg ${c.wg}${fromUniform ? ' uniform' : ''}`,
+  };
+  if (fromUniform) gpu.launch(rooflineKernel.load4u, { ...common, flags: { UNIFORM: true }, buffers: { XU: { buffer: x, offset: 0, size: 16 * LOAD_WINDOW }, Y: out } });
+  else gpu.launch(rooflineKernel.load4, { ...common, buffers: { X4: x, Y: out } });
 }
 
 /** Host value of load4's output for invocation i, in the kernel's f32 order of additions (the
@@ -241,7 +245,7 @@ async function benchCopy(ctx: Ctx, c: CopyConfig, bytes: number, x: GPUBuffer, y
   ctx.rows.push(row);
 }
 
-async function benchLoad(ctx: Ctx, c: LoadConfig, adapter: string): Promise<void> {
+async function benchLoad(ctx: Ctx, c: LoadConfig, adapter: string, fromUniform = false): Promise<void> {
   const { gpu } = ctx;
   const inv = fmaInvocations(gpu);
   // Small non-negative integers: every partial sum is exact in f32 (at most 2^16 x 8 vec4s of
@@ -252,20 +256,20 @@ async function benchLoad(ctx: Ctx, c: LoadConfig, adapter: string): Promise<void
   try {
     gpu.upload(x, host);
     let iters = 16;
-    const launch = () => launchLoad(gpu, c, x, out, inv, iters);
+    const launch = () => launchLoad(gpu, c, x, out, inv, iters, fromUniform);
     for (let round = 0; round < 2; round++) {
       const ms = await timeOnce(gpu, launch);
       iters = Math.max(16, Math.min(2 ** 16, Math.round((iters * TARGET_MS) / Math.max(ms, 1e-3))));
     }
     const { row } = await runCase(ctx, {
       section: 'roofline',
-      op: ROOF_OPS.load,
+      op: fromUniform ? UNIFORM_LOAD_OP : ROOF_OPS.load,
       shape: `${inv / 1024}k inv x ${iters * c.per} vec4`,
       variant: `${c.per} vec4/round, wg ${c.wg}`,
       metric: 'GB/s',
       work: 16 * inv * iters * c.per,
       ours: () => launchRunner(gpu, launch),
-      kernels: async () => ['roofline.wgsl:load4'],
+      kernels: async () => [fromUniform ? 'roofline.wgsl:load4u' : 'roofline.wgsl:load4'],
       peer: { op: null, note: `adapter: ${adapter}` },
     });
     if (!row.error) {
@@ -277,7 +281,7 @@ async function benchLoad(ctx: Ctx, c: LoadConfig, adapter: string): Promise<void
       }
       row.maxAbsDiffRef = bad ? 1 : 0;
       row.check = bad ? `${bad} of 64 sampled sums wrong` : 'sums exact (64 invocations)';
-      if (bad) row.error = `load4 left ${bad} of 64 sampled sums wrong: not a valid roof`;
+      if (bad) row.error = `${fromUniform ? 'load4u' : 'load4'} left ${bad} of 64 sampled sums wrong: not a valid roof`;
     }
     ctx.rows.push(row);
   } finally {
@@ -293,6 +297,9 @@ export async function benchRoofline(ctx: Ctx): Promise<void> {
   const adapter = i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(' ') || 'unknown adapter';
   for (const c of FMA_CONFIGS) await benchFma(ctx, c, adapter);
   for (const c of LOAD_CONFIGS) await benchLoad(ctx, c, adapter);
+  // The same loads from a uniform buffer: what the matmul's uniform-B path
+  // (kernels/matmul.wgsl UB) stands on.
+  for (const c of LOAD_CONFIGS) await benchLoad(ctx, c, adapter, true);
 
   // Larger than the last-level caches of the CPUs here and of large GPUs (H200: 60 MB L2),
   // within lavapipe's 128 MiB binding limit.

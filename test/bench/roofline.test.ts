@@ -55,7 +55,7 @@ test('copy4: every configuration copies exactly and stops at n', async () => {
     }
 });
 
-test('load4: every configuration sums the vec4s each invocation loads, exactly, and stops at n', async () => {
+test('load4 and load4u: every configuration sums the vec4s each invocation loads, exactly, and stops at n', async () => {
   const gpu = await testGpu();
   // The reference adds in the kernel's f32 order, so the comparison is equality; a skipped,
   // repeated or misplaced load changes the sum. The extreme window (1e38 and -1e38 in one vec4:
@@ -65,18 +65,19 @@ test('load4: every configuration sums the vec4s each invocation loads, exactly, 
   const extreme = plain.slice();
   extreme[8] = 1e38;
   extreme[9] = -1e38;
+  // load4u: the same loads from a uniform buffer.
   for (const x of [plain, extreme])
-  for (const c of LOAD_CONFIGS)
+  for (const [c, fromUniform] of LOAD_CONFIGS.flatMap((c) => [[c, false], [c, true]] as const))
     for (const [inv, iters] of x === plain ? [[1, 1], [1000, 3], [300, 700]] : [[1, 1], [1000, 3]]) {
       const bx = gpu.acquire(x.byteLength, 'load window');
       gpu.upload(bx, x);
       const out = gpu.acquire(4 * (inv + 4), 'load out');
       gpu.upload(out, new Float32Array(inv + 4).fill(-7));
-      launchLoad(gpu, c, bx, out, inv, iters);
+      launchLoad(gpu, c, bx, out, inv, iters, fromUniform);
       const y = new Float32Array(await gpu.read(out, 4 * (inv + 4)));
       gpu.release(out);
       gpu.release(bx);
-      for (let i = 0; i < inv; i++) if (y[i] !== loadRef(x, i, c.per, iters)) assert.unreachable(`${c.per} vec4/round wg ${c.wg} inv ${i}/${inv} iters ${iters}: ${y[i]} vs ${loadRef(x, i, c.per, iters)}`);
+      for (let i = 0; i < inv; i++) if (y[i] !== loadRef(x, i, c.per, iters)) assert.unreachable(`${fromUniform ? 'uniform ' : ''}${c.per} vec4/round wg ${c.wg} inv ${i}/${inv} iters ${iters}: ${y[i]} vs ${loadRef(x, i, c.per, iters)}`);
       for (let i = inv; i < inv + 4; i++) assert.is(y[i], -7, `${c.per} vec4/round: wrote past n at ${i}`);
     }
 });
