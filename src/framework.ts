@@ -5,8 +5,8 @@
 // src/losses, src/train, src/eval or src/cli.)
 export * from './errors.ts';
 export { Gpu, createDevice, fmtBytes, grid1d, type PoolStats, type ProfileRecord, type Tuning } from './gpu/runtime.ts';
-export { defineKernel, read, write, type EntryPoint, type LaunchArgs, type ParamType } from './gpu/kernel.ts';
-export { defaultTuning, type MatmulTile } from './gpu/tuning.ts';
+export { defineKernel, read, write, uniform, type BufferRange, type EntryPoint, type LaunchArgs, type ParamType } from './gpu/kernel.ts';
+export { defaultTuning, setTuning, type MatmulTile } from './gpu/tuning.ts';
 export { autotune, autotuneSeen, autotuneEnabled, forgetAutotune, cachePath, type Tuner, type Trial } from './gpu/autotune.ts';
 export { Tensor, scope, scopeAsync, type Shape, type DType, type GradNode } from './tensor.ts';
 export { quietly } from './gpu/polling.ts';
