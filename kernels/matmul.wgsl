@@ -39,8 +39,8 @@
 //          columns n0 .. n0 + nU - 1 of op(B): with TB4 rows n0 .. of B [N, K], a slab the
 //          launch binds per dispatch (columns n0 .. n0 + nU - 1 of C); with VEC4B all of B.
 //          On lavapipe a lane-divergent uniform load is straight-line gathers, a storage load
-//          a loop over the lanes (kernel.ts uniform()): 1.1-1.3x the kernel on an AVX-512
-//          EPYC, 1.2-1.7x on an AVX2 one (scripts/issue11/matmul-harness.mjs UBOB=1).
+//          a loop over the lanes (kernel.ts uniform()): the same speed on an AVX-512 EPYC,
+//          1.2-1.7x on an AVX2 one in the harness (scripts/issue11/matmul-harness.mjs UBOB=1).
 
 //#if SUBGROUPS
 enable subgroups;

@@ -4,7 +4,7 @@
 // alternating rounds with it.
 import { Rng, tensor } from '../../src/ops/creation.ts';
 import { matmul, matmulVariantFor } from '../../src/ops/matmul.ts';
-import { matmulLoadBytesPerFlop } from '../../src/launch/matmul.ts';
+import { matmulLoadBytesPerFlop, uniformBByDefault } from '../../src/launch/matmul.ts';
 import type { Tuning } from '../../src/gpu/tuning.ts';
 import type { Tensor } from '../../src/tensor.ts';
 import { PRESETS, type TrainConfig } from '../../src/train/config.ts';
@@ -184,28 +184,31 @@ async function benchLinear(ctx: Ctx, label: string, l: LinearShape, share: numbe
     const row = newRow({ section: 'matmul', op: `model ${label} ${l.name} ${p.what}`, shape: p.shape, variant, metric: 'GFLOP/s', work: 2 * p.s.M * p.s.N * p.s.K });
     ctx.progress(`${row.op} ${row.shape} (and 1024^3, interleaved)`);
     let refNote = '';
-    // Where the subgroup kernel reads B through uniform bindings (CPU adapters; x Wᵀ and G W
-    // whose W fits, kernels/matmul.wgsl UB), the same product with B from storage is timed in
-    // the same rounds, so that the row shows what the uniform reads gain on this machine.
-    const withStorageB = () => {
-      gpu.tuning.matmul.uniformB = false;
+    // The same product with the other choice of gpu.tuning.matmul.uniformB (B through uniform
+    // bindings or from storage; kernels/matmul.wgsl UB), timed in the same rounds where that
+    // choice changes the kernel: the row shows what the uniform reads gain or lose here.
+    const uniformNow = !!(gpu.tuning.matmul.uniformB ?? uniformBByDefault(gpu));
+    const withOther = () => {
+      gpu.tuning.matmul.uniformB = !uniformNow;
       try {
         return p.call();
       } finally {
         gpu.tuning.matmul.uniformB = null;
       }
     };
-    let storageNote = '';
+    const usesUniform = (ks: string[]) => ks.some((k) => k.endsWith(':matmul_sg_ub'));
+    let otherNote = '';
     try {
       row.kernels = await kernelsOf(gpu, p.call);
-      const compare = row.kernels.some((k) => k.endsWith(':matmul_sg_ub'));
-      const runners = [opRunner(gpu, p.call), opRunner(gpu, ref.call), ...(compare ? [opRunner(gpu, withStorageB)] : [])];
-      const [ours, beside, storage] = await measureInterleaved(runners, ctx.budget);
+      const compare = usesUniform(row.kernels) !== usesUniform(await kernelsOf(gpu, withOther));
+      const runners = [opRunner(gpu, p.call), opRunner(gpu, ref.call), ...(compare ? [opRunner(gpu, withOther)] : [])];
+      const [ours, beside, other] = await measureInterleaved(runners, ctx.budget);
       setOurs(row, ours);
-      if (storage && !(storage instanceof Error) && !(ours instanceof Error)) {
-        const [u, st] = [sideOf(ours), sideOf(storage)];
-        storageNote = `B from storage instead: ${fmtRate(rateOf(row.work, st.ms))} GFLOP/s (uniform B ${(st.ms / u.ms).toFixed(2)}x as fast)`;
-      } else if (storage instanceof Error) storageNote = `B from storage failed: ${storage.message}`;
+      const what = uniformNow ? 'B from storage instead' : 'B through uniform bindings instead';
+      if (other && !(other instanceof Error) && !(ours instanceof Error)) {
+        const [o, x] = [sideOf(ours), sideOf(other)];
+        otherNote = `${what}: ${fmtRate(rateOf(row.work, x.ms))} GFLOP/s (uniform B ${(uniformNow ? x.ms / o.ms : o.ms / x.ms).toFixed(2)}x as fast as storage B)`;
+      } else if (other instanceof Error) otherNote = `${what} failed: ${other.message}`;
       if (beside instanceof Error) refNote = `1024^3 failed: ${beside.message}`;
       else {
         const refSide = sideOf(beside);
@@ -216,7 +219,7 @@ async function benchLinear(ctx: Ctx, label: string, l: LinearShape, share: numbe
     } catch (e) {
       row.error = (e as Error).message;
     }
-    setPeer(row, { side: null, note: [refNote, storageNote, `${l.count}x per step (${(100 * share).toFixed(0)}% of the step's linear-layer FLOPs)`].filter(Boolean).join('; '), programs: '', out: null });
+    setPeer(row, { side: null, note: [refNote, otherNote, `${l.count}x per step (${(100 * share).toFixed(0)}% of the step's linear-layer FLOPs)`].filter(Boolean).join('; '), programs: '', out: null });
     await checkRow(row, p.call, null, (out) => refDiff(p.a, p.b, out, p.s, 64, p.bias), 'f64 (64 samples)');
     ctx.rows.push(row);
   }

@@ -1,9 +1,10 @@
 // The training step with the subgroup matmul reading B through uniform bindings and from
-// storage (gpu.tuning.matmul.uniformB ON / false, kernels/matmul.wgsl UB; ON=null, the
-// default, or ON=true, which adds row-major B), in alternating
+// storage (gpu.tuning.matmul.uniformB ON / false, kernels/matmul.wgsl UB; ON=true, the
+// default here, forces uniform B; ON=null is the framework's default choice, uniform B only on
+// lavapipe on AVX2 CPUs), in alternating
 // steps of one process on the same batch, so that the two see the same machine load: the
 // bench's step at width K (default 1), N pairs (default 12) after warm-up, medians.
-//   K=1 N=12 ON=null node scripts/test-only.mjs scripts/issue11/uniform-b-step.test.ts
+//   K=1 N=12 ON=true node scripts/test-only.mjs scripts/issue11/uniform-b-step.test.ts
 import { test } from 'uvu';
 import { testGpu } from '../../test/helpers/gpu.ts';
 import { scaledConfig } from '../../bench/suites/step.ts';
@@ -15,7 +16,7 @@ test('uniform B against storage B, the whole step', async () => {
   const s = await StepSides.open(gpu, scaledConfig(k), hostBatch(scaledConfig(k), 0x57e9), { peer: false, threads: 1 });
   const times: Record<string, number[]> = { uniform: [], storage: [] };
   const n = Number(process.env.N ?? 12);
-  const onValue = (process.env.ON ?? 'null') === 'true' ? true : null;
+  const onValue = (process.env.ON ?? 'true') === 'null' ? null : true;
   for (let i = -2; i < n; i++)
     for (const [name, on] of (i % 2 ? [['uniform', onValue], ['storage', false]] : [['storage', false], ['uniform', onValue]]) as [string, boolean | null][]) {
       gpu.tuning.matmul.uniformB = on;

@@ -26,10 +26,9 @@ export interface Tuning {
     allowF16: boolean;
     /** The subgroup kernel reads B through uniform bindings of at most
      * limits.maxUniformBufferBindingSize bytes where the shape allows (kernels/matmul.wgsl, UB).
-     * null: on CPU adapters for op(B) = B^T (x W^T, a linear layer's forward), where it measured
-     * faster (a lane-divergent uniform load is gathers there, a storage load a loop over the
-     * lanes), and off for row-major B, where it measured slower; off on GPUs, whose uniform
-     * caches serve one address per warp at a time. true: both layouts. */
+     * null: on for lavapipe on AVX2 CPUs, where lane-divergent uniform loads measured 2x
+     * faster than storage loads (a storage load is a loop over the lanes there), off on AVX-512
+     * CPUs (no difference measured) and GPUs (src/launch/matmul-geometry.ts uniformBByDefault). */
     uniformB: boolean | null;
   };
   attention: {

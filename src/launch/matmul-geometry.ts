@@ -27,33 +27,41 @@ export interface MatmulBuffers {
 const MAX_UNIFORM_SLABS = 3;
 
 /**
+ * Whether the subgroup matmul reads B through uniform bindings when gpu.tuning.matmul.uniformB
+ * is null: on lavapipe on a CPU whose widest SIMD extension is AVX2, where a lane-divergent
+ * storage load measured 2.0-2.2x slower than a uniform one (scripts/issue11/ubo-loads.mjs) and
+ * the kernel with B from a uniform binding 1.2-1.7x faster (the matmul harness, UBOB=1). Not on
+ * AVX-512 CPUs, where both measured the same within their spread
+ * (scripts/issue11/uniform-b-shapes.test.ts: 0.96-1.10 and one shape at 0.71), nor where the
+ * CPU is unknown (a browser) or a GPU, whose uniform caches serve one address at a time.
+ */
+export function uniformBByDefault(gpu: Pick<Gpu, 'isLavapipe' | 'hostCpu'>): boolean {
+  return gpu.isLavapipe && /, AVX2$/.test(gpu.hostCpu);
+}
+
+/**
  * The column slabs in which the subgroup kernel reads B through uniform bindings (flag UB),
- * or null where it reads B from storage: gpu.tuning.matmul.uniformB off (by default off on
- * GPUs, and on CPU adapters on only for B^T), B batched (not shared), or B not a vec4 layout
- * that fits. B^T stored [N, K] (a linear layer's weight, TB4) is cut into slabs of whole rows
- * of at most limits.maxUniformBufferBindingSize bytes (64 KiB: 160 columns at K = 96, 32 at
- * K = 512), as equal as multiples of the lane group's 4 * GROUP columns allow, each launched as
- * its own dispatch, at most MAX_UNIFORM_SLABS of them; B [K, N] row-major (VEC4B) only with
- * uniformB = true and when all of it fits in one binding.
+ * or null where it reads B from storage: gpu.tuning.matmul.uniformB off (null: see
+ * uniformBByDefault), B batched (not shared), or B not a vec4 layout that fits. B^T stored
+ * [N, K] (a linear layer's weight, TB4) is cut into slabs of whole rows of at most
+ * limits.maxUniformBufferBindingSize bytes (64 KiB: 160 columns at K = 96, 32 at K = 512), as equal as multiples of the lane group's 4 * GROUP columns allow, each launched as
+ * its own dispatch, at most MAX_UNIFORM_SLABS of them; B [K, N] row-major (VEC4B) only when
+ * all of it fits in one binding.
  */
 export function uniformSlabs(gpu: Gpu, s: MatmulShape, buf: MatmulBuffers, group: number): { n0: number; nU: number }[] | null {
-  const on = gpu.tuning.matmul.uniformB;
-  if (on === false || (on === null && !gpu.isLavapipe)) return null;
+  if (!(gpu.tuning.matmul.uniformB ?? uniformBByDefault(gpu))) return null;
   if (s.batch > 1 && buf.bBatch !== 0) return null;
   const { N, K } = s;
   const max = gpu.limits.maxUniformBufferBindingSize;
-  // Row-major B (a linear layer's input gradient G W) only when asked for: by default it
-  // measured slower than storage B on the AVX-512 EPYC (0.71-0.91x on 4 of the x1 model's 5
-  // shapes that fit; `BENCH_MATMUL=model npm run bench -- --only matmul`), B^T faster (1.0-1.34x).
-  if (!s.transB) return on === true && N % 4 === 0 && K * N * 4 <= max ? [{ n0: 0, nU: N }] : null;
+  if (!s.transB) return N % 4 === 0 && K * N * 4 <= max ? [{ n0: 0, nU: N }] : null;
   if (K % 4 !== 0) return null;
   const unit = 4 * group;
   const most = Math.floor(max / (K * 4) / unit) * unit;
   if (most === 0) return null;
   const count = Math.ceil(N / most);
   // Each slab is a pass over all of A: past 3 of them A no longer stays in the caches between
-  // the column tiles of a row block, and the step measured slower than with storage B (x4
-  // widths on the AVX-512 EPYC: 4-48 slabs of 32-64 columns ran at 0.78-0.89x).
+  // the column tiles of a row block (x4 widths on the AVX-512 EPYC: 4-48 slabs of 32-64
+  // columns ran at 0.78-0.89x the storage-B kernel).
   if (count > MAX_UNIFORM_SLABS) return null;
   const width = Math.ceil(N / count / unit) * unit;
   // Each slab starts at a multiple of `width` rows of K floats: it must meet the offset alignment.

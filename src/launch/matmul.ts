@@ -12,6 +12,7 @@ import { Rng } from '../rng.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { broadcastShapes, checkInputs, prod } from './util.ts';
 import { sgGroups, uniformSlabs, type MatmulBuffers, type MatmulShape } from './matmul-geometry.ts';
+export { uniformBByDefault } from './matmul-geometry.ts';
 
 export type { MatmulShape };
 

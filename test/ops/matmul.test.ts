@@ -16,7 +16,7 @@ import { rng } from '../helpers/random.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { matmulVariantFor } from '../../src/ops/matmul.ts';
-import { MATMUL_DEFAULT_TILE, MATMUL_TILES, matmulTileName, matmulTileProblem } from '../../src/launch/matmul.ts';
+import { MATMUL_DEFAULT_TILE, MATMUL_TILES, matmulTileName, matmulTileProblem, uniformBByDefault } from '../../src/launch/matmul.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
 import type { MatmulTile } from '../../src/gpu/tuning.ts';
 
@@ -217,7 +217,8 @@ t('subgroup kernel with B in uniform slabs (UB) and in storage: slab counts, an 
   // with scalar stores; N = 500 would need 4: storage B), K = 512 the narrowest slab (32
   // columns), K = 520 none fits (storage B). B [K, N]
   // row-major is read from one binding when all of it fits (96 x 160), else from storage
-  // (96 x 200). Each case is run both ways (uniformB on, off) against float64 at TOL, and the
+  // (96 x 200). Each case is run both ways (uniformB true, false; by default it is on only on
+  // lavapipe on AVX2 CPUs) against float64 at TOL, and the
   // two results must agree to the last bit: the same products summed in the same order.
   const gpu = await testGpu();
   if (gpu.subgroupMinSize < 4) {
@@ -272,6 +273,15 @@ t('subgroup kernel with B in uniform slabs (UB) and in storage: slab counts, an 
     gpu.tuning.matmul.uniformB = null;
     use(gpu, null);
   }
+});
+
+t('uniform B by default only on lavapipe on an AVX2 CPU (measured faster there, not on AVX-512)', async () => {
+  const gpu = await testGpu();
+  assert.ok(uniformBByDefault({ isLavapipe: true, hostCpu: 'AMD EPYC, AVX2' }));
+  for (const hostCpu of ['AMD EPYC, AVX-512', 'AMD EPYC', '', 'Intel Xeon, AVX', 'AMD EPYC, AVX2 x'])
+    assert.not.ok(uniformBByDefault({ isLavapipe: true, hostCpu }), hostCpu);
+  assert.not.ok(uniformBByDefault({ isLavapipe: false, hostCpu: 'AMD EPYC, AVX2' }));
+  console.log(`  (this device: ${gpu.describe()}; uniform B by default: ${uniformBByDefault(gpu)})`);
 });
 
 t('bias epilogue, every variant', async () => {
