@@ -14,13 +14,18 @@ import { defineKernel, read, write } from '../../src/gpu/kernel.ts';
 
 const t = suite('runtime');
 
-t('describe(): a CPU adapter names the host CPU and its SIMD extension (its kernels run at the CPU\'s speed)', async () => {
+t('describe(): a CPU adapter names the host CPU, its family and model and its SIMD extension (its kernels run at the CPU\'s speed)', async () => {
   const gpu = await testGpu();
   const line = gpu.describe();
   assert.match(line, /\[features: /);
   let flags = '';
+  let fm = '';
   try {
-    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    flags = /^flags\s*:(.*)$/m.exec(info)?.[1] ?? '';
+    const family = /^cpu family\s*:\s*(\d+)$/m.exec(info)?.[1];
+    const model = /^model\s*:\s*(\d+)$/m.exec(info)?.[1];
+    if (family && model) fm = ` (family ${family}, model ${model})`;
   } catch {
     // no /proc: only the model can be named
   }
@@ -32,8 +37,8 @@ t('describe(): a CPU adapter names the host CPU and its SIMD extension (its kern
     assert.not.match(line, /; CPU /);
   }
   const named = await describeHostCpu('  Some   CPU  ');
-  if (isa) assert.is(named, `Some CPU, ${isa}`);
-  else assert.match(named, /^Some CPU(, [A-Z0-9.]+)?$/);
+  if (isa) assert.is(named, `Some CPU${fm}, ${isa}`);
+  else assert.match(named, /^Some CPU( \(family \d+, model \d+\))?(, [A-Z0-9.]+)?$/);
 });
 
 t('buffer pool: released buffers are reused; stats add up', async () => {
