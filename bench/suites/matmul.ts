@@ -187,13 +187,14 @@ async function benchLinear(ctx: Ctx, label: string, l: LinearShape, share: numbe
     // The same product with the other choice of gpu.tuning.matmul.uniformB (B through uniform
     // bindings or from storage; kernels/matmul.wgsl UB), timed in the same rounds where that
     // choice changes the kernel: the row shows what the uniform reads gain or lose here.
-    const uniformNow = !!(gpu.tuning.matmul.uniformB ?? uniformBByDefault(gpu));
+    const setting = gpu.tuning.matmul.uniformB;
+    const uniformNow = !!(setting ?? uniformBByDefault(gpu));
     const withOther = () => {
       gpu.tuning.matmul.uniformB = !uniformNow;
       try {
         return p.call();
       } finally {
-        gpu.tuning.matmul.uniformB = null;
+        gpu.tuning.matmul.uniformB = setting;
       }
     };
     const usesUniform = (ks: string[]) => ks.some((k) => k.endsWith(':matmul_sg_ub'));

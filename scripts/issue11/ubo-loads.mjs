@@ -4,8 +4,9 @@
 // storage load as a run-time loop over the lanes (lp_bld_nir_soa.c emit_load_mem) and a
 // divergent uniform load as straight-line gathers (emit_load_ubo, build_gather).
 // The storage half is the bench's roofline load4 (kernels/roofline.wgsl, the "load rate" rows)
-// written out by hand. Kernel declarations have uniform arrays now (src/gpu/kernel.ts
-// uniform(), which the matmul's UB path uses), so this could become a roofline row; it has not.
+// written out by hand. The bench's roofline section now has the same loads from a uniform
+// buffer as rows of their own (kernels/roofline.wgsl load4u), built on the kernel declarations'
+// uniform arrays (src/gpu/kernel.ts uniform()); this script stays as the standalone check.
 // usage, from the repository root after the README's set-up:
 //   node scripts/issue11/ubo-loads.mjs            (PER=8 loads a round, ITERS=256 rounds)
 import { create, globals } from 'webgpu';

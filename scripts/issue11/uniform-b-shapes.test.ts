@@ -24,12 +24,13 @@ test('uniform B against storage B, per shape', async () => {
     const transB = m[4] === 't';
     const a = tensor(gpu, hostRandn(M * K, 1), [M, K], 'A');
     const b = tensor(gpu, hostRandn(K * N, 2), transB ? [N, K] : [K, N], 'B');
+    const setting = gpu.tuning.matmul.uniformB;
     const call = (on: boolean) => () => {
       gpu.tuning.matmul.uniformB = on;
       try {
         return matmul(a, b, { transB });
       } finally {
-        gpu.tuning.matmul.uniformB = null;
+        gpu.tuning.matmul.uniformB = setting;
       }
     };
     const [u, st] = await measureInterleaved([opRunner(gpu, call(true)), opRunner(gpu, call(false))], budget);

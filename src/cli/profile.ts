@@ -93,7 +93,7 @@ export const command: Command = {
         try {
           setTuning(gpu.tuning, t);
         } catch (e) {
-          throw new UsageError(`--tuning: ${(e as Error).message}`);
+          throw new UsageError(`--${(e as Error).message}`);
         }
         parts.push(`tuning ${t}`);
       }

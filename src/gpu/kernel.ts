@@ -52,7 +52,8 @@ export const write = (elem = 'f32', opts: { optional?: boolean } = {}): BufferDe
  * A read-only array in a uniform buffer (`var<uniform> N: array<elem, length>`), for data every
  * lane reads at addresses that differ per lane: lavapipe compiles such a load as straight-line
  * gathers, a storage load as a loop over the lanes (Mesa 25.0.7, lp_bld_nir_soa.c emit_load_ubo
- * and emit_load_mem; 1.5-2.2x the load rate measured, scripts/issue11/ubo-loads.mjs). A binding
+ * and emit_load_mem; 2.0-2.2x the load rate on an AVX2 EPYC, no consistent difference on AVX-512
+ * ones: scripts/issue11/ubo-loads.mjs and the bench's roofline rows). A binding
  * holds at most gpu.limits.maxUniformBufferBindingSize bytes (64 KiB by default), so a launch
  * binds a BufferRange of the buffer. elem: a 16-byte type (vec4f, vec4u, vec4i), as uniform
  * arrays need a 16-byte stride; length: elements, a number or '{CONST}' set by the launch.

@@ -37,6 +37,8 @@ export interface Pipeline {
   readonly name: string;
   /** How many buffers a dispatch passes (spec.bindings' slots other than the parameters). */
   readonly bufferSlots: number;
+  /** Bytes of each uniform array the entry point binds (kernel.ts uniform()), by binding. */
+  readonly uniformBytes: readonly number[];
 }
 
 /** A variant record's part of a pipeline key: its entries in insertion order. */
@@ -77,9 +79,13 @@ export class PipelineCache {
     const head = directives.length ? directives.join('\n') + '\n' : '';
     // The prelude's launch constants: a uniform array's length ('{UBN}', kernel.ts uniform());
     // 1 where this entry point does not bind the array (the file declares it for every entry).
-    const prelude = (spec.prelude ?? '').replace(/^(@group\(0\) @binding\((\d+)\) var<uniform> \w+: array<\w+, )\{(\w+)\}>;$/gm, (_, decl: string, at: string, name: string) => {
-      const v = spec.bindings[Number(at)] ? spec.consts?.[name] : 1;
+    // The bytes each bound array needs are kept: a dispatch checks its range against them.
+    const uniformBytes: number[] = [];
+    const prelude = (spec.prelude ?? '').replace(/^(@group\(0\) @binding\((\d+)\) var<uniform> \w+: array<[\w<>]+, )(\{(\w+)\}|\d+)>;$/gm, (_, decl: string, at: string, len: string, name: string | undefined) => {
+      const bound = !!spec.bindings[Number(at)];
+      const v = !name ? Number(len) : bound ? spec.consts?.[name] : 1;
       if (v === undefined) throw new GpuError(`${spec.file}:${spec.entry}: its declaration's uniform array has length {${name}}, a constant this launch does not set`);
+      if (bound) uniformBytes[Number(at)] = 16 * v; // uniform() elements are 16-byte vectors
       return `${decl}${v}>;`;
     });
     const code = head + prelude + lines.join('\n');
@@ -88,7 +94,7 @@ export class PipelineCache {
     this.device.pushErrorScope('validation');
     try {
       const bufferSlots = spec.bindings.filter((b) => b && b !== 'params').length;
-      k = { spec, name, bufferSlots, ...this.create(spec, code, lineMap, name, key) };
+      k = { spec, name, bufferSlots, uniformBytes, ...this.create(spec, code, lineMap, name, key) };
     } finally {
       this.pending(
         this.device.popErrorScope().then((e) => {

@@ -281,6 +281,9 @@ export class Gpu {
       if ('buffer' in buf) this.checkRange(kernel, binding, kind === 'uniform', buf, args.label);
       else if (kind === 'uniform' && buf.size > this.limits.maxUniformBufferBindingSize)
         throw new GpuError(`${args.label}: ${kernel.name} binds a ${buf.size}-byte buffer as uniform @binding(${binding}); this device allows ${this.limits.maxUniformBufferBindingSize} (bind a range)`);
+      const need = kernel.uniformBytes[binding];
+      if (need !== undefined && buf.size < need)
+        throw new GpuError(`${args.label}: ${kernel.name} binds ${buf.size} bytes at uniform @binding(${binding}), whose array needs ${need}`);
       bound.push(buf);
       this.lastUse.set('buffer' in buf ? buf.buffer : buf, this.batchId);
     }

@@ -26,9 +26,9 @@ export interface Tuning {
     allowF16: boolean;
     /** The subgroup kernel reads B through uniform bindings of at most
      * limits.maxUniformBufferBindingSize bytes where the shape allows (kernels/matmul.wgsl, UB).
-     * null: on for lavapipe on AVX2 CPUs, where lane-divergent uniform loads measured 2x
+     * null: on for lavapipe on AVX2 CPUs, where lane-divergent uniform loads measured 2.0-2.2x
      * faster than storage loads (a storage load is a loop over the lanes there), off on AVX-512
-     * CPUs (no difference measured) and GPUs (src/launch/matmul-geometry.ts uniformBByDefault). */
+     * CPUs (no consistent difference) and GPUs (src/launch/matmul-geometry.ts uniformBByDefault). */
     uniformB: boolean | null;
   };
   attention: {
@@ -82,17 +82,32 @@ export function laneGroup(subgroupMinSize: number): 0 | 4 | 8 {
   return subgroupMinSize >= 8 ? 8 : subgroupMinSize >= 4 ? 4 : 0;
 }
 
+/** The type of each field whose default is null (its value when set): setTuning's check. */
+export const NULLABLE_TUNING: Readonly<Record<string, 'boolean' | 'number' | 'object'>> = {
+  autotune: 'boolean',
+  'matmul.group': 'number',
+  'matmul.threads': 'number',
+  'matmul.tile': 'object',
+  'matmul.uniformB': 'boolean',
+  'attention.layout': 'object',
+  'attention.tile': 'object',
+  'patchEmbed.group': 'number',
+};
+
 /**
  * Sets one field of a Tuning from text, as a command line gives it: 'matmul.uniformB=false',
  * 'matmul.rows=64', 'attention.variant=tiled', 'matmul.group=null'. The value is parsed as
- * JSON where it parses (numbers, true, false, null), else taken as a string; it must have the
- * type the field has now, or be null where the default is null.
+ * JSON where it parses (numbers, true, false, null, objects), else taken as a string; it must
+ * have the field's type (its default's, or NULLABLE_TUNING's where the default is null), and
+ * null only where the default is null. Values are checked further where they are used (a
+ * variant's name, a tile's shape).
  * @throws ValueError naming the field: an unknown path, a missing '=', a value of another type.
  */
 export function setTuning(t: Tuning, assignment: string): void {
   const eq = assignment.indexOf('=');
   if (eq < 0) throw new ValueError(`tuning '${assignment}': expected FIELD=VALUE, e.g. matmul.uniformB=false`);
-  const path = assignment.slice(0, eq).split('.');
+  const field = assignment.slice(0, eq);
+  const path = field.split('.');
   const text = assignment.slice(eq + 1);
   let value: unknown;
   try {
@@ -100,19 +115,24 @@ export function setTuning(t: Tuning, assignment: string): void {
   } catch {
     value = text;
   }
-  const fresh = defaultTuning() as unknown as Record<string, unknown>;
   let obj = t as unknown as Record<string, unknown>;
-  let def: unknown = fresh;
+  let def = defaultTuning() as unknown as Record<string, unknown>;
+  const fields = () => Object.keys(def).map((k) => path.slice(0, -1).concat(k).join('.')).join(', ');
   for (let i = 0; i < path.length - 1; i++) {
-    obj = obj?.[path[i]] as Record<string, unknown>;
-    def = (def as Record<string, unknown>)?.[path[i]];
-    if (!obj || typeof obj !== 'object') throw new ValueError(`tuning '${assignment}': no field ${path.slice(0, i + 1).join('.')}`);
+    const k = path[i];
+    if (!Object.hasOwn(def, k) || def[k] === null || typeof def[k] !== 'object' || path.slice(0, i + 1).join('.') in NULLABLE_TUNING)
+      throw new ValueError(`tuning '${assignment}': no field ${path.slice(0, i + 1).join('.')}`);
+    obj = obj[k] as Record<string, unknown>;
+    def = def[k] as Record<string, unknown>;
   }
   const key = path[path.length - 1];
-  if (!(key in obj)) throw new ValueError(`tuning '${assignment}': no field ${path.join('.')} (fields: ${Object.keys(obj).map((k) => `${path.slice(0, -1).concat(k).join('.')}`).join(', ')})`);
-  const now = (def as Record<string, unknown>)[key];
-  const nullable = now === null || obj[key] === null;
-  if (!(value === null ? nullable : now === null || typeof value === typeof now))
-    throw new ValueError(`tuning '${assignment}': ${path.join('.')} takes ${now === null ? 'null or a value' : typeof now}${nullable ? ' or null' : ''}, got ${value === null ? 'null' : typeof value}`);
+  if (!Object.hasOwn(def, key)) throw new ValueError(`tuning '${assignment}': no field ${field} (fields: ${fields()})`);
+  const now = def[key];
+  const type = now === null ? NULLABLE_TUNING[field] : typeof now;
+  if (now !== null && typeof now === 'object')
+    throw new ValueError(`tuning '${assignment}': ${field} is a group of fields; set one of them (${Object.keys(now).map((k) => `${field}.${k}`).join(', ')})`);
+  const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  if (!(value === null ? now === null : got === type))
+    throw new ValueError(`tuning '${assignment}': ${field} takes ${type}${now === null ? ' or null' : ''}, got ${got}${got === 'string' && type === 'boolean' ? " (true and false are lower case)" : ''}`);
   obj[key] = value;
 }

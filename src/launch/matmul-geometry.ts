@@ -44,9 +44,10 @@ export function uniformBByDefault(gpu: Pick<Gpu, 'isLavapipe' | 'hostCpu'>): boo
  * or null where it reads B from storage: gpu.tuning.matmul.uniformB off (null: see
  * uniformBByDefault), B batched (not shared), or B not a vec4 layout that fits. B^T stored
  * [N, K] (a linear layer's weight, TB4) is cut into slabs of whole rows of at most
- * limits.maxUniformBufferBindingSize bytes (64 KiB: 160 columns at K = 96, 32 at K = 512), as equal as multiples of the lane group's 4 * GROUP columns allow, each launched as
- * its own dispatch, at most MAX_UNIFORM_SLABS of them; B [K, N] row-major (VEC4B) only when
- * all of it fits in one binding.
+ * limits.maxUniformBufferBindingSize bytes (64 KiB: at most 160 columns at K = 96, 32 at
+ * K = 512), all of one width (a multiple of the lane group's 4 * GROUP columns) but the last,
+ * each launched as its own dispatch, at most MAX_UNIFORM_SLABS of them; B [K, N] row-major
+ * (VEC4B) only when all of it fits in one binding.
  */
 export function uniformSlabs(gpu: Gpu, s: MatmulShape, buf: MatmulBuffers, group: number): { n0: number; nU: number }[] | null {
   if (!(gpu.tuning.matmul.uniformB ?? uniformBByDefault(gpu))) return null;
@@ -64,7 +65,9 @@ export function uniformSlabs(gpu: Gpu, s: MatmulShape, buf: MatmulBuffers, group
   // columns ran at 0.78-0.89x the storage-B kernel).
   if (count > MAX_UNIFORM_SLABS) return null;
   const width = Math.ceil(N / count / unit) * unit;
-  // Each slab starts at a multiple of `width` rows of K floats: it must meet the offset alignment.
+  // Each slab starts at a multiple of `width` rows of K floats: it must meet the offset
+  // alignment. (With width a multiple of 16 and K of 4 that is 256 bytes, WebGPU's default;
+  // a guard for devices that ask for more.)
   if (count > 1 && (width * K * 4) % gpu.limits.minUniformBufferOffsetAlignment !== 0) return null;
   const out: { n0: number; nU: number }[] = [];
   for (let n0 = 0; n0 < N; n0 += width) out.push({ n0, nU: Math.min(width, N - n0) });

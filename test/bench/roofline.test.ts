@@ -73,7 +73,10 @@ test('load4 and load4u: every configuration sums the vec4s each invocation loads
       gpu.upload(bx, x);
       const out = gpu.acquire(4 * (inv + 4), 'load out');
       gpu.upload(out, new Float32Array(inv + 4).fill(-7));
+      // The entry point that ran, from the profiler where the device has timestamp queries.
+      if (gpu.canProfile) gpu.startProfile(8);
       launchLoad(gpu, c, bx, out, inv, iters, fromUniform);
+      if (gpu.canProfile) assert.equal((await gpu.endProfile()).map((r) => r.kernel), [fromUniform ? 'roofline.wgsl:load4u' : 'roofline.wgsl:load4']);
       const y = new Float32Array(await gpu.read(out, 4 * (inv + 4)));
       gpu.release(out);
       gpu.release(bx);

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { defineKernel, read, uniform, write } from '../../src/gpu/kernel.ts';
-import { defaultTuning, setTuning } from '../../src/gpu/tuning.ts';
+import { NULLABLE_TUNING, defaultTuning, setTuning } from '../../src/gpu/tuning.ts';
 import { GpuError } from '../../src/errors.ts';
 
 const t = suite('kernel declarations');
@@ -140,6 +140,18 @@ t('uniform arrays: a length set by the launch, ranges of a buffer at aligned off
   bad0(() => gpu.launch(gatherKernel.gather, { params: { n, len: 1 }, consts: { L: 1 }, buffers: { U: { buffer: big.buffer, offset: 0, size: gpu.limits.maxUniformBufferBindingSize + 16 }, Y: y.buffer }, workgroups: [1], label: 'too big' }), /more than one uniform binding holds here/);
   bad0(() => gpu.launch(gatherKernel.gather, { params: { n, len: 1 }, consts: { L: 1 }, buffers: { U: big.buffer, Y: y.buffer }, workgroups: [1], label: 'whole' }), /binds a \d+-byte buffer as uniform @binding\(1\).*bind a range/);
   bad0(() => gpu.launch(gatherKernel.gather, { params: { n, len: 1 }, buffers: { U: { buffer: u.buffer, offset: 0, size: 16 }, Y: y.buffer }, workgroups: [1], label: 'no L' }), /uniform array has length \{L\}, a constant this launch does not set/);
+  bad0(() => gpu.launch(gatherKernel.gather, { params: { n, len: 4 }, consts: { L: 4 }, buffers: { U: { buffer: u.buffer, offset: 0, size: 32 }, Y: y.buffer }, workgroups: [1], label: 'short' }), /binds 32 bytes at uniform @binding\(1\), whose array needs 64/);
+  // A fixed length and the vec4<f32> spelling compile too.
+  const fixed = defineKernel({
+    file: 'test-uniform-fixed.wgsl',
+    source: '@compute @workgroup_size(1)\nfn first() { Y[0] = U[1].y; }\n',
+    params: {},
+    buffers: { U: uniform('vec4<f32>', 2), Y: write() },
+    entries: { first: ['U', 'Y'] },
+  });
+  gpu.launch(fixed.first, { params: {}, buffers: { U: { buffer: u.buffer, offset: 0, size: 32 }, Y: y.buffer }, workgroups: [1], label: 'fixed' });
+  assert.is((await y.floats())[0], host[5]);
+  bad0(() => gpu.launch(fixed.first, { params: {}, buffers: { U: { buffer: u.buffer, offset: 0, size: 16 }, Y: y.buffer }, workgroups: [1], label: 'short' }), /binds 16 bytes at uniform @binding\(1\), whose array needs 32/);
   const decl = (U: ReturnType<typeof uniform>) => () => defineKernel({ file: 'bad-uniform.wgsl', source: 'fn gather() {}', params: {}, buffers: { U }, entries: { gather: ['U'] } });
   bad0(decl(uniform('f32', 4)), /uniform buffer 'U' has element type f32; uniform arrays need a 16-byte element/);
   bad0(decl(uniform('vec4f', 'N')), /uniform buffer 'U' has length 'N'; give a number or a launch constant in braces/);
@@ -162,6 +174,20 @@ t('setTuning: a field set from FIELD=VALUE text; unknown fields and values of th
   assert.throws(() => setTuning(tn, 'matmul.rows=x'), /matmul\.rows takes number, got string/);
   assert.throws(() => setTuning(tn, 'matmul.rows=null'), /matmul\.rows takes number, got null/);
   assert.throws(() => setTuning(tn, 'matmul.rows'), /expected FIELD=VALUE/);
+  // Fields whose default is null take their own type, not anything.
+  assert.throws(() => setTuning(tn, 'matmul.uniformB=False'), /matmul\.uniformB takes boolean or null, got string \(true and false are lower case\)/);
+  assert.throws(() => setTuning(tn, 'matmul.uniformB=1'), /matmul\.uniformB takes boolean or null, got number/);
+  assert.throws(() => setTuning(tn, 'matmul.group=abc'), /matmul\.group takes number or null, got string/);
+  assert.throws(() => setTuning(tn, 'matmul={}'), /matmul is a group of fields; set one of them \(matmul\.variant/);
+  assert.throws(() => setTuning(tn, 'matmul.constructor=1'), /no field matmul\.constructor/);
+  assert.throws(() => setTuning(tn, '__proto__.x=1'), /no field __proto__/);
+  setTuning(tn, 'matmul.tile={"bm":32,"bn":32,"bk":16,"tm":4,"tn":4}');
+  assert.equal(tn.matmul.tile, { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 });
+  assert.is(tn.matmul.uniformB, false, 'refused values leave the field as it was');
+  // Every field whose default is null has its type in the table.
+  const walk = (o: Record<string, unknown>, at: string[]): string[] =>
+    Object.entries(o).flatMap(([k, v]) => (v !== null && typeof v === 'object' ? walk(v as Record<string, unknown>, [...at, k]) : v === null ? [[...at, k].join('.')] : []));
+  assert.equal(walk(defaultTuning() as unknown as Record<string, unknown>, []).sort(), Object.keys(NULLABLE_TUNING).sort());
 });
 
 t('a WGSL error in the generated declarations is reported as such, one in the file by its line', async () => {

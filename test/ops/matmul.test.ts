@@ -213,7 +213,7 @@ t('subgroup kernel, transposed A read along m (TA4): sizes past and below its ti
 t('subgroup kernel with B in uniform slabs (UB) and in storage: slab counts, an uneven last slab, whole B, bias, shared-B batches, fallbacks', async () => {
   // Uniform bindings hold at most limits.maxUniformBufferBindingSize bytes (64 KiB on
   // lavapipe), so B^T [N, K] is cut into slabs of whole rows, one dispatch each, at most 3:
-  // K = 96 gives slabs of 160 columns (N = 384: 3 slabs of 128; N = 161: 2 slabs, 96 + 65
+  // K = 96 gives slabs of at most 160 columns (N = 384: 3 slabs of 128; N = 161: 2 slabs, 96 + 65
   // with scalar stores; N = 500 would need 4: storage B), K = 512 the narrowest slab (32
   // columns), K = 520 none fits (storage B). B [K, N]
   // row-major is read from one binding when all of it fits (96 x 160), else from storage
