@@ -20,6 +20,14 @@ import { GpuError } from '../errors.ts';
 
 export type BindingKind = 'params' | 'read' | 'write' | 'uniform' | null;
 
+/** A uniform array of a declaration: its binding, the prelude line that declares it and its
+ * length ('2048', or a launch constant '{UBN}' that the pipeline cache fills in). */
+export interface UniformArray {
+  readonly binding: number;
+  readonly line: number;
+  readonly length: string;
+}
+
 /** A parameter: a 32-bit scalar, or a u32 array of N values (N a multiple of 4; WGSL
  * `array<vec4u, N/4>`, as uniform arrays need a 16-byte stride; index it as p.f[i / 4u][i % 4u]). */
 export type ParamType = 'u32' | 'i32' | 'f32' | `u32[${number}]`;
@@ -91,6 +99,8 @@ export interface EntryPoint<P extends ParamDecls = ParamDecls, Bn extends string
   readonly prelude: string;
   /** Where each prelude line comes from, for compile errors. */
   readonly preludeLocations: readonly string[];
+  /** The uniform arrays the prelude declares (uniform()): binding, prelude line, length. */
+  readonly uniformArrays: readonly UniformArray[];
   /** Distinguishes declarations that share a file name (the pipeline cache's key). */
   readonly declId: number;
   /** Binding kinds by binding number ('params': the parameter block; 'uniform': a declared
@@ -177,11 +187,13 @@ export function defineKernel<
   const declared = `the declarations generated for ${where} (its defineKernel())`;
   const lines = [`// Generated from the defineKernel() declaration of ${decl.file} (src/gpu/kernel.ts).`];
   if (hasParams) lines.push(params.wgsl, '@group(0) @binding(0) var<uniform> p: Params;');
+  const uniformArrays: UniformArray[] = [];
   names.forEach((n, i) => {
     const b = decl.buffers[n];
     if (b.access === 'uniform') {
       if (!/^vec4(f|u|i|<(f32|u32|i32)>)$/.test(b.elem)) throw new GpuError(`${where}: uniform buffer '${n}' has element type ${b.elem}; uniform arrays need a 16-byte element (vec4f, vec4u, vec4i)`);
       if (!/^(\d+|\{[A-Za-z_]\w*\})$/.test(b.length ?? '')) throw new GpuError(`${where}: uniform buffer '${n}' has length '${b.length}'; give a number or a launch constant in braces ('{N}')`);
+      uniformArrays.push({ binding: i + 1, line: lines.length, length: b.length! });
       lines.push(`@group(0) @binding(${i + 1}) var<uniform> ${n}: array<${b.elem}, ${b.length}>;`);
     } else lines.push(`@group(0) @binding(${i + 1}) var<storage, ${b.access === 'read' ? 'read' : 'read_write'}> ${n}: array<${b.elem}>;`);
   });
@@ -216,6 +228,7 @@ export function defineKernel<
       source: decl.source,
       prelude,
       preludeLocations: locations,
+      uniformArrays,
       declId,
       bindings,
       bufferNames: names.filter((n) => list.includes(n)),

@@ -2,7 +2,7 @@
 // expanded, compiled and laid out once per device. Compile errors come back asynchronously
 // and are reported as kernels/<file>:<line>.
 import { GpuError } from '../errors.ts';
-import type { BindingKind } from './kernel.ts';
+import type { BindingKind, UniformArray } from './kernel.ts';
 import { expandWgsl } from './wgsl.ts';
 
 export type { BindingKind };
@@ -16,6 +16,8 @@ export interface KernelSpec {
    * where each of its lines comes from. */
   prelude?: string;
   preludeLocations?: readonly string[];
+  /** The prelude's uniform arrays, whose lengths may be launch constants (kernel.ts uniform()). */
+  uniformArrays?: readonly UniformArray[];
   /** The declaration's identity (two declarations may name the same file). */
   declId?: number;
   entry: string;
@@ -77,17 +79,23 @@ export class PipelineCache {
       lines[i] = '';
     });
     const head = directives.length ? directives.join('\n') + '\n' : '';
-    // The prelude's launch constants: a uniform array's length ('{UBN}', kernel.ts uniform());
-    // 1 where this entry point does not bind the array (the file declares it for every entry).
-    // The bytes each bound array needs are kept: a dispatch checks its range against them.
+    // A uniform array's length may be a launch constant ('{UBN}', kernel.ts uniform()): filled
+    // in on its prelude line, 1 where this entry point does not bind the array (the prelude
+    // declares every array of the file). A dispatch checks its range against the bytes kept.
     const uniformBytes: number[] = [];
-    const prelude = (spec.prelude ?? '').replace(/^(@group\(0\) @binding\((\d+)\) var<uniform> \w+: array<[\w<>]+, )(\{(\w+)\}|\d+)>;$/gm, (_, decl: string, at: string, len: string, name: string | undefined) => {
-      const bound = !!spec.bindings[Number(at)];
-      const v = !name ? Number(len) : bound ? spec.consts?.[name] : 1;
-      if (v === undefined) throw new GpuError(`${spec.file}:${spec.entry}: its declaration's uniform array has length {${name}}, a constant this launch does not set`);
-      if (bound) uniformBytes[Number(at)] = 16 * v; // uniform() elements are 16-byte vectors
-      return `${decl}${v}>;`;
-    });
+    let prelude = spec.prelude ?? '';
+    if (spec.uniformArrays?.length) {
+      const plines = prelude.split('\n');
+      for (const u of spec.uniformArrays) {
+        const name = /^\{(\w+)\}$/.exec(u.length)?.[1];
+        const bound = !!spec.bindings[u.binding];
+        const v = name === undefined ? Number(u.length) : bound ? spec.consts?.[name] : 1;
+        if (v === undefined) throw new GpuError(`${spec.file}:${spec.entry}: its declaration's uniform array has length {${name}}, a constant this launch does not set`);
+        if (name !== undefined) plines[u.line] = plines[u.line].replace(u.length, String(v));
+        if (bound) uniformBytes[u.binding] = 16 * v; // uniform() elements are 16-byte vectors
+      }
+      prelude = plines.join('\n');
+    }
     const code = head + prelude + lines.join('\n');
     const lineMap: (number | string)[] = [...directiveMap, ...(spec.preludeLocations ?? []), ...expanded.lineMap];
     const name = `${spec.file}:${spec.entry}`;

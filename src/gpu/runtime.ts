@@ -204,6 +204,7 @@ export class Gpu {
       source: ep.source,
       prelude: ep.prelude,
       preludeLocations: ep.preludeLocations,
+      uniformArrays: ep.uniformArrays,
       declId: ep.declId,
       entry: ep.entry,
       flags: variant.flags,
