@@ -13,11 +13,14 @@ import type { PeerRun } from '../lib/row.ts';
 /**
  * Attention forward, softmax(q k^T / sqrt(D)) v: our fused kernel (both variants), our
  * composite (matmul, softmax, matmul) and tfjs's composite, on one window's tokens; also
- * the RadFinder head widths 90 (vision, padded to 92 inside) and 128 (text).
+ * the RadFinder head widths 90 (vision, padded to 92 inside) and 128 (text), and the small
+ * preset's window attention (128 windows x heads of 129 tokens, head width 24).
  */
 export async function benchAttention(ctx: Ctx): Promise<void> {
   const { gpu, peer } = ctx;
-  const shapes: [number, number, number][] = ctx.quick ? [[8, 512, 32]] : [[8, 512, 32], [4, 1024, 64], [8, 256, 90], [8, 256, 128]];
+  // 128 x 129 x 24: the small preset's window attention as the training step runs it (8 crops
+  // x 4 windows x 4 heads, 128 tokens and the window's class token, head width 96 / 4).
+  const shapes: [number, number, number][] = ctx.quick ? [[8, 512, 32]] : [[8, 512, 32], [4, 1024, 64], [8, 256, 90], [8, 256, 128], [128, 129, 24]];
   for (const [BH, L, D] of shapes) {
     const shape = [1, BH, L, D];
     const n = BH * L * D;
@@ -59,6 +62,26 @@ export async function benchAttention(ctx: Ctx): Promise<void> {
       ctx.rows.push(row);
     }
     gpu.tuning.attention.variant = 'auto';
+    if (BH === 128 && L === 129 && D === 24) {
+      // The same work in the layout the model runs it in: [windows, L, heads, D] (blhd), read
+      // in place by the kernel with a head's tokens H * D floats apart.
+      const bl = [32, L, 4, D];
+      const [qb, kb, vb] = [hq, hk, hv].map((h, i) => tensor(gpu, h, bl, `blhd${i}`));
+      const op = () => attention(qb, kb, vb, { layout: 'blhd' });
+      const { row } = await runCase(ctx, {
+        section: 'attention',
+        op: 'attention forward',
+        shape: `32x129x4x24 (B x L x H x D)`,
+        variant: `fused (${auto}), blhd`,
+        metric: 'GFLOP/s',
+        work,
+        ours: () => opRunner(gpu, op),
+        kernels: () => kernelsOf(gpu, op),
+        peer: peerReuse ? { reuse: peerReuse } : peerPlan,
+      });
+      ctx.rows.push(row);
+      for (const x of [qb, kb, vb]) x.dispose();
+    }
     for (const x of [q, k, v]) x.dispose();
     for (const x of [tq, tk, tv]) x?.dispose();
     gpu.trim();
