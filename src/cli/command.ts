@@ -2,6 +2,7 @@
 // so `ctvlm data mine` does not start a GPU device.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../app-errors.ts';
+import { setTuning, type Tuning } from '../gpu/tuning.ts';
 
 export interface Command {
   /** e.g. "data synth" */
@@ -40,4 +41,21 @@ export function numberOption(v: string | undefined, name: string, integer: boole
   const n = Number(v);
   if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0) throw new UsageError(`--${name}: expected a ${integer ? 'non-negative integer' : 'non-negative number'}, got '${v}'`);
   return n;
+}
+
+/** The --tuning option's help line (profile, train). */
+export const TUNING_USAGE = `  --tuning F=V       set a kernel choice of gpu.tuning (src/gpu/tuning.ts) for the run, e.g.
+                     matmul.uniformB=false or attention.variant=tiled (repeatable)`;
+
+/** Applies --tuning FIELD=VALUE options to a device's tuning; a bad one is a UsageError naming
+ * it (setTuning's message). Returns the assignments, for the run's description. */
+export function applyTuningOptions(tuning: Tuning, assignments: readonly string[] | undefined): string[] {
+  for (const t of assignments ?? []) {
+    try {
+      setTuning(tuning, t);
+    } catch (e) {
+      throw new UsageError(`--${(e as Error).message}`);
+    }
+  }
+  return [...(assignments ?? [])];
 }

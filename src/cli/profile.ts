@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { numberOption, parseCliArgs, type Command } from './command.ts';
+import { applyTuningOptions, numberOption, parseCliArgs, TUNING_USAGE, type Command } from './command.ts';
 import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
-import { setTuning } from '../gpu/tuning.ts';
+import { defaultTuning } from '../gpu/tuning.ts';
 import { preset, PRESETS, type TrainConfig } from '../train/config.ts';
 import { paperWidths, profileTrainingStep, scaleWidths, withDepth } from '../train/profile.ts';
 import { formatProfile } from '../train/profile-format.ts';
@@ -33,8 +33,7 @@ options:
   --steps N          measured rounds, each the same step without and with profiling (default 2)
   --top N            rows of the by-op and by-shape tables (default 15)
   --json FILE        also write the profile (with every dispatch record) as JSON
-  --tuning F=V       set a kernel choice of gpu.tuning (src/gpu/tuning.ts) for the run, e.g.
-                     matmul.uniformB=false or attention.variant=tiled (repeatable)`;
+${TUNING_USAGE}`;
 
 export const command: Command = {
   name: 'profile',
@@ -86,17 +85,11 @@ export const command: Command = {
     }
     parts.push(`batch ${cfg.batch}`);
 
+    applyTuningOptions(defaultTuning(), a.tuning); // a bad --tuning fails before a device starts
     const work = mkdtempSync(join(tmpdir(), 'ctvlm-profile-'));
     const gpu = await Gpu.create();
     try {
-      for (const t of a.tuning ?? []) {
-        try {
-          setTuning(gpu.tuning, t);
-        } catch (e) {
-          throw new UsageError(`--${(e as Error).message}`);
-        }
-        parts.push(`tuning ${t}`);
-      }
+      for (const t of applyTuningOptions(gpu.tuning, a.tuning)) parts.push(`tuning ${t}`);
       let data = a.data;
       if (!data) {
         data = join(work, 'data');

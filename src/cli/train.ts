@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import { numberOption, parseCliArgs, type Command } from './command.ts';
+import { applyTuningOptions, numberOption, parseCliArgs, TUNING_USAGE, type Command } from './command.ts';
 import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
+import { defaultTuning } from '../gpu/tuning.ts';
 import { preset, PRESETS, type TrainConfig } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
 import { evaluateAtEnd } from '../eval/run-folder.ts';
@@ -32,7 +33,8 @@ options:
                      negatives for every image (default: the preset's; 0 for none, as
                      RadFinder at its per-step batch)
   --resume           continue RUN from its latest checkpoint
-  --no-eval          skip the evaluation at the end`;
+  --no-eval          skip the evaluation at the end
+${TUNING_USAGE}`;
 
 export const command: Command = {
   name: 'train',
@@ -55,6 +57,7 @@ export const command: Command = {
         'negative-reports': { type: 'string' },
         resume: { type: 'boolean' },
         'no-eval': { type: 'boolean' },
+        tuning: { type: 'string', multiple: true },
       },
     });
     if (!a.data) throw new UsageError('--data is required');
@@ -70,9 +73,12 @@ export const command: Command = {
     cfg.negativeReports = numberOption(a['negative-reports'], 'negative-reports', true) ?? cfg.negativeReports;
     if (cfg.steps < 1) throw new UsageError('--steps must be at least 1');
     if (cfg.batch < 2) throw new UsageError('--batch must be at least 2 (SigLIP contrasts the cases of a batch)');
+    applyTuningOptions(defaultTuning(), a.tuning); // a bad --tuning fails before a device starts
     const gpu = await Gpu.create();
     try {
       console.log(`device: ${gpu.describe()}`);
+      const tuned = applyTuningOptions(gpu.tuning, a.tuning);
+      if (tuned.length) console.log(`tuning: ${tuned.join(', ')}`);
       if (a.resume && (a.preset || a.batch || a.lr || a.seed || a['prompt-weight'] || a['report-prompt-weight'] || a['text-warmup-steps'] || a['negative-reports']))
         console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --seed, the loss weights, --text-warmup-steps and --negative-reports are ignored; --steps may change the length)');
       const r = await train(gpu, {

@@ -22,9 +22,15 @@ t.after(() => rmSync(dir, { recursive: true, force: true }));
 
 t('train --preset tiny, then eval, then resume of a finished run', () => {
   const run = join(dir, 'run');
-  const r = cli('train', '--data', join(dir, 'data'), '--out', run, '--preset', 'tiny', '--steps', '4');
+  // A kernel choice set for the run (the matmul's uniform-B path, off by default on most CPUs).
+  const r = cli('train', '--data', join(dir, 'data'), '--out', run, '--preset', 'tiny', '--steps', '4', '--tuning', 'matmul.uniformB=true');
   assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^tuning: matmul\.uniformB=true$/m);
   assert.match(r.stdout, /step +4\/4 +loss/);
+  const bad = cli('train', '--data', join(dir, 'data'), '--out', join(dir, 'never'), '--tuning', 'matmul.rows=x');
+  assert.is(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /^ctvlm train: --tuning 'matmul\.rows=x': matmul\.rows takes number, got string$/m);
+  assert.not.match(bad.stdout + bad.stderr, /device:|\n\s+at /, 'refused before a device starts, without a stack trace');
   assert.match(r.stdout, /localization \(test \d+, train \d+ snippets\): MAE/);
   assert.ok(existsSync(join(run, 'eval-test.json')));
   const e = cli('eval', '--run', run, '--split', 'val');
