@@ -318,7 +318,8 @@ function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: Matmu
       params: { ...params, n0, nU },
       buffers: { A: buf.a, BU: { buffer: buf.b, offset, size }, bias: buf.bias, C: buf.c },
       workgroups,
-      label,
+      // A slab computes only its columns: the profile counts its FLOPs from this (matmulFlops).
+      label: slabs.length > 1 ? `${label} columns ${n0}-${n0 + nU - 1}` : label,
     });
   }
 }

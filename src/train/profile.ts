@@ -64,10 +64,12 @@ export function opFamily(kernel: string): string {
 
 /**
  * Floating-point operations of a matmul dispatch from its label ('matmul [8x129x96]@[384x96]ᵀ+bias':
- * 2 * batch * M * K * N, the batch broadcast over both operands), or null for a label of
- * another form or with operands that do not chain.
+ * 2 * batch * M * K * N, the batch broadcast over both operands; a dispatch of some columns
+ * only, '... columns 128-255' (the uniform-B slabs of src/launch/matmul.ts), counts those), or
+ * null for a label of another form or with operands that do not chain.
  */
 export function matmulFlops(label: string): number | null {
+  const cols = / columns (\d+)-(\d+)$/.exec(label);
   const m = /^matmul \[([\dx]+)\](ᵀ?)@\[([\dx]+)\](ᵀ?)/.exec(label);
   if (!m) return null;
   const a = m[1].split('x').map(Number);
@@ -76,7 +78,9 @@ export function matmulFlops(label: string): number | null {
   const batch = Math.max(...[a, b].map((d) => d.slice(0, -2).reduce((x, y) => x * y, 1)));
   const [ar, ac] = m[2] ? [a.at(-1)!, a.at(-2)!] : [a.at(-2)!, a.at(-1)!];
   const [br, bc] = m[4] ? [b.at(-1)!, b.at(-2)!] : [b.at(-2)!, b.at(-1)!];
-  return ac === br ? 2 * batch * ar * ac * bc : null;
+  if (ac !== br) return null;
+  const n = cols ? Number(cols[2]) - Number(cols[1]) + 1 : bc;
+  return cols && (n < 1 || Number(cols[2]) >= bc) ? null : 2 * batch * ar * ac * n;
 }
 
 /** The op a dispatch ran, from its label: the first word ('matmul', 'add', 'layerNorm.backward', ...). */

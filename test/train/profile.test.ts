@@ -76,6 +76,10 @@ t('op families by kernel file (variants by prefix); matmul flops from labels', (
   assert.is(matmulFlops('matmul [3x5x7]@[2x3x7x4]'), 2 * 6 * 5 * 7 * 4, 'batch broadcast');
   assert.is(matmulFlops('matmul [4x8]@[9x2]'), null, 'operands that do not chain');
   assert.is(matmulFlops('linear [4x8]'), null);
+  // A slab of columns (the uniform-B path's dispatches) counts its columns only.
+  assert.is(matmulFlops('matmul [8x129x96]@[384x96]ᵀ+bias columns 128-255'), 2 * 8 * 129 * 96 * 128);
+  assert.is(matmulFlops('matmul [8x129x96]@[384x96]ᵀ columns 256-383'), 2 * 8 * 129 * 96 * 128);
+  assert.is(matmulFlops('matmul [8x129x96]@[384x96]ᵀ columns 300-400'), null, 'columns past N');
 });
 
 t('model sizes: width scale, the paper widths, depth', () => {
