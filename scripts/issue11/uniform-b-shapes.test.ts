@@ -43,6 +43,7 @@ test('uniform B against storage B, per shape', async () => {
     a.dispose();
     b.dispose();
   }
+  console.log(`(each shape: ${budget.rounds} alternating rounds of timestamp queries, ${budget.tsSeconds} s of them per side, medians)`);
   console.log(`device: ${gpu.describe()}`);
 });
 test.run();
