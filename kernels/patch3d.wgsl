@@ -65,6 +65,25 @@ override WG: u32 = 64u;
 
 // windowBase(bw) and rowBase(m): kernels/lib/patchrows.wgsl (included).
 
+// patch_forward's lane groups take rows in the volume's scan order, not the windowed token
+// order: virtual row r = (b * PH + gh) * PW + gw) * PD + gd over the volume's patch grid
+// (depth fastest) is row m of patch (gh, gw, gd). A group's 32 rows are then 32 patches
+// along depth, whose depth runs lie next to each other in x (512 bytes per k step, as without
+// windows), not 8 depth tokens of each of 4 columns of a window (4 runs 8 KiB apart), which
+// measured 1.2-1.5x slower (scripts/issue11/patch-window.test.ts). Without windows r = m.
+fn scanRow(r: u32) -> u32 {
+  let PD = p.Dg * p.nD;
+  let PW = p.Wg * p.nW;
+  let per = p.nWin * p.T;                                 // patches per crop
+  let b = r / per;
+  let g = coords3(r - b * per, PW, PD);
+  let ih = g.x / p.nH;
+  let iw = g.y / p.nW;
+  let id = g.z / p.nD;
+  let t = ((g.x - ih * p.nH) * p.nW + (g.y - iw * p.nW)) * p.nD + (g.z - id * p.nD);
+  return (b * p.nWin + (ih * p.Wg + iw) * p.Dg + id) * p.T + t;
+}
+
 // Padded column kc (a multiple of 4) -> offset in x of its voxel relative to the patch
 // origin (.x), offset within a weight row (.y), depth index i2 within the patch (.z).
 fn column(kc: u32) -> vec3u {
@@ -154,7 +173,7 @@ fn patch_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
 //#endif
   // The patches of the rows this lane loads for its group, and its 4 weight rows.
 //#unroll G ROWS / GROUP
-  let base{G} = rowBase(min(row0 + {G * GROUP}u + q, p.M - 1u));
+  let base{G} = rowBase(scanRow(min(row0 + {G * GROUP}u + q, p.M - 1u)));
 //#end
   let el = p.E - 1u;
   let wr0 = min(col, el) * p.K;
@@ -215,7 +234,7 @@ fn patch_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
   if (col < p.E) {
     let bv = biasAt(col);
 //#unroll R ROWS
-    storeOut(row0 + {R}u, col, acc{R} + bv);
+    if (row0 + {R}u < p.M) { storeOut(scanRow(row0 + {R}u), col, acc{R} + bv); }
 //#end
   }
 }
