@@ -1,4 +1,4 @@
-// The patch embedding forward at the small preset's step shape (8 crops 64x64x128, E 96,
+// The patch embedding forward and weight gradient at the small preset's step shape (8 crops 64x64x128, E 96,
 // patch 16x16x4) with and without its 64x64x32 windows, timed in alternating rounds: does
 // the windowed token order (the step's) cost the kernel anything?
 //   node scripts/test-only.mjs scripts/issue11/patch-window.test.ts
@@ -6,6 +6,8 @@ import { test } from 'uvu';
 import { testGpu } from '../../test/helpers/gpu.ts';
 import { tensor } from '../../src/ops/creation.ts';
 import { patchEmbed3d } from '../../src/ops/patch3d.ts';
+import { patchEmbedWeightGrad } from '../../src/launch/patch3d.ts';
+import { tensorsRunner } from '../../bench/lib/ours.ts';
 import { measureInterleaved } from '../../bench/lib/measure.ts';
 import { opRunner } from '../../bench/lib/ours.ts';
 import { hostRandn } from '../../bench/lib/case.ts';
@@ -25,6 +27,16 @@ test('patch embedding with and without windows', async () => {
   if (plain instanceof Error || windowed instanceof Error) throw plain instanceof Error ? plain : windowed;
   const [p, q] = [sideOf(plain).ms, sideOf(windowed).ms];
   const gf = (ms: number) => ((2 * 4096 * 1024 * E) / ms / 1e6).toFixed(1);
-  console.log(`\nno windows ${p.toFixed(2)} ms (${gf(p)} GFLOP/s), windows 64x64x32 ${q.toFixed(2)} ms (${gf(q)} GFLOP/s)\ndevice: ${gpu.describe()}`);
+  console.log(`\nforward: no windows ${p.toFixed(2)} ms (${gf(p)} GFLOP/s), windows 64x64x32 ${q.toFixed(2)} ms (${gf(q)} GFLOP/s)`);
+  // The weight gradient (dW, dbias) of the same shapes.
+  const g = tensor(gpu, hostRandn(4096 * E, 4), [8, 512, E], 'g');
+  const wg = (window?: [number, number, number]) => () => {
+    const r = patchEmbedWeightGrad(x, w, g, true, window ? { window } : {});
+    return [r.dw, r.db];
+  };
+  const [gp, gw] = await measureInterleaved([tensorsRunner(gpu, wg()), tensorsRunner(gpu, wg([64, 64, 32]))], budget);
+  if (gp instanceof Error || gw instanceof Error) throw gp instanceof Error ? gp : gw;
+  const [a, c] = [sideOf(gp).ms, sideOf(gw).ms];
+  console.log(`weight gradient: no windows ${a.toFixed(2)} ms (${gf(a)} GFLOP/s), windows 64x64x32 ${c.toFixed(2)} ms (${gf(c)} GFLOP/s)\ndevice: ${gpu.describe()}`);
 });
 test.run();
