@@ -7,10 +7,15 @@ const clockShort = (c: Clock | undefined) => (c === 'timestamp' ? 'ts' : c === '
 
 const fmtPct = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(x < 0.1 ? 1 : 0)}%`);
 
+/** The roofline section's fastest valid row of one op, or null. */
+function bestRoofRow(rows: readonly Row[], op: string): Row | null {
+  const rs = rows.filter((r) => r.section === 'roofline' && r.op === op && r.ours && !r.error && r.rate !== null);
+  return rs.length ? rs.reduce((p, r) => (r.rate! > p.rate! ? r : p)) : null;
+}
+
 /** The best row of one roof: the highest rate among the roofline section's rows of that kind. */
 export function bestRoof(rows: readonly Row[], kind: RoofKind): Row | null {
-  const rs = rows.filter((r) => r.section === 'roofline' && r.op === ROOF_OPS[kind] && r.ours && !r.error && r.rate !== null);
-  return rs.length ? rs.reduce((p, r) => (r.rate! > p.rate! ? r : p)) : null;
+  return bestRoofRow(rows, ROOF_OPS[kind]);
 }
 
 /** Which roof a row is judged against: host code (the data section) and copy commands run
@@ -41,7 +46,7 @@ function roofLine(rows: readonly Row[]): string {
   if (!fma && !copy) return '';
   const part = (r: Row | null, what: string) => (r ? `${what} ${fmtRate(r.rate)} ${r.metric} (${r.variant}, ${clockShort(r.ours?.clock)})` : `${what} not measured`);
   const adapter = (fma ?? copy)!.peerNote;
-  const ub = rows.filter((r) => r.section === 'roofline' && r.op === UNIFORM_LOAD_OP && r.ours && !r.error && r.rate !== null).reduce<Row | null>((p, r) => (!p || r.rate! > p.rate! ? r : p), null);
+  const ub = bestRoofRow(rows, UNIFORM_LOAD_OP);
   const uniform = ub ? ` (from a uniform buffer ${fmtRate(ub.rate)} GB/s)` : '';
   return `roofline (${adapter}): ${part(fma, 'f32 FMA peak')}, ${part(copy, 'copy bandwidth')}, ${part(load, 'per-lane load rate')}${uniform}; "of roof" = rate / the roof of the row's metric (GFLOP/s: FMA peak, GB/s: copy; the load-rate rows: their best)\n\n`;
 }

@@ -19,9 +19,12 @@ import type { PeerRun } from '../lib/row.ts';
 export async function benchAttention(ctx: Ctx): Promise<void> {
   const { gpu, peer } = ctx;
   // 128 x 129 x 24: the small preset's window attention as the training step runs it (8 crops
-  // x 4 windows x 4 heads, 128 tokens and the window's class token, head width 96 / 4).
-  const shapes: [number, number, number][] = ctx.quick ? [[8, 512, 32]] : [[8, 512, 32], [4, 1024, 64], [8, 256, 90], [8, 256, 128], [128, 129, 24]];
-  for (const [BH, L, D] of shapes) {
+  // x 4 windows x 4 heads, 128 tokens and the window's class token, head width 96 / 4); its
+  // fourth entry [B, H] also times it in the model's layout, [B, L, H, D] (blhd).
+  const shapes: [number, number, number, [number, number]?][] = ctx.quick
+    ? [[8, 512, 32]]
+    : [[8, 512, 32], [4, 1024, 64], [8, 256, 90], [8, 256, 128], [128, 129, 24, [32, 4]]];
+  for (const [BH, L, D, blhd] of shapes) {
     const shape = [1, BH, L, D];
     const n = BH * L * D;
     const [hq, hk, hv] = [31, 32, 33].map((seed) => hostRandn(n, seed));
@@ -62,16 +65,16 @@ export async function benchAttention(ctx: Ctx): Promise<void> {
       ctx.rows.push(row);
     }
     gpu.tuning.attention.variant = 'auto';
-    if (BH === 128 && L === 129 && D === 24) {
+    if (blhd) {
       // The same work in the layout the model runs it in: [windows, L, heads, D] (blhd), read
       // in place by the kernel with a head's tokens H * D floats apart.
-      const bl = [32, L, 4, D];
+      const bl = [blhd[0], L, blhd[1], D];
       const [qb, kb, vb] = [hq, hk, hv].map((h, i) => tensor(gpu, h, bl, `blhd${i}`));
       const op = () => attention(qb, kb, vb, { layout: 'blhd' });
       const { row } = await runCase(ctx, {
         section: 'attention',
         op: 'attention forward',
-        shape: `32x129x4x24 (B x L x H x D)`,
+        shape: `${bl.join('x')} (B x L x H x D)`,
         variant: `fused (${auto}), blhd`,
         metric: 'GFLOP/s',
         work,

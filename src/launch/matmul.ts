@@ -203,7 +203,6 @@ export function matmulPlan(a: Tensor, b: Tensor, transA: boolean, transB: boolea
   return { batchShape, M, N, K, batch, aBatch: stride(aLead, M * K), bBatch: stride(bLead, K * N) };
 }
 
-
 /**
  * op(a) @ op(b) (+ bias), batched over leading dimensions (broadcast when one side has none),
  * without autograd: a new tensor [...batch, M, N].
@@ -250,7 +249,6 @@ function resolveChoice(gpu: Gpu, shape: MatmulShape): MatmulChoice {
   }
   return fixedChoice(gpu);
 }
-
 
 /** Encodes one matmul of the given geometry with the given kernel (C [batch, M, N] dense). */
 function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: MatmulBuffers, label: string): void {
