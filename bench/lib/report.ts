@@ -48,7 +48,7 @@ function roofLine(rows: readonly Row[]): string {
   const adapter = (fma ?? copy)!.peerNote;
   const ub = bestRoofRow(rows, UNIFORM_LOAD_OP);
   const uniform = ub ? ` (from a uniform buffer ${fmtRate(ub.rate)} GB/s)` : '';
-  return `roofline (${adapter}): ${part(fma, 'f32 FMA peak')}, ${part(copy, 'copy bandwidth')}, ${part(load, 'per-lane load rate')}${uniform}; "of roof" = rate / the roof of the row's metric (GFLOP/s: FMA peak, GB/s: copy; the load-rate rows: their best)\n\n`;
+  return `roofline (${adapter}): ${part(fma, 'f32 FMA peak')}, ${part(copy, 'copy bandwidth')}, ${part(load, 'per-lane load rate')}${uniform}; "of roof" = rate / the roof of the row's metric (GFLOP/s: FMA peak, GB/s: copy; the load-rate rows, storage and uniform alike: the best storage load rate)\n\n`;
 }
 
 /** The rows as a plain-text table (the ratio columns compare equal clocks), with the
