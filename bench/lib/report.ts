@@ -1,28 +1,23 @@
 // The printed table and the targets checked against the rows.
 import type { Clock } from './measure.ts';
 import { fmtMs, fmtRate, fmtRatio, table } from './format.ts';
-import { ROOF_OPS, UNIFORM_LOAD_OP, type RoofKind, type Row } from './row.ts';
+import { ROOF_OPS, type RoofKind, type Row } from './row.ts';
 
 const clockShort = (c: Clock | undefined) => (c === 'timestamp' ? 'ts' : c === 'wall' ? 'wall' : '-');
 
 const fmtPct = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(x < 0.1 ? 1 : 0)}%`);
 
-/** The roofline section's fastest valid row of one op, or null. */
-function bestRoofRow(rows: readonly Row[], op: string): Row | null {
-  const rs = rows.filter((r) => r.section === 'roofline' && r.op === op && r.ours && !r.error && r.rate !== null);
-  return rs.length ? rs.reduce((p, r) => (r.rate! > p.rate! ? r : p)) : null;
-}
-
 /** The best row of one roof: the highest rate among the roofline section's rows of that kind. */
 export function bestRoof(rows: readonly Row[], kind: RoofKind): Row | null {
-  return bestRoofRow(rows, ROOF_OPS[kind]);
+  const rs = rows.filter((r) => r.section === 'roofline' && r.op === ROOF_OPS[kind] && r.ours && !r.error && r.rate !== null);
+  return rs.length ? rs.reduce((p, r) => (r.rate! > p.rate! ? r : p)) : null;
 }
 
 /** Which roof a row is judged against: host code (the data section) and copy commands run
  * no kernel, so no device roof applies to them. */
 function roofKind(r: Row): RoofKind | null {
   if (r.section === 'data' || r.variant === 'command') return null;
-  if (r.section === 'roofline' && (r.op === ROOF_OPS.load || r.op === UNIFORM_LOAD_OP)) return 'load';
+  if (r.section === 'roofline') for (const k of ['load', 'uniformLoad'] as const) if (r.op === ROOF_OPS[k]) return k;
   return r.metric === 'GFLOP/s' ? 'fma' : r.metric === 'GB/s' ? 'copy' : null;
 }
 
@@ -30,7 +25,7 @@ function roofKind(r: Row): RoofKind | null {
  * it, so the JSON report written after the table carries the fields). Both rates are on
  * their rows' clocks, which are the same clock on one device. */
 export function applyRoofs(rows: Row[]): void {
-  const roofs = { fma: bestRoof(rows, 'fma'), copy: bestRoof(rows, 'copy'), load: bestRoof(rows, 'load') };
+  const roofs = { fma: bestRoof(rows, 'fma'), copy: bestRoof(rows, 'copy'), load: bestRoof(rows, 'load'), uniformLoad: bestRoof(rows, 'uniformLoad') };
   for (const r of rows) {
     r.roof = roofKind(r);
     const top = r.roof ? roofs[r.roof] : null;
@@ -46,9 +41,9 @@ function roofLine(rows: readonly Row[]): string {
   if (!fma && !copy) return '';
   const part = (r: Row | null, what: string) => (r ? `${what} ${fmtRate(r.rate)} ${r.metric} (${r.variant}, ${clockShort(r.ours?.clock)})` : `${what} not measured`);
   const adapter = (fma ?? copy)!.peerNote;
-  const ub = bestRoofRow(rows, UNIFORM_LOAD_OP);
+  const ub = bestRoof(rows, 'uniformLoad');
   const uniform = ub ? ` (from a uniform buffer ${fmtRate(ub.rate)} GB/s)` : '';
-  return `roofline (${adapter}): ${part(fma, 'f32 FMA peak')}, ${part(copy, 'copy bandwidth')}, ${part(load, 'per-lane load rate')}${uniform}; "of roof" = rate / the roof of the row's metric (GFLOP/s: FMA peak, GB/s: copy; the load-rate rows, storage and uniform alike: the best storage load rate)\n\n`;
+  return `roofline (${adapter}): ${part(fma, 'f32 FMA peak')}, ${part(copy, 'copy bandwidth')}, ${part(load, 'per-lane load rate')}${uniform}; "of roof" = rate / the roof of the row's metric (GFLOP/s: FMA peak, GB/s: copy; the load-rate rows: the best of their kind, storage or uniform)\n\n`;
 }
 
 /** The rows as a plain-text table (the ratio columns compare equal clocks), with the

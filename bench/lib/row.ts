@@ -7,10 +7,14 @@ export const SECTIONS = ['roofline', 'matmul', 'attention', 'patch', 'elementwis
 export type Section = (typeof SECTIONS)[number];
 
 /** The roofline section's ops: the best row of each is the device's roof (report.ts). */
-export const ROOF_OPS = { fma: 'f32 FMA peak', copy: 'copy peak (vec4 kernel)', load: 'load rate (per-lane vec4)' } as const;
-/** The roofline row of the same loads from a uniform buffer: judged against the load roof (its
- * fraction says how much faster or slower than storage loads), never a roof itself. */
-export const UNIFORM_LOAD_OP = 'load rate (per-lane vec4, uniform buffer)';
+/** uniformLoad: the same per-lane loads from a uniform buffer (kernels/roofline.wgsl load4u),
+ * the roof of kernels that read an operand that way (kernels/matmul.wgsl UB). */
+export const ROOF_OPS = {
+  fma: 'f32 FMA peak',
+  copy: 'copy peak (vec4 kernel)',
+  load: 'load rate (per-lane vec4)',
+  uniformLoad: 'load rate (per-lane vec4, uniform buffer)',
+} as const;
 export type RoofKind = keyof typeof ROOF_OPS;
 
 export interface Side {

@@ -14,7 +14,7 @@ import { fmtSci } from '../lib/format.ts';
 import { runCase, type Ctx } from '../lib/case.ts';
 import type { Runner } from '../lib/measure.ts';
 import { profileCalls } from '../lib/ours.ts';
-import { ROOF_OPS, UNIFORM_LOAD_OP } from '../lib/row.ts';
+import { ROOF_OPS } from '../lib/row.ts';
 
 /** load4's window: 2048 vec4s (32 KiB), inside the first-level data cache of the CPUs here
  * (48 KiB) and of GPUs' L1; the rate measured is the loads', not the memory's. */
@@ -263,7 +263,7 @@ async function benchLoad(ctx: Ctx, c: LoadConfig, adapter: string, fromUniform =
     }
     const { row } = await runCase(ctx, {
       section: 'roofline',
-      op: fromUniform ? UNIFORM_LOAD_OP : ROOF_OPS.load,
+      op: fromUniform ? ROOF_OPS.uniformLoad : ROOF_OPS.load,
       shape: `${inv / 1024}k inv x ${iters * c.per} vec4`,
       variant: `${c.per} vec4/round, wg ${c.wg}`,
       metric: 'GB/s',
