@@ -1,7 +1,11 @@
 // The same kernels in a real browser: Debian's Chromium, headless, WebGPU on its
 // SwiftShader adapter, driven by playwright-core. The page (test/browser/page.ts) runs
-// matmul, softmax, layerNorm, a gradient and a short training run on navigator.gpu; the
-// results are compared here with the float64 references.
+// matmul, softmax, layerNorm, a gradient and a short training run on navigator.gpu, then
+// every matmul variant (subgroup with and without B in uniform bindings, tiled, tiled-wg,
+// f16) and every attention variant (subgroup, plain, tiled; forward and the gradients of q,
+// k and v) that the adapter runs; the results are compared here with the float64
+// references: f32 matmuls and attention at TOL, f16 within matmulErrorBound (its operands'
+// rounding), gradients against central differences of the float64 attention at GRAD.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type Server } from 'node:http';
@@ -10,15 +14,53 @@ import { join, extname } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { repoRoot } from '../helpers/paths.ts';
-import { assertClose } from '../helpers/check.ts';
+import { GRAD, assertClose } from '../helpers/check.ts';
+import { matmulErrorBound } from '../../src/launch/matmul.ts';
 import * as ref from '../reference/cpu.ts';
-import type { BrowserChecks } from './page.ts';
+import type { BrowserChecks, VariantAttention, VariantChecks, VariantMatmul } from './page.ts';
 
 const t = suite('browser');
 const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // SwiftShader's f32 math is not bit-identical to lavapipe's; the bound is the same kind
 // of f32-vs-float64 tolerance as the Node tests (test/helpers/check.ts), a little wider.
 const TOL = { rtol: 1e-4, atol: 1e-5 };
+
+/** A variant's matmul against float64: f32 kinds at TOL; f16 entry by entry within matmulErrorBound. */
+function checkVariantMatmul(m: VariantMatmul): void {
+  const { M, K, N, transA, transB } = m;
+  const expect = ref.matmul(ref.f64(m.a), ref.f64(m.b), M, K, N, transA, transB, m.bias ? ref.f64(m.bias) : undefined);
+  const what = `browser matmul ${m.variant} ${M}x${K}x${N}${transA ? ' transA' : ''}${transB ? ' transB' : ''}${m.bias ? ' bias' : ''}`;
+  if (m.kind !== 'f16') return assertClose(m.c, expect, TOL, what);
+  const as = new Float64Array(K), bs = new Float64Array(K);
+  for (let i = 0; i < M; i++)
+    for (let j = 0; j < N; j++) {
+      for (let k = 0; k < K; k++) {
+        as[k] = m.a[transA ? k * M + i : i * K + k];
+        bs[k] = m.b[transB ? j * K + k : k * N + j];
+      }
+      // The bias is added in f32 (not rounded to f16): its share of the sum's roundings, as test/ops/matmul.test.ts bounds it.
+      const bound = matmulErrorBound('f16', as, bs) + (m.bias ? (K + 2) * 2 ** -24 * Math.abs(m.bias[j]) : 0);
+      const err = Math.abs(m.c[i * N + j] - expect[i * N + j]);
+      assert.ok(err <= bound, `${what}: C[${i}, ${j}] = ${m.c[i * N + j]}, float64 ${expect[i * N + j]} (error ${err.toExponential(2)} > bound ${bound.toExponential(2)})`);
+    }
+}
+
+/** A variant's attention: the output at TOL, dq, dk, dv against central differences of the float64 attention. */
+function checkVariantAttention(r: VariantAttention): void {
+  const { B, H, Lq, Lk, D } = r;
+  const [q, k, v, g] = [r.q, r.k, r.v, r.g].map(ref.f64);
+  const what = `browser attention ${r.variant} B${B} H${H} ${Lq}x${Lk}x${D} masked`;
+  assertClose(r.out, ref.attention(q, k, v, B, H, Lq, Lk, D, r.mask), TOL, what);
+  const loss = (qq: Float64Array, kk: Float64Array, vv: Float64Array) => {
+    const o = ref.attention(qq, kk, vv, B, H, Lq, Lk, D, r.mask);
+    let s = 0;
+    for (let i = 0; i < o.length; i++) s += o[i] * g[i];
+    return s;
+  };
+  assertClose(r.dq, ref.numericGrad((x) => loss(x, k, v), q), GRAD, `${what}: dq`);
+  assertClose(r.dk, ref.numericGrad((x) => loss(q, x, v), k), GRAD, `${what}: dk`);
+  assertClose(r.dv, ref.numericGrad((x) => loss(q, k, x), v), GRAD, `${what}: dv`);
+}
 
 function serve(dir: string): Promise<Server> {
   const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.map': 'application/json' };
@@ -62,6 +104,20 @@ t('kernels, gradients and training agree with float64 in headless Chromium', asy
     assertClose(r.layerNorm.y, ref.layerNorm(ref.f64(r.layerNorm.x), new Float64Array(8).fill(1), new Float64Array(8), 8, 1e-5), { rtol: 2e-4, atol: 2e-5 }, 'browser layerNorm');
     assertClose(r.grad.g, r.grad.x.map((x) => Math.tanh(x) + x * (1 - Math.tanh(x) ** 2)), TOL, 'browser gradient');
     assert.ok(r.lossLast < r.lossFirst / 5, `browser training: loss ${r.lossFirst} -> ${r.lossLast}`);
+    const vr = (await page.evaluate('runVariantChecks()')) as VariantChecks;
+    const ran = (xs: { variant: string }[]) => [...new Set(xs.map((x) => x.variant))];
+    console.log(`  browser variants: matmul ${ran(vr.matmul).join(', ')}; attention ${ran(vr.attention).join(', ')}${vr.skipped.length ? `; not on this adapter: ${vr.skipped.join('; ')}` : ''}`);
+    // The portable variants run on every WebGPU adapter; the others are listed as skipped with a reason.
+    for (const name of ['tiled', 'tiled-wg']) assert.ok(ran(vr.matmul).includes(name), `matmul ${name} ran in the browser`);
+    for (const name of ['plain', 'tiled']) assert.ok(ran(vr.attention).includes(name), `attention ${name} ran in the browser`);
+    // The variant asked for is the kernel that ran (where the adapter has timestamp queries to record it).
+    const entry = { subgroup: 'matmul_sg', tiled: 'matmul_tiled', 'tiled-wg': 'matmul_wg', f16: 'matmul_wg' } as const;
+    for (const m of vr.matmul) {
+      const want = m.variant.includes('uniform') ? 'matmul.wgsl:matmul_sg_ub' : `matmul.wgsl:${entry[m.kind]}`;
+      if (m.kernels) assert.equal(m.kernels, [want], `browser matmul ${m.variant} ${m.M}x${m.K}x${m.N}: kernels that ran`);
+      checkVariantMatmul(m);
+    }
+    for (const a of vr.attention) checkVariantAttention(a);
     assert.equal(errors, [], 'no page errors');
   } finally {
     await browser.close();

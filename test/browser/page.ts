@@ -1,6 +1,8 @@
 // Runs in Chromium (test/browser/kernels.test.ts drives it): the same kernels and runtime
 // as in Node, on the browser's navigator.gpu. Returns raw results; the Node side compares
-// them with the float64 references.
+// them with the float64 references. runChecks: the default kernels, a gradient and a short
+// training run; runVariantChecks: every matmul and attention variant this adapter runs
+// (issue 11: each variant is tested in Chromium even where it is slow there).
 import { Gpu } from '../../src/gpu/runtime.ts';
 import * as ops from '../../src/ops/index.ts';
 import { AdamW } from '../../src/optim/index.ts';
@@ -8,6 +10,9 @@ import { MLP } from '../../src/nn/index.ts';
 import { backward } from '../../src/autograd.ts';
 import { scope } from '../../src/tensor.ts';
 import { matmulVariantFor } from '../../src/ops/matmul.ts';
+import { MATMUL_DEFAULT_TILE, matmulTileProblem } from '../../src/launch/matmul.ts';
+import { attentionVariants } from '../../src/launch/attention.ts';
+import { laneGroup } from '../../src/gpu/tuning.ts';
 
 export interface BrowserChecks {
   device: string;
@@ -18,6 +23,50 @@ export interface BrowserChecks {
   grad: { x: number[]; g: number[] };
   lossFirst: number;
   lossLast: number;
+}
+
+/** One matmul of a variant: inputs as stored (A [K, M] with transA, B [N, K] with transB), output C [M, N]. */
+export interface VariantMatmul {
+  variant: string;
+  kind: 'subgroup' | 'tiled' | 'tiled-wg' | 'f16';
+  M: number;
+  K: number;
+  N: number;
+  transA: boolean;
+  transB: boolean;
+  a: number[];
+  b: number[];
+  bias: number[] | null;
+  c: number[];
+  /** The kernel entry points its dispatches ran (from the profiler; null without timestamp queries). */
+  kernels: string[] | null;
+}
+
+/** One attention of a variant, [B, H, L, D] operands, key mask [B, Lk], and its gradients for the output gradient g. */
+export interface VariantAttention {
+  variant: string;
+  B: number;
+  H: number;
+  Lq: number;
+  Lk: number;
+  D: number;
+  q: number[];
+  k: number[];
+  v: number[];
+  mask: number[];
+  g: number[];
+  out: number[];
+  dq: number[];
+  dk: number[];
+  dv: number[];
+}
+
+export interface VariantChecks {
+  device: string;
+  matmul: VariantMatmul[];
+  attention: VariantAttention[];
+  /** Variants this adapter cannot run, with the reason. */
+  skipped: string[];
 }
 
 function seeded(n: number, seed: number): Float32Array {
@@ -81,5 +130,69 @@ async function runChecks(): Promise<BrowserChecks> {
   }
 }
 
+/** The matmul variants this adapter runs (as test/ops/matmul.test.ts picks them in Node). */
+function matmulVariantsHere(gpu: Gpu, skipped: string[]): { variant: string; kind: VariantMatmul['kind']; uniformB?: boolean }[] {
+  const out: { variant: string; kind: VariantMatmul['kind']; uniformB?: boolean }[] = [];
+  if (laneGroup(gpu.subgroupMinSize) > 0) out.push({ variant: 'subgroup', kind: 'subgroup', uniformB: false }, { variant: 'subgroup, B in uniform bindings', kind: 'subgroup', uniformB: true });
+  else skipped.push('matmul subgroup: no subgroups of 4 or more lanes');
+  out.push({ variant: 'tiled', kind: 'tiled' });
+  const wg = matmulTileProblem(gpu, MATMUL_DEFAULT_TILE, false);
+  if (wg) skipped.push(`matmul tiled-wg: ${wg}`);
+  else out.push({ variant: 'tiled-wg', kind: 'tiled-wg' });
+  const f16 = gpu.features.has('shader-f16') ? matmulTileProblem(gpu, MATMUL_DEFAULT_TILE, true) : 'no shader-f16';
+  if (f16) skipped.push(`matmul f16: ${f16}`);
+  else out.push({ variant: 'f16', kind: 'f16' });
+  return out;
+}
+
+async function runVariantChecks(): Promise<VariantChecks> {
+  const gpu = await Gpu.create();
+  const skipped: string[] = [];
+  try {
+    const matmul: VariantMatmul[] = [];
+    // Sizes off every tile and vec4 width; each transpose; bias on two of them.
+    const shapes: [number, number, number, boolean, boolean, boolean][] = [[37, 20, 44, false, false, true], [16, 33, 9, true, false, false], [70, 36, 66, false, true, true]];
+    for (const v of matmulVariantsHere(gpu, skipped)) {
+      gpu.tuning.matmul.variant = v.kind;
+      gpu.tuning.matmul.uniformB = v.uniformB ?? null;
+      for (const [M, K, N, transA, transB, withBias] of shapes) {
+        if (v.uniformB && !transB) continue; // the uniform-B path reads x W^T's W
+        const a = seeded(M * K, M + K), b = seeded(K * N, N + 3 * K), bias = withBias ? seeded(N, 5 * N) : null;
+        const at = ops.tensor(gpu, a, transA ? [K, M] : [M, K]), bt = ops.tensor(gpu, b, transB ? [N, K] : [K, N]), biast = bias ? ops.tensor(gpu, bias, [N]) : undefined;
+        if (gpu.canProfile) gpu.startProfile();
+        const c = ops.matmul(at, bt, { transA, transB, bias: biast });
+        const kernels = gpu.canProfile ? [...new Set((await gpu.endProfile()).map((r) => r.kernel))] : null;
+        matmul.push({ variant: v.variant, kind: v.kind, M, K, N, transA, transB, a: [...a], b: [...b], bias: bias && [...bias], c: [...(await c.floats())], kernels });
+        for (const t of [at, bt, biast]) t?.dispose();
+        c.dispose();
+      }
+    }
+    gpu.tuning.matmul.variant = 'auto';
+    gpu.tuning.matmul.uniformB = null;
+    const attention: VariantAttention[] = [];
+    const [B, H, Lq, Lk, D] = [2, 2, 9, 13, 8];
+    for (const variant of attentionVariants(gpu)) {
+      gpu.tuning.attention.variant = variant;
+      const q = seeded(B * H * Lq * D, 21).map((x) => 3 * x), k = seeded(B * H * Lk * D, 22).map((x) => 3 * x), v = seeded(B * H * Lk * D, 23);
+      const mask = Array.from({ length: B * Lk }, (_, i) => (i % 4 === 2 ? 0 : 1));
+      const g = seeded(B * H * Lq * D, 24);
+      const qt = ops.parameter(gpu, q, [B, H, Lq, D], 'q'), kt = ops.parameter(gpu, k, [B, H, Lk, D], 'k'), vt = ops.parameter(gpu, v, [B, H, Lk, D], 'v');
+      const out = ops.attention(qt, kt, vt, { mask: ops.tensor(gpu, mask, [B, Lk]) });
+      backward(out, ops.tensor(gpu, g, out.shape));
+      attention.push({
+        variant, B, H, Lq, Lk, D, q: [...q], k: [...k], v: [...v], mask, g: [...g],
+        out: [...(await out.floats())], dq: [...(await qt.grad!.floats())], dk: [...(await kt.grad!.floats())], dv: [...(await vt.grad!.floats())],
+      });
+      for (const t of [qt, kt, vt, out]) t.dispose();
+    }
+    gpu.tuning.attention.variant = 'auto';
+    if (!attentionVariants(gpu).includes('subgroup')) skipped.push('attention subgroup: no subgroups of 4 or more lanes');
+    return { device: gpu.describe(), matmul, attention, skipped };
+  } finally {
+    gpu.destroy();
+  }
+}
+
 (globalThis as unknown as { runChecks: typeof runChecks }).runChecks = runChecks;
+(globalThis as unknown as { runVariantChecks: typeof runVariantChecks }).runVariantChecks = runVariantChecks;
 document.title = 'ready';
