@@ -82,8 +82,9 @@ export interface KernelDecl<P extends ParamDecls, B extends Record<string, Buffe
   /** WGSL generated from a table (elementwise ops), put after the bindings. */
   generated?: string;
   /** Shared WGSL put in front of the file's code (WGSL has no include): kernels/lib/*.wgsl,
-   * named by their path under kernels/ for error messages. */
-  includes?: readonly { file: string; source: string }[];
+   * named by their path under kernels/ for error messages. With `expand`, the include goes
+   * through the preprocessor with the file (it may use the file's //#if flags and {CONST}s). */
+  includes?: readonly { file: string; source: string; expand?: boolean }[];
 }
 
 export type ParamValues<P extends ParamDecls> = { [K in keyof P]: P[K] extends 'u32' | 'i32' | 'f32' ? number : readonly number[] };
@@ -99,6 +100,9 @@ export interface EntryPoint<P extends ParamDecls = ParamDecls, Bn extends string
   readonly prelude: string;
   /** Where each prelude line comes from, for compile errors. */
   readonly preludeLocations: readonly string[];
+  /** The expanded includes' lines in front of the file's source: 'kernels/<file>:<line>' for
+   * source line n (1-based) up to their count, n minus their count after. */
+  readonly sourceLocations: readonly string[];
   /** The uniform arrays the prelude declares (uniform()): binding, prelude line, length. */
   readonly uniformArrays: readonly UniformArray[];
   /** Distinguishes declarations that share a file name (the pipeline cache's key). */
@@ -203,11 +207,14 @@ export function defineKernel<
       lines.push(l);
       locations.push(`the code generated for ${where} (line '${l.trim()}')`);
     }
+  const sourceHead: string[] = [];
+  const sourceLocations: string[] = [];
   for (const inc of decl.includes ?? [])
     inc.source.trimEnd().split('\n').forEach((l, i) => {
-      lines.push(l);
-      locations.push(`kernels/${inc.file}:${i + 1}`);
+      (inc.expand ? sourceHead : lines).push(l);
+      (inc.expand ? sourceLocations : locations).push(`kernels/${inc.file}:${i + 1}`);
     });
+  const source = sourceHead.length ? `${sourceHead.join('\n')}\n${decl.source}` : decl.source;
   const prelude = lines.join('\n') + '\n';
   const declId = ++declarations;
   const used = new Set<string>();
@@ -225,9 +232,10 @@ export function defineKernel<
       name,
       file: decl.file,
       entry,
-      source: decl.source,
+      source,
       prelude,
       preludeLocations: locations,
+      sourceLocations,
       uniformArrays,
       declId,
       bindings,
@@ -275,14 +283,14 @@ function checkInt(kernel: string, field: string, v: number, lo: number, hi: numb
 export function bindBuffers(
   ep: EntryPoint,
   buffers: Record<string, GPUBuffer | BufferRange | null | undefined>,
-  placeholder: () => GPUBuffer,
+  placeholder: (slot: number) => GPUBuffer,
   label: string,
 ): (GPUBuffer | BufferRange)[] {
   const out: (GPUBuffer | BufferRange)[] = [];
   for (const n of ep.bufferNames) {
     const b = buffers[n];
     if (b) out.push(b);
-    else if (ep.optional.has(n)) out.push(placeholder());
+    else if (ep.optional.has(n)) out.push(placeholder(out.length));
     else throw new GpuError(`${label}: ${ep.name} needs buffer '${n}' (it takes ${ep.bufferNames.join(', ')})`);
   }
   for (const n of Object.keys(buffers))

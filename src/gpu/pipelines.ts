@@ -16,6 +16,8 @@ export interface KernelSpec {
    * where each of its lines comes from. */
   prelude?: string;
   preludeLocations?: readonly string[];
+  /** Locations of the source's first lines (expanded includes; kernel.ts sourceLocations). */
+  sourceLocations?: readonly string[];
   /** The prelude's uniform arrays, whose lengths may be launch constants (kernel.ts uniform()). */
   uniformArrays?: readonly UniformArray[];
   /** The declaration's identity (two declarations may name the same file). */
@@ -67,15 +69,18 @@ export class PipelineCache {
     let k = this.pipelines.get(key);
     if (k) return k;
     const expanded = expandWgsl(spec.source, spec.flags, spec.consts, spec.file);
+    // Source lines of expanded includes name their lib file; the file's own lines keep their numbers.
+    const inc = spec.sourceLocations ?? [];
+    const sourceMap: (number | string)[] = inc.length ? expanded.lineMap.map((n) => (n <= inc.length ? inc[n - 1] : n - inc.length)) : expanded.lineMap;
     // WGSL directives (enable, requires, diagnostic) must come before every declaration: the
     // file's are moved in front of the prelude (blank lines keep the body's line numbers).
     const lines = expanded.code.split('\n');
     const directives: string[] = [];
-    const directiveMap: number[] = [];
+    const directiveMap: (number | string)[] = [];
     lines.forEach((l, i) => {
       if (!/^\s*(enable|requires|diagnostic)\b[^;]*;\s*(\/\/.*)?$/.test(l)) return;
       directives.push(l.trim());
-      directiveMap.push(expanded.lineMap[i]);
+      directiveMap.push(sourceMap[i]);
       lines[i] = '';
     });
     const head = directives.length ? directives.join('\n') + '\n' : '';
@@ -97,7 +102,7 @@ export class PipelineCache {
       prelude = plines.join('\n');
     }
     const code = head + prelude + lines.join('\n');
-    const lineMap: (number | string)[] = [...directiveMap, ...(spec.preludeLocations ?? []), ...expanded.lineMap];
+    const lineMap: (number | string)[] = [...directiveMap, ...(spec.preludeLocations ?? []), ...sourceMap];
     const name = `${spec.file}:${spec.entry}`;
     this.device.pushErrorScope('validation');
     try {

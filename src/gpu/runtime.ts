@@ -167,11 +167,13 @@ export class Gpu {
     return { created: this.bindGroups.misses, reused: this.bindGroups.hits, cached: this.bindGroups.size };
   }
 
-  private placeholderBuffer: GPUBuffer | null = null;
-  /** A small storage buffer to bind where a kernel variant ignores a binding (no bias, no mask). */
-  get placeholder(): GPUBuffer {
+  private readonly placeholderBuffers: GPUBuffer[] = [];
+  /** A small storage buffer to bind where a kernel variant ignores a binding (no bias, no mask):
+   * one per binding slot, so that an unused writable binding never aliases another unused one
+   * (WebGPU refuses a buffer bound writable twice in one dispatch). */
+  placeholder(slot: number): GPUBuffer {
     this.check();
-    return (this.placeholderBuffer ??= this.device.createBuffer({ size: 16, usage: TENSOR_USAGE, label: 'unused binding' }));
+    return (this.placeholderBuffers[slot] ??= this.device.createBuffer({ size: 16, usage: TENSOR_USAGE, label: `unused binding ${slot}` }));
   }
 
   /** Copies host data into a buffer. */
@@ -192,7 +194,7 @@ export class Gpu {
    */
   launch<P extends ParamDecls, Bn extends string>(ep: EntryPoint<P, Bn>, args: LaunchArgs<P, Bn>): void {
     const k = this.pipeline(ep, args);
-    const buffers = bindBuffers(ep as EntryPoint, args.buffers as Record<string, GPUBuffer | BufferRange | null>, () => this.placeholder, args.label);
+    const buffers = bindBuffers(ep as EntryPoint, args.buffers as Record<string, GPUBuffer | BufferRange | null>, (slot) => this.placeholder(slot), args.label);
     const uniforms = ep.pack(args.params) ?? undefined;
     this.dispatch(k, { uniforms, buffers, workgroups: args.workgroups, label: args.label });
   }
@@ -204,6 +206,7 @@ export class Gpu {
       source: ep.source,
       prelude: ep.prelude,
       preludeLocations: ep.preludeLocations,
+      sourceLocations: ep.sourceLocations,
       uniformArrays: ep.uniformArrays,
       declId: ep.declId,
       entry: ep.entry,
@@ -441,7 +444,7 @@ export class Gpu {
     this.bindGroups.clear();
     this.pool.destroyFree();
     this.uniforms.destroy();
-    this.placeholderBuffer?.destroy();
+    for (const b of this.placeholderBuffers) b?.destroy();
     this.device.destroy();
     if (this.keepAlive) releaseKeepAlive(this.keepAlive);
   }

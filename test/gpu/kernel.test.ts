@@ -219,4 +219,27 @@ t('a WGSL error in an included file names that file and line; two declarations o
   y.dispose();
 });
 
+t('an expanded include takes the file\'s flags and constants; its errors name its line, the file\'s errors theirs', async () => {
+  const gpu = await testGpu();
+  const lib = { file: 'lib/flagged.wgsl', source: 'fn helper() -> f32 {\n//#if TWICE\n  return 2.0 * {BASE}.0;\n//#else\n  return {BASE}.0;\n//#endif\n}\n', expand: true };
+  const src = '@compute @workgroup_size(1) fn main() {\n  Y[0] = helper();\n}\n';
+  const k = defineKernel({ file: 'uses-flagged.wgsl', source: src, params: {}, buffers: { Y: write() }, entries: { main: ['Y'] }, includes: [lib] });
+  const y = ops.zeros(gpu, [1]);
+  for (const [twice, want] of [[false, 3], [true, 6]] as const) {
+    gpu.launch(k.main, { params: {}, buffers: { Y: y.buffer }, workgroups: [1], label: 'flagged', flags: { TWICE: twice }, consts: { BASE: 3 } });
+    assert.equal([...(await y.floats())], [want], `TWICE=${twice}`);
+  }
+  y.dispose();
+  const badLib = defineKernel({ file: 'uses-flagged.wgsl', source: src, params: {}, buffers: { Y: write() }, entries: { main: ['Y'] }, includes: [{ ...lib, source: lib.source.replace('2.0 *', 'oops *') }] });
+  await gpu.compile(badLib.main, { flags: { TWICE: true }, consts: { BASE: 1 } }).then(
+    () => assert.unreachable('compiled'),
+    (e: Error) => assert.match(e.message, /kernels\/lib\/flagged\.wgsl:3:/),
+  );
+  const badFile = defineKernel({ file: 'uses-flagged.wgsl', source: src.replace('helper()', 'helper() + nope'), params: {}, buffers: { Y: write() }, entries: { main: ['Y'] }, includes: [lib] });
+  await gpu.compile(badFile.main, { flags: { TWICE: false }, consts: { BASE: 1 } }).then(
+    () => assert.unreachable('compiled'),
+    (e: Error) => assert.match(e.message, /kernels\/uses-flagged\.wgsl:2:/),
+  );
+});
+
 t.run();
