@@ -4,8 +4,8 @@
 // entry here and its export line in src/ops/elementwise.ts; nothing else.
 //
 // WGSL expressions see x (T: f32 or vec4f), a (f32: the op's scalar) and, in the derivative,
-// y (the forward output), plus the helpers of kernels/elementwise.wgsl (gelu_parts,
-// gelu_tanh_t, spow) and kernels/lib/exp.wgsl (exp_neg, sigmoid_pair). A function or a
+// y (the forward output), plus the helpers of kernels/elementwise.wgsl (gelu_tanh_t, spow),
+// kernels/lib/gelu.wgsl (gelu_parts) and kernels/lib/exp.wgsl (exp_neg, sigmoid_pair). A function or a
 // derivative may be a block of statements ending in `return`. The gradient rule of every unary
 // op is the one in src/ops/elementwise.ts (`unary`): gy times this derivative.
 import { normalCdf, normalPdf, sigmoid64 } from './float64.ts';

@@ -2,6 +2,7 @@
 // in elementwise-table.ts, their fused derivative kernel, and fill.
 import source from '../../kernels/elementwise.wgsl';
 import expLib from '../../kernels/lib/exp.wgsl';
+import geluLib from '../../kernels/lib/gelu.wgsl';
 import { ShapeError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
@@ -16,7 +17,7 @@ export const elementwiseKernel = defineKernel({
   file: 'elementwise.wgsl',
   source,
   generated: elementwiseWgsl(),
-  includes: [{ file: 'lib/exp.wgsl', source: expLib }],
+  includes: [{ file: 'lib/exp.wgsl', source: expLib }, { file: 'lib/gelu.wgsl', source: geluLib }],
   // n: output elements (vec4s when VEC4); alpha: the unary op's scalar; zero: 0, read at run
   // time to make a NaN (a constant NaN is a shader-creation error in WGSL).
   params: { n: 'u32', rank: 'u32', alpha: 'f32', zero: 'u32', dims: 'u32[8]', stridesA: 'u32[8]', stridesB: 'u32[8]' },
