@@ -35,12 +35,12 @@
 //   TA4    op(A) = A^T with A stored [K, M], M % 4 == 0: read as vec4 along m (matmul_sg
 //          also needs ROWS a multiple of 4 GROUP; see its transposed-A loop)
 //   F16    (WGT) operands rounded to f16 in workgroup memory (needs shader-f16)
+//   GELU, DGELU, RES, SCALE, EPILOOP: the epilogues of store() (needs VEC4C), below
 //   UB     (matmul_sg, as entry matmul_sg_ub) B read from the uniform array BU, which holds
 //          columns n0 .. n0 + nU - 1 of op(B): with TB4 rows n0 .. of B [N, K], a slab the
-//          launch binds per dispatch (columns n0 .. n0 + nU - 1 of C); with VEC4B all of B.
-//          On lavapipe a lane-divergent uniform load is straight-line gathers, a storage load
-//          a loop over the lanes (kernel.ts uniform()): the same speed on an AVX-512 EPYC,
-//          1.2-1.7x on an AVX2 one in the harness (scripts/issue11/matmul-harness.mjs UBOB=1).
+//          launch binds per dispatch; with VEC4B all of B. On lavapipe a lane-divergent
+//          uniform load is straight-line gathers, a storage load a loop over the lanes
+//          (kernel.ts uniform()): no faster on an AVX-512 EPYC, 1.2-1.7x on an AVX2 one.
 
 //#if SUBGROUPS
 enable subgroups;
@@ -75,6 +75,10 @@ alias CE = vec4f;
 //#else
 alias CE = f32;
 //#endif
+// The element type of kernels/lib/exp.wgsl and lib/gelu.wgsl (included) in the epilogues.
+alias T = vec4f;
+alias TU = vec4u;
+alias TI = vec4i;
 
 //#if !WGT
 override WG: u32 = 64u;
@@ -162,30 +166,7 @@ fn loadBRow(base: u32, n: u32) -> vec4f {
 //#endif
 //#endif
 
-fn biasAt(n: u32) -> vec4f {
-//#if BIAS
-  let nl = p.N - 1u;
-  return vec4f(bias[min(n, nl)], bias[min(n + 1u, nl)], bias[min(n + 2u, nl)], bias[min(n + 3u, nl)]);
-//#else
-  return vec4f(0.0);
-//#endif
-}
-
-// v: the sum with its bias (biasAt, loaded once per column by the caller: a lane stores many
-// rows of the same 4 columns, and 4 scalar bias loads per row cost as much as the k loop's
-// loads when K is short).
-fn store(b: u32, m: u32, n: u32, v: vec4f) {
-  if (m >= p.M || n >= p.N) { return; }
-//#if VEC4C
-  C[(b * p.cBatch + m * p.N + n) / 4u] = v;
-//#else
-  let base = b * p.cBatch + m * p.N;
-  C[base + n] = v.x;
-  if (n + 1u < p.N) { C[base + n + 1u] = v.y; }
-  if (n + 2u < p.N) { C[base + n + 2u] = v.z; }
-  if (n + 3u < p.N) { C[base + n + 3u] = v.w; }
-//#endif
-}
+// biasAt(n) and store(b, m, n, v) with the epilogues: kernels/lib/matmul-store.wgsl (included).
 
 //#if !WGT
 //#if SUBGROUPS
@@ -260,9 +241,19 @@ fn matmul_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 //#endif
   }
   let bv = biasAt(col);
+//#if EPILOOP
+  // A loop, not 32 inlined copies of an epilogue (which made the whole kernel 1.6x slower).
+  var outs = array<vec4f, {ROWS}u>(
+//#unroll R ROWS
+    acc{R} + bv,
+//#end
+  );
+  for (var r = 0u; r < {ROWS}u; r++) { store(b, row0 + r, col, outs[r]); }
+//#else
 //#unroll R ROWS
   store(b, row0 + {R}u, col, acc{R} + bv);
 //#end
+//#endif
 }
 //#endif
 
@@ -310,15 +301,11 @@ fn matmul_tiled(@builtin(global_invocation_id) gid: vec3u) {
 // Global reads are vec4 where the layout allows (VEC4A, TA4, VEC4B, TB4), with consecutive
 // invocations on consecutive addresses; a vec4 read along k is scattered into the k-major
 // tile by component.
-// F16: the tiles hold f16, converted from f32 when staged, and are widened back to f32
-// before the multiply-add. A product of two f16 values has at most 22 significant bits, so
-// the f32 fma forms it exactly; the only f16 error is the rounding of each operand (relative
-// 2^-11, or absolute 2^-25 for |x| < 2^-14, where f16 is subnormal). Products or sums kept in
-// f16 would add an f16 rounding per term (2^-11 * K over a K-term sum), overflow past 65504
-// and lose small products to f16's subnormal range, for no gain: a mixed f16 product still
-// needs a conversion per term before an f32 add. Half-size tiles are the gain: twice the
-// tile per byte of workgroup memory and half the workgroup-memory traffic per multiply-add.
-// Operands beyond f16's range (|x| > 65504) are outside this variant's domain.
+// F16: the tiles hold f16 (converted when staged), widened to f32 before the multiply-add:
+// a product of two f16 values is exact in f32, so the only f16 error is each operand's
+// rounding (2^-11 relative, 2^-25 absolute below 2^-14). f16 products or sums would add a
+// rounding per term and overflow past 65504 for no gain; the gain is half-size tiles (twice
+// the tile per byte of workgroup memory). Operands past 65504 are outside its domain.
 //
 // Template constants: BM, BN, BK (tile), TM, TN (per invocation; multiples of 4), THREADS =
 // (BM / TM) * (BN / TN), LA = BM * BK / 4 / THREADS and LB = BN * BK / 4 / THREADS (vec4s

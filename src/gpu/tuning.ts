@@ -4,6 +4,14 @@
 import { ValueError } from '../errors.ts';
 
 export interface Tuning {
+  /** Fused linear layers (src/ops/matmul.ts linearResidual, mlpGelu: GELU, LayerScale and the
+   * residual add in the matmul's store) instead of separate elementwise dispatches; the same
+   * bits either way (default true; false for comparisons). */
+  fuseEpilogues: boolean;
+  /** With fuseEpilogues, also the GELU gradient in the store of the matmul that makes it
+   * (null: on GPUs, off on CPU adapters, where it measured slower than matmul + the separate
+   * gelu backward: 10.2-11.4 against 8.3-8.8 ms at 4128x96x384 on lavapipe). */
+  fuseGeluBackward: boolean | null;
   /** 'auto' variants follow the choices measured by autotune() (src/gpu/autotune.ts) for the
    * shape classes measured on this adapter. null: on for GPUs, off for CPU adapters (lavapipe,
    * SwiftShader), whose fixed defaults are their measured best. */
@@ -65,6 +73,8 @@ export interface MatmulTile {
 
 export function defaultTuning(): Tuning {
   return {
+    fuseEpilogues: true,
+    fuseGeluBackward: null,
     autotune: null,
     matmul: { variant: 'auto', rows: 32, group: null, threads: null, tile: null, allowF16: false, uniformB: null },
     attention: { variant: 'auto', layout: null, tile: null },
@@ -85,6 +95,7 @@ export function laneGroup(subgroupMinSize: number): 0 | 4 | 8 {
 /** The type of each field whose default is null (its value when set): setTuning's check. */
 export const NULLABLE_TUNING: Readonly<Record<string, 'boolean' | 'number' | 'object'>> = {
   autotune: 'boolean',
+  fuseGeluBackward: 'boolean',
   'matmul.group': 'number',
   'matmul.threads': 'number',
   'matmul.tile': 'object',

@@ -1,8 +1,10 @@
 // How a launch of the subgroup matmul (kernels/matmul.wgsl matmul_sg) is cut up: groups of
 // lanes per workgroup, balanced over the CPU driver's threads, and the slabs of B read through
 // uniform bindings (matmul_sg_ub): pure functions of the shape and the device's limits, and
-// the launch's geometry types (here so that src/launch/matmul.ts and this file form no cycle).
+// the launch's geometry types (here so that src/launch/matmul.ts and this file form no cycle),
+// and the variants' workgroup tiles (which a device can run, and their names in autotune's cache).
 import type { Gpu } from '../gpu/runtime.ts';
+import type { MatmulTile } from '../gpu/tuning.ts';
 
 /** One launch's geometry after batch folding: C[b] = op(A[b]) @ op(B[b]) for b < batch. */
 export interface MatmulShape {
@@ -22,6 +24,10 @@ export interface MatmulBuffers {
   /** Element strides between batch entries of a and b (0: broadcast). */
   aBatch: number;
   bBatch: number;
+  /** A fused epilogue's buffers (kernels/matmul.wgsl E, S, P), each [batch, M, N] except S [N]. */
+  e?: GPUBuffer | null;
+  s?: GPUBuffer | null;
+  p?: GPUBuffer | null;
 }
 
 const MAX_UNIFORM_SLABS = 3;
@@ -96,4 +102,55 @@ export function sgGroups(blocks: number, others: number, max: number, maxWg: num
     if (cost <= bestCost) [best, bestCost] = [g, cost];
   }
   return best;
+}
+
+/** A variant with its tile: what one launch runs. */
+export interface MatmulChoice {
+  kind: 'subgroup' | 'tiled' | 'tiled-wg' | 'f16';
+  /** The workgroup tile ('tiled-wg' and 'f16'). */
+  tile?: MatmulTile;
+}
+
+/** 'tiled-wg' and 'f16' tile when gpu.tuning.matmul.tile is null: 256 invocations of 4x4, a
+ * common choice that fits WebGPU's default 16 KiB of workgroup memory double-buffered. */
+export const MATMUL_DEFAULT_TILE: MatmulTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+/** The tiles autotune() measures: small matrices, the default, taller invocation blocks, and
+ * the 128 x 128 tile of 8 x 8 blocks that hand-written CUDA SGEMMs use for large matrices. */
+export const MATMUL_TILES: readonly MatmulTile[] = [
+  { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 },
+  MATMUL_DEFAULT_TILE,
+  { bm: 64, bn: 64, bk: 16, tm: 8, tn: 4 },
+  { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 },
+  { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
+];
+
+export const matmulTileName = (t: MatmulTile): string => `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}`;
+
+/** A choice as autotune names it: 'subgroup', 'tiled', 'tiled-wg 64x64x16/4x4', 'f16 ...'. */
+export const matmulChoiceName = (c: MatmulChoice): string => (c.tile ? `${c.kind} ${matmulTileName(c.tile)}` : c.kind);
+
+/** The inverse of matmulChoiceName, or null for a name this code does not know (an old cache). */
+export function parseMatmulChoice(name: string): MatmulChoice | null {
+  const m = /^(subgroup|tiled)$|^(tiled-wg|f16) (\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(name);
+  if (!m) return null;
+  if (m[1]) return { kind: m[1] as 'subgroup' | 'tiled' };
+  const [bm, bn, bk, tm, tn] = m.slice(3).map(Number);
+  return { kind: m[2] as 'tiled-wg' | 'f16', tile: { bm, bn, bk, tm, tn } };
+}
+
+/** Why this device cannot run a tile (null: it can): its shape, its invocation count or its
+ * workgroup memory (two k-steps of both operand tiles, 4 bytes an element, 2 in f16). */
+export function matmulTileProblem(gpu: Gpu, t: MatmulTile, f16: boolean): string | null {
+  const { bm, bn, bk, tm, tn } = t;
+  if (![bm, bn, bk, tm, tn].every((x) => Number.isInteger(x) && x > 0) || tm % 4 || tn % 4 || bk % 4 || bm % tm || bn % tn)
+    return `tile ${matmulTileName(t)} needs positive integers with tm, tn and bk multiples of 4, bm a multiple of tm and bn of tn`;
+  const threads = (bm / tm) * (bn / tn);
+  if (((bm * bk) / 4) % threads || ((bn * bk) / 4) % threads)
+    return `tile ${matmulTileName(t)}: the ${bm}x${bk} and ${bk}x${bn} operand tiles do not split into whole vec4s per invocation (${threads} invocations)`;
+  const maxInv = Math.min(gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.limits.maxComputeWorkgroupSizeX);
+  if (threads > maxInv) return `tile ${matmulTileName(t)} needs ${threads} invocations per workgroup; this device allows ${maxInv}`;
+  const bytes = 2 * bk * (bm + bn) * (f16 ? 2 : 4);
+  if (bytes > gpu.limits.maxComputeWorkgroupStorageSize)
+    return `tile ${matmulTileName(t)} needs ${bytes} bytes of workgroup memory; this device allows ${gpu.limits.maxComputeWorkgroupStorageSize}`;
+  return null;
 }

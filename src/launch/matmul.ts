@@ -2,17 +2,20 @@
 // a bias epilogue, the choice of kernel variant (gpu.tuning.matmul, or the autotuned choice
 // per shape class), and the family's autotune description (matmulTuner).
 import source from '../../kernels/matmul.wgsl';
+import expLib from '../../kernels/lib/exp.wgsl';
+import geluLib from '../../kernels/lib/gelu.wgsl';
+import storeLib from '../../kernels/lib/matmul-store.wgsl';
 import { laneGroup } from '../gpu/tuning.ts';
 import { ShapeError, GpuError, ValueError } from '../errors.ts';
 import { autotuneEnabled, choice as tunedChoice, hash32, noteSeen, type Trial, type Tuner } from '../gpu/autotune.ts';
 import { defineKernel, read, uniform, write } from '../gpu/kernel.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import type { MatmulTile, Tuning } from '../gpu/tuning.ts';
+import type { Tuning } from '../gpu/tuning.ts';
 import { Rng } from '../rng.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { broadcastShapes, checkInputs, prod } from './util.ts';
-import { sgGroups, uniformSlabs, type MatmulBuffers, type MatmulShape } from './matmul-geometry.ts';
-export { uniformBByDefault } from './matmul-geometry.ts';
+import { MATMUL_DEFAULT_TILE, MATMUL_TILES, matmulChoiceName, matmulTileProblem, parseMatmulChoice, sgGroups, uniformSlabs, type MatmulBuffers, type MatmulChoice, type MatmulShape } from './matmul-geometry.ts';
+export { uniformBByDefault, MATMUL_DEFAULT_TILE, MATMUL_TILES, matmulTileName, matmulChoiceName, parseMatmulChoice, matmulTileProblem, type MatmulChoice } from './matmul-geometry.ts';
 
 export type { MatmulShape };
 
@@ -28,15 +31,22 @@ export const matmulKernel = defineKernel({
     // Columns n0 .. n0 + nU - 1 of C, the ones a uniform slab of B holds (matmul_sg_ub; the
     // other entries take n0 = 0, nU = N).
     n0: 'u32', nU: 'u32',
+    // 0, read at run time (the RES epilogue ORs it into a product so that it is rounded alone).
+    zero: 'u32',
   },
+  includes: [{ file: 'lib/exp.wgsl', source: expLib }, { file: 'lib/gelu.wgsl', source: geluLib }, { file: 'lib/matmul-store.wgsl', source: storeLib, expand: true }],
   // AE, BE, CE: vec4f or f32 by flag (VEC4A or TA4; VEC4B or TB4; VEC4C), aliases in the file.
   // BU: B (or a slab of it) as a uniform array of UBN vec4s (flag UB).
-  buffers: { A: read('AE'), B: read('BE'), BU: uniform('vec4f', '{UBN}'), bias: read('f32', { optional: true }), C: write('CE') },
+  // E, S, P: the epilogues' input, scale and saved pre-epilogue value (flags GELU, DGELU, RES).
+  buffers: {
+    A: read('AE'), B: read('BE'), BU: uniform('vec4f', '{UBN}'), bias: read('f32', { optional: true }), C: write('CE'),
+    E: read('CE', { optional: true }), S: read('f32', { optional: true }), P: write('CE', { optional: true }),
+  },
   entries: {
-    matmul_sg: ['A', 'B', 'bias', 'C'],
-    matmul_sg_ub: ['A', 'BU', 'bias', 'C'],
-    matmul_tiled: ['A', 'B', 'bias', 'C'],
-    matmul_wg: ['A', 'B', 'bias', 'C'],
+    matmul_sg: ['A', 'B', 'bias', 'C', 'E', 'S', 'P'],
+    matmul_sg_ub: ['A', 'BU', 'bias', 'C', 'E', 'S', 'P'],
+    matmul_tiled: ['A', 'B', 'bias', 'C', 'E', 'S', 'P'],
+    matmul_wg: ['A', 'B', 'bias', 'C', 'E', 'S', 'P'],
   },
 });
 
@@ -51,6 +61,17 @@ export interface MatmulOptions {
   bias?: Tensor;
 }
 
+/**
+ * An elementwise step fused into the matmul's store, after the bias (v = op(a) op(b) + bias;
+ * kernels/matmul.wgsl, every variant; N a multiple of 4). Each rounds as the separate ops it
+ * replaces, so the result is bit for bit theirs:
+ * - gelu: C = gelu(v) (exact erf), v kept as the pre-activation for the backward;
+ * - geluBackward: C = v * gelu'(pre), pre [..., M, N] the forward's pre-activation;
+ * - residual: C = residual + scale * v (scale [N], LayerScale; without it C = residual + v),
+ *   residual [..., M, N]; v kept for LayerScale's gradient.
+ */
+export type MatmulEpilogue = { op: 'gelu' } | { op: 'geluBackward'; pre: Tensor } | { op: 'residual'; residual: Tensor; scale?: Tensor };
+
 /** Lanes that share A rows in the subgroup kernel: 8 where subgroups have 8 or more, else 4
  * (gpu.tuning.matmul.group forces 4 or 8 where the device allows it); 0 without subgroups. */
 function groupSize(gpu: Gpu): number {
@@ -64,57 +85,6 @@ function sgRows(gpu: Gpu): number {
   const rows = gpu.tuning.matmul.rows;
   if (!Number.isInteger(rows) || rows <= 0 || rows % 8) throw new ValueError(`matmul: gpu.tuning.matmul.rows = ${rows} is not a positive multiple of 8`);
   return rows;
-}
-
-/** A variant with its tile: what one launch runs. */
-export interface MatmulChoice {
-  kind: 'subgroup' | 'tiled' | 'tiled-wg' | 'f16';
-  /** The workgroup tile ('tiled-wg' and 'f16'). */
-  tile?: MatmulTile;
-}
-
-/** 'tiled-wg' and 'f16' tile when gpu.tuning.matmul.tile is null: 256 invocations of 4x4, a
- * common choice that fits WebGPU's default 16 KiB of workgroup memory double-buffered. */
-export const MATMUL_DEFAULT_TILE: MatmulTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
-/** The tiles autotune() measures: small matrices, the default, taller invocation blocks, and
- * the 128 x 128 tile of 8 x 8 blocks that hand-written CUDA SGEMMs use for large matrices. */
-export const MATMUL_TILES: readonly MatmulTile[] = [
-  { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 },
-  MATMUL_DEFAULT_TILE,
-  { bm: 64, bn: 64, bk: 16, tm: 8, tn: 4 },
-  { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 },
-  { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
-];
-
-export const matmulTileName = (t: MatmulTile): string => `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}`;
-
-/** A choice as autotune names it: 'subgroup', 'tiled', 'tiled-wg 64x64x16/4x4', 'f16 ...'. */
-export const matmulChoiceName = (c: MatmulChoice): string => (c.tile ? `${c.kind} ${matmulTileName(c.tile)}` : c.kind);
-
-/** The inverse of matmulChoiceName, or null for a name this code does not know (an old cache). */
-export function parseMatmulChoice(name: string): MatmulChoice | null {
-  const m = /^(subgroup|tiled)$|^(tiled-wg|f16) (\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(name);
-  if (!m) return null;
-  if (m[1]) return { kind: m[1] as 'subgroup' | 'tiled' };
-  const [bm, bn, bk, tm, tn] = m.slice(3).map(Number);
-  return { kind: m[2] as 'tiled-wg' | 'f16', tile: { bm, bn, bk, tm, tn } };
-}
-
-/** Why this device cannot run a tile (null: it can): its shape, its invocation count or its
- * workgroup memory (two k-steps of both operand tiles, 4 bytes an element, 2 in f16). */
-export function matmulTileProblem(gpu: Gpu, t: MatmulTile, f16: boolean): string | null {
-  const { bm, bn, bk, tm, tn } = t;
-  if (![bm, bn, bk, tm, tn].every((x) => Number.isInteger(x) && x > 0) || tm % 4 || tn % 4 || bk % 4 || bm % tm || bn % tn)
-    return `tile ${matmulTileName(t)} needs positive integers with tm, tn and bk multiples of 4, bm a multiple of tm and bn of tn`;
-  const threads = (bm / tm) * (bn / tn);
-  if (((bm * bk) / 4) % threads || ((bn * bk) / 4) % threads)
-    return `tile ${matmulTileName(t)}: the ${bm}x${bk} and ${bk}x${bn} operand tiles do not split into whole vec4s per invocation (${threads} invocations)`;
-  const maxInv = Math.min(gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.limits.maxComputeWorkgroupSizeX);
-  if (threads > maxInv) return `tile ${matmulTileName(t)} needs ${threads} invocations per workgroup; this device allows ${maxInv}`;
-  const bytes = 2 * bk * (bm + bn) * (f16 ? 2 : 4);
-  if (bytes > gpu.limits.maxComputeWorkgroupStorageSize)
-    return `tile ${matmulTileName(t)} needs ${bytes} bytes of workgroup memory; this device allows ${gpu.limits.maxComputeWorkgroupStorageSize}`;
-  return null;
 }
 
 /** The fixed choice when nothing is tuned: the subgroup kernel where subgroups of at least 4
@@ -214,14 +184,36 @@ export function matmulPlan(a: Tensor, b: Tensor, transA: boolean, transB: boolea
  * cannot run (named in the message).
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  return matmulWith(a, b, opts, null).out;
+}
+
+/**
+ * matmul() with a fused epilogue (MatmulEpilogue): { out, kept }, kept the value before the
+ * epilogue (v) where the epilogue keeps it (gelu, residual), else null.
+ * @throws ShapeError as matmul(), and naming the epilogue's tensor whose shape does not fit
+ * (pre and residual must be [...batch, M, N], scale [N]) or an N that is not a multiple of 4.
+ */
+export function matmulEpilogue(a: Tensor, b: Tensor, opts: MatmulOptions, epilogue: MatmulEpilogue): { out: Tensor; kept: Tensor | null } {
+  return matmulWith(a, b, opts, epilogue);
+}
+
+function matmulWith(a: Tensor, b: Tensor, opts: MatmulOptions, epi: MatmulEpilogue | null): { out: Tensor; kept: Tensor | null } {
   const transA = !!opts.transA;
   const transB = !!opts.transB;
   const bias = opts.bias;
-  const gpu = checkInputs('matmul', bias ? [a, b, bias] : [a, b]);
+  const extra = !epi ? [] : epi.op === 'geluBackward' ? [epi.pre] : epi.op === 'residual' ? [epi.residual, ...(epi.scale ? [epi.scale] : [])] : [];
+  const gpu = checkInputs('matmul', [a, b, ...(bias ? [bias] : []), ...extra]);
   let { batchShape, M, N, K, batch, aBatch, bBatch } = matmulPlan(a, b, transA, transB);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== N))
     throw new ShapeError(`matmul: bias ${fmtShape(bias.shape)} must have shape [${N}] for ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
   const outShape = [...batchShape, M, N];
+  if (epi) {
+    const what = `matmul ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} with the ${epi.op} epilogue`;
+    if (N % 4 !== 0) throw new ShapeError(`${what}: the output's last dimension ${N} must be a multiple of 4`);
+    const full = epi.op === 'geluBackward' ? { name: 'pre', t: epi.pre } : epi.op === 'residual' ? { name: 'residual', t: epi.residual } : null;
+    if (full && full.t.shape.join() !== outShape.join()) throw new ShapeError(`${what}: ${full.name} ${fmtShape(full.t.shape)} must have the output's shape ${fmtShape(outShape)}`);
+    if (epi.op === 'residual' && epi.scale && (epi.scale.rank !== 1 || epi.scale.shape[0] !== N)) throw new ShapeError(`${what}: scale ${fmtShape(epi.scale.shape)} must have shape [${N}]`);
+  }
   // A shared (unbatched) B and a plain A: one tall matmul instead of a batch of short ones,
   // unless the tall one would need more row blocks than a dispatch dimension allows.
   let foldedBatch = batch;
@@ -230,11 +222,15 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     foldedBatch = 1;
     aBatch = 0;
   }
-  const label = `matmul ${fmtShape(a.shape)}${transA ? 'ᵀ' : ''}@${fmtShape(b.shape)}${transB ? 'ᵀ' : ''}${bias ? '+bias' : ''}`;
+  const label = `matmul ${fmtShape(a.shape)}${transA ? 'ᵀ' : ''}@${fmtShape(b.shape)}${transB ? 'ᵀ' : ''}${bias ? '+bias' : ''}${epi ? ` ${epi.op}` : ''}`;
   const shape: MatmulShape = { M, N, K, batch: foldedBatch, transA, transB };
   const c = new Tensor(gpu, outShape, 'f32', undefined, 'matmul');
-  launchMatmul(gpu, resolveChoice(gpu, shape), shape, { a: a.buffer, b: b.buffer, bias: bias?.buffer ?? null, c: c.buffer, aBatch, bBatch }, label);
-  return c;
+  const kept = epi && epi.op !== 'geluBackward' ? new Tensor(gpu, outShape, 'f32', undefined, 'matmul (before its epilogue)') : null;
+  const buffers: MatmulBuffers = { a: a.buffer, b: b.buffer, bias: bias?.buffer ?? null, c: c.buffer, aBatch, bBatch, p: kept?.buffer ?? null };
+  if (epi?.op === 'geluBackward') buffers.e = epi.pre.buffer;
+  if (epi?.op === 'residual') [buffers.e, buffers.s] = [epi.residual.buffer, epi.scale?.buffer ?? null];
+  launchMatmul(gpu, resolveChoice(gpu, shape), shape, buffers, label, epi);
+  return { out: c, kept };
 }
 
 function resolveChoice(gpu: Gpu, shape: MatmulShape): MatmulChoice {
@@ -251,19 +247,23 @@ function resolveChoice(gpu: Gpu, shape: MatmulShape): MatmulChoice {
 }
 
 /** Encodes one matmul of the given geometry with the given kernel (C [batch, M, N] dense). */
-function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: MatmulBuffers, label: string): void {
+function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: MatmulBuffers, label: string, epi: MatmulEpilogue | null = null): void {
   const { M, N, K, transA, transB } = s;
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   // Element strides of op(A) (m, k) and op(B) (k, n); a transpose only swaps them.
   const [sAm, sAk] = transA ? [1, M] : [K, 1];
   const [sBk, sBn] = transB ? [1, K] : [N, 1];
-  const params = { M, N, K, batch: s.batch, sAm, sAk, sBk, sBn, aBatch: buf.aBatch, bBatch: buf.bBatch, cBatch: M * N, n0: 0, nU: N };
-  const buffers = { A: buf.a, B: buf.b, bias: buf.bias, C: buf.c };
+  const params = { M, N, K, batch: s.batch, sAm, sAk, sBk, sBn, aBatch: buf.aBatch, bBatch: buf.bBatch, cBatch: M * N, n0: 0, nU: N, zero: 0 };
+  const epiBuffers = { E: buf.e ?? null, S: buf.s ?? null, P: buf.p ?? null };
+  const buffers = { A: buf.a, B: buf.b, bias: buf.bias, C: buf.c, ...epiBuffers };
   const tooBig = (rowsPerWg: number) => {
     if (Math.ceil(M / rowsPerWg) > maxWg || s.batch > maxWg)
       throw new ShapeError(`${label}: ${M} rows x ${s.batch} batches is more than one dispatch covers here; split the batch`);
   };
-  const common = { VEC4A: !transA && K % 4 === 0, VEC4B: !transB && N % 4 === 0, VEC4C: N % 4 === 0, BIAS: !!buf.bias };
+  const common = {
+    VEC4A: !transA && K % 4 === 0, VEC4B: !transB && N % 4 === 0, VEC4C: N % 4 === 0, BIAS: !!buf.bias,
+    GELU: epi?.op === 'gelu', DGELU: epi?.op === 'geluBackward', RES: epi?.op === 'residual', SCALE: epi?.op === 'residual' && !!buf.s, EPILOOP: !!epi,
+  };
   if (choice.kind === 'tiled-wg' || choice.kind === 'f16') {
     const t = choice.tile ?? MATMUL_DEFAULT_TILE;
     const why = matmulTileProblem(gpu, t, choice.kind === 'f16');
@@ -314,7 +314,7 @@ function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: Matmu
       consts: { ROWS: rows, GROUP: group, UBN: size / 16 },
       overrides: { WG: groups * group },
       params: { ...params, n0, nU },
-      buffers: { A: buf.a, BU: { buffer: buf.b, offset, size }, bias: buf.bias, C: buf.c },
+      buffers: { A: buf.a, BU: { buffer: buf.b, offset, size }, bias: buf.bias, C: buf.c, ...epiBuffers },
       workgroups,
       // A slab computes only its columns: the profile counts its FLOPs from this (matmulFlops).
       label: slabs.length > 1 ? `${label} columns ${n0}-${n0 + nU - 1}` : label,

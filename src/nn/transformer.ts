@@ -10,7 +10,8 @@ import type { Gpu } from '../gpu/runtime.ts';
 import { ShapeError } from '../errors.ts';
 import { Module, initConstant } from './module.ts';
 import { LayerNorm, Linear } from './layers.ts';
-import { add, gelu, mul } from '../ops/elementwise.ts';
+import { mul } from '../ops/elementwise.ts';
+import { linearResidual, mlpGelu, type ResidualOptions } from '../ops/matmul.ts';
 import { reshape, slice } from '../ops/layout.ts';
 import { attention } from '../ops/attention.ts';
 import { rope, type RopeTables } from '../ops/rope.ts';
@@ -70,8 +71,8 @@ export class Attention extends Module {
     this.kv = new Linear(gpu, dim, 2 * dim, { seed, name: `${name}.kv` });
     this.proj = new Linear(gpu, dim, dim, { seed, name: `${name}.proj`, std: Math.sqrt(1 / dim) / 2 });
   }
-  /** x: [B, L, dim] -> [B, L, dim]. */
-  forward(x: Tensor, opts: AttendOptions = {}): Tensor {
+  /** x: [B, L, dim] -> [B, L, dim]; with `then`, residual + scale * attn(x), fused into proj's store. */
+  forward(x: Tensor, opts: AttendOptions = {}, then?: ResidualOptions): Tensor {
     const [B, L] = x.shape;
     const H = this.heads;
     const D = this.headDim;
@@ -86,7 +87,8 @@ export class Attention extends Module {
     const k = reshape(slice(kv, 2, 0, 1), [B, L, this.dim]);
     const v = reshape(slice(kv, 2, 1, 2), [B, L, this.dim]);
     const o = attention(heads(this.q.forward(x), true), heads(k, true), heads(v, false), { mask: opts.mask, layout: 'blhd' });
-    return this.proj.forward(reshape(o, [B, L, this.dim]));
+    const flat = reshape(o, [B, L, this.dim]);
+    return then ? linearResidual(flat, this.proj, then) : this.proj.forward(flat);
   }
 }
 
@@ -99,8 +101,9 @@ export class Mlp extends Module {
     this.fc1 = new Linear(gpu, dim, hidden, { seed, name: `${name}.fc1` });
     this.fc2 = new Linear(gpu, hidden, dim, { seed, name: `${name}.fc2`, std: Math.sqrt(1 / hidden) / 2 });
   }
-  forward(x: Tensor): Tensor {
-    return this.fc2.forward(gelu(this.fc1.forward(x)));
+  /** x: [..., dim] -> [..., dim]; with `then`, residual + scale * mlp(x), fused (ops/matmul.ts mlpGelu). */
+  forward(x: Tensor, then?: ResidualOptions): Tensor {
+    return mlpGelu(x, this.fc1, this.fc2, then);
   }
 }
 
@@ -135,11 +138,9 @@ export class TransformerBlock extends Module {
   /** x: [B, L, dim] -> [B, L, dim]. */
   forward(x: Tensor, opts: AttendOptions = {}): Tensor {
     if (x.rank !== 3 || x.shape[2] !== this.dim) throw new ShapeError(`TransformerBlock: input ${x.shape.join('x')} must be [batch, tokens, ${this.dim}]`);
-    let a = this.attn.forward(this.norm1.forward(x), opts);
-    if (this.ls1) a = this.ls1.forward(a);
-    const h = add(x, a);
-    let m = this.mlp.forward(this.norm2.forward(h));
-    if (this.ls2) m = this.ls2.forward(m);
-    return add(h, m);
+    // x + ls1 * attn(norm1(x)), then h + ls2 * mlp(norm2(h)): LayerScale and the residual adds
+    // in the store of the last matmul of each branch (the same bits as separate ops).
+    const h = this.attn.forward(this.norm1.forward(x), opts, { residual: x, scale: this.ls1?.gamma });
+    return this.mlp.forward(this.norm2.forward(h), { residual: h, scale: this.ls2?.gamma });
   }
 }

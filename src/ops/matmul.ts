@@ -1,9 +1,14 @@
 // Batched matmul with optional transposes and a bias epilogue (kernels/matmul.wgsl,
-// src/launch/matmul.ts; the kernel variant comes from gpu.tuning.matmul).
+// src/launch/matmul.ts; the kernel variant comes from gpu.tuning.matmul), and the fused
+// linear layers built on its epilogues (linearResidual, mlpGelu): the same arithmetic as the
+// separate ops, bit for bit, in fewer dispatches (gpu.tuning.fuseEpilogues switches them off).
 import { record } from '../autograd.ts';
 import type { Tensor } from '../tensor.ts';
-import { matmul as launchMatmul, matmulPlan, type MatmulOptions } from '../launch/matmul.ts';
+import { ValueError } from '../errors.ts';
+import { matmul as launchMatmul, matmulEpilogue, matmulPlan, type MatmulOptions } from '../launch/matmul.ts';
+import { mul as launchMul, unaryBackward } from '../launch/elementwise.ts';
 import { sumToShape } from '../launch/reduce.ts';
+import { add as addOp, gelu as geluOp, mul as mulOp } from './elementwise.ts';
 
 export { matmulVariantFor, type MatmulOptions, type MatmulVariant } from '../launch/matmul.ts';
 
@@ -18,28 +23,117 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const bias = opts.bias;
   const c = launchMatmul(a, b, { transA, transB, bias });
   const inputs = bias ? [a, b, bias] : [a, b];
-  return record(c, 'matmul', inputs, (g) => {
-    // C = op(A) op(B): d op(A) = G op(B)^T, d op(B) = op(A)^T G.
-    let ga: Tensor | null = null;
-    let gb: Tensor | null = null;
-    if (a.requiresGrad) {
-      const full = !transA ? launchMatmul(g, b, { transB: !transB }) : launchMatmul(b, g, { transA: transB, transB: true });
-      ga = sumToShape(full, a.shape);
+  return record(c, 'matmul', inputs, (g) => matmulGrads(a, b, bias, transA, transB, g));
+}
+
+/**
+ * The gradients of C = op(a) op(b) (+ bias) for dC = g: [da, db, dbias] (null where not
+ * needed; da where needA, by default where a requires a gradient). `da` may come from a fused
+ * launch (the GELU gradient in its store): daLaunch.
+ */
+function matmulGrads(
+  a: Tensor, b: Tensor, bias: Tensor | undefined, transA: boolean, transB: boolean, g: Tensor,
+  needA = a.requiresGrad, daLaunch: (g: Tensor, b: Tensor, opts: MatmulOptions) => Tensor = launchMatmul,
+): (Tensor | null)[] {
+  // C = op(A) op(B): d op(A) = G op(B)^T, d op(B) = op(A)^T G.
+  let ga: Tensor | null = null;
+  let gb: Tensor | null = null;
+  if (needA) {
+    const full = !transA ? daLaunch(g, b, { transB: !transB }) : launchMatmul(b, g, { transA: transB, transB: true });
+    ga = sumToShape(full, a.shape);
+  }
+  if (b.requiresGrad) {
+    const { bBatch, batch } = matmulPlan(a, b, transA, transB);
+    if (bBatch === 0 && batch > 1 && !transA) {
+      // B was shared across the batch: fold the batch into the rows, one matmul sums it.
+      const M = a.shape[a.rank - 2];
+      const af = a.view([batch * M, a.shape[a.rank - 1]]);
+      const gf = g.view([batch * M, g.shape[g.rank - 1]]);
+      gb = (!transB ? launchMatmul(af, gf, { transA: true }) : launchMatmul(gf, af, { transA: true })).view(b.shape);
+    } else {
+      const full = !transB ? launchMatmul(a, g, { transA: !transA }) : launchMatmul(g, a, { transA: true, transB: transA });
+      gb = sumToShape(full, b.shape);
     }
-    if (b.requiresGrad) {
-      const { bBatch, batch } = matmulPlan(a, b, transA, transB);
-      if (bBatch === 0 && batch > 1 && !transA) {
-        // B was shared across the batch: fold the batch into the rows, one matmul sums it.
-        const M = a.shape[a.rank - 2];
-        const af = a.view([batch * M, a.shape[a.rank - 1]]);
-        const gf = g.view([batch * M, g.shape[g.rank - 1]]);
-        gb = (!transB ? launchMatmul(af, gf, { transA: true }) : launchMatmul(gf, af, { transA: true })).view(b.shape);
-      } else {
-        const full = !transB ? launchMatmul(a, g, { transA: !transA }) : launchMatmul(g, a, { transA: true, transB: transA });
-        gb = sumToShape(full, b.shape);
-      }
-    }
-    const gbias = bias?.requiresGrad ? sumToShape(g, bias.shape) : null;
-    return bias ? [ga, gb, gbias] : [ga, gb];
+  }
+  const gbias = bias?.requiresGrad ? sumToShape(g, bias.shape) : null;
+  return bias ? [ga, gb, gbias] : [ga, gb];
+}
+
+/** A linear layer's parameters, as torch.nn.Linear holds them: weight [out, in], bias [out]. */
+export interface LinearParams {
+  weight: Tensor;
+  bias?: Tensor | null;
+}
+
+/** What follows a linear layer: LayerScale (scale [out], optional) and a residual add. */
+export interface ResidualOptions {
+  residual: Tensor;
+  scale?: Tensor | null;
+}
+
+/** The gradients of out = residual + scale * p for dOut = g: [dp, dscale, dresidual]. */
+function residualGrads(g: Tensor, p: Tensor | null, scale: Tensor | null | undefined, residual: Tensor): [Tensor, Tensor | null, Tensor | null] {
+  const dp = scale ? launchMul(g, scale) : g;
+  const dscale = scale?.requiresGrad ? sumToShape(launchMul(g, p!), scale.shape) : null;
+  return [dp, dscale, residual.requiresGrad ? g : null];
+}
+
+/**
+ * residual + scale * (x W^T + b): a linear layer followed by LayerScale and a residual add
+ * (timm's `x + ls(proj(...))`), with LayerScale and the add in the matmul's store (two
+ * dispatches fewer forward, the same bits as linear, mul and add).
+ * x [..., in], weight [out, in], bias [out], scale [out], residual [..., out] -> [..., out].
+ * @throws ShapeError naming the tensor whose shape does not fit.
+ */
+export function linearResidual(x: Tensor, lin: LinearParams, r: ResidualOptions): Tensor {
+  const bias = lin.bias ?? undefined;
+  const scale = r.scale ?? undefined;
+  if (!x.gpu.tuning.fuseEpilogues || lin.weight.shape[0] % 4 !== 0) {
+    const p = matmul(x, lin.weight, { transB: true, bias });
+    return addOp(r.residual, scale ? mulOp(p, scale) : p);
+  }
+  const { out, kept } = matmulEpilogue(x, lin.weight, { transB: true, bias }, { op: 'residual', residual: r.residual, scale });
+  const inputs = [x, lin.weight, ...(bias ? [bias] : []), ...(scale ? [scale] : []), r.residual];
+  return record(out, 'linearResidual', inputs, (g) => {
+    const [dp, dscale, dres] = residualGrads(g, kept, scale, r.residual);
+    return [...matmulGrads(x, lin.weight, bias, false, true, dp), ...(scale ? [dscale] : []), dres];
+  });
+}
+
+/**
+ * timm's Mlp, fc2(gelu(fc1(x))), optionally followed by LayerScale and a residual add, with
+ * the exact-erf GELU in fc1's store (its pre-activation kept), LayerScale and the add in fc2's
+ * store and, where gpu.tuning.fuseGeluBackward allows, the GELU gradient in the store of the
+ * matmul that makes fc2's input gradient: three or four dispatches fewer per step than
+ * linear, gelu, linear, mul, add, with the same bits.
+ * x [..., in], fc1 weight [hidden, in], fc2 weight [out, hidden] -> [..., out] (residual
+ * [..., out] and scale [out] when given).
+ * @throws ShapeError naming the tensor whose shape does not fit.
+ */
+export function mlpGelu(x: Tensor, fc1: LinearParams, fc2: LinearParams, r?: ResidualOptions): Tensor {
+  const [b1, b2] = [fc1.bias ?? undefined, fc2.bias ?? undefined];
+  const scale = r?.scale ?? undefined;
+  if (scale && !r) throw new ValueError('mlpGelu: a scale needs a residual');
+  if (!x.gpu.tuning.fuseEpilogues || fc1.weight.shape[0] % 4 !== 0 || (r && fc2.weight.shape[0] % 4 !== 0)) {
+    const m = matmul(geluOp(matmul(x, fc1.weight, { transB: true, bias: b1 })), fc2.weight, { transB: true, bias: b2 });
+    return r ? addOp(r.residual, scale ? mulOp(m, scale) : m) : m;
+  }
+  const h = matmulEpilogue(x, fc1.weight, { transB: true, bias: b1 }, { op: 'gelu' });
+  const a = h.out;
+  const f2 = r ? matmulEpilogue(a, fc2.weight, { transB: true, bias: b2 }, { op: 'residual', residual: r.residual, scale }) : { out: launchMatmul(a, fc2.weight, { transB: true, bias: b2 }), kept: null };
+  const inputs = [x, fc1.weight, ...(b1 ? [b1] : []), fc2.weight, ...(b2 ? [b2] : []), ...(scale ? [scale] : []), ...(r ? [r.residual] : [])];
+  return record(f2.out, 'mlpGelu', inputs, (g) => {
+    const [dp, dscale, dres] = r ? residualGrads(g, f2.kept, scale, r.residual) : [g, null, null];
+    // fc2's input gradient goes through GELU' in the same store (d pre-activation directly),
+    // or, where that measured slower (CPU adapters: gpu.tuning.fuseGeluBackward), after it.
+    const pre = h.kept!;
+    const fused = x.gpu.tuning.fuseGeluBackward ?? !x.gpu.isLavapipe;
+    const geluGrad = fused
+      ? (gg: Tensor, w: Tensor, o: MatmulOptions) => matmulEpilogue(gg, w, o, { op: 'geluBackward', pre }).out
+      : (gg: Tensor, w: Tensor, o: MatmulOptions) => unaryBackward('gelu', pre, a, launchMatmul(gg, w, o));
+    // The hidden activation's gradient is always needed: it reaches fc1's parameters.
+    const [dh, dw2, db2] = matmulGrads(a, fc2.weight, b2, false, true, dp, true, geluGrad);
+    const [dx, dw1, db1] = matmulGrads(x, fc1.weight, b1, false, true, dh!);
+    return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : []), ...(r ? [...(scale ? [dscale] : []), dres] : [])];
   });
 }

@@ -73,9 +73,9 @@ test('modelLinears lists the linear layers of a training step (tiny preset, x1 a
     });
     model.dispose();
 
-    // Labels: 'matmul [a]ᵀ?@[b]ᵀ?(+bias)?' (src/launch/matmul.ts).
+    // Labels: 'matmul [a]ᵀ?@[b]ᵀ?(+bias)?( epilogue)?' (src/launch/matmul.ts).
     const parsed = labels.map((l) => {
-      const g = /^matmul \[([\dx]+)\](ᵀ?)@\[([\dx]+)\](ᵀ?)(\+bias)?$/.exec(l);
+      const g = /^matmul \[([\dx]+)\](ᵀ?)@\[([\dx]+)\](ᵀ?)(\+bias)?( gelu| geluBackward| residual)?$/.exec(l);
       assert.ok(g, `unexpected matmul label '${l}'`);
       return { a: g![1], tA: !!g![2], b: g![3], tB: !!g![4], bias: !!g![5] };
     });

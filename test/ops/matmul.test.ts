@@ -16,9 +16,15 @@ import { rng } from '../helpers/random.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { matmulVariantFor } from '../../src/ops/matmul.ts';
-import { MATMUL_DEFAULT_TILE, MATMUL_TILES, matmulTileName, matmulTileProblem, uniformBByDefault } from '../../src/launch/matmul.ts';
+import { MATMUL_DEFAULT_TILE, MATMUL_TILES, matmulEpilogue, matmulTileName, matmulTileProblem, uniformBByDefault } from '../../src/launch/matmul.ts';
+import { binary, unary, unaryBackward } from '../../src/launch/elementwise.ts';
+import { linearResidual, mlpGelu } from '../../src/ops/matmul.ts';
+import { backward } from '../../src/autograd.ts';
+import { normalCdf } from '../../src/launch/float64.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
 import type { MatmulTile } from '../../src/gpu/tuning.ts';
+import type { Tensor } from '../../src/tensor.ts';
+import { ShapeError } from '../../src/errors.ts';
 
 const t = suite('matmul');
 t.after.each(resetTuning);
@@ -438,6 +444,116 @@ t('bad input names the op and shapes; a bad tile or variant names the tuning fie
     gpu.tuning.matmul.threads = null;
     use(gpu, null);
   }
+});
+
+// The fused epilogues (kernels/matmul.wgsl GELU, DGELU, RES) must give the bits of the
+// separate ops they replace (matmul, then gelu / the gelu gradient / LayerScale's mul and the
+// residual add): the training step's numbers do not move when the model fuses them. Checked
+// in every variant (f16 too: the epilogue acts after its f32 sum), with the kept pre-epilogue
+// value equal to the plain matmul, on sizes off every tile and on a shared-B batch.
+t('fused epilogues: the bits of the separate ops, every variant', async () => {
+  const gpu = await testGpu();
+  const bits = async (x: Tensor, y: Tensor, what: string) => {
+    const [p, q] = [new Uint32Array((await x.floats()).buffer), new Uint32Array((await y.floats()).buffer)];
+    let diff = 0;
+    for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) diff++;
+    assert.is(diff, 0, `${what}: ${diff} of ${p.length} entries differ from the separate ops`);
+  };
+  const cases: [number[], number[], boolean][] = [[[37, 20], [44, 20], true], [[70, 36], [36, 68], false], [[3, 33, 8], [12, 8], true]];
+  for (const v of await variants()) {
+    use(gpu, v);
+    for (const [as, bs, transB] of cases) {
+      const M = as.slice(0, -1).reduce((x, y) => x * y, 1), K = as[as.length - 1], N = transB ? bs[0] : bs[1];
+      const outShape = [...as.slice(0, -1), N];
+      const rnd = (n: number, seed: number, scale = 2) => Float32Array.from(randomValues(n, seed, -scale, scale));
+      const a = ops.tensor(gpu, rnd(M * K, 1), as), b = ops.tensor(gpu, rnd(K * N, 2), bs), bias = ops.tensor(gpu, rnd(N, 3), [N]);
+      const pre = ops.tensor(gpu, rnd(M * N, 4, 4), outShape), residual = ops.tensor(gpu, rnd(M * N, 5), outShape), scale = ops.tensor(gpu, rnd(N, 6), [N]);
+      const what = `${v.name} ${as.join('x')} @ ${bs.join('x')}${transB ? 'ᵀ' : ''}`;
+      const plain = ops.matmul(a, b, { transB, bias });
+      const g = matmulEpilogue(a, b, { transB, bias }, { op: 'gelu' });
+      await bits(g.out, unary('gelu', plain), `${what} gelu`);
+      await bits(g.kept!, plain, `${what} gelu (kept)`);
+      const d = matmulEpilogue(a, b, { transB, bias }, { op: 'geluBackward', pre });
+      assert.is(d.kept, null);
+      await bits(d.out, unaryBackward('gelu', pre, unary('gelu', pre), plain), `${what} gelu backward`);
+      const r = matmulEpilogue(a, b, { transB, bias }, { op: 'residual', residual, scale });
+      await bits(r.out, binary('add', residual, binary('mul', plain, scale.view([1, N]))), `${what} residual + scale`);
+      await bits(r.kept!, plain, `${what} residual (kept)`);
+      const r2 = matmulEpilogue(a, b, { transB, bias }, { op: 'residual', residual });
+      await bits(r2.out, binary('add', residual, plain), `${what} residual`);
+      // and the float64 meaning of one of them, so that equal bits are not equal nonsense
+      if (v.kind !== 'f16') {
+        const p64 = ref.matmul(ref.f64(await a.floats()), ref.f64(await b.floats()), M, K, N, false, transB, ref.f64(await bias.floats()));
+        const s64 = await scale.floats(), r64 = await residual.floats();
+        assertClose(await r.out.floats(), p64.map((x, i) => r64[i] + s64[i % N] * x), TOL, `${what} residual + scale against float64`);
+      }
+    }
+  }
+  use(gpu, null);
+});
+
+t('fused epilogues: bad shapes name the epilogue and the tensor', async () => {
+  const gpu = await testGpu();
+  const a = ops.tensor(gpu, new Float32Array(6 * 8), [6, 8]), b = ops.tensor(gpu, new Float32Array(8 * 12), [8, 12]);
+  assert.throws(() => matmulEpilogue(a, b, {}, { op: 'geluBackward', pre: ops.tensor(gpu, new Float32Array(12), [1, 12]) }), (e: Error) => e instanceof ShapeError && /geluBackward epilogue: pre \[1x12\] must have the output's shape \[6x12\]/.test(e.message));
+  assert.throws(() => matmulEpilogue(a, b, {}, { op: 'residual', residual: ops.tensor(gpu, new Float32Array(72), [6, 12]), scale: ops.tensor(gpu, new Float32Array(6), [6]) }), (e: Error) => e instanceof ShapeError && /scale \[6\] must have shape \[12\]/.test(e.message));
+  const b3 = ops.tensor(gpu, new Float32Array(8 * 6), [8, 6]);
+  assert.throws(() => matmulEpilogue(a, b3, {}, { op: 'gelu' }), (e: Error) => e instanceof ShapeError && /last dimension 6 must be a multiple of 4/.test(e.message));
+});
+
+// The fused layers (src/ops/matmul.ts) against the same layers built from separate ops
+// (gpu.tuning.fuseEpilogues = false): output and every gradient bit for bit, with and without
+// LayerScale, a 3D input (the batch folded into the rows), in the default variant; and
+// mlpGelu's gradients against central differences of a float64 Mlp.
+t('fused linear layers: linearResidual and mlpGelu give the separate ops\' bits, forward and backward (GELU gradient fused or not)', async () => {
+  const gpu = await testGpu();
+  const [B, L, D, H] = [2, 7, 12, 20];
+  const rnd = (n: number, seed: number, s = 1) => Float32Array.from(randomValues(n, seed, -s, s));
+  const run = async (fuse: boolean, withScale: boolean, geluBackward: boolean | null = null) => {
+    gpu.tuning.fuseEpilogues = fuse;
+    gpu.tuning.fuseGeluBackward = geluBackward;
+    const P = (data: Float32Array, shape: number[], name: string) => ops.parameter(gpu, data, shape, name);
+    const x = P(rnd(B * L * D, 1), [B, L, D], 'x');
+    const pw = P(rnd(D * D, 2), [D, D], 'proj.w'), pb = P(rnd(D, 3), [D], 'proj.b');
+    const w1 = P(rnd(H * D, 4), [H, D], 'fc1.w'), b1 = P(rnd(H, 5), [H], 'fc1.b'), w2 = P(rnd(D * H, 6), [D, H], 'fc2.w'), b2 = P(rnd(D, 7), [D], 'fc2.b');
+    const s1 = P(rnd(D, 8), [D], 'ls1'), s2 = P(rnd(D, 9), [D], 'ls2');
+    const y = ops.tensor(gpu, rnd(B * L * D, 10), [B, L, D]);
+    const h = linearResidual(ops.mul(x, x), { weight: pw, bias: pb }, { residual: x, scale: withScale ? s1 : null });
+    const o = mlpGelu(h, { weight: w1, bias: b1 }, { weight: w2, bias: b2 }, { residual: h, scale: withScale ? s2 : null });
+    backward(ops.sum(ops.mul(o, y)));
+    const out = [await o.floats()];
+    for (const t of [x, pw, pb, w1, b1, w2, b2, ...(withScale ? [s1, s2] : [])]) out.push(await t.grad!.floats());
+    return out;
+  };
+  for (const [withScale, geluBackward] of [[true, true], [true, false], [false, true]] as const) {
+    const [fused, plain] = [await run(true, withScale, geluBackward), await run(false, withScale)];
+    const names = ['output', 'dx', 'dproj.w', 'dproj.b', 'dfc1.w', 'dfc1.b', 'dfc2.w', 'dfc2.b', 'dls1', 'dls2'];
+    fused.forEach((f, i) => {
+      const [p, q] = [new Uint32Array(f.buffer), new Uint32Array(plain[i].buffer)];
+      let diff = 0;
+      for (let j = 0; j < p.length; j++) if (p[j] !== q[j]) diff++;
+      assert.is(diff, 0, `${names[i]}${withScale ? '' : ' (no LayerScale)'}${geluBackward ? ' (GELU gradient fused)' : ''}: ${diff} of ${p.length} entries differ between fused and separate ops`);
+    });
+  }
+  gpu.tuning.fuseEpilogues = true;
+  gpu.tuning.fuseGeluBackward = null;
+  // Gradients of the fused Mlp with LayerScale and residual against float64 finite differences.
+  const [M, Di, Hi] = [5, 8, 12];
+  const gelu64 = (v: number) => v * normalCdf(v);
+  await checkGradients({
+    what: 'mlpGelu with LayerScale and residual',
+    gpu,
+    inputs: [
+      { data: randomValues(M * Di, 21, -2, 2), shape: [M, Di] }, { data: randomValues(Hi * Di, 22), shape: [Hi, Di] }, { data: randomValues(Hi, 23), shape: [Hi] },
+      { data: randomValues(Di * Hi, 24), shape: [Di, Hi] }, { data: randomValues(Di, 25), shape: [Di] }, { data: randomValues(Di, 26), shape: [Di] }, { data: randomValues(M * Di, 27), shape: [M, Di] },
+    ],
+    op: (x, w1, b1, w2, b2, s, r) => mlpGelu(x, { weight: w1, bias: b1 }, { weight: w2, bias: b2 }, { residual: r, scale: s }),
+    reference: (x, w1, b1, w2, b2, s, r) => {
+      const hid = ref.matmul(x, w1, M, Di, Hi, false, true, b1).map(gelu64);
+      const m = ref.matmul(hid, w2, M, Hi, Di, false, true, b2);
+      return m.map((v, i) => r[i] + s[i % Di] * v);
+    },
+  });
 });
 
 t.run();
