@@ -9,7 +9,7 @@ import type { Gpu } from '../gpu/runtime.ts';
 import { ShapeError, ValueError } from '../errors.ts';
 import { Module, initNormal } from '../nn/module.ts';
 import { Linear, RMSNorm } from '../nn/layers.ts';
-import { add } from '../ops/elementwise.ts';
+import { linearResidual } from '../ops/matmul.ts';
 import { siluGate } from '../ops/glu.ts';
 import { permute, reshape } from '../ops/layout.ts';
 import { attention } from '../ops/attention.ts';
@@ -62,15 +62,17 @@ export class Qwen3Attention extends Module {
     this.q_norm = new RMSNorm(gpu, hd, cfg.rmsNormEps, `${name}.q_norm`);
     this.k_norm = new RMSNorm(gpu, hd, cfg.rmsNormEps, `${name}.k_norm`);
   }
-  /** x [B, L, hidden], mask [B, L] (1 = token) -> [B, L, hidden]. */
-  forward(x: Tensor, mask: Tensor, tables: RopeTables): Tensor {
+  /** x [B, L, hidden], mask [B, L] (1 = token) -> [B, L, hidden]; plus `residual` when given,
+   * added in o_proj's store (ops/matmul.ts linearResidual, the same bits as a separate add). */
+  forward(x: Tensor, mask: Tensor, tables: RopeTables, residual?: Tensor): Tensor {
     const [B, L] = x.shape;
     const { numAttentionHeads: nh, numKeyValueHeads: nkv, headDim: hd } = this.cfg;
     const q = permute(rope(this.q_norm.forward(reshape(this.q_proj.forward(x), [B, L, nh, hd])), tables), [0, 2, 1, 3]);
     const k = permute(rope(this.k_norm.forward(reshape(this.k_proj.forward(x), [B, L, nkv, hd])), tables), [0, 2, 1, 3]);
     const v = permute(reshape(this.v_proj.forward(x), [B, L, nkv, hd]), [0, 2, 1, 3]);
     const o = attention(q, k, v, { mask, causal: true });
-    return this.o_proj.forward(reshape(permute(o, [0, 2, 1, 3]), [B, L, nh * hd]));
+    const flat = reshape(permute(o, [0, 2, 1, 3]), [B, L, nh * hd]);
+    return residual ? linearResidual(flat, this.o_proj, { residual }) : this.o_proj.forward(flat);
   }
 }
 
@@ -85,8 +87,10 @@ export class Qwen3MLP extends Module {
     this.up_proj = new Linear(gpu, H, I, { bias: false, seed, name: `${name}.up_proj` });
     this.down_proj = new Linear(gpu, I, H, { bias: false, seed, name: `${name}.down_proj`, std: Math.sqrt(1 / I) / 2 });
   }
-  forward(x: Tensor): Tensor {
-    return this.down_proj.forward(siluGate(this.gate_proj.forward(x), this.up_proj.forward(x)));
+  /** x [..., hidden] -> [..., hidden]; plus `residual` when given, added in down_proj's store. */
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    const g = siluGate(this.gate_proj.forward(x), this.up_proj.forward(x));
+    return residual ? linearResidual(g, this.down_proj, { residual }) : this.down_proj.forward(g);
   }
 }
 
@@ -103,8 +107,8 @@ export class Qwen3DecoderLayer extends Module {
     this.mlp = new Qwen3MLP(gpu, cfg, seed, `${name}.mlp`);
   }
   forward(h: Tensor, mask: Tensor, tables: RopeTables): Tensor {
-    const a = add(h, this.self_attn.forward(this.input_layernorm.forward(h), mask, tables));
-    return add(a, this.mlp.forward(this.post_attention_layernorm.forward(a)));
+    const a = this.self_attn.forward(this.input_layernorm.forward(h), mask, tables, h);
+    return this.mlp.forward(this.post_attention_layernorm.forward(a), a);
   }
 }
 

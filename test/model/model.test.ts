@@ -342,6 +342,32 @@ t('the objective: finite parts, every trainable parameter reached', async () => 
   model.dispose();
 });
 
+t('the fused epilogues (gpu.tuning.fuseEpilogues; ViT blocks and Qwen3 layers) give the separate ops\' loss and every gradient bit for bit', async () => {
+  const gpu = await testGpu();
+  const run = async (fuse: boolean) => {
+    gpu.tuning.fuseEpilogues = fuse;
+    const model = new RadFinderModel(gpu, cfg, 1);
+    const b = batch(gpu);
+    const parts = scope(() => {
+      const p = model.loss(b);
+      backward(p.total);
+      return p;
+    });
+    const out: [string, Float32Array][] = [['loss', Float32Array.of(await parts.total.item())]];
+    for (const [n, x] of model.namedParameters()) out.push([n, await x.grad!.floats()]);
+    model.dispose();
+    return out;
+  };
+  const [fused, plain] = [await run(true), await run(false)];
+  gpu.tuning.fuseEpilogues = true;
+  const differ = fused.filter(([n, f], i) => {
+    const [p, q] = [new Uint32Array(f.buffer), new Uint32Array(plain[i][1].buffer)];
+    return plain[i][0] !== n || p.some((x, j) => x !== q[j]);
+  });
+  assert.equal(differ.map(([n]) => n), [], 'loss or gradients that differ between fused and separate ops');
+  assert.ok(fused.some(([n]) => /mlp\.fc1\.weight/.test(n)) && fused.some(([n]) => /o_proj/.test(n)), 'sanity: the fused layers are in the model');
+});
+
 t('the report-side prompt loss: BCE of exp(t) cos(report, p_pos - p_neg) on the report labels, added with its weight', async () => {
   const gpu = await testGpu();
   const w = 0.75;
