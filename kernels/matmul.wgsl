@@ -35,7 +35,8 @@
 //   TA4    op(A) = A^T with A stored [K, M], M % 4 == 0: read as vec4 along m (matmul_sg
 //          also needs ROWS a multiple of 4 GROUP; see its transposed-A loop)
 //   F16    (WGT) operands rounded to f16 in workgroup memory (needs shader-f16)
-//   GELU, DGELU, RES, SCALE, EPILOOP: the epilogues of store() (needs VEC4C), below
+//   GELU, DGELU, RES, SCALE, KEEP, EPILOOP: the epilogues of store() (need VEC4C; store() is
+//          in kernels/lib/matmul-store.wgsl, included)
 //   UB     (matmul_sg, as entry matmul_sg_ub) B read from the uniform array BU, which holds
 //          columns n0 .. n0 + nU - 1 of op(B): with TB4 rows n0 .. of B [N, K], a slab the
 //          launch binds per dispatch; with VEC4B all of B. On lavapipe a lane-divergent

@@ -1,6 +1,6 @@
 // The matmul's store: the bias (biasAt) and C's write with its epilogues, shared by every
 // kernel of kernels/matmul.wgsl; included with `expand` (src/launch/matmul.ts), so the file's
-// flags apply: BIAS, VEC4C, and the epilogues GELU, DGELU, RES with SCALE (which need VEC4C).
+// flags apply: BIAS, VEC4C, and the epilogues GELU, DGELU, RES with SCALE, KEEP (need VEC4C).
 
 fn biasAt(n: u32) -> vec4f {
 //#if BIAS
@@ -18,14 +18,16 @@ fn store(b: u32, m: u32, n: u32, v: vec4f) {
   if (m >= p.M || n >= p.N) { return; }
 //#if VEC4C
   // Epilogues, each rounding as the separate elementwise ops it replaces (the same code,
-  // kernels/lib/gelu.wgsl), so a fused step gives the same bits: GELU C = gelu(v), v kept in P
-  // for the backward; DGELU C = v * gelu'(E), E the forward's pre-activation; RES C = E + S v
-  // (LayerScale S with SCALE, the residual E), v kept. The OR with a run-time zero rounds the
-  // product before the add, as the mul kernel does (no fused multiply-add).
+  // kernels/lib/gelu.wgsl), so a fused step gives the same bits: GELU C = gelu(v); DGELU
+  // C = v * gelu'(E), E the forward's pre-activation; RES C = E + S v (LayerScale S with SCALE,
+  // the residual E); KEEP writes v to P for the backward. The OR with a run-time zero rounds
+  // the product before the add, as the mul kernel does (no fused multiply-add).
   let i = (b * p.cBatch + m * p.N + n) / 4u;
   var y = v;
-//#if GELU
+//#if KEEP
   P[i] = v;
+//#endif
+//#if GELU
   y = v * gelu_parts(v).phi;
 //#endif
 //#if DGELU
@@ -33,7 +35,6 @@ fn store(b: u32, m: u32, n: u32, v: vec4f) {
   y = v * (g.phi + g.dens);
 //#endif
 //#if RES
-  P[i] = v;
   var s = v;
 //#if SCALE
   s = bitcast<vec4f>(bitcast<vec4u>(v * vec4f(S[n], S[n + 1u], S[n + 2u], S[n + 3u])) | vec4u(p.zero));

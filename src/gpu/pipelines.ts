@@ -68,9 +68,18 @@ export class PipelineCache {
     const key = `${spec.file}#${spec.declId ?? 0}|${spec.entry}|${recordKey(spec.flags)}|${recordKey(spec.consts)}|${recordKey(spec.overrides)}`;
     let k = this.pipelines.get(key);
     if (k) return k;
-    const expanded = expandWgsl(spec.source, spec.flags, spec.consts, spec.file);
-    // Source lines of expanded includes name their lib file; the file's own lines keep their numbers.
+    // Source lines of expanded includes name their lib file; the file's own lines keep their
+    // numbers (in compile errors below and in the preprocessor's own errors here).
     const inc = spec.sourceLocations ?? [];
+    let expanded;
+    try {
+      expanded = expandWgsl(spec.source, spec.flags, spec.consts, spec.file);
+    } catch (e) {
+      if (inc.length && e instanceof Error)
+        e.message = e.message.replace(/^([^:]+):(\d+)/, (all, f: string, n: string) =>
+          f !== spec.file ? all : Number(n) <= inc.length ? inc[Number(n) - 1].replace(/^kernels\//, '') : `${f}:${Number(n) - inc.length}`);
+      throw e;
+    }
     const sourceMap: (number | string)[] = inc.length ? expanded.lineMap.map((n) => (n <= inc.length ? inc[n - 1] : n - inc.length)) : expanded.lineMap;
     // WGSL directives (enable, requires, diagnostic) must come before every declaration: the
     // file's are moved in front of the prelude (blank lines keep the body's line numbers).

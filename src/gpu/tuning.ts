@@ -10,7 +10,7 @@ export interface Tuning {
   fuseEpilogues: boolean;
   /** With fuseEpilogues, also the GELU gradient in the store of the matmul that makes it
    * (null: on GPUs, off on CPU adapters, where it measured slower than matmul + the separate
-   * gelu backward: 10.2-11.4 against 8.3-8.8 ms at 4128x96x384 on lavapipe). */
+   * gelu backward: 10.4-11.4 against 8.1-8.8 ms at 4128x96x384 on lavapipe). */
   fuseGeluBackward: boolean | null;
   /** 'auto' variants follow the choices measured by autotune() (src/gpu/autotune.ts) for the
    * shape classes measured on this adapter. null: on for GPUs, off for CPU adapters (lavapipe,

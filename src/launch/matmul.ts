@@ -1,5 +1,5 @@
-// Launches of kernels/matmul.wgsl (no autograd): batched matmul with optional transposes and
-// a bias epilogue, the choice of kernel variant (gpu.tuning.matmul, or the autotuned choice
+// Launches of kernels/matmul.wgsl (no autograd): batched matmul with optional transposes, a
+// bias and the fused epilogues (MatmulEpilogue), the choice of kernel variant (gpu.tuning.matmul, or the autotuned choice
 // per shape class), and the family's autotune description (matmulTuner).
 import source from '../../kernels/matmul.wgsl';
 import expLib from '../../kernels/lib/exp.wgsl';
@@ -63,14 +63,15 @@ export interface MatmulOptions {
 
 /**
  * An elementwise step fused into the matmul's store, after the bias (v = op(a) op(b) + bias;
- * kernels/matmul.wgsl, every variant; N a multiple of 4). Each rounds as the separate ops it
- * replaces, so the result is bit for bit theirs:
+ * kernels/lib/matmul-store.wgsl, every variant; N a multiple of 4). Each rounds as the
+ * separate ops it replaces, so the result is bit for bit theirs:
  * - gelu: C = gelu(v) (exact erf), v kept as the pre-activation for the backward;
  * - geluBackward: C = v * gelu'(pre), pre [..., M, N] the forward's pre-activation;
  * - residual: C = residual + scale * v (scale [N], LayerScale; without it C = residual + v),
  *   residual [..., M, N]; v kept for LayerScale's gradient.
+ * `keep: false` (gelu, residual) skips writing v: inference, or no gradient that reads it.
  */
-export type MatmulEpilogue = { op: 'gelu' } | { op: 'geluBackward'; pre: Tensor } | { op: 'residual'; residual: Tensor; scale?: Tensor };
+export type MatmulEpilogue = { op: 'gelu'; keep?: boolean } | { op: 'geluBackward'; pre: Tensor } | { op: 'residual'; residual: Tensor; scale?: Tensor; keep?: boolean };
 
 /** Lanes that share A rows in the subgroup kernel: 8 where subgroups have 8 or more, else 4
  * (gpu.tuning.matmul.group forces 4 or 8 where the device allows it); 0 without subgroups. */
@@ -225,7 +226,7 @@ function matmulWith(a: Tensor, b: Tensor, opts: MatmulOptions, epi: MatmulEpilog
   const label = `matmul ${fmtShape(a.shape)}${transA ? 'ᵀ' : ''}@${fmtShape(b.shape)}${transB ? 'ᵀ' : ''}${bias ? '+bias' : ''}${epi ? ` ${epi.op}` : ''}`;
   const shape: MatmulShape = { M, N, K, batch: foldedBatch, transA, transB };
   const c = new Tensor(gpu, outShape, 'f32', undefined, 'matmul');
-  const kept = epi && epi.op !== 'geluBackward' ? new Tensor(gpu, outShape, 'f32', undefined, 'matmul (before its epilogue)') : null;
+  const kept = epi && epi.op !== 'geluBackward' && epi.keep !== false ? new Tensor(gpu, outShape, 'f32', undefined, 'matmul (before its epilogue)') : null;
   const buffers: MatmulBuffers = { a: a.buffer, b: b.buffer, bias: bias?.buffer ?? null, c: c.buffer, aBatch, bBatch, p: kept?.buffer ?? null };
   if (epi?.op === 'geluBackward') buffers.e = epi.pre.buffer;
   if (epi?.op === 'residual') [buffers.e, buffers.s] = [epi.residual.buffer, epi.scale?.buffer ?? null];
@@ -262,7 +263,7 @@ function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: Matmu
   };
   const common = {
     VEC4A: !transA && K % 4 === 0, VEC4B: !transB && N % 4 === 0, VEC4C: N % 4 === 0, BIAS: !!buf.bias,
-    GELU: epi?.op === 'gelu', DGELU: epi?.op === 'geluBackward', RES: epi?.op === 'residual', SCALE: epi?.op === 'residual' && !!buf.s, EPILOOP: !!epi,
+    GELU: epi?.op === 'gelu', DGELU: epi?.op === 'geluBackward', RES: epi?.op === 'residual', SCALE: epi?.op === 'residual' && !!buf.s, EPILOOP: !!epi, KEEP: !!buf.p,
   };
   if (choice.kind === 'tiled-wg' || choice.kind === 'f16') {
     const t = choice.tile ?? MATMUL_DEFAULT_TILE;

@@ -2,9 +2,9 @@
 // src/launch/matmul.ts; the kernel variant comes from gpu.tuning.matmul), and the fused
 // linear layers built on its epilogues (linearResidual, mlpGelu): the same arithmetic as the
 // separate ops, bit for bit, in fewer dispatches (gpu.tuning.fuseEpilogues switches them off).
-import { record } from '../autograd.ts';
-import type { Tensor } from '../tensor.ts';
+import { isGradEnabled, record } from '../autograd.ts';
 import { ValueError } from '../errors.ts';
+import type { Tensor } from '../tensor.ts';
 import { matmul as launchMatmul, matmulEpilogue, matmulPlan, type MatmulOptions } from '../launch/matmul.ts';
 import { mul as launchMul, unaryBackward } from '../launch/elementwise.ts';
 import { sumToShape } from '../launch/reduce.ts';
@@ -29,7 +29,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
 /**
  * The gradients of C = op(a) op(b) (+ bias) for dC = g: [da, db, dbias] (null where not
  * needed; da where needA, by default where a requires a gradient). `da` may come from a fused
- * launch (the GELU gradient in its store): daLaunch.
+ * launch (the GELU gradient in its store): daLaunch, which only a non-transposed a takes
+ * (refused otherwise, so that a fused step is never dropped silently).
  */
 function matmulGrads(
   a: Tensor, b: Tensor, bias: Tensor | undefined, transA: boolean, transB: boolean, g: Tensor,
@@ -38,6 +39,7 @@ function matmulGrads(
   // C = op(A) op(B): d op(A) = G op(B)^T, d op(B) = op(A)^T G.
   let ga: Tensor | null = null;
   let gb: Tensor | null = null;
+  if (transA && daLaunch !== launchMatmul) throw new ValueError('matmulGrads: a fused input-gradient launch needs a non-transposed a');
   if (needA) {
     const full = !transA ? daLaunch(g, b, { transB: !transB }) : launchMatmul(b, g, { transA: transB, transB: true });
     ga = sumToShape(full, a.shape);
@@ -71,32 +73,50 @@ export interface ResidualOptions {
   scale?: Tensor | null;
 }
 
-/** The gradients of out = residual + scale * p for dOut = g: [dp, dscale, dresidual]. */
-function residualGrads(g: Tensor, p: Tensor | null, scale: Tensor | null | undefined, residual: Tensor): [Tensor, Tensor | null, Tensor | null] {
-  const dp = scale ? launchMul(g, scale) : g;
+/** The gradients of out = residual + scale * p for dOut = g: [dp (null where not needed), dscale, dresidual]. */
+function residualGrads(g: Tensor, p: Tensor | null, scale: Tensor | undefined, residual: Tensor, needP: boolean): [Tensor | null, Tensor | null, Tensor | null] {
+  const dp = !needP ? null : scale ? launchMul(g, scale) : g;
   const dscale = scale?.requiresGrad ? sumToShape(launchMul(g, p!), scale.shape) : null;
   return [dp, dscale, residual.requiresGrad ? g : null];
 }
+
+/** Whether a linear layer's output [..., out] can take the residual epilogue as given (else the
+ * separate ops run, which also broadcast a residual or scale of another shape). */
+function fusable(x: Tensor, inShape: readonly number[], w: Tensor, r?: ResidualOptions): boolean {
+  const out = w.shape[0];
+  if (!x.gpu.tuning.fuseEpilogues || w.rank !== 2 || inShape.length < 2 || out % 4 !== 0) return false;
+  if (!r) return true;
+  const shape = [...inShape.slice(0, -1), out].join();
+  return r.residual.shape.join() === shape && (!r.scale || (r.scale.rank === 1 && r.scale.shape[0] === out));
+}
+
+/** Whether a fused op must keep what its backward reads (the recording rule of autograd.record). */
+const recording = (inputs: Tensor[]) => isGradEnabled() && inputs.some((t) => t.requiresGrad);
 
 /**
  * residual + scale * (x W^T + b): a linear layer followed by LayerScale and a residual add
  * (timm's `x + ls(proj(...))`), with LayerScale and the add in the matmul's store (two
  * dispatches fewer forward, the same bits as linear, mul and add).
  * x [..., in], weight [out, in], bias [out], scale [out], residual [..., out] -> [..., out].
- * @throws ShapeError naming the tensor whose shape does not fit.
+ * Other shapes that broadcast (a residual or scale of fewer dimensions), an `out` that is not a
+ * multiple of 4, or gpu.tuning.fuseEpilogues = false run the separate ops instead.
+ * @throws ShapeError naming the op and the shapes when they do not fit (matmul, mul and add's).
  */
 export function linearResidual(x: Tensor, lin: LinearParams, r: ResidualOptions): Tensor {
   const bias = lin.bias ?? undefined;
   const scale = r.scale ?? undefined;
-  if (!x.gpu.tuning.fuseEpilogues || lin.weight.shape[0] % 4 !== 0) {
+  if (!fusable(x, x.shape, lin.weight, r)) {
     const p = matmul(x, lin.weight, { transB: true, bias });
     return addOp(r.residual, scale ? mulOp(p, scale) : p);
   }
-  const { out, kept } = matmulEpilogue(x, lin.weight, { transB: true, bias }, { op: 'residual', residual: r.residual, scale });
   const inputs = [x, lin.weight, ...(bias ? [bias] : []), ...(scale ? [scale] : []), r.residual];
+  const keep = recording(inputs) && !!scale?.requiresGrad;
+  const { out, kept } = matmulEpilogue(x, lin.weight, { transB: true, bias }, { op: 'residual', residual: r.residual, scale, keep });
+  if (kept) out.own(kept);
   return record(out, 'linearResidual', inputs, (g) => {
-    const [dp, dscale, dres] = residualGrads(g, kept, scale, r.residual);
-    return [...matmulGrads(x, lin.weight, bias, false, true, dp), ...(scale ? [dscale] : []), dres];
+    const needP = x.requiresGrad || lin.weight.requiresGrad || !!bias?.requiresGrad;
+    const [dp, dscale, dres] = residualGrads(g, kept, scale, r.residual, needP);
+    return [...(dp ? matmulGrads(x, lin.weight, bias, false, true, dp) : bias ? [null, null, null] : [null, null]), ...(scale ? [dscale] : []), dres];
   });
 }
 
@@ -107,33 +127,47 @@ export function linearResidual(x: Tensor, lin: LinearParams, r: ResidualOptions)
  * matmul that makes fc2's input gradient: three or four dispatches fewer per step than
  * linear, gelu, linear, mul, add, with the same bits.
  * x [..., in], fc1 weight [hidden, in], fc2 weight [out, hidden] -> [..., out] (residual
- * [..., out] and scale [out] when given).
- * @throws ShapeError naming the tensor whose shape does not fit.
+ * [..., out] and scale [out] when given). Shapes the fused form does not take (see
+ * linearResidual) run the separate ops.
+ * @throws ShapeError naming the op and the shapes when they do not fit.
  */
 export function mlpGelu(x: Tensor, fc1: LinearParams, fc2: LinearParams, r?: ResidualOptions): Tensor {
   const [b1, b2] = [fc1.bias ?? undefined, fc2.bias ?? undefined];
   const scale = r?.scale ?? undefined;
-  if (scale && !r) throw new ValueError('mlpGelu: a scale needs a residual');
-  if (!x.gpu.tuning.fuseEpilogues || fc1.weight.shape[0] % 4 !== 0 || (r && fc2.weight.shape[0] % 4 !== 0)) {
+  const hiddenShape = [...x.shape.slice(0, -1), fc1.weight.shape[0]];
+  if (!fusable(x, x.shape, fc1.weight) || fc2.weight.rank !== 2 || (r && !fusable(x, hiddenShape, fc2.weight, r))) {
     const m = matmul(geluOp(matmul(x, fc1.weight, { transB: true, bias: b1 })), fc2.weight, { transB: true, bias: b2 });
     return r ? addOp(r.residual, scale ? mulOp(m, scale) : m) : m;
   }
-  const h = matmulEpilogue(x, fc1.weight, { transB: true, bias: b1 }, { op: 'gelu' });
-  const a = h.out;
-  const f2 = r ? matmulEpilogue(a, fc2.weight, { transB: true, bias: b2 }, { op: 'residual', residual: r.residual, scale }) : { out: launchMatmul(a, fc2.weight, { transB: true, bias: b2 }), kept: null };
   const inputs = [x, fc1.weight, ...(b1 ? [b1] : []), fc2.weight, ...(b2 ? [b2] : []), ...(scale ? [scale] : []), ...(r ? [r.residual] : [])];
-  return record(f2.out, 'mlpGelu', inputs, (g) => {
-    const [dp, dscale, dres] = r ? residualGrads(g, f2.kept, scale, r.residual) : [g, null, null];
+  const keep = recording(inputs);
+  const need1 = x.requiresGrad || fc1.weight.requiresGrad || !!b1?.requiresGrad;
+  const h = matmulEpilogue(x, fc1.weight, { transB: true, bias: b1 }, { op: 'gelu', keep: keep && need1 });
+  const a = h.out;
+  const f2 = r
+    ? matmulEpilogue(a, fc2.weight, { transB: true, bias: b2 }, { op: 'residual', residual: r.residual, scale, keep: keep && !!scale?.requiresGrad })
+    : { out: launchMatmul(a, fc2.weight, { transB: true, bias: b2 }), kept: null };
+  const out = f2.out;
+  // What the backward reads lives as long as the output (the hidden activation for fc2's
+  // weight gradient, the pre-activation for GELU', the pre-scale value for LayerScale's).
+  if (keep) out.own(a);
+  else a.dispose();
+  for (const t of [h.kept, f2.kept]) if (t) out.own(t);
+  return record(out, 'mlpGelu', inputs, (g) => {
+    const need2 = need1 || fc2.weight.requiresGrad || !!b2?.requiresGrad;
+    const [dp, dscale, dres] = r ? residualGrads(g, f2.kept, scale, r.residual, need2) : [g, null, null];
+    const none = (bias: unknown) => (bias ? [null, null, null] : [null, null]);
+    if (!dp) return [...none(b1), ...none(b2), ...(r ? [...(scale ? [dscale] : []), dres] : [])];
     // fc2's input gradient goes through GELU' in the same store (d pre-activation directly),
     // or, where that measured slower (CPU adapters: gpu.tuning.fuseGeluBackward), after it.
-    const pre = h.kept!;
+    const pre = h.kept;
     const fused = x.gpu.tuning.fuseGeluBackward ?? !x.gpu.isLavapipe;
     const geluGrad = fused
-      ? (gg: Tensor, w: Tensor, o: MatmulOptions) => matmulEpilogue(gg, w, o, { op: 'geluBackward', pre }).out
-      : (gg: Tensor, w: Tensor, o: MatmulOptions) => unaryBackward('gelu', pre, a, launchMatmul(gg, w, o));
-    // The hidden activation's gradient is always needed: it reaches fc1's parameters.
-    const [dh, dw2, db2] = matmulGrads(a, fc2.weight, b2, false, true, dp, true, geluGrad);
-    const [dx, dw1, db1] = matmulGrads(x, fc1.weight, b1, false, true, dh!);
+      ? (gg: Tensor, w: Tensor, o: MatmulOptions) => matmulEpilogue(gg, w, o, { op: 'geluBackward', pre: pre! }).out
+      : (gg: Tensor, w: Tensor, o: MatmulOptions) => unaryBackward('gelu', pre!, a, launchMatmul(gg, w, o));
+    // The hidden activation's gradient only where fc1's side needs it.
+    const [dh, dw2, db2] = matmulGrads(a, fc2.weight, b2, false, true, dp, need1, geluGrad);
+    const [dx, dw1, db1] = dh ? matmulGrads(x, fc1.weight, b1, false, true, dh) : none(b1);
     return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : []), ...(r ? [...(scale ? [dscale] : []), dres] : [])];
   });
 }

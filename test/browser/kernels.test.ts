@@ -5,7 +5,9 @@
 // f16) and every attention variant (subgroup, plain, tiled; forward and the gradients of q,
 // k and v) that the adapter runs; the results are compared here with the float64
 // references: f32 matmuls and attention at TOL, f16 within matmulErrorBound (its operands'
-// rounding), gradients against central differences of the float64 attention at GRAD.
+// rounding), gradients against central differences of the float64 attention at GRAD; and the
+// fused epilogues (mlpGelu with LayerScale and residual, output and gradients) bit for bit
+// against the separate ops.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type Server } from 'node:http';
@@ -118,6 +120,9 @@ t('kernels, gradients and training agree with float64 in headless Chromium', asy
       checkVariantMatmul(m);
     }
     for (const a of vr.attention) checkVariantAttention(a);
+    // The fused epilogues give the separate ops' bits in this browser's compiler too.
+    const [plain] = vr.epilogues.filter((e) => e.name === 'separate ops');
+    for (const e of vr.epilogues) e.values.forEach((v, i) => assert.equal(v, plain.values[i], `browser mlpGelu ${e.name}: ${['output', 'dx', 'dfc1', 'dfc2', 'dscale'][i]} against separate ops`));
     assert.equal(errors, [], 'no page errors');
   } finally {
     await browser.close();

@@ -8,7 +8,7 @@ import * as ops from '../../src/ops/index.ts';
 import { AdamW } from '../../src/optim/index.ts';
 import { MLP } from '../../src/nn/index.ts';
 import { backward } from '../../src/autograd.ts';
-import { scope } from '../../src/tensor.ts';
+import { scope, scopeAsync } from '../../src/tensor.ts';
 import { matmulVariantFor } from '../../src/ops/matmul.ts';
 import { MATMUL_DEFAULT_TILE, matmulTileProblem } from '../../src/launch/matmul.ts';
 import { attentionVariants } from '../../src/launch/attention.ts';
@@ -65,6 +65,9 @@ export interface VariantChecks {
   device: string;
   matmul: VariantMatmul[];
   attention: VariantAttention[];
+  /** mlpGelu with LayerScale and residual: output and gradients (x, fc1 weight, fc2 weight,
+   * scale) fused (GELU gradient fused or not) and from separate ops, to compare bit for bit. */
+  epilogues: { name: string; values: number[][] }[];
   /** Variants this adapter cannot run, with the reason. */
   skipped: string[];
 }
@@ -133,7 +136,7 @@ async function runChecks(): Promise<BrowserChecks> {
 /** The matmul variants this adapter runs (as test/ops/matmul.test.ts picks them in Node). */
 function matmulVariantsHere(gpu: Gpu, skipped: string[]): { variant: string; kind: VariantMatmul['kind']; uniformB?: boolean }[] {
   const out: { variant: string; kind: VariantMatmul['kind']; uniformB?: boolean }[] = [];
-  if (laneGroup(gpu.subgroupMinSize) > 0) out.push({ variant: 'subgroup', kind: 'subgroup', uniformB: false }, { variant: 'subgroup, B in uniform bindings', kind: 'subgroup', uniformB: true });
+  if (laneGroup(gpu.subgroupMinSize) > 0) out.push({ variant: 'subgroup', kind: 'subgroup', uniformB: false }, { variant: 'subgroup (uniform B)', kind: 'subgroup', uniformB: true });
   else skipped.push('matmul subgroup: no subgroups of 4 or more lanes');
   out.push({ variant: 'tiled', kind: 'tiled' });
   const wg = matmulTileProblem(gpu, MATMUL_DEFAULT_TILE, false);
@@ -187,7 +190,24 @@ async function runVariantChecks(): Promise<VariantChecks> {
     }
     gpu.tuning.attention.variant = 'auto';
     if (!attentionVariants(gpu).includes('subgroup')) skipped.push('attention subgroup: no subgroups of 4 or more lanes');
-    return { device: gpu.describe(), matmul, attention, skipped };
+    const epilogues: VariantChecks['epilogues'] = [];
+    for (const [name, fuse, geluBackward] of [['fused', true, null], ['fused, GELU gradient fused', true, true], ['separate ops', false, null]] as const) {
+      gpu.tuning.fuseEpilogues = fuse;
+      gpu.tuning.fuseGeluBackward = geluBackward;
+      const [D, Hd] = [8, 12];
+      const x = ops.parameter(gpu, seeded(2 * 5 * D, 51), [2, 5, D], 'x'), w1 = ops.parameter(gpu, seeded(Hd * D, 52), [Hd, D], 'w1');
+      const w2 = ops.parameter(gpu, seeded(D * Hd, 53), [D, Hd], 'w2'), s2 = ops.parameter(gpu, seeded(D, 54), [D], 's2');
+      const values = await scopeAsync(async () => {
+        const o = ops.mlpGelu(x, { weight: w1, bias: ops.tensor(gpu, seeded(Hd, 55), [Hd]) }, { weight: w2 }, { residual: x, scale: s2 });
+        backward(ops.sum(ops.mul(o, ops.tensor(gpu, seeded(2 * 5 * D, 56), [2, 5, D]))));
+        return [[...(await o.floats())], ...(await Promise.all([x, w1, w2, s2].map(async (t) => [...(await t.grad!.floats())])))];
+      });
+      epilogues.push({ name, values });
+      for (const t of [x, w1, w2, s2]) t.dispose();
+    }
+    gpu.tuning.fuseEpilogues = true;
+    gpu.tuning.fuseGeluBackward = null;
+    return { device: gpu.describe(), matmul, attention, epilogues, skipped };
   } finally {
     gpu.destroy();
   }

@@ -235,6 +235,11 @@ t('an expanded include takes the file\'s flags and constants; its errors name it
     () => assert.unreachable('compiled'),
     (e: Error) => assert.match(e.message, /kernels\/lib\/flagged\.wgsl:3:/),
   );
+  // The preprocessor's own errors name the lib's line or the file's, not the joined text's.
+  const unclosedLib = defineKernel({ file: 'uses-flagged.wgsl', source: src, params: {}, buffers: { Y: write() }, entries: { main: ['Y'] }, includes: [{ ...lib, source: lib.source.replace('//#endif\n', '') }] });
+  assert.throws(() => gpu.launch(unclosedLib.main, { params: {}, buffers: { Y: null as unknown as GPUBuffer }, workgroups: [1], label: 'x', flags: { TWICE: true }, consts: { BASE: 1 } }), (e: Error) => /^lib\/flagged\.wgsl:2: \/\/#if is never closed/.test(e.message));
+  const unclosedFile = defineKernel({ file: 'uses-flagged.wgsl', source: '//#if TWICE\n' + src, params: {}, buffers: { Y: write() }, entries: { main: ['Y'] }, includes: [lib] });
+  assert.throws(() => gpu.launch(unclosedFile.main, { params: {}, buffers: { Y: null as unknown as GPUBuffer }, workgroups: [1], label: 'x', flags: { TWICE: true }, consts: { BASE: 1 } }), (e: Error) => /^uses-flagged\.wgsl:1: \/\/#if is never closed/.test(e.message));
   const badFile = defineKernel({ file: 'uses-flagged.wgsl', source: src.replace('helper()', 'helper() + nope'), params: {}, buffers: { Y: write() }, entries: { main: ['Y'] }, includes: [lib] });
   await gpu.compile(badFile.main, { flags: { TWICE: false }, consts: { BASE: 1 } }).then(
     () => assert.unreachable('compiled'),

@@ -20,6 +20,7 @@ import { MATMUL_DEFAULT_TILE, MATMUL_TILES, matmulEpilogue, matmulTileName, matm
 import { binary, unary, unaryBackward } from '../../src/launch/elementwise.ts';
 import { linearResidual, mlpGelu } from '../../src/ops/matmul.ts';
 import { backward } from '../../src/autograd.ts';
+import { scope } from '../../src/tensor.ts';
 import { normalCdf } from '../../src/launch/float64.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
 import type { MatmulTile } from '../../src/gpu/tuning.ts';
@@ -460,8 +461,12 @@ t('fused epilogues: the bits of the separate ops, every variant', async () => {
     assert.is(diff, 0, `${what}: ${diff} of ${p.length} entries differ from the separate ops`);
   };
   const cases: [number[], number[], boolean][] = [[[37, 20], [44, 20], true], [[70, 36], [36, 68], false], [[3, 33, 8], [12, 8], true]];
-  for (const v of await variants()) {
+  const all = await variants();
+  // The subgroup kernel once more with B in uniform bindings (matmul_sg_ub; off by default on AVX-512).
+  const sg = all.find((v) => v.kind === 'subgroup');
+  for (const v of [...all, ...(sg ? [{ ...sg, name: 'subgroup, uniform B', uniformB: true }] : [])] as (Variant & { uniformB?: boolean })[]) {
     use(gpu, v);
+    gpu.tuning.matmul.uniformB = v.uniformB ?? null;
     for (const [as, bs, transB] of cases) {
       const M = as.slice(0, -1).reduce((x, y) => x * y, 1), K = as[as.length - 1], N = transB ? bs[0] : bs[1];
       const outShape = [...as.slice(0, -1), N];
@@ -481,6 +486,13 @@ t('fused epilogues: the bits of the separate ops, every variant', async () => {
       await bits(r.kept!, plain, `${what} residual (kept)`);
       const r2 = matmulEpilogue(a, b, { transB, bias }, { op: 'residual', residual });
       await bits(r2.out, binary('add', residual, plain), `${what} residual`);
+      // Without keeping v (inference): nothing kept, the same output.
+      const g2 = matmulEpilogue(a, b, { transB, bias }, { op: 'gelu', keep: false });
+      assert.is(g2.kept, null);
+      await bits(g2.out, g.out, `${what} gelu without keeping v`);
+      const r3 = matmulEpilogue(a, b, { transB, bias }, { op: 'residual', residual, scale, keep: false });
+      assert.is(r3.kept, null);
+      await bits(r3.out, r.out, `${what} residual without keeping v`);
       // and the float64 meaning of one of them, so that equal bits are not equal nonsense
       if (v.kind !== 'f16') {
         const p64 = ref.matmul(ref.f64(await a.floats()), ref.f64(await b.floats()), M, K, N, false, transB, ref.f64(await bias.floats()));
@@ -490,6 +502,7 @@ t('fused epilogues: the bits of the separate ops, every variant', async () => {
     }
   }
   use(gpu, null);
+  gpu.tuning.matmul.uniformB = null;
 });
 
 t('fused epilogues: bad shapes name the epilogue and the tensor', async () => {
@@ -537,6 +550,37 @@ t('fused linear layers: linearResidual and mlpGelu give the separate ops\' bits,
   }
   gpu.tuning.fuseEpilogues = true;
   gpu.tuning.fuseGeluBackward = null;
+  // Only fc2 and LayerScale trainable: fc1's side gets no gradient and costs no dispatch.
+  {
+    const x = ops.tensor(gpu, rnd(B * L * D, 31), [B, L, D]);
+    const w1 = ops.tensor(gpu, rnd(H * D, 32), [H, D]), w2 = ops.parameter(gpu, rnd(D * H, 33), [D, H], 'fc2.w'), s2 = ops.parameter(gpu, rnd(D, 34), [D], 'ls2');
+    const grads: Float32Array[][] = [];
+    for (const fuse of [true, false]) {
+      gpu.tuning.fuseEpilogues = fuse;
+      w2.grad = null;
+      s2.grad = null;
+      gpu.startProfile();
+      scope(() => backward(ops.sum(mlpGelu(x, { weight: w1 }, { weight: w2 }, { residual: x, scale: s2 }))));
+      const labels = (await gpu.endProfile()).map((rec) => rec.label);
+      if (fuse) assert.not.ok(labels.some((l) => /gelu\.backward|geluBackward|\]@\[12x20\]$/.test(l)), `no GELU gradient and no hidden-activation gradient when fc1 is frozen: ${labels.join('; ')}`);
+      grads.push([await w2.grad!.floats(), await s2.grad!.floats()]);
+    }
+    gpu.tuning.fuseEpilogues = true;
+    assert.equal([...grads[0][0]], [...grads[1][0]], 'fc2 weight gradient, frozen fc1');
+    assert.equal([...grads[0][1]], [...grads[1][1]], 'LayerScale gradient, frozen fc1');
+  }
+  // A residual and scale that broadcast run the separate ops (the same result either way).
+  {
+    const x = ops.tensor(gpu, rnd(B * L * D, 41), [B, L, D]), w = ops.tensor(gpu, rnd(D * D, 42), [D, D]);
+    const res = ops.tensor(gpu, rnd(L * D, 43), [L, D]), sc = ops.tensor(gpu, rnd(D, 44), [1, D]);
+    const outs: number[][] = [];
+    for (const fuse of [true, false]) {
+      gpu.tuning.fuseEpilogues = fuse;
+      outs.push([...(await linearResidual(x, { weight: w }, { residual: res, scale: sc }).floats())]);
+    }
+    gpu.tuning.fuseEpilogues = true;
+    assert.equal(outs[0], outs[1], 'broadcast residual and scale');
+  }
   // Gradients of the fused Mlp with LayerScale and residual against float64 finite differences.
   const [M, Di, Hi] = [5, 8, 12];
   const gelu64 = (v: number) => v * normalCdf(v);
