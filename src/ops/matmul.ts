@@ -157,7 +157,9 @@ export function mlpGelu(x: Tensor, fc1: LinearParams, fc2: LinearParams, r?: Res
     const need2 = need1 || fc2.weight.requiresGrad || !!b2?.requiresGrad;
     const [dp, dscale, dres] = r ? residualGrads(g, f2.kept, scale, r.residual, need2) : [g, null, null];
     const none = (bias: unknown) => (bias ? [null, null, null] : [null, null]);
-    if (!dp) return [...none(b1), ...none(b2), ...(r ? [...(scale ? [dscale] : []), dres] : [])];
+    const tail = r ? [...(scale ? [dscale] : []), dres] : [];
+    // Nothing before LayerScale needs a gradient: nulls for x, fc1 (weight, bias) and fc2 (weight, bias).
+    if (!dp) return [...none(b1), null, ...(b2 ? [null] : []), ...tail];
     // fc2's input gradient goes through GELU' in the same store (d pre-activation directly),
     // or, where that measured slower (CPU adapters: gpu.tuning.fuseGeluBackward), after it.
     const pre = h.kept;
@@ -168,6 +170,6 @@ export function mlpGelu(x: Tensor, fc1: LinearParams, fc2: LinearParams, r?: Res
     // The hidden activation's gradient only where fc1's side needs it.
     const [dh, dw2, db2] = matmulGrads(a, fc2.weight, b2, false, true, dp, need1, geluGrad);
     const [dx, dw1, db1] = dh ? matmulGrads(x, fc1.weight, b1, false, true, dh) : none(b1);
-    return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : []), ...(r ? [...(scale ? [dscale] : []), dres] : [])];
+    return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : []), ...tail];
   });
 }

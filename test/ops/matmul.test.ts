@@ -568,6 +568,19 @@ t('fused linear layers: linearResidual and mlpGelu give the separate ops\' bits,
     gpu.tuning.fuseEpilogues = true;
     assert.equal([...grads[0][0]], [...grads[1][0]], 'fc2 weight gradient, frozen fc1');
     assert.equal([...grads[0][1]], [...grads[1][1]], 'LayerScale gradient, frozen fc1');
+    // Only LayerScale trainable (with and without biases): its gradient, nothing else computed.
+    for (const withBias of [true, false]) {
+      const sg: Float32Array[] = [];
+      for (const fuse of [true, false]) {
+        gpu.tuning.fuseEpilogues = fuse;
+        s2.grad = null;
+        const fc1 = { weight: w1, bias: withBias ? ops.tensor(gpu, rnd(H, 35), [H]) : null }, fc2 = { weight: ops.tensor(gpu, rnd(D * H, 36), [D, H]), bias: withBias ? ops.tensor(gpu, rnd(D, 37), [D]) : null };
+        scope(() => backward(ops.sum(mlpGelu(x, fc1, fc2, { residual: x, scale: s2 }))));
+        sg.push(await s2.grad!.floats());
+      }
+      gpu.tuning.fuseEpilogues = true;
+      assert.equal([...sg[0]], [...sg[1]], `LayerScale gradient, only LayerScale trainable${withBias ? ', with biases' : ''}`);
+    }
   }
   // A residual and scale that broadcast run the separate ops (the same result either way).
   {
