@@ -1,6 +1,7 @@
 // Launches of kernels/matmul.wgsl (no autograd): batched matmul with optional transposes, a
-// bias and the fused epilogues (MatmulEpilogue), the choice of kernel variant (gpu.tuning.matmul, or the autotuned choice
-// per shape class), and the family's autotune description (matmulTuner).
+// bias and the fused epilogues (MatmulEpilogue), the choice of kernel variant
+// (gpu.tuning.matmul, or the autotuned choice per shape class), and the family's autotune
+// description (matmulTuner).
 import source from '../../kernels/matmul.wgsl';
 import expLib from '../../kernels/lib/exp.wgsl';
 import geluLib from '../../kernels/lib/gelu.wgsl';
