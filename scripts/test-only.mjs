@@ -5,7 +5,7 @@
 //
 // The folder is $CTVLM_TEST_OUT or a fresh one under .build-only/.
 import * as esbuild from 'esbuild';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { run } from 'uvu/run';
 
@@ -34,6 +34,17 @@ await esbuild.build({
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
 });
+// The browser tests serve the page bundle from .build/browser (build.mjs --tests builds it):
+// built here too, so that they never load a missing or stale page.
+if (files.some((f) => relative(root, f).startsWith('test/browser/'))) {
+  await esbuild.build({
+    bundle: true, format: 'esm', sourcemap: 'linked', loader: { '.wgsl': 'text' }, logLevel: 'warning', target: 'es2022',
+    platform: 'browser', external: ['webgpu', 'node:*'],
+    entryPoints: { page: join(root, 'test/browser/page.ts') },
+    outdir: join(root, '.build/browser'),
+  });
+  copyFileSync(join(root, 'test/browser/index.html'), join(root, '.build/browser/index.html'));
+}
 const built = files.map((f) => join(out, relative(root, f)).replace(/\.ts$/, '.js'));
 const t0 = Date.now();
 await run(built.map((file) => ({ name: relative(out, file), file })), { bail: false });
