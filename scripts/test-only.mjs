@@ -3,7 +3,8 @@
 //
 //   node scripts/test-only.mjs test/ops/attention.test.ts [more.test.ts ...]
 //
-// The folder is $CTVLM_TEST_OUT or a fresh one under .build-only/.
+// The folder is $CTVLM_TEST_OUT or a fresh one under .build-only/ (the browser tests' page goes to
+// .build/browser, where the tests serve it from, as with npm test).
 import * as esbuild from 'esbuild';
 import { copyFileSync, mkdtempSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
