@@ -27,9 +27,15 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Whether record() would record an op on these inputs: an op that saves tensors for its
+ * backward asks first, so that it saves nothing in inference. */
+export function willRecord(inputs: readonly Tensor[]): boolean {
+  return gradEnabled && inputs.some((t) => t.requiresGrad);
+}
+
 /** Records `out` as made by `op` from `inputs` when any input needs a gradient. */
 export function record(out: Tensor, op: string, inputs: Tensor[], backward: GradNode['backward']): Tensor {
-  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+  if (willRecord(inputs)) {
     out.requiresGrad = true;
     out.node = { op, inputs, backward };
   }

@@ -2,7 +2,7 @@
 // forward with an online softmax, backward recomputing the probabilities from the saved
 // per-query statistics. Grouped-query attention, causal masking and any head width, without
 // copies of k and v per query head.
-import { isGradEnabled, record } from '../autograd.ts';
+import { record, willRecord } from '../autograd.ts';
 import { ValueError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { attentionBackward, attentionForward, type AttentionOptions } from '../launch/attention.ts';
@@ -35,7 +35,7 @@ export { ATTENTION_MAX_HEAD_DIM, type AttentionLayout, type AttentionOptions } f
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   if (opts.mask?.requiresGrad) throw new ValueError('attention: the mask takes no gradient');
-  const recording = isGradEnabled() && [q, k, v].some((t) => t.requiresGrad);
+  const recording = willRecord([q, k, v]);
   const { o, saved } = attentionForward(q, k, v, opts, recording);
   return record(o, 'attention', [q, k, v], (g) => attentionBackward(saved!, g));
 }

@@ -2,7 +2,7 @@
 // src/launch/matmul.ts; the kernel variant comes from gpu.tuning.matmul), and the fused
 // linear layers built on its epilogues (linearResidual, mlpGelu): the same arithmetic as the
 // separate ops, bit for bit, in fewer dispatches (gpu.tuning.fuseEpilogues switches them off).
-import { isGradEnabled, record } from '../autograd.ts';
+import { record, willRecord } from '../autograd.ts';
 import { ValueError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { matmul as launchMatmul, matmulEpilogue, matmulPlan, type MatmulOptions } from '../launch/matmul.ts';
@@ -90,9 +90,6 @@ function fusable(x: Tensor, inShape: readonly number[], w: Tensor, r?: ResidualO
   return r.residual.shape.join() === shape && (!r.scale || (r.scale.rank === 1 && r.scale.shape[0] === out));
 }
 
-/** Whether a fused op must keep what its backward reads (the recording rule of autograd.record). */
-const recording = (inputs: Tensor[]) => isGradEnabled() && inputs.some((t) => t.requiresGrad);
-
 /**
  * residual + scale * (x W^T + b): a linear layer followed by LayerScale and a residual add
  * (timm's `x + ls(proj(...))`), with LayerScale and the add in the matmul's store (two
@@ -110,7 +107,7 @@ export function linearResidual(x: Tensor, lin: LinearParams, r: ResidualOptions)
     return addOp(r.residual, scale ? mulOp(p, scale) : p);
   }
   const inputs = [x, lin.weight, ...(bias ? [bias] : []), ...(scale ? [scale] : []), r.residual];
-  const keep = recording(inputs) && !!scale?.requiresGrad;
+  const keep = willRecord(inputs) && !!scale?.requiresGrad;
   const { out, kept } = matmulEpilogue(x, lin.weight, { transB: true, bias }, { op: 'residual', residual: r.residual, scale, keep });
   if (kept) out.own(kept);
   return record(out, 'linearResidual', inputs, (g) => {
@@ -140,7 +137,7 @@ export function mlpGelu(x: Tensor, fc1: LinearParams, fc2: LinearParams, r?: Res
     return r ? addOp(r.residual, scale ? mulOp(m, scale) : m) : m;
   }
   const inputs = [x, fc1.weight, ...(b1 ? [b1] : []), fc2.weight, ...(b2 ? [b2] : []), ...(scale ? [scale] : []), ...(r ? [r.residual] : [])];
-  const keep = recording(inputs);
+  const keep = willRecord(inputs);
   const need1 = x.requiresGrad || fc1.weight.requiresGrad || !!b1?.requiresGrad;
   const h = matmulEpilogue(x, fc1.weight, { transB: true, bias: b1 }, { op: 'gelu', keep: keep && need1 });
   const a = h.out;

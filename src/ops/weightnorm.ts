@@ -1,6 +1,6 @@
 // Weight normalisation (a composite of existing ops; the tape gives both gradients).
 import { ShapeError } from '../errors.ts';
-import { isGradEnabled } from '../autograd.ts';
+import { willRecord } from '../autograd.ts';
 import { scope, fmtShape, type Tensor } from '../tensor.ts';
 import { checkInputs } from '../launch/util.ts';
 import { mul, mulScalar } from './elementwise.ts';
@@ -37,5 +37,5 @@ export function weightNorm(g: Tensor, v: Tensor): Tensor {
     const w2 = mul(rmsNorm(v2, unitWeight(v.gpu, n), 0), mulScalar(g2, 1 / Math.sqrt(n)));
     return v.rank === 2 ? w2 : reshape(w2, v.shape);
   };
-  return isGradEnabled() && (g.requiresGrad || v.requiresGrad) ? build() : scope(build);
+  return willRecord([g, v]) ? build() : scope(build);
 }
