@@ -26,8 +26,9 @@ test('fused vs separate: the step bit for bit', async () => {
     s.close();
   }
   gpu.tuning.fuseEpilogues = true;
-  console.log(out[0].join(' '));
-  console.log(out[1].join(' '));
+  const fmt = (v: number[]) => [0, 1, 2].map((i) => `step ${i + 1}: loss ${v[3 * i]}, siglip ${v[3 * i + 1]}, |g| ${v[3 * i + 2]}`).join('; ');
+  console.log(`fused:    ${fmt(out[0])}`);
+  console.log(`separate: ${fmt(out[1])}`);
   assert.equal(out[0], out[1]);
 });
 test.run();
