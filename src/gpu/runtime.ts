@@ -10,6 +10,7 @@ import { acquireDevice, releaseKeepAlive, type DeviceOptions, type OptionalFeatu
 import { quietly } from './polling.ts';
 import { BufferPool, TENSOR_USAGE, type PoolStats } from './pool.ts';
 import { PipelineCache, type Pipeline } from './pipelines.ts';
+import { StagingArena } from './staging.ts';
 import { UniformCache } from './uniforms.ts';
 import { BindGroupCache } from './bindgroups.ts';
 import { Profiler, type ProfileRecord } from './profiler.ts';
@@ -50,6 +51,7 @@ export class Gpu {
   private readonly pool: BufferPool;
   private readonly pipelines: PipelineCache;
   private readonly uniforms: UniformCache;
+  private readonly staging: StagingArena;
   private readonly bindGroups: BindGroupCache;
   private profiler: Profiler | null = null;
 
@@ -90,6 +92,7 @@ export class Gpu {
       (m) => this.errors.push(m),
     );
     this.uniforms = new UniformCache(this.device);
+    this.staging = new StagingArena(this.device);
     this.device.lost.then((info) => {
       if (!this.destroyed) this.lostReason = `${info.reason}: ${info.message}`;
     });
@@ -180,8 +183,15 @@ export class Gpu {
   upload(buf: GPUBuffer, data: ArrayBufferView, offsetBytes = 0): void {
     this.check();
     // queue.writeBuffer runs before commands still waiting in the open batch: if one of
-    // them reads or writes this buffer, submit them first.
-    if (this.encoder && this.lastUse.get(buf) === this.batchId) this.flush();
+    // them reads or writes this buffer, the data goes through a staging region and a copy
+    // recorded in the batch, in order (staging.ts), rather than submitting the batch first.
+    // (writeBuffer and copies both take sizes and offsets that are multiples of 4.)
+    if (this.encoder && this.lastUse.get(buf) === this.batchId) {
+      const r = this.staging.take(data.byteLength);
+      this.device.queue.writeBuffer(r.buffer, r.offset, data.buffer, data.byteOffset, data.byteLength);
+      this.copy(r.buffer, r.offset, buf, offsetBytes, data.byteLength);
+      return;
+    }
     this.device.queue.writeBuffer(buf, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
   }
 
@@ -357,6 +367,7 @@ export class Gpu {
     this.dispatchCount = 0;
     this.batchId++;
     this.uniforms.afterSubmit();
+    this.staging.afterSubmit();
   }
 
   /** Number of queue submits so far (to check batching). */
@@ -444,6 +455,7 @@ export class Gpu {
     this.bindGroups.clear();
     this.pool.destroyFree();
     this.uniforms.destroy();
+    this.staging.destroy();
     for (const b of this.placeholderBuffers) b?.destroy();
     this.device.destroy();
     if (this.keepAlive) releaseKeepAlive(this.keepAlive);

@@ -106,13 +106,40 @@ t('bind groups: a repeated step reuses them; after a trim (buffers destroyed) no
   await gpu.sync(); // no validation error from a group holding a destroyed buffer
 });
 
-t('uploads into a buffer that the open batch uses wait for it (no reordering)', async () => {
+t('uploads into a buffer that the open batch uses wait for it (no reordering), without a submit', async () => {
   const gpu = await testGpu();
   const x = ops.tensor(gpu, [1, 2], [2]);
   const y = ops.mulScalar(x, 10); // reads x, not yet submitted
+  const s0 = gpu.submitCount;
   gpu.upload(x.buffer, new Float32Array([5, 6])); // must not overtake the multiply
+  const z = ops.mulScalar(x, 10); // must see the upload
+  gpu.upload(x.buffer, new Float32Array([7]), 4); // a second staged upload in the same batch, at an offset
+  const w = ops.mulScalar(x, 10);
+  assert.is(gpu.submitCount, s0, 'the uploads went through the batch (staging and a copy), not a submit');
   assert.equal([...(await y.floats())], [10, 20]);
-  assert.equal([...(await x.floats())], [5, 6]);
+  assert.equal([...(await z.floats())], [50, 60]);
+  assert.equal([...(await w.floats())], [50, 70]);
+  assert.equal([...(await x.floats())], [5, 7]);
+});
+
+t('many staged uploads in one batch (past one staging chunk, and one larger than a chunk) keep their data', async () => {
+  const gpu = await testGpu();
+  const n = 300_000; // 1.2 MB each: four fill a 4 MiB chunk
+  const x = ops.tensor(gpu, new Float32Array(n), [n]);
+  const outs = [];
+  for (let i = 0; i < 6; i++) {
+    outs.push(ops.mulScalar(x, 1)); // uses x in the open batch
+    gpu.upload(x.buffer, new Float32Array(n).fill(i + 1));
+  }
+  const big = 1_200_000; // 4.8 MB: a staging buffer of its own
+  const y = ops.tensor(gpu, new Float32Array(big), [big]);
+  const before = ops.mulScalar(y, 1);
+  gpu.upload(y.buffer, new Float32Array(big).fill(3));
+  const after = ops.mulScalar(y, 1);
+  const got = await Promise.all(outs.map(async (o) => (await o.floats())[n - 1]));
+  assert.equal(got, [0, 1, 2, 3, 4, 5]);
+  assert.is((await before.floats())[big - 1], 0);
+  assert.is((await after.floats())[big - 1], 3);
 });
 
 // A kernel whose launch aliases one buffer as X (read) and Y (read_write): a validation error
