@@ -20,7 +20,7 @@ export interface Tf {
   ready(): Promise<void>;
   getBackend(): string;
   backend(): unknown;
-  tensor(values: Float32Array, shape: number[], dtype?: 'float32'): TfTensor;
+  tensor(values: Float32Array | Int32Array, shape: number[], dtype?: 'float32' | 'int32'): TfTensor;
   matMul(a: TfTensor, b: TfTensor, transposeA?: boolean, transposeB?: boolean): TfTensor;
   add(a: TfTensor, b: TfTensor): TfTensor;
   exp(x: TfTensor): TfTensor;
@@ -29,6 +29,7 @@ export interface Tf {
   mul(a: TfTensor, b: TfTensor): TfTensor;
   scalar(v: number): TfTensor;
   transpose(x: TfTensor, perm?: number[]): TfTensor;
+  unsortedSegmentSum(x: TfTensor, segmentIds: TfTensor, numSegments: number): TfTensor;
   tidy<T>(f: () => T): T;
   time(f: () => void): Promise<{ kernelMs: number | { error: string }; wallMs: number; getExtraProfileInfo?: () => string }>;
   env(): { get(flag: string): unknown; set(flag: string, value: unknown): void };

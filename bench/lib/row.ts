@@ -3,7 +3,7 @@
 import type { Clock, Measurement } from './measure.ts';
 
 /** The bench's sections, in the order they run (--only picks among them). */
-export const SECTIONS = ['roofline', 'matmul', 'attention', 'patch', 'elementwise', 'layout', 'reduce', 'softmax', 'layernorm', 'data', 'step'] as const;
+export const SECTIONS = ['roofline', 'matmul', 'attention', 'patch', 'elementwise', 'layout', 'reduce', 'softmax', 'layernorm', 'embedding', 'data', 'step'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** The roofline section's ops: the best row of each is the device's roof (report.ts). */

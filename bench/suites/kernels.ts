@@ -4,6 +4,7 @@ import type { Suite } from '../lib/case.ts';
 import type { Section } from '../lib/row.ts';
 import { benchAttention } from './attention.ts';
 import { benchElementwise } from './elementwise.ts';
+import { benchEmbedding } from './embedding.ts';
 import { benchLayerNorm } from './layernorm.ts';
 import { benchLayout } from './layout.ts';
 import { benchMatmul } from './matmul.ts';
@@ -22,4 +23,5 @@ export const KERNEL_SUITES = {
   reduce: benchReduce,
   softmax: benchSoftmax,
   layernorm: benchLayerNorm,
+  embedding: benchEmbedding,
 } satisfies Partial<Record<Section, Suite>>;

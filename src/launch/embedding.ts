@@ -10,9 +10,9 @@ import { checkInputs } from './util.ts';
 export const embeddingKernel = defineKernel({
   file: 'embedding.wgsl',
   source,
-  params: { tokens: 'u32', dim: 'u32', vocab: 'u32' },
-  buffers: { W: read(), ids: read('i32'), out: write(), GY: read(), GW: write() },
-  entries: { gather: ['W', 'ids', 'out'], scatter: ['ids', 'GY', 'GW'] },
+  params: { tokens: 'u32', dim: 'u32', vocab: 'u32', uniques: 'u32' },
+  buffers: { W: read(), ids: read('i32'), out: write(), GY: read(), GW: write(), segs: read('i32') },
+  entries: { gather: ['W', 'ids', 'out'], scatter: ['ids', 'GY', 'GW'], scatter_sorted: ['segs', 'GY', 'GW'] },
 });
 
 /** Checks weight [vocab, dim] and i32 ids; returns [vocab, dim]. */
@@ -35,7 +35,7 @@ export function embeddingForward(weight: Tensor, ids: Tensor): Tensor {
   const tokens = ids.size;
   const out = new Tensor(gpu, [...ids.shape, dim], 'f32', undefined, 'embedding');
   gpu.launch(embeddingKernel.gather, {
-    params: { tokens, dim, vocab },
+    params: { tokens, dim, vocab, uniques: 0 },
     buffers: { W: weight.buffer, ids: ids.buffer, out: out.buffer },
     workgroups: grid1d(tokens * Math.ceil(dim / 64), 64),
     label: `embedding ${fmtShape(weight.shape)}[${fmtShape(ids.shape)}]`,
@@ -44,22 +44,63 @@ export function embeddingForward(weight: Tensor, ids: Tensor): Tensor {
 }
 
 /**
+ * The token positions of `ids` grouped by id, for scatter_sorted: [rows (the ids present in
+ * [0, vocab), ascending); starts (uniques + 1 offsets into order); order (positions, each
+ * group ascending)]. Ids outside [0, vocab) are left out, as the scan kernel leaves them.
+ */
+export function embeddingSegments(ids: Int32Array, vocab: number): { segs: Int32Array; uniques: number } {
+  const order = Array.from(ids.keys()).filter((i) => ids[i] >= 0 && ids[i] < vocab);
+  order.sort((a, b) => ids[a] - ids[b] || a - b);
+  const rows: number[] = [];
+  const starts: number[] = [];
+  order.forEach((i, j) => {
+    if (j === 0 || ids[i] !== ids[order[j - 1]]) {
+      rows.push(ids[i]);
+      starts.push(j);
+    }
+  });
+  starts.push(order.length);
+  return { segs: Int32Array.from([...rows, ...starts, ...order]), uniques: rows.length };
+}
+
+/**
  * The weight gradient of the lookup: dW [vocab, dim] with dW[v] = sum of gy rows whose id is v
- * (summed in a fixed order: deterministic). gy: [...ids.shape, dim].
+ * (summed in increasing position: deterministic, and the same bits on either path). gy:
+ * [...ids.shape, dim]. With `hostIds` (the ids' host copy, as fromInts keeps it) the positions
+ * are grouped by id on the host and the kernel's work is tokens x dim plus a clear of dW;
+ * without, a scan of every id for every vocabulary row (vocab x tokens reads).
  * @throws ShapeError as embeddingForward, or for a gy of another size.
  */
-export function embeddingBackward(weight: Tensor, ids: Tensor, gy: Tensor): Tensor {
+export function embeddingBackward(weight: Tensor, ids: Tensor, gy: Tensor, hostIds?: Int32Array): Tensor {
   const [vocab, dim] = checkShapes('embedding.backward', weight, ids);
   checkInputs('embedding.backward', [gy]);
   if (gy.size !== ids.size * dim)
     throw new ShapeError(`embedding.backward: gradient ${fmtShape(gy.shape)} does not match ids ${fmtShape(ids.shape)} x dim ${dim}`);
+  if (hostIds && hostIds.length !== ids.size) throw new ShapeError(`embedding.backward: ${hostIds.length} host ids for ids ${fmtShape(ids.shape)}`);
   const gpu = weight.gpu;
   const gw = new Tensor(gpu, weight.shape, 'f32', undefined, 'grad.embedding');
-  gpu.launch(embeddingKernel.scatter, {
-    params: { tokens: ids.size, dim, vocab },
-    buffers: { ids: ids.buffer, GY: gy.buffer, GW: gw.buffer },
-    workgroups: grid1d(vocab, 64),
-    label: `embedding.backward ${fmtShape(weight.shape)}`,
+  const label = `embedding.backward ${fmtShape(weight.shape)}`;
+  if (!hostIds) {
+    gpu.launch(embeddingKernel.scatter, {
+      params: { tokens: ids.size, dim, vocab, uniques: 0 },
+      buffers: { ids: ids.buffer, GY: gy.buffer, GW: gw.buffer },
+      workgroups: grid1d(vocab, 64),
+      label,
+    });
+    return gw;
+  }
+  const { segs, uniques } = embeddingSegments(hostIds, vocab);
+  gpu.clear(gw.buffer, 0, gw.size * 4);
+  if (uniques === 0) return gw;
+  const s = new Tensor(gpu, [segs.length], 'i32', undefined, 'embedding segments');
+  gpu.upload(s.buffer, segs);
+  gpu.launch(embeddingKernel.scatter_sorted, {
+    params: { tokens: ids.size, dim, vocab, uniques },
+    buffers: { segs: s.buffer, GY: gy.buffer, GW: gw.buffer },
+    workgroups: grid1d(uniques * dim, 64),
+    label: `${label} sorted`,
   });
+  // Back to the pool now: the queue runs the dispatch before any later use of the buffer.
+  s.dispose();
   return gw;
 }

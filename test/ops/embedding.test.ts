@@ -6,6 +6,10 @@ import { testGpu } from '../helpers/gpu.ts';
 import { assertClose, randomValues } from '../helpers/check.ts';
 import * as ops from '../../src/ops/index.ts';
 import { backward } from '../../src/autograd.ts';
+import { embeddingBackward, embeddingSegments } from '../../src/launch/embedding.ts';
+import { Tensor } from '../../src/tensor.ts';
+import { rng } from '../helpers/random.ts';
+import type { Gpu } from '../../src/gpu/runtime.ts';
 
 const t = suite('embedding');
 t('gather and scatter-add (repeated ids, vocabulary past one workgroup)', async () => {
@@ -33,5 +37,75 @@ t('ids outside the vocabulary and wrong dtypes are refused', async () => {
   assert.throws(() => ops.embedding(W, ops.fromInts(gpu, [1, 4], [2], 'ids')), /embedding: id 4 at position 1 of 'ids' is outside the vocabulary \[0, 4\)/);
   assert.throws(() => ops.embedding(W, ops.tensor(gpu, [1, 2], [2])), /must be i32/);
   assert.throws(() => ops.fromInts(gpu, [1.5], [1]), /not a 32-bit integer/);
+});
+t('segments group positions by id, ascending, without ids outside the vocabulary', () => {
+  const { segs, uniques } = embeddingSegments(Int32Array.from([5, 2, 5, -1, 9, 2, 5, 0]), 9);
+  assert.is(uniques, 3);
+  // rows [0, 2, 5], starts [0, 1, 3, 6], order [7 | 1, 5 | 0, 2, 6]
+  assert.equal([...segs], [0, 2, 5, 0, 1, 3, 6, 7, 1, 5, 0, 2, 6]);
+  assert.equal([...embeddingSegments(new Int32Array(0), 4).segs], [0]);
+});
+
+/** Ids in a device buffer with no host copy (as ids computed on the device would be). */
+function deviceIds(gpu: Gpu, ids: Int32Array): Tensor {
+  const t = new Tensor(gpu, [ids.length], 'i32', undefined, 'device ids');
+  gpu.upload(t.buffer, ids);
+  return t;
+}
+const bits = async (t: Tensor) => [...new Uint32Array((await t.floats()).buffer)];
+
+// The grouped scatter (host ids) against the scan (device ids) bit for bit, both against the
+// float64 sum. Tolerance: each output sums at most n float32 terms of |x| <= 1 in order, so its
+// error is below n * 2^-24 * sum|x|; rtol 1e-5 and atol 1e-6 cover n <= ~100 repeats at a time.
+for (const [V, D, T, what] of [
+  [3001, 67, 257, 'a vocabulary of 3001 rows, dim 67 (not a multiple of 64), 257 tokens with repeats'],
+  [1, 1, 1, 'size 1'],
+  [70000, 3, 40, 'a vocabulary past 65535 workgroups of the scan, few tokens'],
+] as const) {
+  t(`grouped and scanned scatter give the same bits: ${what}`, async () => {
+    const gpu = await testGpu();
+    const r = rng(V + T);
+    // Few distinct ids, so that many positions share a row; the first and last rows included.
+    const pool = [0, V - 1, ...Array.from({ length: 7 }, () => Math.floor(r() * V))];
+    const ids = Int32Array.from({ length: T }, (_, i) => (i < 2 ? pool[i] : pool[Math.floor(r() * pool.length)]));
+    const gy = Float32Array.from(randomValues(T * D, V));
+    const W = ops.tensor(gpu, new Float32Array(V * D), [V, D], 'W');
+    const G = ops.tensor(gpu, gy, [T, D], 'gy');
+    const grouped = embeddingBackward(W, deviceIds(gpu, ids), G, ids);
+    const scanned = embeddingBackward(W, deviceIds(gpu, ids), G);
+    assert.equal(await bits(grouped), await bits(scanned), 'grouped vs scanned bits');
+    const ref = new Float64Array(V * D);
+    ids.forEach((id, i) => { for (let c = 0; c < D; c++) ref[id * D + c] += gy[i * D + c]; });
+    assertClose(await grouped.floats(), ref, { rtol: 1e-5, atol: 1e-6 }, 'grouped vs float64');
+  });
+}
+
+t('extreme values: huge terms overflow to the same infinities on both paths, subnormal ones give the same bits', async () => {
+  const gpu = await testGpu();
+  const V = 6, D = 4;
+  const ids = Int32Array.from([1, 1, 4, 1, 4, 0]);
+  const gy = Float32Array.from([3e38, -3e38, 1e-38, 7, 3e38, 3e38, -1e-45, 0, 1, 2, 3, 4, 3e38, 1, 1e-45, -0, 1e-30, 5e-39, 6, -7, -3e38, -3e38, 0, 0]);
+  const W = ops.tensor(gpu, new Float32Array(V * D), [V, D], 'W');
+  const G = ops.tensor(gpu, gy, [6, D], 'gy');
+  const grouped = embeddingBackward(W, deviceIds(gpu, ids), G, ids);
+  const scanned = embeddingBackward(W, deviceIds(gpu, ids), G);
+  assert.equal(await bits(grouped), await bits(scanned));
+  const g = await grouped.floats();
+  // row 1 = gy rows 0 + 1 + 3, in that order: 3e38 + 3e38 overflows and stays infinite;
+  // -3e38 + 3e38 cancels exactly before the 1 is added. (The subnormal terms are compared only
+  // between the two paths: whether they flush to zero is the device's choice.)
+  assert.is(g[1 * D + 0], Infinity);
+  assert.is(g[1 * D + 1], 1);
+  assert.equal([...g.slice(2 * D, 4 * D)], new Array(2 * D).fill(0), 'rows of absent ids are cleared');
+});
+
+t('out-of-range ids given straight to the launch contribute nothing on either path', async () => {
+  const gpu = await testGpu();
+  const ids = Int32Array.from([2, -3, 7, 2]);
+  const W = ops.tensor(gpu, new Float32Array(4 * 2), [4, 2], 'W');
+  const G = ops.tensor(gpu, Float32Array.from([1, 2, 10, 20, 100, 200, 3, 4]), [4, 2], 'gy');
+  const expect = [0, 0, 0, 0, 4, 6, 0, 0];
+  assert.equal([...(await embeddingBackward(W, deviceIds(gpu, ids), G, ids).floats())], expect);
+  assert.equal([...(await embeddingBackward(W, deviceIds(gpu, ids), G).floats())], expect);
 });
 t.run();
