@@ -22,7 +22,7 @@ import { AdamW } from '../../src/optim/index.ts';
 import { bceWithLogits } from '../../src/ops/crossentropy.ts';
 import { tensor } from '../../src/ops/creation.ts';
 import { concat, reshape, slice } from '../../src/ops/layout.ts';
-import { mean } from '../../src/ops/reduce.ts';
+import { max, mean } from '../../src/ops/reduce.ts';
 import { add, mul, rsqrt, square, sub, addScalar, gelu } from '../../src/ops/elementwise.ts';
 import { patchEmbed3d } from '../../src/ops/patch3d.ts';
 import { transpose } from '../../src/ops/layout.ts';
@@ -109,7 +109,8 @@ t('probe', async () => {
     const h = backboneForward(vol, n); // [n * nWin, 1 + T, E]
     const patches = slice(h, 1, 1, 1 + T);
     const cls = reshape(slice(h, 1, 0, 1), [n, nWin, E]);
-    const pm = reshape(mean(patches, 1), [n, nWin, E]);
+    // WPOOL=max: each window's patch tokens max-pooled instead of averaged (a focal finding is a few tokens).
+    const pm = reshape(envs('WPOOL', 'mean') === 'max' ? max(patches, 1) : mean(patches, 1), [n, nWin, E]);
     if (pool === 'tokmean') return mean(reshape(patches, [n, nWin * T, E]), 1); // mean of every backbone patch token, no combiner
     if (cdepth === 0) {
       // no combiner: [mean over windows of the backbone CLS ; of the patch means]
