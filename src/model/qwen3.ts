@@ -11,7 +11,7 @@ import { Module, initNormal } from '../nn/module.ts';
 import { Linear, RMSNorm } from '../nn/layers.ts';
 import { linearResidual } from '../ops/matmul.ts';
 import { siluGate } from '../ops/glu.ts';
-import { permute, reshape } from '../ops/layout.ts';
+import { reshape } from '../ops/layout.ts';
 import { attention } from '../ops/attention.ts';
 import { rope, rope1dAngles, ropeTablesFromAngles, type RopeTables } from '../ops/rope.ts';
 import { embedding } from '../ops/embedding.ts';
@@ -67,11 +67,14 @@ export class Qwen3Attention extends Module {
   forward(x: Tensor, mask: Tensor, tables: RopeTables, residual?: Tensor): Tensor {
     const [B, L] = x.shape;
     const { numAttentionHeads: nh, numKeyValueHeads: nkv, headDim: hd } = this.cfg;
-    const q = permute(rope(this.q_norm.forward(reshape(this.q_proj.forward(x), [B, L, nh, hd])), tables), [0, 2, 1, 3]);
-    const k = permute(rope(this.k_norm.forward(reshape(this.k_proj.forward(x), [B, L, nkv, hd])), tables), [0, 2, 1, 3]);
-    const v = permute(reshape(this.v_proj.forward(x), [B, L, nkv, hd]), [0, 2, 1, 3]);
-    const o = attention(q, k, v, { mask, causal: true });
-    const flat = reshape(permute(o, [0, 2, 1, 3]), [B, L, nh * hd]);
+    // Heads stay in the projections' [B, L, heads, hd] layout: the attention kernels read and
+    // write them in place ('blhd'; the same bits as the permuted 'bhld' layout, without the
+    // four copies forward and four backward).
+    const q = rope(this.q_norm.forward(reshape(this.q_proj.forward(x), [B, L, nh, hd])), tables);
+    const k = rope(this.k_norm.forward(reshape(this.k_proj.forward(x), [B, L, nkv, hd])), tables);
+    const v = reshape(this.v_proj.forward(x), [B, L, nkv, hd]);
+    const o = attention(q, k, v, { mask, causal: true, layout: 'blhd' });
+    const flat = reshape(o, [B, L, nh * hd]);
     return residual ? linearResidual(flat, this.o_proj, { residual }) : this.o_proj.forward(flat);
   }
 }
