@@ -184,13 +184,17 @@ export class Gpu {
     this.check();
     // queue.writeBuffer runs before commands still waiting in the open batch: if one of
     // them reads or writes this buffer, the data goes through a staging region and a copy
-    // recorded in the batch, in order (staging.ts), rather than submitting the batch first.
+    // recorded in the batch, in order (staging.ts), rather than submitting the batch first
+    // (unless the batch has staged its budget already).
     // (writeBuffer and copies both take sizes and offsets that are multiples of 4.)
     if (this.encoder && this.lastUse.get(buf) === this.batchId) {
-      const r = this.staging.take(data.byteLength);
-      this.device.queue.writeBuffer(r.buffer, r.offset, data.buffer, data.byteOffset, data.byteLength);
-      this.copy(r.buffer, r.offset, buf, offsetBytes, data.byteLength);
-      return;
+      if (!this.staging.fits(data.byteLength)) this.flush();
+      else {
+        const r = this.staging.take(data.byteLength);
+        this.device.queue.writeBuffer(r.buffer, r.offset, data.buffer, data.byteOffset, data.byteLength);
+        this.copy(r.buffer, r.offset, buf, offsetBytes, data.byteLength);
+        return;
+      }
     }
     this.device.queue.writeBuffer(buf, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
   }

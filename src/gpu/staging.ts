@@ -14,6 +14,10 @@ export interface StagingRegion {
 
 export class StagingArena {
   static readonly CHUNK = 4 << 20;
+  /** Staged bytes a batch may hold; past it the caller submits instead (a loop of large
+   * uploads into one busy buffer must not grow host-visible copies without bound). */
+  static readonly MAX_PER_BATCH = 64 << 20;
+  private staged = 0;
   private chunks: GPUBuffer[] = [];
   /** Larger than a chunk: made for one batch, destroyed after its submit. */
   private oversized: GPUBuffer[] = [];
@@ -22,8 +26,14 @@ export class StagingArena {
 
   constructor(private readonly device: GPUDevice) {}
 
+  /** Whether `bytes` more fit this batch's staging budget. */
+  fits(bytes: number): boolean {
+    return this.staged + bytes <= StagingArena.MAX_PER_BATCH;
+  }
+
   /** A region of `bytes` (a multiple of 4, as copies need) not handed out since the last submit. */
   take(bytes: number): StagingRegion {
+    this.staged += bytes;
     if (bytes > StagingArena.CHUNK) {
       const buffer = this.device.createBuffer({ size: bytes, usage: COPY_SRC | COPY_DST, label: 'staging (oversized)' });
       this.oversized.push(buffer);
@@ -42,6 +52,7 @@ export class StagingArena {
 
   /** After a submit: every region may be handed out again. */
   afterSubmit(): void {
+    this.staged = 0;
     this.chunk = 0;
     this.offset = 0;
     for (const b of this.oversized) b.destroy();

@@ -140,6 +140,8 @@ t('many staged uploads in one batch (past one staging chunk, and one larger than
   assert.equal(got, [0, 1, 2, 3, 4, 5]);
   assert.is((await before.floats())[big - 1], 0);
   assert.is((await after.floats())[big - 1], 3);
+  for (const t of [x, y, before, after, ...outs]) t.dispose();
+  gpu.trim();
 });
 
 // A kernel whose launch aliases one buffer as X (read) and Y (read_write): a validation error
@@ -150,6 +152,23 @@ const copyKernel = defineKernel({
   params: { n: 'u32' },
   buffers: { X: read(), Y: write() },
   entries: { main: ['X', 'Y'] },
+});
+
+t('staged uploads past the batch budget submit the batch instead, and keep the order', async () => {
+  const gpu = await testGpu();
+  const n = 1 << 20; // 4 MiB each: the 17th passes the 64 MiB budget
+  const x = ops.tensor(gpu, new Float32Array(n), [n]);
+  const s0 = gpu.submitCount;
+  const outs = [];
+  for (let i = 0; i < 20; i++) {
+    outs.push(ops.mulScalar(x, 1));
+    gpu.upload(x.buffer, new Float32Array(n).fill(i + 1));
+  }
+  assert.is(gpu.submitCount - s0, 1, 'one submit when the budget ran out');
+  const got = await Promise.all(outs.map(async (o) => (await o.floats())[n - 1]));
+  assert.equal(got, Array.from({ length: 20 }, (_, i) => i));
+  for (const t of [x, ...outs]) t.dispose();
+  gpu.trim();
 });
 
 t('a WGSL compile error names the kernel file and line', async () => {
