@@ -85,6 +85,7 @@ export class Gpu {
     this.pool = new BufferPool(this.device, this.limits.maxStorageBufferBindingSize, Math.min(this.limits.maxBufferSize * 4, 16 * 2 ** 30), () => {
       if (this.encoder) this.flush();
       this.bindGroups.clear();
+      this.staging.release();
     });
     this.pipelines = new PipelineCache(
       this.device,
@@ -156,13 +157,14 @@ export class Gpu {
     this.pool.release(buf, !this.destroyed);
   }
 
-  /** Destroys every pooled (free) buffer. */
+  /** Destroys every pooled (free) buffer and the staging buffers (submitting the open batch first). */
   trim(): void {
     this.pool.trim();
   }
 
-  poolStats(): PoolStats {
-    return this.pool.snapshot();
+  /** The pool's counts, and the bytes held in staging buffers (staging.ts; not pooled). */
+  poolStats(): PoolStats & { stagingBytes: number } {
+    return { ...this.pool.snapshot(), stagingBytes: this.staging.bytes };
   }
 
   /** Bind groups created and reused so far, and how many are cached now (bindgroups.ts). */
@@ -179,7 +181,13 @@ export class Gpu {
     return (this.placeholderBuffers[slot] ??= this.device.createBuffer({ size: 16, usage: TENSOR_USAGE, label: `unused binding ${slot}` }));
   }
 
-  /** Copies host data into a buffer. */
+  /**
+   * Copies host data into `buf` at `offsetBytes` (bytes; it and data.byteLength multiples of 4,
+   * as WebGPU's writeBuffer requires). Ordered as if it ran where it is called: commands already
+   * in the open batch see the old contents, later ones the new. A buffer the open batch has
+   * used takes the data through a staging region and a copy in the batch; past the batch's
+   * staging budget the batch is submitted first.
+   */
   upload(buf: GPUBuffer, data: ArrayBufferView, offsetBytes = 0): void {
     this.check();
     // queue.writeBuffer runs before commands still waiting in the open batch: if one of
@@ -459,7 +467,7 @@ export class Gpu {
     this.bindGroups.clear();
     this.pool.destroyFree();
     this.uniforms.destroy();
-    this.staging.destroy();
+    this.staging.release();
     for (const b of this.placeholderBuffers) b?.destroy();
     this.device.destroy();
     if (this.keepAlive) releaseKeepAlive(this.keepAlive);

@@ -13,53 +13,71 @@ export interface StagingRegion {
 }
 
 export class StagingArena {
+  /** Bytes of one staging buffer; larger uploads get a buffer of their own for one batch. */
   static readonly CHUNK = 4 << 20;
-  /** Staged bytes a batch may hold; past it the caller submits instead (a loop of large
-   * uploads into one busy buffer must not grow host-visible copies without bound). */
+  /** Bytes of staging a batch may take (regions as rounded, chunk tails skipped, buffers of
+   * their own); past it the caller submits instead, so that a loop of large uploads into one
+   * busy buffer cannot grow the staging memory without bound. */
   static readonly MAX_PER_BATCH = 64 << 20;
-  private staged = 0;
+  /** Regions start on 256-byte boundaries (copies need multiples of 4). */
+  static readonly ALIGN = 256;
   private chunks: GPUBuffer[] = [];
   /** Larger than a chunk: made for one batch, destroyed after its submit. */
   private oversized: GPUBuffer[] = [];
   private chunk = 0;
   private offset = 0;
+  private used = 0;
 
   constructor(private readonly device: GPUDevice) {}
 
-  /** Whether `bytes` more fit this batch's staging budget. */
-  fits(bytes: number): boolean {
-    return this.staged + bytes <= StagingArena.MAX_PER_BATCH;
+  /** Bytes `take(bytes)` would add to this batch's budget. */
+  private cost(bytes: number): number {
+    if (bytes > StagingArena.CHUNK) return bytes;
+    const size = Math.ceil(bytes / StagingArena.ALIGN) * StagingArena.ALIGN;
+    return this.offset + size > StagingArena.CHUNK ? StagingArena.CHUNK - this.offset + size : size;
   }
 
-  /** A region of `bytes` (a multiple of 4, as copies need) not handed out since the last submit. */
+  /** Whether `bytes` more fit this batch's staging budget. */
+  fits(bytes: number): boolean {
+    return this.used + this.cost(bytes) <= StagingArena.MAX_PER_BATCH;
+  }
+
+  /** A region of `bytes` (a multiple of 4) not handed out since the last submit. */
   take(bytes: number): StagingRegion {
-    this.staged += bytes;
+    this.used += this.cost(bytes);
     if (bytes > StagingArena.CHUNK) {
       const buffer = this.device.createBuffer({ size: bytes, usage: COPY_SRC | COPY_DST, label: 'staging (oversized)' });
       this.oversized.push(buffer);
       return { buffer, offset: 0 };
     }
-    if (this.offset + bytes > StagingArena.CHUNK) {
+    const size = Math.ceil(bytes / StagingArena.ALIGN) * StagingArena.ALIGN;
+    if (this.offset + size > StagingArena.CHUNK) {
       this.chunk++;
       this.offset = 0;
     }
     const buffer = (this.chunks[this.chunk] ??= this.device.createBuffer({ size: StagingArena.CHUNK, usage: COPY_SRC | COPY_DST, label: `staging ${this.chunk}` }));
     const region = { buffer, offset: this.offset };
-    // Copy offsets must be multiples of 4; 256 keeps regions apart on cache lines too.
-    this.offset += Math.ceil(bytes / 256) * 256;
+    this.offset += size;
     return region;
+  }
+
+  /** Bytes held in staging buffers now (kept between batches until release()). */
+  get bytes(): number {
+    return this.chunks.length * StagingArena.CHUNK + this.oversized.reduce((s, b) => s + b.size, 0);
   }
 
   /** After a submit: every region may be handed out again. */
   afterSubmit(): void {
-    this.staged = 0;
+    this.used = 0;
     this.chunk = 0;
     this.offset = 0;
     for (const b of this.oversized) b.destroy();
     this.oversized = [];
   }
 
-  destroy(): void {
+  /** After a submit (no copy from staging left unsubmitted): destroys every staging buffer;
+   * later uploads make new ones. */
+  release(): void {
     this.afterSubmit();
     for (const b of this.chunks) b.destroy();
     this.chunks = [];

@@ -49,27 +49,42 @@ export function embeddingForward(weight: Tensor, ids: Tensor): Tensor {
  * group ascending)]. Ids outside [0, vocab) are left out, as the scan kernel leaves them.
  */
 export function embeddingSegments(ids: Int32Array, vocab: number): { segs: Int32Array; uniques: number } {
-  const order = Array.from(ids.keys()).filter((i) => ids[i] >= 0 && ids[i] < vocab);
-  order.sort((a, b) => ids[a] - ids[b] || a - b);
+  // One numeric sort of id * T + position (exact in a double: vocab * T < 2^53).
+  const T = ids.length;
+  const keys = new Float64Array(T);
+  let n = 0;
+  for (let i = 0; i < T; i++) if (ids[i] >= 0 && ids[i] < vocab) keys[n++] = ids[i] * T + i;
+  const sorted = keys.subarray(0, n).sort();
   const rows: number[] = [];
   const starts: number[] = [];
-  order.forEach((i, j) => {
-    if (j === 0 || ids[i] !== ids[order[j - 1]]) {
-      rows.push(ids[i]);
+  const order = new Int32Array(n);
+  let last = -1;
+  for (let j = 0; j < n; j++) {
+    const id = Math.floor(sorted[j] / T);
+    order[j] = sorted[j] - id * T;
+    if (id !== last) {
+      rows.push(id);
       starts.push(j);
+      last = id;
     }
-  });
-  starts.push(order.length);
-  return { segs: Int32Array.from([...rows, ...starts, ...order]), uniques: rows.length };
+  }
+  starts.push(n);
+  const segs = new Int32Array(rows.length + starts.length + n);
+  segs.set(rows);
+  segs.set(starts, rows.length);
+  segs.set(order, rows.length + starts.length);
+  return { segs, uniques: rows.length };
 }
 
 /**
  * The weight gradient of the lookup: dW [vocab, dim] with dW[v] = sum of gy rows whose id is v
- * (summed in increasing position: deterministic, and the same bits on either path). gy:
- * [...ids.shape, dim]. With `hostIds` (the ids' host copy, as fromInts keeps it) the positions
- * are grouped by id on the host and the kernel's work is tokens x dim plus a clear of dW;
+ * (summed in increasing position: deterministic, and the same bits on either path); ids outside
+ * [0, vocab) add nothing. gy: [...ids.shape, dim]. With `hostIds` (the ids' host copy, as
+ * fromInts keeps it; the caller vouches that it equals the device ids, which are then not read)
+ * the positions are grouped by id on the host and the work is tokens x dim plus a clear of dW;
  * without, a scan of every id for every vocabulary row (vocab x tokens reads).
- * @throws ShapeError as embeddingForward, or for a gy of another size.
+ * @throws ShapeError as embeddingForward, for a gy of another size, or for hostIds of another
+ * length than ids.
  */
 export function embeddingBackward(weight: Tensor, ids: Tensor, gy: Tensor, hostIds?: Int32Array): Tensor {
   const [vocab, dim] = checkShapes('embedding.backward', weight, ids);

@@ -7,6 +7,7 @@ import { testGpu } from '../helpers/gpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { SGD } from '../../src/optim/index.ts';
 import { Gpu, bucketSize } from '../../src/gpu/runtime.ts';
+import { StagingArena } from '../../src/gpu/staging.ts';
 import { describeHostCpu } from '../../src/gpu/device.ts';
 import { readFileSync } from 'node:fs';
 import { expandWgsl } from '../../src/gpu/wgsl.ts';
@@ -122,26 +123,33 @@ t('uploads into a buffer that the open batch uses wait for it (no reordering), w
   assert.equal([...(await x.floats())], [5, 7]);
 });
 
+/** The value every element of `t` holds, or NaN where they differ (whole-array checks without a giant diff). */
+async function constantOf(t: { floats(): Promise<Float32Array> }): Promise<number> {
+  const v = await t.floats();
+  return v.every((x) => x === v[0]) ? v[0] : NaN;
+}
+
 t('many staged uploads in one batch (past one staging chunk, and one larger than a chunk) keep their data', async () => {
   const gpu = await testGpu();
-  const n = 300_000; // 1.2 MB each: four fill a 4 MiB chunk
+  const n = Math.floor(StagingArena.CHUNK / 4 / 3.5); // each region a bit over 2/7 of a chunk: three fit, the fourth starts the next
   const x = ops.tensor(gpu, new Float32Array(n), [n]);
   const outs = [];
   for (let i = 0; i < 6; i++) {
     outs.push(ops.mulScalar(x, 1)); // uses x in the open batch
     gpu.upload(x.buffer, new Float32Array(n).fill(i + 1));
   }
-  const big = 1_200_000; // 4.8 MB: a staging buffer of its own
+  const big = StagingArena.CHUNK / 4 + 1024; // past a chunk: a staging buffer of its own
   const y = ops.tensor(gpu, new Float32Array(big), [big]);
   const before = ops.mulScalar(y, 1);
   gpu.upload(y.buffer, new Float32Array(big).fill(3));
   const after = ops.mulScalar(y, 1);
-  const got = await Promise.all(outs.map(async (o) => (await o.floats())[n - 1]));
-  assert.equal(got, [0, 1, 2, 3, 4, 5]);
-  assert.is((await before.floats())[big - 1], 0);
-  assert.is((await after.floats())[big - 1], 3);
+  assert.equal(await Promise.all(outs.map(constantOf)), [0, 1, 2, 3, 4, 5]);
+  assert.is(await constantOf(before), 0);
+  assert.is(await constantOf(after), 3);
+  assert.ok(gpu.poolStats().stagingBytes >= 2 * StagingArena.CHUNK, 'two staging chunks held until trim');
   for (const t of [x, y, before, after, ...outs]) t.dispose();
   gpu.trim();
+  assert.is(gpu.poolStats().stagingBytes, 0, 'trim releases the staging buffers');
 });
 
 // A kernel whose launch aliases one buffer as X (read) and Y (read_write): a validation error
@@ -156,17 +164,18 @@ const copyKernel = defineKernel({
 
 t('staged uploads past the batch budget submit the batch instead, and keep the order', async () => {
   const gpu = await testGpu();
-  const n = 1 << 20; // 4 MiB each: the 17th passes the 64 MiB budget
+  const n = StagingArena.CHUNK / 4; // one chunk each
+  const count = StagingArena.MAX_PER_BATCH / StagingArena.CHUNK + 4; // the budget runs out once
   const x = ops.tensor(gpu, new Float32Array(n), [n]);
   const s0 = gpu.submitCount;
   const outs = [];
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < count; i++) {
     outs.push(ops.mulScalar(x, 1));
     gpu.upload(x.buffer, new Float32Array(n).fill(i + 1));
   }
   assert.is(gpu.submitCount - s0, 1, 'one submit when the budget ran out');
-  const got = await Promise.all(outs.map(async (o) => (await o.floats())[n - 1]));
-  assert.equal(got, Array.from({ length: 20 }, (_, i) => i));
+  assert.ok(gpu.poolStats().stagingBytes <= StagingArena.MAX_PER_BATCH, 'staging held within the budget');
+  assert.equal(await Promise.all(outs.map(constantOf)), Array.from({ length: count }, (_, i) => i));
   for (const t of [x, ...outs]) t.dispose();
   gpu.trim();
 });
