@@ -126,7 +126,7 @@ t('the tiny step on the device: counts add up to the records; every dispatch has
   const phaseOf = (kernel: string) => new Set(p.records.filter((r) => r.kernel === kernel).map((r) => r.phase));
   assert.equal([...phaseOf('patch3d.wgsl:patch_forward')], ['forward']);
   assert.equal([...phaseOf('attention.wgsl:attention_backward_kv')], ['backward']);
-  assert.equal([...phaseOf('embedding.wgsl:scatter')], ['backward']);
+  assert.equal([...phaseOf('embedding.wgsl:scatter_sorted')], ['backward']);
   assert.equal([...phaseOf('optim.wgsl:adamw')], ['optimizer']);
   for (const k of PHASES) assert.ok(p.phaseDispatches[k] > 0, k);
   assert.is(p.matmul.unparsed, 0, 'every matmul label gives its flops');
