@@ -101,7 +101,7 @@ async function main(): Promise<number> {
   console.log(`device: ${device}${peer ? ` | peer: ${peer.version} on ${peer.adapter}` : ` | ${peerMissing}`} | node ${process.version}`);
 
   const date = started.toISOString();
-  const name = opts.name ?? `${gpu.isLavapipe ? 'lavapipe' : (gpu.adapterInfo.description || gpu.adapterInfo.vendor || 'gpu').toLowerCase().replace(/[^\w.-]+/g, '-')}-${date.slice(0, 16).replace(/[:T]/g, '-')}`;
+  const name = opts.name ?? `${gpu.isLavapipe ? 'lavapipe' : (gpu.adapterInfo.description || gpu.adapterInfo.vendor || 'gpu').toLowerCase().replace(/[^\w.-]+/g, '-')}-${date.slice(0, 19).replace(/[:T]/g, '-')}`;
   const dir = join(repoRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.json`);

@@ -21,7 +21,7 @@ export function usage(): string {
     '  --quick            fewer sizes and iterations (a smoke run, < 2 min on lavapipe)',
     `  --only LIST        comma-separated sections: ${SECTIONS.join(', ')}`,
     '  --iters N          exactly N timed calls per measurement (default: sized by a time budget)',
-    '  --name NAME        results file bench/results/NAME.json (default: <device>-<date>)',
+    '  --name NAME        results file bench/results/NAME.json (default: <device>-<date and time to the second>)',
     '  --no-peer          skip tfjs-backend-webgpu',
     '  --wall             our device without timestamp-query: wall clock only (the fallback path)',
   ].join('\n');

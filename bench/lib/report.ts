@@ -14,9 +14,10 @@ export function bestRoof(rows: readonly Row[], kind: RoofKind): Row | null {
 }
 
 /** Which roof a row is judged against: host code (the data section) and copy commands run
- * no kernel, so no device roof applies to them. */
+ * no kernel, so no device roof applies to them; nor to the embedding gradient, most of whose
+ * bytes (the clear of dW) a clear command writes. */
 function roofKind(r: Row): RoofKind | null {
-  if (r.section === 'data' || r.variant === 'command') return null;
+  if (r.section === 'data' || r.variant === 'command' || r.section === 'embedding') return null;
   if (r.section === 'roofline') for (const k of ['load', 'uniformLoad'] as const) if (r.op === ROOF_OPS[k]) return k;
   return r.metric === 'GFLOP/s' ? 'fma' : r.metric === 'GB/s' ? 'copy' : null;
 }
