@@ -77,24 +77,29 @@ export function embeddingSegments(ids: Int32Array, vocab: number): { segs: Int32
 }
 
 /**
- * The weight gradient of the lookup: dW [vocab, dim] with dW[v] = sum of gy rows whose id is v
+ * The weight gradient of the lookup (it needs the weight's shape only): dW [vocab, dim] =
+ * weightShape with dW[v] = sum of gy rows whose id is v
  * (summed in increasing position: deterministic, and the same bits on either path); ids outside
  * [0, vocab) add nothing. gy: [...ids.shape, dim]. With `hostIds` (the ids' host copy, as
  * fromInts keeps it; the caller vouches that it equals the device ids, which are then not read)
  * the positions are grouped by id on the host and the work is tokens x dim plus a clear of dW;
  * without, a scan of every id for every vocabulary row (vocab x tokens reads).
- * @throws ShapeError as embeddingForward, for a gy of another size, or for hostIds of another
- * length than ids.
+ * @throws ValueError for ids that are not i32; ShapeError for a weightShape that is not 2-D, a gy
+ * of another size, or hostIds of another length than ids.
  */
-export function embeddingBackward(weight: Tensor, ids: Tensor, gy: Tensor, hostIds?: Int32Array): Tensor {
-  const [vocab, dim] = checkShapes('embedding.backward', weight, ids);
-  checkInputs('embedding.backward', [gy]);
+export function embeddingBackward(weightShape: readonly number[], ids: Tensor, gy: Tensor, hostIds?: Int32Array): Tensor {
+  const op = 'embedding.backward';
+  checkInputs(op, [gy]);
+  checkInputs(op, [gy, ids], null);
+  if (ids.dtype !== 'i32') throw new ValueError(`${op}: ids '${ids.name}' must be i32, got ${ids.dtype}`);
+  if (weightShape.length !== 2) throw new ShapeError(`${op}: weight must be [vocab, dim], got ${fmtShape(weightShape)}`);
+  const [vocab, dim] = weightShape;
   if (gy.size !== ids.size * dim)
     throw new ShapeError(`embedding.backward: gradient ${fmtShape(gy.shape)} does not match ids ${fmtShape(ids.shape)} x dim ${dim}`);
   if (hostIds && hostIds.length !== ids.size) throw new ShapeError(`embedding.backward: ${hostIds.length} host ids for ids ${fmtShape(ids.shape)}`);
-  const gpu = weight.gpu;
-  const gw = new Tensor(gpu, weight.shape, 'f32', undefined, 'grad.embedding');
-  const label = `embedding.backward ${fmtShape(weight.shape)}`;
+  const gpu = gy.gpu;
+  const gw = new Tensor(gpu, [vocab, dim], 'f32', undefined, 'grad.embedding');
+  const label = `${op} ${fmtShape(weightShape)}`;
   if (!hostIds) {
     gpu.launch(embeddingKernel.scatter, {
       params: { tokens: ids.size, dim, vocab, uniques: 0 },

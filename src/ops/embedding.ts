@@ -20,5 +20,5 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
       if (host[i] < 0 || host[i] >= vocab)
         throw new ValueError(`embedding: id ${host[i]} at position ${i} of '${ids.name}' is outside the vocabulary [0, ${vocab})`);
   const out = embeddingForward(weight, ids);
-  return record(out, 'embedding', [weight], (gy) => [embeddingBackward(weight, ids, gy, host)]);
+  return record(out, 'embedding', [weight], (gy) => [embeddingBackward(weight.shape, ids, gy, host)]);
 }
