@@ -20,6 +20,8 @@ options:
   --steps N          training steps (default: the preset's; small: 400)
   --batch B          volumes per step
   --lr X             peak learning rate
+  --weight-decay W   AdamW's decoupled weight decay of the matrices (default 1e-4; scalars,
+                     biases, norms, LayerScale and CLS tokens take none)
   --seed S           seed of weights, data order, crops and prompts
   --prompt-weight W  weight of the disease-prompt loss (default 0.5, RadFinder's)
   --report-prompt-weight W
@@ -50,6 +52,7 @@ export const command: Command = {
         steps: { type: 'string' },
         batch: { type: 'string' },
         lr: { type: 'string' },
+        'weight-decay': { type: 'string' },
         seed: { type: 'string' },
         'prompt-weight': { type: 'string' },
         'report-prompt-weight': { type: 'string' },
@@ -66,6 +69,7 @@ export const command: Command = {
     cfg.steps = numberOption(a.steps, 'steps', true) ?? cfg.steps;
     cfg.batch = numberOption(a.batch, 'batch', true) ?? cfg.batch;
     cfg.lr = numberOption(a.lr, 'lr', false) ?? cfg.lr;
+    cfg.weightDecay = numberOption(a['weight-decay'], 'weight-decay', false) ?? cfg.weightDecay;
     cfg.seed = numberOption(a.seed, 'seed', true) ?? cfg.seed;
     cfg.model.promptWeight = numberOption(a['prompt-weight'], 'prompt-weight', false) ?? cfg.model.promptWeight;
     cfg.model.reportPromptWeight = numberOption(a['report-prompt-weight'], 'report-prompt-weight', false) ?? cfg.model.reportPromptWeight;
@@ -79,8 +83,8 @@ export const command: Command = {
       console.log(`device: ${gpu.describe()}`);
       const tuned = applyTuningOptions(gpu.tuning, a.tuning);
       if (tuned.length) console.log(`tuning: ${tuned.join(', ')}`);
-      if (a.resume && (a.preset || a.batch || a.lr || a.seed || a['prompt-weight'] || a['report-prompt-weight'] || a['text-warmup-steps'] || a['negative-reports']))
-        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --seed, the loss weights, --text-warmup-steps and --negative-reports are ignored; --steps may change the length)');
+      if (a.resume && (a.preset || a.batch || a.lr || a['weight-decay'] || a.seed || a['prompt-weight'] || a['report-prompt-weight'] || a['text-warmup-steps'] || a['negative-reports']))
+        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --weight-decay, --seed, the loss weights, --text-warmup-steps and --negative-reports are ignored; --steps may change the length)');
       const r = await train(gpu, {
         data: a.data,
         out: a.out,

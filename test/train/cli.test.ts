@@ -22,10 +22,12 @@ t.after(() => rmSync(dir, { recursive: true, force: true }));
 
 t('train --preset tiny, then eval, then resume of a finished run', () => {
   const run = join(dir, 'run');
-  // A kernel choice set for the run (the matmul's uniform-B path, off by default on most CPUs).
-  const r = cli('train', '--data', join(dir, 'data'), '--out', run, '--preset', 'tiny', '--steps', '4', '--tuning', 'matmul.uniformB=true');
+  // A kernel choice set for the run (the matmul's uniform-B path, off by default on most CPUs)
+  // and a weight decay, which the run's configuration keeps.
+  const r = cli('train', '--data', join(dir, 'data'), '--out', run, '--preset', 'tiny', '--steps', '4', '--tuning', 'matmul.uniformB=true', '--weight-decay', '0.03');
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /^tuning: matmul\.uniformB=true$/m);
+  assert.is(JSON.parse(readFileSync(join(run, 'train-config.json'), 'utf8')).weightDecay, 0.03);
   assert.match(r.stdout, /step +4\/4 +loss/);
   const bad = cli('train', '--data', join(dir, 'data'), '--out', join(dir, 'never'), '--tuning', 'matmul.rows=x');
   assert.is(bad.status, 2, bad.stderr);
@@ -91,6 +93,7 @@ t('bad use: one line naming what is wrong', () => {
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--negative-reports', '2.5'], /--negative-reports: expected a non-negative integer/],
     // A negative number after an option is its value (parseArgs alone calls it "ambiguous").
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--negative-reports', '-1'], /--negative-reports: expected a non-negative integer, got '-1'/],
+    [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--weight-decay', 'lots'], /--weight-decay: expected a non-negative number, got 'lots'/],
     // Checked before any data is written: the splits are a hash of the case ids.
     [['quickstart', '--dir', join(dir, 'q'), '--steps', '0'], /--steps must be at least 1/],
     [['data', 'synth', '--out', join(dir, 'q'), '--prevalence', '0.1,,0.2'], /--prevalence: expected one number 0-1 or 18/],
