@@ -29,12 +29,31 @@
 // Every chunk loop is unrolled (//#unroll c NC), so the private arrays are indexed by
 // constants only and stay in registers.
 
+// F16T (variant 'tiled-f16', forward and backward q): the key and value tiles hold f16
+// (converted when staged: keys and values rounded to f16, 2^-11 relative), widened to f32
+// before every product, so all arithmetic stays f32; half the workgroup memory per tile.
+// F16R (the same variant's backward kv, whose tiles stream queries and output gradients in
+// f32): its own key and value rows are rounded to f16 the same way, so that its scores and
+// dO . v products are over the rounded keys and values too and the gradients are those of
+// attention over them (to f16's precision: a single key's gradient of k, exactly 0, comes out
+// near 1e-4 on lavapipe, against 0 with the f32 kernels).
+
 // Parameters and bindings: attentionTiledKernel in src/launch/attention.ts.
+
+//#if F16T
+enable f16;
+alias TV = vec4<f16>;
+//#else
+alias TV = vec4f;
+//#endif
+//#if F16R
+enable f16;
+//#endif
 
 // The streamed tile: keys and values (forward, backward q) or scaled queries and output
 // gradients (backward kv), NT rows of one chunk of DC vec4s.
-var<workgroup> Ta: array<vec4f, {NT * DC}>;
-var<workgroup> Tb: array<vec4f, {NT * DC}>;
+var<workgroup> Ta: array<TV, {NT * DC}>;
+var<workgroup> Tb: array<TV, {NT * DC}>;
 // Partial dot products q . k (Sa) and dO . v (Sb), [tile row][invocation].
 var<workgroup> Sa: array<f32, {NT * T}>;
 var<workgroup> Sb: array<f32, {NT * T}>;
@@ -44,7 +63,7 @@ var<workgroup> Rw: array<vec4f, {NT}>;
 
 // Rows [r0, r0 + NT) of arr (row r at row base + r * sl of the buffer, see the strides in
 // kernels/attention.wgsl; rows from n on read as zeros), chunk c, times mul, into tile.
-//#define LOAD(tile, arr, base, sl, r0, n, c, mul) for (var x = t; x < {NT * DC}u; x += {T}u) { let r = r0 + x / {DC}u; let d = c * {DC}u + x % {DC}u; tile[x] = select(vec4f(0.0), arr[(base + min(r, n - 1u) * sl) * {HD4}u + min(d, {HD4}u - 1u)], r < n && d < {HD4}u) * mul; }
+//#define LOAD(tile, arr, base, sl, r0, n, c, mul) for (var x = t; x < {NT * DC}u; x += {T}u) { let r = r0 + x / {DC}u; let d = c * {DC}u + x % {DC}u; tile[x] = TV(select(vec4f(0.0), arr[(base + min(r, n - 1u) * sl) * {HD4}u + min(d, {HD4}u - 1u)], r < n && d < {HD4}u) * mul); }
 
 // Slice d (a vec4 index into the head) of row `row` of arr, zero past the head.
 //#if PADV
@@ -142,7 +161,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
     for (var j = 0u; j < tileRows(); j++) {
       var s = select(0.0, Sa[j * {T}u + t], {c}u > 0u);
 //#unroll k CL
-      s += dot(qv[{c * CL + k}], Ta[j * {DC}u + part + {R * k}u]);
+      s += dot(qv[{c * CL + k}], vec4f(Ta[j * {DC}u + part + {R * k}u]));
 //#end
       Sa[j * {T}u + t] = s;
     }
@@ -169,7 +188,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
       let pj = select(0.0, exp(score(j, r0) - m), OK(j, j0 + j));
       if ({c}u == 0u) { l += pj; }
 //#unroll k CL
-      acc[{(NC - 1 - c) * CL + k}] += pj * Tb[j * {DC}u + part + {R * k}u];
+      acc[{(NC - 1 - c) * CL + k}] += pj * vec4f(Tb[j * {DC}u + part + {R * k}u]);
 //#end
     }
 //#end
@@ -226,8 +245,8 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_i
       var s = select(0.0, Sa[j * {T}u + t], {c}u > 0u);
       var dp = select(0.0, Sb[j * {T}u + t], {c}u > 0u);
 //#unroll k CL
-      s += dot(qv[{c * CL + k}], Ta[j * {DC}u + part + {R * k}u]);
-      dp += dot(gv[{c * CL + k}], Tb[j * {DC}u + part + {R * k}u]);
+      s += dot(qv[{c * CL + k}], vec4f(Ta[j * {DC}u + part + {R * k}u]));
+      dp += dot(gv[{c * CL + k}], vec4f(Tb[j * {DC}u + part + {R * k}u]));
 //#end
       Sa[j * {T}u + t] = s;
       Sb[j * {T}u + t] = dp;
@@ -244,7 +263,7 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_i
     for (var j = 0u; j < tileRows(); j++) {
       let ds = select(0.0, exp((score(j, r0) - st.x) - st.y) * (score2(j, r0) - delta), OK(j, j0 + j));
 //#unroll k CL
-      dq[{(NC - 1 - c) * CL + k}] += ds * Ta[j * {DC}u + part + {R * k}u];
+      dq[{(NC - 1 - c) * CL + k}] += ds * vec4f(Ta[j * {DC}u + part + {R * k}u]);
 //#end
     }
 //#end
@@ -273,8 +292,13 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_
   var dk: array<vec4f, {HL}>;
   var dv: array<vec4f, {HL}>;
 //#unroll k HL
+//#if F16R
+  kv[{k}] = vec4f(vec4<f16>(OWN(K, krow, part + {R * k}u)));
+  vv[{k}] = vec4f(vec4<f16>(OWN(V, krow, part + {R * k}u)));
+//#else
   kv[{k}] = OWN(K, krow, part + {R * k}u);
   vv[{k}] = OWN(V, krow, part + {R * k}u);
+//#endif
   dk[{k}] = vec4f(0.0);
   dv[{k}] = vec4f(0.0);
 //#end
@@ -306,8 +330,8 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_
         var s = select(0.0, Sa[ii * {T}u + t], {c}u > 0u);
         var dp = select(0.0, Sb[ii * {T}u + t], {c}u > 0u);
 //#unroll k CL
-        s += dot(Ta[ii * {DC}u + part + {R * k}u], kv[{c * CL + k}]);
-        dp += dot(Tb[ii * {DC}u + part + {R * k}u], vv[{c * CL + k}]);
+        s += dot(vec4f(Ta[ii * {DC}u + part + {R * k}u]), kv[{c * CL + k}]);
+        dp += dot(vec4f(Tb[ii * {DC}u + part + {R * k}u]), vv[{c * CL + k}]);
 //#end
         Sa[ii * {T}u + t] = s;
         Sb[ii * {T}u + t] = dp;
@@ -332,8 +356,8 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_
         let pij = select(0.0, exp((score(ii, r0) - w.x) - w.y), ok);
         let ds = pij * (score2(ii, r0) - w.z);
 //#unroll k CL
-        dv[{(NC - 1 - c) * CL + k}] += pij * Tb[ii * {DC}u + part + {R * k}u];
-        dk[{(NC - 1 - c) * CL + k}] += ds * Ta[ii * {DC}u + part + {R * k}u];
+        dv[{(NC - 1 - c) * CL + k}] += pij * vec4f(Tb[ii * {DC}u + part + {R * k}u]);
+        dk[{(NC - 1 - c) * CL + k}] += ds * vec4f(Ta[ii * {DC}u + part + {R * k}u]);
 //#end
       }
 //#end

@@ -40,7 +40,8 @@ export interface Tuning {
     uniformB: boolean | null;
   };
   attention: {
-    variant: 'auto' | 'subgroup' | 'plain' | 'tiled';
+    /** 'tiled-f16': keys and values rounded to f16 in the tiled kernels (shader-f16; by name only). */
+    variant: 'auto' | 'subgroup' | 'plain' | 'tiled' | 'tiled-f16';
     /** Head layout override: lanes per query (1, 2, 4, 8) and vec4s per chunk (null: automatic). */
     layout: { parts?: number; chunk?: number } | null;
     /**

@@ -152,7 +152,9 @@ function layout(gpu: Gpu, D: number, G: number, backward: boolean): Layout {
   return { HD4, P, HL: NCH * CH, CH, NCH };
 }
 
-export type AttentionVariant = 'subgroup' | 'plain' | 'tiled';
+/** 'tiled-f16': the tiled kernels over keys and values rounded to f16 (shader-f16; chosen by
+ * name only, never by 'auto' or autotuning, since it is not exact: see attention_tiled.wgsl). */
+export type AttentionVariant = 'subgroup' | 'plain' | 'tiled' | 'tiled-f16';
 
 /** What a variant choice may depend on: the lengths and head width (autotune's shape class). */
 export interface AttentionShape {
@@ -200,8 +202,10 @@ export function autoAttentionVariant(software: boolean, subgroupMinSize: number)
 export function attentionVariantFor(gpu: Gpu): AttentionVariant {
   const variant = gpu.tuning.attention.variant;
   if (variant === 'auto') return autoAttentionVariant(gpu.isLavapipe, gpu.subgroupMinSize);
-  if (variant !== 'subgroup' && variant !== 'plain' && variant !== 'tiled')
-    throw new ValueError(`attention: gpu.tuning.attention.variant = '${String(variant)}' is not auto, subgroup, plain or tiled`);
+  if (variant !== 'subgroup' && variant !== 'plain' && variant !== 'tiled' && variant !== 'tiled-f16')
+    throw new ValueError(`attention: gpu.tuning.attention.variant = '${String(variant)}' is not auto, subgroup, plain, tiled or tiled-f16`);
+  if (variant === 'tiled-f16' && !gpu.features.has('shader-f16'))
+    throw new GpuError('attention: the tiled-f16 kernel needs the shader-f16 feature, which this device lacks');
   if (variant === 'subgroup' && !sharingGroup(gpu))
     throw new GpuError(`attention: the subgroup kernel needs subgroups of at least 4 lanes; this device has ${gpu.subgroupMinSize || 'none'}`);
   return variant;
@@ -293,9 +297,9 @@ function tiledLayout(gpu: Gpu, D: number): TiledLayout {
  * made the forward compile 13x slower (43 s against 3.3 s at D = 20 with 16-row tiles, on 2
  * cores under a load of 15).
  */
-function tiledVariant(gpu: Gpu, L: TiledLayout, mask: boolean, causal: boolean): { flags: Record<string, boolean>; consts: Record<string, number> } {
+function tiledVariant(gpu: Gpu, L: TiledLayout, mask: boolean, causal: boolean, f16?: 'tiles' | 'rows'): { flags: Record<string, boolean>; consts: Record<string, number> } {
   return {
-    flags: { MASK: mask, CAUSAL: causal, PADV: L.R * L.HL > L.HD4, DYNT: gpu.tuning.attention.tile?.dynamicLoops ?? gpu.isLavapipe },
+    flags: { MASK: mask, CAUSAL: causal, PADV: L.R * L.HL > L.HD4, DYNT: gpu.tuning.attention.tile?.dynamicLoops ?? gpu.isLavapipe, F16T: f16 === 'tiles', F16R: f16 === 'rows' },
     consts: { HD4: L.HD4, R: L.R, HL: L.HL, CL: L.CL, NC: L.NC, DC: L.DC, NR: L.NR, T: L.T, NT: L.NT },
   };
 }
@@ -377,10 +381,10 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
     const op = new Tensor(gpu, qp.shape, 'f32', undefined, 'attention');
     const stats = new Tensor(gpu, [B, H, Lq, 2], 'f32', undefined, 'attention.stats');
     const buffers = { Q: qp.buffer, K: kp.buffer, V: vp.buffer, mask: mask?.buffer ?? null, O: op.buffer, Stats: stats.buffer };
-    if (variant === 'tiled') {
+    if (variant === 'tiled' || variant === 'tiled-f16') {
       const L = tiledLayout(gpu, D);
       gpu.launch(attentionTiledKernel.attention_tiled, {
-        ...tiledVariant(gpu, L, !!mask, causal),
+        ...tiledVariant(gpu, L, !!mask, causal, variant === 'tiled-f16' ? 'tiles' : undefined),
         params: { H, GRP, Lq, Lk, scale, off: Lk - Lq, nt: L.NT, ...st },
         buffers,
         workgroups: [Math.ceil(Lq / L.NR), B * H, 1],
@@ -418,7 +422,7 @@ export function attentionBackward(s: AttentionSaved, g: Tensor): [Tensor, Tensor
   const want = s.layout === 'bhld' ? [B, H, Lq, D] : [B, Lq, H, D];
   if (!sameShape(g.shape, want)) throw new ShapeError(`attention.backward: output gradient ${fmtShape(g.shape)} is not ${fmtShape(want)}`);
   const padded = D % 4 !== 0;
-  if (s.variant === 'tiled') return scope(() => tiledBackward(s, padded ? padRows(g, 'grad.attention.o') : g));
+  if (s.variant === 'tiled' || s.variant === 'tiled-f16') return scope(() => tiledBackward(s, padded ? padRows(g, 'grad.attention.o') : g));
   const G = groupOf(gpu, s.variant);
   const L = layout(gpu, D, G, true);
   const kernel = kernelVariant(gpu, L, G, !!s.mask, s.causal);
@@ -462,7 +466,8 @@ function tiledBackward(s: AttentionSaved, gp: Tensor): [Tensor, Tensor, Tensor] 
   const gpu = gp.gpu;
   const { B, H, Hkv, Lq, Lk, D } = s;
   const L = tiledLayout(gpu, D);
-  const kernel = tiledVariant(gpu, L, !!s.mask, s.causal);
+  const f16 = s.variant === 'tiled-f16';
+  const kernel = tiledVariant(gpu, L, !!s.mask, s.causal, f16 ? 'tiles' : undefined);
   const params = { H, GRP: H / Hkv, Lq, Lk, scale: s.scale, off: Lk - Lq, nt: L.NT, ...strides(s.layout, H, Hkv, Lq, Lk) };
   const { dq, dk, dv, delta } = gradTensors(s);
   const mask = s.mask?.buffer ?? null;
@@ -474,7 +479,8 @@ function tiledBackward(s: AttentionSaved, gp: Tensor): [Tensor, Tensor, Tensor] 
     label: `${s.label}.backward q`,
   });
   gpu.launch(attentionTiledKernel.attention_tiled_backward_kv, {
-    ...kernel,
+    // Its tiles hold queries and output gradients (f32); its own key and value rows are rounded.
+    ...(f16 ? tiledVariant(gpu, L, !!s.mask, s.causal, 'rows') : kernel),
     params,
     buffers: { Q: s.q.buffer, K: s.k.buffer, V: s.v.buffer, mask, dO: gp.buffer, StatsIn: s.stats.buffer, DeltaIn: delta.buffer, dK: dk.buffer, dV: dv.buffer },
     workgroups: [Math.ceil(Lk / L.NR), B * Hkv, 1],

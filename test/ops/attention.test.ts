@@ -24,6 +24,22 @@ async function variants(): Promise<AttentionVariant[]> {
 const t = suite('attention');
 t.after.each(resetTuning);
 const TOL = { rtol: 1e-4, atol: 2e-5 };
+/** x rounded to the nearest f16 (ties to even; subnormals below 2^-14, zero below 2^-25). */
+function roundF16(x: number): number {
+  const a = Math.abs(x);
+  if (a === 0 || !Number.isFinite(a)) return x;
+  const ulp = a < 2 ** -14 ? 2 ** -24 : 2 ** (Math.floor(Math.log2(a)) - 10);
+  const r = a / ulp;
+  const f = Math.floor(r);
+  const n = r - f > 0.5 || (r - f === 0.5 && f % 2 === 1) ? f + 1 : f;
+  return Math.sign(x) * n * ulp;
+}
+// The f16 variant against float64 over f16-rounded keys and values: WGSL may round a
+// conversion either way, so an element may differ from the reference's rounding by one f16
+// ulp (2^-10 relative): a key off by 2^-10 |k| <= 2e-3 moves a score by up to |q| 2e-3 scale,
+// an output or gradient by about that times |v| or |dO| (inputs of at most 2): 4e-3 of the
+// largest entry, still far below the O(1) errors of a wrong tile, head or index.
+const F16_TOL = { rtol: 4e-3, atol: 4e-3 };
 const f32 = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
 
 t('forward: shapes, head dimensions, cross attention, masks (every kernel)', async () => {
@@ -308,7 +324,7 @@ function swap12(x: ArrayLike<number>, B: number, n1: number, n2: number, D: numb
 // against attentionGrads, with the tolerances stated at the tests. With layout 'blhd' the
 // same data go in as [B, L, H, D] and the output and gradients come back in that layout;
 // returns the output and gradients in [B, H, L, D] order (for comparisons across layouts).
-async function checkCase(c: Case, what: string, seed = 40, layout: ops.AttentionLayout = 'bhld'): Promise<Float64Array[]> {
+async function checkCase(c: Case, what: string, seed = 40, layout: ops.AttentionLayout = 'bhld', f16 = false): Promise<Float64Array[]> {
   const gpu = await testGpu();
   const [B, H, Hkv, Lq, Lk, D, , causal] = c;
   const mask = maskOf(c);
@@ -324,15 +340,19 @@ async function checkCase(c: Case, what: string, seed = 40, layout: ops.Attention
   const o = ops.attention(inputs[0], inputs[1], inputs[2], { mask: mask ? ops.tensor(gpu, mask, [B, Lk]) : undefined, causal, layout });
   assert.equal(o.shape, shape(H, Lq), `${what}: output shape`);
   const got = get(await o.floats(), H, Lq);
-  assertClose(got, ref.attentionGqa(q, k, v, B, H, Hkv, Lq, Lk, D, { mask, causal }), TOL, what);
+  // The f16 variant computes attention over keys and values rounded to f16: its reference
+  // rounds them (to nearest; F16_TOL allows a device that rounds the other way).
+  const [kr, vr] = f16 ? [k.map(roundF16), v.map(roundF16)] : [k, v];
+  const tol = f16 ? F16_TOL : TOL;
+  assertClose(got, ref.attentionGqa(q, kr, vr, B, H, Hkv, Lq, Lk, D, { mask, causal }), tol, what);
   assert.ok(got.every(Number.isFinite), `${what}: finite`);
   backward(o, ops.tensor(gpu, Float32Array.from(put(g, H, Lq)), o.shape));
-  const want = attentionGrads(q, k, v, g, B, H, Hkv, Lq, Lk, D, { mask, causal });
+  const want = attentionGrads(q, kr, vr, g, B, H, Hkv, Lq, Lk, D, { mask, causal });
   const grads: Float64Array[] = [];
   for (let i = 0; i < 3; i++) {
     const [n, L] = i === 0 ? [H, Lq] : [Hkv, Lk];
     grads.push(get(await inputs[i].grad!.floats(), n, L));
-    assertClose(grads[i], want[i], TOL, `${what}: gradient of ${'qkv'[i]}`);
+    assertClose(grads[i], want[i], tol, `${what}: gradient of ${'qkv'[i]}`);
   }
   for (const x of [...inputs, o]) x.dispose();
   return [got, ...grads];
@@ -373,6 +393,39 @@ t('tiled: head widths 32, 90, 128, lengths across tile edges and 1, GQA, causal,
       [1, 1, 1, 1, 1, 128, null, true],
     ];
     for (const c of cases) await checkCase(c, name('tiled', c));
+  } finally {
+    gpu.tuning.attention.variant = 'auto';
+  }
+});
+
+// 'tiled-f16' (keys and values in f16 tiles, shader-f16; lavapipe has it, SwiftShader not): the
+// tiled cases' shapes at head widths 32, 90 (padding) and 128, GQA, causal, mask, one query,
+// against float64 over the rounded keys and values (F16_TOL above); and its output must differ
+// from the f32 tiled kernel's (the rounding is applied), by no more than the same bound.
+t('tiled-f16: forward and backward against float64 over f16-rounded keys and values', async () => {
+  const gpu = await testGpu();
+  if (!gpu.features.has('shader-f16')) {
+    console.log('  skip: no shader-f16 on this adapter');
+    return;
+  }
+  // (No one-key case: there the gradient of k is exactly 0 in float64, and the kernel's f16
+  // rounding leaves about 1e-4 of it, which a tolerance relative to the largest expected
+  // entry, 0, cannot take.)
+  const cases: Case[] = [
+    [2, 4, 2, 65, 33, 32, 'pad', true],
+    [1, 1, 1, 1, 17, 32, 'thirds', false],
+    [1, 4, 2, 17, 33, 90, 'thirds', true],
+    [1, 2, 2, 49, 17, 128, 'thirds', true],
+  ];
+  try {
+    for (const c of cases) {
+      gpu.tuning.attention.variant = 'tiled-f16';
+      const half = await checkCase(c, name('tiled-f16', c), 40, 'bhld', true);
+      gpu.tuning.attention.variant = 'tiled';
+      const full = await checkCase(c, name('tiled', c));
+      const diff = Math.max(...half[0].map((x, i) => Math.abs(x - full[0][i])));
+      if (c[3] * c[4] > 1) assert.ok(diff > 1e-6, `${name('tiled-f16', c)}: output equals the f32 kernel's (max diff ${diff}): no rounding`);
+    }
   } finally {
     gpu.tuning.attention.variant = 'auto';
   }
@@ -452,7 +505,7 @@ t('variant choice: auto keeps the CPU drivers\' choice and takes tiled on GPUs; 
       gpu.tuning.attention.tile = null;
     }
   };
-  bad(() => (gpu.tuning.attention.variant = 'fast' as AttentionVariant), /gpu.tuning.attention.variant = 'fast' is not auto, subgroup, plain or tiled/);
+  bad(() => (gpu.tuning.attention.variant = 'fast' as AttentionVariant), /gpu.tuning.attention.variant = 'fast' is not auto, subgroup, plain, tiled or tiled-f16/);
   bad(() => ((gpu.tuning.attention.variant = 'tiled'), (gpu.tuning.attention.tile = { keys: 0 })), /gpu.tuning.attention.tile.keys = 0 is not a positive integer/);
   bad(() => ((gpu.tuning.attention.variant = 'tiled'), (gpu.tuning.attention.tile = { rows: 4096 })), /tile.rows = 4096 needs 8192 invocations per workgroup/);
   bad(() => ((gpu.tuning.attention.variant = 'tiled'), (gpu.tuning.attention.tile = { keys: 4096 })), /needs \d+ bytes of workgroup memory; this device allows \d+/);
