@@ -33,10 +33,10 @@
 // (converted when staged: keys and values rounded to f16, 2^-11 relative), widened to f32
 // before every product, so all arithmetic stays f32; half the workgroup memory per tile.
 // F16R (the same variant's backward kv, whose tiles stream queries and output gradients in
-// f32): its own key and value rows are rounded to f16 the same way, so that its scores and
-// dO . v products are over the rounded keys and values too and the gradients are those of
-// attention over them (to f16's precision: a single key's gradient of k, exactly 0, comes out
-// near 1e-4 on lavapipe, against 0 with the f32 kernels).
+// f32): its own key and value rows are rounded to f16 the same way (on a device that rounds
+// a conversion the same way in registers as into workgroup memory, which WGSL leaves open),
+// so that it recomputes the forward's scores and the gradients are those of attention over
+// the rounded keys and values. |k| and |v| past 65504 become infinite in f16.
 
 // Parameters and bindings: attentionTiledKernel in src/launch/attention.ts.
 
@@ -289,12 +289,17 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_
   let kept = j < p.Lk && keep(b, min(j, p.Lk - 1u));
   var kv: array<vec4f, {HL}>;
   var vv: array<vec4f, {HL}>;
+//#if F16R
+  // 1 as an f16 the compiler cannot know: without it, the round trip f32 -> f16 -> f32 below
+  // was folded away (lavapipe), leaving this kernel's keys and values unrounded.
+  let one16 = f16(select(1.0, p.scale / p.scale, p.scale != 0.0));
+//#endif
   var dk: array<vec4f, {HL}>;
   var dv: array<vec4f, {HL}>;
 //#unroll k HL
 //#if F16R
-  kv[{k}] = vec4f(vec4<f16>(OWN(K, krow, part + {R * k}u)));
-  vv[{k}] = vec4f(vec4<f16>(OWN(V, krow, part + {R * k}u)));
+  kv[{k}] = vec4f(vec4<f16>(OWN(K, krow, part + {R * k}u)) * one16);
+  vv[{k}] = vec4f(vec4<f16>(OWN(V, krow, part + {R * k}u)) * one16);
 //#else
   kv[{k}] = OWN(K, krow, part + {R * k}u);
   vv[{k}] = OWN(V, krow, part + {R * k}u);
