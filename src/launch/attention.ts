@@ -156,6 +156,9 @@ function layout(gpu: Gpu, D: number, G: number, backward: boolean): Layout {
  * name only, never by 'auto' or autotuning, since it is not exact: see attention_tiled.wgsl). */
 export type AttentionVariant = 'subgroup' | 'plain' | 'tiled' | 'tiled-f16';
 
+/** The variants that run the tiled kernels (kernels/attention_tiled.wgsl). */
+const isTiled = (v: AttentionVariant) => v === 'tiled' || v === 'tiled-f16';
+
 /** What a variant choice may depend on: the lengths and head width (autotune's shape class). */
 export interface AttentionShape {
   Lq: number;
@@ -381,7 +384,7 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
     const op = new Tensor(gpu, qp.shape, 'f32', undefined, 'attention');
     const stats = new Tensor(gpu, [B, H, Lq, 2], 'f32', undefined, 'attention.stats');
     const buffers = { Q: qp.buffer, K: kp.buffer, V: vp.buffer, mask: mask?.buffer ?? null, O: op.buffer, Stats: stats.buffer };
-    if (variant === 'tiled' || variant === 'tiled-f16') {
+    if (isTiled(variant)) {
       const L = tiledLayout(gpu, D);
       gpu.launch(attentionTiledKernel.attention_tiled, {
         ...tiledVariant(gpu, L, !!mask, causal, variant === 'tiled-f16' ? 'tiles' : undefined),
@@ -422,7 +425,7 @@ export function attentionBackward(s: AttentionSaved, g: Tensor): [Tensor, Tensor
   const want = s.layout === 'bhld' ? [B, H, Lq, D] : [B, Lq, H, D];
   if (!sameShape(g.shape, want)) throw new ShapeError(`attention.backward: output gradient ${fmtShape(g.shape)} is not ${fmtShape(want)}`);
   const padded = D % 4 !== 0;
-  if (s.variant === 'tiled' || s.variant === 'tiled-f16') return scope(() => tiledBackward(s, padded ? padRows(g, 'grad.attention.o') : g));
+  if (isTiled(s.variant)) return scope(() => tiledBackward(s, padded ? padRows(g, 'grad.attention.o') : g));
   const G = groupOf(gpu, s.variant);
   const L = layout(gpu, D, G, true);
   const kernel = kernelVariant(gpu, L, G, !!s.mask, s.causal);
