@@ -38,7 +38,8 @@ export function parseCliArgs<T extends ParseArgsConfig>(config: T): ReturnType<t
 /** A numeric option: undefined when absent, a UsageError naming the option when malformed. */
 export function numberOption(v: string | undefined, name: string, integer: boolean): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  // Number('') and Number(' ') are 0: an empty value would silently mean zero.
+  const n = v.trim() === '' ? NaN : Number(v);
   if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0) throw new UsageError(`--${name}: expected a ${integer ? 'non-negative integer' : 'non-negative number'}, got '${v}'`);
   return n;
 }

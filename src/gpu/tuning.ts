@@ -106,14 +106,22 @@ export const NULLABLE_TUNING: Readonly<Record<string, 'boolean' | 'number' | 'ob
   'patchEmbed.group': 'number',
 };
 
+/** The names a string field of Tuning takes (setTuning refuses others before any device work). */
+export const CHOICE_TUNING: Record<string, readonly string[]> = {
+  'matmul.variant': ['auto', 'subgroup', 'tiled', 'tiled-wg', 'f16'] satisfies Tuning['matmul']['variant'][],
+  'attention.variant': ['auto', 'subgroup', 'plain', 'tiled', 'tiled-f16'] satisfies Tuning['attention']['variant'][],
+  'rmsNorm.variant': ['auto', 'row', 'workgroup', 'subgroup'] satisfies Tuning['rmsNorm']['variant'][],
+};
+
 /**
  * Sets one field of a Tuning from text, as a command line gives it: 'matmul.uniformB=false',
  * 'matmul.rows=64', 'attention.variant=tiled', 'matmul.group=null'. The value is parsed as
  * JSON where it parses (numbers, true, false, null, objects), else taken as a string; it must
  * have the field's type (its default's, or NULLABLE_TUNING's where the default is null), and
- * null only where the default is null. Values are checked further where they are used (a
- * variant's name, a tile's shape).
- * @throws ValueError naming the field: an unknown path, a missing '=', a value of another type.
+ * null only where the default is null, and a variant's name one of CHOICE_TUNING's. Values are
+ * checked further where they are used (a tile's shape, a variant the device lacks).
+ * @throws ValueError naming the field: an unknown path, a missing '=', a value of another type,
+ * an unknown variant name.
  */
 export function setTuning(t: Tuning, assignment: string): void {
   const eq = assignment.indexOf('=');
@@ -146,5 +154,7 @@ export function setTuning(t: Tuning, assignment: string): void {
   const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
   if (!(value === null ? now === null : got === type))
     throw new ValueError(`tuning '${assignment}': ${field} takes ${type}${now === null ? ' or null' : ''}, got ${got}${got === 'string' && type === 'boolean' ? " (true and false are lower case)" : ''}`);
+  const choices = CHOICE_TUNING[field];
+  if (choices && !choices.includes(value as string)) throw new ValueError(`tuning '${assignment}': ${field} is one of ${choices.join(', ')}`);
   obj[key] = value;
 }

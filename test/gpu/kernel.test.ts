@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { defineKernel, read, uniform, write } from '../../src/gpu/kernel.ts';
-import { NULLABLE_TUNING, defaultTuning, setTuning } from '../../src/gpu/tuning.ts';
+import { CHOICE_TUNING, NULLABLE_TUNING, defaultTuning, setTuning } from '../../src/gpu/tuning.ts';
 import { GpuError } from '../../src/errors.ts';
 
 const t = suite('kernel declarations');
@@ -174,6 +174,8 @@ t('setTuning: a field set from FIELD=VALUE text; unknown fields and values of th
   assert.throws(() => setTuning(tn, 'matmul.rows=x'), /matmul\.rows takes number, got string/);
   assert.throws(() => setTuning(tn, 'matmul.rows=null'), /matmul\.rows takes number, got null/);
   assert.throws(() => setTuning(tn, 'matmul.rows'), /expected FIELD=VALUE/);
+  assert.throws(() => setTuning(tn, 'attention.variant=bogus'), /attention\.variant is one of auto, subgroup, plain, tiled, tiled-f16/);
+  assert.throws(() => setTuning(tn, 'matmul.variant=tiled-f16'), /matmul\.variant is one of auto, subgroup, tiled, tiled-wg, f16/);
   // Fields whose default is null take their own type, not anything.
   assert.throws(() => setTuning(tn, 'matmul.uniformB=False'), /matmul\.uniformB takes boolean or null, got string \(true and false are lower case\)/);
   assert.throws(() => setTuning(tn, 'matmul.uniformB=1'), /matmul\.uniformB takes boolean or null, got number/);
@@ -188,6 +190,10 @@ t('setTuning: a field set from FIELD=VALUE text; unknown fields and values of th
   const walk = (o: Record<string, unknown>, at: string[]): string[] =>
     Object.entries(o).flatMap(([k, v]) => (v !== null && typeof v === 'object' ? walk(v as Record<string, unknown>, [...at, k]) : v === null ? [[...at, k].join('.')] : []));
   assert.equal(walk(defaultTuning() as unknown as Record<string, unknown>, []).sort(), Object.keys(NULLABLE_TUNING).sort());
+  // Every string field has its names in CHOICE_TUNING.
+  const strings = (o: Record<string, unknown>, at: string[]): string[] =>
+    Object.entries(o).flatMap(([k, v]) => (v !== null && typeof v === 'object' ? strings(v as Record<string, unknown>, [...at, k]) : typeof v === 'string' ? [[...at, k].join('.')] : []));
+  assert.equal(strings(defaultTuning() as unknown as Record<string, unknown>, []).sort(), Object.keys(CHOICE_TUNING).sort());
 });
 
 t('a WGSL error in the generated declarations is reported as such, one in the file by its line', async () => {

@@ -94,6 +94,7 @@ t('bad use: one line naming what is wrong', () => {
     // A negative number after an option is its value (parseArgs alone calls it "ambiguous").
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--negative-reports', '-1'], /--negative-reports: expected a non-negative integer, got '-1'/],
     [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--weight-decay', 'lots'], /--weight-decay: expected a non-negative number, got 'lots'/],
+    [['train', '--data', join(dir, 'data'), '--out', join(dir, 'n'), '--lr', ''], /--lr: expected a non-negative number, got ''/],
     // Checked before any data is written: the splits are a hash of the case ids.
     [['quickstart', '--dir', join(dir, 'q'), '--steps', '0'], /--steps must be at least 1/],
     [['data', 'synth', '--out', join(dir, 'q'), '--prevalence', '0.1,,0.2'], /--prevalence: expected one number 0-1 or 18/],
