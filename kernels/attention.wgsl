@@ -86,7 +86,8 @@ diagnostic(off, subgroup_uniformity);
 //#endif
 
 // The lane's slot: its part p (slices from ph = p * HL, lanes from pl = p * QPG of its
-// block) and its query (or key) index within the dispatch, i = wg.x * QW + ...
+// block), its index i within the dispatch's first p.rs rows (i = wg.x * QW + ...), and its
+// RPL rows (queries, or keys in attention_backward_kv) i + u * p.rs, u < RPL (ROWS, below).
 //#if SG
 //#if PARTS
 //#define LANE(i) let q = lane % {G}u; let part = q / {QPG}u; let pl = part * {QPG}u; let ph = part * {HL}u; let i = wg.x * {QW}u + (t / {G}u) * {QPG}u + q % {QPG}u;
@@ -97,9 +98,20 @@ diagnostic(off, subgroup_uniformity);
 //#define LANE(i) let ph = 0u; let i = wg.x * 64u + t;
 //#endif
 
+// ROWS: each lane holds RPL rows (queries, or keys in attention_backward_kv), p.rs apart
+// (the launch makes p.rs >= ceil(L / RPL), a multiple of 8), so that every row the inner
+// loop walks (loaded once per subgroup, then broadcast) serves RPL times as many rows: on
+// lavapipe the loads and broadcasts of a walked row cost more than the arithmetic one
+// row does with it. Every row's own arithmetic is the same statements in the same order
+// whatever RPL is, so the results are bit for bit those of RPL = 1. Variables with the
+// suffix {u} belong to row u of the lane; a lane past p.rs (a subgroup wider than 8
+// straddling it) gets rows past the end, which are never stored.
+//#define ROWU(i, k, n) select(n, i + {k}u * p.rs, i < p.rs)
+
 // Rows (or keys) past the end leave at once, a whole subgroup of them together: a 129-token
 // window runs as 64 + 64 + 1 rows, and the last workgroup's other seven subgroups would walk
 // every key for nothing. A subgroup with one row in range stays whole, for the shared loads.
+// (i is the lane's first row: if it is past the end, so are the others.)
 //#if SG
 //#define PAST_END(i, n) if (subgroupAll(i >= n)) { return; }
 //#else
@@ -151,10 +163,21 @@ fn keep(b: u32, j: u32) -> bool {
 //#endif
 }
 
-// The keys [0, end) that some query of the block [i0, i0 + QW) may attend.
-fn keyEnd(i0: u32) -> u32 {
+// Causal attention walks only the keys that some query sharing the walk may attend: up to
+// the diagonal of the largest row of the subgroup (with subgroups, whose lanes walk
+// together) or of the workgroup (without). `last`: the lane's last row (past the end when
+// it has none). Keys past a row's diagonal change nothing, so the bound leaves every bit
+// as it was. (The key/value backward starts, likewise, at the smallest key's diagonal.)
+//#if SG
+//#define TOPROW(last) subgroupMax(min(last, p.Lq - 1u))
+//#define FIRSTKEY(j) subgroupMin(j)
+//#else
+//#define TOPROW(last) min(wg.x * {QW}u + {QW - 1}u + {RPL - 1}u * p.rs, p.Lq - 1u)
+//#define FIRSTKEY(j) wg.x * {QW}u
+//#endif
+fn keyEnd(top: u32) -> u32 {
 //#if CAUSAL
-  return u32(clamp(i32(min(i0 + {QW}u, p.Lq)) + p.off, 0, i32(p.Lk)));
+  return u32(clamp(i32(top) + 1 + p.off, 0, i32(p.Lk)));
 //#else
   return p.Lk;
 //#endif
@@ -167,32 +190,39 @@ fn attention(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 //#endif
 ) {
   LANE(i)
-  PAST_END(i, p.Lq)
+  PAST_END(i, min(p.rs, p.Lq))
   let bh = wg.y;
   let b = bh / p.H;
+//#unroll u RPL
   // row: the query's statistics ([B, H, Lq] always); qrow: its row of Q, O, dO, dQ.
-  let row = bh * p.Lq + min(i, p.Lq - 1u);
-  let qrow = b * p.qsb + (bh % p.H) * p.qsh + min(i, p.Lq - 1u) * p.qsl;
-  var qv: array<vec4f, {HL}>;
-  var acc: array<vec4f, {HL}>;
+  let i{u} = ROWU(i, u, p.Lq);
+  let row{u} = bh * p.Lq + min(i{u}, p.Lq - 1u);
+  let qrow{u} = b * p.qsb + (bh % p.H) * p.qsh + min(i{u}, p.Lq - 1u) * p.qsl;
+  var qv{u}: array<vec4f, {HL}>;
+  var acc{u}: array<vec4f, {HL}>;
+  // -1e30, not -inf: exp(m - mNew) stays finite (0) before the first kept key.
+  var m{u} = -1e30;
+  var l{u} = 0.0;
+//#if CAUSAL
+  let last{u} = i32(i{u}) + p.off;
+//#endif
+//#end
   for (var c = 0u; c < chunks(); c++) {
 //#unroll d CH
-    qv[c * {CH}u + {d}u] = OWN(Q, qrow, c * {CH}u + {d}u) * p.scale;
-    acc[c * {CH}u + {d}u] = vec4f(0.0);
+//#unroll u RPL
+    qv{u}[c * {CH}u + {d}u] = OWN(Q, qrow{u}, c * {CH}u + {d}u) * p.scale;
+    acc{u}[c * {CH}u + {d}u] = vec4f(0.0);
+//#end
 //#end
   }
-  // -1e30, not -inf: exp(m - mNew) stays finite (0) before the first kept key.
-  var m = -1e30;
-  var l = 0.0;
   let kbase = b * p.ksb + ((bh % p.H) / p.GRP) * p.ksh;
-//#if CAUSAL
-  let last = i32(i) + p.off;
-//#endif
-  let jEnd = keyEnd(wg.x * {QW}u);
+  let jEnd = keyEnd(TOPROW(i{RPL - 1}));
   for (var j = 0u; j < jEnd; j++) {
     if (!keep(b, j)) { continue; }
     let kr = (kbase + j * p.ksl) * {HD4}u;
-    var s = 0.0;
+//#unroll u RPL
+    var sc{u} = 0.0;
+//#end
     for (var c = 0u; c < chunks(); c++) {
 //#if SG
 //#unroll s SPC
@@ -200,24 +230,29 @@ fn attention(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 //#end
 //#endif
 //#unroll d CH
-      s += dot(qv[c * {CH}u + {d}u], ROW(K, ks, kr + ph + c * {CH}u, d));
+      let kd{d} = ROW(K, ks, kr + ph + c * {CH}u, d);
+//#unroll u RPL
+      sc{u} += dot(qv{u}[c * {CH}u + {d}u], kd{d});
+//#end
 //#end
     }
+//#unroll u RPL
 //#if PARTS
-    s = partSum1(s);
+    sc{u} = partSum1(sc{u});
 //#endif
 //#if CAUSAL
     // Keys past this query's diagonal change nothing (every lane still walks them, for the
     // subgroup's shared loads).
-    let ok = i32(j) <= last;
-    let mNew = select(m, max(m, s), ok);
-    let pj = select(0.0, exp(s - mNew), ok);
+    let ok{u} = i32(j) <= last{u};
+    let mNew{u} = select(m{u}, max(m{u}, sc{u}), ok{u});
+    let pj{u} = select(0.0, exp(sc{u} - mNew{u}), ok{u});
 //#else
-    let mNew = max(m, s);
-    let pj = exp(s - mNew);
+    let mNew{u} = max(m{u}, sc{u});
+    let pj{u} = exp(sc{u} - mNew{u});
 //#endif
-    let corr = exp(m - mNew);
-    l = l * corr + pj;
+    let corr{u} = exp(m{u} - mNew{u});
+    l{u} = l{u} * corr{u} + pj{u};
+//#end
     for (var c = 0u; c < chunks(); c++) {
 //#if SG
 //#unroll s SPC
@@ -225,20 +260,28 @@ fn attention(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 //#end
 //#endif
 //#unroll d CH
-      acc[c * {CH}u + {d}u] = acc[c * {CH}u + {d}u] * corr + pj * ROW(V, vs, kr + ph + c * {CH}u, d);
+      let vd{d} = ROW(V, vs, kr + ph + c * {CH}u, d);
+//#unroll u RPL
+      acc{u}[c * {CH}u + {d}u] = acc{u}[c * {CH}u + {d}u] * corr{u} + pj{u} * vd{d};
+//#end
 //#end
     }
-    m = mNew;
-  }
-  if (i >= p.Lq) { return; }
-  // A query with no key to attend to gets a zero output (and a gradient of zero).
-  let inv = select(0.0, 1.0 / l, l > 0.0);
-  for (var c = 0u; c < chunks(); c++) {
-//#unroll d CH
-    if (ph + c * {CH}u + {d}u < {HD4}u) { O[qrow * {HD4}u + ph + c * {CH}u + {d}u] = acc[c * {CH}u + {d}u] * inv; }
+//#unroll u RPL
+    m{u} = mNew{u};
 //#end
   }
-  if (ph == 0u) { Stats[row] = select(vec2f(-1e30, 0.0), vec2f(m, log(l)), l > 0.0); }
+//#unroll u RPL
+  if (i{u} < p.Lq) {
+    // A query with no key to attend to gets a zero output (and a gradient of zero).
+    let inv = select(0.0, 1.0 / l{u}, l{u} > 0.0);
+    for (var c = 0u; c < chunks(); c++) {
+//#unroll d CH
+      if (ph + c * {CH}u + {d}u < {HD4}u) { O[qrow{u} * {HD4}u + ph + c * {CH}u + {d}u] = acc{u}[c * {CH}u + {d}u] * inv; }
+//#end
+    }
+    if (ph == 0u) { Stats[row{u}] = select(vec2f(-1e30, 0.0), vec2f(m{u}, log(l{u})), l{u} > 0.0); }
+  }
+//#end
 }
 
 @compute @workgroup_size(64)
@@ -248,38 +291,47 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
 //#endif
 ) {
   LANE(i)
-  PAST_END(i, p.Lq)
+  PAST_END(i, min(p.rs, p.Lq))
   let bh = wg.y;
   let b = bh / p.H;
+//#unroll u RPL
   // row: the query's statistics ([B, H, Lq] always); qrow: its row of Q, O, dO, dQ.
-  let row = bh * p.Lq + min(i, p.Lq - 1u);
-  let qrow = b * p.qsb + (bh % p.H) * p.qsh + min(i, p.Lq - 1u) * p.qsl;
-  var delta = 0.0;
-  var qv: array<vec4f, {HL}>;
-  var gv: array<vec4f, {HL}>;
-  var dq: array<vec4f, {HL}>;
+  let i{u} = ROWU(i, u, p.Lq);
+  let row{u} = bh * p.Lq + min(i{u}, p.Lq - 1u);
+  let qrow{u} = b * p.qsb + (bh % p.H) * p.qsh + min(i{u}, p.Lq - 1u) * p.qsl;
+  var delta{u} = 0.0;
+  var qv{u}: array<vec4f, {HL}>;
+  var gv{u}: array<vec4f, {HL}>;
+  var dq{u}: array<vec4f, {HL}>;
+//#if CAUSAL
+  let last{u} = i32(i{u}) + p.off;
+//#endif
+//#end
   for (var c = 0u; c < chunks(); c++) {
 //#unroll d CH
-    qv[c * {CH}u + {d}u] = OWN(Q, qrow, c * {CH}u + {d}u) * p.scale;
-    gv[c * {CH}u + {d}u] = OWN(dO, qrow, c * {CH}u + {d}u);
-    delta += dot(gv[c * {CH}u + {d}u], OWN(Oin, qrow, c * {CH}u + {d}u));
-    dq[c * {CH}u + {d}u] = vec4f(0.0);
+//#unroll u RPL
+    qv{u}[c * {CH}u + {d}u] = OWN(Q, qrow{u}, c * {CH}u + {d}u) * p.scale;
+    gv{u}[c * {CH}u + {d}u] = OWN(dO, qrow{u}, c * {CH}u + {d}u);
+    delta{u} += dot(gv{u}[c * {CH}u + {d}u], OWN(Oin, qrow{u}, c * {CH}u + {d}u));
+    dq{u}[c * {CH}u + {d}u] = vec4f(0.0);
+//#end
 //#end
   }
+//#unroll u RPL
 //#if PARTS
-  delta = partSum1(delta);
+  delta{u} = partSum1(delta{u});
 //#endif
-  let st = StatsIn[row];
+  let st{u} = StatsIn[row{u}];
+//#end
   let kbase = b * p.ksb + ((bh % p.H) / p.GRP) * p.ksh;
-//#if CAUSAL
-  let last = i32(i) + p.off;
-//#endif
-  let jEnd = keyEnd(wg.x * {QW}u);
+  let jEnd = keyEnd(TOPROW(i{RPL - 1}));
   for (var j = 0u; j < jEnd; j++) {
     if (!keep(b, j)) { continue; }
     let kr = (kbase + j * p.ksl) * {HD4}u;
-    var s = 0.0;
-    var dp = 0.0;
+//#unroll u RPL
+    var sc{u} = 0.0;
+    var dp{u} = 0.0;
+//#end
     for (var c = 0u; c < chunks(); c++) {
 //#if SG
 //#unroll s SPC
@@ -288,20 +340,26 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
 //#end
 //#endif
 //#unroll d CH
-      s += dot(qv[c * {CH}u + {d}u], ROW(K, ks, kr + ph + c * {CH}u, d));
-      dp += dot(gv[c * {CH}u + {d}u], ROW(V, vs, kr + ph + c * {CH}u, d));
+      let kd{d} = ROW(K, ks, kr + ph + c * {CH}u, d);
+      let vd{d} = ROW(V, vs, kr + ph + c * {CH}u, d);
+//#unroll u RPL
+      sc{u} += dot(qv{u}[c * {CH}u + {d}u], kd{d});
+      dp{u} += dot(gv{u}[c * {CH}u + {d}u], vd{d});
+//#end
 //#end
     }
+//#unroll u RPL
 //#if PARTS
-    let sdp = partSum(vec2f(s, dp));
-    s = sdp.x;
-    dp = sdp.y;
+    let sdp{u} = partSum(vec2f(sc{u}, dp{u}));
+    sc{u} = sdp{u}.x;
+    dp{u} = sdp{u}.y;
 //#endif
 //#if CAUSAL
-    let ds = select(0.0, exp((s - st.x) - st.y) * (dp - delta), i32(j) <= last);
+    let ds{u} = select(0.0, exp((sc{u} - st{u}.x) - st{u}.y) * (dp{u} - delta{u}), i32(j) <= last{u});
 //#else
-    let ds = exp((s - st.x) - st.y) * (dp - delta);
+    let ds{u} = exp((sc{u} - st{u}.x) - st{u}.y) * (dp{u} - delta{u});
 //#endif
+//#end
     // The key row again rather than kept from the loop above (HL fewer live vec4s; with
     // one chunk the compiler merges the repeated loads).
     for (var c = 0u; c < chunks(); c++) {
@@ -311,17 +369,23 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
 //#end
 //#endif
 //#unroll d CH
-      dq[c * {CH}u + {d}u] += ds * ROW(K, ks, kr + ph + c * {CH}u, d);
+      let kd{d} = ROW(K, ks, kr + ph + c * {CH}u, d);
+//#unroll u RPL
+      dq{u}[c * {CH}u + {d}u] += ds{u} * kd{d};
+//#end
 //#end
     }
   }
-  if (i >= p.Lq) { return; }
-  if (ph == 0u) { Delta[row] = delta; }
-  for (var c = 0u; c < chunks(); c++) {
+//#unroll u RPL
+  if (i{u} < p.Lq) {
+    if (ph == 0u) { Delta[row{u}] = delta{u}; }
+    for (var c = 0u; c < chunks(); c++) {
 //#unroll d CH
-    if (ph + c * {CH}u + {d}u < {HD4}u) { dQ[qrow * {HD4}u + ph + c * {CH}u + {d}u] = dq[c * {CH}u + {d}u] * p.scale; }
+      if (ph + c * {CH}u + {d}u < {HD4}u) { dQ[qrow{u} * {HD4}u + ph + c * {CH}u + {d}u] = dq{u}[c * {CH}u + {d}u] * p.scale; }
 //#end
+    }
   }
+//#end
 }
 
 @compute @workgroup_size(64)
@@ -331,29 +395,36 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
 //#endif
 ) {
   LANE(j)
-  PAST_END(j, p.Lk)
+  PAST_END(j, min(p.rs, p.Lk))
   // wg.y: (batch, key/value head); the GRP query heads h = kvh * GRP + g share it.
   let bkv = wg.y;
   let Hkv = p.H / p.GRP;
   let b = bkv / Hkv;
-  let krow = b * p.ksb + (bkv % Hkv) * p.ksh + min(j, p.Lk - 1u) * p.ksl;
-  let kept = keep(b, min(j, p.Lk - 1u));
-  var kv: array<vec4f, {HL}>;
-  var vv: array<vec4f, {HL}>;
-  var dk: array<vec4f, {HL}>;
-  var dv: array<vec4f, {HL}>;
+//#unroll u RPL
+  let j{u} = ROWU(j, u, p.Lk);
+  let krow{u} = b * p.ksb + (bkv % Hkv) * p.ksh + min(j{u}, p.Lk - 1u) * p.ksl;
+  let kept{u} = keep(b, min(j{u}, p.Lk - 1u));
+  var kv{u}: array<vec4f, {HL}>;
+  var vv{u}: array<vec4f, {HL}>;
+  var dk{u}: array<vec4f, {HL}>;
+  var dv{u}: array<vec4f, {HL}>;
+//#if CAUSAL
+  // Query i sees this key when i + off >= j.
+  let first{u} = i32(j{u}) - p.off;
+//#endif
+//#end
   for (var c = 0u; c < chunks(); c++) {
 //#unroll d CH
-    kv[c * {CH}u + {d}u] = OWN(K, krow, c * {CH}u + {d}u) * p.scale;
-    vv[c * {CH}u + {d}u] = OWN(V, krow, c * {CH}u + {d}u);
-    dk[c * {CH}u + {d}u] = vec4f(0.0);
-    dv[c * {CH}u + {d}u] = vec4f(0.0);
+//#unroll u RPL
+    kv{u}[c * {CH}u + {d}u] = OWN(K, krow{u}, c * {CH}u + {d}u) * p.scale;
+    vv{u}[c * {CH}u + {d}u] = OWN(V, krow{u}, c * {CH}u + {d}u);
+    dk{u}[c * {CH}u + {d}u] = vec4f(0.0);
+    dv{u}[c * {CH}u + {d}u] = vec4f(0.0);
+//#end
 //#end
   }
 //#if CAUSAL
-  // Query i sees this key when i + off >= j; the block's first key bounds where to start.
-  let first = i32(j) - p.off;
-  let iStart = u32(clamp(i32(wg.x * {QW}u) - p.off, 0, i32(p.Lq)));
+  let iStart = u32(clamp(i32(FIRSTKEY(j)) - p.off, 0, i32(p.Lq)));
 //#else
   let iStart = 0u;
 //#endif
@@ -364,8 +435,10 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
     let qb = b * p.qsb + h * p.qsh;
     for (var i = iStart; i < p.Lq; i++) {
       let r = (qb + i * p.qsl) * {HD4}u;
-      var s = 0.0;
-      var dp = 0.0;
+//#unroll u RPL
+      var sc{u} = 0.0;
+      var dp{u} = 0.0;
+//#end
       for (var c = 0u; c < chunks(); c++) {
 //#if SG
 //#unroll s SPC
@@ -374,22 +447,29 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
 //#end
 //#endif
 //#unroll d CH
-        s += dot(ROW(Q, qs, r + ph + c * {CH}u, d), kv[c * {CH}u + {d}u]);
-        dp += dot(ROW(dO, gs, r + ph + c * {CH}u, d), vv[c * {CH}u + {d}u]);
+        let qd{d} = ROW(Q, qs, r + ph + c * {CH}u, d);
+        let gd{d} = ROW(dO, gs, r + ph + c * {CH}u, d);
+//#unroll u RPL
+        sc{u} += dot(qd{d}, kv{u}[c * {CH}u + {d}u]);
+        dp{u} += dot(gd{d}, vv{u}[c * {CH}u + {d}u]);
+//#end
 //#end
       }
-//#if PARTS
-      let sdp = partSum(vec2f(s, dp));
-      s = sdp.x;
-      dp = sdp.y;
-//#endif
       let st = StatsIn[qbase + i];
-//#if CAUSAL
-      let pij = select(0.0, exp((s - st.x) - st.y), kept && i32(i) >= first);
-//#else
-      let pij = select(0.0, exp((s - st.x) - st.y), kept);
+      let delta = DeltaIn[qbase + i];
+//#unroll u RPL
+//#if PARTS
+      let sdp{u} = partSum(vec2f(sc{u}, dp{u}));
+      sc{u} = sdp{u}.x;
+      dp{u} = sdp{u}.y;
 //#endif
-      let ds = pij * (dp - DeltaIn[qbase + i]);
+//#if CAUSAL
+      let pij{u} = select(0.0, exp((sc{u} - st.x) - st.y), kept{u} && i32(i) >= first{u});
+//#else
+      let pij{u} = select(0.0, exp((sc{u} - st.x) - st.y), kept{u});
+//#endif
+      let ds{u} = pij{u} * (dp{u} - delta);
+//#end
       for (var c = 0u; c < chunks(); c++) {
 //#if SG
 //#unroll s SPC
@@ -398,19 +478,26 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invoca
 //#end
 //#endif
 //#unroll d CH
-        dv[c * {CH}u + {d}u] += pij * ROW(dO, gs, r + ph + c * {CH}u, d);
-        dk[c * {CH}u + {d}u] += ds * ROW(Q, qs, r + ph + c * {CH}u, d);
+        let qd{d} = ROW(Q, qs, r + ph + c * {CH}u, d);
+        let gd{d} = ROW(dO, gs, r + ph + c * {CH}u, d);
+//#unroll u RPL
+        dv{u}[c * {CH}u + {d}u] += pij{u} * gd{d};
+        dk{u}[c * {CH}u + {d}u] += ds{u} * qd{d};
+//#end
 //#end
       }
     }
   }
-  if (j >= p.Lk) { return; }
-  for (var c = 0u; c < chunks(); c++) {
+//#unroll u RPL
+  if (j{u} < p.Lk) {
+    for (var c = 0u; c < chunks(); c++) {
 //#unroll d CH
-    if (ph + c * {CH}u + {d}u < {HD4}u) {
-      dK[krow * {HD4}u + ph + c * {CH}u + {d}u] = dk[c * {CH}u + {d}u] * p.scale;
-      dV[krow * {HD4}u + ph + c * {CH}u + {d}u] = dv[c * {CH}u + {d}u];
-    }
+      if (ph + c * {CH}u + {d}u < {HD4}u) {
+        dK[krow{u} * {HD4}u + ph + c * {CH}u + {d}u] = dk{u}[c * {CH}u + {d}u] * p.scale;
+        dV[krow{u} * {HD4}u + ph + c * {CH}u + {d}u] = dv{u}[c * {CH}u + {d}u];
+      }
 //#end
+    }
   }
+//#end
 }

@@ -43,7 +43,7 @@ export interface Tuning {
     /** 'tiled-f16': keys and values rounded to f16 in the tiled kernels (shader-f16; by name only). */
     variant: 'auto' | 'subgroup' | 'plain' | 'tiled' | 'tiled-f16';
     /** Head layout override: lanes per query (1, 2, 4, 8) and vec4s per chunk (null: automatic). */
-    layout: { parts?: number; chunk?: number } | null;
+    layout: { parts?: number; chunk?: number; rows?: number } | null;
     /**
      * Tiled kernel override: rows (queries, or keys in the key/value backward) a workgroup
      * owns, rows per workgroup-memory tile, chunks the head is walked in, loops over a tile

@@ -40,7 +40,7 @@ export const attentionKernel = defineKernel({
   // nch: chunks per lane part (DYN).
   // qsb, qsh, qsl (ksb, ksh, ksl): rows between batches, heads and positions of q (k, v), which
   // place the rows as [B, H, L, D] or [B, L, H, D] (AttentionOptions.layout).
-  params: { H: 'u32', GRP: 'u32', Lq: 'u32', Lk: 'u32', scale: 'f32', off: 'i32', nch: 'u32', ...strideParams },
+  params: { H: 'u32', GRP: 'u32', Lq: 'u32', Lk: 'u32', scale: 'f32', off: 'i32', nch: 'u32', rs: 'u32', ...strideParams },
   buffers: attentionBuffers,
   entries: {
     attention: ['Q', 'K', 'V', 'mask', 'O', 'Stats'],
@@ -149,6 +149,8 @@ function layout(gpu: Gpu, D: number, G: number, backward: boolean): Layout {
   const max = choice?.chunk ?? (G || per <= MAX_BWD ? per : CHUNK);
   const NCH = Math.ceil(per / max);
   const CH = Math.ceil(per / NCH);
+  if (choice?.rows !== undefined && ![1, 2, 3, 4].includes(choice.rows))
+    throw new ValueError(`attention: gpu.tuning.attention.layout.rows = ${choice.rows} is not 1, 2, 3 or 4`);
   return { HD4, P, HL: NCH * CH, CH, NCH };
 }
 
@@ -307,14 +309,48 @@ function tiledVariant(gpu: Gpu, L: TiledLayout, mask: boolean, causal: boolean, 
   };
 }
 
+/**
+ * How many rows (queries, or keys in the key/value backward) each lane of the subgroup kernel
+ * holds, and where: lane i of the first `rs` rows holds rows i + u * rs, u < RPL. Each row the
+ * inner loop walks is loaded once per subgroup and broadcast, whatever RPL is, so more rows
+ * per lane divide that cost; but each row adds `arrays` private arrays of HL vec4s (2 in the
+ * forward, 3 in the query backward, 4 in the key/value backward), which past about 144 vec4s
+ * spill on lavapipe and ran slower. Measured on lavapipe (family-26 EPYC,
+ * scripts/issue11/attention-rows.test.ts, forward + backward), a walk over the keys with R
+ * rows per lane costs about 1, 1.3, 1.6 and 2.0 times one with a single row; the choice
+ * minimises walks x that cost: the small preset's windows (129 queries, D = 24) take 3 rows
+ * (44 -> 29 ms), its text (192, D = 16, causal) 4, RadFinder's vision heads (256, D = 90) 3.
+ * The plain kernel (no subgroups) keeps one row per lane (not measured otherwise).
+ * gpu.tuning.attention.layout.rows forces RPL. rs is a multiple of 8, so that no block of
+ * lanes straddles it (wider subgroups do; the kernel guards those lanes).
+ */
+const WALK_COST = [1, 1.3, 1.6, 2.0];
+const MAX_LIVE_VEC4 = 144;
+
+function rowSpread(gpu: Gpu, L: Layout, G: number, n: number, arrays: number): { RPL: number; rs: number; wx: number } {
+  const spread = (R: number) => (R === 1 ? n : Math.ceil(Math.ceil(n / R) / 8) * 8);
+  let RPL = gpu.tuning.attention.layout?.rows ?? 1;
+  if (G && gpu.tuning.attention.layout?.rows === undefined) {
+    // Walks: blocks of G lanes (G / P rows) with a row in range.
+    const walks = (R: number) => Math.ceil(Math.min(spread(R), n) / (G / L.P));
+    let best = Infinity;
+    for (let R = 1; R <= WALK_COST.length && (R === 1 || arrays * L.HL * R <= MAX_LIVE_VEC4); R++) {
+      const cost = walks(R) * WALK_COST[R - 1];
+      if (cost < best) [best, RPL] = [cost, R];
+    }
+  }
+  const rs = spread(RPL);
+  return { RPL, rs, wx: Math.ceil(rs / (64 / L.P)) };
+}
+
 /** The flags and template constants of a kernel variant. */
-function kernelVariant(gpu: Gpu, L: Layout, G: number, mask: boolean, causal: boolean): { flags: Record<string, boolean>; consts: Record<string, number> } {
+function kernelVariant(gpu: Gpu, L: Layout, G: number, mask: boolean, causal: boolean, RPL: number): { flags: Record<string, boolean>; consts: Record<string, number> } {
   const sg = G > 0;
   const g = G || 8;
   const QPG = g / L.P;
   return {
     flags: { MASK: mask, CAUSAL: causal, PARTS: L.P > 1, DYN: L.NCH > 1, PADV: L.P * L.HL > L.HD4, SG: sg, SGEXACT: sg && gpu.subgroupMinSize === G && gpu.subgroupMaxSize === G },
-    consts: { HD4: L.HD4, P: L.P, HL: L.HL, CH: L.CH, NCH: L.NCH, G: g, QPG, SPC: Math.ceil(L.CH / QPG), QW: 64 / L.P },
+    consts: { HD4: L.HD4, P: L.P, HL: L.HL, CH: L.CH, NCH: L.NCH, G: g, QPG, SPC: Math.ceil(L.CH / QPG), QW: 64 / L.P, RPL },
   };
 }
 
@@ -396,11 +432,12 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
     } else {
       const G = groupOf(gpu, variant);
       const L = layout(gpu, D, G, false);
+      const { RPL, rs, wx } = rowSpread(gpu, L, G, Lq, 2);
       gpu.launch(attentionKernel.attention, {
-        ...kernelVariant(gpu, L, G, !!mask, causal),
-        params: { H, GRP, Lq, Lk, scale, off: Lk - Lq, nch: L.NCH, ...st },
+        ...kernelVariant(gpu, L, G, !!mask, causal, RPL),
+        params: { H, GRP, Lq, Lk, scale, off: Lk - Lq, nch: L.NCH, rs, ...st },
         buffers,
-        workgroups: [Math.ceil(Lq / (64 / L.P)), B * H, 1],
+        workgroups: [wx, B * H, 1],
         label,
       });
     }
@@ -428,24 +465,25 @@ export function attentionBackward(s: AttentionSaved, g: Tensor): [Tensor, Tensor
   if (isTiled(s.variant)) return scope(() => tiledBackward(s, padded ? padRows(g, 'grad.attention.o') : g));
   const G = groupOf(gpu, s.variant);
   const L = layout(gpu, D, G, true);
-  const kernel = kernelVariant(gpu, L, G, !!s.mask, s.causal);
   const params = { H, GRP: H / Hkv, Lq, Lk, scale: s.scale, off: Lk - Lq, nch: L.NCH, ...strides(s.layout, H, Hkv, Lq, Lk) };
   return scope(() => {
     const gp = padded ? padRows(g, 'grad.attention.o') : g;
     const { dq, dk, dv, delta } = gradTensors(s);
     const mask = s.mask?.buffer ?? null;
+    const rq = rowSpread(gpu, L, G, Lq, 3);
+    const rk = rowSpread(gpu, L, G, Lk, 4);
     gpu.launch(attentionKernel.attention_backward_q, {
-      ...kernel,
-      params,
+      ...kernelVariant(gpu, L, G, !!s.mask, s.causal, rq.RPL),
+      params: { ...params, rs: rq.rs },
       buffers: { Q: s.q.buffer, K: s.k.buffer, V: s.v.buffer, mask, dO: gp.buffer, Oin: s.o.buffer, StatsIn: s.stats.buffer, Delta: delta.buffer, dQ: dq.buffer },
-      workgroups: [Math.ceil(Lq / (64 / L.P)), B * H, 1],
+      workgroups: [rq.wx, B * H, 1],
       label: `${s.label}.backward q`,
     });
     gpu.launch(attentionKernel.attention_backward_kv, {
-      ...kernel,
-      params,
+      ...kernelVariant(gpu, L, G, !!s.mask, s.causal, rk.RPL),
+      params: { ...params, rs: rk.rs },
       buffers: { Q: s.q.buffer, K: s.k.buffer, V: s.v.buffer, mask, dO: gp.buffer, StatsIn: s.stats.buffer, DeltaIn: delta.buffer, dK: dk.buffer, dV: dv.buffer },
-      workgroups: [Math.ceil(Lk / (64 / L.P)), B * Hkv, 1],
+      workgroups: [rk.wx, B * Hkv, 1],
       label: `${s.label}.backward kv`,
     });
     if (!padded) return [dq, dk, dv];

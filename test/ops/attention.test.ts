@@ -259,6 +259,45 @@ t('forced layouts: queries split over 4 and 8 lanes, chunk loops (forward and ba
   }
 });
 
+// Rows per lane (gpu.tuning.attention.layout.rows; the automatic choice takes 1 to 4 in the
+// subgroup kernel, see rowSpread in src/launch/attention.ts): each row's arithmetic is the
+// same statements in the same order whatever the count, so the output and the three
+// gradients must equal those of one row per lane bit for bit (and float64, via checkCase),
+// on lengths that leave lanes past the end in every spread, causal (the subgroup's own key
+// bound), Lq < Lk and Lq > Lk, masks, grouped-query heads, a query split over 2 lanes, size 1.
+t('rows per lane 1 to 4: the same bits as one row per lane (subgroup and plain kernels)', async () => {
+  const gpu = await testGpu();
+  const cases: [Case, { parts?: number }][] = [
+    [[2, 4, 2, 70, 70, 12, 'pad', true], {}],
+    [[1, 2, 1, 3, 130, 8, null, true], {}],
+    [[1, 1, 1, 130, 37, 8, 'thirds', true], {}],
+    [[1, 2, 2, 41, 41, 36, null, false], { parts: 2 }],
+    [[1, 1, 1, 1, 1, 4, null, false], {}],
+  ];
+  for (const variant of (await variants()).filter((v) => v === 'subgroup' || v === 'plain')) {
+    gpu.tuning.attention.variant = variant;
+    for (const [c, l] of cases) {
+      if (l.parts && variant !== 'subgroup') continue;
+      let one: Float64Array[] | null = null;
+      for (const rows of [1, 2, 3, 4]) {
+        gpu.tuning.attention.layout = { ...l, rows };
+        const what = `${name(variant, c)}${l.parts ? ` parts ${l.parts}` : ''} rows ${rows}`;
+        const got = await checkCase(c, what, 60);
+        if (!one) one = got;
+        else
+          got.forEach((x, i) => {
+            const at = x.findIndex((y, j) => !Object.is(y, one![i][j]));
+            assert.is(at, -1, `${what}: ${['the output', 'dq', 'dk', 'dv'][i]} differs from one row per lane at ${at}`);
+          });
+      }
+    }
+  }
+  gpu.tuning.attention.layout = { rows: 5 };
+  const x = ops.zeros(gpu, [1, 1, 2, 4]);
+  assert.throws(() => ops.attention(x, x, x), (e: Error) => e instanceof ValueError && /gpu.tuning.attention.layout.rows = 5 is not 1, 2, 3 or 4/.test(e.message));
+  x.dispose();
+});
+
 // Extreme scores (issue 9 item 7): scores of +-1e4 that differ by O(1) between keys, rows of
 // 2 keys (equal scores: P = 1/2 exactly) and of 300. The forward saves per query the largest
 // score m and log l (l = sum_j exp(score_j - m)) apart: their sum rounded to f32 loses log l
