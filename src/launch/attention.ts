@@ -314,18 +314,20 @@ function tiledVariant(gpu: Gpu, L: TiledLayout, mask: boolean, causal: boolean, 
  * holds, and where: lane i of the first `rs` rows holds rows i + u * rs, u < RPL. Each row the
  * inner loop walks is loaded once per subgroup and broadcast, whatever RPL is, so more rows
  * per lane divide that cost; but each row adds `arrays` private arrays of HL vec4s (2 in the
- * forward, 3 in the query backward, 4 in the key/value backward), which past about 144 vec4s
- * spill on lavapipe and ran slower. Measured on lavapipe (family-26 EPYC,
+ * forward, 3 in the query backward, 4 in the key/value backward), all unrolled: at 144 vec4s
+ * the D = 128 key/value backward ran slower and the D = 90 and 128 kernels took 98 s to compile
+ * instead of 19, so a lane holds at most MAX_LIVE_VEC4 (72: 25 s; the small preset's kernels
+ * 18 s instead of 4, once per machine). Measured on lavapipe (family-26 EPYC,
  * scripts/issue11/attention-rows.test.ts, forward + backward), a walk over the keys with R
  * rows per lane costs about 1, 1.3, 1.6 and 2.0 times one with a single row; the choice
  * minimises walks x that cost: the small preset's windows (129 queries, D = 24) take 3 rows
- * (44 -> 29 ms), its text (192, D = 16, causal) 4, RadFinder's vision heads (256, D = 90) 3.
+ * (44 -> 29 ms), its text (192, D = 16, causal) 4; RadFinder's heads (D = 90, 128) 1 or 2.
  * The plain kernel (no subgroups) keeps one row per lane (not measured otherwise).
  * gpu.tuning.attention.layout.rows forces RPL. rs is a multiple of 8, so that no block of
  * lanes straddles it (wider subgroups do; the kernel guards those lanes).
  */
 const WALK_COST = [1, 1.3, 1.6, 2.0];
-const MAX_LIVE_VEC4 = 144;
+const MAX_LIVE_VEC4 = 72;
 
 function rowSpread(gpu: Gpu, L: Layout, G: number, n: number, arrays: number): { RPL: number; rs: number; wx: number } {
   const spread = (R: number) => (R === 1 ? n : Math.ceil(Math.ceil(n / R) / 8) * 8);
