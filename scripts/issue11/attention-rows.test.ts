@@ -30,6 +30,7 @@ test('rows per lane: same bits, device time', async () => {
   // [B, Lq, H, Hkv, D, options]
   let cases: [string, number, number, number, number, number, AttentionOptions][] = [
     ['vit window 32x129x4x24 blhd', 32, 129, 4, 4, 24, { layout: 'blhd' }],
+    ['vit x4 window 32x129x4x96 blhd', 32, 129, 4, 4, 96, { layout: 'blhd' }],
     ['combiner 8x33x4x24 blhd', 8, 33, 4, 4, 24, { layout: 'blhd' }],
     ['text 8x192x4/2x16 causal blhd', 8, 192, 4, 2, 16, { layout: 'blhd', causal: true }],
     ['RadFinder vision head 2x256x4x90', 2, 256, 4, 4, 90, {}],

@@ -314,20 +314,25 @@ function tiledVariant(gpu: Gpu, L: TiledLayout, mask: boolean, causal: boolean, 
  * holds, and where: lane i of the first `rs` rows holds rows i + u * rs, u < RPL. Each row the
  * inner loop walks is loaded once per subgroup and broadcast, whatever RPL is, so more rows
  * per lane divide that cost; but each row adds `arrays` private arrays of HL vec4s (2 in the
- * forward, 3 in the query backward, 4 in the key/value backward), all unrolled: at 144 vec4s
- * the D = 128 key/value backward ran slower and the D = 90 and 128 kernels took 98 s to compile
- * instead of 19, so a lane holds at most MAX_LIVE_VEC4 (72: 25 s; the small preset's kernels
- * 18 s instead of 4, once per machine). Measured on lavapipe (family-26 EPYC,
- * scripts/issue11/attention-rows.test.ts, forward + backward), a walk over the keys with R
- * rows per lane costs about 1, 1.3, 1.6 and 2.0 times one with a single row; the choice
- * minimises walks x that cost: the small preset's windows (129 queries, D = 24) take 3 rows
- * (44 -> 29 ms), its text (192, D = 16, causal) 4; RadFinder's heads (D = 90, 128) 1 or 2.
+ * forward, 3 in the query backward, 4 in the key/value backward), all unrolled, which costs
+ * compile time and, past some size, spills. So a lane holds several rows only when a row is at
+ * most MAX_ROW_VEC4 (12) vec4s and all of them at most MAX_LIVE_VEC4 (108): with 144 and no
+ * per-row bound RadFinder's D = 90 and 128 kernels took 98 s to compile instead of 19 (once
+ * per machine; Mesa caches them), with these bounds about 60 s (its D = 128 heads keep one row:
+ * no gain measured there), the small preset's kernels 18 s instead of 4. Measured on lavapipe
+ * (family-26 EPYC, scripts/issue11/attention-rows.test.ts, forward + backward), a walk over
+ * the keys with R rows per lane costs about 1, 1.3, 1.6 and 2.0 times one with a single row;
+ * the choice minimises walks x that cost: the small preset's windows (129 queries, D = 24)
+ * take 3 rows (44-47 -> 29-30 ms), its text (192, D = 16, causal) 4; at 4x the width (D = 96)
+ * the backward takes 2 or 3 (175-204 -> 150-168 ms), RadFinder's vision heads (D = 90)
+ * likewise (45-49 -> 33-35 ms).
  * The plain kernel (no subgroups) keeps one row per lane (not measured otherwise).
  * gpu.tuning.attention.layout.rows forces RPL. rs is a multiple of 8, so that no block of
  * lanes straddles it (wider subgroups do; the kernel guards those lanes).
  */
 const WALK_COST = [1, 1.3, 1.6, 2.0];
-const MAX_LIVE_VEC4 = 72;
+const MAX_LIVE_VEC4 = 108;
+const MAX_ROW_VEC4 = 12;
 
 function rowSpread(gpu: Gpu, L: Layout, G: number, n: number, arrays: number): { RPL: number; rs: number; wx: number } {
   const spread = (R: number) => (R === 1 ? n : Math.ceil(Math.ceil(n / R) / 8) * 8);
@@ -336,7 +341,7 @@ function rowSpread(gpu: Gpu, L: Layout, G: number, n: number, arrays: number): {
     // Walks: blocks of G lanes (G / P rows) with a row in range.
     const walks = (R: number) => Math.ceil(Math.min(spread(R), n) / (G / L.P));
     let best = Infinity;
-    for (let R = 1; R <= WALK_COST.length && (R === 1 || arrays * L.HL * R <= MAX_LIVE_VEC4); R++) {
+    for (let R = 1; R <= WALK_COST.length && (R === 1 || (L.HL <= MAX_ROW_VEC4 && arrays * L.HL * R <= MAX_LIVE_VEC4)); R++) {
       const cost = walks(R) * WALK_COST[R - 1];
       if (cost < best) [best, RPL] = [cost, R];
     }
