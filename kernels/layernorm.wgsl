@@ -3,27 +3,59 @@
 // The forward saves mean and rstd per row (stats = [mean_0, rstd_0, mean_1, ...]) for the
 // backward. One invocation per row for the forward and the input gradient; one per column
 // for the parameter gradients (a sum over rows).
+//
+// V4 (n % 4 == 0; forward and input gradient): rows are read and written as vec4s, p.nv = n / 4
+// of them. On lavapipe every load of a value that differs between lanes is a loop over the
+// lanes costing about as much for a vec4 as for 2-3 scalars, so this is the same work in
+// fewer, wider loads. The sums still take the elements one at a time in index order, and
+// the elementwise expressions are the same per component: the results are bit for bit those
+// of the scalar kernel (test/ops/layernorm.test.ts compares them).
+
+//#if V4
+alias VT = vec4f;
+//#else
+alias VT = f32;
+//#endif
 
 // Parameters and bindings: layerNormKernel in src/launch/layernorm.ts.
 
 fn rowIndex(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 64u; }
 
+// Element c of a loaded VT (c < 4 with V4, 0 without).
+fn comp(v: VT, c: u32) -> f32 {
+//#if V4
+  return v[c];
+//#else
+  return v;
+//#endif
+}
+
 @compute @workgroup_size(64)
 fn layernorm(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let row = rowIndex(gid, nwg);
   if (row >= p.rows) { return; }
-  let base = row * p.n;
+  let base = row * p.nv;
   // Sum relative to the first element: with a large common offset (|mean| >> std) the
   // plain sum would lose the low bits that carry the variance.
-  let shift = X[base];
+  let shift = comp(X[base], 0u);
   var s = 0.0;
-  for (var j = 0u; j < p.n; j++) { s += X[base + j] - shift; }
+  for (var j = 0u; j < p.nv; j++) {
+    let x = X[base + j];
+//#unroll c W
+    s += comp(x, {c}u) - shift;
+//#end
+  }
   let mean = shift + s / f32(p.n);
   // Two-pass variance: no cancellation when |mean| >> std.
   var v = 0.0;
-  for (var j = 0u; j < p.n; j++) { let d = X[base + j] - mean; v += d * d; }
+  for (var j = 0u; j < p.nv; j++) {
+    let d = X[base + j] - mean;
+//#unroll c W
+    v += comp(d, {c}u) * comp(d, {c}u);
+//#end
+  }
   let rstd = inverseSqrt(v / f32(p.n) + p.eps);
-  for (var j = 0u; j < p.n; j++) { Y[base + j] = (X[base + j] - mean) * rstd * gamma[j] + beta[j]; }
+  for (var j = 0u; j < p.nv; j++) { Y[base + j] = (X[base + j] - mean) * rstd * gamma[j] + beta[j]; }
   stats[2u * row] = mean;
   stats[2u * row + 1u] = rstd;
 }
@@ -33,24 +65,29 @@ fn layernorm(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 fn layernorm_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let row = rowIndex(gid, nwg);
   if (row >= p.rows) { return; }
-  let base = row * p.n;
+  let base = row * p.nv;
   let mean = statsIn[2u * row];
   let rstd = statsIn[2u * row + 1u];
   var sg = 0.0;
   var sgx = 0.0;
-  for (var j = 0u; j < p.n; j++) {
+  for (var j = 0u; j < p.nv; j++) {
     let g = GY[base + j] * gamma[j];
-    sg += g;
-    sgx += g * (X[base + j] - mean) * rstd;
+    let xm = X[base + j] - mean;
+//#unroll c W
+    sg += comp(g, {c}u);
+    sgx += comp(g, {c}u) * comp(xm, {c}u) * rstd;
+//#end
   }
   let inv = 1.0 / f32(p.n);
-  for (var j = 0u; j < p.n; j++) {
+  for (var j = 0u; j < p.nv; j++) {
     let xhat = (X[base + j] - mean) * rstd;
     GX[base + j] = rstd * (GY[base + j] * gamma[j] - sg * inv - xhat * sgx * inv);
   }
 }
 
-// dgamma[j] = sum_rows gy * xhat,  dbeta[j] = sum_rows gy
+// dgamma[j] = sum_rows gy * xhat,  dbeta[j] = sum_rows gy (scalar only: one lane per column,
+// so that the few columns still spread over the threads).
+//#if !V4
 @compute @workgroup_size(64)
 fn layernorm_backward_params(@builtin(global_invocation_id) gid: vec3u) {
   let j = gid.x;
@@ -65,3 +102,4 @@ fn layernorm_backward_params(@builtin(global_invocation_id) gid: vec3u) {
   GGamma[j] = gg;
   GBeta[j] = gb;
 }
+//#endif

@@ -55,6 +55,11 @@ export interface Tuning {
     /** Lane group: 8 or 4 share rows by subgroup operations, 1 runs without (null: automatic). */
     group: 1 | 4 | 8 | null;
   };
+  layerNorm: {
+    /** Rows read and written as vec4s where the width is a multiple of 4 (forward and input
+     * gradient); the same bits as the scalar kernel (default true; false for comparisons). */
+    vec4: boolean;
+  };
   rmsNorm: {
     variant: 'auto' | 'row' | 'workgroup' | 'subgroup';
     /** The per-row layout's backward sums the weight gradient in the input-gradient kernel. */
@@ -80,6 +85,7 @@ export function defaultTuning(): Tuning {
     matmul: { variant: 'auto', rows: 32, group: null, threads: null, tile: null, allowF16: false, uniformB: null },
     attention: { variant: 'auto', layout: null, tile: null },
     patchEmbed: { group: null },
+    layerNorm: { vec4: true },
     rmsNorm: { variant: 'auto', fuseWeightGrad: true },
   };
 }

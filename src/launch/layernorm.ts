@@ -10,11 +10,12 @@ import { checkFinite, checkInputs } from './util.ts';
 export const layerNormKernel = defineKernel({
   file: 'layernorm.wgsl',
   source,
-  // The input is a [rows, n] view; stats holds [mean, rstd] per row.
-  params: { rows: 'u32', n: 'u32', eps: 'f32' },
+  // The input is a [rows, n] view, nv = n / W elements of type VT (vec4f with flag V4, W = 4;
+  // else f32, W = 1) per row; stats holds [mean, rstd] per row.
+  params: { rows: 'u32', n: 'u32', nv: 'u32', eps: 'f32' },
   buffers: {
-    X: read(), gamma: read(), beta: read(), Y: write(), stats: write(),
-    GY: read(), GX: write(), statsIn: read(), GGamma: write(), GBeta: write(),
+    X: read('VT'), gamma: read('VT'), beta: read('VT'), Y: write('VT'), stats: write(),
+    GY: read('VT'), GX: write('VT'), statsIn: read(), GGamma: write(), GBeta: write(),
   },
   entries: {
     layernorm: ['X', 'gamma', 'beta', 'Y', 'stats'],
@@ -22,6 +23,13 @@ export const layerNormKernel = defineKernel({
     layernorm_backward_params: ['X', 'GY', 'statsIn', 'GGamma', 'GBeta'],
   },
 });
+
+/** Rows as vec4s where n allows (flag V4; the same bits as the scalar kernel; off with
+ * gpu.tuning.layerNorm.vec4 = false), else scalars. */
+function rowVariant(n: number, vec4: boolean) {
+  const W = vec4 ? 4 : 1;
+  return { flags: { V4: vec4 }, consts: { W }, nv: n / W };
+}
 
 /**
  * (x - mean) / sqrt(var + eps) * gamma + beta over the last axis; gamma and beta are [n].
@@ -38,8 +46,11 @@ export function layerNormForward(x: Tensor, gamma: Tensor, beta: Tensor, eps: nu
   const rows = x.size / n;
   const y = new Tensor(gpu, x.shape, 'f32', undefined, 'layerNorm');
   const stats = new Tensor(gpu, [rows, 2], 'f32', undefined, 'layerNorm.stats');
+  const { flags, consts, nv } = rowVariant(n, gpu.tuning.layerNorm.vec4 && n % 4 === 0);
   gpu.launch(layerNormKernel.layernorm, {
-    params: { rows, n, eps },
+    flags,
+    consts,
+    params: { rows, n, nv, eps },
     buffers: { X: x.buffer, gamma: gamma.buffer, beta: beta.buffer, Y: y.buffer, stats: stats.buffer },
     workgroups: grid1d(rows, 64),
     label: `layerNorm ${fmtShape(x.shape)}`,
@@ -53,8 +64,11 @@ export function layerNormBackwardInput(x: Tensor, gamma: Tensor, stats: Tensor, 
   const n = x.shape[x.rank - 1];
   const rows = x.size / n;
   const gx = new Tensor(gpu, x.shape, 'f32', undefined, 'grad.layerNorm.x');
+  const { flags, consts, nv } = rowVariant(n, gpu.tuning.layerNorm.vec4 && n % 4 === 0);
   gpu.launch(layerNormKernel.layernorm_backward_input, {
-    params: { rows, n, eps: 0 },
+    flags,
+    consts,
+    params: { rows, n, nv, eps: 0 },
     buffers: { X: x.buffer, gamma: gamma.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer },
     workgroups: grid1d(rows, 64),
     label: `layerNorm ${fmtShape(x.shape)}.backward`,
@@ -69,8 +83,11 @@ export function layerNormBackwardParams(x: Tensor, stats: Tensor, gy: Tensor): {
   const rows = x.size / n;
   const gGamma = new Tensor(gpu, [n], 'f32', undefined, 'grad.layerNorm.gamma');
   const gBeta = new Tensor(gpu, [n], 'f32', undefined, 'grad.layerNorm.beta');
+  const { flags, consts } = rowVariant(n, false);
   gpu.launch(layerNormKernel.layernorm_backward_params, {
-    params: { rows, n, eps: 0 },
+    flags,
+    consts,
+    params: { rows, n, nv: n, eps: 0 },
     buffers: { X: x.buffer, GY: gy.buffer, statsIn: stats.buffer, GGamma: gGamma.buffer, GBeta: gBeta.buffer },
     workgroups: [Math.ceil(n / 64), 1, 1],
     label: `layerNorm ${fmtShape(x.shape)}.backward params`,
