@@ -98,20 +98,16 @@ diagnostic(off, subgroup_uniformity);
 //#define LANE(i) let ph = 0u; let i = wg.x * 64u + t;
 //#endif
 
-// ROWS: each lane holds RPL rows (queries, or keys in attention_backward_kv), p.rs apart
-// (the launch makes p.rs >= ceil(L / RPL), a multiple of 8), so that every row the inner
-// loop walks (loaded once per subgroup, then broadcast) serves RPL times as many rows: on
-// lavapipe the loads and broadcasts of a walked row cost more than the arithmetic one
-// row does with it. Every row's own arithmetic is the same statements in the same order
-// whatever RPL is, so the results are bit for bit those of RPL = 1. Variables with the
-// suffix {u} belong to row u of the lane; a lane past p.rs (a subgroup wider than 8
-// straddling it) gets rows past the end, which are never stored.
+// ROWS: each lane holds RPL rows (queries, or keys in attention_backward_kv) p.rs apart (a
+// multiple of 8, >= ceil(L / RPL)): each walked row, loaded once per subgroup and broadcast,
+// then serves RPL times as many rows (on lavapipe its loads cost more than one row's
+// arithmetic). Each row's statements are those of RPL = 1, in order: the same bits. Suffix
+// {u}: row u of the lane; a lane past p.rs (in a subgroup wider than 8) has no rows.
 //#define ROWU(i, k, n) select(n, i + {k}u * p.rs, i < p.rs)
 
-// Rows (or keys) past the end leave at once, a whole subgroup of them together: a 129-token
-// window runs as 64 + 64 + 1 rows, and the last workgroup's other seven subgroups would walk
-// every key for nothing. A subgroup with one row in range stays whole, for the shared loads.
-// (i is the lane's first row: if it is past the end, so are the others.)
+// Rows (or keys) past the end leave at once, a whole subgroup of them together (else they
+// would walk every key for nothing); a subgroup with one row in range stays whole, for the
+// shared loads. (i is the lane's first row: if it is past the end, so are the others.)
 //#if SG
 //#define PAST_END(i, n) if (subgroupAll(i >= n)) { return; }
 //#else

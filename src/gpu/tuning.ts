@@ -120,6 +120,22 @@ export const CHOICE_TUNING: Record<string, readonly string[]> = {
 };
 
 /**
+ * What is wrong with an attention layout override (gpu.tuning.attention.layout), or null: parts
+ * 1, 2, 4 or 8; chunk a positive integer; rows 1 to 4; no other field. The launch checks it
+ * at each call, setTuning (the command line's --tuning) before any device work.
+ */
+export function attentionLayoutProblem(layout: unknown): string | null {
+  if (layout === null) return null;
+  if (typeof layout !== 'object' || Array.isArray(layout)) return 'gpu.tuning.attention.layout is not an object or null';
+  const l = layout as Record<string, unknown>;
+  for (const k of Object.keys(l)) if (!['parts', 'chunk', 'rows'].includes(k)) return `gpu.tuning.attention.layout has no field ${k} (parts, chunk, rows)`;
+  if (l.parts !== undefined && ![1, 2, 4, 8].includes(l.parts as number)) return `gpu.tuning.attention.layout.parts = ${String(l.parts)} is not 1, 2, 4 or 8`;
+  if (l.chunk !== undefined && !(Number.isInteger(l.chunk) && (l.chunk as number) >= 1)) return `gpu.tuning.attention.layout.chunk = ${String(l.chunk)} is not a positive integer`;
+  if (l.rows !== undefined && ![1, 2, 3, 4].includes(l.rows as number)) return `gpu.tuning.attention.layout.rows = ${String(l.rows)} is not 1, 2, 3 or 4`;
+  return null;
+}
+
+/**
  * Sets one field of a Tuning from text, as a command line gives it: 'matmul.uniformB=false',
  * 'matmul.rows=64', 'attention.variant=tiled', 'matmul.group=null'. The value is parsed as
  * JSON where it parses (numbers, true, false, null, objects), else taken as a string; it must
@@ -162,5 +178,7 @@ export function setTuning(t: Tuning, assignment: string): void {
     throw new ValueError(`tuning '${assignment}': ${field} takes ${type}${now === null ? ' or null' : ''}, got ${got}${got === 'string' && type === 'boolean' ? " (true and false are lower case)" : ''}`);
   const choices = CHOICE_TUNING[field];
   if (choices && !choices.includes(value as string)) throw new ValueError(`tuning '${assignment}': ${field} is one of ${choices.join(', ')}`);
+  const problem = field === 'attention.layout' ? attentionLayoutProblem(value) : null;
+  if (problem) throw new ValueError(`tuning '${assignment}': ${problem}`);
   obj[key] = value;
 }

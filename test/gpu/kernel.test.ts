@@ -186,6 +186,14 @@ t('setTuning: a field set from FIELD=VALUE text; unknown fields and values of th
   setTuning(tn, 'matmul.tile={"bm":32,"bn":32,"bk":16,"tm":4,"tn":4}');
   assert.equal(tn.matmul.tile, { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 });
   assert.is(tn.matmul.uniformB, false, 'refused values leave the field as it was');
+  // The attention layout override is checked field by field before any device work.
+  setTuning(tn, 'attention.layout={"rows":3,"parts":2}');
+  assert.equal(tn.attention.layout, { rows: 3, parts: 2 });
+  assert.throws(() => setTuning(tn, 'attention.layout={"rows":5}'), /attention\.layout\.rows = 5 is not 1, 2, 3 or 4/);
+  assert.throws(() => setTuning(tn, 'attention.layout={"parts":3}'), /attention\.layout\.parts = 3 is not 1, 2, 4 or 8/);
+  assert.throws(() => setTuning(tn, 'attention.layout={"chunk":0}'), /attention\.layout\.chunk = 0 is not a positive integer/);
+  assert.throws(() => setTuning(tn, 'attention.layout={"row":2}'), /attention\.layout has no field row \(parts, chunk, rows\)/);
+  assert.equal(tn.attention.layout, { rows: 3, parts: 2 }, 'refused layouts leave the field as it was');
   // Every field whose default is null has its type in the table.
   const walk = (o: Record<string, unknown>, at: string[]): string[] =>
     Object.entries(o).flatMap(([k, v]) => (v !== null && typeof v === 'object' ? walk(v as Record<string, unknown>, [...at, k]) : v === null ? [[...at, k].join('.')] : []));
