@@ -2,11 +2,11 @@
 // evaluations; then `ctvlm ablate` end to end with one 2-step tiny variant (and its resume).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.ts';
+import { runCli as cli } from '../helpers/cli.ts';
 import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
 import { preset } from '../../src/train/config.ts';
 import { ABLATION_VARIANTS, L1_WEIGHT_PER_MM, difference, formatAblationMarkdown, judgeClaims, objectiveText, type VariantResult } from '../../src/eval/ablation.ts';
@@ -98,7 +98,6 @@ test('ctvlm ablate end to end: one 2-step tiny variant, then its resume; bad use
   const dir = mkdtempSync(join(tmpdir(), 'ctvlm-ablate-'));
   try {
     await writeSyntheticDataset({ out: join(dir, 'data'), n: 16, seed: 5, size: [64, 64], slices: [24, 32], gzipLevel: 0 });
-    const cli = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'dist/cli.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
     const args = ['ablate', '--data', join(dir, 'data'), '--out', join(dir, 'abl'), '--preset', 'tiny', '--steps', '2', '--variants', 'full', '--train-cases', '4'];
     const r = cli(...args);
     assert.is(r.status, 0, r.stderr);

@@ -5,11 +5,10 @@
 // configuration; bad input gets one line.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../helpers/paths.ts';
+import { runCli as cli } from '../helpers/cli.ts';
 import { assertClose } from '../helpers/check.ts';
 import * as ref from '../reference/radfinder.ts';
 import { rfConfig } from '../helpers/radfinder.ts';
@@ -23,7 +22,6 @@ import { PATHOLOGIES, ZERO_SHOT_TEMPLATES } from '../../src/model/tasks.ts';
 
 const t = suite('inference cli');
 const dir = mkdtempSync(join(tmpdir(), 'ctvlm-infer-'));
-const cli = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'dist/cli.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
 
 const cfg: RadFinderConfig = {
   ...paperConfig(),

@@ -2,16 +2,15 @@
 // evaluation, resume, and one-line errors for bad use.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.ts';
+import { runCli as cli } from '../helpers/cli.ts';
 import { writeSyntheticDataset } from '../../src/data/synthetic/node.ts';
 
 const t = suite('train cli');
 const dir = mkdtempSync(join(tmpdir(), 'ctvlm-cli-'));
-const cli = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'dist/cli.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
 
 t.before(async () => {
   await writeSyntheticDataset({ out: join(dir, 'data'), n: 16, seed: 5, size: [64, 64], slices: [24, 32], gzipLevel: 0 });
