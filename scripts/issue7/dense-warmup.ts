@@ -4,14 +4,15 @@
 // (masks from dense-masks.test.ts in DW_MASKS: a label counts when at least DW_MIN voxels of
 // the patch carry it), pos_weight per label from the tokens' frequencies (capped at DW_PWMAX).
 // The stand-in for RadFinder's pretrained window backbone: a backbone that has learned where
-// findings are. Then (DW_EVAL=1, or after each step of DW_EVAL_AT=300,1000) the test split's and 100 training cases' max-over-tokens
-// logits are scored per label against the case labels (AUROC), and the joint training runs on.
+// findings are. Then (DW_EVAL=1, or after each step of DW_EVAL_AT=300,1000) the test split's
+// and 100 training cases' tokens are scored per label: every token against its own target, and
+// each case's largest token logit against the case label (AUROC); the joint training runs on.
 // To run it, in a scratch clone or worktree: `git apply scripts/issue7/dense-warmup.patch`
 // (the call after the text warm-up in src/train/trainer.ts; and DW_FREEZE=1, which detaches
 // the window backbone's output in encodeVision, so that the joint training leaves the
 // warmed-up backbone as it is, as RadFinder freezes its pretrained one), `node build.mjs`, then
 //   DW_STEPS=300 [DW_FREEZE=1] node dist/cli.js train --data runs/quickstart/data --out runs/dw300 --steps 800
-// (README.md, "Session 27", has the numbers).
+// (README.md, "Sessions 26-27", has the numbers).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpu } from '../../src/gpu/runtime.ts';
@@ -28,7 +29,7 @@ import { tensor } from '../../src/ops/creation.ts';
 import { reshape, slice } from '../../src/ops/layout.ts';
 import { bceWithLogits } from '../../src/ops/crossentropy.ts';
 import { mixSeed } from '../../src/rng.ts';
-import { auroc } from '../../src/eval/metrics.ts';
+import { auroc, macroMean } from '../../src/eval/metrics.ts';
 import { LABELS } from '../../src/data/labels.ts';
 import { learningRate, type TrainConfig } from '../../src/train/config.ts';
 import { prepareStep } from '../../src/train/step.ts';
@@ -56,15 +57,10 @@ export async function denseWarmup(gpu: Gpu, model: RadFinderModel, trainSet: CtD
   const T = t0 * t1 * t2;
   const [wx, wy, wz] = bb.cfg.window;
   const [px, py, pz] = bb.cfg.patch;
-  const masks = new Map<string, { shape: [number, number, number]; bits: Float32Array }>();
+  // Read per use, not kept: the 1147 masks of the main job's data are about 4 GB as floats.
   const mask = (id: string) => {
-    let m = masks.get(id);
-    if (!m) {
-      const u = new Uint32Array(readFileSync(join(dir, `${id}.bin`)).buffer.slice(0));
-      m = { shape: [u[0]!, u[1]!, u[2]!], bits: Float32Array.from(u.subarray(3)) };
-      masks.set(id, m);
-    }
-    return m;
+    const u = new Uint32Array(readFileSync(join(dir, `${id}.bin`)).buffer.slice(0));
+    return { shape: [u[0]!, u[1]!, u[2]!] as [number, number, number], bits: Float32Array.from(u.subarray(3)) };
   };
   // Per token of the batch (windows (ih, iw, id) id fastest, tokens (ph, pw, pd) pd fastest), the labels its patch holds.
   const targets = (id: string, crop: CropSpec, shapeZYX: number[], out: Float32Array, off: number) => {
@@ -157,11 +153,9 @@ export async function denseWarmup(gpu: Gpu, model: RadFinderModel, trainSet: CtD
       });
     }
     const per = LABELS.map((_, l) => auroc(maxes.map((r) => r[l]), labels.map((r) => r[l])));
-    const ok = per.filter((a) => Number.isFinite(a));
     const tok = LABELS.map((_, l) => auroc(tokScores[l]!, tokLabels[l]!));
-    const okT = tok.filter((a) => Number.isFinite(a));
-    log(`dense warm-up ${name} (${m} cases): token-level macro AUROC ${(okT.reduce((s, a) => s + a, 0) / okT.length).toFixed(3)}; ${LABELS.map((n, l) => `${n} ${tok[l]!.toFixed(2)}`).join(', ')}`);
-    log(`dense warm-up ${name} (${m} cases): max-token macro AUROC ${(ok.reduce((s, a) => s + a, 0) / ok.length).toFixed(3)}; ${LABELS.map((n, l) => `${n} ${per[l]!.toFixed(2)}`).join(', ')}`);
+    log(`dense warm-up ${name} (${m} cases): token-level macro AUROC ${macroMean(tok).toFixed(3)}; ${LABELS.map((n, l) => `${n} ${tok[l]!.toFixed(2)}`).join(', ')}`);
+    log(`dense warm-up ${name} (${m} cases): max-token macro AUROC ${macroMean(per).toFixed(3)}; ${LABELS.map((n, l) => `${n} ${per[l]!.toFixed(2)}`).join(', ')}`);
   };
   // DW_EVAL_AT: the steps after which to score (default: the last, when DW_EVAL is on).
   const evalAt = new Set((process.env.DW_EVAL_AT ?? (env('DW_EVAL', 1) ? String(steps) : '')).split(',').filter(Boolean).map(Number));
