@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Runner } from './measure.ts';
+import { DEFAULT_DAWN_FLAGS } from '../../src/gpu/device.ts';
 
 /** The slice of the tfjs API the bench uses (typed here so the project's typecheck does
  * not pull in tfjs's own declarations and their older @webgpu/types). */
@@ -81,7 +82,8 @@ export async function loadPeer(): Promise<PeerResult> {
   try {
     const dawn = (await import('webgpu')) as unknown as { create(flags: string[]): GPU; globals: Record<string, unknown> };
     for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-    const gpu = dawn.create([]);
+    // The same Dawn flags as ours: without them the peer's timestamps are quantized to 65.536 us.
+    const gpu = dawn.create(DEFAULT_DAWN_FLAGS);
     held.push(gpu);
     let adapterInfo: GPUAdapterInfo | null = null;
     // Records which adapter tfjs is handed; everything else is dawn's own object.

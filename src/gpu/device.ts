@@ -9,7 +9,8 @@ export type OptionalFeature = (typeof OPTIONAL_FEATURES)[number];
 export interface DeviceOptions {
   /** A GPU object to use instead of the platform's (navigator.gpu, or dawn.node in Node). */
   gpu?: GPU;
-  /** Node only: flags for dawn.node's create(), e.g. ['backend=vulkan']. */
+  /** Node only: flags for dawn.node's create(), e.g. ['backend=vulkan']; default
+   * DEFAULT_DAWN_FLAGS. */
   dawnFlags?: string[];
   /** Leave these optional features off even when the adapter has them (for testing fallbacks). */
   disableFeatures?: OptionalFeature[];
@@ -62,6 +63,15 @@ const LIMITS_TO_REQUEST = [
   'maxBindingsPerBindGroup',
 ] as const;
 
+/**
+ * dawn.node's flags unless the caller gives its own. Dawn quantizes timestamp-query results to
+ * 65.536 us by default (its `timestamp_quantization` toggle, a browser's defence against timing
+ * attacks): every profiled dispatch then read 0, 65.5 or 131 us, on lavapipe as on an H200,
+ * where most of the training step's dispatches take 5-50 us. A benchmark and a profiler need
+ * the real clock; a page in a browser keeps its browser's quantization.
+ */
+export const DEFAULT_DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
+
 const NO_ADAPTER_HELP =
   'no WebGPU adapter. In Node this needs a Vulkan driver: run `npm run setup` (on a machine without a GPU it installs ' +
   "Mesa's lavapipe software driver). In a browser, WebGPU must be enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).";
@@ -91,7 +101,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
     }
     // Constants such as GPUBufferUsage are globals in browsers; dawn.node exports them.
     for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-    gpu = dawn.create(opts.dawnFlags ?? []);
+    gpu = dawn.create(opts.dawnFlags ?? DEFAULT_DAWN_FLAGS);
     keepAlive = gpu;
     held.add(gpu);
   }

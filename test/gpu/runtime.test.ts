@@ -277,6 +277,24 @@ t('profiler: one record per dispatch with a positive time', async () => {
   assert.ok(recs.every((r) => r.ms >= 0));
 });
 
+// Dawn rounds timestamps down to multiples of 65.536 us unless its timestamp_quantization
+// toggle is off (DEFAULT_DAWN_FLAGS): every dispatch then read 0, 65.5 or 131 us. With the
+// real clock, 40 small dispatches cannot all land on multiples of 2^16 ns by chance.
+t('profiler: timestamps are not quantized to 65.536 us', async () => {
+  const gpu = await testGpu();
+  if (!gpu.canProfile) {
+    console.log('  skip: no timestamp-query on this adapter');
+    return;
+  }
+  const x = ops.zeros(gpu, [64, 64]);
+  gpu.startProfile();
+  for (let i = 0; i < 40; i++) ops.exp(x).dispose();
+  const recs = await gpu.endProfile();
+  x.dispose();
+  const onGrid = recs.filter((r) => Math.abs(r.ms / 0.065536 - Math.round(r.ms / 0.065536)) < 1e-6).length;
+  assert.ok(onGrid < recs.length, `all ${recs.length} dispatch times are multiples of 65.536 us: ${recs.slice(0, 6).map((r) => r.ms).join(', ')}`);
+});
+
 t('a destroyed device refuses work with a clear message', async () => {
   const gpu = await Gpu.create();
   const x = ops.zeros(gpu, [4]);
