@@ -51,9 +51,12 @@ fn scale_for(m: f32) -> f32 {
   return 1.0;
 }
 
-// r' from the sum of squares of the scaled row.
+// r' from the sum of squares of the scaled row. eps c^2 as (sqrt(eps) c)^2, never as
+// (eps c) c: NVIDIA's compiler (H200, driver 580) rewrote that as eps (c c), and c c = 2^200
+// overflows, so eps = 0 gave 0 * inf = NaN for every rescaled tiny row.
 fn rstd_scaled(ss: f32, c: f32) -> f32 {
-  return inverseSqrt(ss / f32(p.n) + (p.eps * c) * c);
+  let e = sqrt(p.eps) * c;
+  return inverseSqrt(ss / f32(p.n) + e * e);
 }
 
 fn row_index(gid: vec3u, nwg: vec3u, wg: u32) -> u32 { return gid.x + gid.y * nwg.x * wg; }

@@ -3,7 +3,7 @@
 // head layout (gpu.tuning.attention). Heads whose width is not a multiple of 4 run on
 // zero-padded copies (src/launch/pad.ts), which leaves every dot product unchanged.
 import source from '../../kernels/attention.wgsl';
-import { laneGroup } from '../gpu/tuning.ts';
+import { attentionLayoutProblem, laneGroup } from '../gpu/tuning.ts';
 import { kernelVariant, layout, rowSpread } from './attention-lanes.ts';
 import tiledSource from '../../kernels/attention_tiled.wgsl';
 import { GpuError, ShapeError, ValueError } from '../errors.ts';
@@ -146,9 +146,12 @@ export function autoAttentionVariant(software: boolean, subgroupMinSize: number)
  * The variant the launches run: gpu.tuning.attention.variant, 'auto' resolved by
  * autoAttentionVariant.
  * @throws GpuError for 'subgroup' on a device without subgroups of 4+ lanes; ValueError for
- *   an unknown variant name.
+ *   an unknown variant name or an invalid gpu.tuning.attention.layout (refused whichever
+ *   variant runs, so that a forced layout is never silently ignored: on a GPU 'auto' is tiled).
  */
 export function attentionVariantFor(gpu: Gpu): AttentionVariant {
+  const problem = attentionLayoutProblem(gpu.tuning.attention.layout);
+  if (problem) throw new ValueError(`attention: ${problem}`);
   const variant = gpu.tuning.attention.variant;
   if (variant === 'auto') return autoAttentionVariant(gpu.isLavapipe, gpu.subgroupMinSize);
   if (variant !== 'subgroup' && variant !== 'plain' && variant !== 'tiled' && variant !== 'tiled-f16')
