@@ -8,6 +8,8 @@
 // profile-format.ts prints it.
 import { mkdir } from 'node:fs/promises';
 import { CtvlmError } from '../app-errors.ts';
+import { autotuneEnabled, autotuneSeen, autotuneSummary } from '../gpu/autotune.ts';
+import { matmulTuner } from '../launch/matmul.ts';
 import type { Gpu, ProfileRecord } from '../gpu/runtime.ts';
 import { CtDataset, type PreparedCase } from '../data/dataset.ts';
 import { RadFinderModel } from '../model/model.ts';
@@ -445,6 +447,10 @@ export async function profileTrainingStep(gpu: Gpu, o: ProfileOptions): Promise<
   try {
     log(`${warmup} warm-up step(s), then ${steps} round(s) of a step without profiling and one with it ...`);
     for (let i = 0; i < warmup; i++) await oneStep(i, await prepareStep(trainSet, cfg, i));
+    // As `ctvlm train` does after its first step: where autotuning is on (GPUs), the matmul
+    // classes the step met launch their measured fastest variant (cached per adapter), so the
+    // profile shows the step a training run takes.
+    if (warmup > 0 && autotuneEnabled(gpu)) log(`autotune: ${autotuneSummary('matmul', await autotuneSeen(gpu, matmulTuner, { log }))}`);
     // Each round runs one step twice on the same cases (the same shapes, the same dispatches),
     // without and with profiling, which goes first alternating: a drift in the machine's load,
     // the JIT still warming up or garbage collection falls on both alike.

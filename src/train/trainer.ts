@@ -8,7 +8,7 @@
 import { DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { quietly } from '../gpu/polling.ts';
-import { autotuneEnabled, autotuneSeen } from '../gpu/autotune.ts';
+import { autotuneEnabled, autotuneSeen, autotuneSummary, cachePath } from '../gpu/autotune.ts';
 import { matmulTuner } from '../launch/matmul.ts';
 import { CtDataset, type PreparedCase } from '../data/dataset.ts';
 import { RadFinderModel } from '../model/model.ts';
@@ -163,8 +163,8 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
     if (step === start && end > start + 1 && autotuneEnabled(gpu)) {
       await Promise.all(fences.splice(0));
       const classes = await autotuneSeen(gpu, matmulTuner, { cacheDir: o.autotuneCacheDir, log });
-      const measured = classes.filter((c) => c.measured).length;
-      log(`autotune: ${classes.length} matmul shape classes (${measured} timed now, ${classes.length - measured} from the cache): ${classes.map((c) => `${c.key} -> ${c.choice ?? 'default'}`).join(', ')}`);
+      const file = await cachePath(gpu, o.autotuneCacheDir);
+      log(`autotune: ${autotuneSummary('matmul', classes)}${file ? `; each class's times and choice in ${file}` : ''}`);
       t0 = performance.now();
     }
   }
