@@ -28,10 +28,12 @@ torch.set_num_threads(1)
 a = torch.randn(512, 512); b = torch.randn(512, 512); a @ b
 t = time.perf_counter(); n = 0
 while n < 3 or time.perf_counter() - t < 0.2: a @ b; n += 1
-print(torch.__version__, 2 * 512 ** 3 * n / (time.perf_counter() - t) / 1e9)`;
+r = 2 * 512 ** 3 * n / (time.perf_counter() - t) / 1e9
+print(torch.__version__, r, torch.cuda.get_device_name(0).replace(' ', '_') if torch.cuda.is_available() else '-')`;
 
-/** torch's version and its 512^3 f32 matmul rate at 1 thread (GFLOP/s), or why it cannot be imported (one line). */
-export function probeTorch(): { ok: true; version: string; mmGflops: number } | { ok: false; reason: string } {
+/** torch's version, its 512^3 f32 matmul rate at 1 thread (GFLOP/s) and the name of its first
+ * CUDA GPU (null without one), or why it cannot be imported (one line). */
+export function probeTorch(): { ok: true; version: string; mmGflops: number; cuda: string | null } | { ok: false; reason: string } {
   const py = python();
   const r = spawnSync(py, ['-c', PROBE], { encoding: 'utf8', timeout: 120_000 });
   if (r.error) return { ok: false, reason: `${py} cannot run (${(r.error as NodeJS.ErrnoException).code ?? r.error.message}); set PYTHON to an interpreter with torch` };
@@ -39,8 +41,8 @@ export function probeTorch(): { ok: true; version: string; mmGflops: number } | 
     const last = (r.stderr || '').trim().split('\n').pop() ?? `exit ${r.status}`;
     return { ok: false, reason: `${py} cannot import torch (${last}); \`npm run setup\` as root installs Debian's python3-torch, or set PYTHON` };
   }
-  const [version, rate] = r.stdout.trim().split(/\s+/);
-  return { ok: true, version, mmGflops: Number(rate) };
+  const [version, rate, cuda] = r.stdout.trim().split(/\s+/);
+  return { ok: true, version, mmGflops: Number(rate), cuda: cuda && cuda !== '-' ? cuda.replace(/_/g, ' ') : null };
 }
 
 export type Reply = Record<string, unknown>;

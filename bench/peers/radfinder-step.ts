@@ -172,9 +172,10 @@ export class StepSides {
 
   /**
    * Builds our side; with `peer`, writes the weights, the batch and peer.json to `keepDir` (kept)
-   * or a temporary folder (removed on close) and starts the peer with `threads` threads.
+   * or a temporary folder (removed on close) and starts the peer with `threads` threads, on the
+   * CPU or (`device: 'cuda'`) the first CUDA GPU.
    */
-  static async open(gpu: Gpu, cfg: TrainConfig, host: HostBatch, o: { peer: boolean; threads: number; keepDir?: string }): Promise<StepSides> {
+  static async open(gpu: Gpu, cfg: TrainConfig, host: HostBatch, o: { peer: boolean; threads: number; keepDir?: string; device?: 'cpu' | 'cuda' }): Promise<StepSides> {
     const s = new StepSides(gpu, cfg, host);
     try {
       if (o.peer) {
@@ -184,7 +185,7 @@ export class StepSides {
         writeFileSync(join(dir, 'model.safetensors'), await weightBytes(s.model));
         writeFileSync(join(dir, 'batch.safetensors'), encodeSafetensors(host.tensors));
         writeFileSync(join(dir, 'peer.json'), JSON.stringify(peerSpec(cfg, s.model, host)));
-        s.peer = new PythonPeer(join(repoRoot(), 'bench', 'peers', 'radfinder_step.py'), [dir, '--threads', String(o.threads)]);
+        s.peer = new PythonPeer(join(repoRoot(), 'bench', 'peers', 'radfinder_step.py'), [dir, '--threads', String(o.threads), '--device', o.device ?? 'cpu']);
         s.peerParams = num(await s.peer.next(), 'params');
       }
       return s;

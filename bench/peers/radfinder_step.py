@@ -3,7 +3,11 @@
 gradient-norm clipping, AdamW) in float32 with autograd, on the weights and the batch the
 bench wrote, so that both sides start from identical parameters and see identical inputs.
 
-  radfinder_step.py DIR [--threads N]
+  radfinder_step.py DIR [--threads N] [--device cpu|cuda]
+
+--device cuda runs the step on the first CUDA GPU (the bench asks for it when our adapter is a
+GPU), in float32 with TF32 off for matmuls and convolutions, each timed step ending with
+torch.cuda.synchronize().
 
 DIR (written by StepSides.open in bench/peers/radfinder-step.ts) holds:
   peer.json           the model: our RadFinderConfig (camelCase: sizes, loss weights), AdamW's
@@ -63,8 +67,8 @@ def rope3d_tables(periods, grid, divs):
     angles, float32 tables (as ours)."""
     axes = [2.0 * (torch.arange(n, dtype=torch.float64) + 0.5) / float(d) - 1.0 for n, d in zip(grid, divs)]
     c = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
-    ang = (2.0 * math.pi * c[:, :, None] / periods.to(torch.float64)[None, None, :]).reshape(c.shape[0], -1)
-    return torch.cos(ang).float(), torch.sin(ang).float()
+    ang = (2.0 * math.pi * c[:, :, None] / periods.cpu().to(torch.float64)[None, None, :]).reshape(c.shape[0], -1)
+    return torch.cos(ang).float().to(periods.device), torch.sin(ang).float().to(periods.device)
 
 
 def rope1d_tables(L, hd, theta):
@@ -194,10 +198,10 @@ def patch_histogram(x, c, rows_per_block=16):
     searchsorted + gather + scatter_add_ form took 0.9 s a step at 1 thread, this one 0.12 s."""
     K = c.numel()
     d = c[1:] - c[:-1]
-    zero = torch.zeros(1, dtype=x.dtype)
+    zero = torch.zeros(1, dtype=x.dtype, device=x.device)
     aL, aR = torch.cat([zero, 1 / d]), torch.cat([1 / d, zero])
     rows = x.reshape(-1, x.shape[-1])
-    out = torch.empty(rows.shape[0], K, dtype=x.dtype)
+    out = torch.empty(rows.shape[0], K, dtype=x.dtype, device=x.device)
     for i in range(0, rows.shape[0], rows_per_block):
         u = rows[i:i + rows_per_block].unsqueeze(-1) - c
         out[i:i + rows_per_block] = torch.minimum(1 + u * aL, 1 - u * aR).clamp_(0, 1).sum(1)
@@ -334,13 +338,13 @@ class Qwen3Model(nn.Module):
         """ids [B, L] right-padded, mask [B, L] (1 = token) -> the final-norm state of each row's
         last token [B, hidden]. Keys: causal and not padding."""
         B, L = ids.shape
-        cos, sin = rope1d_tables(L, self.t["headDim"], self.t["ropeTheta"])
-        allowed = torch.ones(L, L, dtype=torch.bool).tril()[None, None] & (mask > 0)[:, None, None, :]
+        cos, sin = (x.to(ids.device) for x in rope1d_tables(L, self.t["headDim"], self.t["ropeTheta"]))
+        allowed = torch.ones(L, L, dtype=torch.bool, device=ids.device).tril()[None, None] & (mask > 0)[:, None, None, :]
         h = self.embed_tokens(ids)
         for layer in self.layers:
             h = layer(h, allowed, cos, sin)
         h = self.norm(h)
-        return h[torch.arange(B), lengths - 1]
+        return h[torch.arange(B, device=h.device), lengths - 1]
 
 
 # ---------------------------------------------------------------------------------- model + loss
@@ -408,7 +412,7 @@ class RadFinder(nn.Module):
         img = l2n(self.projection_image(pooled))
         rep = l2n(self.text(self.projection_text, b["report"]))
         v = b["reportValid"]
-        z = 2 * torch.eye(img.shape[0]) - 1
+        z = 2 * torch.eye(img.shape[0], device=img.device) - 1
         rows = (v[:, None] * v[None, :] * F.softplus(-z * (t.exp() * (img @ rep.T) + bias))).sum(1)
         siglip = rows.sum() / v.sum().clamp(min=1)
         # Disease prompts: BCE with pos_weight on exp(t) (cos(img, pos) - cos(img, neg)), unknown labels masked.
@@ -417,7 +421,7 @@ class RadFinder(nn.Module):
         x = (l2n(self.projection_image_copy(pooled)) @ (pr[:Q] - pr[Q:]).T) * t.exp()
         y = b["labels"]
         known = y >= 0
-        per = torch.where(known, b["posWeight"] * y * F.softplus(-x) + (1 - y) * F.softplus(x), torch.zeros(()))
+        per = torch.where(known, b["posWeight"] * y * F.softplus(-x) + (1 - y) * F.softplus(x), x.new_zeros(()))
         prompts = per.sum() / known.sum().clamp(min=1)
         total = siglip + cfg["promptWeight"] * prompts
         # Localization: soft cross-entropy of the masked softmax over depth bins against RadFinder's
@@ -430,12 +434,12 @@ class RadFinder(nn.Module):
             scores = (dn @ s[:, :, None])[..., 0] * (1 / loc["tau"])
             valid = sn["validBins"] > 0
             D = scores.shape[1]
-            d = torch.arange(D, dtype=torch.float32)[None, :] - sn["target"][:, None].float()
+            d = torch.arange(D, dtype=torch.float32, device=scores.device)[None, :] - sn["target"][:, None].float()
             sigma = loc["sigma"]
-            q = torch.where(d.abs() <= max(math.floor(3 * sigma + 0.5), 1), torch.exp(-d * d / (2 * sigma * sigma)), torch.zeros(()))
+            q = torch.where(d.abs() <= max(math.floor(3 * sigma + 0.5), 1), torch.exp(-d * d / (2 * sigma * sigma)), d.new_zeros(()))
             q = q / q.sum(1, keepdim=True)
             logp = torch.log_softmax(scores.masked_fill(~valid, float("-inf")), 1)
-            ce = -torch.where(valid, q * logp, torch.zeros(())).sum(1)
+            ce = -torch.where(valid, q * logp, q.new_zeros(())).sum(1)
             total = total + loc["weight"] * ce.mean()
         return total
 
@@ -463,8 +467,15 @@ def load_batch(path, lengths):
     return b
 
 
+def to_device(x, dev):
+    if isinstance(x, dict):
+        return {k: to_device(v, dev) for k, v in x.items()}
+    return x.to(dev) if isinstance(x, torch.Tensor) else x
+
+
 class Peer:
-    def __init__(self, folder):
+    def __init__(self, folder, device="cpu"):
+        self.device = torch.device(device)
         with open(os.path.join(folder, "peer.json")) as f:
             spec = json.load(f)
         self.model = RadFinder(spec["model"])
@@ -481,7 +492,8 @@ class Peer:
         unloaded = self.model.load_state_dict(weights, strict=False)
         if unloaded.unexpected_keys or any(not k.endswith("num_batches_tracked") for k in unloaded.missing_keys):
             raise ValueError(f"weights do not load: {unloaded}")
-        self.batch = load_batch(os.path.join(folder, "batch.safetensors"), spec["lengths"])
+        self.model.to(self.device)
+        self.batch = to_device(load_batch(os.path.join(folder, "batch.safetensors"), spec["lengths"]), self.device)
         # Parameter groups by our parameter names: lr scale and weight decay per parameter.
         named = dict(self.model.named_parameters())
         groups = {}
@@ -505,6 +517,8 @@ class Peer:
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip) if self.clip > 0 else None
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         return loss, norm
 
 
@@ -521,12 +535,19 @@ def main():
     threads = int(args[args.index("--threads") + 1]) if "--threads" in args else len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     torch.set_default_dtype(torch.float32)
+    device = args[args.index("--device") + 1] if "--device" in args else "cpu"
+    # Our kernels multiply in float32; TF32 would round the operands to 10 mantissa bits.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     try:
-        peer = Peer(args[0])
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("--device cuda: torch.cuda.is_available() is False")
+        peer = Peer(args[0], device)
     except Exception as e:  # noqa: BLE001 (reported to the bench as one line)
         say({"error": f"{type(e).__name__}: {e}"})
         sys.exit(1)
-    say({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "params": peer.count})
+    say({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "params": peer.count,
+         "device": torch.cuda.get_device_name(peer.device) if peer.device.type == "cuda" else "cpu"})
     for line in sys.stdin:
         cmd = line.split()
         if not cmd:

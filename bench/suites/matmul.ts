@@ -258,9 +258,18 @@ export async function benchMatmul(ctx: Ctx): Promise<void> {
   // tuning the kernels on the model's shapes without the square and peer rows.
   if (process.env.BENCH_MATMUL === 'model') return benchModelShapes(ctx);
   const square = (n: number) => ({ M: n, N: n, K: n, transB: false });
-  const shapes: MatmulShape[] = ctx.quick
-    ? [square(256), square(1024), { M: 1024, N: 1024, K: 1024, transB: true }]
-    : [...[256, 512, 1024, 2048].map(square), { M: 4096, N: 1024, K: 256, transB: false }, { M: 1024, N: 1024, K: 1024, transB: true }];
+  // BENCH_MATMUL_SQUARES=1024,4096: these square products (every variant at each) and the
+  // transposed 1024^3, for a GPU, whose peak takes larger products than the default sizes.
+  const squares = process.env.BENCH_MATMUL_SQUARES?.split(',').map((x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 1 || n > 8192) throw new Error(`BENCH_MATMUL_SQUARES: '${x}' is not a size from 1 to 8192`);
+    return n;
+  });
+  const shapes: MatmulShape[] = squares
+    ? [...squares.map(square), { M: 1024, N: 1024, K: 1024, transB: true }]
+    : ctx.quick
+      ? [square(256), square(1024), { M: 1024, N: 1024, K: 1024, transB: true }]
+      : [...[256, 512, 1024, 2048].map(square), { M: 4096, N: 1024, K: 256, transB: false }, { M: 1024, N: 1024, K: 1024, transB: true }];
   // The GPU variants (workgroup-memory tiles; f16 operands where the adapter has shader-f16)
   // are measured too: on lavapipe they are slower (barriers, one SIMD lane per invocation),
   // on a GPU they are the point.
@@ -298,7 +307,7 @@ export async function benchMatmul(ctx: Ctx): Promise<void> {
 
     // --quick: the transposed case with the default variant only, the GPU variants at 1024^3 only.
     const gpuOnly = (v: string) => v === 'tiled-wg' || v === 'f16';
-    const variants = ctx.quick && s.transB ? allVariants.slice(0, 1) : allVariants.filter((v) => !(ctx.quick && gpuOnly(v) && s.M !== 1024));
+    const variants = ctx.quick && s.transB ? allVariants.slice(0, 1) : allVariants.filter((v) => !(ctx.quick && !squares && gpuOnly(v) && s.M !== 1024));
     for (const v of variants) {
       gpu.tuning.matmul.variant = v;
       const call = () => matmul(a, b, { transB: s.transB });

@@ -1,6 +1,7 @@
 // One full training step of RadFinder (forward, backward, gradient-norm clipping, AdamW: the
 // device part of src/train/step.ts trainStep, optimizeBatch) against the same step in PyTorch
-// (bench/peers/radfinder_step.py, float32, on the CPU) on the same machine, for the `small`
+// (bench/peers/radfinder_step.py, float32, on the CPU, or on the CUDA GPU when ours runs on a GPU
+// adapter and torch has one; STEP_PEER_DEVICE=cpu|cuda chooses) on the same machine, for the `small`
 // preset and at 2x and 4x its widths (quick runs: 1x and 2x). Both sides start from the
 // same weights (ours, written to a safetensors file the peer loads by name) and run the same
 // batch (written beside them); the losses of their first step must agree before the timings
@@ -118,14 +119,14 @@ export function perRoundRatios(ours: readonly number[], peers: readonly (readonl
 const peerThreads = (cores: number) => (cores > 1 ? [cores, 1] : [1]);
 
 /** One width: both sides built from the same weights and batch, checked, then timed in rounds. */
-async function benchWidth(ctx: Ctx, k: number, torch: boolean): Promise<WidthResult> {
+async function benchWidth(ctx: Ctx, k: number, torch: boolean, device: 'cpu' | 'cuda'): Promise<WidthResult> {
   const cfg = scaledConfig(k);
   const h = hostBatch(cfg, 0x57e9);
-  const threads = peerThreads(availableParallelism());
+  const threads = device === 'cuda' ? [availableParallelism()] : peerThreads(availableParallelism());
   const load = loadavg()[0].toFixed(1);
   // STEP_PEER_DIR keeps the peer's files (for running radfinder_step.py by hand).
   const keepDir = process.env.STEP_PEER_DIR ? join(process.env.STEP_PEER_DIR, `x${k}`) : undefined;
-  const sides = await StepSides.open(ctx.gpu, cfg, h, { peer: torch, threads: threads[0], keepDir });
+  const sides = await StepSides.open(ctx.gpu, cfg, h, { peer: torch, threads: threads[0], keepDir, device });
   const r: WidthResult = {
     k,
     width: cfg.model.vision.backbone.embedDim,
@@ -176,14 +177,25 @@ async function benchWidth(ctx: Ctx, k: number, torch: boolean): Promise<WidthRes
   return r;
 }
 
+/** Where the peer runs: STEP_PEER_DEVICE (cpu or cuda) if set; else on the CUDA GPU when ours
+ * runs on a GPU adapter and torch has one (the same machine's accelerator on both sides), else
+ * on the CPU. */
+function peerDevice(ctx: Ctx, cuda: string | null): 'cpu' | 'cuda' {
+  const env = process.env.STEP_PEER_DEVICE;
+  if (env !== undefined && env !== 'cpu' && env !== 'cuda') throw new Error(`STEP_PEER_DEVICE must be cpu or cuda, not '${env}'`);
+  if (env) return env;
+  return !ctx.gpu.isLavapipe && cuda ? 'cuda' : 'cpu';
+}
+
 /** The `step` section: our training step against PyTorch's at 1x, 2x, 4x the `small` widths. */
 export async function benchStep(ctx: Ctx): Promise<void> {
   const probe = probeTorch();
-  const threads = peerThreads(availableParallelism());
+  const device = peerDevice(ctx, probe.ok ? probe.cuda : null);
+  const threads = device === 'cuda' ? [availableParallelism()] : peerThreads(availableParallelism());
   const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
   console.log(
     probe.ok
-      ? `step: peer PyTorch ${probe.version} (CPU, float32), torch.set_num_threads(${threads[0]}) = the cores available${threads.length > 1 ? ', and 1 thread as well' : ''}; ` +
+      ? `step: peer PyTorch ${probe.version} (${device === 'cuda' ? `CUDA on ${probe.cuda}, float32 with TF32 off` : 'CPU, float32'}), torch.set_num_threads(${threads[0]}) = the cores available${threads.length > 1 ? ', and 1 thread as well' : ''}; ` +
           `its 512^3 matmul at 1 thread ${probe.mmGflops.toFixed(1)} GFLOP/s`
       : `step: no PyTorch peer: ${probe.reason}`,
   );
@@ -197,7 +209,7 @@ export async function benchStep(ctx: Ctx): Promise<void> {
   for (const k of widths) {
     const row = newRow({ section: 'step', op: 'train step (fwd+bwd+clip+AdamW)', shape: `small x${k} widths`, variant: 'B=8', metric: 'GFLOP/s', work: 0 });
     try {
-      const r = await benchWidth(ctx, k, probe.ok);
+      const r = await benchWidth(ctx, k, probe.ok, device);
       results.push(r);
       row.shape = `small x${k} (E ${r.width}, ${(r.params / 1e6).toFixed(2)} M params)`;
       row.work = r.flops;
