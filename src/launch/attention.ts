@@ -135,7 +135,8 @@ export function attentionVariants(gpu: Gpu, _shape?: AttentionShape): AttentionV
  * and a query's q and accumulator are split over invocations at 8 vec4s each, where the
  * others keep up to 32 vec4s of each per lane (D = 128: 256 floats, past the 255 registers
  * an NVIDIA GPU gives an invocation, or arrays indexed at run time, which live in memory).
- * This is the textbook choice, not yet measured on a GPU here; autotuning may replace it.
+ * The textbook choice; on an H200 the tiled forward ran 3x faster than the plain one at 8 heads
+ * x 512 x 32 (README "On an NVIDIA H200"); autotuning may replace it.
  */
 export function autoAttentionVariant(software: boolean, subgroupMinSize: number): AttentionVariant {
   if (!software) return 'tiled';
