@@ -52,8 +52,8 @@ fn scale_for(m: f32) -> f32 {
 }
 
 // r' from the sum of squares of the scaled row. eps c^2 as (sqrt(eps) c)^2, never as
-// (eps c) c: NVIDIA's compiler (H200, driver 580) rewrote that as eps (c c), and c c = 2^200
-// overflows, so eps = 0 gave 0 * inf = NaN for every rescaled tiny row.
+// (eps c) c: on an H200 (driver 580) that gave NaN for every rescaled tiny row with eps = 0,
+// evidently evaluated as eps (c c) with c c = 2^200 = inf (0 * inf); this form passed there.
 fn rstd_scaled(ss: f32, c: f32) -> f32 {
   let e = sqrt(p.eps) * c;
   return inverseSqrt(ss / f32(p.n) + e * e);
