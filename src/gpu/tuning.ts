@@ -59,6 +59,11 @@ export interface Tuning {
     /** Rows read and written as vec4s where the width is a multiple of 4 (forward and input
      * gradient); the same bits as the scalar kernel (default true; false for comparisons). */
     vec4: boolean;
+    /** Chunks of rows the gamma and beta gradients are summed in (partial sums, then their
+     * sum). null: one on CPU adapters, where the second pass measured slower (lavapipe:
+     * 7.3 against 6.0 ms per small-preset step), else enough to fill a GPU (~8k invocations,
+     * >= 32 rows each). */
+    paramChunks: number | null;
   };
   rmsNorm: {
     variant: 'auto' | 'row' | 'workgroup' | 'subgroup';
@@ -85,7 +90,7 @@ export function defaultTuning(): Tuning {
     matmul: { variant: 'auto', rows: 32, group: null, threads: null, tile: null, allowF16: false, uniformB: null },
     attention: { variant: 'auto', layout: null, tile: null },
     patchEmbed: { group: null },
-    layerNorm: { vec4: true },
+    layerNorm: { vec4: true, paramChunks: null },
     rmsNorm: { variant: 'auto', fuseWeightGrad: true },
   };
 }
@@ -110,6 +115,7 @@ export const NULLABLE_TUNING: Readonly<Record<string, 'boolean' | 'number' | 'ob
   'attention.layout': 'object',
   'attention.tile': 'object',
   'patchEmbed.group': 'number',
+  'layerNorm.paramChunks': 'number',
 };
 
 /** The names a string field of Tuning takes (setTuning refuses others before any device work). */

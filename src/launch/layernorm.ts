@@ -1,7 +1,7 @@
 // Launches of kernels/layernorm.wgsl (no autograd): layer normalisation over the last axis
 // with affine parameters, and its input and parameter gradients.
 import source from '../../kernels/layernorm.wgsl';
-import { ShapeError } from '../errors.ts';
+import { ShapeError, ValueError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d } from '../gpu/runtime.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
@@ -12,15 +12,18 @@ export const layerNormKernel = defineKernel({
   source,
   // The input is a [rows, n] view, nv = n / W elements of type VT (vec4f with flag V4, W = 4;
   // else f32, W = 1) per row; stats holds [mean, rstd] per row.
-  params: { rows: 'u32', n: 'u32', nv: 'u32', eps: 'f32' },
+  // The parameter gradients sum rows in `chunks` chunks of `chunk` rows.
+  params: { rows: 'u32', n: 'u32', nv: 'u32', eps: 'f32', chunk: 'u32', chunks: 'u32' },
   buffers: {
     X: read('VT'), gamma: read('VT'), beta: read('VT'), Y: write('VT'), stats: write(),
     GY: read('VT'), GX: write('VT'), statsIn: read(), GGamma: write(), GBeta: write(),
+    PGamma: read(), PBeta: read(),
   },
   entries: {
     layernorm: ['X', 'gamma', 'beta', 'Y', 'stats'],
     layernorm_backward_input: ['X', 'gamma', 'GY', 'GX', 'statsIn'],
     layernorm_backward_params: ['X', 'GY', 'statsIn', 'GGamma', 'GBeta'],
+    layernorm_params_final: ['PGamma', 'PBeta', 'GGamma', 'GBeta'],
   },
 });
 
@@ -50,7 +53,7 @@ export function layerNormForward(x: Tensor, gamma: Tensor, beta: Tensor, eps: nu
   gpu.launch(layerNormKernel.layernorm, {
     flags,
     consts,
-    params: { rows, n, nv, eps },
+    params: { rows, n, nv, eps, chunk: 0, chunks: 0 },
     buffers: { X: x.buffer, gamma: gamma.buffer, beta: beta.buffer, Y: y.buffer, stats: stats.buffer },
     workgroups: grid1d(rows, 64),
     label: `layerNorm ${fmtShape(x.shape)}`,
@@ -68,7 +71,7 @@ export function layerNormBackwardInput(x: Tensor, gamma: Tensor, stats: Tensor, 
   gpu.launch(layerNormKernel.layernorm_backward_input, {
     flags,
     consts,
-    params: { rows, n, nv, eps: 0 },
+    params: { rows, n, nv, eps: 0, chunk: 0, chunks: 0 },
     buffers: { X: x.buffer, gamma: gamma.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer },
     workgroups: grid1d(rows, 64),
     label: `layerNorm ${fmtShape(x.shape)}.backward`,
@@ -76,7 +79,11 @@ export function layerNormBackwardInput(x: Tensor, gamma: Tensor, stats: Tensor, 
   return gx;
 }
 
-/** The gradients of layerNorm's gamma and beta ([n] each: sums over rows). */
+/** The gradients of layerNorm's gamma and beta ([n] each: sums over rows). On a GPU the rows
+ * are summed in chunks (partial sums, then their sum in chunk order), as rmsNorm's weight
+ * gradient: enough (chunk, column) invocations to fill it (~8k), each over >= 32 rows; on a
+ * CPU adapter in one pass (gpu.tuning.layerNorm.paramChunks sets the count).
+ * @throws ValueError when gpu.tuning.layerNorm.paramChunks is not a positive integer or null. */
 export function layerNormBackwardParams(x: Tensor, stats: Tensor, gy: Tensor): { gGamma: Tensor; gBeta: Tensor } {
   const gpu = checkInputs('layerNorm.backward', [x, stats, gy]);
   const n = x.shape[x.rank - 1];
@@ -84,13 +91,32 @@ export function layerNormBackwardParams(x: Tensor, stats: Tensor, gy: Tensor): {
   const gGamma = new Tensor(gpu, [n], 'f32', undefined, 'grad.layerNorm.gamma');
   const gBeta = new Tensor(gpu, [n], 'f32', undefined, 'grad.layerNorm.beta');
   const { flags, consts } = rowVariant(n, false);
+  const forced = gpu.tuning.layerNorm.paramChunks;
+  if (forced !== null && !(Number.isInteger(forced) && forced >= 1))
+    throw new ValueError(`layerNorm: gpu.tuning.layerNorm.paramChunks = ${forced} is not a positive integer or null`);
+  const chunks = Math.min(rows, forced ?? (gpu.isLavapipe ? 1 : Math.max(1, Math.min(Math.ceil(8192 / n), Math.floor(rows / 32)))));
+  const chunk = Math.ceil(rows / chunks);
+  const params = { rows, n, nv: n, eps: 0, chunk, chunks };
+  const label = `layerNorm ${fmtShape(x.shape)}.backward params`;
+  const parts = chunks > 1 ? [gpu.acquire(chunks * n * 4, `${label} partials`), gpu.acquire(chunks * n * 4, `${label} partials`)] : null;
   gpu.launch(layerNormKernel.layernorm_backward_params, {
     flags,
     consts,
-    params: { rows, n, nv: n, eps: 0 },
-    buffers: { X: x.buffer, GY: gy.buffer, statsIn: stats.buffer, GGamma: gGamma.buffer, GBeta: gBeta.buffer },
-    workgroups: [Math.ceil(n / 64), 1, 1],
-    label: `layerNorm ${fmtShape(x.shape)}.backward params`,
+    params,
+    buffers: { X: x.buffer, GY: gy.buffer, statsIn: stats.buffer, GGamma: parts ? parts[0] : gGamma.buffer, GBeta: parts ? parts[1] : gBeta.buffer },
+    workgroups: grid1d(chunks * n, 64),
+    label: parts ? `${label} (pass 1)` : label,
   });
+  if (parts) {
+    gpu.launch(layerNormKernel.layernorm_params_final, {
+      flags,
+      consts,
+      params,
+      buffers: { PGamma: parts[0], PBeta: parts[1], GGamma: gGamma.buffer, GBeta: gBeta.buffer },
+      workgroups: grid1d(n, 64),
+      label: `${label} (pass 2)`,
+    });
+    parts.forEach((b) => gpu.release(b));
+  }
   return { gGamma, gBeta };
 }

@@ -61,6 +61,55 @@ t('vec4 rows: the same bits as the scalar kernel (forward and input gradient)', 
     }
   }
 });
+// gamma's and beta's gradients sum rows in chunks on a GPU (partial sums, then their sum in
+// chunk order; src/launch/layernorm.ts), in one pass on CPU adapters; forced here: one chunk,
+// several with a short last one (1000 rows in 31 chunks of 33), chunks past the last row (4130
+// rows in 129 chunks of 33, the last 3 empty), one row per chunk, a width of 1. Against
+// float64: dgamma = sum gy xhat, dbeta = sum gy. The bound is that of two-level f32
+// summation, (chunk + chunks) 2^-24 sum |term|, plus 8 ulp of each term for the f32
+// statistics behind xhat; a lost or repeated row moves a sum by O(1).
+t('backward: gamma and beta over many rows (chunked sums) against float64', async () => {
+  const gpu = await testGpu();
+  const { backward } = await import('../../src/autograd.ts');
+  for (const [rows, n, chunks] of [[40, 5, 1], [1000, 96, 31], [4130, 7, 129], [70, 3, 70], [64, 1, 2], [300, 4, null]] as [number, number, number | null][]) {
+    gpu.tuning.layerNorm.paramChunks = chunks;
+    const x = Float32Array.from(randomValues(rows * n, rows + n, -2, 2));
+    const g = Float32Array.from(randomValues(n, 8, 0.5, 1.5)), b = Float32Array.from(randomValues(n, 9));
+    const gy = Float32Array.from(randomValues(rows * n, 10));
+    const gt = ops.tensor(gpu, g, [n]), bt = ops.tensor(gpu, b, [n]);
+    gt.requiresGrad = true;
+    bt.requiresGrad = true;
+    backward(ops.layerNorm(ops.tensor(gpu, x, [rows, n]), gt, bt), ops.tensor(gpu, gy, [rows, n]));
+    const [dg, db] = [await gt.grad!.floats(), await bt.grad!.floats()];
+    gpu.tuning.layerNorm.paramChunks = null;
+    const xhat = ref.layerNorm(Float64Array.from(x), new Float64Array(n).fill(1), new Float64Array(n), n, 1e-5);
+    const depth = chunks === null ? rows : Math.ceil(rows / chunks) + chunks;
+    for (let j = 0; j < n; j++) {
+      let sg = 0, sb = 0, ag = 0, ab = 0;
+      for (let r = 0; r < rows; r++) {
+        const t1 = gy[r * n + j] * xhat[r * n + j];
+        sg += t1;
+        ag += Math.abs(t1);
+        sb += gy[r * n + j];
+        ab += Math.abs(gy[r * n + j]);
+      }
+      const tg = (depth + 8) * 2 ** -24 * ag, tb = depth * 2 ** -24 * ab;
+      assert.ok(Math.abs(dg[j] - sg) <= tg, `layerNorm ${rows}x${n} dgamma[${j}] ${dg[j]} vs ${sg} (bound ${tg.toExponential(2)})`);
+      assert.ok(Math.abs(db[j] - sb) <= tb, `layerNorm ${rows}x${n} dbeta[${j}] ${db[j]} vs ${sb} (bound ${tb.toExponential(2)})`);
+    }
+  }
+  gpu.tuning.layerNorm.paramChunks = 0;
+  const x = ops.tensor(gpu, [1, 2, 3, 4], [2, 2]);
+  x.requiresGrad = true;
+  const g1 = ops.tensor(gpu, [1, 1], [2]);
+  g1.requiresGrad = true;
+  try {
+    assert.throws(() => backward(ops.layerNorm(x, g1, ops.tensor(gpu, [0, 0], [2])), ops.tensor(gpu, [1, 1, 1, 1], [2, 2])), /gpu.tuning.layerNorm.paramChunks = 0 is not a positive integer or null/);
+  } finally {
+    gpu.tuning.layerNorm.paramChunks = null;
+  }
+});
+
 t('bad shapes', async () => {
   const gpu = await testGpu();
   const x = ops.tensor(gpu, new Float32Array(6), [2, 3]);
