@@ -58,6 +58,11 @@ export interface AutotuneOptions {
   log?: (message: string) => void;
 }
 
+/** The cache file's format. 2: times from unquantized timestamps (format 1 files were written
+ * while Dawn rounded every timestamp to 65.536 us, so most of their times read 0 or 0.0655 ms
+ * and ties went to the first candidate; they are ignored, with one message, and rewritten). */
+const CACHE_FORMAT = 2;
+
 /** What autotune() found for one shape class. */
 export interface ClassResult {
   /** The class key (Tuner.classOf). */
@@ -99,7 +104,7 @@ interface FamilyRecord {
   classes: Record<string, ClassRecord>;
 }
 interface CacheFile {
-  format: 1;
+  format: typeof CACHE_FORMAT;
   adapter: string;
   families: Record<string, FamilyRecord>;
 }
@@ -321,7 +326,7 @@ async function readCache(path: string, log: (m: string) => void): Promise<CacheF
     return why(`not JSON (${firstLine((e as Error).message)})`);
   }
   const f = data as Partial<CacheFile>;
-  if (!f || typeof f !== 'object' || f.format !== 1 || !f.families || typeof f.families !== 'object') return why('not an autotune cache of format 1');
+  if (!f || typeof f !== 'object' || f.format !== CACHE_FORMAT || !f.families || typeof f.families !== 'object') return why(`not an autotune cache of format ${CACHE_FORMAT}`);
   for (const [name, fam] of Object.entries(f.families)) {
     if (!fam || typeof fam.version !== 'string' || !fam.classes || typeof fam.classes !== 'object') return why(`family '${name}' is malformed`);
     for (const [key, rec] of Object.entries(fam.classes)) {
@@ -337,7 +342,7 @@ async function writeCache(path: string, gpu: Gpu, family: string, fam: FamilyRec
   const { mkdir, rename, rm, writeFile } = await import('node:fs/promises');
   const { dirname } = await import('node:path');
   // Another process may have written other families or classes since this one read the file.
-  const current = (await readCache(path, () => {})) ?? { format: 1, adapter: adapterKey(gpu), families: {} };
+  const current = (await readCache(path, () => {})) ?? { format: CACHE_FORMAT, adapter: adapterKey(gpu), families: {} };
   const prev = current.families[family];
   current.families[family] = prev && prev.version === fam.version ? { version: fam.version, classes: { ...prev.classes, ...fam.classes } } : fam;
   current.adapter = adapterKey(gpu);

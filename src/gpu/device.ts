@@ -9,8 +9,7 @@ export type OptionalFeature = (typeof OPTIONAL_FEATURES)[number];
 export interface DeviceOptions {
   /** A GPU object to use instead of the platform's (navigator.gpu, or dawn.node in Node). */
   gpu?: GPU;
-  /** Node only: flags for dawn.node's create(), e.g. ['backend=vulkan']; default
-   * DEFAULT_DAWN_FLAGS. */
+  /** Node only: flags for dawn.node's create() after DEFAULT_DAWN_FLAGS, e.g. ['backend=vulkan']. */
   dawnFlags?: string[];
   /** Leave these optional features off even when the adapter has them (for testing fallbacks). */
   disableFeatures?: OptionalFeature[];
@@ -64,7 +63,7 @@ const LIMITS_TO_REQUEST = [
 ] as const;
 
 /**
- * dawn.node's flags unless the caller gives its own. Dawn quantizes timestamp-query results to
+ * dawn.node's flags, before any the caller adds. Dawn quantizes timestamp-query results to
  * 65.536 us by default (its `timestamp_quantization` toggle, a browser's defence against timing
  * attacks): every profiled dispatch then read 0, 65.5 or 131 us, on lavapipe as on an H200,
  * where most of the training step's dispatches take 5-50 us. A benchmark and a profiler need
@@ -101,7 +100,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
     }
     // Constants such as GPUBufferUsage are globals in browsers; dawn.node exports them.
     for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-    gpu = dawn.create(opts.dawnFlags ?? DEFAULT_DAWN_FLAGS);
+    gpu = dawn.create([...DEFAULT_DAWN_FLAGS, ...(opts.dawnFlags ?? [])]);
     keepAlive = gpu;
     held.add(gpu);
   }

@@ -148,7 +148,7 @@ export function autoAttentionVariant(software: boolean, subgroupMinSize: number)
  * autoAttentionVariant.
  * @throws GpuError for 'subgroup' on a device without subgroups of 4+ lanes; ValueError for
  *   an unknown variant name or an invalid gpu.tuning.attention.layout (refused whichever
- *   variant runs, so that a forced layout is never silently ignored: on a GPU 'auto' is tiled).
+ *   variant runs: on a GPU 'auto' is tiled, which has no use for a valid layout either).
  */
 export function attentionVariantFor(gpu: Gpu): AttentionVariant {
   const problem = attentionLayoutProblem(gpu.tuning.attention.layout);

@@ -84,7 +84,7 @@ t('matmul: every candidate checked and timed, the fastest correct one chosen and
 
     const path = (await cachePath(gpu, dir))!;
     const file = JSON.parse(readFileSync(path, 'utf8'));
-    assert.is(file.format, 1);
+    assert.is(file.format, 2);
     assert.equal(file.families.matmul.classes[r.key].times, r.times);
     assert.is(file.families.matmul.version, matmulTuner.version);
   } finally {
@@ -109,7 +109,7 @@ t('the cache is read back: a fresh process state measures nothing and makes the 
 t('a corrupt or foreign cache file is ignored with one message and rewritten', async () => {
   const gpu = await testGpu();
   const path = (await cachePath(gpu, dir))!;
-  for (const [content, why] of [['{"format": 1, "families": {"matmul": {"ver', /not JSON/], ['{"format": 7, "families": {}}', /not an autotune cache of format 1/], ['{"format": 1, "families": {"matmul": {"version": "x", "classes": {"k": {"times": {"tiled": "fast"}}}}}}', null], ['{"format": 1, "families": {"matmul": {"version": "x", "classes": {"k": {"times": {"tiled": -3}}}}}}', /class 'k' of 'matmul' is malformed/]] as [string, RegExp | null][]) {
+  for (const [content, why] of [['{"format": 2, "families": {"matmul": {"ver', /not JSON/], ['{"format": 7, "families": {}}', /not an autotune cache of format 2/], ['{"format": 2, "families": {"matmul": {"version": "x", "classes": {"k": {"times": {"tiled": "fast"}}}}}}', null], ['{"format": 2, "families": {"matmul": {"version": "x", "classes": {"k": {"times": {"tiled": -3}}}}}}', /class 'k' of 'matmul' is malformed/]] as [string, RegExp | null][]) {
     reset(gpu);
     writeFileSync(path, content);
     const logs: string[] = [];
@@ -142,7 +142,7 @@ t('f16: measured only when allowed, and never chosen while not allowed however f
   const times: Record<string, number> = {};
   for (const v of matmulTuner.candidates(gpu, shape)) times[v] = v === 'tiled' ? 2 : 5;
   times[f16] = 0.1;
-  writeFileSync(path, JSON.stringify({ format: 1, adapter: '', families: { matmul: { version: matmulTuner.version, classes: { [key]: { shape, times, clock: 'wall', at: '' } } } } }));
+  writeFileSync(path, JSON.stringify({ format: 2, adapter: '', families: { matmul: { version: matmulTuner.version, classes: { [key]: { shape, times, clock: 'wall', at: '' } } } } }));
   try {
     const [r] = await autotune(gpu, matmulTuner, [shape], { cacheDir: sub });
     assert.not.ok(r.measured, 'nothing left to measure while f16 is not allowed');
