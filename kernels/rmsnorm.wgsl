@@ -51,13 +51,12 @@ fn scale_for(m: f32) -> f32 {
   return 1.0;
 }
 
-// r' from the sum of squares of the scaled row. eps c^2 as (sqrt(eps) c)^2, never as
-// (eps c) c: on an H200 (driver 580) that gave NaN for every rescaled tiny row with eps = 0,
-// evidently evaluated as eps (c c) with c c = 2^200 = inf (0 * inf); this form passed there.
-// Unscaled rows (c = 1, all but extreme ones) add eps itself, as before: the same bits.
+// r' from the sum of squares of the scaled row: 1 / sqrt(ss / n + eps c^2), with eps c^2
+// taken from the host (p.epsUp, p.epsDown), never formed here: on an H200 (driver 580) the
+// kernel's (eps c) c gave NaN for every rescaled tiny row with eps = 0, evidently evaluated as
+// eps (c c) with c c = 2^200 = inf. Unscaled rows add eps itself.
 fn rstd_scaled(ss: f32, c: f32) -> f32 {
-  let e = sqrt(p.eps) * c;
-  return inverseSqrt(ss / f32(p.n) + select(e * e, p.eps, c == 1.0));
+  return inverseSqrt(ss / f32(p.n) + select(select(p.epsDown, p.epsUp, c > 1.0), p.eps, c == 1.0));
 }
 
 fn row_index(gid: vec3u, nwg: vec3u, wg: u32) -> u32 { return gid.x + gid.y * nwg.x * wg; }
