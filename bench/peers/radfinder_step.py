@@ -333,12 +333,16 @@ class Qwen3Model(nn.Module):
         self.embed_tokens = nn.Embedding(t["vocabSize"], t["hiddenSize"])
         self.layers = nn.ModuleList([Qwen3DecoderLayer(t) for _ in range(t["numHiddenLayers"])])
         self.norm = RMSNorm(t["hiddenSize"], t["rmsNormEps"])
+        self.tables = {}  # (L, device) -> (cos, sin): built once, not in every timed step
 
     def forward(self, ids, mask, lengths):
         """ids [B, L] right-padded, mask [B, L] (1 = token) -> the final-norm state of each row's
         last token [B, hidden]. Keys: causal and not padding."""
         B, L = ids.shape
-        cos, sin = (x.to(ids.device) for x in rope1d_tables(L, self.t["headDim"], self.t["ropeTheta"]))
+        key = (L, ids.device)
+        if key not in self.tables:
+            self.tables[key] = tuple(x.to(ids.device) for x in rope1d_tables(L, self.t["headDim"], self.t["ropeTheta"]))
+        cos, sin = self.tables[key]
         allowed = torch.ones(L, L, dtype=torch.bool, device=ids.device).tril()[None, None] & (mask > 0)[:, None, None, :]
         h = self.embed_tokens(ids)
         for layer in self.layers:

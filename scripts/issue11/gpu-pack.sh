@@ -3,7 +3,7 @@
 # npm registry (this workplace's `device` tool): the node binary, the runtime node_modules
 # (dawn.node for linux-x64, the tfjs peer's Node bundles; no compilers, no other platforms),
 # the built CLI and bench, and the Vulkan loader's Debian packages. Everything lands in two
-# git-ignored folders, .gpu/ and .gl/, about 45 MB, under the tool's 64 MiB.
+# git-ignored folders, .gpu/ and .gl/, about 36 MB, under the tool's 64 MiB.
 #
 #   bash scripts/issue11/gpu-pack.sh      (after `npm ci` and `npm run setup`)
 # then call the tool with carry [".gpu", ".gl"] and the command `bash scripts/issue11/gpu-run.sh`.

@@ -2,8 +2,8 @@
 # One prepared run of issue 11's GPU checks on a bare machine with a real GPU (this workplace's
 # `device` tool; payload from scripts/issue11/gpu-pack.sh, carried as .gpu and .gl). Stages in
 # order of what they are worth, each under a time cap that keeps the whole inside DEADLINE
-# seconds. Logs go to $OUT/logs as they are written (a run cut short still returns some: the
-# tool brings back at most 8 files) and end up in one $OUT/gpu-logs.tgz.
+# seconds. Logs are written to /tmp/gpu-logs and packed into $OUT/gpu-logs.tgz after every
+# stage (the tool brings back at most 8 files), so a run cut short still returns them.
 #   1. the adapter (dawn.node over NVIDIA's Vulkan driver) and the machine
 #   2. bench: roofline, matmul (every variant), attention, with tfjs-backend-webgpu beside
 #   3. bench step: the training step at 1x, 2x, 4x the small widths against PyTorch on CUDA
@@ -13,8 +13,9 @@
 set -u
 DEADLINE=${DEADLINE:-420}
 OUT=${OUT:-/tmp/gpu-out}
-L=$OUT/logs
-mkdir -p "$L"
+L=/tmp/gpu-logs
+mkdir -p "$L" "$OUT"
+pack() { tar -czf "$OUT/gpu-logs.tgz" -C "$L" . 2>/dev/null; }
 T0=$(date +%s)
 left() { echo $((DEADLINE - ($(date +%s) - T0))); }
 log() { echo "[gpu $(($(date +%s) - T0))s] $*" | tee -a "$L/stages.txt"; }
@@ -30,6 +31,7 @@ stage() {
   log "$name: start (cap $t s)"
   timeout -k 5 "$t" "$@" > "$L/$name.log" 2>&1
   log "$name: exit $? after $(($(date +%s) - T0)) s"
+  pack
 }
 
 if command -v nvidia-smi >/dev/null; then
@@ -45,7 +47,7 @@ tar -xJf .gpu/nm.tar.xz && tar -xJf .gpu/build.tar.xz || { log "payload: cannot 
 { uname -a; nproc; node --version; python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.is_available())'; ldconfig -p | grep -i vulkan; ls /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>&1; } >> "$L/env.txt" 2>&1
 if ! node scripts/probe-adapter.mjs >> "$L/env.txt" 2>&1; then
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  node scripts/probe-adapter.mjs >> "$L/env.txt" 2>&1 || { log "adapter: none, see env.txt"; cat "$L/env.txt"; exit 1; }
+  node scripts/probe-adapter.mjs >> "$L/env.txt" 2>&1 || { log "adapter: none, see env.txt"; pack; cat "$L/env.txt"; exit 1; }
 fi
 log "adapter: $(grep '^adapter:' "$L/env.txt" | tail -1)"
 export PYTHON=$(command -v python3)
@@ -57,11 +59,12 @@ stage profile-small 45 node dist/cli.js profile --steps 2 --top 12
 stage profile-paper 60 node dist/cli.js profile --paper-width --steps 2 --top 12
 stage tests-ops 100 node test/run.mjs ${TESTS:-ops/}
 stage synth 20 node dist/cli.js data synth --out /tmp/synth --n 64
-stage train-autotune 45 node dist/cli.js train --data /tmp/synth --out /tmp/run1 --steps 12 --text-warmup-steps 0 --no-eval
-stage train-cached 30 node dist/cli.js train --data /tmp/synth --out /tmp/run2 --steps 12 --text-warmup-steps 0 --no-eval
+# Their own autotune cache: the stages above filled /tmp/cache with the same classes.
+XDG_CACHE_HOME=/tmp/cache-train stage train-autotune 45 node dist/cli.js train --data /tmp/synth --out /tmp/run1 --steps 12 --text-warmup-steps 0 --no-eval
+XDG_CACHE_HOME=/tmp/cache-train stage train-cached 30 node dist/cli.js train --data /tmp/synth --out /tmp/run2 --steps 12 --text-warmup-steps 0 --no-eval
 stage bench-rest 80 node .build/bench/run.js --quick --only patch,elementwise,layout,reduce,softmax,layernorm,embedding --name gpu-rest
 cp bench/results/gpu-*.json "$L/" 2>/dev/null
-cp /tmp/cache/ct-vlm-webgpu/autotune-*.json "$L/" 2>/dev/null
+for f in /tmp/cache*/ct-vlm-webgpu/autotune-*.json; do [ -e "$f" ] && cp "$f" "$L/$(echo "${f#/tmp/}" | tr / _)" 2>/dev/null; done
 log "done, $(left) s left"
-tar -czf "$OUT/gpu-logs.tgz" -C "$L" . && rm -rf "$L"
+pack
 tar -xzOf "$OUT/gpu-logs.tgz" ./stages.txt ./env.txt
