@@ -5,7 +5,7 @@ import { ShapeError, ValueError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d } from '../gpu/runtime.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
-import { checkFinite, checkInputs } from './util.ts';
+import { checkFinite, checkInputs, rowChunks } from './util.ts';
 
 export const layerNormKernel = defineKernel({
   file: 'layernorm.wgsl',
@@ -80,9 +80,9 @@ export function layerNormBackwardInput(x: Tensor, gamma: Tensor, stats: Tensor, 
 }
 
 /** The gradients of layerNorm's gamma and beta ([n] each: sums over rows). On a GPU the rows
- * are summed in chunks (partial sums, then their sum in chunk order), as rmsNorm's weight
- * gradient: enough (chunk, column) invocations to fill it (~8k), each over >= 32 rows; on a
- * CPU adapter in one pass (gpu.tuning.layerNorm.paramChunks sets the count).
+ * are summed in rowChunks(rows, n) chunks (partial sums, then their sum in chunk order), as
+ * rmsNorm's weight gradient; on a CPU adapter in one pass (gpu.tuning.layerNorm.paramChunks
+ * sets the count).
  * @throws ValueError when gpu.tuning.layerNorm.paramChunks is not a positive integer or null. */
 export function layerNormBackwardParams(x: Tensor, stats: Tensor, gy: Tensor): { gGamma: Tensor; gBeta: Tensor } {
   const gpu = checkInputs('layerNorm.backward', [x, stats, gy]);
@@ -94,7 +94,7 @@ export function layerNormBackwardParams(x: Tensor, stats: Tensor, gy: Tensor): {
   const forced = gpu.tuning.layerNorm.paramChunks;
   if (forced !== null && !(Number.isInteger(forced) && forced >= 1))
     throw new ValueError(`layerNorm: gpu.tuning.layerNorm.paramChunks = ${forced} is not a positive integer or null`);
-  const chunks = Math.min(rows, forced ?? (gpu.isLavapipe ? 1 : Math.max(1, Math.min(Math.ceil(8192 / n), Math.floor(rows / 32)))));
+  const chunks = Math.min(rows, forced ?? (gpu.isLavapipe ? 1 : rowChunks(rows, n)));
   const chunk = Math.ceil(rows / chunks);
   const params = { rows, n, nv: n, eps: 0, chunk, chunks };
   const label = `layerNorm ${fmtShape(x.shape)}.backward params`;

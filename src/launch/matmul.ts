@@ -8,7 +8,7 @@ import geluLib from '../../kernels/lib/gelu.wgsl';
 import storeLib from '../../kernels/lib/matmul-store.wgsl';
 import { laneGroup } from '../gpu/tuning.ts';
 import { ShapeError, GpuError, ValueError } from '../errors.ts';
-import { autotuneEnabled, choice as tunedChoice, hash32, noteSeen, type Trial, type Tuner } from '../gpu/autotune.ts';
+import { autotuneEnabled, autotuneSeen, autotuneSummary, cachePath, choice as tunedChoice, hash32, noteSeen, type AutotuneOptions, type Trial, type Tuner } from '../gpu/autotune.ts';
 import { defineKernel, read, uniform, write } from '../gpu/kernel.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { Tuning } from '../gpu/tuning.ts';
@@ -462,3 +462,17 @@ export const matmulTuner: Tuner<MatmulShape> = {
   },
   trial: (gpu, s) => new MatmulTrial(gpu, s),
 };
+
+/**
+ * Where autotuning is on (gpu.tuning.autotune; by default on GPUs, off on CPU adapters), times
+ * the matmul classes that launches met without a cached choice (autotuneSeen) and returns one
+ * log line: classes, timed now, from the cache, wins per variant, the cache file. Null where
+ * it is off. Run after a first step has met the step's shapes: `ctvlm train` after its first
+ * step, `ctvlm profile` after its warm-up, the bench's step section after its check.
+ */
+export async function autotuneSeenMatmuls(gpu: Gpu, opts: AutotuneOptions = {}): Promise<string | null> {
+  if (!autotuneEnabled(gpu)) return null;
+  const classes = await autotuneSeen(gpu, matmulTuner, opts);
+  const file = await cachePath(gpu, opts.cacheDir);
+  return `autotune: ${autotuneSummary('matmul', classes)}${file ? `; each class's times and choice in ${file}` : ''}`;
+}

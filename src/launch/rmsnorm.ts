@@ -8,7 +8,7 @@ import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
 import type { Tuning } from '../gpu/tuning.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
-import { checkFinite, checkInputs } from './util.ts';
+import { checkFinite, checkInputs, rowChunks } from './util.ts';
 
 export const rmsNormKernel = defineKernel({
   file: 'rmsnorm.wgsl',
@@ -173,8 +173,7 @@ export function rmsNormBackward(
 function weightGrad(gpu: Gpu, x: Tensor, gy: Tensor, stats: Tensor, label: string): Tensor {
   const { rows, n, nv, vec4 } = dims(x);
   const gw = new Tensor(gpu, [n], 'f32', undefined, 'grad.rmsNorm.weight');
-  // Enough (chunk, column) invocations to fill a device (~8k), each summing >= 32 rows.
-  const chunks = Math.max(1, Math.min(Math.ceil(8192 / nv), Math.floor(rows / 32)));
+  const chunks = rowChunks(rows, nv);
   const chunk = Math.ceil(rows / chunks);
   const params = { rows, n, nv, eps: 0, epsUp: 0, epsDown: 0, chunk, chunks };
   if (chunks === 1) {

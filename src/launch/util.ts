@@ -53,3 +53,13 @@ export function normAxis(op: string, axis: number, rank: number): number {
   if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(`${op}: axis ${axis} is out of range for rank ${rank}`);
   return a;
 }
+
+/**
+ * How many chunks of rows a column sum over [rows, columns] splits into (partial sums, then
+ * their sum in chunk order): enough (chunk, column) invocations to fill a GPU (~8k), each
+ * summing at least 32 rows; 1 when the rows are few. Used by rmsNorm's weight gradient and
+ * layerNorm's gamma and beta gradients.
+ */
+export function rowChunks(rows: number, columns: number): number {
+  return Math.max(1, Math.min(Math.ceil(8192 / columns), Math.floor(rows / 32)));
+}

@@ -8,8 +8,8 @@
 import { DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { quietly } from '../gpu/polling.ts';
-import { autotuneEnabled, autotuneSeen, autotuneSummary, cachePath } from '../gpu/autotune.ts';
-import { matmulTuner } from '../launch/matmul.ts';
+import { autotuneEnabled } from '../gpu/autotune.ts';
+import { autotuneSeenMatmuls } from '../launch/matmul.ts';
 import { CtDataset, type PreparedCase } from '../data/dataset.ts';
 import { RadFinderModel } from '../model/model.ts';
 import { wordPieceForModel, type TextTokenizer } from '../model/text.ts';
@@ -162,9 +162,8 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
     // fastest; the next progress line's ms/step leaves the tuning out.
     if (step === start && end > start + 1 && autotuneEnabled(gpu)) {
       await Promise.all(fences.splice(0));
-      const classes = await autotuneSeen(gpu, matmulTuner, { cacheDir: o.autotuneCacheDir, log });
-      const file = await cachePath(gpu, o.autotuneCacheDir);
-      log(`autotune: ${autotuneSummary('matmul', classes)}${file ? `; each class's times and choice in ${file}` : ''}`);
+      const line = await autotuneSeenMatmuls(gpu, { cacheDir: o.autotuneCacheDir, log });
+      if (line) log(line);
       t0 = performance.now();
     }
   }
