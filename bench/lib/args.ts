@@ -71,5 +71,12 @@ export function parseOptions(argv: string[]): Options {
     if (!/^[\w.-]+$/.test(values.name)) throw new UsageError('--name: letters, digits, ".", "_" and "-" only');
     o.name = values.name;
   }
+  // The sections' environment variables, checked before any device work (one line, exit 2).
+  const dev = process.env.STEP_PEER_DEVICE;
+  if (dev !== undefined && dev !== 'cpu' && dev !== 'cuda') throw new UsageError(`STEP_PEER_DEVICE must be cpu or cuda, not '${dev}'`);
+  for (const x of process.env.BENCH_MATMUL_SQUARES?.split(',') ?? []) {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 1 || n > 8192) throw new UsageError(`BENCH_MATMUL_SQUARES: '${x}' is not a size from 1 to 8192`);
+  }
   return o;
 }

@@ -182,12 +182,11 @@ async function benchWidth(ctx: Ctx, k: number, torch: boolean, device: 'cpu' | '
   return r;
 }
 
-/** Where the peer runs: STEP_PEER_DEVICE (cpu or cuda) if set; else on the CUDA GPU when ours
- * runs on a GPU adapter and torch has one (the same machine's accelerator on both sides), else
- * on the CPU. */
+/** Where the peer runs: STEP_PEER_DEVICE (cpu or cuda, checked by parseOptions) if set; else on
+ * the CUDA GPU when ours runs on a GPU adapter and torch has one (the same machine's
+ * accelerator on both sides), else on the CPU. */
 function peerDevice(ctx: Ctx, cuda: string | null): 'cpu' | 'cuda' {
-  const env = process.env.STEP_PEER_DEVICE;
-  if (env !== undefined && env !== 'cpu' && env !== 'cuda') throw new Error(`STEP_PEER_DEVICE must be cpu or cuda, not '${env}'`);
+  const env = process.env.STEP_PEER_DEVICE as 'cpu' | 'cuda' | undefined;
   if (env) return env;
   return !ctx.gpu.isLavapipe && cuda ? 'cuda' : 'cpu';
 }
@@ -200,7 +199,7 @@ export async function benchStep(ctx: Ctx): Promise<void> {
   const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
   console.log(
     probe.ok
-      ? `step: peer PyTorch ${probe.version} (${device === 'cuda' ? `CUDA on ${probe.cuda}, float32 with TF32 off` : 'CPU, float32'}), torch.set_num_threads(${threads[0]}) = the cores available${threads.length > 1 ? ', and 1 thread as well' : ''}; ` +
+      ? `step: peer PyTorch ${probe.version} (${device === 'cuda' ? `CUDA on ${probe.cuda ?? 'no GPU torch can see'}, float32 with TF32 off` : 'CPU, float32'}), torch.set_num_threads(${threads[0]}) = the cores available${threads.length > 1 ? ', and 1 thread as well' : ''}; ` +
           `its 512^3 matmul at 1 thread ${probe.mmGflops.toFixed(1)} GFLOP/s`
       : `step: no PyTorch peer: ${probe.reason}`,
   );

@@ -8,12 +8,19 @@
 #   2. bench: roofline, matmul (every variant), attention, with tfjs-backend-webgpu beside
 #   3. bench step: the training step at 1x, 2x, 4x the small widths against PyTorch on CUDA
 #   4. ctvlm profile: the small preset and the released model's widths
-#   5. the op tests (float64 references) on the GPU adapter (TESTS="ops/ gpu/": other files)
+#   5. the op tests (float64 references) on the GPU adapter (test/ops/; TESTS="ops/rmsnorm gpu/"
+#      runs other test files, by the words of test/run.mjs)
 #   6. ctvlm train's autotune and its cache, twice; 7. the other bench sections
+# DEADLINE (default 420 s) must sit below the device tool's timeout_s with room for the start;
+# the stage caps below add up to more, so the last stages run only when the early ones finish
+# early (on the H200 every stage did, but for the paper-width profile).
 set -u
 DEADLINE=${DEADLINE:-420}
 OUT=${OUT:-/tmp/gpu-out}
 L=/tmp/gpu-logs
+# A machine still warm from an earlier call keeps /tmp: start from nothing, so that logs, the
+# autotune caches (train-cached must find only train-autotune's) and training runs are this run's.
+rm -rf "$L" /tmp/cache /tmp/cache-train /tmp/run1 /tmp/run2 /tmp/synth
 mkdir -p "$L" "$OUT"
 pack() { tar -czf "$OUT/gpu-logs.tgz" -C "$L" . 2>/dev/null; }
 T0=$(date +%s)
@@ -49,11 +56,13 @@ if ! node scripts/probe-adapter.mjs >> "$L/env.txt" 2>&1; then
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   node scripts/probe-adapter.mjs >> "$L/env.txt" 2>&1 || { log "adapter: none, see env.txt"; pack; cat "$L/env.txt"; exit 1; }
 fi
-log "adapter: $(grep '^adapter:' "$L/env.txt" | tail -1)"
+log "$(grep '^adapter:' "$L/env.txt" | tail -1)"
+grep -q '^adapter:.*\(llvmpipe\|lavapipe\|SwiftShader\)' "$L/env.txt" && log "warning: a CPU adapter, not a GPU: the numbers are lavapipe's"
 export PYTHON=$(command -v python3)
 export XDG_CACHE_HOME=/tmp/cache
 
 BENCH_MATMUL_SQUARES=1024,2048,4096 stage bench-kernels 120 node .build/bench/run.js --quick --only roofline,matmul,attention --name gpu-kernels
+# --no-peer leaves out tfjs only; the step's peer is PyTorch (on CUDA where torch sees the GPU).
 stage bench-step 100 node .build/bench/run.js --only step --no-peer --name gpu-step
 stage profile-small 45 node dist/cli.js profile --steps 2 --top 12
 stage profile-paper 60 node dist/cli.js profile --paper-width --steps 2 --top 12
