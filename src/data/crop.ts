@@ -156,15 +156,39 @@ export function cropAndFlip(v: Volume, crop: CropSpec): Volume {
 }
 
 /**
- * prep.ts huToUnit (clip to [-1000, 1000] HU, scale to [0, 1], NaN stays NaN), in place: the
- * same values, without a second volume-sized array, and several times faster on V8.
+ * prep.ts huToUnit (clip to [lo, hi] HU, scale to [0, 1], NaN stays NaN), in place: the same
+ * values bit for bit, without a second volume-sized array.
+ *
+ * Why not the plain clamp: CT voxels fall on both sides of -1000 HU (air with noise) at random,
+ * so a clamp's branches are mispredicted about as often as taken; measured on a synthetic case
+ * this loop took 12 ms for 2.3 M voxels, 5 ns a voxel. The clamp is written branch-free
+ * instead, c = (|x - lo| - |x - hi| + lo + hi) / 2, which is exact for integer bounds of at
+ * most 2^20 in magnitude and float32 voxels with 2^(L - 27) <= |x| <= 2^50 or x = 0, where
+ * 2^L >= |lo|, |hi|: each step is a float64 operation whose exact result needs at most 52
+ * bits (for |x| = 2^e, e >= L - 27, the terms x - lo and 2x - lo - hi lie below 2^(L + 2)
+ * with no bit under 2^(e - 23), or below 2^(e + 3) with none under 1 when |x| >= 2^23), and the
+ * final sum is 2x, 2 lo or 2 hi, which float64 holds. Other voxels (NaN, tiny, huge: rare, so
+ * that branch is predicted) and other bounds take the plain clamp. test/data/dataset.test.ts
+ * compares both forms on random float32 bit patterns.
  */
 export function huToUnitInPlace(data: Float32Array, lo = HU_MIN, hi = HU_MAX): void {
   const inv = 1 / (hi - lo);
-  for (let i = 0; i < data.length; i++) {
-    let x = data[i]!;
-    x = x < lo ? lo : x > hi ? hi : x;
-    data[i] = (x - lo) * inv;
+  const n = data.length;
+  const bound = Math.max(Math.abs(lo), Math.abs(hi), 1);
+  if (!Number.isInteger(lo) || !Number.isInteger(hi) || bound > 2 ** 20) {
+    for (let i = 0; i < n; i++) {
+      const x = data[i]!;
+      data[i] = ((x < lo ? lo : x > hi ? hi : x) - lo) * inv;
+    }
+    return;
+  }
+  const tiny = 2 ** (Math.ceil(Math.log2(bound)) - 27);
+  const sum = lo + hi;
+  for (let i = 0; i < n; i++) {
+    const x = data[i]!;
+    const ax = Math.abs(x);
+    if (ax <= 2 ** 50 && (ax >= tiny || ax === 0)) data[i] = (0.5 * (Math.abs(x - lo) - Math.abs(x - hi) + sum) - lo) * inv;
+    else data[i] = ((x < lo ? lo : x > hi ? hi : x) - lo) * inv;
   }
 }
 

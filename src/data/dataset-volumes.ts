@@ -6,7 +6,7 @@ import { huToUnitInPlace } from './crop.ts';
 import { applyCtRateMeta } from './ctrate.ts';
 import type { ManifestEntry } from './manifest.ts';
 import { decodeNifti } from './nifti.ts';
-import { reorientToRas, resample } from './prep.ts';
+import { reorientToRasInPlace, resample } from './prep.ts';
 import type { Volume } from './volume.ts';
 
 const CTRATE_META_FIELDS = ['RescaleSlope', 'RescaleIntercept', 'XYSpacing', 'ZSpacing'];
@@ -23,7 +23,7 @@ export async function readResampled(path: string, entry: Pick<ManifestEntry, 'me
   let v = await readCaseVolume(path, entry, maxVoxels);
   await yieldToLoop();
   huToUnitInPlace(v.data); // the volume was just read: its array is ours to overwrite
-  v = reorientToRas(v);
+  v = reorientToRasInPlace(v);
   await yieldToLoop();
   return resample(v, { spacing });
 }

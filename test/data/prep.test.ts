@@ -14,6 +14,7 @@ import {
   prepareVolume,
   randomFlip,
   reorientToRas,
+  reorientToRasInPlace,
   resample,
   resampledShape,
   seededRng,
@@ -74,6 +75,33 @@ test('reorientToRas: any axis permutation/flip -> RAS, exact data, world positio
     const rr = reorientToRas(r);
     assert.equal(Array.from(rr.data), Array.from(r.data));
   }
+});
+
+test('reorientToRasInPlace = reorientToRas (voxels, shape, affine) for every flip combination and a permutation; same array where only flips are needed', () => {
+  const diag = (sx: number, sy: number, sz: number) => {
+    const m = new Float64Array(16);
+    [m[0], m[5], m[10], m[12], m[13], m[14], m[15]] = [sx, sy, sz, 3, -2, 7, 1];
+    return m;
+  };
+  const cases: Float64Array[] = [];
+  for (let f = 0; f < 8; f++) cases.push(diag(f & 1 ? -0.7 : 0.7, f & 2 ? -0.8 : 0.8, f & 4 ? -2.5 : 2.5));
+  // Voxel axes i, j, k along world y, -x, z: a permutation, which takes reorientToRas's copy.
+  const perm = new Float64Array(16);
+  [perm[1], perm[4], perm[10], perm[15]] = [0.7, -0.8, 2.5, 1];
+  cases.push(perm);
+  for (const [c, affine] of cases.entries())
+    for (const shape of [[5, 4, 3], [1, 1, 1], [6, 1, 7], [2, 3, 2]] as [number, number, number][]) {
+      const v = randomVolume(shape, affine, 10 + c);
+      const want = reorientToRas(v);
+      const input = v.data.slice();
+      const got = reorientToRasInPlace({ ...v, data: input });
+      const what = `affine ${c}, shape ${shape}`;
+      assert.equal(got.shape, want.shape, what);
+      assert.equal(Array.from(got.data), Array.from(want.data), what);
+      assert.equal(Array.from(got.affine), Array.from(want.affine), what);
+      assert.equal(Array.from(got.spacing), Array.from(want.spacing), what);
+      assert.is(got.data === input, c < 8, `${what}: in place`);
+    }
 });
 
 test('flips update the affine: world content unchanged; seeded random flips are reproducible', () => {
