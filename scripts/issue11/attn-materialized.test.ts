@@ -1,33 +1,21 @@
 // Experiment: the small preset's window attention ([32 windows x 4 heads] 129 tokens x 24) as
 // the fused attention op against a materialized form (Q K^T as a batched matmul, softmax, P V,
 // and autograd's rules for each), device time of forward + backward from timestamps, medians
-// of N alternating rounds, and the largest difference of the outputs and gradients.
+// of N alternating rounds, and the largest difference of the outputs and gradients (inputs uniform in [-1, 1]).
 //   N=7 node scripts/test-only.mjs scripts/issue11/attn-materialized.test.ts   (EACH=1 prints every round)
 // Measured 2026-12-05 (family-26 EPYC, lavapipe): fused 20-22 ms, materialized 40 ms (8 dispatches
 // of 3-5 ms each, the [128 x 129 x 129] scores written and read four times); outputs and
-// gradients agree to 1.2e-6. The fused kernels stay. Each round runs in a scope: without it the
+// gradients agree to 2e-7 (1.2e-6 with normal inputs). The fused kernels stay. Each round runs in a scope: without it the
 // forward's intermediates leaked, every round took fresh 8.5 MB buffers, and the first kernel to
 // write one took 30-45 ms instead of 4-7 (first touch of new memory on this VM; the pool is what
 // keeps a training step from paying it).
 import { test } from 'uvu';
 import { testGpu } from '../../test/helpers/gpu.ts';
+import { randomArray } from '../../test/helpers/random.ts';
 import { parameter, tensor } from '../../src/ops/creation.ts';
 import { attention, matmul, softmax, permute, reshape, mulScalar } from '../../src/ops/index.ts';
 import { backward } from '../../src/autograd.ts';
 import { scope, type Tensor } from '../../src/tensor.ts';
-
-function randn(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    const u = (s + 0.5) / 4294967296;
-    s = (s * 1664525 + 1013904223) >>> 0;
-    const v = (s + 0.5) / 4294967296;
-    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  }
-  return out;
-}
 
 function materialized(q: Tensor, k: Tensor, v: Tensor, B: number, L: number, H: number, D: number): Tensor {
   const heads = (x: Tensor) => reshape(permute(x, [0, 2, 1, 3]), [B * H, L, D]);
@@ -41,10 +29,10 @@ test('window attention: fused against materialized', async () => {
   const n = Number(process.env.N ?? 7);
   const [B, L, H, D] = (process.env.SHAPE ?? '32,129,4,24').split(',').map(Number);
   const shape = [B, L, H, D];
-  const q = parameter(gpu, randn(B * L * H * D, 1), shape, 'q');
-  const k = parameter(gpu, randn(B * L * H * D, 2), shape, 'k');
-  const v = parameter(gpu, randn(B * L * H * D, 3), shape, 'v');
-  const g = tensor(gpu, randn(B * L * H * D, 4), shape);
+  const q = parameter(gpu, randomArray(B * L * H * D, 1), shape, 'q');
+  const k = parameter(gpu, randomArray(B * L * H * D, 2), shape, 'k');
+  const v = parameter(gpu, randomArray(B * L * H * D, 3), shape, 'v');
+  const g = tensor(gpu, randomArray(B * L * H * D, 4), shape);
   const forms = { fused: (a: Tensor, b: Tensor, c: Tensor) => attention(a, b, c, { layout: 'blhd' }), materialized: (a: Tensor, b: Tensor, c: Tensor) => materialized(a, b, c, B, L, H, D) };
   const times: Record<string, number[]> = { fused: [], materialized: [] };
   const outs: Record<string, Float32Array[]> = {};
