@@ -4,12 +4,13 @@
 // of N alternating rounds, and the largest difference of the outputs and gradients (inputs
 // uniform in [-1, 1]; asserted below 1e-5: f32 sums of 129 and 24 terms of O(1) values).
 //   N=7 node scripts/test-only.mjs scripts/issue11/attn-materialized.test.ts   (EACH=1 prints every round)
-// Measured 2026-12-05 (family-26 EPYC, lavapipe): fused 20-22 ms, materialized 40 ms (8 dispatches
-// of 3-5 ms each, the [128 x 129 x 129] scores written and read four times); outputs and
-// gradients agree to 2e-7 (1.2e-6 with normal inputs). The fused kernels stay. Each round
-// runs in a scope: without it the forward's intermediates leaked, every round took fresh 8.5 MB buffers, and the first kernel to
-// write one took 30-45 ms instead of 4-7 (first touch of new memory on this VM; the pool is what
-// keeps a training step from paying it).
+// Measured 2026-12-05 (family-26 EPYC, lavapipe): fused 20-32 ms in 3 dispatches, materialized
+// 40-70 ms in 18 (8 of them products and softmaxes of 3-5 ms each, the [128 x 129 x 129] scores
+// written and read four times), about 2x through the machine's load; outputs and gradients
+// agree to 2e-7 (1.2e-6 with normal inputs). The fused kernels stay. Each round runs in a scope:
+// without it the forward's intermediates leaked, every round took fresh 8.5 MB buffers, and the
+// first kernel to write one took 30-45 ms instead of 4-7 (first touch of new memory on this VM;
+// the pool is what keeps a training step from paying it).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../../test/helpers/gpu.ts';

@@ -1,5 +1,5 @@
 // A standalone harness for matmul kernel experiments on dawn.node (issue 11; the README's
-// "Why matmul stays near 40% of the FMA roof on lavapipe"): compiles each configuration of a
+// "Why matmul stays at 26-41% of the FMA roof on lavapipe"): compiles each configuration of a
 // generator module, checks 256 sampled outputs against float64 (maxdiff), and times the
 // configurations in interleaved rounds (the VM's speed drifts; medians of 5).
 // usage, from the repository root after the README's set-up (node scripts/setup.mjs):
