@@ -21,6 +21,29 @@ alias VT = f32;
 
 fn rowIndex(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 64u; }
 
+// ACCX / ACCG / ACCB: the gradient gathered so far from the other ops that read x (gamma,
+// beta), added in the store (GradNode.backward's `accumulated`): the engine's add, fused,
+// with its bits.
+fn gx_store(i: u32, v: VT) {
+//#if ACCX
+  GX[i] = GXA[i] + v;
+//#else
+  GX[i] = v;
+//#endif
+}
+fn gparams_store(i: u32, gg: f32, gb: f32) {
+//#if ACCG
+  GGamma[i] = GGammaA[i] + gg;
+//#else
+  GGamma[i] = gg;
+//#endif
+//#if ACCB
+  GBeta[i] = GBetaA[i] + gb;
+//#else
+  GBeta[i] = gb;
+//#endif
+}
+
 // Element c of a loaded VT (c < 4 with V4, 0 without).
 fn comp(v: VT, c: u32) -> f32 {
 //#if V4
@@ -81,7 +104,7 @@ fn layernorm_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(
   let inv = 1.0 / f32(p.n);
   for (var j = 0u; j < p.nv; j++) {
     let xhat = (X[base + j] - mean) * rstd;
-    GX[base + j] = rstd * (GY[base + j] * gamma[j] - sg * inv - xhat * sgx * inv);
+    gx_store(base + j, rstd * (GY[base + j] * gamma[j] - sg * inv - xhat * sgx * inv));
   }
 }
 
@@ -106,8 +129,7 @@ fn layernorm_backward_params(@builtin(global_invocation_id) gid: vec3u, @builtin
     gg += gy * (X[r * p.n + j] - statsIn[2u * r]) * statsIn[2u * r + 1u];
     gb += gy;
   }
-  GGamma[idx] = gg;
-  GBeta[idx] = gb;
+  gparams_store(idx, gg, gb);
 }
 
 @compute @workgroup_size(64)
@@ -120,7 +142,6 @@ fn layernorm_params_final(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
     gg += PGamma[c * p.n + j];
     gb += PBeta[c * p.n + j];
   }
-  GGamma[j] = gg;
-  GBeta[j] = gb;
+  gparams_store(j, gg, gb);
 }
 //#endif

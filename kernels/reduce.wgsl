@@ -49,5 +49,9 @@ fn reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
     base += p.inner;
   }
   if (OP != 1u) { acc = ((acc + a1) + (a2 + a3)) * p.scale; }
+//#if ACC
+  // A gradient gathered so far, added in the store (sumToShape's `take`): the engine's add.
+  acc = YA[idx] + acc;
+//#endif
   Y[idx] = acc;
 }

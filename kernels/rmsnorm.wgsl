@@ -61,6 +61,23 @@ fn rstd_scaled(ss: f32, c: f32) -> f32 {
 
 fn row_index(gid: vec3u, nwg: vec3u, wg: u32) -> u32 { return gid.x + gid.y * nwg.x * wg; }
 
+// ACCX / ACCW: the gradient gathered so far from the other ops that read x (the weight), added
+// in the store (GradNode.backward's `accumulated`): the engine's add, fused, with its bits.
+fn gx_store(i: u32, v: V) {
+//#if ACCX
+  GX[i] = GXA[i] + v;
+//#else
+  GX[i] = v;
+//#endif
+}
+fn gw_store(i: u32, v: V) {
+//#if ACCW
+  GW[i] = GWA[i] + v;
+//#else
+  GW[i] = v;
+//#endif
+}
+
 // ---------------------------------------------------------------- one invocation per row
 
 @compute @workgroup_size(64)
@@ -102,7 +119,7 @@ fn rmsnorm_backward_row(@builtin(global_invocation_id) gid: vec3u, @builtin(num_
   let k = hsum(acc) / f32(p.n);
   let rc = r * c;
   for (var j = 0u; j < p.nv; j++) {
-    GX[base + j] = rc * (GY[base + j] * W[j] - ((X[base + j] * c) * r) * k);
+    gx_store(base + j, rc * (GY[base + j] * W[j] - ((X[base + j] * c) * r) * k));
   }
 }
 
@@ -180,7 +197,7 @@ fn rmsnorm_backward_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
   let k = reduce_sum(lid, hsum(acc)) / f32(p.n);
   let rc = r * c;
   for (var j = lid; j < p.nv; j += WG) {
-    GX[base + j] = rc * (GY[base + j] * W[j] - ((X[base + j] * c) * r) * k);
+    gx_store(base + j, rc * (GY[base + j] * W[j] - ((X[base + j] * c) * r) * k));
   }
 }
 
@@ -262,7 +279,7 @@ fn rmsnorm_backward_row_gw(@builtin(global_invocation_id) gid: vec3u, @builtin(n
   for (var j = 0u; j < p.nv; j++) {
     let gy = GY[base + j];
     let xh = (X[base + j] * c) * r;
-    if (live) { GX[base + j] = rc * (gy * W[j] - xh * k); }
+    if (live) { gx_store(base + j, rc * (gy * W[j] - xh * k)); }
     let s = group_sum_v(gy * xh);
     if (first) { GW[out + j] = s; }
   }
@@ -284,7 +301,7 @@ fn rmsnorm_backward_sg(@builtin(global_invocation_id) gid: vec3u, @builtin(num_w
   let k = group_sum(hsum(acc)) / f32(p.n);
   let rc = r * c;
   for (var j = lane; j < nv; j += G) {
-    GX[base + j] = rc * (GY[base + j] * W[j] - ((X[base + j] * c) * r) * k);
+    gx_store(base + j, rc * (GY[base + j] * W[j] - ((X[base + j] * c) * r) * k));
   }
 }
 //#endif
@@ -310,7 +327,7 @@ fn rmsnorm_wgrad_partial(@builtin(global_invocation_id) gid: vec3u, @builtin(num
     a1 += GY[r1 * p.nv + j] * ((X[r1 * p.nv + j] * statsIn[2u * r1 + 1u]) * statsIn[2u * r1]);
   }
   if (r < stop) { a0 += GY[r * p.nv + j] * ((X[r * p.nv + j] * statsIn[2u * r + 1u]) * statsIn[2u * r]); }
-  GW[idx] = a0 + a1;
+  gw_store(idx, a0 + a1);
 }
 
 // GW[j] = sum over chunks of partials[c * nv + j], in chunk order.
@@ -320,5 +337,5 @@ fn rmsnorm_wgrad_final(@builtin(global_invocation_id) gid: vec3u, @builtin(num_w
   if (j >= p.nv) { return; }
   var a = V(0.0);
   for (var ch = 0u; ch < p.chunks; ch++) { a += partials[ch * p.nv + j]; }
-  GW[j] = a;
+  gw_store(j, a);
 }

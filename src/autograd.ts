@@ -1,14 +1,15 @@
 // Reverse-mode autograd over GPU tensors, in the micrograd shape: every op that has an
 // input needing a gradient records a node (its inputs and one backward rule); backward()
 // sorts the graph once, topologically, and runs each node's rule once, accumulating
-// gradients where a tensor fed several ops. Each rule runs inside a scope that keeps only
+// gradients where a tensor fed several ops (an add, or inside the rule's own kernel where it
+// takes the sum so far: GradNode.backward's `accumulated`). Each rule runs inside a scope that keeps only
 // what it returns, so a rule never frees its temporaries by hand; rules compute with the
 // non-recording launches of src/launch.
 import { ShapeError, ValueError } from './errors.ts';
-import { Tensor, fmtShape, scope, untrack, type GradNode } from './tensor.ts';
+import { Tensor, fmtShape, scope, untrack, type Accumulated, type GradNode } from './tensor.ts';
 import { add, ones } from './launch/elementwise.ts';
 
-export type { GradNode };
+export type { Accumulated, GradNode };
 
 let gradEnabled = true;
 
@@ -106,10 +107,30 @@ export function backward(root: Tensor, seed?: Tensor): void {
         continue;
       }
       const node = t.node;
-      const inputGrads = scope(() => node.backward(g));
+      // A rule may take an input's gradient so far and add into it in its own kernel: one
+      // dispatch and one pass over memory fewer than the add below (first occurrence of an
+      // input only, so that an op fed the same tensor twice still sums both).
+      const taken: (Tensor | undefined)[] = [];
+      const accumulated: Accumulated = (j) => {
+        const x = node.inputs[j];
+        const prev = x && node.inputs.indexOf(x) === j ? grads.get(x) : undefined;
+        if (!prev) return null;
+        grads.delete(x);
+        taken[j] = prev;
+        return prev;
+      };
+      const inputGrads = scope(() => node.backward(g, accumulated));
       for (let j = 0; j < t.node.inputs.length; j++) {
         const x = t.node.inputs[j];
         const gx = inputGrads[j];
+        const sofar = taken[j];
+        if (sofar) {
+          if (!gx || gx.shape.join() !== x.shape.join())
+            throw new ShapeError(`backward of ${node.op}: the rule took input ${j}'s accumulated gradient and returned ${gx ? fmtShape(gx.shape) : 'none'} for ${fmtShape(x.shape)} (a bug in the op's rule)`);
+          grads.set(x, gx);
+          if (gx !== sofar) sofar.dispose();
+          continue;
+        }
         if (!gx || !x.requiresGrad) {
           if (gx && gx !== g) gx.dispose();
           continue;

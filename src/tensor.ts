@@ -9,9 +9,14 @@ export type DType = 'f32' | 'i32';
 export interface GradNode {
   op: string;
   inputs: Tensor[];
-  /** Gradients of the inputs given the output's gradient (null: none needed or zero). */
-  backward(gradOut: Tensor): (Tensor | null)[];
+  /** Gradients of the inputs given the output's gradient (null: none needed or zero).
+   * `accumulated(j)` hands a rule that can add in its own kernel (a matmul's residual
+   * epilogue) the gradient input j has gathered so far from other ops, or null: once taken,
+   * the rule's j-th result must include it (the engine then adds nothing). */
+  backward(gradOut: Tensor, accumulated: Accumulated): (Tensor | null)[];
 }
+/** See GradNode.backward: input j's gradient so far, taken over by the caller, or null. */
+export type Accumulated = (j: number) => Tensor | null;
 export type Shape = readonly number[];
 
 /** A pooled buffer shared by a tensor and its views; returned to the pool at the last release. */

@@ -2,13 +2,17 @@
 // several ops, noGrad, detach, scopes, and the errors for misuse.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from './helpers/gpu.ts';
+import { resetTuning, testGpu } from './helpers/gpu.ts';
+import { randomArray } from './helpers/random.ts';
 import * as ops from '../src/ops/index.ts';
 import { backward, noGrad, detach } from '../src/autograd.ts';
+import { record } from '../src/autograd.ts';
 import { scope, Tensor } from '../src/tensor.ts';
 import { Gpu } from '../src/gpu/runtime.ts';
+import type { RmsNormLayout } from '../src/launch/rmsnorm.ts';
 
 const t = suite('autograd');
+t.after.each(resetTuning);
 
 t('a tensor used by several ops accumulates its gradient; a diamond runs each node once', async () => {
   const gpu = await testGpu();
@@ -25,7 +29,7 @@ t('a tensor used by several ops accumulates its gradient; a diamond runs each no
   let calls = 0;
   const z = ops.add(x, x);
   const orig = z.node!.backward;
-  z.node!.backward = (g) => { calls++; return orig(g); };
+  z.node!.backward = (g, acc) => { calls++; return orig(g, acc); };
   backward(ops.sum(ops.add(ops.mul(z, z), z)));
   assert.is(calls, 1, 'the shared node ran its backward once');
   assert.equal([...(await x.grad!.floats())], [(2 * 4 + 1) * 2, (2 * -6 + 1) * 2]);
@@ -128,6 +132,90 @@ t('tensors from two different devices are refused', async () => {
     assert.throws(() => ops.add(a, b), /add: inputs 'a' and 'b' live on two different GPU devices/);
   } finally {
     other.destroy();
+  }
+});
+
+
+// A tensor that feeds several ops gathers its gradient in the next rule's own kernel (the
+// matmul's residual epilogue, rmsNorm's and layerNorm's stores, the bias sum) instead of a
+// separate add. The fused sum rounds as the add it replaces (prev + new, one f32 rounding),
+// so every gradient must match the separate adds' (gpu.tuning.fuseEpilogues = false) bit for
+// bit, under each kernel layout that has its own store: rmsNorm per row, per workgroup, per
+// subgroup, with and without the fused weight-gradient pass; layerNorm's parameter sums in
+// one pass and in chunks; a bias over 4100 rows (the two-pass sum).
+t('gradients gathered by a tensor that feeds several ops are added in the next rule\'s kernel: the separate adds\' bits, fewer dispatches', async () => {
+  const gpu = await testGpu();
+  const [R, C] = [4100, 8];
+  const data = {
+    x: randomArray(R * C, 1), w: randomArray(C * C, 2), b: randomArray(C, 3), wn: randomArray(C, 4, 0.5, 1.5),
+    gamma: randomArray(C, 5, 0.5, 1.5), beta: randomArray(C, 6), r1: randomArray(R * C, 7), r2: randomArray(R * C, 8), r3: randomArray(R * C, 9),
+  };
+  const run = async (fuse: boolean) => {
+    gpu.tuning.fuseEpilogues = fuse;
+    const p = {
+      x: ops.parameter(gpu, data.x, [R, C], 'x'), w: ops.parameter(gpu, data.w, [C, C], 'w'), b: ops.parameter(gpu, data.b, [C], 'b'),
+      wn: ops.parameter(gpu, data.wn, [C], 'wn'), gamma: ops.parameter(gpu, data.gamma, [C], 'gamma'), beta: ops.parameter(gpu, data.beta, [C], 'beta'),
+    };
+    gpu.startProfile();
+    scope(() => {
+      const r = (d: Float32Array) => ops.tensor(gpu, d, [R, C]);
+      // x feeds a matmul, an rmsNorm and a layerNorm; w and b two matmuls; wn two rmsNorms;
+      // gamma and beta two layerNorms.
+      const a = ops.matmul(p.x, p.w, { transB: true, bias: p.b });
+      const c = ops.rmsNorm(p.x, p.wn);
+      const d = ops.layerNorm(p.x, p.gamma, p.beta);
+      const e = ops.rmsNorm(a, p.wn);
+      const f = ops.layerNorm(c, p.gamma, p.beta);
+      const k = ops.matmul(d, p.w, { transB: true, bias: p.b });
+      backward(ops.add(ops.add(ops.sum(ops.mul(e, r(data.r1))), ops.sum(ops.mul(f, r(data.r2)))), ops.sum(ops.mul(k, r(data.r3)))));
+    });
+    const adds = (await gpu.endProfile()).filter((q) => q.label.startsWith('add [')).length;
+    const grads: Record<string, Float32Array> = {};
+    for (const [n, q] of Object.entries(p)) {
+      grads[n] = await q.grad!.floats();
+      q.dispose();
+    }
+    return { adds, grads };
+  };
+  const layouts: { rms: RmsNormLayout; fuseWeightGrad: boolean; chunks: number | null }[] = [
+    { rms: 'row', fuseWeightGrad: true, chunks: null },
+    { rms: 'row', fuseWeightGrad: false, chunks: 3 },
+    { rms: 'workgroup', fuseWeightGrad: true, chunks: 1 },
+    ...(gpu.subgroupMinSize >= 4 ? [{ rms: 'subgroup' as const, fuseWeightGrad: true, chunks: 3 }] : []),
+  ];
+  for (const l of layouts) {
+    const tune = () => {
+      gpu.tuning.rmsNorm = { variant: l.rms, fuseWeightGrad: l.fuseWeightGrad };
+      gpu.tuning.layerNorm.paramChunks = l.chunks;
+    };
+    tune();
+    const fused = await run(true);
+    tune();
+    const plain = await run(false);
+    const what = `rmsNorm ${l.rms} (fuseWeightGrad ${l.fuseWeightGrad}), layerNorm parameter chunks ${l.chunks ?? 'auto'}`;
+    for (const n of Object.keys(plain.grads)) {
+      const [u, v] = [new Uint32Array(fused.grads[n].buffer), new Uint32Array(plain.grads[n].buffer)];
+      const at = u.findIndex((q, i) => q !== v[i]);
+      assert.is(at, -1, `${what}: d${n}[${at}] ${fused.grads[n][at]} fused against ${plain.grads[n][at]} with separate adds`);
+    }
+    // Separate: x 2, w 1, b 1, wn 1, gamma 1, beta 1 (plus the loss's two). Fused: the loss's two only.
+    assert.ok(plain.adds - fused.adds >= 7, `${what}: ${plain.adds} adds separate, ${fused.adds} fused (expected 7 fewer)`);
+  }
+});
+
+t('a rule that takes an input\'s gathered gradient must return it summed: a buggy rule is named', async () => {
+  const gpu = await testGpu();
+  const x = ops.parameter(gpu, [1, 2], [2], 'x');
+  const y = ops.mulScalar(x, 2);
+  // add(z, y) runs y's rule before z's, so that x has a gradient pending when z's rule runs.
+  const z = record(ops.mulScalar(x, 3).view([2]), 'takesAndDrops', [x], (_g, acc) => {
+    acc(0);
+    return [null];
+  });
+  try {
+    assert.throws(() => backward(ops.sum(ops.add(z, y))), (e: Error) => /backward of takesAndDrops: the rule took input 0's accumulated gradient and returned none/.test(e.message));
+  } finally {
+    x.dispose();
   }
 });
 

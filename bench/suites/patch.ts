@@ -76,7 +76,8 @@ export async function benchPatch(ctx: Ctx): Promise<void> {
     const yNew = ops.new();
     const aOld = im2col();
     const yOld = matmul(aOld, w2, { transB: true, bias: b });
-    const backs = { new: () => yNew.node!.backward(g), old: () => yOld.node!.backward(g2) };
+    const none = () => null;
+    const backs = { new: () => yNew.node!.backward(g, none), old: () => yOld.node!.backward(g2, none) };
 
     let tx: TfTensor | null = null, tw: TfTensor | null = null, tb: TfTensor | null = null;
     let peerPlan: { op: (() => TfTensor) | null; note?: string } = { op: null, note: ctx.quick && peer ? 'tfjs conv3d skipped in --quick (seconds per call)' : ctx.peerMissing };

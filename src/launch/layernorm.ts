@@ -5,7 +5,7 @@ import { ShapeError, ValueError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d } from '../gpu/runtime.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
-import { checkFinite, checkInputs, rowChunks } from './util.ts';
+import { checkAccumulated, checkFinite, checkInputs, rowChunks } from './util.ts';
 
 export const layerNormKernel = defineKernel({
   file: 'layernorm.wgsl',
@@ -18,12 +18,14 @@ export const layerNormKernel = defineKernel({
     X: read('VT'), gamma: read('VT'), beta: read('VT'), Y: write('VT'), stats: write(),
     GY: read('VT'), GX: write('VT'), statsIn: read(), GGamma: write(), GBeta: write(),
     PGamma: read(), PBeta: read(),
+    // The gradients gathered so far, added in the store (flags ACCX, ACCG, ACCB).
+    GXA: read('VT', { optional: true }), GGammaA: read('f32', { optional: true }), GBetaA: read('f32', { optional: true }),
   },
   entries: {
     layernorm: ['X', 'gamma', 'beta', 'Y', 'stats'],
-    layernorm_backward_input: ['X', 'gamma', 'GY', 'GX', 'statsIn'],
-    layernorm_backward_params: ['X', 'GY', 'statsIn', 'GGamma', 'GBeta'],
-    layernorm_params_final: ['PGamma', 'PBeta', 'GGamma', 'GBeta'],
+    layernorm_backward_input: ['X', 'gamma', 'GY', 'GX', 'statsIn', 'GXA'],
+    layernorm_backward_params: ['X', 'GY', 'statsIn', 'GGamma', 'GBeta', 'GGammaA', 'GBetaA'],
+    layernorm_params_final: ['PGamma', 'PBeta', 'GGamma', 'GBeta', 'GGammaA', 'GBetaA'],
   },
 });
 
@@ -61,18 +63,21 @@ export function layerNormForward(x: Tensor, gamma: Tensor, beta: Tensor, eps: nu
   return { y, stats };
 }
 
-/** The input gradient of layerNorm from x, gamma, the forward's stats and the output gradient gy. */
-export function layerNormBackwardInput(x: Tensor, gamma: Tensor, stats: Tensor, gy: Tensor): Tensor {
+/** The input gradient of layerNorm from x, gamma, the forward's stats and the output gradient
+ * gy; `acc` (x's shape), where given, is added in the store (the same bits as a separate add).
+ * @throws ShapeError when acc does not have x's shape. */
+export function layerNormBackwardInput(x: Tensor, gamma: Tensor, stats: Tensor, gy: Tensor, acc: Tensor | null = null): Tensor {
   const gpu = checkInputs('layerNorm.backward', [x, gamma, stats, gy]);
+  checkAccumulated('layerNorm.backward', acc, x.shape, 'x');
   const n = x.shape[x.rank - 1];
   const rows = x.size / n;
   const gx = new Tensor(gpu, x.shape, 'f32', undefined, 'grad.layerNorm.x');
   const { flags, consts, nv } = rowVariant(n, gpu.tuning.layerNorm.vec4 && n % 4 === 0);
   gpu.launch(layerNormKernel.layernorm_backward_input, {
-    flags,
+    flags: { ...flags, ACCX: !!acc },
     consts,
     params: { rows, n, nv, eps: 0, chunk: 0, chunks: 0 },
-    buffers: { X: x.buffer, gamma: gamma.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer },
+    buffers: { X: x.buffer, gamma: gamma.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer, GXA: acc?.buffer ?? null },
     workgroups: grid1d(rows, 64),
     label: `layerNorm ${fmtShape(x.shape)}.backward`,
   });
@@ -82,11 +87,14 @@ export function layerNormBackwardInput(x: Tensor, gamma: Tensor, stats: Tensor, 
 /** The gradients of layerNorm's gamma and beta ([n] each: sums over rows). On a GPU the rows
  * are summed in rowChunks(rows, n) chunks (partial sums, then their sum in chunk order), as
  * rmsNorm's weight gradient; on a CPU adapter in one pass (gpu.tuning.layerNorm.paramChunks
- * sets the count).
- * @throws ValueError when gpu.tuning.layerNorm.paramChunks is not a positive integer or null. */
-export function layerNormBackwardParams(x: Tensor, stats: Tensor, gy: Tensor): { gGamma: Tensor; gBeta: Tensor } {
+ * sets the count). `acc.gamma` and `acc.beta` ([n]), where given, are added in the final store.
+ * @throws ValueError when gpu.tuning.layerNorm.paramChunks is not a positive integer or null;
+ * ShapeError when an accumulated gradient is not [n]. */
+export function layerNormBackwardParams(x: Tensor, stats: Tensor, gy: Tensor, acc: { gamma?: Tensor | null; beta?: Tensor | null } = {}): { gGamma: Tensor; gBeta: Tensor } {
   const gpu = checkInputs('layerNorm.backward', [x, stats, gy]);
   const n = x.shape[x.rank - 1];
+  checkAccumulated('layerNorm.backward', acc.gamma, [n], 'gamma');
+  checkAccumulated('layerNorm.backward', acc.beta, [n], 'beta');
   const rows = x.size / n;
   const gGamma = new Tensor(gpu, [n], 'f32', undefined, 'grad.layerNorm.gamma');
   const gBeta = new Tensor(gpu, [n], 'f32', undefined, 'grad.layerNorm.beta');
@@ -99,20 +107,23 @@ export function layerNormBackwardParams(x: Tensor, stats: Tensor, gy: Tensor): {
   const params = { rows, n, nv: n, eps: 0, chunk, chunks };
   const label = `layerNorm ${fmtShape(x.shape)}.backward params`;
   const parts = chunks > 1 ? [gpu.acquire(chunks * n * 4, `${label} partials`), gpu.acquire(chunks * n * 4, `${label} partials`)] : null;
+  // The accumulated gradients go into whichever pass writes the final sums.
+  const sofar = { GGammaA: acc.gamma?.buffer ?? null, GBetaA: acc.beta?.buffer ?? null };
+  const accFlags = { ACCG: !!sofar.GGammaA, ACCB: !!sofar.GBetaA };
   gpu.launch(layerNormKernel.layernorm_backward_params, {
-    flags,
+    flags: parts ? flags : { ...flags, ...accFlags },
     consts,
     params,
-    buffers: { X: x.buffer, GY: gy.buffer, statsIn: stats.buffer, GGamma: parts ? parts[0] : gGamma.buffer, GBeta: parts ? parts[1] : gBeta.buffer },
+    buffers: { X: x.buffer, GY: gy.buffer, statsIn: stats.buffer, GGamma: parts ? parts[0] : gGamma.buffer, GBeta: parts ? parts[1] : gBeta.buffer, ...(parts ? { GGammaA: null, GBetaA: null } : sofar) },
     workgroups: grid1d(chunks * n, 64),
     label: parts ? `${label} (pass 1)` : label,
   });
   if (parts) {
     gpu.launch(layerNormKernel.layernorm_params_final, {
-      flags,
+      flags: { ...flags, ...accFlags },
       consts,
       params,
-      buffers: { PGamma: parts[0], PBeta: parts[1], GGamma: gGamma.buffer, GBeta: gBeta.buffer },
+      buffers: { PGamma: parts[0], PBeta: parts[1], GGamma: gGamma.buffer, GBeta: gBeta.buffer, ...sofar },
       workgroups: grid1d(n, 64),
       label: `${label} (pass 2)`,
     });

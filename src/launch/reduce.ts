@@ -15,34 +15,37 @@ export const reduceKernel = defineKernel({
   // The input is [outer, n, inner]; the output [outer, chunks, inner], each chunk `chunk`
   // elements of the axis; sums are multiplied by `scale` (mean: 1/n).
   params: { outer: 'u32', n: 'u32', inner: 'u32', chunks: 'u32', chunk: 'u32', scale: 'f32' },
-  buffers: { X: read(), Y: write() },
-  entries: { reduce: ['X', 'Y'] },
+  // YA (flag ACC): added to the result in the store.
+  buffers: { X: read(), Y: write(), YA: read('f32', { optional: true }) },
+  entries: { reduce: ['X', 'Y', 'YA'] },
 });
 
-function pass(gpu: Gpu, op: 0 | 1 | 2, x: GPUBuffer, y: GPUBuffer, outer: number, n: number, inner: number, chunks: number, scale: number, label: string): void {
+function pass(gpu: Gpu, op: 0 | 1 | 2, x: GPUBuffer, y: GPUBuffer, outer: number, n: number, inner: number, chunks: number, scale: number, label: string, add: GPUBuffer | null = null): void {
   gpu.launch(reduceKernel.reduce, {
     overrides: { OP: op },
+    flags: { ACC: !!add },
     params: { outer, n, inner, chunks, chunk: Math.ceil(n / chunks), scale },
-    buffers: { X: x, Y: y },
+    buffers: { X: x, Y: y, YA: add },
     workgroups: grid1d(outer * chunks * inner, WG),
     label,
   });
 }
 
-/** Reduces [outer, n, inner] to [outer, inner]; splits long axes into two passes. */
-function reduceRaw(gpu: Gpu, op: 0 | 1 | 2, x: Tensor, outer: number, n: number, inner: number, scale: number, outShape: Shape, label: string): Tensor {
+/** Reduces [outer, n, inner] to [outer, inner]; splits long axes into two passes. `add`
+ * (outer * inner elements) is added to the result in the last pass's store. */
+function reduceRaw(gpu: Gpu, op: 0 | 1 | 2, x: Tensor, outer: number, n: number, inner: number, scale: number, outShape: Shape, label: string, add: Tensor | null = null): Tensor {
   const out = new Tensor(gpu, outShape, 'f32', undefined, label.split(' ')[0]);
   const outputs = outer * inner;
   // Too few outputs to keep the device busy and a long axis: split it.
   const chunks = outputs < 2048 && n >= 4096 ? Math.min(Math.ceil(n / 1024), Math.max(1, Math.floor(8192 / outputs))) : 1;
   if (chunks <= 1) {
-    pass(gpu, op, x.buffer, out.buffer, outer, n, inner, 1, scale, label);
+    pass(gpu, op, x.buffer, out.buffer, outer, n, inner, 1, scale, label, add?.buffer);
     return out;
   }
   const partial = gpu.acquire(outer * chunks * inner * 4, `${label} partials`);
   pass(gpu, op, x.buffer, partial, outer, n, inner, chunks, 1, `${label} (pass 1)`);
   // The partials of a sum of squares are summed, not squared again.
-  pass(gpu, op === 2 ? 0 : op, partial, out.buffer, outer, chunks, inner, 1, scale, `${label} (pass 2)`);
+  pass(gpu, op === 2 ? 0 : op, partial, out.buffer, outer, chunks, inner, 1, scale, `${label} (pass 2)`, add?.buffer);
   gpu.release(partial);
   return out;
 }
@@ -73,9 +76,22 @@ export const sumSquares = (x: Tensor, axis?: number, keepdim = false): Tensor =>
 export const max = (x: Tensor, axis?: number, keepdim = false): Tensor => reduceOp('max', x, axis, keepdim);
 
 /** Sums `g` over the axes along which `shape` was broadcast to g's shape (a binary op's
- * backward). Returns a view of g when nothing is reduced. */
-export function sumToShape(g: Tensor, shape: Shape): Tensor {
+ * backward). Returns a view of g when nothing is reduced. Where the sum is one reduction
+ * (over all elements, or over leading axes: a bias's gradient), `take` may hand over a
+ * gradient of `shape` gathered so far (GradNode.backward's `accumulated`), which is then
+ * added in the reduction's store, with the bits of a separate add; else take is not called. */
+export function sumToShape(g: Tensor, shape: Shape, take?: () => Tensor | null): Tensor {
   if (sameShape(g.shape, shape)) return g.view(shape);
+  const lead = g.rank - shape.length;
+  const single = prod(shape) === 1 || (lead > 0 && sameShape(g.shape.slice(lead), shape));
+  const add = take && single ? take() : null;
+  if (add) {
+    const gpu = checkInputs('sumToShape', [g, add]);
+    if (!sameShape(add.shape, shape)) throw new ShapeError(`sumToShape: the accumulated gradient ${fmtShape(add.shape)} must have the shape ${fmtShape(shape)}`);
+    const n = prod(shape) === 1 ? g.size : prod(g.shape.slice(0, lead));
+    const inner = g.size / n;
+    return reduceRaw(gpu, 0, g, 1, n, inner, 1, shape, `sum ${fmtShape(g.shape)} to ${fmtShape(shape)} (accumulated)`, add);
+  }
   return scope(() => sumToShapeScoped(g, shape));
 }
 

@@ -8,7 +8,7 @@ import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
 import type { Tuning } from '../gpu/tuning.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
-import { checkFinite, checkInputs, rowChunks } from './util.ts';
+import { checkAccumulated, checkFinite, checkInputs, rowChunks } from './util.ts';
 
 export const rmsNormKernel = defineKernel({
   file: 'rmsnorm.wgsl',
@@ -21,17 +21,19 @@ export const rmsNormKernel = defineKernel({
   buffers: {
     X: read('V'), W: read('V'), Y: write('V'), stats: write(),
     GY: read('V'), GX: write('V'), statsIn: read(), GW: write('V'), partials: read('V'),
+    // The gradients gathered so far, added in the store (flags ACCX, ACCW).
+    GXA: read('V', { optional: true }), GWA: read('V', { optional: true }),
   },
   entries: {
     rmsnorm_row: ['X', 'W', 'Y', 'stats'],
     rmsnorm_wg: ['X', 'W', 'Y', 'stats'],
     rmsnorm_sg: ['X', 'W', 'Y', 'stats'],
-    rmsnorm_backward_row: ['X', 'W', 'GY', 'GX', 'statsIn'],
-    rmsnorm_backward_wg: ['X', 'W', 'GY', 'GX', 'statsIn'],
-    rmsnorm_backward_sg: ['X', 'W', 'GY', 'GX', 'statsIn'],
-    rmsnorm_backward_row_gw: ['X', 'W', 'GY', 'GX', 'statsIn', 'GW'],
-    rmsnorm_wgrad_partial: ['X', 'GY', 'statsIn', 'GW'],
-    rmsnorm_wgrad_final: ['GW', 'partials'],
+    rmsnorm_backward_row: ['X', 'W', 'GY', 'GX', 'statsIn', 'GXA'],
+    rmsnorm_backward_wg: ['X', 'W', 'GY', 'GX', 'statsIn', 'GXA'],
+    rmsnorm_backward_sg: ['X', 'W', 'GY', 'GX', 'statsIn', 'GXA'],
+    rmsnorm_backward_row_gw: ['X', 'W', 'GY', 'GX', 'statsIn', 'GW', 'GXA'],
+    rmsnorm_wgrad_partial: ['X', 'GY', 'statsIn', 'GW', 'GWA'],
+    rmsnorm_wgrad_final: ['GW', 'partials', 'GWA'],
   },
 });
 
@@ -84,7 +86,7 @@ function dims(x: Tensor): { rows: number; n: number; nv: number; vec4: boolean }
 }
 
 /** Flags and overrides of a launch: VEC4, and SUBGROUPS with G lanes per row when group > 0. */
-const variantArgs = (vec4: boolean, group = 0) => ({ flags: { VEC4: vec4, SUBGROUPS: group > 0 }, overrides: group ? { G: group } : undefined });
+const variantArgs = (vec4: boolean, group = 0, more: Record<string, boolean> = {}) => ({ flags: { VEC4: vec4, SUBGROUPS: group > 0, ...more }, overrides: group ? { G: group } : undefined });
 
 /**
  * RMSNorm over the last axis (see rmsNorm in src/ops/rmsnorm.ts): x [..., C], weight [C].
@@ -121,11 +123,20 @@ export function rmsNormForward(x: Tensor, weight: Tensor, eps: number): { y: Ten
  * from the forward's inputs, stats and layout and the output gradient gy. The weight's is
  * summed over rows deterministically (no atomics). With the per-row layout, subgroups and
  * gpu.tuning.rmsNorm.fuseWeightGrad, one kernel gives gx and the weight gradient's first pass.
+ * `acc.x` ([..., C]) and `acc.weight` ([C]), where given, are added in the stores (gx = acc.x
+ * + dx, the same bits as a separate add).
+ * @throws ShapeError when an accumulated gradient does not have its tensor's shape.
  */
 export function rmsNormBackward(
   x: Tensor, weight: Tensor, stats: Tensor, gy: Tensor, variant: RmsNormLayout, want: { x: boolean; weight: boolean },
+  acc: { x?: Tensor | null; weight?: Tensor | null } = {},
 ): { gx: Tensor | null; gw: Tensor | null } {
   const gpu = checkInputs('rmsNorm.backward', [x, weight, stats, gy]);
+  checkAccumulated('rmsNorm.backward', acc.x, x.shape, 'x');
+  checkAccumulated('rmsNorm.backward', acc.weight, weight.shape, 'weight');
+  const GXA = acc.x?.buffer ?? null;
+  const GWA = acc.weight?.buffer ?? null;
+  const accFlags = (x: boolean, w: boolean) => ({ ACCX: x && !!GXA, ACCW: w && !!GWA });
   const { rows, n, nv, vec4 } = dims(x);
   const label = `rmsNorm ${fmtShape(x.shape)}`;
   const params = { rows, n, nv, eps: 0, epsUp: 0, epsDown: 0, chunk: 0, chunks: 0 };
@@ -137,16 +148,16 @@ export function rmsNormBackward(
     const parts = Math.ceil(rows / group);
     const partial = gpu.acquire(parts * n * 4, `${label} weight-gradient partials`);
     gpu.launch(rmsNormKernel.rmsnorm_backward_row_gw, {
-      ...variantArgs(vec4, group),
+      ...variantArgs(vec4, group, accFlags(true, false)),
       params,
-      buffers: { X: x.buffer, W: weight.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer, GW: partial },
+      buffers: { X: x.buffer, W: weight.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer, GW: partial, GXA },
       workgroups: grid1d(rows, 64),
       label: `${label}.backward`,
     });
     gpu.launch(rmsNormKernel.rmsnorm_wgrad_final, {
-      ...variantArgs(vec4),
+      ...variantArgs(vec4, 0, accFlags(false, true)),
       params: { ...params, chunks: parts },
-      buffers: { GW: gw.buffer, partials: partial },
+      buffers: { GW: gw.buffer, partials: partial, GWA },
       workgroups: grid1d(nv, 64),
       label: `${label}.backward weight (sum of ${parts} groups)`,
     });
@@ -158,19 +169,19 @@ export function rmsNormBackward(
     gx = new Tensor(gpu, x.shape, 'f32', undefined, 'grad.rmsNorm.x');
     const lay = layout(gpu, variant, rows);
     gpu.launch(rmsNormKernel[`rmsnorm_backward_${lay.suffix}`], {
-      ...variantArgs(vec4, lay.group),
+      ...variantArgs(vec4, lay.group, accFlags(true, false)),
       params,
-      buffers: { X: x.buffer, W: weight.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer },
+      buffers: { X: x.buffer, W: weight.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer, GXA },
       workgroups: lay.workgroups,
       label: `${label}.backward`,
     });
   }
-  const gw = want.weight ? weightGrad(gpu, x, gy, stats, label) : null;
+  const gw = want.weight ? weightGrad(gpu, x, gy, stats, label, GWA) : null;
   return { gx, gw };
 }
 
 /** gw[j] = sum over rows of gy * xhat: rows split into chunks (partial sums), then summed in order. */
-function weightGrad(gpu: Gpu, x: Tensor, gy: Tensor, stats: Tensor, label: string): Tensor {
+function weightGrad(gpu: Gpu, x: Tensor, gy: Tensor, stats: Tensor, label: string, GWA: GPUBuffer | null): Tensor {
   const { rows, n, nv, vec4 } = dims(x);
   const gw = new Tensor(gpu, [n], 'f32', undefined, 'grad.rmsNorm.weight');
   const chunks = rowChunks(rows, nv);
@@ -178,9 +189,9 @@ function weightGrad(gpu: Gpu, x: Tensor, gy: Tensor, stats: Tensor, label: strin
   const params = { rows, n, nv, eps: 0, epsUp: 0, epsDown: 0, chunk, chunks };
   if (chunks === 1) {
     gpu.launch(rmsNormKernel.rmsnorm_wgrad_partial, {
-      ...variantArgs(vec4),
+      ...variantArgs(vec4, 0, { ACCW: !!GWA }),
       params,
-      buffers: { X: x.buffer, GY: gy.buffer, statsIn: stats.buffer, GW: gw.buffer },
+      buffers: { X: x.buffer, GY: gy.buffer, statsIn: stats.buffer, GW: gw.buffer, GWA },
       workgroups: grid1d(nv, 64),
       label: `${label}.backward weight`,
     });
@@ -190,14 +201,14 @@ function weightGrad(gpu: Gpu, x: Tensor, gy: Tensor, stats: Tensor, label: strin
   gpu.launch(rmsNormKernel.rmsnorm_wgrad_partial, {
     ...variantArgs(vec4),
     params,
-    buffers: { X: x.buffer, GY: gy.buffer, statsIn: stats.buffer, GW: parts },
+    buffers: { X: x.buffer, GY: gy.buffer, statsIn: stats.buffer, GW: parts, GWA: null },
     workgroups: grid1d(chunks * nv, 64),
     label: `${label}.backward weight (pass 1)`,
   });
   gpu.launch(rmsNormKernel.rmsnorm_wgrad_final, {
-    ...variantArgs(vec4),
+    ...variantArgs(vec4, 0, { ACCW: !!GWA }),
     params,
-    buffers: { GW: gw.buffer, partials: parts },
+    buffers: { GW: gw.buffer, partials: parts, GWA },
     workgroups: grid1d(nv, 64),
     label: `${label}.backward weight (pass 2)`,
   });

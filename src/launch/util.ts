@@ -63,3 +63,11 @@ export function normAxis(op: string, axis: number, rank: number): number {
 export function rowChunks(rows: number, columns: number): number {
   return Math.max(1, Math.min(Math.ceil(8192 / columns), Math.floor(rows / 32)));
 }
+
+/** An accumulated gradient handed to a backward launch (added in its store) must have its
+ * tensor's shape and be live. @throws ShapeError / ValueError naming the op and tensor. */
+export function checkAccumulated(op: string, acc: Tensor | null | undefined, shape: Shape, name: string): void {
+  if (!acc) return;
+  if (acc.disposed) throw new ValueError(`${op}: the accumulated gradient of ${name} was disposed`);
+  if (!sameShape(acc.shape, shape)) throw new ShapeError(`${op}: the accumulated gradient of ${name} ${fmtShape(acc.shape)} must have its shape ${fmtShape(shape)}`);
+}

@@ -23,7 +23,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const bias = opts.bias;
   const c = launchMatmul(a, b, { transA, transB, bias });
   const inputs = bias ? [a, b, bias] : [a, b];
-  return record(c, 'matmul', inputs, (g) => matmulGrads(a, b, bias, transA, transB, g));
+  return record(c, 'matmul', inputs, (g, acc) => matmulGrads(a, b, bias, transA, transB, g, a.requiresGrad, launchMatmul, { a: () => acc(0), b: () => acc(1), bias: () => acc(2) }));
 }
 
 /**
@@ -35,13 +35,15 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
 function matmulGrads(
   a: Tensor, b: Tensor, bias: Tensor | undefined, transA: boolean, transB: boolean, g: Tensor,
   needA = a.requiresGrad, daLaunch: (g: Tensor, b: Tensor, opts: MatmulOptions) => Tensor = launchMatmul,
+  take: { a?: Take; b?: Take; bias?: Take } = {},
 ): (Tensor | null)[] {
   // C = op(A) op(B): d op(A) = G op(B)^T, d op(B) = op(A)^T G.
   let ga: Tensor | null = null;
   let gb: Tensor | null = null;
   if (transA && daLaunch !== launchMatmul) throw new ValueError('matmulGrads: a fused input-gradient launch needs a non-transposed a');
   if (needA) {
-    const full = !transA ? daLaunch(g, b, { transB: !transB }) : launchMatmul(b, g, { transA: transB, transB: true });
+    const full = daLaunch !== launchMatmul ? daLaunch(g, b, { transB: !transB })
+      : !transA ? matmulInto(g, b, { transB: !transB }, a.shape, take.a) : matmulInto(b, g, { transA: transB, transB: true }, a.shape, take.a);
     ga = sumToShape(full, a.shape);
   }
   if (b.requiresGrad) {
@@ -51,14 +53,32 @@ function matmulGrads(
       const M = a.shape[a.rank - 2];
       const af = a.view([batch * M, a.shape[a.rank - 1]]);
       const gf = g.view([batch * M, g.shape[g.rank - 1]]);
-      gb = (!transB ? launchMatmul(af, gf, { transA: true }) : launchMatmul(gf, af, { transA: true })).view(b.shape);
+      gb = (!transB ? matmulInto(af, gf, { transA: true }, b.shape, take.b) : matmulInto(gf, af, { transA: true }, b.shape, take.b)).view(b.shape);
     } else {
-      const full = !transB ? launchMatmul(a, g, { transA: !transA }) : launchMatmul(g, a, { transA: true, transB: transA });
+      const full = !transB ? matmulInto(a, g, { transA: !transA }, b.shape, take.b) : matmulInto(g, a, { transA: true, transB: transA }, b.shape, take.b);
       gb = sumToShape(full, b.shape);
     }
   }
-  const gbias = bias?.requiresGrad ? sumToShape(g, bias.shape) : null;
+  const gbias = bias?.requiresGrad ? sumToShape(g, bias.shape, g.gpu.tuning.fuseEpilogues ? take.bias : undefined) : null;
   return bias ? [ga, gb, gbias] : [ga, gb];
+}
+
+type Take = () => Tensor | null;
+
+/**
+ * op(x) op(y), plus the gradient `take` hands over (GradNode.backward's `accumulated`) in the
+ * matmul's residual epilogue where the result fills `target` as it is (no sum over broadcast
+ * dimensions) and the epilogue applies (fuseEpilogues, a last dimension that is a multiple of
+ * 4): the engine's add, in the same store, with the same bits. Else the plain matmul, nothing
+ * taken, and the engine adds.
+ */
+function matmulInto(x: Tensor, y: Tensor, opts: MatmulOptions, target: readonly number[], take?: Take): Tensor {
+  const { batchShape, M, N } = matmulPlan(x, y, !!opts.transA, !!opts.transB);
+  const out = [...batchShape, M, N];
+  const fits = out.reduce((p, d) => p * d, 1) === target.reduce((p, d) => p * d, 1) && target.slice(-2).join() === `${M},${N}`;
+  const acc = take && fits && N % 4 === 0 && x.gpu.tuning.fuseEpilogues ? take() : null;
+  if (!acc) return launchMatmul(x, y, opts);
+  return matmulEpilogue(x, y, opts, { op: 'residual', residual: acc.view(out), keep: false }).out;
 }
 
 /** A linear layer's parameters, as torch.nn.Linear holds them: weight [out, in], bias [out]. */
@@ -110,10 +130,11 @@ export function linearResidual(x: Tensor, lin: LinearParams, r: ResidualOptions)
   const keep = willRecord(inputs) && !!scale?.requiresGrad;
   const { out, kept } = matmulEpilogue(x, lin.weight, { transB: true, bias }, { op: 'residual', residual: r.residual, scale, keep });
   if (kept) out.own(kept);
-  return record(out, 'linearResidual', inputs, (g) => {
+  return record(out, 'linearResidual', inputs, (g, acc) => {
     const needP = x.requiresGrad || lin.weight.requiresGrad || !!bias?.requiresGrad;
     const [dp, dscale, dres] = residualGrads(g, kept, scale, r.residual, needP);
-    return [...(dp ? matmulGrads(x, lin.weight, bias, false, true, dp) : bias ? [null, null, null] : [null, null]), ...(scale ? [dscale] : []), dres];
+    const take = { a: () => acc(0), b: () => acc(1), bias: () => acc(2) };
+    return [...(dp ? matmulGrads(x, lin.weight, bias, false, true, dp, x.requiresGrad, launchMatmul, take) : bias ? [null, null, null] : [null, null]), ...(scale ? [dscale] : []), dres];
   });
 }
 
@@ -150,7 +171,7 @@ export function mlpGelu(x: Tensor, fc1: LinearParams, fc2: LinearParams, r?: Res
   if (keep) out.own(a);
   else a.dispose();
   for (const t of [h.kept, f2.kept]) if (t) out.own(t);
-  return record(out, 'mlpGelu', inputs, (g) => {
+  return record(out, 'mlpGelu', inputs, (g, acc) => {
     const need2 = need1 || fc2.weight.requiresGrad || !!b2?.requiresGrad;
     const [dp, dscale, dres] = r ? residualGrads(g, f2.kept, scale, r.residual, need2) : [g, null, null];
     const none = (bias: unknown) => (bias ? [null, null, null] : [null, null]);
@@ -165,8 +186,10 @@ export function mlpGelu(x: Tensor, fc1: LinearParams, fc2: LinearParams, r?: Res
       ? (gg: Tensor, w: Tensor, o: MatmulOptions) => matmulEpilogue(gg, w, o, { op: 'geluBackward', pre: pre! }).out
       : (gg: Tensor, w: Tensor, o: MatmulOptions) => unaryBackward('gelu', pre!, a, launchMatmul(gg, w, o));
     // The hidden activation's gradient only where fc1's side needs it.
-    const [dh, dw2, db2] = matmulGrads(a, fc2.weight, b2, false, true, dp, need1, geluGrad);
-    const [dx, dw1, db1] = dh ? matmulGrads(x, fc1.weight, b1, false, true, dh) : none(b1);
+    const w2 = b1 ? 3 : 2;
+    const [dh, dw2, db2] = matmulGrads(a, fc2.weight, b2, false, true, dp, need1, geluGrad, { b: () => acc(w2), bias: () => acc(w2 + 1) });
+    const take1 = { a: () => acc(0), b: () => acc(1), bias: () => acc(2) };
+    const [dx, dw1, db1] = dh ? matmulGrads(x, fc1.weight, b1, false, true, dh, x.requiresGrad, launchMatmul, take1) : none(b1);
     return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : []), ...tail];
   });
 }

@@ -18,8 +18,13 @@ import { rmsNormBackward, rmsNormForward } from '../launch/rmsnorm.ts';
 export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   const { y, stats, variant } = rmsNormForward(x, weight, eps);
   y.own(stats);
-  return record(y, 'rmsNorm', [x, weight], (gy) => {
-    const { gx, gw } = rmsNormBackward(x, weight, stats, gy, variant, { x: x.requiresGrad, weight: weight.requiresGrad });
+  return record(y, 'rmsNorm', [x, weight], (gy, acc) => {
+    const want = { x: x.requiresGrad, weight: weight.requiresGrad };
+    // Gradients gathered so far by x (the residual stream) and the weight (a norm shared by
+    // several calls) are added in the kernels' stores.
+    const fold = x.gpu.tuning.fuseEpilogues;
+    const sofar = { x: fold && want.x ? acc(0) : null, weight: fold && want.weight ? acc(1) : null };
+    const { gx, gw } = rmsNormBackward(x, weight, stats, gy, variant, want, sofar);
     return [gx, gw];
   });
 }
