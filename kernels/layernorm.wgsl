@@ -13,8 +13,10 @@
 
 //#if V4
 alias VT = vec4f;
+alias VTU = vec4u;
 //#else
 alias VT = f32;
+alias VTU = u32;
 //#endif
 
 // Parameters and bindings: layerNormKernel in src/launch/layernorm.ts.
@@ -23,10 +25,11 @@ fn rowIndex(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 64u;
 
 // ACCX / ACCG / ACCB: the gradient gathered so far from the other ops that read x (gamma,
 // beta), added in the store (GradNode.backward's `accumulated`): the engine's add, fused,
-// with its bits.
+// with its bits. v is a product: the OR with a run-time zero rounds it before the add, as the
+// separate store did (no fused multiply-add; the matmul store does the same).
 fn gx_store(i: u32, v: VT) {
 //#if ACCX
-  GX[i] = GXA[i] + v;
+  GX[i] = GXA[i] + bitcast<VT>(bitcast<VTU>(v) | VTU(p.zero));
 //#else
   GX[i] = v;
 //#endif

@@ -31,10 +31,12 @@ diagnostic(off, subgroup_uniformity);
 
 //#if VEC4
 alias V = vec4f;
+alias VU = vec4u;
 fn hsum(v: V) -> f32 { return (v.x + v.y) + (v.z + v.w); }
 fn hmax(v: V) -> f32 { return max(max(v.x, v.y), max(v.z, v.w)); }
 //#else
 alias V = f32;
+alias VU = u32;
 fn hsum(v: V) -> f32 { return v; }
 fn hmax(v: V) -> f32 { return v; }
 //#endif
@@ -63,9 +65,11 @@ fn row_index(gid: vec3u, nwg: vec3u, wg: u32) -> u32 { return gid.x + gid.y * nw
 
 // ACCX / ACCW: the gradient gathered so far from the other ops that read x (the weight), added
 // in the store (GradNode.backward's `accumulated`): the engine's add, fused, with its bits.
+// v is a product: the OR with a run-time zero rounds it before the add, as the separate
+// store did (no fused multiply-add; the matmul store does the same).
 fn gx_store(i: u32, v: V) {
 //#if ACCX
-  GX[i] = GXA[i] + v;
+  GX[i] = GXA[i] + bitcast<V>(bitcast<VU>(v) | VU(p.zero));
 //#else
   GX[i] = v;
 //#endif

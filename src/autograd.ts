@@ -127,7 +127,7 @@ export function backward(root: Tensor, seed?: Tensor): void {
         if (sofar) {
           if (!gx || gx.shape.join() !== x.shape.join())
             throw new ShapeError(`backward of ${node.op}: the rule took input ${j}'s accumulated gradient and returned ${gx ? fmtShape(gx.shape) : 'none'} for ${fmtShape(x.shape)} (a bug in the op's rule)`);
-          grads.set(x, gx);
+          grads.set(x, gx === g ? g.view(g.shape) : gx);
           if (gx !== sofar) sofar.dispose();
           continue;
         }
@@ -138,19 +138,20 @@ export function backward(root: Tensor, seed?: Tensor): void {
         if (gx.shape.join() !== x.shape.join())
           throw new ShapeError(`backward of ${t.node.op}: gradient ${fmtShape(gx.shape)} for input ${j} does not match its shape ${fmtShape(x.shape)} (a bug in the op's rule)`);
         const prev = grads.get(x);
-        if (prev) {
-          grads.set(x, addInto(prev, gx));
-        } else grads.set(x, gx === g ? g.view(g.shape) : gx);
+        // g itself (a rule passing it through) is freed below, never here: it may be the
+        // caller's seed.
+        if (prev) grads.set(x, addInto(prev, gx, gx !== g));
+        else grads.set(x, gx === g ? g.view(g.shape) : gx);
       }
       if (g !== userSeed) g.dispose();
     }
   });
 }
 
-function addInto(a: Tensor, b: Tensor): Tensor {
+function addInto(a: Tensor, b: Tensor, freeB: boolean): Tensor {
   const s = add(a, b);
   a.dispose();
-  b.dispose();
+  if (freeB) b.dispose();
   return s;
 }
 

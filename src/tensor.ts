@@ -11,8 +11,9 @@ export interface GradNode {
   inputs: Tensor[];
   /** Gradients of the inputs given the output's gradient (null: none needed or zero).
    * `accumulated(j)` hands a rule that can add in its own kernel (a matmul's residual
-   * epilogue) the gradient input j has gathered so far from other ops, or null: once taken,
-   * the rule's j-th result must include it (the engine then adds nothing). */
+   * epilogue) the gradient input j has gathered so far from other ops, or null (none yet, or
+   * j repeats an earlier input of the same op): once taken, the rule's j-th result must
+   * include it (the engine then adds nothing). */
   backward(gradOut: Tensor, accumulated: Accumulated): (Tensor | null)[];
 }
 /** See GradNode.backward: input j's gradient so far, taken over by the caller, or null. */

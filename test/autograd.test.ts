@@ -141,33 +141,45 @@ t('tensors from two different devices are refused', async () => {
 // separate add. The fused sum rounds as the add it replaces (prev + new, one f32 rounding),
 // so every gradient must match the separate adds' (gpu.tuning.fuseEpilogues = false) bit for
 // bit, under each kernel layout that has its own store: rmsNorm per row, per workgroup, per
-// subgroup, with and without the fused weight-gradient pass; layerNorm's parameter sums in
-// one pass and in chunks; a bias over 4100 rows (the two-pass sum).
+// subgroup, with and without the fused weight-gradient pass and with one chunk of rows or
+// several; layerNorm's parameter sums in one pass and in chunks; a bias over 4100 rows (the
+// two-pass sum). Every input of the ops under test first gets a gradient from a `pre` branch,
+// whose rules run first (the tape runs the later operand of the final add first), and the test
+// checks that each rule took each input's gradient so far.
 t('gradients gathered by a tensor that feeds several ops are added in the next rule\'s kernel: the separate adds\' bits, fewer dispatches', async () => {
   const gpu = await testGpu();
   const [R, C] = [4100, 8];
-  const data = {
-    x: randomArray(R * C, 1), w: randomArray(C * C, 2), b: randomArray(C, 3), wn: randomArray(C, 4, 0.5, 1.5),
-    gamma: randomArray(C, 5, 0.5, 1.5), beta: randomArray(C, 6), r1: randomArray(R * C, 7), r2: randomArray(R * C, 8), r3: randomArray(R * C, 9),
+  const shapes: Record<string, number[]> = {
+    x: [R, C], w: [C, C], b: [C], wn: [C], gamma: [C], beta: [C], x3: [41, 100, C], u: [C, 12], v: [C, 16],
   };
+  const data = Object.fromEntries(Object.entries(shapes).map(([n, s], i) => [n, randomArray(s.reduce((p, d) => p * d, 1), 10 + i, 0.5, 1.5)]));
   const run = async (fuse: boolean) => {
     gpu.tuning.fuseEpilogues = fuse;
-    const p = {
-      x: ops.parameter(gpu, data.x, [R, C], 'x'), w: ops.parameter(gpu, data.w, [C, C], 'w'), b: ops.parameter(gpu, data.b, [C], 'b'),
-      wn: ops.parameter(gpu, data.wn, [C], 'wn'), gamma: ops.parameter(gpu, data.gamma, [C], 'gamma'), beta: ops.parameter(gpu, data.beta, [C], 'beta'),
+    const p = Object.fromEntries(Object.entries(shapes).map(([n, s]) => [n, ops.parameter(gpu, data[n], s, n)]));
+    const took: string[] = [];
+    // Records which inputs a rule took a gathered gradient for (by the input's name).
+    const watch = (y: Tensor) => {
+      const node = y.node!;
+      const rule = node.backward;
+      node.backward = (g, acc) => rule(g, (j) => {
+        const a = acc(j);
+        if (a) took.push(`${node.op}:${node.inputs[j].name}`);
+        return a;
+      });
+      return y;
     };
     gpu.startProfile();
     scope(() => {
-      const r = (d: Float32Array) => ops.tensor(gpu, d, [R, C]);
-      // x feeds a matmul, an rmsNorm and a layerNorm; w and b two matmuls; wn two rmsNorms;
-      // gamma and beta two layerNorms.
-      const a = ops.matmul(p.x, p.w, { transB: true, bias: p.b });
-      const c = ops.rmsNorm(p.x, p.wn);
-      const d = ops.layerNorm(p.x, p.gamma, p.beta);
-      const e = ops.rmsNorm(a, p.wn);
-      const f = ops.layerNorm(c, p.gamma, p.beta);
-      const k = ops.matmul(d, p.w, { transB: true, bias: p.b });
-      backward(ops.add(ops.add(ops.sum(ops.mul(e, r(data.r1))), ops.sum(ops.mul(f, r(data.r2)))), ops.sum(ops.mul(k, r(data.r3)))));
+      const weigh = (y: Tensor, seed: number) => ops.sum(ops.mul(y, ops.tensor(gpu, randomArray(y.size, seed), y.shape)));
+      const under = [
+        watch(ops.matmul(p.x, p.w, { transB: true, bias: p.b })),
+        watch(ops.rmsNorm(p.x, p.wn)),
+        watch(ops.layerNorm(p.x, p.gamma, p.beta)),
+        watch(ops.matmul(p.x3, p.w, { transB: true, bias: p.b })), // w shared over a batch: the folded weight gradient
+        watch(ops.matmul(p.u, p.v, { transA: true })),
+      ].reduce((s, y, i) => ops.add(s, weigh(y, 40 + i)), ops.tensor(gpu, [0], [1]));
+      const pre = Object.values(p).reduce((s, q, i) => ops.add(s, weigh(q, 60 + i)), ops.tensor(gpu, [0], [1]));
+      backward(ops.add(under, pre));
     });
     const adds = (await gpu.endProfile()).filter((q) => q.label.startsWith('add [')).length;
     const grads: Record<string, Float32Array> = {};
@@ -175,13 +187,17 @@ t('gradients gathered by a tensor that feeds several ops are added in the next r
       grads[n] = await q.grad!.floats();
       q.dispose();
     }
-    return { adds, grads };
+    return { adds, grads, took };
   };
   const layouts: { rms: RmsNormLayout; fuseWeightGrad: boolean; chunks: number | null }[] = [
     { rms: 'row', fuseWeightGrad: true, chunks: null },
     { rms: 'row', fuseWeightGrad: false, chunks: 3 },
     { rms: 'workgroup', fuseWeightGrad: true, chunks: 1 },
     ...(gpu.subgroupMinSize >= 4 ? [{ rms: 'subgroup' as const, fuseWeightGrad: true, chunks: 3 }] : []),
+  ];
+  const expected = [
+    'matmul:x', 'matmul:w', 'matmul:b', 'rmsNorm:x', 'rmsNorm:wn', 'layerNorm:x', 'layerNorm:gamma', 'layerNorm:beta',
+    'matmul:x3', 'matmul:u', 'matmul:v',
   ];
   for (const l of layouts) {
     const tune = () => {
@@ -193,13 +209,29 @@ t('gradients gathered by a tensor that feeds several ops are added in the next r
     tune();
     const plain = await run(false);
     const what = `rmsNorm ${l.rms} (fuseWeightGrad ${l.fuseWeightGrad}), layerNorm parameter chunks ${l.chunks ?? 'auto'}`;
+    assert.equal(expected.filter((e) => !fused.took.includes(e)), [], `${what}: inputs whose gathered gradient no rule took`);
+    assert.equal(plain.took, [], `${what}: nothing taken with fuseEpilogues = false`);
     for (const n of Object.keys(plain.grads)) {
       const [u, v] = [new Uint32Array(fused.grads[n].buffer), new Uint32Array(plain.grads[n].buffer)];
       const at = u.findIndex((q, i) => q !== v[i]);
       assert.is(at, -1, `${what}: d${n}[${at}] ${fused.grads[n][at]} fused against ${plain.grads[n][at]} with separate adds`);
     }
-    // Separate: x 2, w 1, b 1, wn 1, gamma 1, beta 1 (plus the loss's two). Fused: the loss's two only.
-    assert.ok(plain.adds - fused.adds >= 7, `${what}: ${plain.adds} adds separate, ${fused.adds} fused (expected 7 fewer)`);
+    assert.ok(plain.adds - fused.adds >= fused.took.length, `${what}: ${plain.adds} adds separate, ${fused.adds} fused, ${fused.took.length} taken`);
+  }
+});
+
+t('a rule that passes the seed through to an input that also has another gradient leaves the caller\'s seed alive', async () => {
+  const gpu = await testGpu();
+  const x = ops.parameter(gpu, randomArray(8, 3), [2, 4], 'x');
+  const w = ops.parameter(gpu, randomArray(16, 4), [4, 4], 'w');
+  const seed = ops.tensor(gpu, randomArray(8, 5), [2, 4], 'seed');
+  try {
+    // Its rule returns the seed itself as the residual's gradient, and x already has one.
+    backward(ops.linearResidual(x, { weight: w }, { residual: x }), seed);
+    assert.ok(!seed.disposed, 'the seed was freed by backward');
+    assert.is((await seed.floats()).length, 8);
+  } finally {
+    for (const q of [x, w, seed]) q.dispose();
   }
 });
 

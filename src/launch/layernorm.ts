@@ -12,8 +12,9 @@ export const layerNormKernel = defineKernel({
   source,
   // The input is a [rows, n] view, nv = n / W elements of type VT (vec4f with flag V4, W = 4;
   // else f32, W = 1) per row; stats holds [mean, rstd] per row.
-  // The parameter gradients sum rows in `chunks` chunks of `chunk` rows.
-  params: { rows: 'u32', n: 'u32', nv: 'u32', eps: 'f32', chunk: 'u32', chunks: 'u32' },
+  // The parameter gradients sum rows in `chunks` chunks of `chunk` rows. zero: always 0, ORed
+  // into a product so that no compiler fuses it with the accumulated gradient's add (ACCX).
+  params: { rows: 'u32', n: 'u32', nv: 'u32', eps: 'f32', chunk: 'u32', chunks: 'u32', zero: 'u32' },
   buffers: {
     X: read('VT'), gamma: read('VT'), beta: read('VT'), Y: write('VT'), stats: write(),
     GY: read('VT'), GX: write('VT'), statsIn: read(), GGamma: write(), GBeta: write(),
@@ -55,7 +56,7 @@ export function layerNormForward(x: Tensor, gamma: Tensor, beta: Tensor, eps: nu
   gpu.launch(layerNormKernel.layernorm, {
     flags,
     consts,
-    params: { rows, n, nv, eps, chunk: 0, chunks: 0 },
+    params: { rows, n, nv, eps, chunk: 0, chunks: 0, zero: 0 },
     buffers: { X: x.buffer, gamma: gamma.buffer, beta: beta.buffer, Y: y.buffer, stats: stats.buffer },
     workgroups: grid1d(rows, 64),
     label: `layerNorm ${fmtShape(x.shape)}`,
@@ -76,7 +77,7 @@ export function layerNormBackwardInput(x: Tensor, gamma: Tensor, stats: Tensor, 
   gpu.launch(layerNormKernel.layernorm_backward_input, {
     flags: { ...flags, ACCX: !!acc },
     consts,
-    params: { rows, n, nv, eps: 0, chunk: 0, chunks: 0 },
+    params: { rows, n, nv, eps: 0, chunk: 0, chunks: 0, zero: 0 },
     buffers: { X: x.buffer, gamma: gamma.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer, GXA: acc?.buffer ?? null },
     workgroups: grid1d(rows, 64),
     label: `layerNorm ${fmtShape(x.shape)}.backward`,
@@ -104,7 +105,7 @@ export function layerNormBackwardParams(x: Tensor, stats: Tensor, gy: Tensor, ac
     throw new ValueError(`layerNorm: gpu.tuning.layerNorm.paramChunks = ${forced} is not a positive integer or null`);
   const chunks = Math.min(rows, forced ?? (gpu.isLavapipe ? 1 : rowChunks(rows, n)));
   const chunk = Math.ceil(rows / chunks);
-  const params = { rows, n, nv: n, eps: 0, chunk, chunks };
+  const params = { rows, n, nv: n, eps: 0, chunk, chunks, zero: 0 };
   const label = `layerNorm ${fmtShape(x.shape)}.backward params`;
   const parts = chunks > 1 ? [gpu.acquire(chunks * n * 4, `${label} partials`), gpu.acquire(chunks * n * 4, `${label} partials`)] : null;
   // The accumulated gradients go into whichever pass writes the final sums.

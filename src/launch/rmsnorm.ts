@@ -16,8 +16,9 @@ export const rmsNormKernel = defineKernel({
   // A [rows, n] view, nv = n / 4 with VEC4 (V = vec4f), else n; stats holds [r', c] per row;
   // the weight gradient sums rows in `chunks` chunks of `chunk` rows.
   // epsUp / epsDown: eps c^2 for the rescaled rows (c = 2^100, 2^-100), rounded once on the
-  // host (see rstd_scaled in the kernel).
-  params: { rows: 'u32', n: 'u32', nv: 'u32', eps: 'f32', epsUp: 'f32', epsDown: 'f32', chunk: 'u32', chunks: 'u32' },
+  // host (see rstd_scaled in the kernel). zero: always 0, ORed into a product so that no
+  // compiler fuses it with the accumulated gradient's add (ACCX; see gx_store).
+  params: { rows: 'u32', n: 'u32', nv: 'u32', eps: 'f32', epsUp: 'f32', epsDown: 'f32', chunk: 'u32', chunks: 'u32', zero: 'u32' },
   buffers: {
     X: read('V'), W: read('V'), Y: write('V'), stats: write(),
     GY: read('V'), GX: write('V'), statsIn: read(), GW: write('V'), partials: read('V'),
@@ -110,7 +111,7 @@ export function rmsNormForward(x: Tensor, weight: Tensor, eps: number): { y: Ten
     ...variantArgs(vec4, lay.group),
     // c = 2^100 only where eps < 1e-28, compared in f32 as the kernel does (eps 2^200 < 1.7e32);
     // 0 elsewhere, never read.
-    params: { rows, n, nv, eps, epsUp: Math.fround(eps) < Math.fround(1e-28) ? eps * 2 ** 200 : 0, epsDown: eps * 2 ** -200, chunk: 0, chunks: 0 },
+    params: { rows, n, nv, eps, epsUp: Math.fround(eps) < Math.fround(1e-28) ? eps * 2 ** 200 : 0, epsDown: eps * 2 ** -200, chunk: 0, chunks: 0, zero: 0 },
     buffers: { X: x.buffer, W: weight.buffer, Y: y.buffer, stats: stats.buffer },
     workgroups: lay.workgroups,
     label: `rmsNorm ${fmtShape(x.shape)}`,
@@ -139,7 +140,7 @@ export function rmsNormBackward(
   const accFlags = (x: boolean, w: boolean) => ({ ACCX: x && !!GXA, ACCW: w && !!GWA });
   const { rows, n, nv, vec4 } = dims(x);
   const label = `rmsNorm ${fmtShape(x.shape)}`;
-  const params = { rows, n, nv, eps: 0, epsUp: 0, epsDown: 0, chunk: 0, chunks: 0 };
+  const params = { rows, n, nv, eps: 0, epsUp: 0, epsDown: 0, chunk: 0, chunks: 0, zero: 0 };
   const group = groupFor(gpu);
   // Per-row layout with subgroups: one kernel gives gx and the weight gradient's partial sums.
   if (want.x && want.weight && variant === 'row' && group && gpu.tuning.rmsNorm.fuseWeightGrad) {
@@ -186,7 +187,7 @@ function weightGrad(gpu: Gpu, x: Tensor, gy: Tensor, stats: Tensor, label: strin
   const gw = new Tensor(gpu, [n], 'f32', undefined, 'grad.rmsNorm.weight');
   const chunks = rowChunks(rows, nv);
   const chunk = Math.ceil(rows / chunks);
-  const params = { rows, n, nv, eps: 0, epsUp: 0, epsDown: 0, chunk, chunks };
+  const params = { rows, n, nv, eps: 0, epsUp: 0, epsDown: 0, chunk, chunks, zero: 0 };
   if (chunks === 1) {
     gpu.launch(rmsNormKernel.rmsnorm_wgrad_partial, {
       ...variantArgs(vec4, 0, { ACCW: !!GWA }),
