@@ -72,7 +72,12 @@ export interface MatmulOptions {
  *   residual [..., M, N]; v kept for LayerScale's gradient.
  * `keep: false` (gelu, residual) skips writing v: inference, or no gradient that reads it.
  */
-export type MatmulEpilogue = { op: 'gelu'; keep?: boolean } | { op: 'geluBackward'; pre: Tensor } | { op: 'residual'; residual: Tensor; scale?: Tensor; keep?: boolean };
+export type MatmulEpilogue =
+  | { op: 'gelu'; keep?: boolean }
+  | { op: 'geluBackward'; pre: Tensor }
+  // `as`: the name in labels and profiles (default 'residual'; 'accumulate' where the residual
+  // is a gradient gathered so far, src/ops/matmul.ts matmulInto).
+  | { op: 'residual'; residual: Tensor; scale?: Tensor; keep?: boolean; as?: string };
 
 /** Lanes that share A rows in the subgroup kernel: 8 where subgroups have 8 or more, else 4
  * (gpu.tuning.matmul.group forces 4 or 8 where the device allows it); 0 without subgroups. */
@@ -224,7 +229,7 @@ function matmulWith(a: Tensor, b: Tensor, opts: MatmulOptions, epi: MatmulEpilog
     foldedBatch = 1;
     aBatch = 0;
   }
-  const label = `matmul ${fmtShape(a.shape)}${transA ? 'ᵀ' : ''}@${fmtShape(b.shape)}${transB ? 'ᵀ' : ''}${bias ? '+bias' : ''}${epi ? ` ${epi.op}` : ''}`;
+  const label = `matmul ${fmtShape(a.shape)}${transA ? 'ᵀ' : ''}@${fmtShape(b.shape)}${transB ? 'ᵀ' : ''}${bias ? '+bias' : ''}${epi ? ` ${epi.op === 'residual' ? (epi.as ?? 'residual') : epi.op}` : ''}`;
   const shape: MatmulShape = { M, N, K, batch: foldedBatch, transA, transB };
   const c = new Tensor(gpu, outShape, 'f32', undefined, 'matmul');
   const kept = epi && epi.op !== 'geluBackward' && epi.keep !== false ? new Tensor(gpu, outShape, 'f32', undefined, 'matmul (before its epilogue)') : null;

@@ -78,7 +78,7 @@ function matmulInto(x: Tensor, y: Tensor, opts: MatmulOptions, target: readonly 
   const fits = out.reduce((p, d) => p * d, 1) === target.reduce((p, d) => p * d, 1) && target.slice(-2).join() === `${M},${N}`;
   const acc = take && fits && N % 4 === 0 && x.gpu.tuning.fuseEpilogues ? take() : null;
   if (!acc) return launchMatmul(x, y, opts);
-  return matmulEpilogue(x, y, opts, { op: 'residual', residual: acc.view(out), keep: false }).out;
+  return matmulEpilogue(x, y, opts, { op: 'residual', residual: acc.view(out), keep: false, as: 'accumulate' }).out;
 }
 
 /** A linear layer's parameters, as torch.nn.Linear holds them: weight [out, in], bias [out]. */
