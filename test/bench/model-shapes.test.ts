@@ -75,7 +75,7 @@ test('modelLinears lists the linear layers of a training step (tiny preset, x1 a
 
     // Labels: 'matmul [a]ᵀ?@[b]ᵀ?(+bias)?( epilogue)?' (src/launch/matmul.ts).
     const parsed = labels.map((l) => {
-      const g = /^matmul \[([\dx]+)\](ᵀ?)@\[([\dx]+)\](ᵀ?)(\+bias)?( gelu| geluBackward| residual)?$/.exec(l);
+      const g = /^matmul \[([\dx]+)\](ᵀ?)@\[([\dx]+)\](ᵀ?)(\+bias)?( gelu| geluBackward| residual| accumulate)?$/.exec(l);
       assert.ok(g, `unexpected matmul label '${l}'`);
       return { a: g![1], tA: !!g![2], b: g![3], tB: !!g![4], bias: !!g![5] };
     });
