@@ -109,11 +109,12 @@ export function backward(root: Tensor, seed?: Tensor): void {
       const node = t.node;
       // A rule may take an input's gradient so far and add into it in its own kernel: one
       // dispatch and one pass over memory fewer than the add below (first occurrence of an
-      // input only, so that an op fed the same tensor twice still sums both).
+      // input only, so that an op fed the same tensor twice still sums both). Like the other
+      // fused epilogues, gpu.tuning.fuseEpilogues = false turns it off (the separate adds).
       const taken: (Tensor | undefined)[] = [];
       const accumulated: Accumulated = (j) => {
         const x = node.inputs[j];
-        const prev = x && node.inputs.indexOf(x) === j ? grads.get(x) : undefined;
+        const prev = x && x.gpu.tuning.fuseEpilogues && node.inputs.indexOf(x) === j ? grads.get(x) : undefined;
         if (!prev) return null;
         grads.delete(x);
         taken[j] = prev;

@@ -11,8 +11,8 @@ export interface GradNode {
   inputs: Tensor[];
   /** Gradients of the inputs given the output's gradient (null: none needed or zero).
    * `accumulated(j)` hands a rule that can add in its own kernel (a matmul's residual
-   * epilogue) the gradient input j has gathered so far from other ops, or null (none yet, or
-   * j repeats an earlier input of the same op): once taken, the rule's j-th result must
+   * epilogue) the gradient input j has gathered so far from other ops, or null (none yet, j
+   * repeats an earlier input of the same op, or gpu.tuning.fuseEpilogues is off): once taken, the rule's j-th result must
    * include it (the engine then adds nothing). */
   backward(gradOut: Tensor, accumulated: Accumulated): (Tensor | null)[];
 }

@@ -5,7 +5,7 @@ import { ShapeError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
 import { Tensor, fmtShape, scope, type Shape } from '../tensor.ts';
-import { checkInputs, normAxis, prod, sameShape } from './util.ts';
+import { checkAccumulated, checkInputs, normAxis, prod, sameShape } from './util.ts';
 
 const WG = 64;
 
@@ -87,7 +87,7 @@ export function sumToShape(g: Tensor, shape: Shape, take?: () => Tensor | null):
   const add = take && single ? take() : null;
   if (add) {
     const gpu = checkInputs('sumToShape', [g, add]);
-    if (!sameShape(add.shape, shape)) throw new ShapeError(`sumToShape: the accumulated gradient ${fmtShape(add.shape)} must have the shape ${fmtShape(shape)}`);
+    checkAccumulated('sumToShape', add, shape, 'the result');
     const n = prod(shape) === 1 ? g.size : prod(g.shape.slice(0, lead));
     const inner = g.size / n;
     return reduceRaw(gpu, 0, g, 1, n, inner, 1, shape, `sum ${fmtShape(g.shape)} to ${fmtShape(shape)} (accumulated)`, add);

@@ -137,7 +137,7 @@ export function rmsNormBackward(
   checkAccumulated('rmsNorm.backward', acc.weight, weight.shape, 'weight');
   const GXA = acc.x?.buffer ?? null;
   const GWA = acc.weight?.buffer ?? null;
-  const accFlags = (x: boolean, w: boolean) => ({ ACCX: x && !!GXA, ACCW: w && !!GWA });
+  const accX = { ACCX: !!GXA };
   const { rows, n, nv, vec4 } = dims(x);
   const label = `rmsNorm ${fmtShape(x.shape)}`;
   const params = { rows, n, nv, eps: 0, epsUp: 0, epsDown: 0, chunk: 0, chunks: 0, zero: 0 };
@@ -149,14 +149,14 @@ export function rmsNormBackward(
     const parts = Math.ceil(rows / group);
     const partial = gpu.acquire(parts * n * 4, `${label} weight-gradient partials`);
     gpu.launch(rmsNormKernel.rmsnorm_backward_row_gw, {
-      ...variantArgs(vec4, group, accFlags(true, false)),
+      ...variantArgs(vec4, group, accX),
       params,
       buffers: { X: x.buffer, W: weight.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer, GW: partial, GXA },
       workgroups: grid1d(rows, 64),
       label: `${label}.backward`,
     });
     gpu.launch(rmsNormKernel.rmsnorm_wgrad_final, {
-      ...variantArgs(vec4, 0, accFlags(false, true)),
+      ...variantArgs(vec4, 0, { ACCW: !!GWA }),
       params: { ...params, chunks: parts },
       buffers: { GW: gw.buffer, partials: partial, GWA },
       workgroups: grid1d(nv, 64),
@@ -170,7 +170,7 @@ export function rmsNormBackward(
     gx = new Tensor(gpu, x.shape, 'f32', undefined, 'grad.rmsNorm.x');
     const lay = layout(gpu, variant, rows);
     gpu.launch(rmsNormKernel[`rmsnorm_backward_${lay.suffix}`], {
-      ...variantArgs(vec4, lay.group, accFlags(true, false)),
+      ...variantArgs(vec4, lay.group, accX),
       params,
       buffers: { X: x.buffer, W: weight.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer, GXA },
       workgroups: lay.workgroups,

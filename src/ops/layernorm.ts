@@ -11,10 +11,9 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   return record(y, 'layerNorm', [x, gamma, beta], (gy, acc) => {
     // Gradients gathered so far (x's from the residual stream, gamma's and beta's from other
     // calls of a shared norm) are added in the kernels' stores.
-    const fold = x.gpu.tuning.fuseEpilogues;
-    const gx = x.requiresGrad ? layerNormBackwardInput(x, gamma, stats, gy, fold ? acc(0) : null) : null;
+    const gx = x.requiresGrad ? layerNormBackwardInput(x, gamma, stats, gy, acc(0)) : null;
     if (!gamma.requiresGrad && !beta.requiresGrad) return [gx, null, null];
-    const sofar = { gamma: fold && gamma.requiresGrad ? acc(1) : null, beta: fold && beta.requiresGrad ? acc(2) : null };
+    const sofar = { gamma: gamma.requiresGrad ? acc(1) : null, beta: beta.requiresGrad ? acc(2) : null };
     const { gGamma, gBeta } = layerNormBackwardParams(x, stats, gy, sofar);
     return [gx, gamma.requiresGrad ? gGamma : null, beta.requiresGrad ? gBeta : null];
   });

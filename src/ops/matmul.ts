@@ -2,12 +2,13 @@
 // src/launch/matmul.ts; the kernel variant comes from gpu.tuning.matmul), and the fused
 // linear layers built on its epilogues (linearResidual, mlpGelu): the same arithmetic as the
 // separate ops, bit for bit, in fewer dispatches (gpu.tuning.fuseEpilogues switches them off).
-import { record, willRecord } from '../autograd.ts';
+import { record, willRecord, type Accumulated } from '../autograd.ts';
 import { ValueError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { matmul as launchMatmul, matmulEpilogue, matmulPlan, type MatmulOptions } from '../launch/matmul.ts';
 import { mul as launchMul, unaryBackward } from '../launch/elementwise.ts';
 import { sumToShape } from '../launch/reduce.ts';
+import { prod, sameShape } from '../launch/util.ts';
 import { add as addOp, gelu as geluOp, mul as mulOp } from './elementwise.ts';
 
 export { matmulVariantFor, type MatmulOptions, type MatmulVariant } from '../launch/matmul.ts';
@@ -23,7 +24,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const bias = opts.bias;
   const c = launchMatmul(a, b, { transA, transB, bias });
   const inputs = bias ? [a, b, bias] : [a, b];
-  return record(c, 'matmul', inputs, (g, acc) => matmulGrads(a, b, bias, transA, transB, g, a.requiresGrad, launchMatmul, { a: () => acc(0), b: () => acc(1), bias: () => acc(2) }));
+  return record(c, 'matmul', inputs, (g, acc) => matmulGrads(a, b, bias, transA, transB, g, a.requiresGrad, launchMatmul, takes(acc)));
 }
 
 /**
@@ -59,24 +60,27 @@ function matmulGrads(
       gb = sumToShape(full, b.shape);
     }
   }
-  const gbias = bias?.requiresGrad ? sumToShape(g, bias.shape, g.gpu.tuning.fuseEpilogues ? take.bias : undefined) : null;
+  const gbias = bias?.requiresGrad ? sumToShape(g, bias.shape, take.bias) : null;
   return bias ? [ga, gb, gbias] : [ga, gb];
 }
 
 type Take = () => Tensor | null;
+
+/** The handovers of a linear layer's x, weight and bias, inputs 0, 1 and 2 of its node. */
+const takes = (acc: Accumulated) => ({ a: () => acc(0), b: () => acc(1), bias: () => acc(2) });
 
 /**
  * op(x) op(y), plus the gradient `take` hands over (GradNode.backward's `accumulated`) in the
  * matmul's residual epilogue where the result fills `target` as it is (no sum over broadcast
  * dimensions) and the epilogue applies (fuseEpilogues, a last dimension that is a multiple of
  * 4): the engine's add, in the same store, with the same bits. Else the plain matmul, nothing
- * taken, and the engine adds.
+ * taken, and the engine adds (as it does when gpu.tuning.fuseEpilogues is off: take gives null).
  */
 function matmulInto(x: Tensor, y: Tensor, opts: MatmulOptions, target: readonly number[], take?: Take): Tensor {
   const { batchShape, M, N } = matmulPlan(x, y, !!opts.transA, !!opts.transB);
   const out = [...batchShape, M, N];
-  const fits = out.reduce((p, d) => p * d, 1) === target.reduce((p, d) => p * d, 1) && target.slice(-2).join() === `${M},${N}`;
-  const acc = take && fits && N % 4 === 0 && x.gpu.tuning.fuseEpilogues ? take() : null;
+  const fits = prod(out) === prod(target) && sameShape(target.slice(-2), [M, N]);
+  const acc = take && fits && N % 4 === 0 ? take() : null;
   if (!acc) return launchMatmul(x, y, opts);
   return matmulEpilogue(x, y, opts, { op: 'residual', residual: acc.view(out), keep: false, as: 'accumulate' }).out;
 }
@@ -133,8 +137,7 @@ export function linearResidual(x: Tensor, lin: LinearParams, r: ResidualOptions)
   return record(out, 'linearResidual', inputs, (g, acc) => {
     const needP = x.requiresGrad || lin.weight.requiresGrad || !!bias?.requiresGrad;
     const [dp, dscale, dres] = residualGrads(g, kept, scale, r.residual, needP);
-    const take = { a: () => acc(0), b: () => acc(1), bias: () => acc(2) };
-    return [...(dp ? matmulGrads(x, lin.weight, bias, false, true, dp, x.requiresGrad, launchMatmul, take) : bias ? [null, null, null] : [null, null]), ...(scale ? [dscale] : []), dres];
+    return [...(dp ? matmulGrads(x, lin.weight, bias, false, true, dp, x.requiresGrad, launchMatmul, takes(acc)) : bias ? [null, null, null] : [null, null]), ...(scale ? [dscale] : []), dres];
   });
 }
 
@@ -188,8 +191,7 @@ export function mlpGelu(x: Tensor, fc1: LinearParams, fc2: LinearParams, r?: Res
     // The hidden activation's gradient only where fc1's side needs it.
     const w2 = b1 ? 3 : 2;
     const [dh, dw2, db2] = matmulGrads(a, fc2.weight, b2, false, true, dp, need1, geluGrad, { b: () => acc(w2), bias: () => acc(w2 + 1) });
-    const take1 = { a: () => acc(0), b: () => acc(1), bias: () => acc(2) };
-    const [dx, dw1, db1] = dh ? matmulGrads(x, fc1.weight, b1, false, true, dh, x.requiresGrad, launchMatmul, take1) : none(b1);
+    const [dx, dw1, db1] = dh ? matmulGrads(x, fc1.weight, b1, false, true, dh, x.requiresGrad, launchMatmul, takes(acc)) : none(b1);
     return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : []), ...tail];
   });
 }

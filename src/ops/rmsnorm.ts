@@ -22,8 +22,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
     const want = { x: x.requiresGrad, weight: weight.requiresGrad };
     // Gradients gathered so far by x (the residual stream) and the weight (a norm shared by
     // several calls) are added in the kernels' stores.
-    const fold = x.gpu.tuning.fuseEpilogues;
-    const sofar = { x: fold && want.x ? acc(0) : null, weight: fold && want.weight ? acc(1) : null };
+    const sofar = { x: want.x ? acc(0) : null, weight: want.weight ? acc(1) : null };
     const { gx, gw } = rmsNormBackward(x, weight, stats, gy, variant, want, sofar);
     return [gx, gw];
   });
