@@ -61,7 +61,7 @@ const CURVES: { key: string; title: string; yLabel: string }[] = [
   { key: 'gradNorm', title: 'Gradient norm (before clipping)', yLabel: 'global L2 norm' },
   { key: 'lr', title: 'Learning rate', yLabel: 'learning rate' },
 ];
-const NOT_CURVES = new Set(['step', 'msPerStep', 'liveBytes']);
+const NOT_CURVES = new Set(['step', 'msPerStep', 'dataWaitMs', 'liveBytes']);
 
 function trainingCharts(rows: MetricRow[]): string[] {
   const keys = [...CURVES.map((c) => c.key), ...Object.keys(rows[0] ?? {}).filter((k) => !NOT_CURVES.has(k) && !CURVES.some((c) => c.key === k))];

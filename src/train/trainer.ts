@@ -19,7 +19,7 @@ import { checkNegativeReports } from './step.ts';
 import { manifestPath, openRunFolder, recordRunData, runTokenizer, settleConfig, weightsFolderFiles } from './run-folder.ts';
 import { checkLosses, createOptimizer, disposeLosses, prepareStep, readLosses, trainStep } from './step.ts';
 import { textWarmup } from './text-warmup.ts';
-import { MetricsFile, formatMetricLine, writePlots, type MetricLine } from './metrics.ts';
+import { MetricsFile, etaSeconds, formatMetricLine, writePlots, type MetricLine } from './metrics.ts';
 
 /** The trained model as the evaluation after the last step gets it (still on the device). */
 export interface TrainedRun {
@@ -125,11 +125,17 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
   let lastLoss = NaN;
   let t0 = performance.now();
   let stepsSinceLog = 0;
+  let waitSinceLog = 0;
+  // This process reads every training case once (the dataset keeps them in memory) in its
+  // first ceil(cases / batch) steps: the ETA counts those at the measured rate, the rest without the wait.
+  const readingEnd = start + Math.ceil(trainSet.size / batchSize);
   // At most two steps in flight: the CPU runs ahead of the device by one step (preparing and
   // encoding), not by however many steps pass between readbacks (each holds its inputs).
   const fences: Promise<void>[] = [];
   for (let step = start; step < end; step++) {
+    const w0 = performance.now();
     const cases = await next!;
+    waitSinceLog += performance.now() - w0;
     if (fences.length >= 2) await fences.shift();
     const parts = trainStep(ctx, cases, step);
     fences.push(quietly(gpu.device.queue.onSubmittedWorkDone()));
@@ -144,12 +150,12 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
       const now = performance.now();
       const line: MetricLine = {
         step: step + 1, lr: opt.lr, loss: l.loss, siglip: l.siglip, prompts: l.prompts, ...(l.reportPrompts === null ? {} : { reportPrompts: l.reportPrompts }), localization: l.localization, gradNorm: l.gradNorm,
-        msPerStep: (now - t0) / stepsSinceLog, liveBytes: gpu.poolStats().liveBytes,
+        msPerStep: (now - t0) / stepsSinceLog, dataWaitMs: waitSinceLog / stepsSinceLog, liveBytes: gpu.poolStats().liveBytes,
       };
       t0 = now;
-      stepsSinceLog = 0;
+      stepsSinceLog = waitSinceLog = 0;
       await metrics.append(line);
-      log(formatMetricLine(line, cfg.steps, end - step - 1, l.skipped));
+      log(formatMetricLine(line, cfg.steps, etaSeconds(line, end - step - 1, readingEnd - step - 1, step === start), l.skipped));
     }
     disposeLosses(parts);
     if (checkpoint) {

@@ -39,6 +39,12 @@ t('tiny run: the loss falls; checkpoints, metrics, plots and the evaluation are 
   assert.ok('model.backbone_image.patch_embed.proj.weight' in weights(join(dir, 'a')));
   assert.ok(r.evaluation && Number.isFinite(r.evaluation.localization.maeRandomMm), 'evaluation ran');
   assert.ok(lines.some((l) => /retrieval/.test(l)));
+  // The progress lines: no ETA from the first step alone (pipeline compilation), one after it;
+  // the wait for volumes is part of the step time.
+  const progress = lines.filter((l) => /^step +\d+\/12 /.test(l));
+  assert.match(progress[0], /ETA - /);
+  assert.ok(progress.slice(1).every((l) => / ETA \d+ s /.test(l)), progress.slice(1).join('\n'));
+  for (const m of metrics) assert.ok(m.dataWaitMs >= 0 && m.dataWaitMs <= m.msPerStep, `step ${m.step}: waited ${m.dataWaitMs} of ${m.msPerStep} ms`);
 });
 
 t('where autotuning is on, the first step meets the matmul shape classes and they are timed and cached once', async () => {

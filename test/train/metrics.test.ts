@@ -1,0 +1,33 @@
+// The progress line's ETA (src/train/metrics.ts etaSeconds): the first epoch's steps wait for
+// volumes to be read, the later ones do not.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { etaSeconds, formatMetricLine } from '../../src/train/metrics.ts';
+
+test('ETA: steps still reading volumes at the measured rate, the rest without the wait', () => {
+  const line = { msPerStep: 1200, dataWaitMs: 650 };
+  // 100 steps left, 30 of them before every case has been read once: 30 x 1.2 s + 70 x 0.55 s.
+  assert.is(etaSeconds(line, 100, 30, false), (30 * 1200 + 70 * 550) / 1000);
+  // Past the first epoch the measured time stands, waits included (a dataset larger than its cache).
+  assert.is(etaSeconds(line, 100, 0, false), 120);
+  assert.is(etaSeconds(line, 100, -5, false), 120);
+  // More reading steps than steps left: all at the measured rate.
+  assert.is(etaSeconds(line, 10, 40, false), 12);
+  // No wait recorded (older metrics): the plain product.
+  assert.is(etaSeconds({ msPerStep: 500 }, 8, 4, false), 4);
+  // A wait longer than the step (clock jitter) does not give a negative time.
+  assert.is(etaSeconds({ msPerStep: 100, dataWaitMs: 120 }, 10, 2, false), 0.2);
+  // The first step alone says nothing of the rest (pipeline compilation); nothing left is 0 s.
+  assert.is(etaSeconds(line, 799, 130, true), null);
+  assert.is(etaSeconds(line, 0, 0, true), 0);
+});
+
+test('progress line: the wait for volumes and the ETA, or "-" without one', () => {
+  const base = { step: 20, lr: 1e-3, loss: 2.5, siglip: 2, prompts: 0.9, localization: 1.1, gradNorm: 3.2, msPerStep: 1180, dataWaitMs: 640, liveBytes: 2 ** 30 };
+  const s = formatMetricLine(base, 800, 512.4, 0);
+  assert.match(s, /1180 ms\/step \(640 reading data\)  ETA 512 s  GPU /);
+  assert.match(formatMetricLine({ ...base, step: 1 }, 800, null, 0), /ETA -  GPU /);
+  assert.not.match(formatMetricLine({ ...base, dataWaitMs: 0 }, 800, 5, 0), /reading/);
+});
+
+test.run();
