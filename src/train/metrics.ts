@@ -57,20 +57,20 @@ export class MetricsFile {
 }
 
 /**
- * Seconds left in this invocation, from the last logged interval's step time. Until every
- * training case has been read once (`readingSteps` more steps: the first epoch of a process,
- * whose steps wait for volumes to be read), those steps take the measured time and the later
- * ones the measured time less the wait, which is what a step costs once its volumes are in
- * memory (measured on the main job: 1.1-1.3 s a step in the first epoch, 0.55-0.6 s after).
- * After it the measured time stands for every step, waits included (a dataset larger than its
- * cache keeps reading). Null when the interval holds only the process's first step, whose
- * pipeline compilation says nothing of the rest.
+ * Seconds left in this invocation. Until every training case has been read once (`readingSteps`
+ * more steps: the first epoch of a process, whose steps wait for volumes to be read), those
+ * steps take `msPerStep`, the last logged interval's time a step, and the later ones `warmMs`, a
+ * step's time measured once with nothing being read (encoding and device; capped at msPerStep),
+ * what a step costs once its volumes are in memory. Without warmMs, or after the first epoch,
+ * msPerStep stands for every step (a dataset larger than its cache keeps reading). Null when
+ * the interval holds only the process's first step, whose pipeline compilation says nothing of
+ * the rest.
  */
-export function etaSeconds(line: Pick<MetricLine, 'msPerStep' | 'dataWaitMs'>, remaining: number, readingSteps: number, firstStepOnly: boolean): number | null {
+export function etaSeconds(msPerStep: number, remaining: number, readingSteps: number, warmMs: number | null, firstStepOnly: boolean): number | null {
   if (firstStepOnly && remaining > 0) return null;
   const reading = Math.min(Math.max(readingSteps, 0), remaining);
-  const warm = reading > 0 ? Math.max(line.msPerStep - (line.dataWaitMs ?? 0), 0) : line.msPerStep;
-  return (reading * line.msPerStep + (remaining - reading) * warm) / 1000;
+  const warm = reading > 0 && warmMs !== null ? Math.min(warmMs, msPerStep) : msPerStep;
+  return (reading * msPerStep + (remaining - reading) * warm) / 1000;
 }
 
 /** The progress line of a logged step; `eta` in seconds (etaSeconds), null prints "-". */

@@ -4,22 +4,21 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { etaSeconds, formatMetricLine } from '../../src/train/metrics.ts';
 
-test('ETA: steps still reading volumes at the measured rate, the rest without the wait', () => {
-  const line = { msPerStep: 1200, dataWaitMs: 650 };
+test('ETA: steps still reading volumes at the measured rate, the rest at the warm rate', () => {
   // 100 steps left, 30 of them before every case has been read once: 30 x 1.2 s + 70 x 0.55 s.
-  assert.is(etaSeconds(line, 100, 30, false), (30 * 1200 + 70 * 550) / 1000);
+  assert.is(etaSeconds(1200, 100, 30, 550, false), (30 * 1200 + 70 * 550) / 1000);
   // Past the first epoch the measured time stands, waits included (a dataset larger than its cache).
-  assert.is(etaSeconds(line, 100, 0, false), 120);
-  assert.is(etaSeconds(line, 100, -5, false), 120);
+  assert.is(etaSeconds(1200, 100, 0, 550, false), 120);
+  assert.is(etaSeconds(1200, 100, -5, 550, false), 120);
   // More reading steps than steps left: all at the measured rate.
-  assert.is(etaSeconds(line, 10, 40, false), 12);
-  // No wait recorded (older metrics): the plain product.
-  assert.is(etaSeconds({ msPerStep: 500 }, 8, 4, false), 4);
-  // A wait longer than the step (clock jitter) does not give a negative time.
-  assert.is(etaSeconds({ msPerStep: 100, dataWaitMs: 120 }, 10, 2, false), 0.2);
+  assert.is(etaSeconds(1200, 10, 40, 550, false), 12);
+  // No warm measurement (a short run): the plain product.
+  assert.is(etaSeconds(500, 8, 4, null, false), 4);
+  // A warm step slower than the measured one (a slow moment) is capped at the measured rate.
+  assert.is(etaSeconds(100, 10, 2, 300, false), 1);
   // The first step alone says nothing of the rest (pipeline compilation); nothing left is 0 s.
-  assert.is(etaSeconds(line, 799, 130, true), null);
-  assert.is(etaSeconds(line, 0, 0, true), 0);
+  assert.is(etaSeconds(1200, 799, 130, 550, true), null);
+  assert.is(etaSeconds(1200, 0, 0, null, true), 0);
 });
 
 test('progress line: the wait for volumes and the ETA, or "-" without one', () => {
