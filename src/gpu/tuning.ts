@@ -38,6 +38,10 @@ export interface Tuning {
      * faster than storage loads (a storage load is a loop over the lanes there), off on AVX-512
      * CPUs (no consistent difference) and GPUs (src/launch/matmul-geometry.ts uniformBByDefault). */
     uniformB: boolean | null;
+    /** Split-K for every matmul where it applies (src/launch/matmul-splitk.ts): about this many
+     * partial products over slices of K, then their sum; 1 never splits (null: only where
+     * autotuning chose it). */
+    splitK: number | null;
   };
   attention: {
     /** 'tiled-f16': keys and values rounded to f16 in the tiled kernels (shader-f16; by name only). */
@@ -87,7 +91,7 @@ export function defaultTuning(): Tuning {
     fuseEpilogues: true,
     fuseGeluBackward: null,
     autotune: null,
-    matmul: { variant: 'auto', rows: 32, group: null, threads: null, tile: null, allowF16: false, uniformB: null },
+    matmul: { variant: 'auto', rows: 32, group: null, threads: null, tile: null, allowF16: false, uniformB: null, splitK: null },
     attention: { variant: 'auto', layout: null, tile: null },
     patchEmbed: { group: null },
     layerNorm: { vec4: true, paramChunks: null },
@@ -112,6 +116,7 @@ export const NULLABLE_TUNING: Readonly<Record<string, 'boolean' | 'number' | 'ob
   'matmul.threads': 'number',
   'matmul.tile': 'object',
   'matmul.uniformB': 'boolean',
+  'matmul.splitK': 'number',
   'attention.layout': 'object',
   'attention.tile': 'object',
   'patchEmbed.group': 'number',

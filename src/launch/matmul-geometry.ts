@@ -14,6 +14,11 @@ export interface MatmulShape {
   batch: number;
   transA: boolean;
   transB: boolean;
+  /** Leading dimensions (BLAS's lda, ldb): the element stride between rows of A and B as
+   * stored. Default: K (or M with transA) and N (or K with transB), i.e. dense; a split-K
+   * slice reads a K-range of a wider operand. */
+  lda?: number;
+  ldb?: number;
 }
 
 export interface MatmulBuffers {
@@ -59,6 +64,7 @@ export function uniformSlabs(gpu: Gpu, s: MatmulShape, buf: MatmulBuffers, group
   if (!(gpu.tuning.matmul.uniformB ?? uniformBByDefault(gpu))) return null;
   if (s.batch > 1 && buf.bBatch !== 0) return null;
   const { N, K } = s;
+  if ((s.ldb ?? (s.transB ? K : N)) !== (s.transB ? K : N)) return null;
   const max = gpu.limits.maxUniformBufferBindingSize;
   if (!s.transB) return N % 4 === 0 && K * N * 4 <= max ? [{ n0: 0, nU: N }] : null;
   if (K % 4 !== 0) return null;
@@ -109,6 +115,9 @@ export interface MatmulChoice {
   kind: 'subgroup' | 'tiled' | 'tiled-wg' | 'f16';
   /** The workgroup tile ('tiled-wg' and 'f16'). */
   tile?: MatmulTile;
+  /** Split-K: the product as this many partial products over slices of K, then their sum
+   * (src/launch/matmul-splitk.ts). Absent or 1: one pass over K. */
+  splitK?: number;
 }
 
 /** 'tiled-wg' and 'f16' tile when gpu.tuning.matmul.tile is null: 256 invocations of 4x4, a
@@ -126,16 +135,20 @@ export const MATMUL_TILES: readonly MatmulTile[] = [
 
 export const matmulTileName = (t: MatmulTile): string => `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}`;
 
-/** A choice as autotune names it: 'subgroup', 'tiled', 'tiled-wg 64x64x16/4x4', 'f16 ...'. */
-export const matmulChoiceName = (c: MatmulChoice): string => (c.tile ? `${c.kind} ${matmulTileName(c.tile)}` : c.kind);
+/** A choice as autotune names it: 'subgroup', 'tiled', 'tiled-wg 64x64x16/4x4', 'f16 ...', each
+ * optionally followed by ' splitK8'. */
+export const matmulChoiceName = (c: MatmulChoice): string =>
+  `${c.tile ? `${c.kind} ${matmulTileName(c.tile)}` : c.kind}${c.splitK && c.splitK > 1 ? ` splitK${c.splitK}` : ''}`;
 
 /** The inverse of matmulChoiceName, or null for a name this code does not know (an old cache). */
 export function parseMatmulChoice(name: string): MatmulChoice | null {
-  const m = /^(subgroup|tiled)$|^(tiled-wg|f16) (\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(name);
+  const m = /^(?:(subgroup|tiled)|(tiled-wg|f16) (\d+)x(\d+)x(\d+)\/(\d+)x(\d+))(?: splitK(\d+))?$/.exec(name);
   if (!m) return null;
-  if (m[1]) return { kind: m[1] as 'subgroup' | 'tiled' };
-  const [bm, bn, bk, tm, tn] = m.slice(3).map(Number);
-  return { kind: m[2] as 'tiled-wg' | 'f16', tile: { bm, bn, bk, tm, tn } };
+  const split = m[8] ? Number(m[8]) : 0;
+  if (m[8] && split < 2) return null;
+  const c: MatmulChoice = m[1] ? { kind: m[1] as 'subgroup' | 'tiled' } : { kind: m[2] as 'tiled-wg' | 'f16', tile: (([bm, bn, bk, tm, tn]) => ({ bm, bn, bk, tm, tn }))(m.slice(3, 8).map(Number)) };
+  if (split) c.splitK = split;
+  return c;
 }
 
 /** Why this device cannot run a tile (null: it can): its shape, its invocation count or its

@@ -15,6 +15,7 @@ import type { Tuning } from '../gpu/tuning.ts';
 import { Rng } from '../rng.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { broadcastShapes, checkInputs, prod } from './util.ts';
+import { launchSplitK, splitKCandidates } from './matmul-splitk.ts';
 import { MATMUL_DEFAULT_TILE, MATMUL_TILES, matmulChoiceName, matmulTileProblem, parseMatmulChoice, sgGroups, uniformSlabs, type MatmulBuffers, type MatmulChoice, type MatmulShape } from './matmul-geometry.ts';
 export { uniformBByDefault, MATMUL_DEFAULT_TILE, MATMUL_TILES, matmulTileName, matmulChoiceName, parseMatmulChoice, matmulTileProblem, type MatmulChoice } from './matmul-geometry.ts';
 
@@ -241,6 +242,13 @@ function matmulWith(a: Tensor, b: Tensor, opts: MatmulOptions, epi: MatmulEpilog
 }
 
 function resolveChoice(gpu: Gpu, shape: MatmulShape): MatmulChoice {
+  const split = gpu.tuning.matmul.splitK;
+  if (split === null) return resolveKernel(gpu, shape);
+  if (!Number.isInteger(split) || split < 1) throw new ValueError(`matmul: gpu.tuning.matmul.splitK = ${split} is not a positive integer (or null)`);
+  return { ...resolveKernel(gpu, shape), splitK: split };
+}
+
+function resolveKernel(gpu: Gpu, shape: MatmulShape): MatmulChoice {
   const explicit = explicitChoice(gpu);
   if (explicit) return explicit;
   if (autotuneEnabled(gpu)) {
@@ -255,11 +263,17 @@ function resolveChoice(gpu: Gpu, shape: MatmulShape): MatmulChoice {
 
 /** Encodes one matmul of the given geometry with the given kernel (C [batch, M, N] dense). */
 function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: MatmulBuffers, label: string, epi: MatmulEpilogue | null = null): void {
+  const plainResidual = !epi ? null : epi.op === 'residual' && !buf.s && !buf.p;
+  if ((choice.splitK ?? 1) > 1 && launchSplitK(gpu, choice, s, buf, label, plainResidual, (c, s2, b2, l2) => launchMatmul(gpu, c, s2, b2, l2))) return;
   const { M, N, K, transA, transB } = s;
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-  // Element strides of op(A) (m, k) and op(B) (k, n); a transpose only swaps them.
-  const [sAm, sAk] = transA ? [1, M] : [K, 1];
-  const [sBk, sBn] = transB ? [1, K] : [N, 1];
+  // Element strides of op(A) (m, k) and op(B) (k, n); a transpose only swaps them. The vec4
+  // loads assume dense rows (kernels/matmul.wgsl), so a wider lda or ldb turns them off.
+  const lda = s.lda ?? (transA ? M : K);
+  const ldb = s.ldb ?? (transB ? K : N);
+  const dense = { A: lda === (transA ? M : K), B: ldb === (transB ? K : N) };
+  const [sAm, sAk] = transA ? [1, lda] : [lda, 1];
+  const [sBk, sBn] = transB ? [1, ldb] : [ldb, 1];
   const params = { M, N, K, batch: s.batch, sAm, sAk, sBk, sBn, aBatch: buf.aBatch, bBatch: buf.bBatch, cBatch: M * N, n0: 0, nU: N, zero: 0 };
   const epiBuffers = { E: buf.e ?? null, S: buf.s ?? null, P: buf.p ?? null };
   const buffers = { A: buf.a, B: buf.b, bias: buf.bias, C: buf.c, ...epiBuffers };
@@ -268,7 +282,7 @@ function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: Matmu
       throw new ShapeError(`${label}: ${M} rows x ${s.batch} batches is more than one dispatch covers here; split the batch`);
   };
   const common = {
-    VEC4A: !transA && K % 4 === 0, VEC4B: !transB && N % 4 === 0, VEC4C: N % 4 === 0, BIAS: !!buf.bias,
+    VEC4A: !transA && K % 4 === 0 && dense.A, VEC4B: !transB && N % 4 === 0 && dense.B, VEC4C: N % 4 === 0, BIAS: !!buf.bias,
     GELU: epi?.op === 'gelu', DGELU: epi?.op === 'geluBackward', RES: epi?.op === 'residual', SCALE: epi?.op === 'residual' && !!buf.s, EPILOOP: !!epi, KEEP: !!buf.p,
   };
   if (choice.kind === 'tiled-wg' || choice.kind === 'f16') {
@@ -279,7 +293,7 @@ function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: Matmu
     tooBig(t.bm);
     const threads = (t.bm / t.tm) * (t.bn / t.tn);
     gpu.launch(matmulKernel.matmul_wg, {
-      flags: { ...common, WGT: true, F16: choice.kind === 'f16', TA4: transA && M % 4 === 0, TB4: transB && K % 4 === 0 },
+      flags: { ...common, WGT: true, F16: choice.kind === 'f16', TA4: transA && M % 4 === 0 && dense.A, TB4: transB && K % 4 === 0 && dense.B },
       consts: { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn, THREADS: threads, LA: (t.bm * t.bk) / 4 / threads, LB: (t.bn * t.bk) / 4 / threads },
       params,
       buffers,
@@ -301,9 +315,9 @@ function launchMatmul(gpu: Gpu, choice: MatmulChoice, s: MatmulShape, buf: Matmu
     ...common,
     SUBGROUPS: true,
     SGEXACT: gpu.subgroupMinSize === group && gpu.subgroupMaxSize === group,
-    TB4: transB && K % 4 === 0,
+    TB4: transB && K % 4 === 0 && dense.B,
     // A^T read as vec4 along m (see kernels/matmul.wgsl); else 4 strided scalars per vec4.
-    TA4: transA && M % 4 === 0 && rows % (4 * group) === 0,
+    TA4: transA && M % 4 === 0 && rows % (4 * group) === 0 && dense.A,
   };
   const slabs = uniformSlabs(gpu, s, buf, group);
   for (const { n0, nU } of slabs ?? [{ n0: 0, nU: N }]) {
@@ -450,12 +464,13 @@ export const matmulTuner: Tuner<MatmulShape> = {
     const vecB = s.transB ? s.K % 4 === 0 : s.N % 4 === 0;
     return `M${p2(s.M)} N${p2(s.N)} K${p2(s.K)} b${p2(s.batch)} ${s.transA ? 'At' : 'A'}${s.transB ? 'Bt' : 'B'} v${+vecA}${+vecB}${+(s.N % 4 === 0)}`;
   },
-  candidates(gpu) {
+  candidates(gpu, s) {
     const out: string[] = groupSize(gpu) > 0 ? ['subgroup', 'tiled'] : ['tiled'];
     for (const kind of ['tiled-wg', 'f16'] as const) {
       if (kind === 'f16' && !f16Allowed(gpu)) continue;
       for (const tile of MATMUL_TILES) if (!matmulTileProblem(gpu, tile, kind === 'f16')) out.push(matmulChoiceName({ kind, tile }));
     }
+    if (!matmulTileProblem(gpu, MATMUL_DEFAULT_TILE, false)) out.push(...splitKCandidates(s).map(matmulChoiceName));
     return out;
   },
   usable(gpu, name) {

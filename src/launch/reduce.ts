@@ -31,6 +31,14 @@ function pass(gpu: Gpu, op: 0 | 1 | 2, x: GPUBuffer, y: GPUBuffer, outer: number
   });
 }
 
+/**
+ * y[i] = sum over s < n of x[s * inner + i] (+ add[i]): n slices of `inner` floats summed in
+ * increasing s, one pass (matmul's split-K sum, src/launch/matmul-splitk.ts). Encoded only.
+ */
+export function sumSlices(gpu: Gpu, x: GPUBuffer, y: GPUBuffer, n: number, inner: number, label: string, add: GPUBuffer | null = null): void {
+  pass(gpu, 0, x, y, 1, n, inner, 1, 1, label, add);
+}
+
 /** Reduces [outer, n, inner] to [outer, inner]; splits long axes into two passes. `add`
  * (outer * inner elements) is added to the result in the last pass's store. */
 function reduceRaw(gpu: Gpu, op: 0 | 1 | 2, x: Tensor, outer: number, n: number, inner: number, scale: number, outShape: Shape, label: string, add: Tensor | null = null): Tensor {
