@@ -1,4 +1,5 @@
-// Reduction over one axis of a tensor viewed as [outer, n, inner].
+// Reduction over one axis of a tensor viewed as [outer, n, inner] (a workgroup-per-output
+// layout for GPUs is at the end).
 // One invocation per output element; it walks its slice of the reduced axis with a plain
 // loop (no workgroup barriers: they are slow on CPU drivers such as lavapipe, and the
 // loads, not the adds, are the cost). When the output is small and the axis long, the op
@@ -51,6 +52,46 @@ fn reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   if (OP != 1u) { acc = ((acc + a1) + (a2 + a3)) * p.scale; }
 //#if ACC
   // A gradient gathered so far, added in the store (sumToShape's `take`): the engine's add.
+  acc = YA[idx] + acc;
+//#endif
+  Y[idx] = acc;
+}
+
+// ---------------------------------------------------------------- one workgroup per output
+// For GPUs, where the reduced elements are contiguous (inner = 1: the last axis): one
+// invocation per output would read with a stride of a row between neighbouring lanes
+// (uncoalesced). Here WG lanes walk one output's segment together and a tree in workgroup
+// memory combines their terms. Only for inner = 1; on lavapipe the barriers make it slower
+// (src/launch/reduce.ts, reduceVariantFor).
+
+const WG: u32 = 64u;
+var<workgroup> red: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn reduce_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = wid.x + wid.y * nwg.x;
+  if (idx >= p.outer * p.chunks) { return; } // uniform over the workgroup
+  let c = idx % p.chunks;
+  let start = (idx / p.chunks) * p.n + c * p.chunk;
+  let stop = (idx / p.chunks) * p.n + min(c * p.chunk + p.chunk, p.n);
+  // A max starts from the segment's first element (never empty), so that -inf survives.
+  var acc: f32;
+  if (OP == 1u) { acc = X[start]; } else { acc = 0.0; }
+  for (var j = start + lid; j < stop; j += WG) {
+    if (OP == 1u) { acc = max(acc, X[j]); } else { acc += term(X[j]); }
+  }
+  red[lid] = acc;
+  workgroupBarrier();
+  for (var w = WG / 2u; w > 0u; w >>= 1u) {
+    if (lid < w) {
+      if (OP == 1u) { red[lid] = max(red[lid], red[lid + w]); } else { red[lid] += red[lid + w]; }
+    }
+    workgroupBarrier();
+  }
+  if (lid != 0u) { return; }
+  acc = red[0];
+  if (OP != 1u) { acc *= p.scale; }
+//#if ACC
   acc = YA[idx] + acc;
 //#endif
   Y[idx] = acc;

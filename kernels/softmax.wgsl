@@ -1,21 +1,27 @@
-// Softmax and log-softmax over the last axis of a [rows, n] view, one invocation per row
-// (no barriers, which CPU drivers execute slowly). The max and the sum of exponentials
-// come from one pass (online rescaling: when the running max grows, the running sum is
-// multiplied by exp(old - new)), so the row is read twice, not three times.
+// Softmax and log-softmax over the last axis of a [rows, n] view: one invocation per row
+// (no barriers, which CPU drivers execute slowly), or one workgroup per row (GPUs; below).
+// The max and the sum of exponentials come from one pass (online rescaling: when the running
+// max grows, the running sum is multiplied by exp(old - new)), so the row is read twice, not
+// three times.
 //
 // softmax:           y = exp(x - max) / sum(exp(x - max))      (LOG: y = (x - max) - log(sum))
 // softmax_backward:  gx = y * (gy - sum(gy * y))                (LOG: gx = gy - exp(y) * sum(gy))
 //
 // Parameters and bindings: softmaxKernel in src/launch/softmax.ts.
 
+// The running max starts at the lowest finite f32 and the sum at 0 (a lane of the workgroup
+// layout without elements then merges as nothing).
+const LOWEST: f32 = -0x1.fffffep+127f;
+
 @compute @workgroup_size(64)
 fn softmax(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let row = gid.x + gid.y * nwg.x * 64u;
   if (row >= p.rows) { return; }
   let base = row * p.n;
-  var m = X[base];
-  var s = 1.0;
-  for (var j = 1u; j < p.n; j++) {
+  // Not (X[base], 1): two leading -inf (masked) entries would add exp(-inf - -inf) = NaN.
+  var m = LOWEST;
+  var s = 0.0;
+  for (var j = 0u; j < p.n; j++) {
     let v = X[base + j];
     if (v > m) {
       s = s * exp(m - v) + 1.0;
@@ -48,5 +54,86 @@ fn softmax_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
 //#else
   for (var j = 0u; j < p.n; j++) { s += GY[base + j] * X[base + j]; }
   for (var j = 0u; j < p.n; j++) { GX[base + j] = X[base + j] * (GY[base + j] - s); }
+//#endif
+}
+
+// ---------------------------------------------------------------- one workgroup per row
+// For GPUs, where one invocation per row reads memory with a stride of a row between
+// neighbouring lanes (no coalescing) and leaves the device idle when rows are few: WG lanes
+// walk a row together (neighbouring lanes, neighbouring addresses), each keeps its own
+// online (max, sum) pair, and a tree in workgroup memory merges the pairs. On lavapipe the
+// barriers make it slower (src/launch/softmax.ts, softmaxVariantFor).
+
+const WG: u32 = 64u;
+var<workgroup> red_m: array<f32, WG>;
+var<workgroup> red_s: array<f32, WG>;
+
+// Sums red_s (each lane's term already stored) over the workgroup; returns the sum.
+fn tree_sum(lid: u32) -> f32 {
+  workgroupBarrier();
+  for (var w = WG / 2u; w > 0u; w >>= 1u) {
+    if (lid < w) { red_s[lid] += red_s[lid + w]; }
+    workgroupBarrier();
+  }
+  return red_s[0];
+}
+
+@compute @workgroup_size(WG)
+fn softmax_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; } // uniform over the workgroup
+  let base = row * p.n;
+  var m = LOWEST;
+  var s = 0.0;
+  for (var j = lid; j < p.n; j += WG) {
+    let v = X[base + j];
+    if (v > m) {
+      s = s * exp(m - v) + 1.0;
+      m = v;
+    } else {
+      s += exp(v - m);
+    }
+  }
+  red_m[lid] = m;
+  red_s[lid] = s;
+  workgroupBarrier();
+  // Merging (m1, s1) and (m2, s2): both sums rescaled to the larger max.
+  for (var w = WG / 2u; w > 0u; w >>= 1u) {
+    if (lid < w) {
+      let m1 = red_m[lid];
+      let m2 = red_m[lid + w];
+      let mm = max(m1, m2);
+      red_s[lid] = red_s[lid] * exp(m1 - mm) + red_s[lid + w] * exp(m2 - mm);
+      red_m[lid] = mm;
+    }
+    workgroupBarrier();
+  }
+  m = red_m[0];
+  s = red_s[0];
+//#if LOG
+  let ls = log(s);
+  for (var j = lid; j < p.n; j += WG) { Y[base + j] = (X[base + j] - m) - ls; }
+//#else
+  let inv = 1.0 / s;
+  for (var j = lid; j < p.n; j += WG) { Y[base + j] = exp(X[base + j] - m) * inv; }
+//#endif
+}
+
+@compute @workgroup_size(WG)
+fn softmax_backward_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.n;
+  var s = 0.0;
+//#if LOG
+  for (var j = lid; j < p.n; j += WG) { s += GY[base + j]; }
+  red_s[lid] = s;
+  s = tree_sum(lid);
+  for (var j = lid; j < p.n; j += WG) { GX[base + j] = GY[base + j] - exp(X[base + j]) * s; }
+//#else
+  for (var j = lid; j < p.n; j += WG) { s += GY[base + j] * X[base + j]; }
+  red_s[lid] = s;
+  s = tree_sum(lid);
+  for (var j = lid; j < p.n; j += WG) { GX[base + j] = X[base + j] * (GY[base + j] - s); }
 //#endif
 }

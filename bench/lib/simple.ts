@@ -20,6 +20,10 @@ export interface SimpleCase {
   peerNote?: string;
   /** Host reference of output element i (checked on a stride of elements). */
   ref?: (xs: Float32Array[], i: number) => number;
+  /** Kernel layouts to measure one after another (a row each, the peer measured once beside
+   * the first): `use(name)` forces one in gpu.tuning, `use(null)` restores 'auto'; `chosen`
+   * is the one 'auto' picks on this device, marked with '*'. */
+  variants?: { names: readonly string[]; chosen: string; use: (name: string | null) => void };
 }
 
 /** Measures one case and pushes its row; the inputs are drawn from seeds seed, seed + 1. */
@@ -38,34 +42,39 @@ export async function benchSimple(ctx: Ctx, c: SimpleCase, seed: number): Promis
     peerPlan = { reuse: { side: null, note: `tfjs failed: ${(e as Error).message}`, programs: '', out: null } };
   }
   const call = () => c.ours(xs);
-  const { row, peerRun } = await runCase(ctx, {
-    section: c.section,
-    op: c.op,
-    shape: `${shapeStr(c.shape)}${n >= 2 ** 20 ? ` (${n / 2 ** 20}M)` : ''}`,
-    variant: '',
-    metric: 'GB/s',
-    work: c.bytes(n),
-    ours: () => opRunner(gpu, call),
-    kernels: () => kernelsOf(gpu, call),
-    peer: peerPlan,
-  });
+  for (const v of c.variants?.names ?? ['']) {
+    c.variants?.use(v);
+    const { row, peerRun } = await runCase(ctx, {
+      section: c.section,
+      op: c.op,
+      shape: `${shapeStr(c.shape)}${n >= 2 ** 20 ? ` (${n / 2 ** 20}M)` : ''}`,
+      variant: v && v === c.variants?.chosen ? `${v}*` : v,
+      metric: 'GB/s',
+      work: c.bytes(n),
+      ours: () => opRunner(gpu, call),
+      kernels: () => kernelsOf(gpu, call),
+      peer: peerPlan,
+    });
+    peerPlan = { reuse: peerRun };
+    const ref = c.ref;
+    await checkRow(
+      row,
+      call,
+      peerRun.out,
+      ref
+        ? (out) => {
+            let worst = 0;
+            const stride = Math.max(1, Math.floor(out.length / 4096));
+            for (let i = 0; i < out.length; i += stride) worst = Math.max(worst, Math.abs(out[i] - ref(hosts, i)));
+            return worst;
+          }
+        : undefined,
+      'host',
+    );
+    ctx.rows.push(row);
+  }
+  c.variants?.use(null);
   for (const t of txs) t.dispose();
-  const ref = c.ref;
-  await checkRow(
-    row,
-    call,
-    peerRun.out,
-    ref
-      ? (out) => {
-          let worst = 0;
-          const stride = Math.max(1, Math.floor(out.length / 4096));
-          for (let i = 0; i < out.length; i += stride) worst = Math.max(worst, Math.abs(out[i] - ref(hosts, i)));
-          return worst;
-        }
-      : undefined,
-    'host',
-  );
-  ctx.rows.push(row);
   for (const x of xs) x.dispose();
   gpu.trim();
 }

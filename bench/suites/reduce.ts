@@ -1,9 +1,12 @@
-// Sums along the last axis (short and long rows) and, in a full run, along the first.
+// Sums along the last axis (short and long rows; in a full run in both layouts, the one 'auto'
+// picks marked '*') and, in a full run, along the first.
 import { sum } from '../../src/ops/reduce.ts';
+import { reduceVariantFor, type ReduceLayout } from '../../src/launch/reduce.ts';
 import type { Ctx } from '../lib/case.ts';
 import { benchSimple } from '../lib/simple.ts';
 
 export async function benchReduce(ctx: Ctx): Promise<void> {
+  const { gpu } = ctx;
   const cases: { shape: number[]; axis: number }[] = [
     { shape: [4096, 1024], axis: 1 },
     { shape: [64, 262144], axis: 1 },
@@ -12,6 +15,10 @@ export async function benchReduce(ctx: Ctx): Promise<void> {
   let seed = 10;
   for (const c of cases) {
     const outs = c.shape.filter((_, i) => i !== c.axis).reduce((p, d) => p * d, 1);
+    // The layout of the (first) pass; along the first axis there is one layout.
+    const last = c.axis === c.shape.length - 1;
+    const chosen = reduceVariantFor(gpu, last ? 1 : 2, Math.min(c.shape[c.axis], 1024));
+    const names: ReduceLayout[] = !last ? [] : ctx.quick ? [chosen] : [chosen, chosen === 'row' ? 'workgroup' : 'row'];
     await benchSimple(
       ctx,
       {
@@ -22,6 +29,7 @@ export async function benchReduce(ctx: Ctx): Promise<void> {
         bytes: (n) => 4 * n + 4 * outs,
         ours: ([x]) => sum(x, c.axis),
         peer: ([x], p) => p.tf.sum(x, c.axis),
+        variants: names.length ? { names, chosen, use: (v) => void (gpu.tuning.reduce.variant = (v ?? 'auto') as ReduceLayout) } : undefined,
       },
       seed++,
     );

@@ -69,6 +69,17 @@ export interface Tuning {
      * >= 32 rows each). */
     paramChunks: number | null;
   };
+  softmax: {
+    /** 'row': one invocation per row; 'workgroup': 64 lanes per row (src/launch/softmax.ts
+     * softmaxVariantFor; 'auto': rows on CPU adapters, a workgroup per long row on GPUs). */
+    variant: 'auto' | 'row' | 'workgroup';
+  };
+  reduce: {
+    /** 'row': one invocation per output; 'workgroup': 64 lanes per output where the reduced
+     * elements are contiguous (the last axis), else 'row' (src/launch/reduce.ts
+     * reduceVariantFor; 'auto': 'row' on CPU adapters, a workgroup per long row on GPUs). */
+    variant: 'auto' | 'row' | 'workgroup';
+  };
   rmsNorm: {
     variant: 'auto' | 'row' | 'workgroup' | 'subgroup';
     /** The per-row layout's backward sums the weight gradient in the input-gradient kernel. */
@@ -95,6 +106,8 @@ export function defaultTuning(): Tuning {
     attention: { variant: 'auto', layout: null, tile: null },
     patchEmbed: { group: null },
     layerNorm: { vec4: true, paramChunks: null },
+    softmax: { variant: 'auto' },
+    reduce: { variant: 'auto' },
     rmsNorm: { variant: 'auto', fuseWeightGrad: true },
   };
 }
@@ -127,6 +140,8 @@ export const NULLABLE_TUNING: Readonly<Record<string, 'boolean' | 'number' | 'ob
 export const CHOICE_TUNING: Record<string, readonly string[]> = {
   'matmul.variant': ['auto', 'subgroup', 'tiled', 'tiled-wg', 'f16'] satisfies Tuning['matmul']['variant'][],
   'attention.variant': ['auto', 'subgroup', 'plain', 'tiled', 'tiled-f16'] satisfies Tuning['attention']['variant'][],
+  'softmax.variant': ['auto', 'row', 'workgroup'] satisfies Tuning['softmax']['variant'][],
+  'reduce.variant': ['auto', 'row', 'workgroup'] satisfies Tuning['reduce']['variant'][],
   'rmsNorm.variant': ['auto', 'row', 'workgroup', 'subgroup'] satisfies Tuning['rmsNorm']['variant'][],
 };
 

@@ -4,6 +4,7 @@ import source from '../../kernels/reduce.wgsl';
 import { ShapeError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
+import type { Tuning } from '../gpu/tuning.ts';
 import { Tensor, fmtShape, scope, type Shape } from '../tensor.ts';
 import { checkAccumulated, checkInputs, normAxis, prod, sameShape } from './util.ts';
 
@@ -17,16 +18,37 @@ export const reduceKernel = defineKernel({
   params: { outer: 'u32', n: 'u32', inner: 'u32', chunks: 'u32', chunk: 'u32', scale: 'f32' },
   // YA (flag ACC): added to the result in the store.
   buffers: { X: read(), Y: write(), YA: read('f32', { optional: true }) },
-  entries: { reduce: ['X', 'Y', 'YA'] },
+  entries: { reduce: ['X', 'Y', 'YA'], reduce_wg: ['X', 'Y', 'YA'] },
 });
 
+export type ReduceLayout = Exclude<Tuning['reduce']['variant'], 'auto'>;
+
+/**
+ * The layout of one reduction pass whose outputs each sum (or max) `len` elements, `inner`
+ * apart: 'workgroup' (64 lanes per output) only where they are contiguous (inner 1); there
+ * gpu.tuning.reduce.variant, or on 'auto' one invocation per output on CPU adapters (lavapipe:
+ * a barrier switches between coroutines; sums over the last axis of [4096x1024] measured 1.5 ms
+ * against 13.5, of [64x262144] 6.0 against 34.5, `npm run bench -- --only reduce`) and a workgroup per output of 128 or more elements on
+ * GPUs, where per-output invocations read with a stride of a row between neighbouring lanes
+ * (uncoalesced: an H200 ran 'row' at 88 GB/s against a 3.8 TB/s copy; 'workgroup' is
+ * unmeasured on a GPU).
+ */
+export function reduceVariantFor(gpu: Gpu, inner: number, len: number): ReduceLayout {
+  if (inner !== 1) return 'row';
+  const choice = gpu.tuning.reduce.variant;
+  if (choice !== 'auto') return choice;
+  return !gpu.isLavapipe && len >= 128 ? 'workgroup' : 'row';
+}
+
 function pass(gpu: Gpu, op: 0 | 1 | 2, x: GPUBuffer, y: GPUBuffer, outer: number, n: number, inner: number, chunks: number, scale: number, label: string, add: GPUBuffer | null = null): void {
-  gpu.launch(reduceKernel.reduce, {
+  const chunk = Math.ceil(n / chunks);
+  const wg = reduceVariantFor(gpu, inner, chunk) === 'workgroup';
+  gpu.launch(wg ? reduceKernel.reduce_wg : reduceKernel.reduce, {
     overrides: { OP: op },
     flags: { ACC: !!add },
-    params: { outer, n, inner, chunks, chunk: Math.ceil(n / chunks), scale },
+    params: { outer, n, inner, chunks, chunk, scale },
     buffers: { X: x, Y: y, YA: add },
-    workgroups: grid1d(outer * chunks * inner, WG),
+    workgroups: wg ? grid1d(outer * chunks, 1) : grid1d(outer * chunks * inner, WG),
     label,
   });
 }

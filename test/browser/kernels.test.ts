@@ -3,7 +3,8 @@
 // matmul, softmax, layerNorm, a gradient and a short training run on navigator.gpu, then
 // every matmul variant (subgroup with and without B in uniform bindings, tiled, tiled-wg,
 // f16) and every attention variant (subgroup, plain, tiled; forward and the gradients of q,
-// k and v) that the adapter runs; the results are compared here with the float64
+// k and v) that the adapter runs, and softmax, its gradient, sum and max in both row layouts
+// (one invocation, one workgroup per row); the results are compared here with the float64
 // references: f32 matmuls and attention at TOL, f16 within matmulErrorBound (its operands'
 // rounding), gradients against central differences of the float64 attention at GRAD; and the
 // fused epilogues (mlpGelu with LayerScale and residual, output and gradients) bit for bit
@@ -45,6 +46,26 @@ function checkVariantMatmul(m: VariantMatmul): void {
       const err = Math.abs(m.c[i * N + j] - expect[i * N + j]);
       assert.ok(err <= bound, `${what}: C[${i}, ${j}] = ${m.c[i * N + j]}, float64 ${expect[i * N + j]} (error ${err.toExponential(2)} > bound ${bound.toExponential(2)})`);
     }
+}
+
+/** Softmax, logSoftmax, softmax's input gradient, sum and max of one layout against float64 at TOL. */
+function checkRowOps(r: VariantChecks['rows'][number]): void {
+  const x = ref.f64(r.x);
+  const y = ref.softmax(x, r.n);
+  const what = `browser ${r.variant} layout [${r.rows}, ${r.n}]`;
+  assertClose(r.softmax, y, TOL, `${what}: softmax`);
+  assertClose(r.logSoftmax, ref.softmax(x, r.n, true), TOL, `${what}: logSoftmax`);
+  // d/dx of sum(y * g): y * (g - sum_j g_j y_j) per row.
+  const dx = y.map((v, i) => {
+    const row = Math.floor(i / r.n) * r.n;
+    let s = 0;
+    for (let j = 0; j < r.n; j++) s += r.g[row + j] * y[row + j];
+    return v * (r.g[i] - s);
+  });
+  assertClose(r.dx, dx, TOL, `${what}: softmax gradient`);
+  const rowsOf = (f: (a: number[]) => number) => Array.from({ length: r.rows }, (_, i) => f(r.x.slice(i * r.n, (i + 1) * r.n)));
+  assertClose(r.sum, rowsOf((a) => a.reduce((p, v) => p + v, 0)), TOL, `${what}: sum`);
+  assert.equal(r.max, rowsOf((a) => Math.max(...a)), `${what}: max (exact)`);
 }
 
 /** A variant's attention: the output at TOL, dq, dk, dv against central differences of the float64 attention. */
@@ -120,6 +141,8 @@ t('kernels, gradients and training agree with float64 in headless Chromium', asy
       checkVariantMatmul(m);
     }
     for (const a of vr.attention) checkVariantAttention(a);
+    assert.equal(vr.rows.map((r) => r.variant), ['row', 'workgroup'], 'softmax and reduce layouts ran in the browser');
+    for (const r of vr.rows) checkRowOps(r);
     // The fused epilogues give the separate ops' bits in this browser's compiler too.
     const [plain] = vr.epilogues.filter((e) => e.name === 'separate ops');
     for (const e of vr.epilogues) e.values.forEach((v, i) => assert.equal(v, plain.values[i], `browser mlpGelu ${e.name}: ${['output', 'dx', 'dfc1', 'dfc2', 'dscale'][i]} against separate ops`));

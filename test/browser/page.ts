@@ -1,8 +1,8 @@
 // Runs in Chromium (test/browser/kernels.test.ts drives it): the same kernels and runtime
 // as in Node, on the browser's navigator.gpu. Returns raw results; the Node side compares
 // them with the float64 references. runChecks: the default kernels, a gradient and a short
-// training run; runVariantChecks: every matmul and attention variant this adapter runs
-// (issue 11: each variant is tested in Chromium even where it is slow there).
+// training run; runVariantChecks: every matmul, attention, softmax and reduce variant this
+// adapter runs (issue 11: each variant is tested in Chromium even where it is slow there).
 import { Gpu } from '../../src/gpu/runtime.ts';
 import * as ops from '../../src/ops/index.ts';
 import { AdamW } from '../../src/optim/index.ts';
@@ -68,6 +68,10 @@ export interface VariantChecks {
   /** mlpGelu with LayerScale and residual: output and gradients (x, fc1 weight, fc2 weight,
    * scale) fused (GELU gradient fused or not) and from separate ops, to compare bit for bit. */
   epilogues: { name: string; values: number[][] }[];
+  /** Row ops in each layout (softmax and reduce: one invocation or one workgroup per row) on
+   * x [rows, n]: softmax, logSoftmax, the gradient of sum(softmax(x) * g) in x, sum and max over
+   * the last axis. */
+  rows: { variant: string; rows: number; n: number; x: number[]; g: number[]; softmax: number[]; logSoftmax: number[]; dx: number[]; sum: number[]; max: number[] }[];
   /** Variants this adapter cannot run, with the reason. */
   skipped: string[];
 }
@@ -209,7 +213,27 @@ async function runVariantChecks(): Promise<VariantChecks> {
     }
     gpu.tuning.fuseEpilogues = true;
     gpu.tuning.fuseGeluBackward = null;
-    return { device: gpu.describe(), matmul, attention, epilogues, skipped };
+    const rows: VariantChecks['rows'] = [];
+    for (const variant of ['row', 'workgroup'] as const) {
+      gpu.tuning.softmax.variant = variant;
+      gpu.tuning.reduce.variant = variant;
+      const [R, n] = [5, 301];
+      const x = seeded(R * n, 61).map((v) => 4 * v), g = seeded(R * n, 62);
+      const values = await scopeAsync(async () => {
+        const xt = ops.parameter(gpu, x, [R, n], 'x');
+        const y = ops.softmax(xt);
+        backward(ops.sum(ops.mul(y, ops.tensor(gpu, g, [R, n]))));
+        const out = [y, ops.logSoftmax(xt), xt.grad!, ops.sum(xt, 1), ops.max(xt, 1)];
+        const host = await Promise.all(out.map(async (t) => [...(await t.floats())]));
+        xt.dispose();
+        return host;
+      });
+      const [sm, lsm, dx, sum, max] = values;
+      rows.push({ variant, rows: R, n, x: [...x], g: [...g], softmax: sm, logSoftmax: lsm, dx, sum, max });
+    }
+    gpu.tuning.softmax.variant = 'auto';
+    gpu.tuning.reduce.variant = 'auto';
+    return { device: gpu.describe(), matmul, attention, epilogues, rows, skipped };
   } finally {
     gpu.destroy();
   }

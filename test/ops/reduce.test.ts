@@ -1,22 +1,26 @@
 // sum / mean / max over each axis and over everything, including axes long enough to take
-// the two-pass (chunked) path, against float64; backward by finite differences.
+// the two-pass (chunked) path, against float64, in both layouts of contiguous reductions (one
+// invocation, one workgroup of 64 per output); backward by finite differences.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { resetTuning, testGpu } from '../helpers/gpu.ts';
 import { F32, assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
-import { sumSquares } from '../../src/launch/reduce.ts';
+import { sumSquares, sumToShape, type ReduceLayout } from '../../src/launch/reduce.ts';
 
 const t = suite('reduce');
+t.after.each(resetTuning);
+const LAYOUTS: ReduceLayout[] = ['row', 'workgroup'];
 const cases: [number[], number | undefined][] = [
   [[1], undefined], [[7], 0], [[5, 3], 0], [[5, 3], 1], [[3, 4, 5], 1], [[3, 4, 5], 2], [[2, 3, 4], undefined],
   [[10000], undefined], [[3, 5000], 1], [[6000, 3], 0],
 ];
 
-for (const op of ['sum', 'mean', 'max'] as const) {
-  t(`${op}: every axis, long axes (two passes), keepdim`, async () => {
+for (const [op, variant] of (['sum', 'mean', 'max'] as const).flatMap((o) => LAYOUTS.map((v) => [o, v] as const))) {
+  t(`${op} (${variant}): every axis, long axes (two passes), keepdim`, async () => {
     const gpu = await testGpu();
+    gpu.tuning.reduce.variant = variant;
     for (const [shape, axis] of cases) {
       const x = randomValues(ref.size(shape), shape.length + (axis ?? 9));
       const xt = ops.tensor(gpu, Float32Array.from(x), shape);
@@ -52,8 +56,9 @@ t('sumToShape reduces broadcast axes', async () => {
 
 // sumSquares (the gradient norm's per-tensor term): one pass, and the long-axis split whose
 // second pass must sum the partial sums of squares, not square them again. Tolerance F32.
-t('sumSquares: all elements (sizes 1, 1031, 70000: the two-pass split), per axis', async () => {
+for (const variant of LAYOUTS) t(`sumSquares (${variant}): all elements (sizes 1, 1031, 70000: the two-pass split), per axis`, async () => {
   const gpu = await testGpu();
+  gpu.tuning.reduce.variant = variant;
   for (const n of [1, 1031, 70000]) {
     const x32 = Float32Array.from(randomValues(n, n, -3, 3));
     const got = await sumSquares(ops.tensor(gpu, x32, [n])).floats();
@@ -62,6 +67,25 @@ t('sumSquares: all elements (sizes 1, 1031, 70000: the two-pass split), per axis
   const x32 = Float32Array.from(randomValues(5 * 7, 3, -3, 3));
   const got = await sumSquares(ops.tensor(gpu, x32, [5, 7]), 1).floats();
   assertClose(got, Array.from({ length: 5 }, (_, r) => x32.slice(r * 7, r * 7 + 7).reduce((a, v) => a + v * v, 0)), F32, 'sumSquares axis 1');
+});
+
+// The workgroup layout's edges: more outputs than one grid dimension holds (70001 rows; they
+// go on in its second dimension), rows of -inf (the max of a masked row is -inf, not the
+// lowest float), and the accumulated gradient added in the store (sumToShape's `take`).
+for (const variant of LAYOUTS) t(`reduce (${variant}): 70001 rows, rows of -inf, an accumulated sum`, async () => {
+  const gpu = await testGpu();
+  gpu.tuning.reduce.variant = variant;
+  const rows = 70001;
+  const x32 = Float32Array.from(randomValues(rows * 2, 5, -3, 3));
+  assertClose(await ops.sum(ops.tensor(gpu, x32, [rows, 2]), 1).floats(), Array.from({ length: rows }, (_, r) => x32[2 * r] + x32[2 * r + 1]), F32, `sum [${rows}, 2] axis 1`);
+  // ops.tensor refuses -inf: log(0) makes it on the device. Row 0 all -inf, row 1 one finite.
+  const masked = ops.log(ops.tensor(gpu, Array.from({ length: 2 * 200 }, (_, i) => (i === 333 ? 2 : 0)), [2, 200]));
+  const m = await ops.max(masked, 1).floats();
+  assert.ok(m[0] === -Infinity && Math.abs(m[1] - Math.log(2)) < 1e-6, `max of masked rows: ${m[0]}, ${m[1]} (expected -inf, ${Math.log(2)})`);
+  const g = Float32Array.from(randomValues(300, 6));
+  const add = ops.tensor(gpu, [0.25], [1]);
+  const got = await sumToShape(ops.tensor(gpu, g, [300]), [1], () => add).floats();
+  assertClose(got, [g.reduce((a, v) => a + v, 0) + 0.25], F32, 'sumToShape [300] to [1] with an accumulated 0.25');
 });
 
 t('bad axis names the op', async () => {
