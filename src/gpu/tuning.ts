@@ -74,6 +74,13 @@ export interface Tuning {
      * softmaxVariantFor; 'auto': rows on CPU adapters, a workgroup per long row on GPUs). */
     variant: 'auto' | 'row' | 'workgroup';
   };
+  layout: {
+    /** Strided copies (permute, slice, concat, expand; src/launch/layout.ts layoutVariantFor):
+     * 'run' 64 elements per invocation, 'element' one, 'tiled' 32x32 tiles through workgroup
+     * memory for a gather that transposes ('element' elsewhere). 'auto': 'run' on CPU adapters,
+     * 'tiled' on GPUs. */
+    variant: 'auto' | 'run' | 'element' | 'tiled';
+  };
   reduce: {
     /** 'row': one invocation per output; 'workgroup': 64 lanes per output where the reduced
      * elements are contiguous (the last axis), else 'row' (src/launch/reduce.ts
@@ -107,6 +114,7 @@ export function defaultTuning(): Tuning {
     patchEmbed: { group: null },
     layerNorm: { vec4: true, paramChunks: null },
     softmax: { variant: 'auto' },
+    layout: { variant: 'auto' },
     reduce: { variant: 'auto' },
     rmsNorm: { variant: 'auto', fuseWeightGrad: true },
   };
@@ -142,6 +150,7 @@ export const CHOICE_TUNING: Record<string, readonly string[]> = {
   'attention.variant': ['auto', 'subgroup', 'plain', 'tiled', 'tiled-f16'] satisfies Tuning['attention']['variant'][],
   'softmax.variant': ['auto', 'row', 'workgroup'] satisfies Tuning['softmax']['variant'][],
   'reduce.variant': ['auto', 'row', 'workgroup'] satisfies Tuning['reduce']['variant'][],
+  'layout.variant': ['auto', 'run', 'element', 'tiled'] satisfies Tuning['layout']['variant'][],
   'rmsNorm.variant': ['auto', 'row', 'workgroup', 'subgroup'] satisfies Tuning['rmsNorm']['variant'][],
 };
 

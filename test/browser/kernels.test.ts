@@ -3,8 +3,9 @@
 // matmul, softmax, layerNorm, a gradient and a short training run on navigator.gpu, then
 // every matmul variant (subgroup with and without B in uniform bindings, tiled, tiled-wg,
 // f16) and every attention variant (subgroup, plain, tiled; forward and the gradients of q,
-// k and v) that the adapter runs, and softmax, its gradient, sum and max in both row layouts
-// (one invocation, one workgroup per row); the results are compared here with the float64
+// k and v) that the adapter runs, softmax, its gradient, sum and max in both row layouts (one
+// invocation, one workgroup per row), permute and expand in each layout of the strided copy
+// (runs, elements, tiles); the results are compared here with the float64
 // references: f32 matmuls and attention at TOL, f16 within matmulErrorBound (its operands'
 // rounding), gradients against central differences of the float64 attention at GRAD; and the
 // fused epilogues (mlpGelu with LayerScale and residual, output and gradients) bit for bit
@@ -143,6 +144,11 @@ t('kernels, gradients and training agree with float64 in headless Chromium', asy
     for (const a of vr.attention) checkVariantAttention(a);
     assert.equal(vr.rows.map((r) => r.variant), ['row', 'workgroup'], 'softmax and reduce layouts ran in the browser');
     for (const r of vr.rows) checkRowOps(r);
+    assert.equal(vr.layouts.map((r) => r.variant), ['run', 'element', 'tiled'], 'strided-copy layouts ran in the browser');
+    for (const l of vr.layouts) {
+      assert.equal(l.permuted, [...ref.permute(ref.f64(l.x), [3, 33, 40], [0, 2, 1])], `browser permute (${l.variant} layout), exact`);
+      assert.equal(l.expanded, Array.from({ length: 240 }, (_, i) => l.e[Math.floor(i / 3) % 40]), `browser expand (${l.variant} layout), exact`);
+    }
     // The fused epilogues give the separate ops' bits in this browser's compiler too.
     const [plain] = vr.epilogues.filter((e) => e.name === 'separate ops');
     for (const e of vr.epilogues) e.values.forEach((v, i) => assert.equal(v, plain.values[i], `browser mlpGelu ${e.name}: ${['output', 'dx', 'dfc1', 'dfc2', 'dscale'][i]} against separate ops`));

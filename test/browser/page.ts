@@ -1,8 +1,8 @@
 // Runs in Chromium (test/browser/kernels.test.ts drives it): the same kernels and runtime
 // as in Node, on the browser's navigator.gpu. Returns raw results; the Node side compares
 // them with the float64 references. runChecks: the default kernels, a gradient and a short
-// training run; runVariantChecks: every matmul, attention, softmax and reduce variant this
-// adapter runs (issue 11: each variant is tested in Chromium even where it is slow there).
+// training run; runVariantChecks: every matmul, attention, softmax, reduce and layout variant
+// this adapter runs (issue 11: each variant is tested in Chromium even where it is slow there).
 import { Gpu } from '../../src/gpu/runtime.ts';
 import * as ops from '../../src/ops/index.ts';
 import { AdamW } from '../../src/optim/index.ts';
@@ -72,6 +72,9 @@ export interface VariantChecks {
    * x [rows, n]: softmax, logSoftmax, the gradient of sum(softmax(x) * g) in x, sum and max over
    * the last axis. */
   rows: { variant: string; rows: number; n: number; x: number[]; g: number[]; softmax: number[]; logSoftmax: number[]; dx: number[]; sum: number[]; max: number[] }[];
+  /** Each layout of the strided copy: x [3, 33, 40] permuted [0, 2, 1] (a transpose), and
+   * e [40, 1] expanded to [2, 40, 3]. */
+  layouts: { variant: string; x: number[]; permuted: number[]; e: number[]; expanded: number[] }[];
   /** Variants this adapter cannot run, with the reason. */
   skipped: string[];
 }
@@ -233,7 +236,17 @@ async function runVariantChecks(): Promise<VariantChecks> {
     }
     gpu.tuning.softmax.variant = 'auto';
     gpu.tuning.reduce.variant = 'auto';
-    return { device: gpu.describe(), matmul, attention, epilogues, rows, skipped };
+    const layouts: VariantChecks['layouts'] = [];
+    for (const variant of ['run', 'element', 'tiled'] as const) {
+      gpu.tuning.layout.variant = variant;
+      const x = seeded(3 * 33 * 40, 71), e = seeded(40, 72);
+      const [permuted, expanded] = await scopeAsync(async () =>
+        Promise.all([ops.permute(ops.tensor(gpu, x, [3, 33, 40]), [0, 2, 1]), ops.expand(ops.tensor(gpu, e, [40, 1]), [2, 40, 3])].map(async (t) => [...(await t.floats())])),
+      );
+      layouts.push({ variant, x: [...x], permuted, e: [...e], expanded });
+    }
+    gpu.tuning.layout.variant = 'auto';
+    return { device: gpu.describe(), matmul, attention, epilogues, rows, layouts, skipped };
   } finally {
     gpu.destroy();
   }
