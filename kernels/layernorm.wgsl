@@ -1,8 +1,9 @@
 // Layer normalisation over the last axis of a [rows, n] view with affine parameters:
 //   y = (x - mean) * rstd * gamma + beta,   rstd = 1 / sqrt(var + eps)  (biased variance)
 // The forward saves mean and rstd per row (stats = [mean_0, rstd_0, mean_1, ...]) for the
-// backward. One invocation per row for the forward and the input gradient; one per (chunk of
-// rows, column) for the parameter gradients (sums over rows), then one per column.
+// backward. One invocation per row for the forward and the input gradient (or, on GPUs, one
+// workgroup per row: the end of the file); one per (chunk of rows, column) for the parameter
+// gradients (sums over rows), then one per column.
 //
 // V4 (n % 4 == 0; forward and input gradient): rows are read and written as vec4s, p.nv = n / 4
 // of them. On lavapipe every load of a value that differs between lanes is a loop over the
@@ -148,3 +149,85 @@ fn layernorm_params_final(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
   gparams_store(j, gg, gb);
 }
 //#endif
+
+// ---------------------------------------------------------------- one workgroup per row
+// For GPUs: WG lanes walk a row together (neighbouring lanes, neighbouring addresses; one
+// invocation per row reads with a stride of a row between lanes), each keeps partial sums,
+// and a tree in workgroup memory adds them. The same two passes (shifted sum, then squared
+// deviations) as above, in another order of addition: not the per-row kernel's bits. On
+// lavapipe the barriers make it slower (src/launch/layernorm.ts, layerNormVariantFor).
+
+const WG: u32 = 64u;
+var<workgroup> red_a: array<f32, WG>;
+var<workgroup> red_b: array<f32, WG>;
+
+// The workgroup's sums of a and of b. The leading barrier keeps this call's stores behind
+// every lane's read of the previous call's result.
+fn tree_sum2(lid: u32, a: f32, b: f32) -> vec2f {
+  workgroupBarrier();
+  red_a[lid] = a;
+  red_b[lid] = b;
+  workgroupBarrier();
+  for (var w = WG / 2u; w > 0u; w >>= 1u) {
+    if (lid < w) {
+      red_a[lid] += red_a[lid + w];
+      red_b[lid] += red_b[lid + w];
+    }
+    workgroupBarrier();
+  }
+  return vec2f(red_a[0], red_b[0]);
+}
+
+@compute @workgroup_size(WG)
+fn layernorm_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; } // uniform over the workgroup
+  let base = row * p.nv;
+  let shift = comp(X[base], 0u);
+  var s = 0.0;
+  for (var j = lid; j < p.nv; j += WG) {
+    let x = X[base + j];
+//#unroll c W
+    s += comp(x, {c}u) - shift;
+//#end
+  }
+  let mean = shift + tree_sum2(lid, s, 0.0).x / f32(p.n);
+  var v = 0.0;
+  for (var j = lid; j < p.nv; j += WG) {
+    let d = X[base + j] - mean;
+//#unroll c W
+    v += comp(d, {c}u) * comp(d, {c}u);
+//#end
+  }
+  let rstd = inverseSqrt(tree_sum2(lid, v, 0.0).x / f32(p.n) + p.eps);
+  for (var j = lid; j < p.nv; j += WG) { Y[base + j] = (X[base + j] - mean) * rstd * gamma[j] + beta[j]; }
+  if (lid == 0u) {
+    stats[2u * row] = mean;
+    stats[2u * row + 1u] = rstd;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn layernorm_backward_input_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.nv;
+  let mean = statsIn[2u * row];
+  let rstd = statsIn[2u * row + 1u];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var j = lid; j < p.nv; j += WG) {
+    let g = GY[base + j] * gamma[j];
+    let xm = X[base + j] - mean;
+//#unroll c W
+    sg += comp(g, {c}u);
+    sgx += comp(g, {c}u) * comp(xm, {c}u) * rstd;
+//#end
+  }
+  let sums = tree_sum2(lid, sg, sgx);
+  let inv = 1.0 / f32(p.n);
+  for (var j = lid; j < p.nv; j += WG) {
+    let xhat = (X[base + j] - mean) * rstd;
+    gx_store(base + j, rstd * (GY[base + j] * gamma[j] - sums.x * inv - xhat * sums.y * inv));
+  }
+}

@@ -10,6 +10,7 @@ import { record } from '../src/autograd.ts';
 import { scope, Tensor } from '../src/tensor.ts';
 import { Gpu } from '../src/gpu/runtime.ts';
 import type { RmsNormLayout } from '../src/launch/rmsnorm.ts';
+import type { LayerNormLayout } from '../src/launch/layernorm.ts';
 
 const t = suite('autograd');
 t.after.each(resetTuning);
@@ -189,11 +190,11 @@ t('gradients gathered by a tensor that feeds several ops are added in the next r
     }
     return { adds, grads, took };
   };
-  const layouts: { rms: RmsNormLayout; fuseWeightGrad: boolean; chunks: number | null }[] = [
-    { rms: 'row', fuseWeightGrad: true, chunks: null },
-    { rms: 'row', fuseWeightGrad: false, chunks: 3 },
-    { rms: 'workgroup', fuseWeightGrad: true, chunks: 1 },
-    ...(gpu.subgroupMinSize >= 4 ? [{ rms: 'subgroup' as const, fuseWeightGrad: true, chunks: 3 }] : []),
+  const layouts: { rms: RmsNormLayout; fuseWeightGrad: boolean; chunks: number | null; ln: LayerNormLayout }[] = [
+    { rms: 'row', fuseWeightGrad: true, chunks: null, ln: 'row' },
+    { rms: 'row', fuseWeightGrad: false, chunks: 3, ln: 'row' },
+    { rms: 'workgroup', fuseWeightGrad: true, chunks: 1, ln: 'workgroup' },
+    ...(gpu.subgroupMinSize >= 4 ? [{ rms: 'subgroup' as const, fuseWeightGrad: true, chunks: 3, ln: 'workgroup' as const }] : []),
   ];
   const expected = [
     'matmul:x', 'matmul:w', 'matmul:b', 'rmsNorm:x', 'rmsNorm:wn', 'layerNorm:x', 'layerNorm:gamma', 'layerNorm:beta',
@@ -203,12 +204,13 @@ t('gradients gathered by a tensor that feeds several ops are added in the next r
     const tune = () => {
       gpu.tuning.rmsNorm = { variant: l.rms, fuseWeightGrad: l.fuseWeightGrad };
       gpu.tuning.layerNorm.paramChunks = l.chunks;
+      gpu.tuning.layerNorm.variant = l.ln;
     };
     tune();
     const fused = await run(true);
     tune();
     const plain = await run(false);
-    const what = `rmsNorm ${l.rms} (fuseWeightGrad ${l.fuseWeightGrad}), layerNorm parameter chunks ${l.chunks ?? 'auto'}`;
+    const what = `rmsNorm ${l.rms} (fuseWeightGrad ${l.fuseWeightGrad}), layerNorm ${l.ln}, parameter chunks ${l.chunks ?? 'auto'}`;
     assert.equal(expected.filter((e) => !fused.took.includes(e)), [], `${what}: inputs whose gathered gradient no rule took`);
     assert.equal(plain.took, [], `${what}: nothing taken with fuseEpilogues = false`);
     for (const n of Object.keys(plain.grads)) {

@@ -1,6 +1,8 @@
-// Layer normalisation over rows of 1024 (ours only: tfjs has no fused layerNorm).
+// Layer normalisation over rows of 1024 (ours only: tfjs has no fused layerNorm), in the layout
+// 'auto' picks (marked '*') and, in a full run, the other.
 import { tensor } from '../../src/ops/creation.ts';
 import { layerNorm } from '../../src/ops/layernorm.ts';
+import { layerNormVariantFor, type LayerNormLayout } from '../../src/launch/layernorm.ts';
 import { hostRandn, type Ctx } from '../lib/case.ts';
 import { benchSimple } from '../lib/simple.ts';
 
@@ -9,6 +11,8 @@ export async function benchLayerNorm(ctx: Ctx): Promise<void> {
   const [rows, cols] = [4096, 1024];
   const gamma = tensor(gpu, hostRandn(cols, 21), [cols], 'gamma');
   const beta = tensor(gpu, hostRandn(cols, 22), [cols], 'beta');
+  const chosen = layerNormVariantFor(gpu, cols);
+  const names: LayerNormLayout[] = ctx.quick ? [chosen] : [chosen, chosen === 'row' ? 'workgroup' : 'row'];
   await benchSimple(
     ctx,
     {
@@ -21,6 +25,7 @@ export async function benchLayerNorm(ctx: Ctx): Promise<void> {
       ours: ([x]) => layerNorm(x, gamma, beta),
       peer: null,
       peerNote: 'tfjs has no fused layerNorm (a composite would do different work)',
+      variants: { names, chosen, use: (v) => void (gpu.tuning.layerNorm.variant = (v ?? 'auto') as LayerNormLayout) },
     },
     23,
   );

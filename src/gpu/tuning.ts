@@ -60,8 +60,13 @@ export interface Tuning {
     group: 1 | 4 | 8 | null;
   };
   layerNorm: {
+    /** Forward and input gradient: 'row' one invocation per row, 'workgroup' 64 lanes per row
+     * (src/launch/layernorm.ts layerNormVariantFor; 'auto': rows on CPU adapters, a workgroup
+     * per row of 128 or more on GPUs). */
+    variant: 'auto' | 'row' | 'workgroup';
     /** Rows read and written as vec4s where the width is a multiple of 4 (forward and input
-     * gradient); the same bits as the scalar kernel (default true; false for comparisons). */
+     * gradient); in the 'row' layout the same bits as the scalar kernel (default true; false
+     * for comparisons). */
     vec4: boolean;
     /** Chunks of rows the gamma and beta gradients are summed in (partial sums, then their
      * sum). null: one on CPU adapters, where the second pass measured slower (lavapipe:
@@ -112,7 +117,7 @@ export function defaultTuning(): Tuning {
     matmul: { variant: 'auto', rows: 32, group: null, threads: null, tile: null, allowF16: false, uniformB: null, splitK: null },
     attention: { variant: 'auto', layout: null, tile: null },
     patchEmbed: { group: null },
-    layerNorm: { vec4: true, paramChunks: null },
+    layerNorm: { variant: 'auto', vec4: true, paramChunks: null },
     softmax: { variant: 'auto' },
     layout: { variant: 'auto' },
     reduce: { variant: 'auto' },
@@ -151,6 +156,7 @@ export const CHOICE_TUNING: Record<string, readonly string[]> = {
   'softmax.variant': ['auto', 'row', 'workgroup'] satisfies Tuning['softmax']['variant'][],
   'reduce.variant': ['auto', 'row', 'workgroup'] satisfies Tuning['reduce']['variant'][],
   'layout.variant': ['auto', 'run', 'element', 'tiled'] satisfies Tuning['layout']['variant'][],
+  'layerNorm.variant': ['auto', 'row', 'workgroup'] satisfies Tuning['layerNorm']['variant'][],
   'rmsNorm.variant': ['auto', 'row', 'workgroup', 'subgroup'] satisfies Tuning['rmsNorm']['variant'][],
 };
 

@@ -3,7 +3,8 @@
 import source from '../../kernels/layernorm.wgsl';
 import { ShapeError, ValueError } from '../errors.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
-import { grid1d } from '../gpu/runtime.ts';
+import { grid1d, type Gpu } from '../gpu/runtime.ts';
+import type { Tuning } from '../gpu/tuning.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { checkAccumulated, checkFinite, checkInputs, rowChunks } from './util.ts';
 
@@ -24,11 +25,29 @@ export const layerNormKernel = defineKernel({
   },
   entries: {
     layernorm: ['X', 'gamma', 'beta', 'Y', 'stats'],
+    layernorm_wg: ['X', 'gamma', 'beta', 'Y', 'stats'],
     layernorm_backward_input: ['X', 'gamma', 'GY', 'GX', 'statsIn', 'GXA'],
+    layernorm_backward_input_wg: ['X', 'gamma', 'GY', 'GX', 'statsIn', 'GXA'],
     layernorm_backward_params: ['X', 'GY', 'statsIn', 'GGamma', 'GBeta', 'GGammaA', 'GBetaA'],
     layernorm_params_final: ['PGamma', 'PBeta', 'GGamma', 'GBeta', 'GGammaA', 'GBetaA'],
   },
 });
+
+export type LayerNormLayout = Exclude<Tuning['layerNorm']['variant'], 'auto'>;
+
+/**
+ * The layout of the forward and input-gradient kernels for rows of n values:
+ * gpu.tuning.layerNorm.variant, or on 'auto' one invocation per row on CPU adapters (lavapipe:
+ * a barrier switches between coroutines there: [4096x1024] forward 8.4 ms against 24.6, `npm
+ * run bench -- --only layernorm`, the 2-thread AVX-512 EPYC) and one
+ * workgroup of 64 per row on GPUs for rows of 128 or more, whose per-row reads would be a row
+ * apart between neighbouring lanes. The workgroup layout is unmeasured on a GPU.
+ */
+export function layerNormVariantFor(gpu: Gpu, n: number): LayerNormLayout {
+  const choice = gpu.tuning.layerNorm.variant;
+  if (choice !== 'auto') return choice;
+  return !gpu.isLavapipe && n >= 128 ? 'workgroup' : 'row';
+}
 
 /** Rows as vec4s where n allows (flag V4; the same bits as the scalar kernel; off with
  * gpu.tuning.layerNorm.vec4 = false), else scalars. */
@@ -53,12 +72,13 @@ export function layerNormForward(x: Tensor, gamma: Tensor, beta: Tensor, eps: nu
   const y = new Tensor(gpu, x.shape, 'f32', undefined, 'layerNorm');
   const stats = new Tensor(gpu, [rows, 2], 'f32', undefined, 'layerNorm.stats');
   const { flags, consts, nv } = rowVariant(n, gpu.tuning.layerNorm.vec4 && n % 4 === 0);
-  gpu.launch(layerNormKernel.layernorm, {
+  const wg = layerNormVariantFor(gpu, n) === 'workgroup';
+  gpu.launch(wg ? layerNormKernel.layernorm_wg : layerNormKernel.layernorm, {
     flags,
     consts,
     params: { rows, n, nv, eps, chunk: 0, chunks: 0, zero: 0 },
     buffers: { X: x.buffer, gamma: gamma.buffer, beta: beta.buffer, Y: y.buffer, stats: stats.buffer },
-    workgroups: grid1d(rows, 64),
+    workgroups: wg ? grid1d(rows, 1) : grid1d(rows, 64),
     label: `layerNorm ${fmtShape(x.shape)}`,
   });
   return { y, stats };
@@ -74,12 +94,13 @@ export function layerNormBackwardInput(x: Tensor, gamma: Tensor, stats: Tensor, 
   const rows = x.size / n;
   const gx = new Tensor(gpu, x.shape, 'f32', undefined, 'grad.layerNorm.x');
   const { flags, consts, nv } = rowVariant(n, gpu.tuning.layerNorm.vec4 && n % 4 === 0);
-  gpu.launch(layerNormKernel.layernorm_backward_input, {
+  const wg = layerNormVariantFor(gpu, n) === 'workgroup';
+  gpu.launch(wg ? layerNormKernel.layernorm_backward_input_wg : layerNormKernel.layernorm_backward_input, {
     flags: { ...flags, ACCX: !!acc },
     consts,
     params: { rows, n, nv, eps: 0, chunk: 0, chunks: 0, zero: 0 },
     buffers: { X: x.buffer, gamma: gamma.buffer, GY: gy.buffer, GX: gx.buffer, statsIn: stats.buffer, GXA: acc?.buffer ?? null },
-    workgroups: grid1d(rows, 64),
+    workgroups: wg ? grid1d(rows, 1) : grid1d(rows, 64),
     label: `layerNorm ${fmtShape(x.shape)}.backward`,
   });
   return gx;

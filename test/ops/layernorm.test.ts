@@ -1,16 +1,23 @@
-// layerNorm against float64 (rows of 1, 5, 300 features; a large mean to exercise the
-// two-pass variance); gradients of x, gamma and beta by finite differences.
+// layerNorm against float64 in both layouts of the forward and input gradient (one invocation,
+// one workgroup of 64 per row; rows of 1, 5, 64, 300 and 1001 features, vec4 and scalar; a
+// large mean to exercise the two-pass variance); gradients of x, gamma and beta by finite
+// differences.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { resetTuning, testGpu } from '../helpers/gpu.ts';
+import type { LayerNormLayout } from '../../src/launch/layernorm.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
 
 const t = suite('layernorm');
-t('forward against float64', async () => {
+t.after.each(resetTuning);
+const LAYOUTS: LayerNormLayout[] = ['row', 'workgroup'];
+
+for (const variant of LAYOUTS) t(`forward against float64 (${variant})`, async () => {
   const gpu = await testGpu();
-  for (const [rows, n, offset] of [[1, 1, 0], [4, 5, 0], [70, 300, 0], [3, 64, 1000]]) {
+  gpu.tuning.layerNorm.variant = variant;
+  for (const [rows, n, offset] of [[1, 1, 0], [4, 5, 0], [70, 300, 0], [3, 64, 1000], [2, 1001, 0], [5, 96, -300]]) {
     const x = randomValues(rows * n, n, -2, 2).map((v) => v + offset);
     const g = randomValues(n, 1, 0.5, 1.5), b = randomValues(n, 2);
     const f = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
@@ -19,16 +26,31 @@ t('forward against float64', async () => {
     assertClose(y, ref.layerNorm(f(x), f(g), f(b), n, 1e-5), { rtol: 1e-4, atol: 2e-5 }, `layerNorm ${rows}x${n} offset ${offset}`);
   }
 });
-t('backward: x, gamma, beta', async () => {
+// Widths 6 (scalar), 8 (vec4, fewer vec4s than lanes) and 300 (vec4, 75 of them: more than a
+// workgroup's 64 lanes).
+for (const variant of LAYOUTS) t(`backward: x, gamma, beta (${variant})`, async () => {
   const gpu = await testGpu();
-  const n = 6;
-  await checkGradients({
-    what: 'layerNorm', gpu,
-    inputs: [{ data: randomValues(3 * n, 3, -2, 2), shape: [3, n] }, { data: randomValues(n, 4, 0.5, 1.5), shape: [n] }, { data: randomValues(n, 5), shape: [n] }],
-    op: (x, g, b) => ops.layerNorm(x, g, b),
-    reference: (x, g, b) => ref.layerNorm(x, g, b, n, 1e-5),
-    tol: { rtol: 3e-4, atol: 3e-5 },
-  });
+  gpu.tuning.layerNorm.variant = variant;
+  for (const [rows, n] of [[3, 6], [2, 8], [2, 300]]) {
+    await checkGradients({
+      what: `layerNorm ${rows}x${n} (${variant})`, gpu,
+      inputs: [{ data: randomValues(rows * n, 3, -2, 2), shape: [rows, n] }, { data: randomValues(n, 4, 0.5, 1.5), shape: [n] }, { data: randomValues(n, 5), shape: [n] }],
+      op: (x, g, b) => ops.layerNorm(x, g, b),
+      reference: (x, g, b) => ref.layerNorm(x, g, b, n, 1e-5),
+      tol: { rtol: 3e-4, atol: 3e-5 },
+    });
+  }
+});
+
+// More rows than one grid dimension holds: the workgroup layout's rows go on in its second.
+t('forward (workgroup): 70001 rows of 4', async () => {
+  const gpu = await testGpu();
+  gpu.tuning.layerNorm.variant = 'workgroup';
+  const [rows, n] = [70001, 4];
+  const x = Float32Array.from(randomValues(rows * n, 12, -2, 2));
+  const g = Float32Array.from([1, 2, 0.5, 1]), b = Float32Array.from([0, 1, 0, -1]);
+  const y = await ops.layerNorm(ops.tensor(gpu, x, [rows, n]), ops.tensor(gpu, g, [n]), ops.tensor(gpu, b, [n])).floats();
+  assertClose(y, ref.layerNorm(Float64Array.from(x), Float64Array.from(g), Float64Array.from(b), n, 1e-5), { rtol: 1e-4, atol: 2e-5 }, `layerNorm ${rows}x${n}`);
 });
 // Rows of a width divisible by 4 run as vec4s (V4): the sums take the elements one at a time
 // in index order and the elementwise expressions are the same per component, so the output
@@ -37,6 +59,7 @@ t('backward: x, gamma, beta', async () => {
 // 96 (the small preset's), 300, and a large mean.
 t('vec4 rows: the same bits as the scalar kernel (forward and input gradient)', async () => {
   const gpu = await testGpu();
+  gpu.tuning.layerNorm.variant = 'row';
   const { backward } = await import('../../src/autograd.ts');
   for (const [rows, n, offset] of [[3, 4, 0], [130, 96, 0], [70, 300, 0], [5, 64, 1000]]) {
     const x = Float32Array.from(randomValues(rows * n, n + 7, -2, 2).map((v) => v + offset));
