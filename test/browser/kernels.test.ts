@@ -3,8 +3,8 @@
 // matmul, softmax, layerNorm, a gradient and a short training run on navigator.gpu, then
 // every matmul variant (subgroup with and without B in uniform bindings, tiled, tiled-wg,
 // f16) and every attention variant (subgroup, plain, tiled; forward and the gradients of q,
-// k and v) that the adapter runs, softmax, its gradient, sum and max in both row layouts (one
-// invocation, one workgroup per row), permute and expand in each layout of the strided copy
+// k and v) that the adapter runs, softmax, layerNorm, their input gradients, sum and max in both
+// row layouts (one invocation, one workgroup per row), permute and expand in each layout of the strided copy
 // (runs, elements, tiles); the results are compared here with the float64
 // references: f32 matmuls and attention at TOL, f16 within matmulErrorBound (its operands'
 // rounding), gradients against central differences of the float64 attention at GRAD; and the
@@ -49,7 +49,8 @@ function checkVariantMatmul(m: VariantMatmul): void {
     }
 }
 
-/** Softmax, logSoftmax, softmax's input gradient, sum and max of one layout against float64 at TOL. */
+/** Softmax, logSoftmax, softmax's input gradient, sum and max of one layout against float64 at
+ * TOL; layerNorm and its input gradient at layerNorm's tolerance in the Node test. */
 function checkRowOps(r: VariantChecks['rows'][number]): void {
   const x = ref.f64(r.x);
   const y = ref.softmax(x, r.n);
@@ -67,6 +68,21 @@ function checkRowOps(r: VariantChecks['rows'][number]): void {
   const rowsOf = (f: (a: number[]) => number) => Array.from({ length: r.rows }, (_, i) => f(r.x.slice(i * r.n, (i + 1) * r.n)));
   assertClose(r.sum, rowsOf((a) => a.reduce((p, v) => p + v, 0)), TOL, `${what}: sum`);
   assert.equal(r.max, rowsOf((a) => Math.max(...a)), `${what}: max (exact)`);
+  const ln = ref.layerNorm(x, ref.f64(r.gamma), new Float64Array(r.n), r.n, 1e-5);
+  assertClose(r.layerNorm, ln, { rtol: 2e-4, atol: 2e-5 }, `${what}: layerNorm`);
+  // dx = rstd (gg - mean(gg) - xhat mean(gg xhat)), gg = g gamma, per row.
+  const lnDx = new Float64Array(x.length);
+  for (let row = 0; row < r.rows; row++) {
+    const xs = x.subarray(row * r.n, (row + 1) * r.n);
+    const mean = xs.reduce((p, v) => p + v, 0) / r.n;
+    const rstd = 1 / Math.sqrt(xs.reduce((p, v) => p + (v - mean) ** 2, 0) / r.n + 1e-5);
+    const gg = Array.from(xs, (_, j) => r.g[row * r.n + j] * r.gamma[j]);
+    const xhat = Array.from(xs, (v) => (v - mean) * rstd);
+    const mg = gg.reduce((p, v) => p + v, 0) / r.n;
+    const mgx = gg.reduce((p, v, j) => p + v * xhat[j], 0) / r.n;
+    for (let j = 0; j < r.n; j++) lnDx[row * r.n + j] = rstd * (gg[j] - mg - xhat[j] * mgx);
+  }
+  assertClose(r.layerNormDx, lnDx, { rtol: 2e-4, atol: 2e-5 }, `${what}: layerNorm input gradient`);
 }
 
 /** A variant's attention: the output at TOL, dq, dk, dv against central differences of the float64 attention. */

@@ -70,8 +70,8 @@ export interface VariantChecks {
   epilogues: { name: string; values: number[][] }[];
   /** Row ops in each layout (softmax and reduce: one invocation or one workgroup per row) on
    * x [rows, n]: softmax, logSoftmax, the gradient of sum(softmax(x) * g) in x, sum and max over
-   * the last axis. */
-  rows: { variant: string; rows: number; n: number; x: number[]; g: number[]; softmax: number[]; logSoftmax: number[]; dx: number[]; sum: number[]; max: number[] }[];
+   * the last axis; layerNorm (beta 0) and the gradient of sum(layerNorm(x) * g) in x. */
+  rows: { variant: string; rows: number; n: number; x: number[]; g: number[]; softmax: number[]; logSoftmax: number[]; dx: number[]; sum: number[]; max: number[]; gamma: number[]; layerNorm: number[]; layerNormDx: number[] }[];
   /** Each layout of the strided copy: x [3, 33, 40] permuted [0, 2, 1] (a transpose), and
    * e [40, 1] expanded to [2, 40, 3]. */
   layouts: { variant: string; x: number[]; permuted: number[]; e: number[]; expanded: number[] }[];
@@ -220,22 +220,29 @@ async function runVariantChecks(): Promise<VariantChecks> {
     for (const variant of ['row', 'workgroup'] as const) {
       gpu.tuning.softmax.variant = variant;
       gpu.tuning.reduce.variant = variant;
+      gpu.tuning.layerNorm.variant = variant;
       const [R, n] = [5, 301];
-      const x = seeded(R * n, 61).map((v) => 4 * v), g = seeded(R * n, 62);
+      const x = seeded(R * n, 61).map((v) => 4 * v), g = seeded(R * n, 62), gamma = seeded(n, 63);
       const values = await scopeAsync(async () => {
         const xt = ops.parameter(gpu, x, [R, n], 'x');
+        const gt = ops.tensor(gpu, g, [R, n]);
         const y = ops.softmax(xt);
-        backward(ops.sum(ops.mul(y, ops.tensor(gpu, g, [R, n]))));
-        const out = [y, ops.logSoftmax(xt), xt.grad!, ops.sum(xt, 1), ops.max(xt, 1)];
+        backward(ops.sum(ops.mul(y, gt)));
+        const xl = ops.parameter(gpu, x, [R, n], 'x');
+        const ln = ops.layerNorm(xl, ops.tensor(gpu, gamma, [n]), ops.tensor(gpu, new Float32Array(n), [n]));
+        backward(ops.sum(ops.mul(ln, gt)));
+        const out = [y, ops.logSoftmax(xt), xt.grad!, ops.sum(xt, 1), ops.max(xt, 1), ln, xl.grad!];
         const host = await Promise.all(out.map(async (t) => [...(await t.floats())]));
         xt.dispose();
+        xl.dispose();
         return host;
       });
-      const [sm, lsm, dx, sum, max] = values;
-      rows.push({ variant, rows: R, n, x: [...x], g: [...g], softmax: sm, logSoftmax: lsm, dx, sum, max });
+      const [sm, lsm, dx, sum, max, ln, lnDx] = values;
+      rows.push({ variant, rows: R, n, x: [...x], g: [...g], softmax: sm, logSoftmax: lsm, dx, sum, max, gamma: [...gamma], layerNorm: ln, layerNormDx: lnDx });
     }
     gpu.tuning.softmax.variant = 'auto';
     gpu.tuning.reduce.variant = 'auto';
+    gpu.tuning.layerNorm.variant = 'auto';
     const layouts: VariantChecks['layouts'] = [];
     for (const variant of ['run', 'element', 'tiled'] as const) {
       gpu.tuning.layout.variant = variant;
