@@ -11,7 +11,7 @@ export async function benchLayerNorm(ctx: Ctx): Promise<void> {
   const [rows, cols] = [4096, 1024];
   const gamma = tensor(gpu, hostRandn(cols, 21), [cols], 'gamma');
   const beta = tensor(gpu, hostRandn(cols, 22), [cols], 'beta');
-  const chosen = layerNormVariantFor(gpu, cols);
+  const chosen = layerNormVariantFor(gpu, cols, rows);
   const names: LayerNormLayout[] = ctx.quick ? [chosen] : [chosen, chosen === 'row' ? 'workgroup' : 'row'];
   await benchSimple(
     ctx,

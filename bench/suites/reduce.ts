@@ -1,7 +1,7 @@
 // Sums along the last axis (short and long rows; in a full run in both layouts, the one 'auto'
 // picks marked '*') and, in a full run, along the first.
 import { sum } from '../../src/ops/reduce.ts';
-import { reduceVariantFor, type ReduceLayout } from '../../src/launch/reduce.ts';
+import { reduceChunks, reduceVariantFor, type ReduceLayout } from '../../src/launch/reduce.ts';
 import type { Ctx } from '../lib/case.ts';
 import { benchSimple } from '../lib/simple.ts';
 
@@ -17,7 +17,8 @@ export async function benchReduce(ctx: Ctx): Promise<void> {
     const outs = c.shape.filter((_, i) => i !== c.axis).reduce((p, d) => p * d, 1);
     // The layout of the (first) pass; along the first axis there is one layout.
     const last = c.axis === c.shape.length - 1;
-    const chosen = reduceVariantFor(gpu, last ? 1 : 2, Math.min(c.shape[c.axis], 1024));
+    const chunks = reduceChunks(outs, c.shape[c.axis]);
+    const chosen = reduceVariantFor(gpu, last ? 1 : 2, Math.ceil(c.shape[c.axis] / chunks), outs * chunks);
     const names: ReduceLayout[] = !last ? [] : ctx.quick ? [chosen] : [chosen, chosen === 'row' ? 'workgroup' : 'row'];
     await benchSimple(
       ctx,

@@ -6,7 +6,7 @@ import { benchSimple } from '../lib/simple.ts';
 
 export async function benchSoftmax(ctx: Ctx): Promise<void> {
   const { gpu } = ctx;
-  const chosen = softmaxVariantFor(gpu, 1024);
+  const chosen = softmaxVariantFor(gpu, 1024, 4096);
   const names: SoftmaxLayout[] = ctx.quick ? [chosen] : [chosen, chosen === 'row' ? 'workgroup' : 'row'];
   await benchSimple(
     ctx,

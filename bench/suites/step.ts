@@ -16,7 +16,7 @@ import { fmtMs, fmtRate, fmtRatio, table } from '../lib/format.ts';
 import { newRow, type Side } from '../lib/row.ts';
 import type { Ctx } from '../lib/case.ts';
 import { probeTorch } from '../peers/python.ts';
-import { autotuneSeenMatmuls } from '../../src/launch/matmul.ts';
+import { autotuneSeenKernels } from '../../src/launch/row-layout-tuner.ts';
 import { hostBatch, StepSides, type HostBatch } from '../peers/radfinder-step.ts';
 
 /** A training preset with every width (vision E, projection heads, text hidden / head /
@@ -153,7 +153,7 @@ async function benchWidth(ctx: Ctx, k: number, torch: boolean, device: 'cpu' | '
     } else r.check = `loss ${c.ours.loss1.toPrecision(8)} (no peer)`;
     // As `ctvlm train` after its first step: where autotuning is on (GPUs), the matmul classes
     // the step met launch their measured fastest variant, so the step timed is a training run's.
-    const tuned = await autotuneSeenMatmuls(ctx.gpu, { log: ctx.progress });
+    const tuned = await autotuneSeenKernels(ctx.gpu, { log: ctx.progress });
     if (tuned) ctx.progress(`  ${tuned}`);
     // One more warm-up step on each side and thread count; the slowest sizes the rounds.
     const warm = [await sides.ourStep()];

@@ -20,8 +20,9 @@ step from timestamp queries by op family, by op and by shape, split into forward
 optimizer. Profiling opens one compute pass per dispatch, which itself costs time: both step
 times are printed. The model is freshly initialised; without --data the steps read a small
 synthetic dataset written to a temporary folder. Where autotuning is on (GPU adapters), the
-matmul variants are timed after the warm-up, as \`ctvlm train\` does after its first step, and
-the choices cached (~/.cache/ct-vlm-webgpu/autotune-<adapter>.json).
+matmul variants and the row layouts (softmax, layerNorm, sums) are timed after the warm-up, as
+\`ctvlm train\` does after its first step, and the choices cached
+(~/.cache/ct-vlm-webgpu/autotune-<adapter>.json).
 
 options:
   --preset NAME      training configuration: data geometry, batch, model (default small)

@@ -135,14 +135,14 @@ export function autotuneEnabled(gpu: Gpu): boolean {
  * The fastest recorded usable variant for a shape class, or null when the class has not been
  * measured (or has no usable correct variant). Synchronous; cheap enough for every launch.
  */
-export function choice<S>(gpu: Gpu, tuner: Tuner<S>, key: string): string | null {
+export function choice<S>(gpu: Gpu, tuner: Pick<Tuner<S>, 'family' | 'version' | 'usable'>, key: string): string | null {
   const fam = state(gpu).families.get(tuner.family);
   const rec = fam && fam.version === tuner.version ? fam.classes[key] : undefined;
   if (!rec) return null;
   return fastest(gpu, tuner, rec.times);
 }
 
-function fastest<S>(gpu: Gpu, tuner: Tuner<S>, times: Record<string, number | string>): string | null {
+function fastest<S>(gpu: Gpu, tuner: Pick<Tuner<S>, 'usable'>, times: Record<string, number | string>): string | null {
   let best: string | null = null;
   let bestMs = Infinity;
   for (const [v, ms] of Object.entries(times))
@@ -154,7 +154,7 @@ function fastest<S>(gpu: Gpu, tuner: Tuner<S>, times: Record<string, number | st
 }
 
 /** Notes that a launch met a class with no choice, so that autotuneSeen() measures it. */
-export function noteSeen<S>(gpu: Gpu, tuner: Tuner<S>, key: string, shape: S): void {
+export function noteSeen<S>(gpu: Gpu, tuner: Pick<Tuner<S>, 'family'>, key: string, shape: S): void {
   const seen = state(gpu).seen;
   let m = seen.get(tuner.family);
   if (!m) seen.set(tuner.family, (m = new Map()));

@@ -7,6 +7,7 @@ import { grid1d, type Gpu } from '../gpu/runtime.ts';
 import type { Tuning } from '../gpu/tuning.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { checkAccumulated, checkFinite, checkInputs, rowChunks } from './util.ts';
+import { tunedRowLayout } from './row-layout.ts';
 
 export const layerNormKernel = defineKernel({
   file: 'layernorm.wgsl',
@@ -41,12 +42,14 @@ export type LayerNormLayout = Exclude<Tuning['layerNorm']['variant'], 'auto'>;
  * a barrier switches between coroutines there: [4096x1024] forward 8.4 ms against 24.6, `npm
  * run bench -- --only layernorm`, the 2-thread AVX-512 EPYC) and one
  * workgroup of 64 per row on GPUs for rows of 128 or more, whose per-row reads would be a row
- * apart between neighbouring lanes. The workgroup layout is unmeasured on a GPU.
+ * apart between neighbouring lanes. The workgroup layout is unmeasured on a GPU. Where
+ * autotuning is on, 'auto' follows the measured choice of the shape class once it has one
+ * (src/launch/row-layout.ts; the input gradient takes the forward's class).
  */
-export function layerNormVariantFor(gpu: Gpu, n: number): LayerNormLayout {
+export function layerNormVariantFor(gpu: Gpu, n: number, rows: number): LayerNormLayout {
   const choice = gpu.tuning.layerNorm.variant;
   if (choice !== 'auto') return choice;
-  return !gpu.isLavapipe && n >= 128 ? 'workgroup' : 'row';
+  return tunedRowLayout(gpu, { op: 'layerNorm', rows, n }, !gpu.isLavapipe && n >= 128 ? 'workgroup' : 'row');
 }
 
 /** Rows as vec4s where n allows (flag V4; the same bits as the scalar kernel; off with
@@ -72,7 +75,7 @@ export function layerNormForward(x: Tensor, gamma: Tensor, beta: Tensor, eps: nu
   const y = new Tensor(gpu, x.shape, 'f32', undefined, 'layerNorm');
   const stats = new Tensor(gpu, [rows, 2], 'f32', undefined, 'layerNorm.stats');
   const { flags, consts, nv } = rowVariant(n, gpu.tuning.layerNorm.vec4 && n % 4 === 0);
-  const wg = layerNormVariantFor(gpu, n) === 'workgroup';
+  const wg = layerNormVariantFor(gpu, n, rows) === 'workgroup';
   gpu.launch(wg ? layerNormKernel.layernorm_wg : layerNormKernel.layernorm, {
     flags,
     consts,
@@ -94,7 +97,7 @@ export function layerNormBackwardInput(x: Tensor, gamma: Tensor, stats: Tensor, 
   const rows = x.size / n;
   const gx = new Tensor(gpu, x.shape, 'f32', undefined, 'grad.layerNorm.x');
   const { flags, consts, nv } = rowVariant(n, gpu.tuning.layerNorm.vec4 && n % 4 === 0);
-  const wg = layerNormVariantFor(gpu, n) === 'workgroup';
+  const wg = layerNormVariantFor(gpu, n, rows) === 'workgroup';
   gpu.launch(wg ? layerNormKernel.layernorm_backward_input_wg : layerNormKernel.layernorm_backward_input, {
     flags: { ...flags, ACCX: !!acc },
     consts,

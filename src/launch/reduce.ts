@@ -7,6 +7,7 @@ import { grid1d, type Gpu } from '../gpu/runtime.ts';
 import type { Tuning } from '../gpu/tuning.ts';
 import { Tensor, fmtShape, scope, type Shape } from '../tensor.ts';
 import { checkAccumulated, checkInputs, normAxis, prod, sameShape } from './util.ts';
+import { tunedRowLayout } from './row-layout.ts';
 
 const WG = 64;
 
@@ -31,18 +32,20 @@ export type ReduceLayout = Exclude<Tuning['reduce']['variant'], 'auto'>;
  * against 13.5, of [64x262144] 6.0 against 34.5, `npm run bench -- --only reduce`) and a workgroup per output of 128 or more elements on
  * GPUs, where per-output invocations read with a stride of a row between neighbouring lanes
  * (uncoalesced: an H200 ran 'row' at 88 GB/s against a 3.8 TB/s copy; 'workgroup' is
- * unmeasured on a GPU).
+ * unmeasured on a GPU). Where autotuning is on, 'auto' follows the measured choice of the
+ * class (outputs, len) once it has one (src/launch/row-layout.ts; sum, mean, max and the sum
+ * of squares share the sum's).
  */
-export function reduceVariantFor(gpu: Gpu, inner: number, len: number): ReduceLayout {
+export function reduceVariantFor(gpu: Gpu, inner: number, len: number, outputs: number): ReduceLayout {
   if (inner !== 1) return 'row';
   const choice = gpu.tuning.reduce.variant;
   if (choice !== 'auto') return choice;
-  return !gpu.isLavapipe && len >= 128 ? 'workgroup' : 'row';
+  return tunedRowLayout(gpu, { op: 'sum', rows: outputs, n: len }, !gpu.isLavapipe && len >= 128 ? 'workgroup' : 'row');
 }
 
 function pass(gpu: Gpu, op: 0 | 1 | 2, x: GPUBuffer, y: GPUBuffer, outer: number, n: number, inner: number, chunks: number, scale: number, label: string, add: GPUBuffer | null = null): void {
   const chunk = Math.ceil(n / chunks);
-  const wg = reduceVariantFor(gpu, inner, chunk) === 'workgroup';
+  const wg = reduceVariantFor(gpu, inner, chunk, outer * chunks) === 'workgroup';
   gpu.launch(wg ? reduceKernel.reduce_wg : reduceKernel.reduce, {
     overrides: { OP: op },
     flags: { ACC: !!add },
@@ -61,13 +64,27 @@ export function sumSlices(gpu: Gpu, x: GPUBuffer, y: GPUBuffer, n: number, inner
   pass(gpu, 0, x, y, 1, n, inner, 1, 1, label, add);
 }
 
+/** The sums of x's rows ([rows, n] viewed from x's last axis) in one pass: a new tensor [rows]
+ * (autotuning's trial of the row layouts, src/launch/row-layout-tuner.ts). */
+export function sumRows(gpu: Gpu, x: Tensor, label: string): Tensor {
+  const n = x.shape[x.rank - 1];
+  const out = new Tensor(gpu, [x.size / n], 'f32', undefined, label.split(' ')[0]);
+  pass(gpu, 0, x.buffer, out.buffer, x.size / n, n, 1, 1, 1, label);
+  return out;
+}
+
+/** The chunks a reduction of `n` elements into each of `outputs` outputs splits its axis into
+ * (a first pass writes outputs x chunks partial results): too few outputs to keep the device
+ * busy and a long axis split it, else 1. */
+export function reduceChunks(outputs: number, n: number): number {
+  return outputs < 2048 && n >= 4096 ? Math.min(Math.ceil(n / 1024), Math.max(1, Math.floor(8192 / outputs))) : 1;
+}
+
 /** Reduces [outer, n, inner] to [outer, inner]; splits long axes into two passes. `add`
  * (outer * inner elements) is added to the result in the last pass's store. */
 function reduceRaw(gpu: Gpu, op: 0 | 1 | 2, x: Tensor, outer: number, n: number, inner: number, scale: number, outShape: Shape, label: string, add: Tensor | null = null): Tensor {
   const out = new Tensor(gpu, outShape, 'f32', undefined, label.split(' ')[0]);
-  const outputs = outer * inner;
-  // Too few outputs to keep the device busy and a long axis: split it.
-  const chunks = outputs < 2048 && n >= 4096 ? Math.min(Math.ceil(n / 1024), Math.max(1, Math.floor(8192 / outputs))) : 1;
+  const chunks = reduceChunks(outer * inner, n);
   if (chunks <= 1) {
     pass(gpu, op, x.buffer, out.buffer, outer, n, inner, 1, scale, label, add?.buffer);
     return out;

@@ -6,6 +6,7 @@ import { grid1d, type Gpu } from '../gpu/runtime.ts';
 import type { Tuning } from '../gpu/tuning.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { checkInputs } from './util.ts';
+import { tunedRowLayout } from './row-layout.ts';
 
 export const softmaxKernel = defineKernel({
   file: 'softmax.wgsl',
@@ -29,17 +30,18 @@ export type SoftmaxLayout = Exclude<Tuning['softmax']['variant'], 'auto'>;
  * softmax` on the 2-thread AVX-512 EPYC) and one workgroup per row
  * on GPUs for rows of 128 or more, where per-row invocations read with a stride of a row
  * between neighbouring lanes (uncoalesced: an H200 ran 'row' at 90 GB/s against a 3.8 TB/s
- * copy; 'workgroup' is unmeasured on a GPU).
+ * copy; 'workgroup' is unmeasured on a GPU). Where autotuning is on, 'auto' follows the measured
+ * choice of the shape class once it has one (src/launch/row-layout.ts).
  */
-export function softmaxVariantFor(gpu: Gpu, n: number): SoftmaxLayout {
+export function softmaxVariantFor(gpu: Gpu, n: number, rows: number): SoftmaxLayout {
   const choice = gpu.tuning.softmax.variant;
   if (choice !== 'auto') return choice;
-  return !gpu.isLavapipe && n >= 128 ? 'workgroup' : 'row';
+  return tunedRowLayout(gpu, { op: 'softmax', rows, n }, !gpu.isLavapipe && n >= 128 ? 'workgroup' : 'row');
 }
 
 /** The workgroups of softmax's kernels for [rows, n] and whether they are the workgroup layout's. */
 function layout(gpu: Gpu, rows: number, n: number): { wg: boolean; workgroups: [number, number, number] } {
-  const wg = softmaxVariantFor(gpu, n) === 'workgroup';
+  const wg = softmaxVariantFor(gpu, n, rows) === 'workgroup';
   return { wg, workgroups: wg ? grid1d(rows, 1) : grid1d(rows, 64) };
 }
 

@@ -8,7 +8,7 @@
 // profile-format.ts prints it.
 import { mkdir } from 'node:fs/promises';
 import { CtvlmError } from '../app-errors.ts';
-import { autotuneSeenMatmuls } from '../launch/matmul.ts';
+import { autotuneSeenKernels } from '../launch/row-layout-tuner.ts';
 import type { Gpu, ProfileRecord } from '../gpu/runtime.ts';
 import { CtDataset, type PreparedCase } from '../data/dataset.ts';
 import { RadFinderModel } from '../model/model.ts';
@@ -450,7 +450,7 @@ export async function profileTrainingStep(gpu: Gpu, o: ProfileOptions): Promise<
     // classes the step met launch their measured fastest variant (cached per adapter), so the
     // profile shows the step a training run takes.
     // One more unmeasured step then compiles the chosen variants' pipelines (2 s on the H200).
-    const tuned = warmup > 0 ? await autotuneSeenMatmuls(gpu, { log }) : null;
+    const tuned = warmup > 0 ? await autotuneSeenKernels(gpu, { log }) : null;
     if (tuned) {
       log(tuned);
       await oneStep(warmup, await prepareStep(trainSet, cfg, warmup));

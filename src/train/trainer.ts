@@ -9,7 +9,7 @@ import { DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { quietly } from '../gpu/polling.ts';
 import { autotuneEnabled } from '../gpu/autotune.ts';
-import { autotuneSeenMatmuls } from '../launch/matmul.ts';
+import { autotuneSeenKernels } from '../launch/row-layout-tuner.ts';
 import { CtDataset, type PreparedCase } from '../data/dataset.ts';
 import { RadFinderModel } from '../model/model.ts';
 import { wordPieceForModel, type TextTokenizer } from '../model/text.ts';
@@ -180,7 +180,7 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
     // fastest; the next progress line's ms/step leaves the tuning out.
     if (step === start && end > start + 1 && autotuneEnabled(gpu)) {
       await Promise.all(fences.splice(0));
-      const line = await autotuneSeenMatmuls(gpu, { cacheDir: o.autotuneCacheDir, log });
+      const line = await autotuneSeenKernels(gpu, { cacheDir: o.autotuneCacheDir, log });
       if (line) log(line);
       t0 = performance.now();
     }

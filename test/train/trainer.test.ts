@@ -47,7 +47,7 @@ t('tiny run: the loss falls; checkpoints, metrics, plots and the evaluation are 
   for (const m of metrics) assert.ok(m.dataWaitMs >= 0 && m.dataWaitMs <= m.msPerStep, `step ${m.step}: waited ${m.dataWaitMs} of ${m.msPerStep} ms`);
 });
 
-t('where autotuning is on, the first step meets the matmul shape classes and they are timed and cached once', async () => {
+t('where autotuning is on, the first step meets the matmul and row-layout shape classes and they are timed and cached once', async () => {
   const gpu = await testGpu();
   const cache = join(dir, 'autotune-cache');
   const before = gpu.tuning.autotune;
@@ -60,6 +60,9 @@ t('where autotuning is on, the first step meets the matmul shape classes and the
     const line = lines.find((l) => l.startsWith('autotune:'));
     const m = line?.match(/^autotune: (\d+) matmul shape classes \((\d+) timed now/);
     assert.ok(m && Number(m[1]) > 0 && m[1] === m[2], `first run times every class: ${line}`);
+    // And the row layouts' classes (layerNorm, softmax, last-axis sums), src/launch/row-layout.ts.
+    const r = line?.match(/; (\d+) row-layout shape classes \((\d+) timed now/);
+    assert.ok(r && Number(r[1]) > 0 && r[1] === r[2], `first run times every row-layout class: ${line}`);
     // The losses still log after the tuning, and the choices are on disk for the next run.
     assert.ok(lines.some((l) => /step\s+3\/3/.test(l)), lines.join('\n'));
     const { readdirSync } = await import('node:fs');

@@ -1,0 +1,152 @@
+// The row layouts' autotune description (the classes and the fixed rules are in
+// src/launch/row-layout.ts, which the launches import): both layouts as candidates, a trial
+// that runs one on random rows and checks it against float64, and autotuneSeenKernels, which
+// times what the launches met, of the matmuls and the row layouts.
+import { autotuneSeen, autotuneSummary, cachePath, type AutotuneOptions, type Trial, type Tuner } from '../gpu/autotune.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import { Rng } from '../rng.ts';
+import { Tensor } from '../tensor.ts';
+import { layerNormForward } from './layernorm.ts';
+import { autotuneSeenMatmuls } from './matmul.ts';
+import { sumRows } from './reduce.ts';
+import { rowLayoutClasses, type RowLayout, type RowShape } from './row-layout.ts';
+import { softmaxForward } from './softmax.ts';
+
+/** Forces `layout` on the shape's family in gpu.tuning while `f` runs. */
+function withLayout<T>(gpu: Gpu, op: RowShape['op'], layout: RowLayout, f: () => T): T {
+  const t = op === 'softmax' ? gpu.tuning.softmax : op === 'layerNorm' ? gpu.tuning.layerNorm : gpu.tuning.reduce;
+  const before = t.variant;
+  t.variant = layout;
+  try {
+    return f();
+  } finally {
+    t.variant = before;
+  }
+}
+
+/** Runs one layout on random rows (uniform in [-4, 4]) and checks a sample of 64 rows of
+ * its output against float64. */
+class RowTrial implements Trial {
+  private readonly hx: Float32Array;
+  private readonly x: Tensor;
+  private readonly params: Tensor[] = [];
+  private readonly out = new Map<string, Tensor>();
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly s: RowShape,
+  ) {
+    const rng = new Rng(0x726f7773);
+    this.hx = Float32Array.from({ length: s.rows * s.n }, () => rng.uniform(-4, 4));
+    this.x = new Tensor(gpu, [s.rows, s.n], 'f32', undefined, 'autotune x');
+    gpu.upload(this.x.buffer, this.hx);
+    if (s.op === 'layerNorm') {
+      for (const v of [1, 0]) {
+        const t = new Tensor(gpu, [s.n], 'f32', undefined, v ? 'autotune gamma' : 'autotune beta');
+        gpu.upload(t.buffer, new Float32Array(s.n).fill(v));
+        this.params.push(t);
+      }
+    }
+  }
+
+  run(variant: string): void {
+    const layout = variant as RowLayout;
+    this.out.get(variant)?.dispose();
+    const y = withLayout(this.gpu, this.s.op, layout, () => {
+      if (this.s.op === 'softmax') return softmaxForward(this.x, false);
+      if (this.s.op === 'layerNorm') {
+        const r = layerNormForward(this.x, this.params[0], this.params[1], 1e-5);
+        r.stats.dispose();
+        return r.y;
+      }
+      return sumRows(this.gpu, this.x, `autotune sum ${variant} [${this.s.rows}x${this.s.n}]`);
+    });
+    this.out.set(variant, y);
+  }
+
+  async check(variant: string): Promise<string | null> {
+    const y = this.out.get(variant);
+    if (!y) return 'never ran';
+    const got = await y.floats();
+    const { rows, n, op } = this.s;
+    const rng = new Rng(0x63686b);
+    for (let t = 0; t < Math.min(rows, 64); t++) {
+      const r = rows <= 64 ? t : rng.int(0, rows - 1);
+      const x = this.hx.subarray(r * n, (r + 1) * n);
+      const at = (j: number) => (op === 'sum' ? r : r * n + j);
+      for (const [j, exact, bound] of expected(op, x)) {
+        const v = got[at(j)];
+        if (!(Math.abs(v - exact) <= bound)) return `incorrect: ${op} row ${r} element ${j} = ${v}, float64 ${exact.toPrecision(8)} (bound ${bound.toExponential(2)})`;
+      }
+    }
+    return null;
+  }
+
+  dispose(): void {
+    for (const t of [this.x, ...this.params, ...this.out.values()]) t.dispose();
+  }
+}
+
+const EPS32 = 2 ** -23;
+
+/** [index, float64 value, error bound] of one row's outputs. Bounds: a sum of n terms rounds
+ * within n eps sum|x|; softmax and layerNorm, whose outputs are O(1) products of such sums,
+ * within 4 n eps of their size plus 1e-6 (generous against f32 rounding, far below any
+ * wrong index or lost partial sum). */
+function expected(op: RowShape['op'], x: Float32Array): [number, number, number][] {
+  const n = x.length;
+  let s = 0;
+  let abs = 0;
+  for (const v of x) {
+    s += v;
+    abs += Math.abs(v);
+  }
+  if (op === 'sum') return [[0, s, n * EPS32 * abs + 1e-30]];
+  const out: [number, number, number][] = [];
+  if (op === 'softmax') {
+    let m = -Infinity;
+    for (const v of x) m = Math.max(m, v);
+    let z = 0;
+    for (const v of x) z += Math.exp(v - m);
+    x.forEach((v, j) => {
+      const e = Math.exp(v - m) / z;
+      out.push([j, e, 4 * n * EPS32 * e + 1e-6]);
+    });
+    return out;
+  }
+  const mean = s / n;
+  let varSum = 0;
+  for (const v of x) varSum += (v - mean) ** 2;
+  const rstd = 1 / Math.sqrt(varSum / n + 1e-5);
+  x.forEach((v, j) => {
+    const e = (v - mean) * rstd;
+    out.push([j, e, 4 * n * EPS32 * (1 + Math.abs(e)) + 1e-6]);
+  });
+  return out;
+}
+
+/**
+ * The row layouts' autotune description (src/gpu/autotune.ts). Shape class: the op, the rows
+ * and the row length rounded up to powers of two. Candidates: both layouts, everywhere.
+ *
+ *   await autotune(gpu, rowLayoutTuner, [{ op: 'softmax', rows: 4096, n: 1024 }]);
+ */
+export const rowLayoutTuner: Tuner<RowShape> = {
+  ...rowLayoutClasses,
+  candidates: () => ['row', 'workgroup'],
+  trial: (gpu, s) => new RowTrial(gpu, s),
+};
+
+/**
+ * Where autotuning is on, times the classes launches met without a choice, of the matmuls
+ * (autotuneSeenMatmuls) and the row layouts, and returns one log line (null where it is off).
+ * Run after a first step has met the step's shapes: `ctvlm train` after its first step,
+ * `ctvlm profile` after its warm-up, the bench's step section after its check.
+ */
+export async function autotuneSeenKernels(gpu: Gpu, opts: AutotuneOptions = {}): Promise<string | null> {
+  const matmuls = await autotuneSeenMatmuls(gpu, opts);
+  if (matmuls === null) return null;
+  const classes = await autotuneSeen(gpu, rowLayoutTuner, opts);
+  const file = await cachePath(gpu, opts.cacheDir);
+  return `${matmuls.replace(/; each class's times and choice in .*$/, '')}; ${autotuneSummary('row-layout', classes)}${file ? `; each class's times and choice in ${file}` : ''}`;
+}
