@@ -12,6 +12,12 @@ export interface Tuning {
    * (null: on GPUs, off on CPU adapters, where it measured slower than matmul + the separate
    * gelu backward: 10.4-11.4 against 8.1-8.8 ms at 4128x96x384 on lavapipe). */
   fuseGeluBackward: boolean | null;
+  /** Batch volumes uploaded as the dataset prepares them ([Z, Y, X], x fastest) and turned
+   * depth-fastest by a permute on the device, instead of on the host before the upload
+   * (src/model/inputs.ts). null: on for GPUs, where the permute costs microseconds and the host
+   * transpose about 10 ms a step; off on CPU adapters, where both take the same CPU time
+   * (lavapipe: 11.5 ms device against 11.6 ms host for a batch of eight 128x64x64 crops). */
+  volumeOnDevice: boolean | null;
   /** 'auto' variants follow the choices measured by autotune() (src/gpu/autotune.ts) for the
    * shape classes measured on this adapter. null: on for GPUs, off for CPU adapters (lavapipe,
    * SwiftShader), whose fixed defaults are their measured best. */
@@ -113,6 +119,7 @@ export function defaultTuning(): Tuning {
   return {
     fuseEpilogues: true,
     fuseGeluBackward: null,
+    volumeOnDevice: null,
     autotune: null,
     matmul: { variant: 'auto', rows: 32, group: null, threads: null, tile: null, allowF16: false, uniformB: null, splitK: null },
     attention: { variant: 'auto', layout: null, tile: null },
@@ -138,6 +145,7 @@ export function laneGroup(subgroupMinSize: number): 0 | 4 | 8 {
 export const NULLABLE_TUNING: Readonly<Record<string, 'boolean' | 'number' | 'object'>> = {
   autotune: 'boolean',
   fuseGeluBackward: 'boolean',
+  volumeOnDevice: 'boolean',
   'matmul.group': 'number',
   'matmul.threads': 'number',
   'matmul.tile': 'object',

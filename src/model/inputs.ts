@@ -7,7 +7,10 @@ import { DataError } from '../errors.ts';
 import type { PreparedCase } from '../data/dataset.ts';
 import type { Batch } from './model.ts';
 import { encodeTexts, type TextTokenizer } from './text.ts';
-import { fromInts, tensor } from '../ops/creation.ts';
+import { allFinite, fromInts, tensor } from '../ops/creation.ts';
+import { permute } from '../launch/layout.ts';
+import { Tensor } from '../tensor.ts';
+import { ValueError } from '../errors.ts';
 
 export interface InputOptions {
   reportTokens: number;
@@ -55,6 +58,34 @@ function volumeStaging(n: number): Float32Array {
 }
 
 /**
+ * The cases' volumes ([Z, Y, X] each) as one device tensor [B, 1, X, Y, Z]: transposed on the
+ * host before the upload, or (gpu.tuning.volumeOnDevice; by default on GPUs) uploaded as they
+ * are and permuted on the device. The same values either way (test/model/inputs.test.ts).
+ * @throws ValueError naming the first non-finite voxel, as tensor() does.
+ */
+export function uploadVolumes(gpu: Gpu, cases: PreparedCase[], shape: readonly [number, number, number]): Tensor {
+  const [Z, Y, X] = shape;
+  const B = cases.length;
+  const n = Z * Y * X;
+  if (!(gpu.tuning.volumeOnDevice ?? !gpu.isLavapipe)) {
+    const vol = volumeStaging(B * n);
+    cases.forEach((c, i) => toDepthFastest(c.volume, shape, vol, i * n));
+    return tensor(gpu, vol, [B, 1, X, Y, Z], 'volume');
+  }
+  cases.forEach((c, i) => {
+    if (!allFinite(c.volume)) {
+      const j = c.volume.findIndex((v) => !Number.isFinite(v));
+      throw new ValueError(`tensor 'volume': value ${c.volume[j]} at voxel ${j} of case ${c.id} (z ${Math.floor(j / (Y * X))}, y ${Math.floor(j / X) % Y}, x ${j % X}) is not finite`);
+    }
+  });
+  const raw = new Tensor(gpu, [B, 1, Z, Y, X], 'f32', undefined, 'volume.zyx');
+  cases.forEach((c, i) => gpu.upload(raw.buffer, c.volume.subarray(0, n), i * n * 4));
+  const volume = permute(raw, [0, 1, 4, 3, 2]);
+  raw.dispose();
+  return volume;
+}
+
+/**
  * What evaluation needs of a batch (volumes, reports, located snippets), uploaded: volume
  * [B, 1, X, Y, Z], report and reportValid with B + K rows (the cases' own reports, then the K
  * o.extraReports), snippets of the B cases. At most maxSnippets snippets, in case order.
@@ -66,18 +97,14 @@ export function makeInputs(
   cases: PreparedCase[],
   o: InputOptions,
 ): { inputs: Pick<Batch, 'volume' | 'report' | 'reportValid' | 'snippets'>; snippets: BatchSnippet[] } {
-  const B = cases.length;
   const shape = cases[0].shape;
-  const [Z, Y, X] = shape;
   for (const c of cases)
     if (c.shape.join() !== shape.join())
       throw new DataError(c.id, 'shape', `prepared as ${c.shape.join('x')}, but the batch is ${shape.join('x')} (one batch needs one crop shape)`);
-  const vol = volumeStaging(B * Z * Y * X);
-  cases.forEach((c, i) => toDepthFastest(c.volume, shape, vol, i * Z * Y * X));
   const reports = [...cases.map((c) => c.report), ...(o.extraReports ?? [])];
   const snippets = cases.flatMap((c, i) => c.snippets.map((s) => ({ case: i, bin: s.bin, zMm: s.zMm, text: s.text }))).slice(0, o.maxSnippets);
   const inputs: Pick<Batch, 'volume' | 'report' | 'reportValid' | 'snippets'> = {
-    volume: tensor(gpu, vol, [B, 1, X, Y, Z], 'volume'),
+    volume: uploadVolumes(gpu, cases, shape),
     report: encodeTexts(gpu, tok, reports, o.reportTokens, 'report'),
     reportValid: tensor(gpu, reports.map((r) => (r.trim() ? 1 : 0)), [reports.length], 'reportValid'),
   };
