@@ -74,7 +74,8 @@ fn reduce_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   let c = idx % p.chunks;
   let start = (idx / p.chunks) * p.n + c * p.chunk;
   let stop = (idx / p.chunks) * p.n + min(c * p.chunk + p.chunk, p.n);
-  // A max starts from the segment's first element (never empty), so that -inf survives.
+  // A max starts from the segment's first element (never empty: src/launch/reduce.ts
+  // reduceChunks), so that -inf survives.
   var acc: f32;
   if (OP == 1u) { acc = X[start]; } else { acc = 0.0; }
   for (var j = start + lid; j < stop; j += WG) {

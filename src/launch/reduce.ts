@@ -74,10 +74,14 @@ export function sumRows(gpu: Gpu, x: Tensor, label: string): Tensor {
 }
 
 /** The chunks a reduction of `n` elements into each of `outputs` outputs splits its axis into
- * (a first pass writes outputs x chunks partial results): too few outputs to keep the device
- * busy and a long axis split it, else 1. */
+ * (a first pass writes outputs x chunks partial results of ceil(n / chunks) elements each):
+ * too few outputs to keep the device busy and a long axis split it, else 1. Never a chunk
+ * that starts past the axis's end: an empty chunk's max would read the next row's first
+ * element (it did: max over [7, 1198081] asked 1170 chunks of 1025, the last four empty). */
 export function reduceChunks(outputs: number, n: number): number {
-  return outputs < 2048 && n >= 4096 ? Math.min(Math.ceil(n / 1024), Math.max(1, Math.floor(8192 / outputs))) : 1;
+  let chunks = outputs < 2048 && n >= 4096 ? Math.min(Math.ceil(n / 1024), Math.max(1, Math.floor(8192 / outputs))) : 1;
+  while (chunks > 1 && (chunks - 1) * Math.ceil(n / chunks) >= n) chunks--;
+  return chunks;
 }
 
 /** Reduces [outer, n, inner] to [outer, inner]; splits long axes into two passes. `add`

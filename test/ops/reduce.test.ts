@@ -88,6 +88,21 @@ for (const variant of LAYOUTS) t(`reduce (${variant}): 70001 rows, rows of -inf,
   assertClose(got, [g.reduce((a, v) => a + v, 0) + 0.25], F32, 'sumToShape [300] to [1] with an accumulated 0.25');
 });
 
+// Few outputs and a long axis split it into chunks; at [7, 1198081] the split used to ask for
+// 1170 chunks of 1025 elements, the last four starting past the row's end, and max's empty
+// chunks read the next row's first element. Row r holds r: its max must be r, not r + 1.
+for (const variant of LAYOUTS) t(`max and sum (${variant}): [7, 1198081], no chunk past a row's end`, async () => {
+  const gpu = await testGpu();
+  gpu.tuning.reduce.variant = variant;
+  const [rows, n] = [7, 1198081];
+  const x = new Float32Array(rows * n);
+  for (let r = 0; r < rows; r++) x.fill(r, r * n, (r + 1) * n);
+  const xt = ops.tensor(gpu, x, [rows, n]);
+  assert.equal([...(await ops.max(xt, 1).floats())], [0, 1, 2, 3, 4, 5, 6], 'max of each row');
+  assertClose(await ops.sum(xt, 1).floats(), Array.from({ length: rows }, (_, r) => r * n), F32, 'sum of each row');
+  xt.dispose();
+});
+
 t('bad axis names the op', async () => {
   const gpu = await testGpu();
   const x = ops.tensor(gpu, [1, 2, 3], [3]);
