@@ -35,45 +35,48 @@ export async function benchSimple(ctx: Ctx, c: SimpleCase, seed: number): Promis
   let txs: TfTensor[] = [];
   let peerPlan: PeerPlan;
   try {
-    if (peer && c.peer) txs = hosts.map((h) => peer.tf.tensor(h, c.shape, 'float32'));
-    const peerOp = c.peer;
-    peerPlan = { op: peerOp ? () => peerOp(txs, peer!) : null, note: c.peerNote };
-  } catch (e) {
-    peerPlan = { reuse: { side: null, note: `tfjs failed: ${(e as Error).message}`, programs: '', out: null } };
+      if (peer && c.peer) txs = hosts.map((h) => peer.tf.tensor(h, c.shape, 'float32'));
+      const peerOp = c.peer;
+      peerPlan = { op: peerOp ? () => peerOp(txs, peer!) : null, note: c.peerNote };
+    } catch (e) {
+      peerPlan = { reuse: { side: null, note: `tfjs failed: ${(e as Error).message}`, programs: '', out: null } };
+    }
+    const call = () => c.ours(xs);
+    try {
+    for (const v of c.variants?.names ?? ['']) {
+      c.variants?.use(v);
+      const { row, peerRun } = await runCase(ctx, {
+        section: c.section,
+        op: c.op,
+        shape: `${shapeStr(c.shape)}${n >= 2 ** 20 ? ` (${n / 2 ** 20}M)` : ''}`,
+        variant: v && v === c.variants?.chosen ? `${v}*` : v,
+        metric: 'GB/s',
+        work: c.bytes(n),
+        ours: () => opRunner(gpu, call),
+        kernels: () => kernelsOf(gpu, call),
+        peer: peerPlan,
+      });
+      peerPlan = { reuse: peerRun };
+      const ref = c.ref;
+      await checkRow(
+        row,
+        call,
+        peerRun.out,
+        ref
+          ? (out) => {
+              let worst = 0;
+              const stride = Math.max(1, Math.floor(out.length / 4096));
+              for (let i = 0; i < out.length; i += stride) worst = Math.max(worst, Math.abs(out[i] - ref(hosts, i)));
+              return worst;
+            }
+          : undefined,
+        'host',
+      );
+      ctx.rows.push(row);
+    }
+  } finally {
+    c.variants?.use(null);
   }
-  const call = () => c.ours(xs);
-  for (const v of c.variants?.names ?? ['']) {
-    c.variants?.use(v);
-    const { row, peerRun } = await runCase(ctx, {
-      section: c.section,
-      op: c.op,
-      shape: `${shapeStr(c.shape)}${n >= 2 ** 20 ? ` (${n / 2 ** 20}M)` : ''}`,
-      variant: v && v === c.variants?.chosen ? `${v}*` : v,
-      metric: 'GB/s',
-      work: c.bytes(n),
-      ours: () => opRunner(gpu, call),
-      kernels: () => kernelsOf(gpu, call),
-      peer: peerPlan,
-    });
-    peerPlan = { reuse: peerRun };
-    const ref = c.ref;
-    await checkRow(
-      row,
-      call,
-      peerRun.out,
-      ref
-        ? (out) => {
-            let worst = 0;
-            const stride = Math.max(1, Math.floor(out.length / 4096));
-            for (let i = 0; i < out.length; i += stride) worst = Math.max(worst, Math.abs(out[i] - ref(hosts, i)));
-            return worst;
-          }
-        : undefined,
-      'host',
-    );
-    ctx.rows.push(row);
-  }
-  c.variants?.use(null);
   for (const t of txs) t.dispose();
   for (const x of xs) x.dispose();
   gpu.trim();

@@ -31,7 +31,8 @@ export type LayoutVariant = Exclude<Tuning['layout']['variant'], 'auto'>;
  * The layout of one strided copy: gpu.tuning.layout.variant, or on 'auto' runs of 64 elements
  * per invocation on CPU adapters (lavapipe: integer division is a loop over the lanes there, so
  * it is paid once per run) and on GPUs tiles for a gather that transposes (transposeAxis finds
- * one), else one element per invocation. 'tiled' where the copy does not transpose is 'element'.
+ * one) with both tile edges at least 8, else one element per invocation. A forced 'tiled' runs
+ * wherever the copy transposes, and is 'element' where it does not.
  * The GPU layouts are unmeasured on a GPU (an H200 ran the 'run' transpose at 67 GB/s against a
  * 3.8 TB/s copy: neighbouring lanes 64 elements apart on both sides). On lavapipe a 4096x1024
  * transpose took 12.8 ms as 'run', 42.5 as 'element', 40.0 as 'tiled' (`npm run bench -- --only
@@ -39,8 +40,12 @@ export type LayoutVariant = Exclude<Tuning['layout']['variant'], 'auto'>;
  */
 export function layoutVariantFor(gpu: Gpu, entry: 'gather' | 'scatter', dims: Shape, strides: readonly number[]): LayoutVariant {
   const choice = gpu.tuning.layout.variant;
-  const v = choice !== 'auto' ? choice : gpu.isLavapipe ? 'run' : 'tiled';
-  return v === 'tiled' && (entry !== 'gather' || transposeAxis(dims, strides) < 0) ? 'element' : v;
+  if (choice !== 'auto') return choice === 'tiled' && (entry !== 'gather' || transposeAxis(dims, strides) < 0) ? 'element' : choice;
+  if (gpu.isLavapipe) return 'run';
+  // A tile edge under 8 would leave most of a 256-lane workgroup idle ([70001, 2, 3] -> [0, 2, 1]:
+  // 70001 workgroups of 6 elements): 'element' then.
+  const p = entry === 'gather' ? transposeAxis(dims, strides) : -1;
+  return p >= 0 && dims[p] >= 8 && dims[dims.length - 1] >= 8 ? 'tiled' : 'element';
 }
 
 /** The output axis P (not the last) along which a gather reads contiguously while the last

@@ -31,7 +31,8 @@ export type SoftmaxLayout = Exclude<Tuning['softmax']['variant'], 'auto'>;
  * on GPUs for rows of 128 or more, where per-row invocations read with a stride of a row
  * between neighbouring lanes (uncoalesced: an H200 ran 'row' at 90 GB/s against a 3.8 TB/s
  * copy; 'workgroup' is unmeasured on a GPU). Where autotuning is on, 'auto' follows the measured
- * choice of the shape class once it has one (src/launch/row-layout.ts).
+ * choice of the shape class once it has one (src/launch/row-layout.ts; the backward takes the
+ * forward's class).
  */
 export function softmaxVariantFor(gpu: Gpu, n: number, rows: number): SoftmaxLayout {
   const choice = gpu.tuning.softmax.variant;

@@ -50,6 +50,9 @@ t('both layouts of each op checked against float64 and timed; auto launches foll
     { op: 'softmax', rows: 37, n: 301 }, { op: 'softmax', rows: 1, n: 1 },
     { op: 'layerNorm', rows: 70, n: 96 }, { op: 'layerNorm', rows: 3, n: 1001 },
     { op: 'sum', rows: 65, n: 130 }, { op: 'sum', rows: 5, n: 1 },
+    // Long rows: the check's bounds (about sqrt(n) ulps) must still pass both layouts (a sum
+    // of 4095: longer ones split into two passes, whose first is another class).
+    { op: 'softmax', rows: 2, n: 65536 }, { op: 'layerNorm', rows: 2, n: 40000 }, { op: 'sum', rows: 3, n: 4095 },
   ];
   const results = await autotune(gpu, rowLayoutTuner, shapes, { cacheDir: null });
   assert.equal(results.map((r) => r.key), shapes.map((s) => rowLayoutTuner.classOf(s)));
@@ -65,8 +68,36 @@ t('both layouts of each op checked against float64 and timed; auto launches foll
     gpu.tuning.autotune = false;
     const fixed = await kernelsOf(gpu, () => run[s.op](x).dispose());
     assert.equal(followed, [entry(s.op, r.choice!)], `${r.key}: auto with autotuning follows ${r.choice}`);
-    assert.equal(fixed, [entry(s.op, 'row')], `${r.key}: auto without autotuning keeps the CPU adapter's rule`);
+    const rule = !gpu.isLavapipe && s.n >= 128 ? 'workgroup' : 'row';
+    assert.equal(fixed, [entry(s.op, rule)], `${r.key}: auto without autotuning keeps the fixed rule (${rule})`);
     x.dispose();
+  }
+});
+
+// The check is what keeps a wrong layout from being chosen: outputs that lose 1/64 of a long
+// row's sum (one lane in 64 dropped), or one element off (by 1e-3 relative; layerNorm's by
+// 0.01), are refused.
+t('the trial refuses an output that lost a lane\'s share of a long row, or one wrong element', async () => {
+  const gpu = await testGpu();
+  for (const s of [{ op: 'sum', rows: 3, n: 131071 }, { op: 'softmax', rows: 2, n: 65536 }, { op: 'layerNorm', rows: 2, n: 40000 }] as RowShape[]) {
+    const trial = rowLayoutTuner.trial(gpu, s);
+    try {
+      trial.run('row');
+      assert.is(await trial.check('row'), null, `${s.op}: the row layout's own output passes`);
+      const y = (trial as unknown as { out: Map<string, Tensor> }).out.get('row')!;
+      const good = await y.floats();
+      const scaled = good.map((v, i) => (i < (s.op === 'sum' ? 1 : s.n) ? (s.op === 'layerNorm' ? v + (good[i] >= 0 ? 1 : -1) / 64 : v * (63 / 64)) : v));
+      gpu.upload(y.buffer, scaled);
+      assert.match((await trial.check('row')) ?? 'passed', /^incorrect: /, `${s.op}: a row off by 1/64 is refused`);
+      const one = good.slice();
+      // Relative 1e-3 for the sum and softmax; layerNorm's outputs are O(1), its bound absolute: +0.01.
+      if (s.op === 'layerNorm') one[s.n + 17] += 0.01;
+      else one[s.op === 'sum' ? 1 : s.n + 17] *= 1.001;
+      gpu.upload(y.buffer, one);
+      assert.match((await trial.check('row')) ?? 'passed', /^incorrect: /, `${s.op}: one element off is refused`);
+    } finally {
+      trial.dispose();
+    }
   }
 });
 

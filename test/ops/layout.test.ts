@@ -4,7 +4,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resetTuning, testGpu } from '../helpers/gpu.ts';
-import type { LayoutVariant } from '../../src/launch/layout.ts';
+import { strided, transposeAxis, rowStrides, type LayoutVariant } from '../../src/launch/layout.ts';
+import { Tensor } from '../../src/tensor.ts';
 import { assertClose, checkGradients, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
@@ -22,13 +23,33 @@ for (const variant of VARIANTS) t(`permute and transpose (${variant}), ranks 2 t
   for (const [shape, perm] of cases as [number[], number[]][]) {
     const x = randomValues(ref.size(shape), 4);
     const xt = ops.tensor(gpu, Float32Array.from(x), shape);
+    gpu.startProfile();
     const y = ops.permute(xt, perm);
+    const [ran] = (await gpu.endProfile()).map((r) => r.kernel);
+    // The variant asked for is the kernel that ran ('tiled' only where the permute transposes).
+    const xs = rowStrides(shape);
+    const tiles = transposeAxis(perm.map((p) => shape[p]), perm.map((p) => xs[p])) >= 0;
+    assert.is(ran, `layout.wgsl:${variant === 'tiled' && tiles ? 'gather_tiled' : 'gather'}`, `permute [${shape}] [${perm}] (${variant}): kernel`);
     assert.equal([...y.shape], perm.map((p) => shape[p]));
     assertClose(await y.floats(), ref.permute(Float64Array.from(Float32Array.from(x)), shape, perm), EXACT, `permute [${shape}] [${perm}]`);
     if (ref.size(shape) <= 300) await checkGradients({ what: `permute [${shape}]`, gpu, inputs: [{ data: x, shape }], op: (a) => ops.permute(a, perm), reference: (a) => ref.permute(a, shape, perm) });
   }
   const x = ops.tensor(gpu, [1, 2, 3, 4, 5, 6], [2, 3]);
   assert.equal([...(await ops.transpose(x).floats())], [1, 4, 2, 5, 3, 6]);
+});
+
+// A strided gather at an offset (no op passes one to a transposing gather today; the kernel
+// takes it): out[i, j] = x[123 + i + 50 j], a [10, 7] window read column-wise.
+for (const variant of VARIANTS) t(`strided gather at an offset (${variant})`, async () => {
+  const gpu = await testGpu();
+  gpu.tuning.layout.variant = variant;
+  const x = Float32Array.from({ length: 600 }, (_, i) => i);
+  const xt = ops.tensor(gpu, x, [600]);
+  const y = new Tensor(gpu, [10, 7], 'f32');
+  strided(gpu, 'gather', xt.buffer, y.buffer, [10, 7], [1, 50], 123, 'gather at an offset');
+  assert.equal([...(await y.floats())], Array.from({ length: 70 }, (_, k) => 123 + Math.floor(k / 7) + 50 * (k % 7)));
+  xt.dispose();
+  y.dispose();
 });
 
 t('reshape is a view; -1 is inferred', async () => {
