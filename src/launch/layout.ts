@@ -2,6 +2,7 @@
 // permute, slice, concat and expand.
 import source from '../../kernels/layout.wgsl';
 import { ShapeError } from '../errors.ts';
+import { autotuneEnabled, choice as tunedChoice, hash32, noteSeen, type Tuner } from '../gpu/autotune.ts';
 import { defineKernel, read, write } from '../gpu/kernel.ts';
 import { grid1d, type Gpu } from '../gpu/runtime.ts';
 import type { Tuning } from '../gpu/tuning.ts';
@@ -36,17 +37,46 @@ export type LayoutVariant = Exclude<Tuning['layout']['variant'], 'auto'>;
  * The GPU layouts are unmeasured on a GPU (an H200 ran the 'run' transpose at 67 GB/s against a
  * 3.8 TB/s copy: neighbouring lanes 64 elements apart on both sides). On lavapipe a 4096x1024
  * transpose took 12.8 ms as 'run', 42.5 as 'element', 40.0 as 'tiled' (`npm run bench -- --only
- * layout`, the 2-thread AVX-512 EPYC).
+ * layout`, the 2-thread AVX-512 EPYC). Where autotuning is on (GPUs by default), 'auto' follows
+ * the measured choice of a transposing gather's class once it has one (transposeClasses).
  */
 export function layoutVariantFor(gpu: Gpu, entry: 'gather' | 'scatter', dims: Shape, strides: readonly number[]): LayoutVariant {
   const choice = gpu.tuning.layout.variant;
   if (choice !== 'auto') return choice === 'tiled' && (entry !== 'gather' || transposeAxis(dims, strides) < 0) ? 'element' : choice;
+  const p = entry === 'gather' ? transposeAxis(dims, strides) : -1;
+  const q = dims[dims.length - 1];
+  if (p >= 0 && autotuneEnabled(gpu)) {
+    const shape: TransposeShape = { p: dims[p], q, batches: prod(dims) / (dims[p] * q) };
+    const key = transposeClasses.classOf(shape);
+    const c = tunedChoice(gpu, transposeClasses, key);
+    if (c === 'run' || c === 'element' || c === 'tiled') return c;
+    noteSeen(gpu, transposeClasses, key, shape);
+  }
   if (gpu.isLavapipe) return 'run';
   // A tile edge under 8 would leave most of a 256-lane workgroup idle ([70001, 2, 3] -> [0, 2, 1]:
-  // 70001 workgroups of 6 elements): 'element' then.
-  const p = entry === 'gather' ? transposeAxis(dims, strides) : -1;
-  return p >= 0 && dims[p] >= 8 && dims[dims.length - 1] >= 8 ? 'tiled' : 'element';
+  // 70001 workgroups of 6 elements): 'element' then, until autotuning has measured the class.
+  return p >= 0 && dims[p] >= 8 && q >= 8 ? 'tiled' : 'element';
 }
+
+/** A gather that transposes, as autotuning classes it: its axes P (contiguous in the input) and
+ * Q (the last, contiguous in the output) and the product of the others. */
+export interface TransposeShape {
+  p: number;
+  q: number;
+  batches: number;
+}
+
+const p2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/** Transposing gathers' shape classes (P, Q and batches rounded up to powers of two) and cache
+ * version; src/launch/row-layout-tuner.ts adds the candidates (all three layouts) and the
+ * trial. Where autotuning is on (GPUs), 'auto' follows the measured choice of the class. */
+export const transposeClasses: Pick<Tuner<TransposeShape>, 'family' | 'version' | 'classOf' | 'usable'> = {
+  family: 'transpose',
+  version: hash32(source),
+  classOf: (s) => `P${p2(s.p)} Q${p2(s.q)} b${p2(s.batches)}`,
+  usable: (_gpu, v) => v === 'run' || v === 'element' || v === 'tiled',
+};
 
 /** The output axis P (not the last) along which a gather reads contiguously while the last
  * output axis is strided in the input, or -1 (the copy does not transpose). */

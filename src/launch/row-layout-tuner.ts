@@ -1,12 +1,14 @@
-// The row layouts' autotune description (the classes and the fixed rules are in
-// src/launch/row-layout.ts, which the launches import): both layouts as candidates, a trial
-// that runs one on random rows and checks it against float64, and autotuneSeenKernels, which
-// times what the launches met, of the matmuls and the row layouts.
+// The autotune descriptions of the row layouts (softmax, layerNorm, sums; the classes and the
+// fixed rules are in src/launch/row-layout.ts, which the launches import) and of transposing
+// copies (classes in src/launch/layout.ts): the candidates, a trial that runs one on random
+// data and checks it against float64, and autotuneSeenKernels, which times what the launches
+// met, of the matmuls, the row layouts and the transposes.
 import { autotuneSeen, autotuneSummary, cachePath, type AutotuneOptions, type Trial, type Tuner } from '../gpu/autotune.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { Rng } from '../rng.ts';
 import { Tensor } from '../tensor.ts';
 import { layerNormForward } from './layernorm.ts';
+import { permute, transposeClasses, type TransposeShape } from './layout.ts';
 import { autotuneSeenMatmuls } from './matmul.ts';
 import { sumRows } from './reduce.ts';
 import { rowLayoutClasses, type RowLayout, type RowShape } from './row-layout.ts';
@@ -144,16 +146,77 @@ export const rowLayoutTuner: Tuner<RowShape> = {
   trial: (gpu, s) => new RowTrial(gpu, s),
 };
 
+/** Runs one layout of a transposing gather ([batches, q, p] permuted to [batches, p, q]) and
+ * checks 4096 sampled outputs for exact equality (a copy moves values). */
+class TransposeTrial implements Trial {
+  private readonly hx: Float32Array;
+  private readonly x: Tensor;
+  private readonly out = new Map<string, Tensor>();
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly s: TransposeShape,
+  ) {
+    const rng = new Rng(0x74727370);
+    this.hx = Float32Array.from({ length: s.batches * s.q * s.p }, () => rng.uniform(-1, 1));
+    this.x = new Tensor(gpu, [s.batches, s.q, s.p], 'f32', undefined, 'autotune x');
+    gpu.upload(this.x.buffer, this.hx);
+  }
+
+  run(variant: string): void {
+    this.out.get(variant)?.dispose();
+    const t = this.gpu.tuning.layout;
+    const before = t.variant;
+    t.variant = variant as 'run' | 'element' | 'tiled';
+    try {
+      this.out.set(variant, permute(this.x, [0, 2, 1]));
+    } finally {
+      t.variant = before;
+    }
+  }
+
+  async check(variant: string): Promise<string | null> {
+    const y = this.out.get(variant);
+    if (!y) return 'never ran';
+    const got = await y.floats();
+    const { p, q } = this.s;
+    const stride = Math.max(1, Math.floor(got.length / 4096));
+    for (let i = 0; i < got.length; i += stride) {
+      const b = Math.floor(i / (p * q));
+      const a = Math.floor(i / q) % p;
+      const c = i % q;
+      const want = this.hx[(b * q + c) * p + a];
+      if (got[i] !== want) return `incorrect: element ${i} = ${got[i]}, expected ${want}`;
+    }
+    return null;
+  }
+
+  dispose(): void {
+    for (const t of [this.x, ...this.out.values()]) t.dispose();
+  }
+}
+
+/** Transposing gathers' autotune description: runs of 64 per invocation, one element per
+ * invocation, or 32x32 tiles. */
+export const transposeTuner: Tuner<TransposeShape> = {
+  ...transposeClasses,
+  candidates: () => ['run', 'element', 'tiled'],
+  trial: (gpu, s) => new TransposeTrial(gpu, s),
+};
+
 /**
  * Where autotuning is on, times the classes launches met without a choice, of the matmuls
- * (autotuneSeenMatmuls) and the row layouts, and returns one log line (null where it is off).
+ * (autotuneSeenMatmuls), the row layouts and the transposes, and returns one log line (null
+ * where it is off).
  * Run after a first step has met the step's shapes: `ctvlm train` after its first step,
  * `ctvlm profile` after its warm-up, the bench's step section after its check.
  */
 export async function autotuneSeenKernels(gpu: Gpu, opts: AutotuneOptions = {}): Promise<string | null> {
   const matmuls = await autotuneSeenMatmuls(gpu, opts);
   if (matmuls === null) return null;
-  const classes = await autotuneSeen(gpu, rowLayoutTuner, opts);
+  const rows = await autotuneSeen(gpu, rowLayoutTuner, opts);
+  const transposes = await autotuneSeen(gpu, transposeTuner, opts);
   const file = await cachePath(gpu, opts.cacheDir);
-  return `${matmuls.replace(/; each class's times and choice in .*$/, '')}; ${autotuneSummary('row-layout', classes)}${file ? `; each class's times and choice in ${file}` : ''}`;
+  const parts = [matmuls.replace(/; each class's times and choice in .*$/, ''), autotuneSummary('row-layout', rows), autotuneSummary('transpose', transposes)];
+  return `${parts.join('; ')}${file ? `; each class's times and choice in ${file}` : ''}`;
 }

@@ -2,7 +2,8 @@
 // and the last-axis sum are checked against float64 and timed on shapes off every power of two
 // (one row, rows of one element, rows longer than the workgroup); 'auto' launches follow the
 // recorded choice where autotuning is on and the fixed rule where it is off; the classes auto
-// launches meet without a choice are what autotuneSeenKernels measures. Times are not
+// launches meet without a choice are what autotuneSeenKernels measures. The same for the
+// transposing copies' layouts (runs of 64, one element per invocation, 32x32 tiles). Times are not
 // asserted (the machine is shared).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,7 +13,8 @@ import { join } from 'node:path';
 import { resetTuning, testGpu } from '../helpers/gpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { autotune, autotuneSeen, choice, forgetAutotune } from '../../src/gpu/autotune.ts';
-import { autotuneSeenKernels, rowLayoutTuner } from '../../src/launch/row-layout-tuner.ts';
+import { autotuneSeenKernels, rowLayoutTuner, transposeTuner } from '../../src/launch/row-layout-tuner.ts';
+import type { TransposeShape } from '../../src/launch/layout.ts';
 import type { RowShape } from '../../src/launch/row-layout.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
 import { tensor } from '../../src/ops/creation.ts';
@@ -101,7 +103,36 @@ t('the trial refuses an output that lost a lane\'s share of a long row, or one w
   }
 });
 
-t('autotuneSeenKernels measures the row classes auto launches met, once, beside the matmul classes', async () => {
+t('transposes: the three layouts checked and timed; auto follows the choice only where autotuning is on', async () => {
+  const gpu = await testGpu();
+  const shapes: TransposeShape[] = [{ p: 67, q: 45, batches: 1 }, { p: 2, q: 3, batches: 101 }, { p: 33, q: 64, batches: 3 }];
+  const results = await autotune(gpu, transposeTuner, shapes, { cacheDir: null });
+  for (const [i, r] of results.entries()) {
+    const s = shapes[i];
+    for (const v of ['run', 'element', 'tiled']) assert.type(r.times[v], 'number', `${r.key}: ${v} correct and timed (${r.times[v]})`);
+    const x = tensor(gpu, new Float32Array(s.batches * s.q * s.p).map((_, j) => j), [s.batches, s.q, s.p]);
+    gpu.tuning.autotune = true;
+    const followed = await kernelsOf(gpu, () => ops.permute(x, [0, 2, 1]).dispose());
+    gpu.tuning.autotune = false;
+    const fixed = await kernelsOf(gpu, () => ops.permute(x, [0, 2, 1]).dispose());
+    assert.equal(followed, [`layout.wgsl:${r.choice === 'tiled' ? 'gather_tiled' : 'gather'}`], `${r.key}: auto with autotuning follows ${r.choice}`);
+    const rule = gpu.isLavapipe || !(s.p >= 8 && s.q >= 8) ? 'gather' : 'gather_tiled'; // run and element share gather
+    assert.equal(fixed, [`layout.wgsl:${rule}`], `${r.key}: auto without autotuning keeps the fixed rule`);
+    x.dispose();
+  }
+  // A wrong element is refused.
+  const trial = transposeTuner.trial(gpu, shapes[0]);
+  trial.run('tiled');
+  assert.is(await trial.check('tiled'), null);
+  const y = (trial as unknown as { out: Map<string, Tensor> }).out.get('tiled')!;
+  const v = await y.floats();
+  v[0] += 1;
+  gpu.upload(y.buffer, v);
+  assert.match((await trial.check('tiled')) ?? 'passed', /^incorrect: element 0/);
+  trial.dispose();
+});
+
+t('autotuneSeenKernels measures the row and transpose classes auto launches met, once, beside the matmul classes', async () => {
   const gpu = await testGpu();
   gpu.tuning.autotune = false;
   assert.is(await autotuneSeenKernels(gpu, { cacheDir: null }), null, 'off: nothing measured');
@@ -111,8 +142,9 @@ t('autotuneSeenKernels measures the row classes auto launches met, once, beside 
   run.sum(x).dispose();
   const w = tensor(gpu, new Float32Array(50 * 4).fill(1), [50, 4]);
   ops.matmul(x, w).dispose();
+  ops.permute(x, [1, 0]).dispose();
   const line = await autotuneSeenKernels(gpu, { cacheDir: join(dir, 'seen') });
-  assert.match(line ?? '', /1 matmul shape classes .*; 2 row-layout shape classes \(2 timed now, 0 from the cache\)/);
+  assert.match(line ?? '', /1 matmul shape classes .*; 2 row-layout shape classes \(2 timed now, 0 from the cache\).*; 1 transpose shape classes \(1 timed now/);
   assert.ok(line?.includes(`each class's times and choice in ${join(dir, 'seen')}`), line ?? '');
   // Measured now: launches take the choice and note nothing more.
   run.softmax(x).dispose();
