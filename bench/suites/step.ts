@@ -16,7 +16,7 @@ import { fmtMs, fmtRate, fmtRatio, table } from '../lib/format.ts';
 import { newRow, type Side } from '../lib/row.ts';
 import type { Ctx } from '../lib/case.ts';
 import { probeTorch } from '../peers/python.ts';
-import { autotuneSeenKernels } from '../../src/launch/row-layout-tuner.ts';
+import { autotuneSeenKernels } from '../../src/launch/layout-tuners.ts';
 import { hostBatch, StepSides, type HostBatch } from '../peers/radfinder-step.ts';
 
 /** A training preset with every width (vision E, projection heads, text hidden / head /

@@ -69,7 +69,7 @@ export interface TransposeShape {
 const p2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
 /** Transposing gathers' shape classes (P, Q and batches rounded up to powers of two) and cache
- * version; src/launch/row-layout-tuner.ts adds the candidates (all three layouts) and the
+ * version; src/launch/layout-tuners.ts adds the candidates (all three layouts) and the
  * trial. Where autotuning is on (GPUs), 'auto' follows the measured choice of the class. */
 export const transposeClasses: Pick<Tuner<TransposeShape>, 'family' | 'version' | 'classOf' | 'usable'> = {
   family: 'transpose',

@@ -65,7 +65,7 @@ export function sumSlices(gpu: Gpu, x: GPUBuffer, y: GPUBuffer, n: number, inner
 }
 
 /** The sums of x's rows ([rows, n] viewed from x's last axis) in one pass: a new tensor [rows]
- * (autotuning's trial of the row layouts, src/launch/row-layout-tuner.ts). */
+ * (autotuning's trial of the row layouts, src/launch/layout-tuners.ts). */
 export function sumRows(gpu: Gpu, x: Tensor, label: string): Tensor {
   const n = x.shape[x.rank - 1];
   const out = new Tensor(gpu, [x.size / n], 'f32', undefined, label.split(' ')[0]);

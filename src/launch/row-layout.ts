@@ -4,7 +4,7 @@
 // so on GPUs (where autotuning is on by default) 'auto' follows the measured choice of the
 // shape class once it has one, and each family's fixed rule until then; CPU adapters keep the
 // per-row layout (measured faster on lavapipe at every size tried). The classes launches met
-// are timed by autotuneSeenKernels (src/launch/row-layout-tuner.ts, which holds the trial),
+// are timed by autotuneSeenKernels (src/launch/layout-tuners.ts, which holds the trial),
 // after a first training step, like the matmul classes. See src/gpu/autotune.ts.
 import softmaxSource from '../../kernels/softmax.wgsl';
 import layerNormSource from '../../kernels/layernorm.wgsl';
@@ -26,7 +26,7 @@ export interface RowShape {
 const p2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
 /** The row layouts' shape classes (the op, the rows and the row length rounded up to powers of
- * two) and cache version; src/launch/row-layout-tuner.ts adds the candidates and the trial. */
+ * two) and cache version; src/launch/layout-tuners.ts adds the candidates and the trial. */
 export const rowLayoutClasses: Pick<Tuner<RowShape>, 'family' | 'version' | 'classOf' | 'usable'> = {
   family: 'rowLayout',
   version: hash32(softmaxSource + layerNormSource + reduceSource),

@@ -8,7 +8,7 @@
 // profile-format.ts prints it.
 import { mkdir } from 'node:fs/promises';
 import { CtvlmError } from '../app-errors.ts';
-import { autotuneSeenKernels } from '../launch/row-layout-tuner.ts';
+import { autotuneSeenKernels } from '../launch/layout-tuners.ts';
 import type { Gpu, ProfileRecord } from '../gpu/runtime.ts';
 import { CtDataset, type PreparedCase } from '../data/dataset.ts';
 import { RadFinderModel } from '../model/model.ts';

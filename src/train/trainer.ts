@@ -9,7 +9,7 @@ import { DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { quietly } from '../gpu/polling.ts';
 import { autotuneEnabled } from '../gpu/autotune.ts';
-import { autotuneSeenKernels } from '../launch/row-layout-tuner.ts';
+import { autotuneSeenKernels } from '../launch/layout-tuners.ts';
 import { CtDataset, type PreparedCase } from '../data/dataset.ts';
 import { RadFinderModel } from '../model/model.ts';
 import { wordPieceForModel, type TextTokenizer } from '../model/text.ts';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { resetTuning, testGpu } from '../helpers/gpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { autotune, autotuneSeen, choice, forgetAutotune } from '../../src/gpu/autotune.ts';
-import { autotuneSeenKernels, rowLayoutTuner, transposeTuner } from '../../src/launch/row-layout-tuner.ts';
+import { autotuneSeenKernels, rowLayoutTuner, transposeTuner } from '../../src/launch/layout-tuners.ts';
 import type { TransposeShape } from '../../src/launch/layout.ts';
 import type { RowShape } from '../../src/launch/row-layout.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
