@@ -13,23 +13,23 @@
 // layout without elements then merges as nothing).
 const LOWEST: f32 = -0x1.fffffep+127f;
 
+// The running (max, sum of exp(x - max)) after one more value v: the sum is rescaled when the
+// max grows.
+fn online(ms: vec2f, v: f32) -> vec2f {
+  if (v > ms.x) { return vec2f(v, ms.y * exp(ms.x - v) + 1.0); }
+  return vec2f(ms.x, ms.y + exp(v - ms.x));
+}
+
 @compute @workgroup_size(64)
 fn softmax(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let row = gid.x + gid.y * nwg.x * 64u;
   if (row >= p.rows) { return; }
   let base = row * p.n;
   // Not (X[base], 1): two leading -inf (masked) entries would add exp(-inf - -inf) = NaN.
-  var m = LOWEST;
-  var s = 0.0;
-  for (var j = 0u; j < p.n; j++) {
-    let v = X[base + j];
-    if (v > m) {
-      s = s * exp(m - v) + 1.0;
-      m = v;
-    } else {
-      s += exp(v - m);
-    }
-  }
+  var ms = vec2f(LOWEST, 0.0);
+  for (var j = 0u; j < p.n; j++) { ms = online(ms, X[base + j]); }
+  let m = ms.x;
+  let s = ms.y;
 //#if LOG
   // (x - m) is exact for x near m; rounding m + log(s) first would lose log(s) against a
   // large m (logits of 1e4: log 2 kept to 2e-4 only).
@@ -83,19 +83,10 @@ fn softmax_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   let row = wid.x + wid.y * nwg.x;
   if (row >= p.rows) { return; } // uniform over the workgroup
   let base = row * p.n;
-  var m = LOWEST;
-  var s = 0.0;
-  for (var j = lid; j < p.n; j += WG) {
-    let v = X[base + j];
-    if (v > m) {
-      s = s * exp(m - v) + 1.0;
-      m = v;
-    } else {
-      s += exp(v - m);
-    }
-  }
-  red_m[lid] = m;
-  red_s[lid] = s;
+  var ms = vec2f(LOWEST, 0.0);
+  for (var j = lid; j < p.n; j += WG) { ms = online(ms, X[base + j]); }
+  red_m[lid] = ms.x;
+  red_s[lid] = ms.y;
   workgroupBarrier();
   // Merging (m1, s1) and (m2, s2): both sums rescaled to the larger max.
   for (var w = WG / 2u; w > 0u; w >>= 1u) {
@@ -108,8 +99,8 @@ fn softmax_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     }
     workgroupBarrier();
   }
-  m = red_m[0];
-  s = red_s[0];
+  let m = red_m[0];
+  let s = red_s[0];
 //#if LOG
   let ls = log(s);
   for (var j = lid; j < p.n; j += WG) { Y[base + j] = (X[base + j] - m) - ls; }
