@@ -211,8 +211,15 @@ export function setTuning(t: Tuning, assignment: string): void {
   const fields = () => Object.keys(def).map((k) => path.slice(0, -1).concat(k).join('.')).join(', ');
   for (let i = 0; i < path.length - 1; i++) {
     const k = path[i];
-    if (!Object.hasOwn(def, k) || def[k] === null || typeof def[k] !== 'object' || path.slice(0, i + 1).join('.') in NULLABLE_TUNING)
-      throw new ValueError(`tuning '${assignment}': no field ${path.slice(0, i + 1).join('.')}`);
+    if (!Object.hasOwn(def, k) || def[k] === null || typeof def[k] !== 'object' || path.slice(0, i + 1).join('.') in NULLABLE_TUNING) {
+      const here = path.slice(0, i).concat('').join('.');
+      const groups = Object.keys(def).filter((g) => def[g] !== null && typeof def[g] === 'object' && !(`${here}${g}` in NULLABLE_TUNING));
+      const near = Object.keys(def).find((g) => g.toLowerCase() === k.toLowerCase() && g !== k);
+      const plain = Object.keys(def).filter((g) => !groups.includes(g));
+      throw new ValueError(
+        `tuning '${assignment}': no field ${path.slice(0, i + 1).join('.')}${near ? ` (did you mean ${here}${near}?)` : ''} (groups: ${groups.map((g) => here + g).join(', ')}${plain.length ? `; fields: ${plain.map((g) => here + g).join(', ')}` : ''})`,
+      );
+    }
     obj = obj[k] as Record<string, unknown>;
     def = def[k] as Record<string, unknown>;
   }

@@ -171,6 +171,8 @@ t('setTuning: a field set from FIELD=VALUE text; unknown fields and values of th
   assert.is(tn.matmul.group, null);
   assert.throws(() => setTuning(tn, 'matmul.nope=1'), /no field matmul\.nope \(fields: matmul\.variant/);
   assert.throws(() => setTuning(tn, 'nope.x=1'), /no field nope/);
+  // A group spelled in another case (the bench section is 'layernorm') is pointed to.
+  assert.throws(() => setTuning(tn, 'layernorm.variant=row'), /no field layernorm \(did you mean layerNorm\?\) \(groups: matmul, .*layerNorm.*; fields: fuseEpilogues/);
   assert.throws(() => setTuning(tn, 'matmul.rows=x'), /matmul\.rows takes number, got string/);
   assert.throws(() => setTuning(tn, 'matmul.rows=null'), /matmul\.rows takes number, got null/);
   assert.throws(() => setTuning(tn, 'matmul.rows'), /expected FIELD=VALUE/);
