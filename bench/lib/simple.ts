@@ -81,3 +81,13 @@ export async function benchSimple(ctx: Ctx, c: SimpleCase, seed: number): Promis
   for (const x of xs) x.dispose();
   gpu.trim();
 }
+
+/**
+ * A case's `variants`: the layout 'auto' chose on this device first (measured beside the peer),
+ * then, in a full run, the rest of `all`; each forced through `group`, a gpu.tuning group whose
+ * `variant` field names the layout ('auto' restored after).
+ */
+export function layoutVariants(ctx: Ctx, group: { variant: string }, chosen: string, all: readonly string[]): NonNullable<SimpleCase['variants']> {
+  const names = ctx.quick ? [chosen] : [chosen, ...all.filter((v) => v !== chosen)];
+  return { names, chosen, use: (v) => void (group.variant = v ?? 'auto') };
+}

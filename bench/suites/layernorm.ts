@@ -2,17 +2,15 @@
 // 'auto' picks (marked '*') and, in a full run, the other.
 import { tensor } from '../../src/ops/creation.ts';
 import { layerNorm } from '../../src/ops/layernorm.ts';
-import { layerNormVariantFor, type LayerNormLayout } from '../../src/launch/layernorm.ts';
+import { layerNormVariantFor } from '../../src/launch/layernorm.ts';
 import { hostRandn, type Ctx } from '../lib/case.ts';
-import { benchSimple } from '../lib/simple.ts';
+import { benchSimple, layoutVariants } from '../lib/simple.ts';
 
 export async function benchLayerNorm(ctx: Ctx): Promise<void> {
   const { gpu } = ctx;
   const [rows, cols] = [4096, 1024];
   const gamma = tensor(gpu, hostRandn(cols, 21), [cols], 'gamma');
   const beta = tensor(gpu, hostRandn(cols, 22), [cols], 'beta');
-  const chosen = layerNormVariantFor(gpu, cols, rows);
-  const names: LayerNormLayout[] = ctx.quick ? [chosen] : [chosen, chosen === 'row' ? 'workgroup' : 'row'];
   await benchSimple(
     ctx,
     {
@@ -25,7 +23,7 @@ export async function benchLayerNorm(ctx: Ctx): Promise<void> {
       ours: ([x]) => layerNorm(x, gamma, beta),
       peer: null,
       peerNote: 'tfjs has no fused layerNorm (a composite would do different work)',
-      variants: { names, chosen, use: (v) => void (gpu.tuning.layerNorm.variant = (v ?? 'auto') as LayerNormLayout) },
+      variants: layoutVariants(ctx, gpu.tuning.layerNorm, layerNormVariantFor(gpu, cols, rows), ['row', 'workgroup']),
     },
     23,
   );

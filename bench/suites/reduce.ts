@@ -1,9 +1,9 @@
 // Sums along the last axis (short and long rows; in a full run in both layouts, the one 'auto'
 // picks marked '*') and, in a full run, along the first.
 import { sum } from '../../src/ops/reduce.ts';
-import { reduceChunks, reduceVariantFor, type ReduceLayout } from '../../src/launch/reduce.ts';
+import { reduceChunks, reduceVariantFor } from '../../src/launch/reduce.ts';
 import type { Ctx } from '../lib/case.ts';
-import { benchSimple } from '../lib/simple.ts';
+import { benchSimple, layoutVariants } from '../lib/simple.ts';
 
 export async function benchReduce(ctx: Ctx): Promise<void> {
   const { gpu } = ctx;
@@ -19,7 +19,6 @@ export async function benchReduce(ctx: Ctx): Promise<void> {
     const last = c.axis === c.shape.length - 1;
     const chunks = reduceChunks(outs, c.shape[c.axis]);
     const chosen = reduceVariantFor(gpu, last ? 1 : 2, Math.ceil(c.shape[c.axis] / chunks), outs * chunks);
-    const names: ReduceLayout[] = !last ? [] : ctx.quick ? [chosen] : [chosen, chosen === 'row' ? 'workgroup' : 'row'];
     await benchSimple(
       ctx,
       {
@@ -30,7 +29,7 @@ export async function benchReduce(ctx: Ctx): Promise<void> {
         bytes: (n) => 4 * n + 4 * outs,
         ours: ([x]) => sum(x, c.axis),
         peer: ([x], p) => p.tf.sum(x, c.axis),
-        variants: names.length ? { names, chosen, use: (v) => void (gpu.tuning.reduce.variant = (v ?? 'auto') as ReduceLayout) } : undefined,
+        variants: last ? layoutVariants(ctx, gpu.tuning.reduce, chosen, ['row', 'workgroup']) : undefined,
       },
       seed++,
     );

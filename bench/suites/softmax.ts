@@ -1,13 +1,11 @@
 // Softmax over rows of 1024, in the layout 'auto' picks (marked '*') and, in a full run, the other.
 import { softmax } from '../../src/ops/softmax.ts';
-import { softmaxVariantFor, type SoftmaxLayout } from '../../src/launch/softmax.ts';
+import { softmaxVariantFor } from '../../src/launch/softmax.ts';
 import type { Ctx } from '../lib/case.ts';
-import { benchSimple } from '../lib/simple.ts';
+import { benchSimple, layoutVariants } from '../lib/simple.ts';
 
 export async function benchSoftmax(ctx: Ctx): Promise<void> {
   const { gpu } = ctx;
-  const chosen = softmaxVariantFor(gpu, 1024, 4096);
-  const names: SoftmaxLayout[] = ctx.quick ? [chosen] : [chosen, chosen === 'row' ? 'workgroup' : 'row'];
   await benchSimple(
     ctx,
     {
@@ -18,7 +16,7 @@ export async function benchSoftmax(ctx: Ctx): Promise<void> {
       bytes: (n) => 2 * 4 * n,
       ours: ([x]) => softmax(x),
       peer: ([x], p) => p.tf.softmax(x),
-      variants: { names, chosen, use: (v) => void (gpu.tuning.softmax.variant = (v ?? 'auto') as SoftmaxLayout) },
+      variants: layoutVariants(ctx, gpu.tuning.softmax, softmaxVariantFor(gpu, 1024, 4096), ['row', 'workgroup']),
     },
     20,
   );

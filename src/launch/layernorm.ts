@@ -39,7 +39,7 @@ export type LayerNormLayout = Exclude<Tuning['layerNorm']['variant'], 'auto'>;
 /**
  * The layout of the forward and input-gradient kernels for rows of n values:
  * gpu.tuning.layerNorm.variant, or on 'auto' one invocation per row on CPU adapters (lavapipe:
- * a barrier switches between coroutines there: [4096x1024] forward 5.2-5.8 ms against 20-22, `npm
+ * a barrier switches between coroutines there: [4096x1024] forward 5.2-8.9 ms against 20-26, `npm
  * run bench -- --only layernorm`, the 2-thread AVX-512 EPYC) and one
  * workgroup of 64 per row on GPUs for rows of 128 or more, whose per-row reads would be a row
  * apart between neighbouring lanes. The workgroup layout is unmeasured on a GPU. Where

@@ -11,18 +11,17 @@ import { layerNormForward } from './layernorm.ts';
 import { permute, transposeClasses, type TransposeShape } from './layout.ts';
 import { autotuneSeenMatmuls } from './matmul.ts';
 import { sumRows } from './reduce.ts';
-import { rowLayoutClasses, type RowLayout, type RowShape } from './row-layout.ts';
+import { rowLayoutClasses, type RowShape } from './row-layout.ts';
 import { softmaxForward } from './softmax.ts';
 
-/** Forces `layout` on the shape's family in gpu.tuning while `f` runs. */
-function withLayout<T>(gpu: Gpu, op: RowShape['op'], layout: RowLayout, f: () => T): T {
-  const t = op === 'softmax' ? gpu.tuning.softmax : op === 'layerNorm' ? gpu.tuning.layerNorm : gpu.tuning.reduce;
-  const before = t.variant;
-  t.variant = layout;
+/** Forces the layout `variant` in a gpu.tuning group (its `variant` field) while `f` runs. */
+function withVariant<T>(group: { variant: string }, variant: string, f: () => T): T {
+  const before = group.variant;
+  group.variant = variant;
   try {
     return f();
   } finally {
-    t.variant = before;
+    group.variant = before;
   }
 }
 
@@ -52,9 +51,9 @@ class RowTrial implements Trial {
   }
 
   run(variant: string): void {
-    const layout = variant as RowLayout;
     this.out.get(variant)?.dispose();
-    const y = withLayout(this.gpu, this.s.op, layout, () => {
+    const t = this.gpu.tuning;
+    const y = withVariant(this.s.op === 'softmax' ? t.softmax : this.s.op === 'layerNorm' ? t.layerNorm : t.reduce, variant, () => {
       if (this.s.op === 'softmax') return softmaxForward(this.x, false);
       if (this.s.op === 'layerNorm') {
         const r = layerNormForward(this.x, this.params[0], this.params[1], 1e-5);
@@ -165,14 +164,7 @@ class TransposeTrial implements Trial {
 
   run(variant: string): void {
     this.out.get(variant)?.dispose();
-    const t = this.gpu.tuning.layout;
-    const before = t.variant;
-    t.variant = variant as 'run' | 'element' | 'tiled';
-    try {
-      this.out.set(variant, permute(this.x, [0, 2, 1]));
-    } finally {
-      t.variant = before;
-    }
+    this.out.set(variant, withVariant(this.gpu.tuning.layout, variant, () => permute(this.x, [0, 2, 1])));
   }
 
   async check(variant: string): Promise<string | null> {

@@ -26,7 +26,7 @@ export type SoftmaxLayout = Exclude<Tuning['softmax']['variant'], 'auto'>;
 /**
  * The layout for rows of n values: gpu.tuning.softmax.variant, or on 'auto' one invocation per
  * row on CPU adapters (lavapipe, SwiftShader: a barrier switches between coroutines there; at
- * [4096x1024] 'row' measured 8.4 ms forward and 'workgroup' 17.1 ms, `npm run bench -- --only
+ * [4096x1024] 'row' measured 8.4-13.7 ms forward and 'workgroup' 15.4-21.1 ms, `npm run bench -- --only
  * softmax` on the 2-thread AVX-512 EPYC) and one workgroup per row
  * on GPUs for rows of 128 or more, where per-row invocations read with a stride of a row
  * between neighbouring lanes (uncoalesced: an H200 ran 'row' at 90 GB/s against a 3.8 TB/s
