@@ -8,6 +8,7 @@ import * as ops from '../../src/ops/index.ts';
 import { SGD } from '../../src/optim/index.ts';
 import { Gpu, bucketSize } from '../../src/gpu/runtime.ts';
 import { StagingArena } from '../../src/gpu/staging.ts';
+import { BufferPool } from '../../src/gpu/pool.ts';
 import { describeHostCpu } from '../../src/gpu/device.ts';
 import { readFileSync } from 'node:fs';
 import { expandWgsl } from '../../src/gpu/wgsl.ts';
@@ -80,6 +81,25 @@ t('many dispatches go in one submit', async () => {
   await x.data();
   assert.is(gpu.submitCount - s0, 1);
   assert.equal([...(await x.floats())], [51, 52, 53]);
+});
+
+t('buffer pool: a bucket hands out its oldest free buffer first, whatever order they were released in', async () => {
+  const gpu = await testGpu();
+  const pool = new BufferPool(gpu.device, 2 ** 20, 2 ** 30, () => {});
+  const made = Array.from({ length: 9 }, (_, i) => pool.acquire(64, `b${i}`));
+  const other = pool.acquire(4096, 'another bucket');
+  for (const i of [4, 0, 8, 2, 7, 1, 5, 3, 6]) pool.release(made[i], true);
+  pool.release(other, true);
+  const again = Array.from({ length: 9 }, () => pool.acquire(64, 'again'));
+  assert.equal(again.map((b) => made.indexOf(b)), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.is(pool.acquire(4096, 'another bucket'), other);
+  // Released newest first, the older of two still comes out first.
+  pool.release(again[5], true);
+  pool.release(again[2], true);
+  assert.is(pool.acquire(64, 'x'), made[2]);
+  assert.is(pool.acquire(64, 'x'), made[5]);
+  pool.destroyFree();
+  for (const b of [...made, other]) b.destroy();
 });
 
 t('bind groups: a repeated step reuses them; after a trim (buffers destroyed) none is reused and results stay right', async () => {
