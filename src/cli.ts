@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   eval: () => import('./cli/eval.ts'),
   report: () => import('./cli/report.ts'),
   profile: () => import('./cli/profile.ts'),
+  tune: () => import('./cli/tune.ts'),
   ablate: () => import('./cli/ablate.ts'),
   quickstart: () => import('./cli/quickstart.ts'),
   web: () => import('./cli/web.ts'),

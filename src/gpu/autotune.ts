@@ -357,6 +357,75 @@ async function writeCache(path: string, gpu: Gpu, family: string, fam: FamilyRec
   }
 }
 
+/** One family of a cache file as `ctvlm tune` shows it (readAutotuneCache). */
+export interface CachedFamily {
+  family: string;
+  /** Whether its records were made with this build's kernels (else launches ignore them and
+   * the next autotuning measures again); null for a family this build has no tuner for. */
+  current: boolean | null;
+  classes: {
+    key: string;
+    shape: unknown;
+    /** ms per launch of each correct variant, or why a variant was excluded. */
+    times: Record<string, number | string>;
+    clock: string;
+    /** When it was measured (ISO 8601). */
+    at: string;
+    /** What 'auto' launches take for the class: the fastest usable correct variant (null when
+     * none is, or the family is not current). */
+    choice: string | null;
+  }[];
+}
+
+/**
+ * This adapter's cache file as written (Node): its path (null in a browser or with cacheDir
+ * null), the adapter it was written for, and per family its classes with their times and
+ * choices, judged by `tuners` (stale versions marked). `problem` is the one line that says why
+ * an existing file is ignored (then `families` is empty); a missing file is no problem.
+ */
+export async function readAutotuneCache(
+  gpu: Gpu,
+  tuners: readonly Pick<Tuner<unknown>, 'family' | 'version' | 'usable'>[],
+  cacheDir?: string | null,
+): Promise<{ path: string | null; exists: boolean; adapter: string | null; families: CachedFamily[]; problem: string | null }> {
+  const path = await cachePath(gpu, cacheDir);
+  if (!path) return { path, exists: false, adapter: null, families: [], problem: null };
+  const { existsSync } = await import('node:fs');
+  let problem: string | null = null;
+  const file = await readCache(path, (m) => (problem = m.replace(/^autotune: /, '')));
+  const families: CachedFamily[] = [];
+  for (const [family, fam] of Object.entries(file?.families ?? {})) {
+    const tuner = tuners.find((t) => t.family === family);
+    const current = tuner ? fam.version === tuner.version : null;
+    families.push({
+      family,
+      current,
+      classes: Object.entries(fam.classes).map(([key, rec]) => ({
+        key,
+        shape: rec.shape,
+        times: rec.times,
+        clock: String(rec.clock ?? ''),
+        at: String(rec.at ?? ''),
+        choice: tuner && current ? fastest(gpu, tuner, rec.times) : null,
+      })),
+    });
+  }
+  return { path, exists: existsSync(path), adapter: file?.adapter ?? null, families, problem };
+}
+
+/** Deletes this adapter's cache file (Node) and forgets its times in memory; returns the path
+ * deleted, or null when there was none. */
+export async function clearAutotuneCache(gpu: Gpu, cacheDir?: string | null): Promise<string | null> {
+  const path = await cachePath(gpu, cacheDir);
+  forgetAutotune(gpu);
+  if (!path) return null;
+  const { rm } = await import('node:fs/promises');
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(path)) return null;
+  await rm(path);
+  return path;
+}
+
 /** Forgets this device's measured times in memory (tests; the cache file is untouched). */
 export function forgetAutotune(gpu: Gpu): void {
   states.delete(gpu);

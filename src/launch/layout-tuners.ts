@@ -9,7 +9,7 @@ import { Rng } from '../rng.ts';
 import { Tensor } from '../tensor.ts';
 import { layerNormForward } from './layernorm.ts';
 import { permute, transposeClasses, type TransposeShape } from './layout.ts';
-import { autotuneSeenMatmuls } from './matmul.ts';
+import { autotuneSeenMatmuls, matmulTuner } from './matmul.ts';
 import { sumRows } from './reduce.ts';
 import { rowLayoutClasses, type RowShape } from './row-layout.ts';
 import { softmaxForward } from './softmax.ts';
@@ -212,3 +212,6 @@ export async function autotuneSeenKernels(gpu: Gpu, opts: AutotuneOptions = {}):
   const parts = [matmuls.replace(/; each class's times and choice in .*$/, ''), autotuneSummary('row-layout', rows), autotuneSummary('transpose', transposes)];
   return `${parts.join('; ')}${file ? `; each class's times and choice in ${file}` : ''}`;
 }
+
+/** Every family that autotuning times, as `ctvlm tune` lists their cache records. */
+export const kernelTuners: readonly Tuner<never>[] = [matmulTuner, rowLayoutTuner, transposeTuner] as readonly Tuner<never>[];
