@@ -10,7 +10,7 @@
 #   4. ctvlm profile: the small preset and the released model's widths
 #   5. the op tests (float64 references) on the GPU adapter (test/ops/; TESTS="ops/rmsnorm gpu/"
 #      runs other test files, by the words of test/run.mjs)
-#   6. ctvlm train's autotune and its cache, twice; 7. the other bench sections
+#   6. ctvlm train's autotune and its cache, twice, and `ctvlm tune` on it; 7. the other bench sections
 # DEADLINE (default 420 s) must sit below the device tool's timeout_s with room for the start;
 # the stage caps below add up to more, so the last stages run only when the early ones finish
 # early (on the H200 every stage did, but for the paper-width profile).
@@ -71,6 +71,7 @@ stage synth 20 node dist/cli.js data synth --out /tmp/synth --n 64
 # Their own autotune cache: the stages above filled /tmp/cache with the same classes.
 XDG_CACHE_HOME=/tmp/cache-train stage train-autotune 45 node dist/cli.js train --data /tmp/synth --out /tmp/run1 --steps 12 --text-warmup-steps 0 --no-eval
 XDG_CACHE_HOME=/tmp/cache-train stage train-cached 30 node dist/cli.js train --data /tmp/synth --out /tmp/run2 --steps 12 --text-warmup-steps 0 --no-eval
+XDG_CACHE_HOME=/tmp/cache-train stage tune 15 node dist/cli.js tune
 stage bench-rest 80 node .build/bench/run.js --quick --only patch,elementwise,layout,reduce,softmax,layernorm,embedding --name gpu-rest
 cp bench/results/gpu-*.json "$L/" 2>/dev/null
 for f in /tmp/cache*/ct-vlm-webgpu/autotune-*.json; do [ -e "$f" ] && cp "$f" "$L/$(echo "${f#/tmp/}" | tr / _)" 2>/dev/null; done
