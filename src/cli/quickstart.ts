@@ -96,7 +96,7 @@ export const command: Command = {
       console.log(`${run} is finished; its evaluation:`);
       const { main, train: trainEval } = await readEvaluations(run);
       for (const l of formatEvalSplits(main!, trainEval)) console.log(l);
-      console.log(`(delete ${run} to train again)`);
+      console.log(`(delete ${run} to train again${a.steps !== undefined ? `; --steps applies to a run not yet finished, or continue this one with \`ctvlm train --out ${run} --resume --steps N\`` : ''})`);
       return 0;
     }
     const gpu = await Gpu.create();

@@ -7,14 +7,15 @@ import { preset, PRESETS, type TrainConfig } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
 import { evaluateAtEnd } from '../eval/run-folder.ts';
 
-const usage = `usage: ctvlm train --data DIR --out RUN [--preset ${Object.keys(PRESETS).join('|')}] [options]
+const usage = `usage: ctvlm train --data DIR --out RUN [--resume] [--preset ${Object.keys(PRESETS).join('|')}] [options]
 
 Trains the CT vision-language model (SigLIP + disease prompts + localization) on a dataset
 written by \`ctvlm data synth\` (or any manifest.jsonl), checkpointing to RUN and evaluating
 on the test split at the end. A killed run continues with --resume.
 
 options:
-  --data DIR|FILE    dataset folder (manifest.jsonl) or manifest file (required)
+  --data DIR|FILE    dataset folder (manifest.jsonl) or manifest file (required; with
+                     --resume, default the run's own, and no other)
   --out RUN          run folder (required)
   --preset NAME      configuration (default small)
   --steps N          training steps (default: the preset's; small: 400)
@@ -63,7 +64,7 @@ export const command: Command = {
         tuning: { type: 'string', multiple: true },
       },
     });
-    if (!a.data) throw new UsageError('--data is required');
+    if (!a.data && !a.resume) throw new UsageError('--data is required');
     if (!a.out) throw new UsageError('--out is required');
     const cfg: TrainConfig = preset(a.preset ?? 'small');
     cfg.steps = numberOption(a.steps, 'steps', true) ?? cfg.steps;

@@ -28,7 +28,7 @@ export interface ReportInput {
   train: EvalReport | null;
   /** train-config.json, when present. */
   config?: Record<string, unknown> | null;
-  /** run.json's dataset, and the latest checkpoint's name. */
+  /** run.json's dataset, and the evaluated checkpoint's name (else the latest's). */
   data?: string;
   checkpoint?: string;
   generated?: Date;
@@ -252,7 +252,7 @@ export function buildReportHtml(i: ReportInput): string {
     const b = main.bootstrap;
     parts.push(
       '<h2>Evaluation</h2>',
-      `<p class="lead">Test split beside ${train ? 'a same-size subset of the training split (memorisation vs generalisation)' : 'nothing (no training-split evaluation in this folder)'}. In brackets: 95% intervals, ${b ? `percentile bootstrap over cases (${b.exact ? 'exact enumeration' : `${b.resamples} resamples`}; a case's query and snippets resampled with it)` : 'not computed in this file'}.</p>`,
+      `<p class="lead">${esc(({ test: 'Test split', val: 'Validation split', train: 'Training split', all: 'All splits' } as Record<string, string>)[main.split] ?? `Split ${main.split}`)} beside ${train ? 'a same-size subset of the training split (memorisation vs generalisation)' : 'nothing (no training-split evaluation in this folder)'}. In brackets: 95% intervals, ${b ? `percentile bootstrap over cases (${b.exact ? 'exact enumeration' : `${b.resamples} resamples`}; a case's query and snippets resampled with it)` : 'not computed in this file'}.</p>`,
       `<div class="card">${summaryTable(main, train)}</div>`,
     );
   } else parts.push('<h2>Evaluation</h2><p class="note">No evaluation yet: run <code>ctvlm eval --run RUN</code>.</p>');
@@ -313,7 +313,8 @@ export async function writeRunReport(runDir: string, o: { split?: string } = {})
     train,
     config,
     data: typeof run?.data === 'string' ? run.data : undefined,
-    checkpoint: latest ? basename(latest) : undefined,
+    // The checkpoint the evaluation was of (eval --checkpoint may have taken an earlier one).
+    checkpoint: main.checkpoint ? `${main.checkpoint.name} (step ${main.checkpoint.step})` : latest ? basename(latest) : undefined,
   });
   const out = join(runDir, 'report.html');
   await writeAtomic(out, html);

@@ -3,12 +3,12 @@
 // -> RUN/report.html, what `ctvlm eval` and `ctvlm ablate` do after training; and the same on
 // the model in memory at the end of `ctvlm train` (evaluateAtEnd, passed to train()).
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { TrainConfig } from '../train/config.ts';
-import { manifestPath, TRAIN_CONFIG } from '../train/run-folder.ts';
+import { manifestPath, realManifest, recordedRunData, TRAIN_CONFIG } from '../train/run-folder.ts';
 import type { EndOfTraining } from '../train/trainer.ts';
 import { CtDataset } from '../data/dataset.ts';
 import { latestCheckpoint, loadCheckpoint } from '../train/checkpoint.ts';
@@ -17,10 +17,10 @@ import { RadFinderModel } from '../model/model.ts';
 import { wordPieceForModel } from '../model/text.ts';
 import { evaluateSplits, type SplitsEvaluation, type SplitsOptions } from './run.ts';
 import { writeRunReport } from './report.ts';
-import { writeAtomic } from '../io/atomic.ts';
+import { readJsonFile, writeAtomic } from '../io/atomic.ts';
 import type { EvalReport } from './summary.ts';
 
-export interface RunFolderOptions extends Omit<SplitsOptions, 'runDir'> {
+export interface RunFolderOptions extends Omit<SplitsOptions, 'runDir' | 'evaluatedCheckpoint'> {
   /** Dataset folder or manifest (default: the one recorded in RUN/run.json). */
   data?: string;
   /** Checkpoint folder (default: the run's latest). */
@@ -41,14 +41,6 @@ export interface RunFolderEvaluation extends SplitsEvaluation {
   report: string | null;
 }
 
-/** A dataset's manifest as a real path, or null when there is none (the dataset moved or was deleted). */
-function realManifest(data: string): string | null {
-  try {
-    return realpathSync(manifestPath(data));
-  } catch {
-    return null;
-  }
-}
 
 /** What RUN/eval-<name>/ records about the dataset it holds the evaluation of. */
 export const EVAL_DATA_FILE = 'data.json';
@@ -78,12 +70,6 @@ export function evalOutDir(run: string, data: string, runData: string | null, lo
   }
 }
 
-/** The run's dataset as recorded in RUN/run.json. */
-export async function runDataset(run: string): Promise<string | null> {
-  const runInfo = join(run, 'run.json');
-  if (!existsSync(runInfo)) return null;
-  return (JSON.parse(await readFile(runInfo, 'utf8')) as { data: string }).data;
-}
 
 /** Throws a DataError naming the missing file when `run` is not a training run folder. */
 export function checkRunFolder(run: string): void {
@@ -96,8 +82,8 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
   const log = o.log ?? (() => {});
   checkRunFolder(run);
   const cfgPath = join(run, TRAIN_CONFIG);
-  const cfg = JSON.parse(await readFile(cfgPath, 'utf8')) as TrainConfig;
-  const runData = await runDataset(run);
+  const cfg = await readJsonFile<TrainConfig>(cfgPath, 'config');
+  const runData = await recordedRunData(run);
   const data = o.data ?? runData;
   if (!data) throw new DataError(run, 'run.json', 'missing: the run does not record its dataset (give --data)');
   const manifest = manifestPath(data);
@@ -105,15 +91,23 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
   const ckpt = o.checkpoint ?? (await latestCheckpoint(run));
   if (!ckpt) throw new DataError(run, 'checkpoint', 'no checkpoint yet');
   const tokPath = join(run, 'tokenizer.json');
-  const tok = WordPieceTokenizer.fromJSON(JSON.parse(await readFile(tokPath, 'utf8')), tokPath);
+  const tok = WordPieceTokenizer.fromJSON(await readJsonFile(tokPath, 'tokenizer'), tokPath);
   const model = new RadFinderModel(gpu, cfg.model, cfg.seed);
   try {
     const state = await loadCheckpoint(ckpt, model, null);
     log(`checkpoint ${ckpt} (step ${state.step})`);
-    await mkdir(outDir, { recursive: true });
     const own = resolve(outDir) === resolve(run);
+    const made = !existsSync(outDir);
+    await mkdir(outDir, { recursive: true });
+    let r: SplitsEvaluation;
+    try {
+      r = await evaluateSplits(gpu, model, wordPieceForModel(tok), manifest, cfg, { ...o, runDir: outDir, evaluatedCheckpoint: { name: basename(resolve(ckpt)), step: state.step } });
+    } catch (e) {
+      // A folder made for this evaluation holds nothing of use when it fails (a bad volume).
+      if (made && !own) await rm(outDir, { recursive: true, force: true });
+      throw e;
+    }
     if (!own) await writeAtomic(join(outDir, EVAL_DATA_FILE), JSON.stringify({ data: resolve(data), manifest: realpathSync(manifest) }, null, 1) + '\n');
-    const r = await evaluateSplits(gpu, model, wordPieceForModel(tok), manifest, cfg, { ...o, runDir: outDir });
     const report = own && r.main && existsSync(join(run, 'metrics.jsonl')) ? await writeRunReport(run, { split: o.split ?? 'test' }) : null;
     return { ...r, checkpoint: ckpt, step: state.step, outDir, report };
   } finally {
@@ -131,9 +125,13 @@ export const evaluateAtEnd: EndOfTraining<EvalReport | null> = {
     const test = await CtDataset.open(manifest, { split: 'test', config: cfg.data });
     if (test.size < cfg.minTestCases)
       throw new DataError(manifest, 'split', `only ${test.size} test case(s); the evaluation needs at least ${cfg.minTestCases} (about ${Math.ceil(cfg.minTestCases / 0.1)} cases in all at the default 10% test split)`);
+    test.checkVolumesExist(manifest);
   },
   async run(t) {
-    const evaluation = (await evaluateSplits(t.gpu, t.model, t.tokenizer, t.manifest, t.config, { runDir: t.runDir, log: t.log })).main;
+    // The model in memory is the last step's, which the run's latest checkpoint holds.
+    const latest = await latestCheckpoint(t.runDir);
+    const checkpoint = latest ? { name: basename(latest), step: (await readJsonFile<{ step: number }>(join(latest, 'state.json'), 'state')).step } : undefined;
+    const evaluation = (await evaluateSplits(t.gpu, t.model, t.tokenizer, t.manifest, t.config, { runDir: t.runDir, log: t.log, evaluatedCheckpoint: checkpoint })).main;
     if (evaluation) t.log(`report: ${await writeRunReport(t.runDir)}`);
     return evaluation;
   },

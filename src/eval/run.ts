@@ -26,6 +26,8 @@ export interface SplitsOptions {
   trainCases?: number;
   /** Write RUN/eval-<split>.json (and RUN/eval-train.json) into this run folder. */
   runDir?: string;
+  /** The checkpoint evaluated, recorded in the reports (the run report's header shows it). */
+  evaluatedCheckpoint?: { name: string; step: number };
   log?: (line: string) => void;
   bootstrap?: BootstrapOptions;
 }
@@ -70,6 +72,7 @@ export async function evaluateSplits(gpu: Gpu, model: RadFinderModel, tok: TextT
   }
   log(`evaluating on ${data.size} ${split} cases`);
   const main = await evaluate(gpu, model, tok, data, base);
+  if (o.evaluatedCheckpoint) main.checkpoint = o.evaluatedCheckpoint;
   if (o.runDir) await writeAtomic(join(o.runDir, `eval-${split}.json`), toCompactJson(main) + '\n');
   let train: EvalReport | null = null;
   const maxTrain = o.trainCases ?? DEFAULT_TRAIN_CASES;
@@ -84,12 +87,14 @@ export async function evaluateSplits(gpu: Gpu, model: RadFinderModel, tok: TextT
         indices,
         subsetRule: `${k} of ${trainSet.size} training cases: the smallest FNV-1a hashes of their ids (seed 0)`,
       });
+      if (o.evaluatedCheckpoint) train.checkpoint = o.evaluatedCheckpoint;
       if (o.runDir) await writeAtomic(join(o.runDir, 'eval-train.json'), toCompactJson(train) + '\n');
     }
   }
   // No training-split evaluation this time: an older eval-train.json would be shown beside this
-  // evaluation (by `ctvlm report`) as if it were of the same checkpoint.
-  if (!train && o.runDir) await rm(join(o.runDir, 'eval-train.json'), { force: true });
+  // evaluation (by `ctvlm report`) as if it were of the same checkpoint. (With --split train
+  // it is this evaluation's own file.)
+  if (!train && split !== 'train' && o.runDir) await rm(join(o.runDir, 'eval-train.json'), { force: true });
   for (const line of formatEvalSplits(main, train)) log(line);
   return { main, train };
 }
@@ -109,7 +114,9 @@ export async function readEvaluation(runDir: string, split: string): Promise<Eva
 export async function readEvaluations(runDir: string, split?: string): Promise<SplitsEvaluation> {
   let main: EvalReport | null = null;
   for (const s of split ? [split] : ['test', 'val', 'all']) if ((main = await readEvaluation(runDir, s))) break;
-  return { main, train: await readEvaluation(runDir, 'train') };
+  // The whole training split (or every split) is not shown beside a subset of itself.
+  const beside = main && (main.split === 'train' || main.split === 'all') ? null : await readEvaluation(runDir, 'train');
+  return { main, train: beside };
 }
 
 // ---- printing ----

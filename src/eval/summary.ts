@@ -77,6 +77,8 @@ export interface EvalReport {
     top: number[][];
   };
   examples: RetrievalExample[];
+  /** The checkpoint evaluated (its folder's name and step), where a run folder's was. */
+  checkpoint?: { name: string; step: number };
 }
 
 /** What evaluate() collects per case, before summarising. */

@@ -6,7 +6,7 @@ import { mkdir, readFile, rename, rm, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
-import { writeAtomic } from '../io/atomic.ts';
+import { readJsonFile, writeAtomic } from '../io/atomic.ts';
 import type { AdamW, SGD } from '../optim/index.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../io/safetensors.ts';
 import { loadWeights, weightBytes } from '../model/weights.ts';
@@ -68,7 +68,16 @@ export async function latestCheckpoint(dir: string): Promise<string | null> {
   return path;
 }
 
+/**
+ * Loads a checkpoint folder into `model` (and `opt`'s moments) and returns its run state.
+ * @throws DataError naming the folder and the file when it is not a checkpoint folder (no
+ * such folder, or one without model.safetensors, optimizer.safetensors where `opt` is given,
+ * or state.json), or a file that cannot be read.
+ */
 export async function loadCheckpoint(path: string, model: RadFinderModel, opt: AdamW | SGD | null): Promise<RunState> {
+  if (!existsSync(path)) throw new DataError(path, 'checkpoint', 'does not exist');
+  for (const f of ['model.safetensors', ...(opt ? ['optimizer.safetensors'] : []), 'state.json'])
+    if (!existsSync(join(path, f))) throw new DataError(path, f, 'missing: not a checkpoint folder (a ckpt-NNNNNNN folder of a run written by `ctvlm train`)');
   await loadModelWeights(model, join(path, 'model.safetensors'));
   if (opt) {
     const file = join(path, 'optimizer.safetensors');
@@ -80,11 +89,8 @@ export async function loadCheckpoint(path: string, model: RadFinderModel, opt: A
     }
     opt.loadStateDict({ step: Number(metadata.step ?? 0), moments });
   }
-  const statePath = join(path, 'state.json');
-  try {
-    return JSON.parse(await readFile(statePath, 'utf8')) as RunState;
-  } catch (e) {
-    throw new DataError(statePath, 'state', `unreadable (${(e as Error).message})`);
-  }
+  const state = await readJsonFile<RunState>(join(path, 'state.json'), 'state');
+  if (!Number.isInteger(state?.step)) throw new DataError(join(path, 'state.json'), 'step', `expected a whole number, got ${JSON.stringify(state?.step)}`);
+  return state;
 }
 

@@ -2,12 +2,13 @@
 // train-config.json, run.json (where the data is), tokenizer.json, metrics.jsonl, plots/,
 // ckpt-<step>/ with `latest` (checkpoint.ts), eval-<split>.json (src/eval). Here: opening it
 // for a new or a resumed run, and the configuration and tokenizer the run keeps in it.
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { closeSync, existsSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
-import { CtvlmError } from '../app-errors.ts';
-import { removeTemporaries, writeAtomic } from '../io/atomic.ts';
+import { CtvlmError, UsageError } from '../app-errors.ts';
+import { readJsonFile, removeTemporaries, writeAtomic } from '../io/atomic.ts';
 import type { CtDataset } from '../data/dataset.ts';
 import { WordPieceTokenizer } from '../data/tokenizer.ts';
 import { allPrompts } from '../data/prompts.ts';
@@ -27,8 +28,9 @@ export function manifestPath(data: string): string {
 }
 
 export interface RunFolderOptions {
-  /** A dataset folder (with manifest.jsonl) or a manifest file. */
-  data: string;
+  /** A dataset folder (with manifest.jsonl) or a manifest file; a resumed run defaults to its
+   * own (run.json) and refuses another. */
+  data?: string;
   out: string;
   config: TrainConfig;
   resume?: boolean;
@@ -37,29 +39,76 @@ export interface RunFolderOptions {
 
 /**
  * Opens `out` for a run: removes what interrupted writes left, and on resume reads the saved
- * configuration back (with a new step count when asked); refuses a folder that already holds
- * a run otherwise. Writes nothing for a new run (recordRunData does, once its data is checked).
- * Returns the configuration to train with and the checkpoint to resume from (null: a new run).
+ * configuration back (with a new step count when asked) and the dataset the run recorded;
+ * refuses a folder that already holds a run otherwise. Writes nothing for a new run
+ * (recordRunData does, once its data is checked).
+ * Returns the configuration to train with, the checkpoint to resume from (null: a new run), its
+ * step, and the dataset.
+ * @throws CtvlmError for a resume with --steps below the checkpoint's step or with another
+ * dataset than the run's, and for a new run in a folder that holds one; DataError for a run
+ * folder file that is missing or not JSON; UsageError when no dataset is given or recorded.
  */
-export async function openRunFolder(o: RunFolderOptions, log: (line: string) => void): Promise<{ cfg: TrainConfig; resumeFrom: string | null }> {
+export async function openRunFolder(o: RunFolderOptions, log: (line: string) => void): Promise<{ cfg: TrainConfig; resumeFrom: string | null; step: number; data: string }> {
   const out = o.out;
   let cfg = o.config;
+  let data = o.data;
+  let step = 0;
   await removeTemporaries(out);
   const resumeFrom = o.resume ? await latestCheckpoint(out) : null;
   if (o.resume && !resumeFrom) log(`no checkpoint in ${out}: starting from step 0`);
   const cfgPath = join(out, TRAIN_CONFIG);
   if (resumeFrom) {
     if (!existsSync(cfgPath)) throw new DataError(cfgPath, 'config', 'missing: the run folder has checkpoints but no configuration');
-    cfg = JSON.parse(await readFile(cfgPath, 'utf8')) as TrainConfig;
+    cfg = await readJsonFile<TrainConfig>(cfgPath, 'config');
+    step = (await readJsonFile<{ step: number }>(join(resumeFrom, 'state.json'), 'state')).step;
+    const at = `${out} is at step ${step} (${basename(resumeFrom)})`;
+    if (o.stepsOverride !== undefined && o.stepsOverride < step)
+      throw new CtvlmError(`${at}: --steps ${o.stepsOverride} would end before it; give --steps ${step} or more, or evaluate it with \`ctvlm eval --run ${out}\``);
+    data = await resumedData(out, data, log);
     if (o.stepsOverride !== undefined && o.stepsOverride !== cfg.steps) {
       log(`resuming with ${o.stepsOverride} steps instead of ${cfg.steps} (the learning-rate schedule follows the new length)`);
       cfg.steps = o.stepsOverride;
       await writeAtomic(cfgPath, JSON.stringify(cfg, null, 1));
     }
+    if (step >= cfg.steps) log(`${at}, the end of its ${cfg.steps} steps: nothing left to train (--steps N continues it to N)`);
   } else if (existsSync(join(out, 'latest'))) {
     throw new CtvlmError(`${out} already holds a run; continue it with --resume, or choose another --out`);
   }
-  return { cfg, resumeFrom };
+  if (data === undefined) throw new UsageError(o.resume ? `--data is required: ${out} holds no run yet` : '--data is required');
+  return { cfg, resumeFrom, step, data };
+}
+
+/** The dataset a run recorded (RUN/run.json), or null when it has none. */
+export async function recordedRunData(run: string): Promise<string | null> {
+  const p = join(run, 'run.json');
+  if (!existsSync(p)) return null;
+  const d = await readJsonFile<{ data?: unknown }>(p, 'run');
+  if (typeof d?.data !== 'string') throw new DataError(p, 'data', 'missing: the run folder does not say where its dataset is');
+  return d.data;
+}
+
+/** A dataset's manifest as a real path, or null when it has none (moved or deleted). */
+export function realManifest(data: string): string | null {
+  try {
+    return realpathSync(manifestPath(data));
+  } catch {
+    return null;
+  }
+}
+
+// A resumed run continues on its own dataset: another one would change the cases behind the
+// data order and the splits half-way (and run.json would then name only the second).
+async function resumedData(out: string, given: string | undefined, log: (line: string) => void): Promise<string | undefined> {
+  const recorded = await recordedRunData(out);
+  if (given === undefined || recorded === null) return given ?? recorded ?? undefined;
+  const own = realManifest(recorded);
+  if (own === null) {
+    log(`the run's dataset ${recorded} (run.json) has no manifest any more: continuing on ${given}`);
+    return given;
+  }
+  if (own !== realManifest(given))
+    throw new CtvlmError(`${out} was trained on ${recorded} (run.json); --resume continues it on that dataset: leave out --data or give that one (a run on ${given} takes another --out)`);
+  return given;
 }
 
 /**
@@ -77,7 +126,7 @@ export async function recordRunData(out: string, data: string): Promise<void> {
  */
 export async function runTokenizer(out: string, resumed: boolean, trainSet: CtDataset, vocabSize: number): Promise<WordPieceTokenizer> {
   const tokPath = join(out, 'tokenizer.json');
-  if (resumed) return WordPieceTokenizer.fromJSON(JSON.parse(await readFile(tokPath, 'utf8')), tokPath);
+  if (resumed) return WordPieceTokenizer.fromJSON(await readJsonFile(tokPath, 'tokenizer'), tokPath);
   const corpus = [...trainSet.reports(), ...allPrompts().flatMap((c) => [...c.pos, ...c.neg]), ...zeroShotTexts()];
   const tok = WordPieceTokenizer.train(corpus, { vocabSize });
   await writeAtomic(tokPath, tok.serialize());
@@ -111,4 +160,77 @@ export async function settleConfig(out: string, cfg: TrainConfig, tok: WordPiece
  */
 export function weightsFolderFiles(cfg: TrainConfig, tok: WordPieceTokenizer): Record<string, string> {
   return { 'config.json': JSON.stringify(toRadfinderJson(cfg.model, { maxTextTokens: cfg.reportTokens }), null, 1), 'tokenizer.json': tok.serialize() };
+}
+
+/**
+ * RUN/.lock: one training process per run folder. Two processes training one run (a second
+ * `--resume` while the first still runs) would interleave metrics.jsonl and replace each
+ * other's checkpoints. The file holds the owner's pid and host; a lock whose process is gone
+ * (killed: nothing removed it) is taken over.
+ */
+export class RunLock {
+  private held = false;
+  constructor(private readonly dir: string) {}
+
+  get path(): string {
+    return join(this.dir, '.lock');
+  }
+
+  /**
+   * Takes the lock where the folder exists (a new run's folder is made later: call again then).
+   * @throws CtvlmError naming the process that holds it.
+   */
+  acquire(): void {
+    if (this.held || !existsSync(this.dir)) return;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(this.path, 'wx');
+        try {
+          writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() }) + '\n');
+        } finally {
+          closeSync(fd);
+        }
+        this.held = true;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const owner = this.owner();
+      if (owner && owner.alive) throw new CtvlmError(`${this.dir} is being trained by process ${owner.pid} on ${owner.host} since ${owner.started} (${this.path}); wait for it, or remove that file if no process uses the run`);
+      // Its process is gone (or the file is unreadable): take the lock over.
+      try {
+        unlinkSync(this.path);
+      } catch {
+        // another process took it over first: the next attempt says who holds it
+      }
+    }
+    throw new CtvlmError(`${this.dir}: could not take ${this.path}`);
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    const owner = this.owner();
+    if (owner?.pid === process.pid && owner.host === hostname()) unlinkSync(this.path);
+  }
+
+  /** The lock's owner; alive: unknown for another host, which counts as alive. */
+  private owner(): { pid: number; host: string; started: string; alive: boolean } | null {
+    let o: { pid?: unknown; host?: unknown; started?: unknown };
+    try {
+      o = JSON.parse(readFileSync(this.path, 'utf8'));
+    } catch {
+      return null;
+    }
+    if (typeof o?.pid !== 'number' || typeof o.host !== 'string') return null;
+    let alive = true;
+    if (o.host === hostname()) {
+      try {
+        process.kill(o.pid, 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    return { pid: o.pid, host: o.host, started: String(o.started ?? '?'), alive };
+  }
 }

@@ -16,7 +16,7 @@ import { wordPieceForModel, type TextTokenizer } from '../model/text.ts';
 import { minTrainingCases, type TrainConfig } from './config.ts';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { checkNegativeReports } from './step.ts';
-import { manifestPath, openRunFolder, recordRunData, runTokenizer, settleConfig, weightsFolderFiles } from './run-folder.ts';
+import { manifestPath, openRunFolder, recordRunData, RunLock, runTokenizer, settleConfig, weightsFolderFiles } from './run-folder.ts';
 import { checkLosses, createOptimizer, disposeLosses, prepareStep, readLosses, trainStep } from './step.ts';
 import { textWarmup } from './text-warmup.ts';
 import { MetricsFile, etaSeconds, formatMetricLine, writePlots, type MetricLine } from './metrics.ts';
@@ -40,8 +40,9 @@ export interface EndOfTraining<R> {
 }
 
 export interface TrainOptions<R = unknown> {
-  /** A dataset folder (with manifest.jsonl) or a manifest file. */
-  data: string;
+  /** A dataset folder (with manifest.jsonl) or a manifest file; on resume, default the run's
+   * own (run.json), and another one is refused. */
+  data?: string;
   /** The run folder: config, tokenizer, checkpoints, metrics, plots, evaluation. */
   out: string;
   config: TrainConfig;
@@ -79,20 +80,34 @@ export interface TrainResult<R = unknown> {
 }
 
 export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<TrainResult<R>> {
+  const lock = new RunLock(o.out);
+  try {
+    return await trainLocked(gpu, o, lock);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainLocked<R>(gpu: Gpu, o: TrainOptions<R>, lock: RunLock): Promise<TrainResult<R>> {
   const log = o.log ?? (() => {});
-  const manifest = manifestPath(o.data);
   const out = o.out;
+  // Before anything in the folder is touched (openRunFolder removes interrupted writes' files,
+  // which a running process may be writing).
+  lock.acquire();
   const opened = await openRunFolder(o, log);
   const resumeFrom = opened.resumeFrom;
+  const manifest = manifestPath(opened.data);
 
   const trainSet = await CtDataset.open(manifest, { split: 'train', config: opened.cfg.data, cache: true });
   const batchSize = opened.cfg.batch;
   const more = '(write a larger set with `ctvlm data synth --n N`, or lower --batch)';
   if (trainSet.size < minTrainingCases(opened.cfg))
     throw new DataError(manifest, 'split', `only ${trainSet.size} training case(s); a batch of ${batchSize} needs at least ${minTrainingCases(opened.cfg)} ${more}`);
+  trainSet.checkVolumesExist(manifest);
   checkNegativeReports(opened.cfg, trainSet.size, manifest);
   await o.evaluate?.check?.(manifest, opened.cfg);
-  await recordRunData(out, o.data);
+  await recordRunData(out, opened.data);
+  lock.acquire(); // a new run's folder exists from here
   const stats = trainSet.stats();
 
   const tok = await runTokenizer(out, resumeFrom !== null, trainSet, opened.cfg.vocabSize);
@@ -105,8 +120,12 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
   const opt = createOptimizer(model, cfg);
   const metrics = new MetricsFile(out);
   let start = 0;
+  // A resumed run that has nothing left to train still reports its loss: the checkpoint's.
+  let resumedLoss = NaN;
   if (resumeFrom) {
-    start = (await loadCheckpoint(resumeFrom, model, opt)).step;
+    const state = await loadCheckpoint(resumeFrom, model, opt);
+    start = state.step;
+    if (typeof state.loss === 'number') resumedLoss = state.loss;
     await metrics.keepUpTo(start);
     log(`resumed ${resumeFrom} at step ${start}`);
   } else {
@@ -122,7 +141,7 @@ export async function train<R = unknown>(gpu: Gpu, o: TrainOptions<R>): Promise<
   const ctx = { gpu, model, opt, tok: textTok, cfg, posWeight: stats.posWeight, reports: trainSet.reports() };
   const end = Math.min(cfg.steps, o.stopAfter ?? cfg.steps);
   let next: Promise<PreparedCase[]> | null = start < end ? prepareStep(trainSet, cfg, start) : null;
-  let lastLoss = NaN;
+  let lastLoss = resumedLoss;
   let t0 = performance.now();
   let stepsSinceLog = 0;
   let waitSinceLog = 0;
