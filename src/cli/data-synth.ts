@@ -29,6 +29,8 @@ options:
   --gzip-level L       gzip level 0-9 of the volumes (default 1)
   --workers N          worker threads (default: the cores, at most 4; 1 = this thread);
                        the files are the same whatever N
+  --replace            write over a dataset already in DIR (its manifest, settings and
+                       volumes/ are deleted first); without it such a DIR is refused
   --quiet              no progress output`;
 
 function range(v: string | undefined, name: string, int: boolean): [number, number] | undefined {
@@ -66,6 +68,7 @@ export const command: Command = {
         'test-fraction': { type: 'string' },
         'val-fraction': { type: 'string' },
         quiet: { type: 'boolean' },
+        replace: { type: 'boolean' },
       },
       allowPositionals: false,
     }).values;
@@ -103,6 +106,18 @@ export const command: Command = {
     const size = range(a.size, 'size', true);
     const slices = range(a.slices, 'slices', true);
 
+    // Writing over a dataset would leave the old one's extra volumes beside the new manifest,
+    // and lose the old one without a word.
+    const { existsSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const manifest = join(a.out, 'manifest.jsonl');
+    if (existsSync(manifest)) {
+      const have = readFileSync(manifest, 'utf8').split('\n').filter((l) => l.trim()).length;
+      if (!a.replace) throw new UsageError(`${a.out} already holds a dataset (manifest.jsonl, ${have} cases): give another --out, or --replace to write over it`);
+      const { rm } = await import('node:fs/promises');
+      for (const f of ['manifest.jsonl', 'synth.json', 'volumes']) await rm(join(a.out, f), { recursive: true, force: true });
+      if (!a.quiet) console.log(`replacing the dataset in ${a.out} (${have} cases)`);
+    }
     const { writeSyntheticDataset } = await import('../data/synthetic/node.ts');
     const bar = new Progress(n, 'synth', { quiet: a.quiet });
     const res = await writeSyntheticDataset({

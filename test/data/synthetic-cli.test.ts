@@ -1,7 +1,7 @@
 // The CLI pieces of the synthetic benchmark: progress bar, `data synth`, `data mine`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Progress, fmtTime } from '../../src/cli/progress.ts';
@@ -87,6 +87,16 @@ test('ctvlm data synth: writes the dataset; bad options are usage errors', async
     let err: unknown;
     await mine.run([]).catch((e) => (err = e));
     assert.instance(err, UsageError);
+    // A folder holding a dataset is refused, and replaced only when asked (no stale volumes).
+    const twice = join(dir, 'twice');
+    await synth.run(['--out', twice, '--n', '2', '--size', '48', '--slices', '30', '--quiet']);
+    let again: unknown;
+    await synth.run(['--out', twice, '--n', '1', '--size', '48', '--slices', '30', '--quiet']).catch((e) => (again = e));
+    assert.instance(again, UsageError);
+    assert.match((again as Error).message, `${twice} already holds a dataset (manifest.jsonl, 2 cases): give another --out, or --replace to write over it`);
+    await synth.run(['--out', twice, '--n', '1', '--size', '48', '--slices', '30', '--quiet', '--replace']);
+    assert.equal(readdirSync(join(twice, 'volumes')), ['synth-00000.nii.gz']);
+    assert.is(readFileSync(join(twice, 'manifest.jsonl'), 'utf8').trim().split('\n').length, 1);
   } finally {
     console.log = log;
     rmSync(dir, { recursive: true, force: true });
