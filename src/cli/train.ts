@@ -35,6 +35,9 @@ options:
                      reports of other training cases added to each step's SigLIP as
                      negatives for every image (default: the preset's; 0 for none, as
                      RadFinder at its per-step batch)
+  --checkpoint-every N
+                     a checkpoint every N steps (default: the preset's; small: 100; one is
+                     always written at the end)
   --resume           continue RUN from its latest checkpoint
   --no-eval          skip the evaluation at the end
 ${TUNING_USAGE}`;
@@ -59,6 +62,7 @@ export const command: Command = {
         'report-prompt-weight': { type: 'string' },
         'text-warmup-steps': { type: 'string' },
         'negative-reports': { type: 'string' },
+        'checkpoint-every': { type: 'string' },
         resume: { type: 'boolean' },
         'no-eval': { type: 'boolean' },
         tuning: { type: 'string', multiple: true },
@@ -76,6 +80,9 @@ export const command: Command = {
     cfg.model.reportPromptWeight = numberOption(a['report-prompt-weight'], 'report-prompt-weight', false) ?? cfg.model.reportPromptWeight;
     cfg.textWarmupSteps = numberOption(a['text-warmup-steps'], 'text-warmup-steps', true) ?? cfg.textWarmupSteps;
     cfg.negativeReports = numberOption(a['negative-reports'], 'negative-reports', true) ?? cfg.negativeReports;
+    const every = numberOption(a['checkpoint-every'], 'checkpoint-every', true);
+    if (every === 0) throw new UsageError('--checkpoint-every must be at least 1');
+    cfg.checkpointEvery = every ?? cfg.checkpointEvery;
     if (cfg.steps < 1) throw new UsageError('--steps must be at least 1');
     if (cfg.batch < 2) throw new UsageError('--batch must be at least 2 (SigLIP contrasts the cases of a batch)');
     applyTuningOptions(defaultTuning(), a.tuning); // a bad --tuning fails before a device starts
@@ -85,13 +92,14 @@ export const command: Command = {
       const tuned = applyTuningOptions(gpu.tuning, a.tuning);
       if (tuned.length) console.log(`tuning: ${tuned.join(', ')}`);
       if (a.resume && (a.preset || a.batch || a.lr || a['weight-decay'] || a.seed || a['prompt-weight'] || a['report-prompt-weight'] || a['text-warmup-steps'] || a['negative-reports']))
-        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --weight-decay, --seed, the loss weights, --text-warmup-steps and --negative-reports are ignored; --steps may change the length)');
+        console.log('resuming: the run keeps its saved configuration (--preset, --batch, --lr, --weight-decay, --seed, the loss weights, --text-warmup-steps and --negative-reports are ignored; --steps may change the length, --checkpoint-every the checkpoints)');
       const r = await train(gpu, {
         data: a.data,
         out: a.out,
         config: cfg,
         resume: a.resume,
         stepsOverride: a.resume ? numberOption(a.steps, 'steps', true) : undefined,
+        checkpointEvery: every,
         evaluate: a['no-eval'] ? undefined : evaluateAtEnd,
         log: (l) => console.log(l),
       });

@@ -63,6 +63,8 @@ export interface TrainOptions<R = unknown> {
    * saved configuration whole.
    */
   stepsOverride?: number;
+  /** Checkpoints every this many steps instead of the configuration's (a resumed run's too). */
+  checkpointEvery?: number;
   /**
    * Where autotuned kernel choices are cached (see autotune()); only used where autotuning is
    * on (gpu.tuning.autotune, by default on GPUs and off on CPU adapters). Default: the user's
@@ -95,6 +97,7 @@ async function trainLocked<R>(gpu: Gpu, o: TrainOptions<R>, lock: RunLock): Prom
   // which a running process may be writing).
   lock.acquire();
   const opened = await openRunFolder(o, log);
+  if (o.checkpointEvery !== undefined) opened.cfg.checkpointEvery = o.checkpointEvery;
   const resumeFrom = opened.resumeFrom;
   const manifest = manifestPath(opened.data);
 

@@ -49,8 +49,10 @@ t('resume: --steps below the checkpoint refused; a finished run trains nothing a
   assert.ok(lines.some((l) => /the end of its 6 steps: nothing left to train/.test(l)), lines.join('\n'));
   await refused(train(gpu, { data: other, out: run, config: cfg, resume: true, stepsOverride: 9 }), /was trained on .*data \(run\.json\); --resume continues it on that dataset/);
   assert.is(readFileSync(join(run, 'train-config.json'), 'utf8'), saved, 'a refused resume leaves the configuration as it was');
-  const longer = await train(gpu, { data: join(data, 'manifest.jsonl'), out: run, config: cfg, resume: true, stepsOverride: 9 });
+  const saves: string[] = [];
+  const longer = await train(gpu, { data: join(data, 'manifest.jsonl'), out: run, config: cfg, resume: true, stepsOverride: 9, checkpointEvery: 1, log: (l) => saves.push(l) });
   assert.is(longer.steps, 9, 'the same dataset named by its manifest file');
+  assert.equal(saves.filter((l) => l.startsWith('checkpoint ')).map((l) => l.slice(-7)), ['0000007', '0000008', '0000009'], 'checkpointEvery applies to a resumed run');
   await refused(train(gpu, { out: join(dir, 'fresh'), config: cfg }), /--data is required/);
 });
 
