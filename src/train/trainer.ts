@@ -134,6 +134,8 @@ async function trainLocked<R>(gpu: Gpu, o: TrainOptions<R>, lock: RunLock): Prom
   } else {
     await metrics.reset();
   }
+  if (cfg.warmupSteps >= cfg.steps)
+    log(`note: the learning rate warms up over ${cfg.warmupSteps} steps and this run has ${cfg.steps}, so it never decays (the preset's schedule is meant for runs of a few hundred steps)`);
   log(
     `train: ${trainSet.size} cases, batch ${batchSize}, ${cfg.steps} steps; model ${(model.parameterCount() / 1e6).toFixed(2)} M parameters; ` +
       `vocabulary ${tok.vocabSize}; ${stats.resolved} located references of ${stats.snippets} mined`,

@@ -2,8 +2,9 @@
 // checkpoint refused, a finished run resumed reports its checkpoint's loss and trains nothing,
 // another dataset refused (the saved configuration untouched), the run's own dataset the
 // default; one training process per run folder (RUN/.lock; a dead owner's lock taken over);
-// missing volumes refused before the first step; eval --split train keeping its file, eval of
-// a folder that is not a checkpoint, and hand-broken run files, each one line naming the file.
+// missing volumes refused before the first step; a run no longer than its learning-rate
+// warm-up said so; eval --split train keeping its file; eval of a folder that is not a
+// checkpoint, and hand-broken run files, each one line naming the file.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -54,6 +55,9 @@ t('resume: --steps below the checkpoint refused; a finished run trains nothing a
   assert.is(longer.steps, 9, 'the same dataset named by its manifest file');
   assert.equal(saves.filter((l) => l.startsWith('checkpoint ')).map((l) => l.slice(-7)), ['0000007', '0000008', '0000009'], 'checkpointEvery applies to a resumed run');
   await refused(train(gpu, { out: join(dir, 'fresh'), config: cfg }), /--data is required/);
+  const short: string[] = [];
+  await train(gpu, { data, out: join(dir, 'short'), config: { ...cfg, steps: 2 }, log: (l) => short.push(l) });
+  assert.ok(short.some((l) => /warms up over 2 steps and this run has 2, so it never decays/.test(l)), short.join('\n'));
 });
 
 t('one training process per run folder: a live owner refused, a dead one\'s lock taken over, the lock gone after the run', async () => {
