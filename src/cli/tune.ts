@@ -8,8 +8,9 @@ const usage = `usage: ctvlm tune [--family NAME] [--json] [--clear] [--cache-dir
 
 Shows what autotuning has measured on this adapter: its cache file, whether 'auto' variants
 follow it here, and for each kernel family (${kernelTuners.map((t) => t.family).join(', ')}) each shape class's choice
-(the fastest variant that passed its float64 check), its time per launch, the runners-up and
-the variants excluded, with why. Records made with other kernels (another build of this
+(the fastest usable variant that passed its float64 check), its time per launch, the
+runners-up, variants this adapter or its tuning does not allow now (f16 not allowed), and the
+variants excluded (a failed float64 check, a compile or run error), with why. Records made with other kernels (another build of this
 package) are marked stale: launches ignore them and the next autotuning measures again.
 The file fills when \`ctvlm train\` (after its first step) or \`ctvlm profile\` (after its
 warm-up) runs where autotuning is on: on GPUs by default, on CPU adapters with
@@ -18,7 +19,7 @@ warm-up) runs where autotuning is on: on GPUs by default, on CPU adapters with
 options:
   --family NAME    only this family
   --json           every class with all its times and its choice, as JSON
-  --clear          delete this adapter's cache file (the next run measures again)
+  --clear          delete this adapter's cache file, every family (the next run measures again)
   --cache-dir DIR  the cache folder (default $XDG_CACHE_HOME/ct-vlm-webgpu, or
                    ~/.cache/ct-vlm-webgpu)`;
 
@@ -33,6 +34,7 @@ export const command: Command = {
     });
     const names = kernelTuners.map((t) => t.family);
     if (a.family !== undefined && !names.includes(a.family)) throw new UsageError(`--family: '${a.family}' is not a tuned family (${names.join(', ')})`);
+    if (a.clear && a.family !== undefined) throw new UsageError('--clear deletes the whole file (every family); leave out --family');
     const gpu = await Gpu.create();
     try {
       if (a.clear) {
@@ -81,11 +83,12 @@ function familyLines(f: CachedFamily): string[] {
     const timed = Object.entries(c.times).filter((e): e is [string, number] => typeof e[1] === 'number').sort((x, y) => x[1] - y[1]);
     const excluded = Object.entries(c.times).filter((e): e is [string, string] => typeof e[1] === 'string');
     const pick = c.choice === null ? (f.current ? 'none usable' : '-') : `${c.choice} ${ms(c.times[c.choice] as number)}`;
-    const others = timed.filter(([v]) => v !== c.choice);
+    const others = timed.filter(([v]) => v !== c.choice && !c.unusable.includes(v));
     const next = others.slice(0, 2).map(([v, t]) => `${v} ${ms(t)}`).join(', ');
     const more = others.length > 2 ? ` (+${others.length - 2} more)` : '';
+    const barred = c.unusable.length ? `; not usable here: ${c.unusable.join(', ')}` : '';
     const ex = excluded.length ? `; excluded ${excluded.length}: ${excluded[0][0]} (${excluded[0][1]})${excluded.length > 1 ? ', ...' : ''}` : '';
-    out.push(`  ${c.key.padEnd(width)}  ${pick}${next ? `; next ${next}${more}` : ''}${ex}`);
+    out.push(`  ${c.key.padEnd(width)}  ${pick}${next ? `; next ${next}${more}` : ''}${barred}${ex}`);
   }
   return out;
 }

@@ -31,7 +31,6 @@
 // Its parts, by job: dataset-cases.ts (labels and resolved snippets per case, the split's
 // statistics), dataset-volumes.ts (reading, preparing and caching the pre-crop volumes),
 // crop.ts (choosing the crop, the augmentation, and cutting it).
-import { existsSync } from 'node:fs';
 import { DataError } from '../errors.ts';
 import { binValidity, checkConfig, chooseCrop, cropAndFlip, type CropSpec, type DatasetConfig, type PrepareMode } from './crop.ts';
 import { caseInfo, caseStats, type CaseInfo, type CropCounters, type DatasetStats } from './dataset-cases.ts';
@@ -160,7 +159,8 @@ export class CtDataset {
    * The cases whose volume (file or DICOM folder) does not exist, in manifest order: one stat a
    * case, so that a run can refuse them before it starts rather than when it first reads one.
    */
-  missingVolumes(): { id: string; path: string }[] {
+  async missingVolumes(): Promise<{ id: string; path: string }[]> {
+    const { existsSync } = await import('node:fs');
     return this.cases.filter((c) => !existsSync(c.path)).map((c) => ({ id: c.entry.id, path: c.path }));
   }
 
@@ -168,8 +168,8 @@ export class CtDataset {
    * @throws DataError naming the manifest, how many of this split's cases have no volume and
    * the first three (id and path), when any has none.
    */
-  checkVolumesExist(manifestPath: string): void {
-    const missing = this.missingVolumes();
+  async checkVolumesExist(manifestPath: string): Promise<void> {
+    const missing = await this.missingVolumes();
     if (missing.length === 0) return;
     const first = missing.slice(0, 3).map((m) => `${m.id} (${m.path})`).join(', ');
     throw new DataError(manifestPath, 'volume', `${missing.length} of the ${this.size} ${this.split} case(s) have no volume file: ${first}${missing.length > 3 ? ', ...' : ''}`);

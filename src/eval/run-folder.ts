@@ -11,7 +11,7 @@ import type { TrainConfig } from '../train/config.ts';
 import { manifestPath, realManifest, recordedRunData, TRAIN_CONFIG } from '../train/run-folder.ts';
 import type { EndOfTraining } from '../train/trainer.ts';
 import { CtDataset } from '../data/dataset.ts';
-import { latestCheckpoint, loadCheckpoint } from '../train/checkpoint.ts';
+import { latestCheckpoint, loadCheckpoint, readRunState } from '../train/checkpoint.ts';
 import { WordPieceTokenizer } from '../data/tokenizer.ts';
 import { RadFinderModel } from '../model/model.ts';
 import { wordPieceForModel } from '../model/text.ts';
@@ -99,6 +99,8 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
     const own = resolve(outDir) === resolve(run);
     const made = !existsSync(outDir);
     await mkdir(outDir, { recursive: true });
+    // Before the evaluation: a folder left by a killed one is still found again by its dataset.
+    if (!own) await writeAtomic(join(outDir, EVAL_DATA_FILE), JSON.stringify({ data: resolve(data), manifest: realpathSync(manifest) }, null, 1) + '\n');
     let r: SplitsEvaluation;
     try {
       r = await evaluateSplits(gpu, model, wordPieceForModel(tok), manifest, cfg, { ...o, runDir: outDir, evaluatedCheckpoint: { name: basename(resolve(ckpt)), step: state.step } });
@@ -107,7 +109,6 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
       if (made && !own) await rm(outDir, { recursive: true, force: true });
       throw e;
     }
-    if (!own) await writeAtomic(join(outDir, EVAL_DATA_FILE), JSON.stringify({ data: resolve(data), manifest: realpathSync(manifest) }, null, 1) + '\n');
     const report = own && r.main && existsSync(join(run, 'metrics.jsonl')) ? await writeRunReport(run, { split: o.split ?? 'test' }) : null;
     return { ...r, checkpoint: ckpt, step: state.step, outDir, report };
   } finally {
@@ -125,12 +126,12 @@ export const evaluateAtEnd: EndOfTraining<EvalReport | null> = {
     const test = await CtDataset.open(manifest, { split: 'test', config: cfg.data });
     if (test.size < cfg.minTestCases)
       throw new DataError(manifest, 'split', `only ${test.size} test case(s); the evaluation needs at least ${cfg.minTestCases} (about ${Math.ceil(cfg.minTestCases / 0.1)} cases in all at the default 10% test split)`);
-    test.checkVolumesExist(manifest);
+    await test.checkVolumesExist(manifest);
   },
   async run(t) {
     // The model in memory is the last step's, which the run's latest checkpoint holds.
     const latest = await latestCheckpoint(t.runDir);
-    const checkpoint = latest ? { name: basename(latest), step: (await readJsonFile<{ step: number }>(join(latest, 'state.json'), 'state')).step } : undefined;
+    const checkpoint = latest ? { name: basename(latest), step: (await readRunState(latest)).step } : undefined;
     const evaluation = (await evaluateSplits(t.gpu, t.model, t.tokenizer, t.manifest, t.config, { runDir: t.runDir, log: t.log, evaluatedCheckpoint: checkpoint })).main;
     if (evaluation) t.log(`report: ${await writeRunReport(t.runDir)}`);
     return evaluation;

@@ -114,9 +114,13 @@ export async function readEvaluation(runDir: string, split: string): Promise<Eva
 export async function readEvaluations(runDir: string, split?: string): Promise<SplitsEvaluation> {
   let main: EvalReport | null = null;
   for (const s of split ? [split] : ['test', 'val', 'all']) if ((main = await readEvaluation(runDir, s))) break;
-  // The whole training split (or every split) is not shown beside a subset of itself.
-  const beside = main && (main.split === 'train' || main.split === 'all') ? null : await readEvaluation(runDir, 'train');
-  return { main, train: beside };
+  // eval-train.json goes beside the main evaluation only as the training subset made with it:
+  // not beside the training split (or every split) itself, and not when it is a whole-split
+  // evaluation (`eval --split train`) or of another checkpoint.
+  if (!main || main.split === 'train' || main.split === 'all') return { main, train: null };
+  const train = await readEvaluation(runDir, 'train');
+  const sameCheckpoint = !main.checkpoint || !train?.checkpoint || (main.checkpoint.name === train.checkpoint.name && main.checkpoint.step === train.checkpoint.step);
+  return { main, train: train?.subset && sameCheckpoint ? train : null };
 }
 
 // ---- printing ----

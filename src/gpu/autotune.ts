@@ -374,6 +374,8 @@ export interface CachedFamily {
     /** What 'auto' launches take for the class: the fastest usable correct variant (null when
      * none is, or the family is not current). */
     choice: string | null;
+    /** Measured variants this device or its tuning does not allow now (f16 not allowed, a tile too large). */
+    unusable: string[];
   }[];
 }
 
@@ -407,6 +409,7 @@ export async function readAutotuneCache(
         clock: String(rec.clock ?? ''),
         at: String(rec.at ?? ''),
         choice: tuner && current ? fastest(gpu, tuner, rec.times) : null,
+        unusable: tuner ? Object.keys(rec.times).filter((v) => !tuner.usable(gpu, v)) : [],
       })),
     });
   }

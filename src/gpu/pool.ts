@@ -91,7 +91,7 @@ export class BufferPool {
     // another order than the acquisitions); oldest-first gives a repeated step the same
     // buffers at the same places, so its cached bind groups are found again (bindgroups.ts).
     // The place is found by bisection over the serials: a scope closing over a thousand
-    // buffers of one bucket made a linear walk quadratic (7 us a release).
+    // buffers of one bucket made a linear walk quadratic (18 us a release at 4000).
     const id = this.serial.get(buf)!;
     const ids = list.serials;
     let lo = 0;

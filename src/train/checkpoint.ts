@@ -89,8 +89,18 @@ export async function loadCheckpoint(path: string, model: RadFinderModel, opt: A
     }
     opt.loadStateDict({ step: Number(metadata.step ?? 0), moments });
   }
-  const state = await readJsonFile<RunState>(join(path, 'state.json'), 'state');
-  if (!Number.isInteger(state?.step)) throw new DataError(join(path, 'state.json'), 'step', `expected a whole number, got ${JSON.stringify(state?.step)}`);
+  return readRunState(path);
+}
+
+/**
+ * A checkpoint folder's state.json (its step, the loss logged at it).
+ * @throws DataError naming the file when it is missing, not JSON, or has no whole-number step.
+ */
+export async function readRunState(checkpoint: string): Promise<RunState> {
+  const path = join(checkpoint, 'state.json');
+  const state = await readJsonFile<RunState | null>(path, 'state');
+  if (!state || typeof state !== 'object' || !Number.isInteger(state.step) || state.step < 0)
+    throw new DataError(path, 'step', `expected a whole number, got ${JSON.stringify(state && typeof state === 'object' ? state.step : state)}`);
   return state;
 }
 

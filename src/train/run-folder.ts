@@ -2,7 +2,7 @@
 // train-config.json, run.json (where the data is), tokenizer.json, metrics.jsonl, plots/,
 // ckpt-<step>/ with `latest` (checkpoint.ts), eval-<split>.json (src/eval). Here: opening it
 // for a new or a resumed run, and the configuration and tokenizer the run keeps in it.
-import { closeSync, existsSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -14,7 +14,7 @@ import { WordPieceTokenizer } from '../data/tokenizer.ts';
 import { allPrompts } from '../data/prompts.ts';
 import { toRadfinderJson } from '../model/config.ts';
 import { zeroShotTexts } from '../model/tasks.ts';
-import { latestCheckpoint } from './checkpoint.ts';
+import { latestCheckpoint, readRunState } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
 
 /** The run folder's training configuration (the model's own config.json is in each checkpoint). */
@@ -48,19 +48,27 @@ export interface RunFolderOptions {
  * dataset than the run's, and for a new run in a folder that holds one; DataError for a run
  * folder file that is missing or not JSON; UsageError when no dataset is given or recorded.
  */
-export async function openRunFolder(o: RunFolderOptions, log: (line: string) => void): Promise<{ cfg: TrainConfig; resumeFrom: string | null; step: number; data: string }> {
+export async function openRunFolder(
+  o: RunFolderOptions,
+  log: (line: string) => void,
+): Promise<{ cfg: TrainConfig; resumeFrom: string | null; step: number; data: string; stepsChanged: boolean }> {
   const out = o.out;
   let cfg = o.config;
   let data = o.data;
   let step = 0;
+  let stepsChanged = false;
   await removeTemporaries(out);
   const resumeFrom = o.resume ? await latestCheckpoint(out) : null;
-  if (o.resume && !resumeFrom) log(`no checkpoint in ${out}: starting from step 0`);
+  if (o.resume && !resumeFrom) {
+    log(`no checkpoint in ${out}: starting from step 0`);
+    // Killed before its first checkpoint (in the text warm-up): its dataset is still recorded.
+    data = await resumedData(out, data, log);
+  }
   const cfgPath = join(out, TRAIN_CONFIG);
   if (resumeFrom) {
     if (!existsSync(cfgPath)) throw new DataError(cfgPath, 'config', 'missing: the run folder has checkpoints but no configuration');
     cfg = await readJsonFile<TrainConfig>(cfgPath, 'config');
-    step = (await readJsonFile<{ step: number }>(join(resumeFrom, 'state.json'), 'state')).step;
+    step = (await readRunState(resumeFrom)).step;
     const at = `${out} is at step ${step} (${basename(resumeFrom)})`;
     if (o.stepsOverride !== undefined && o.stepsOverride < step)
       throw new CtvlmError(`${at}: --steps ${o.stepsOverride} would end before it; give --steps ${step} or more, or evaluate it with \`ctvlm eval --run ${out}\``);
@@ -68,14 +76,20 @@ export async function openRunFolder(o: RunFolderOptions, log: (line: string) => 
     if (o.stepsOverride !== undefined && o.stepsOverride !== cfg.steps) {
       log(`resuming with ${o.stepsOverride} steps instead of ${cfg.steps} (the learning-rate schedule follows the new length)`);
       cfg.steps = o.stepsOverride;
-      await writeAtomic(cfgPath, JSON.stringify(cfg, null, 1));
+      // Saved by the trainer once the data is checked (saveTrainConfig): a refused run changes nothing.
+      stepsChanged = true;
     }
     if (step >= cfg.steps) log(`${at}, the end of its ${cfg.steps} steps: nothing left to train (--steps N continues it to N)`);
   } else if (existsSync(join(out, 'latest'))) {
     throw new CtvlmError(`${out} already holds a run; continue it with --resume, or choose another --out`);
   }
   if (data === undefined) throw new UsageError(o.resume ? `--data is required: ${out} holds no run yet` : '--data is required');
-  return { cfg, resumeFrom, step, data };
+  return { cfg, resumeFrom, step, data, stepsChanged };
+}
+
+/** Writes RUN/train-config.json. */
+export async function saveTrainConfig(out: string, cfg: TrainConfig): Promise<void> {
+  await writeAtomic(join(out, TRAIN_CONFIG), JSON.stringify(cfg, null, 1));
 }
 
 /** The dataset a run recorded (RUN/run.json), or null when it has none. */
@@ -101,12 +115,13 @@ export function realManifest(data: string): string | null {
 async function resumedData(out: string, given: string | undefined, log: (line: string) => void): Promise<string | undefined> {
   const recorded = await recordedRunData(out);
   if (given === undefined || recorded === null) return given ?? recorded ?? undefined;
+  const asked = realpathSync(manifestPath(given)); // a mistyped --data: its missing manifest named
   const own = realManifest(recorded);
   if (own === null) {
     log(`the run's dataset ${recorded} (run.json) has no manifest any more: continuing on ${given}`);
     return given;
   }
-  if (own !== realManifest(given))
+  if (own !== asked)
     throw new CtvlmError(`${out} was trained on ${recorded} (run.json); --resume continues it on that dataset: leave out --data or give that one (a run on ${given} takes another --out)`);
   return given;
 }
@@ -150,7 +165,7 @@ export async function settleConfig(out: string, cfg: TrainConfig, tok: WordPiece
     cfg = { ...cfg, model: { ...cfg.model, siglipInit: { ...cfg.model.siglipInit, b: -Math.log(Math.max(1, cfg.batch + (cfg.negativeReports ?? 0) - 1)) } } };
   // A number is the initial b itself (it was ignored before: the model kept the paper's -10).
   else if (!resumed && typeof cfg.siglipBias === 'number') cfg = { ...cfg, model: { ...cfg.model, siglipInit: { ...cfg.model.siglipInit, b: cfg.siglipBias } } };
-  if (!resumed) await writeAtomic(join(out, TRAIN_CONFIG), JSON.stringify(cfg, null, 1));
+  if (!resumed) await saveTrainConfig(out, cfg);
   return cfg;
 }
 
@@ -165,8 +180,12 @@ export function weightsFolderFiles(cfg: TrainConfig, tok: WordPieceTokenizer): R
 /**
  * RUN/.lock: one training process per run folder. Two processes training one run (a second
  * `--resume` while the first still runs) would interleave metrics.jsonl and replace each
- * other's checkpoints. The file holds the owner's pid and host; a lock whose process is gone
- * (killed: nothing removed it) is taken over.
+ * other's checkpoints. The file holds the owner's pid and host. It is made whole or not at all
+ * (written under another name, then hard-linked into place, which fails when a lock exists), so
+ * a reader never meets an empty one. A lock whose process is gone on this host (killed: nothing
+ * removed it) is taken over: moved aside by one atomic rename, which only one of two racing
+ * processes wins, and checked again after the move. A lock from another host cannot be checked
+ * and is refused, naming it.
  */
 export class RunLock {
   private held = false;
@@ -178,47 +197,74 @@ export class RunLock {
 
   /**
    * Takes the lock where the folder exists (a new run's folder is made later: call again then).
-   * @throws CtvlmError naming the process that holds it.
+   * @throws CtvlmError naming the process that holds it, or why the file cannot be made.
    */
   acquire(): void {
     if (this.held || !existsSync(this.dir)) return;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(this.path, 'wx');
+    const mine = `${this.path}.${process.pid}`;
+    try {
+      writeFileSync(mine, JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() }) + '\n');
+      for (let attempt = 0; attempt < 3; attempt++) {
         try {
-          writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() }) + '\n');
-        } finally {
-          closeSync(fd);
+          linkSync(mine, this.path);
+          this.held = true;
+          return;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         }
-        this.held = true;
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const owner = this.owner(this.path);
+        if (owner?.alive) throw this.busy(owner);
+        const aside = `${this.path}.stale-${process.pid}`;
+        try {
+          renameSync(this.path, aside);
+        } catch {
+          continue; // moved by another process first: look again
+        }
+        const moved = this.owner(aside);
+        if (moved?.alive) {
+          // A live lock made between our look and the move: put it back and give way.
+          try {
+            linkSync(aside, this.path);
+          } catch {
+            // taken again meanwhile; the next look names its owner
+          }
+          unlinkSync(aside);
+          throw this.busy(moved);
+        }
+        unlinkSync(aside);
       }
-      const owner = this.owner();
-      if (owner && owner.alive) throw new CtvlmError(`${this.dir} is being trained by process ${owner.pid} on ${owner.host} since ${owner.started} (${this.path}); wait for it, or remove that file if no process uses the run`);
-      // Its process is gone (or the file is unreadable): take the lock over.
-      try {
-        unlinkSync(this.path);
-      } catch {
-        // another process took it over first: the next attempt says who holds it
-      }
+      throw new CtvlmError(`${this.dir}: could not take ${this.path} (other processes keep taking it)`);
+    } catch (e) {
+      if (e instanceof CtvlmError) throw e;
+      throw new CtvlmError(`${this.dir}: cannot make its lock ${this.path}: ${(e as Error).message}`);
+    } finally {
+      rmSync(mine, { force: true });
     }
-    throw new CtvlmError(`${this.dir}: could not take ${this.path}`);
   }
 
+  /** Removes the lock if this process holds it (never throws: it runs in a finally). */
   release(): void {
     if (!this.held) return;
     this.held = false;
-    const owner = this.owner();
-    if (owner?.pid === process.pid && owner.host === hostname()) unlinkSync(this.path);
+    try {
+      const owner = this.owner(this.path);
+      if (owner?.pid === process.pid && owner.host === hostname()) unlinkSync(this.path);
+    } catch {
+      // a lock that cannot be removed is taken over by the next run (its process is gone)
+    }
   }
 
-  /** The lock's owner; alive: unknown for another host, which counts as alive. */
-  private owner(): { pid: number; host: string; started: string; alive: boolean } | null {
+  private busy(o: { pid: number; host: string; started: string }): CtvlmError {
+    const remote = o.host !== hostname() ? ' (another host: whether it still runs cannot be checked from here)' : '';
+    return new CtvlmError(`${this.dir} is being trained by process ${o.pid} on ${o.host}${remote} since ${o.started} (${this.path}); wait for it, or remove that file if no process uses the run`);
+  }
+
+  /** A lock file's owner; alive: its process exists on this host (another host's counts as
+   * alive). Null for a file that cannot be read or parsed (it is then stale: locks are made whole). */
+  private owner(path: string): { pid: number; host: string; started: string; alive: boolean } | null {
     let o: { pid?: unknown; host?: unknown; started?: unknown };
     try {
-      o = JSON.parse(readFileSync(this.path, 'utf8'));
+      o = JSON.parse(readFileSync(path, 'utf8'));
     } catch {
       return null;
     }

@@ -16,7 +16,7 @@ import { wordPieceForModel, type TextTokenizer } from '../model/text.ts';
 import { minTrainingCases, type TrainConfig } from './config.ts';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { checkNegativeReports } from './step.ts';
-import { manifestPath, openRunFolder, recordRunData, RunLock, runTokenizer, settleConfig, weightsFolderFiles } from './run-folder.ts';
+import { manifestPath, openRunFolder, recordRunData, RunLock, runTokenizer, saveTrainConfig, settleConfig, weightsFolderFiles } from './run-folder.ts';
 import { checkLosses, createOptimizer, disposeLosses, prepareStep, readLosses, trainStep } from './step.ts';
 import { textWarmup } from './text-warmup.ts';
 import { MetricsFile, etaSeconds, formatMetricLine, writePlots, type MetricLine } from './metrics.ts';
@@ -106,11 +106,12 @@ async function trainLocked<R>(gpu: Gpu, o: TrainOptions<R>, lock: RunLock): Prom
   const more = '(write a larger set with `ctvlm data synth --n N`, or lower --batch)';
   if (trainSet.size < minTrainingCases(opened.cfg))
     throw new DataError(manifest, 'split', `only ${trainSet.size} training case(s); a batch of ${batchSize} needs at least ${minTrainingCases(opened.cfg)} ${more}`);
-  trainSet.checkVolumesExist(manifest);
+  await trainSet.checkVolumesExist(manifest);
   checkNegativeReports(opened.cfg, trainSet.size, manifest);
   await o.evaluate?.check?.(manifest, opened.cfg);
   await recordRunData(out, opened.data);
   lock.acquire(); // a new run's folder exists from here
+  if (opened.stepsChanged) await saveTrainConfig(out, opened.cfg);
   const stats = trainSet.stats();
 
   const tok = await runTokenizer(out, resumeFrom !== null, trainSet, opened.cfg.vocabSize);

@@ -8,7 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testGpu } from '../helpers/gpu.ts';
@@ -67,6 +67,7 @@ t('one training process per run folder: a live owner refused, a dead one\'s lock
   mine.acquire();
   assert.ok(existsSync(lockPath));
   await refused(train(gpu, { out: run, config: cfg, resume: true, stepsOverride: 10 }), new RegExp(`is being trained by process ${process.pid} on `));
+  assert.ok(existsSync(lockPath), "a refused run leaves the owner's lock in place");
   mine.release();
   assert.not.ok(existsSync(lockPath));
   // A process that has exited: its lock is stale.
@@ -75,6 +76,25 @@ t('one training process per run folder: a live owner refused, a dead one\'s lock
   const r = await train(gpu, { out: run, config: cfg, resume: true, stepsOverride: 10 });
   assert.is(r.steps, 10);
   assert.not.ok(existsSync(lockPath), 'released at the end');
+  // Another host's lock cannot be checked: refused, saying so. An unreadable one (locks are
+  // made whole, so it was not written by a run) is taken over.
+  writeFileSync(lockPath, JSON.stringify({ pid: process.pid, host: `not-${hostname()}`, started: 'then' }));
+  await refused(train(gpu, { out: run, config: cfg, resume: true }), /on not-.* \(another host: whether it still runs cannot be checked from here\)/);
+  writeFileSync(lockPath, '');
+  assert.is((await train(gpu, { out: run, config: cfg, resume: true })).steps, 10);
+  assert.not.ok(existsSync(lockPath));
+});
+
+t('resume before the first checkpoint takes the recorded dataset; a mistyped --data names its missing manifest', async () => {
+  const gpu = await testGpu();
+  const early = join(dir, 'early');
+  mkdirSync(early);
+  writeFileSync(join(early, 'run.json'), JSON.stringify({ data }));
+  const lines: string[] = [];
+  const r = await train(gpu, { out: early, config: { ...cfg, steps: 2 }, resume: true, log: (l) => lines.push(l) });
+  assert.is(r.steps, 2);
+  assert.ok(lines.some((l) => l.startsWith(`no checkpoint in ${early}: starting from step 0`)));
+  await refused(train(gpu, { data: join(dir, 'dta'), out: early, config: cfg, resume: true }), /dta: manifest: no manifest at/);
 });
 
 t('volumes missing from disk are refused before the first step, with how many and which', async () => {
@@ -93,6 +113,13 @@ t('eval: --split train keeps its file; a folder that is not a checkpoint and han
   assert.is(ev.status, 0, ev.stderr);
   assert.ok(existsSync(join(run, 'eval-train.json')));
   assert.match(readFileSync(join(run, 'report.html'), 'utf8'), 'Training split beside nothing');
+  // The whole training split's file is not shown beside a later test evaluation as its subset.
+  const test = runCli('eval', '--run', run, '--train-cases', '4', '--resamples', '20');
+  assert.is(test.status, 0, test.stderr);
+  assert.match(readFileSync(join(run, 'report.html'), 'utf8'), 'Test split beside a same-size subset');
+  assert.is(runCli('eval', '--run', run, '--split', 'train', '--train-cases', '0', '--resamples', '20').status, 0);
+  assert.is(runCli('report', run).status, 0);
+  assert.match(readFileSync(join(run, 'report.html'), 'utf8'), 'Test split beside nothing');
   const notCkpt = runCli('eval', '--run', run, '--checkpoint', join(run, 'plots'));
   assert.is(notCkpt.status, 1);
   assert.is(lastLine(notCkpt.stderr), `ctvlm: ${join(run, 'plots')}: model.safetensors: missing: not a checkpoint folder (a ckpt-NNNNNNN folder of a run written by \`ctvlm train\`)`);
