@@ -201,7 +201,7 @@ export const command: Command = {
     console.log(`dim:          [${h.dim.join(', ')}]`);
     console.log(`pixdim:       [${h.pixdim.map((x) => fmt(x)).join(', ')}]`);
     console.log(`scaling:      ${h.scaled ? `value = ${fmt(h.sclSlope, 6)} * stored + ${fmt(h.sclInter, 6)}` : `none (scl_slope ${h.sclSlope})`}`);
-    console.log(`transforms:   sform_code ${h.sformCode}, qform_code ${h.qformCode}; affine from the ${h.affineSource}`);
+    console.log(`transforms:   sform_code ${h.sformCode}, qform_code ${h.qformCode}; affine from the ${h.affineSource}${h.affineSource === 'pixdim' ? " (no orientation in the file: LAS about the volume's centre assumed, as nibabel and MONAI read it)" : ''}`);
     console.log(`units:        ${h.spatialUnits}${h.spatialUnits !== 'mm' ? ' (millimetres assumed)' : ''}`);
     if (h.description) console.log(`description:  ${h.description}`);
     for (const l of volumeLines(v, true)) console.log(l);

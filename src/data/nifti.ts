@@ -9,7 +9,12 @@
 //
 // Decisions (documented in the report and relied on by the tests):
 // - Affine: sform when sform_code > 0; else qform (quaternion + qoffset + pixdim, qfac from
-//   pixdim[0]) when qform_code > 0; else pixdim scaling with a zero origin (NIfTI method 1).
+//   pixdim[0]) when qform_code > 0; else (NIfTI method 1, no orientation in the file) the
+//   affine nibabel's get_base_affine() gives, which MONAI's NibabelReader and so RadFinder's
+//   preprocessing use: ANALYZE's radiological convention, x flipped (LAS), the origin at the
+//   volume's centre, diag(-pixdim[1], pixdim[2], pixdim[3]) with a pixdim of 0 read as 1 (as
+//   nibabel does) and a non-finite one refused. (The NIfTI-1 standard's own method 1 has no
+//   flip; a reader following it would mirror such a file left-right against the weights.)
 //   Units (xyzt_units) are reported, not applied: millimetres are assumed.
 // - Scaling: value = scl_slope * stored + scl_inter; slope 0 or non-finite means no scaling.
 // - NaN / Inf voxels: an error by default (option nonFinite: 'error'); 'keep' keeps them (and
@@ -269,7 +274,10 @@ function parseHeader(bytes: Uint8Array, source: string, gz: boolean, maxVoxels: 
   if (sform && (usable(sform) || !usable(qform))) (affine = sform), (affineSource = 'sform');
   else if (qform) (affine = qform), (affineSource = 'qform');
   else {
-    affine = affineFromSpacing([1, 2, 3].map((a) => (pixdim[a] > 0 && Number.isFinite(pixdim[a]) ? pixdim[a] : 1)));
+    for (const a of [1, 2, 3]) if (a <= ndim && !Number.isFinite(pixdim[a])) throw new DataError(source, `pixdim[${a}]`, `is ${pixdim[a]} and the file has no sform or qform: the voxel size is unknown`);
+    // Axes past ndim count as one voxel of 1 mm, as nibabel pads them.
+    const zoom = (a: number) => (a > ndim ? 1 : pixdim[a] === 0 ? 1 : Math.abs(pixdim[a]));
+    affine = baseAffine([1, 2, 3].map((a) => (a > ndim ? 1 : dim[a])), [1, 2, 3].map(zoom));
     affineSource = 'pixdim';
   }
   for (let i = 0; i < 16; i++)
@@ -308,6 +316,16 @@ function parseHeader(bytes: Uint8Array, source: string, gz: boolean, maxVoxels: 
 }
 
 /** The NIfTI quaternion -> affine (nifti_quatern_to_mat44). */
+/**
+ * nibabel's AnalyzeHeader.get_base_affine() (shape_zoom_affine with x flipped): the affine of a
+ * NIfTI file with neither sform nor qform as nibabel, and so MONAI, read it.
+ * shape: voxels along i, j, k; zooms: pixdim[1..3] in mm (positive).
+ */
+export function baseAffine(shape: ArrayLike<number>, zooms: ArrayLike<number>): Float64Array {
+  const z = [-zooms[0], zooms[1], zooms[2]];
+  return affineFromSpacing(z, [0, 1, 2].map((a) => (-(shape[a] - 1) / 2) * z[a]));
+}
+
 export function quaternToAffine(b: number, c: number, d: number, offset: ArrayLike<number>, pixdim: ArrayLike<number>): Float64Array {
   let a = 1 - (b * b + c * c + d * d);
   if (a < 1e-7) {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'fflate';
 import { DataError } from '../../src/errors.ts';
 import {
+  baseAffine,
   decodeNifti,
   decodeNiftiHeader,
   encodeNifti,
@@ -155,11 +156,21 @@ test('sform is preferred over qform; qform from the quaternion; pixdim fallback'
   d.setInt16(252, 0, true);
   throwsData(() => decodeNifti(q, 'zerosform.nii'), 'zerosform.nii', 'sform', /zero length/);
   d.setInt16(254, 0, true);
-  // neither: pixdim scaling, zero origin
+  // neither: nibabel's base affine (x flipped, the origin at the volume's centre), as MONAI reads it
   d.setInt16(252, 0, true);
   r = decodeNifti(q, 'none.nii');
   assert.is(r.header.affineSource, 'pixdim');
-  close(r.affine, affineFromSpacing([2, 3, 4]), 0, 'pixdim');
+  close(r.affine, affineFromSpacing([-2, 3, 4], [2, -3, -4]), 0, 'pixdim');
+  assert.is(orientationCodes(r), 'LAS');
+  // a pixdim of 0 reads as 1 (nibabel: 'setting 0 dims to 1'), a negative one as its size; NaN is refused
+  d.setFloat32(84, 0, true); // pixdim[2]
+  d.setFloat32(88, -4, true); // pixdim[3]
+  close(decodeNifti(q, 'zero.nii').affine, affineFromSpacing([-2, 1, 4], [2, -1, -4]), 0, 'pixdim 0');
+  d.setFloat32(88, NaN, true);
+  throwsData(() => decodeNifti(q, 'nan.nii'), 'nan.nii', 'pixdim[3]', /is NaN and the file has no sform or qform/);
+  // nibabel 5.0.0: Nifti1Header, shape (5, 4, 3), zooms (0.8, 0.9, 3), both codes 0: get_best_affine()
+  // [[-0.8, 0, 0, 1.6], [0, 0.9, 0, -1.35], [0, 0, 3, -3]]
+  close(baseAffine([5, 4, 3], [0.8, 0.9, 3]), affineFromRows([[-0.8, 0, 0], [0, 0.9, 0], [0, 0, 3]], [1.6, -1.35, -3]), 1e-12, 'nibabel');
 });
 
 test('qform round trip for a rotated (non axis-aligned) affine', () => {
