@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
@@ -33,6 +35,9 @@ export const command: Command = {
     const { values: a } = parseCliArgs({ args: argv, options: { weights: { type: 'string' }, ct: { type: 'string' }, text: { type: 'string', multiple: true }, ids: { type: 'string' }, out: { type: 'string' }, 'dump-windows': { type: 'string' } } });
     if (!a.weights) throw new UsageError('--weights is required');
     if (!a.ct && !a.text && !a.ids) throw new UsageError('give --ct, --text or --ids');
+    // Before the model runs: a folder that does not exist would fail only at the write.
+    for (const [flag, f] of [['out', a.out], ['dump-windows', a['dump-windows']]] as const)
+      if (f && !existsSync(dirname(resolve(f)))) throw new UsageError(`--${flag}: the folder of ${f} does not exist`);
     const gpu = await Gpu.create();
     try {
       const w = await openWeights(gpu, a.weights);

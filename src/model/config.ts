@@ -87,6 +87,18 @@ function vec3(src: string, obj: Json, key: string, fallback: Vec3i | [number, nu
   return v as [number, number, number];
 }
 
+// A vector the release's config.json states twice (backbone_kwargs and image_preprocessing):
+// either copy, and two that differ refused (one would silently win: the grid from one, the
+// window from the other).
+function agreed(srcA: string, a: Json, srcB: string, b: Json, key: string, fallback: Vec3i | [number, number, number]): [number, number, number] {
+  const va = vec3(srcA, a, key, fallback);
+  const vb = vec3(srcB, b, key, fallback);
+  const given = (o: Json) => o[key] !== undefined && o[key] !== null;
+  if (given(a) && given(b) && va.some((x, i) => x !== vb[i]))
+    throw new DataError(srcA, key, `[${va.join(', ')}] differs from ${srcB}.${key} [${vb.join(', ')}]: the two copies must agree`);
+  return given(a) ? va : vb;
+}
+
 function obj(src: string, o: Json, key: string): Json {
   const v = o[key];
   if (v === undefined || v === null) return {};
@@ -120,7 +132,7 @@ export function fromRadfinderJson(json: unknown, src = 'config.json'): RadFinder
   // The release folds SPECTRE's 16x16x8 kernel to 16x16x4 (half_patch_embed: true).
   const patch: Vec3i = halfPatch ? [rawPatch[0], rawPatch[1], rawPatch[2] / 2] : rawPatch;
   if (!Number.isInteger(patch[2])) throw new DataError(bsrc, 'patch_size', `depth ${rawPatch[2]} cannot be halved (half_patch_embed)`);
-  const window = vec3(bsrc, bk, 'sliding_window_size', vec3(`${src} image_preprocessing`, ip, 'sliding_window_size', paper.vision.window)) as Vec3i;
+  const window = agreed(bsrc, bk, `${src} image_preprocessing`, ip, 'sliding_window_size', paper.vision.window) as Vec3i;
   const heads = num(bsrc, bk, 'num_heads', paper.vision.backbone.heads);
   const combE = num(msrc, m, 'feature_comb_embed_dim', E);
   if (combE !== E) throw new DataError(msrc, 'feature_comb_embed_dim', `${combE} differs from the backbone width ${E} (axis_patch_proj maps E -> E; RadFinder requires them equal)`);
@@ -189,7 +201,7 @@ export function fromRadfinderJson(json: unknown, src = 'config.json'): RadFinder
       out: num(msrc, m, 'projection_dim', 512),
     },
     preprocessing: {
-      pixdim: vec3(`${src} image_preprocessing`, ip, 'pixdim', vec3(bsrc, bk, 'pixdim', paper.preprocessing.pixdim)),
+      pixdim: agreed(bsrc, bk, `${src} image_preprocessing`, ip, 'pixdim', paper.preprocessing.pixdim),
       huMin: num(`${src} image_preprocessing`, ip, 'intensity_a_min', -1000),
       huMax: num(`${src} image_preprocessing`, ip, 'intensity_a_max', 1000),
       dtype,

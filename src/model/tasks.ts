@@ -6,6 +6,7 @@ import { LABELS } from '../data/labels.ts';
 import { noGrad } from '../autograd.ts';
 import { scopeAsync } from '../tensor.ts';
 import { tensor } from '../ops/creation.ts';
+import { ValueError } from '../errors.ts';
 import type { RadFinderModel } from './model.ts';
 import { textBatch, type TextTokenizer, type Truncation } from './text.ts';
 
@@ -76,6 +77,9 @@ export async function embedScan(model: RadFinderModel, crop: Float32Array, shape
   return scopeAsync(async () => {
     const e = noGrad(() => model.encodeImage(tensor(gpu, crop, [1, 1, ...shape], 'crop')));
     const [image, disease, depth] = await Promise.all([e.image.floats(), e.disease.floats(), e.depth.floats()]);
+    checkFinite(image, 'the image embedding (projection_image)');
+    checkFinite(disease, 'the disease embedding (projection_image_copy)');
+    checkFinite(depth, 'the per-depth embeddings (projection_image_copy)');
     const E = image.length;
     const D = depth.length / E;
     const rows = Array.from({ length: D }, (_, d) => Array.from(depth.subarray(d * E, (d + 1) * E)));
@@ -86,6 +90,13 @@ export async function embedScan(model: RadFinderModel, crop: Float32Array, shape
       depth: { raw: rows, normalized: rows.map(normalize), valid: rows.map(() => true) },
     };
   });
+}
+
+// Weights whose activations overflow float32 (a diverged checkpoint) give NaN embeddings, which
+// would be printed as null scores and rank as NaN: refused, naming the embedding.
+function checkFinite(values: Float32Array, what: string): void {
+  for (let i = 0; i < values.length; i++)
+    if (!Number.isFinite(values[i])) throw new ValueError(`${what} has non-finite values (${values[i]} at ${i}): the weights overflow float32 (a diverged checkpoint?)`);
 }
 
 export interface TextEmbeddings {
@@ -112,6 +123,8 @@ export async function embedTokenIds(model: RadFinderModel, rows: number[][], max
       });
       return Promise.all(r.map((x) => x?.floats() ?? null));
     });
+    if (rep) checkFinite(rep, `the report embedding (projection_text) of text ${i + 1}${part.length > 1 ? `-${i + part.length}` : ''}`);
+    if (snip) checkFinite(snip, `the snippet embedding (projection_text_copy) of text ${i + 1}${part.length > 1 ? `-${i + part.length}` : ''}`);
     part.forEach((ids, k) => {
       const E = model.cfg.head.out;
       const none = { raw: [], normalized: [] };

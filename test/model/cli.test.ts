@@ -138,6 +138,13 @@ t('bad input: one line naming the file and the field', () => {
   writeFileSync(join(trunc, 'model.safetensors'), readFileSync(join(W, 'model.safetensors')).subarray(0, 5000));
   const flat = join(dir, 'flat.nii.gz');
   writeNiftiFile(flat, createVolume([40, 40, 1], { spacing: [1, 1, 1] }));
+  // Finite weights whose activations overflow float32 (a diverged checkpoint): the text head's
+  // linear layers scaled by 1e25.
+  const huge = join(dir, 'huge');
+  mkdirSync(huge, { recursive: true });
+  for (const f of ['config.json', 'tokenizer.json']) writeFileSync(join(huge, f), readFileSync(join(W, f)));
+  const scaled = (k: string) => k.startsWith('model.projection_text.') && k.endsWith('.weight') && !k.includes('parametrizations');
+  writeFileSync(join(huge, 'model.safetensors'), encodeSafetensors(Object.fromEntries([...sd].map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data, (x) => (scaled(k) ? x * 1e25 : x)) }]))));
   for (const [args, msg] of [
     [['embed', '--weights', bad, '--ids', join(dir, 'ids.json')], /bad\/model\.safetensors: model\.projection_image\.last_layer\.parametrizations\.weight\.original0: shape \(8, 1\) in the file, \(16, 1\) in the model/],
     [['embed', '--weights', trunc, '--ids', join(dir, 'ids.json')], /trunc\/model\.safetensors: .*(truncated|does not fit)/],
@@ -145,6 +152,8 @@ t('bad input: one line naming the file and the field', () => {
     [['embed', '--weights', W, '--ct', flat], /flat\.nii\.gz: shape: z is 1 voxel\(s\) after resampling/],
     [['embed', '--weights', W, '--ids', ct], /lps\.nii\.gz: ids: not a JSON list/],
     [['localize', '--weights', W, '--ct', ct], /give --text or --ids/],
+    [['embed', '--weights', huge, '--ids', join(dir, 'ids.json')], /the report embedding \(projection_text\) of text 1-3 has non-finite values .*the weights overflow float32/],
+    [['embed', '--weights', W, '--ids', join(dir, 'ids.json'), '--out', join(dir, 'nowhere', 'e.json')], /--out: the folder of .*nowhere\/e\.json does not exist/],
   ] as [string[], RegExp][]) {
     const r = cli(...args);
     assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: exit ${r.status}`);

@@ -79,6 +79,12 @@ t('config.json round trip, and the reduced example configuration of the shared f
   assert.equal(fromRadfinderJson({ radfinder_model_config: { backbone_kwargs: { patch_size: [16, 16, 8], half_patch_embed: true } } }).vision.patch, [16, 16, 4]);
   assert.throws(() => fromRadfinderJson({ model_type: 'bert' }, 'c.json'), /c\.json: model_type: 'bert' is not a RadFinder model/);
   assert.throws(() => fromRadfinderJson({ radfinder_model_config: { backbone_kwargs: { embed_dim: 40, num_heads: 2 } } }, 'c.json'), /head width divisible by 6/);
+  // The two copies of the window and voxel size: either one, and disagreeing copies refused.
+  const twice = (bk: object, ip: object) => fromRadfinderJson({ radfinder_model_config: { backbone_kwargs: bk }, image_preprocessing: ip }, 'c.json');
+  assert.equal(twice({}, { sliding_window_size: [64, 64, 32] }).vision.window, [64, 64, 32]);
+  assert.equal(twice({ pixdim: [1, 1, 2] }, {}).preprocessing.pixdim, [1, 1, 2]);
+  assert.throws(() => twice({ sliding_window_size: [128, 128, 32] }, { sliding_window_size: [64, 64, 32] }), /c\.json radfinder_model_config\.backbone_kwargs: sliding_window_size: \[128, 128, 32\] differs from c\.json image_preprocessing\.sliding_window_size \[64, 64, 32\]: the two copies must agree/);
+  assert.throws(() => twice({ pixdim: [1, 1, 2] }, { pixdim: [0.75, 0.75, 3] }), /pixdim: \[1, 1, 2\] differs from/);
 });
 
 t('the patch histogram (not RadFinder\'s): its keys in the table, config.json round trip, one-line errors', async () => {
