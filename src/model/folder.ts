@@ -57,7 +57,11 @@ export async function resolveWeightsFolder(path: string): Promise<WeightsFolder>
   }
   const cfgPath = join(dir, 'config.json');
   if (!existsSync(cfgPath)) throw new DataError(dir, 'config.json', 'missing: a weights folder holds config.json and model.safetensors');
-  if (!existsSync(join(dir, 'model.safetensors'))) throw new DataError(dir, 'model.safetensors', 'missing: a weights folder holds config.json and model.safetensors');
+  if (!existsSync(join(dir, 'model.safetensors'))) {
+    if (existsSync(join(dir, 'model.safetensors.index.json')))
+      throw new DataError(dir, 'model.safetensors', 'missing: the folder holds a sharded checkpoint (model.safetensors.index.json), which is not read here; save it as one model.safetensors (e.g. safetensors.torch.save_file of the merged state dict)');
+    throw new DataError(dir, 'model.safetensors', 'missing: a weights folder holds config.json and model.safetensors');
+  }
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(await readFile(cfgPath, 'utf8'));

@@ -136,6 +136,10 @@ t('bad input: one line naming the file and the field', () => {
   mkdirSync(trunc, { recursive: true });
   writeFileSync(join(trunc, 'config.json'), readFileSync(join(W, 'config.json')));
   writeFileSync(join(trunc, 'model.safetensors'), readFileSync(join(W, 'model.safetensors')).subarray(0, 5000));
+  const shards = join(dir, 'shards');
+  mkdirSync(shards, { recursive: true });
+  writeFileSync(join(shards, 'config.json'), readFileSync(join(W, 'config.json')));
+  writeFileSync(join(shards, 'model.safetensors.index.json'), '{"weight_map": {}}');
   const flat = join(dir, 'flat.nii.gz');
   writeNiftiFile(flat, createVolume([40, 40, 1], { spacing: [1, 1, 1] }));
   // Finite weights whose activations overflow float32 (a diverged checkpoint): the text head's
@@ -152,6 +156,7 @@ t('bad input: one line naming the file and the field', () => {
     [['embed', '--weights', W, '--ct', flat], /flat\.nii\.gz: shape: z is 1 voxel\(s\) after resampling/],
     [['embed', '--weights', W, '--ids', ct], /lps\.nii\.gz: ids: not a JSON list/],
     [['localize', '--weights', W, '--ct', ct], /give --text or --ids/],
+    [['embed', '--weights', shards, '--ids', join(dir, 'ids.json')], /shards: model\.safetensors: missing: the folder holds a sharded checkpoint \(model\.safetensors\.index\.json\), which is not read here/],
     [['embed', '--weights', huge, '--ids', join(dir, 'ids.json')], /the report embedding \(projection_text\) of text 1-3 has non-finite values .*the weights overflow float32/],
     [['embed', '--weights', W, '--ids', join(dir, 'ids.json'), '--out', join(dir, 'nowhere', 'e.json')], /--out: the folder of .*nowhere\/e\.json does not exist/],
   ] as [string[], RegExp][]) {
