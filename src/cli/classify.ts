@@ -27,7 +27,7 @@ export const command: Command = {
     if (!a.weights || !a.ct) throw new UsageError('--weights and --ct are required');
     const gpu = await Gpu.create();
     try {
-      const w = await openWeights(gpu, a.weights);
+      const w = await openWeights(gpu, a.weights, 'zero-shot classification embeds prompt texts');
       if (!w.tokenizer) throw new DataError(w.dir, 'tokenizer.json', 'missing: zero-shot classification embeds prompt texts');
       const ct = await readCt(w, a.ct);
       const scan = await embedScan(w.model, ct.input.data, ct.input.shape);

@@ -5,7 +5,7 @@ import { parseCliArgs, type Command } from './command.ts';
 import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { embedScan, embedTokenIds } from '../model/tasks.ts';
-import { openWeights, readCt, textRows, warnTruncated } from './infer.ts';
+import { TOKENIZER_FOR_TEXT, openWeights, readCt, textRows, warnTruncated } from './infer.ts';
 import { halfBits, windowsOf } from '../data/radfinder-prep.ts';
 
 const usage = `usage: ctvlm embed --weights W [--ct FILE] [--text "..."]... [--ids FILE] [--out FILE]
@@ -40,7 +40,7 @@ export const command: Command = {
       if (f && !existsSync(dirname(resolve(f)))) throw new UsageError(`--${flag}: the folder of ${f} does not exist`);
     const gpu = await Gpu.create();
     try {
-      const w = await openWeights(gpu, a.weights);
+      const w = await openWeights(gpu, a.weights, a.text?.length ? TOKENIZER_FOR_TEXT : undefined);
       const out: Record<string, unknown> = { weights: w.dir };
       if (a.ct) {
         const ct = await readCt(w, a.ct);

@@ -5,13 +5,21 @@ import { readFile } from 'node:fs/promises';
 import { DataError } from '../errors.ts';
 import { CtvlmError, UsageError } from '../app-errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { openWeightsFolder, type LoadedWeights } from '../model/folder.ts';
+import { openWeightsFolder, resolveWeightsFolder, type LoadedWeights } from '../model/folder.ts';
 import { readCaseVolume } from '../data/dataset-volumes.ts';
 import { prepareRadfinder, type RadfinderInput } from '../data/radfinder-prep.ts';
 import type { Volume } from '../data/volume.ts';
 import { Progress } from './progress.ts';
 
-export async function openWeights(gpu: Gpu, path: string): Promise<LoadedWeights> {
+/**
+ * Opens W with a progress bar. `needsTokenizer` (why the command needs tokenizer.json) makes a
+ * folder without one fail before its weights are loaded (minutes for the released model).
+ */
+export async function openWeights(gpu: Gpu, path: string, needsTokenizer?: string): Promise<LoadedWeights> {
+  if (needsTokenizer) {
+    const f = await resolveWeightsFolder(path);
+    if (!f.tokenizerPath) throw new DataError(f.dir, 'tokenizer.json', `missing: ${needsTokenizer}`);
+  }
   let bar: Progress | null = null;
   const w = await openWeightsFolder(gpu, path, (done, total) => (bar ??= new Progress(total, `loading ${path}`)).update(done));
   bar ??= new Progress(0, `loading ${path}`);
@@ -52,6 +60,9 @@ export async function readIdsFile(path: string, vocab: number, eos: number): Pro
 }
 
 /** Token rows from --text (repeatable) or --ids. */
+/** Why --text needs tokenizer.json (openWeights' needsTokenizer, textRows). */
+export const TOKENIZER_FOR_TEXT = 'this weights folder has no tokenizer; pass token ids with --ids FILE';
+
 export async function textRows(w: LoadedWeights, texts: string[] | undefined, idsFile: string | undefined): Promise<{ rows: number[][]; texts: (string | null)[] }> {
   if (texts?.length && idsFile) throw new UsageError('give --text or --ids, not both');
   if (idsFile) {
@@ -59,7 +70,7 @@ export async function textRows(w: LoadedWeights, texts: string[] | undefined, id
     return { rows, texts: rows.map(() => null) };
   }
   if (!texts?.length) return { rows: [], texts: [] };
-  if (!w.tokenizer) throw new DataError(w.dir, 'tokenizer.json', 'missing: this weights folder has no tokenizer; pass token ids with --ids FILE');
+  if (!w.tokenizer) throw new DataError(w.dir, 'tokenizer.json', `missing: ${TOKENIZER_FOR_TEXT}`);
   const rows = texts.map((t, i) => {
     if (!t.trim()) throw new CtvlmError(`--text${texts.length > 1 ? ` (the ${i + 1}. one)` : ''} is empty: give a sentence`);
     return w.tokenizer!.encode(t);

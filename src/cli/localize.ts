@@ -4,7 +4,7 @@ import { Gpu } from '../gpu/runtime.ts';
 import { embedScan, embedTokenIds, localizeSnippet } from '../model/tasks.ts';
 import { binToSourceVoxel } from '../data/radfinder-prep.ts';
 import { binMm } from '../model/config.ts';
-import { openWeights, readCt, round, textRows, warnTruncated } from './infer.ts';
+import { TOKENIZER_FOR_TEXT, openWeights, readCt, round, textRows, warnTruncated } from './infer.ts';
 
 const usage = `usage: ctvlm localize --weights W --ct FILE (--text "..."... | --ids FILE) [--json]
 
@@ -31,7 +31,7 @@ export const command: Command = {
     if (!a.text && !a.ids) throw new UsageError('give --text or --ids');
     const gpu = await Gpu.create();
     try {
-      const w = await openWeights(gpu, a.weights);
+      const w = await openWeights(gpu, a.weights, a.text?.length ? TOKENIZER_FOR_TEXT : undefined);
       const ct = await readCt(w, a.ct);
       const { rows, texts } = await textRows(w, a.text, a.ids);
       const scan = await embedScan(w.model, ct.input.data, ct.input.shape);

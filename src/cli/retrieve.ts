@@ -7,7 +7,7 @@ import { Gpu } from '../gpu/runtime.ts';
 import { dot, embedScan, embedTokenIds } from '../model/tasks.ts';
 import { readManifestFile, resolveVolumePath } from '../data/manifest.ts';
 import { existsSync } from 'node:fs';
-import { openWeights, readCt, round, textRows, warnTruncated } from './infer.ts';
+import { TOKENIZER_FOR_TEXT, openWeights, readCt, round, textRows, warnTruncated } from './infer.ts';
 import { Progress } from './progress.ts';
 
 const usage = `usage: ctvlm retrieve --weights W --cts DIR_OR_MANIFEST (--text "..." | --ids FILE) [--top K] [--json]
@@ -59,7 +59,7 @@ export const command: Command = {
     const cts = await listCts(a.cts);
     const gpu = await Gpu.create();
     try {
-      const w = await openWeights(gpu, a.weights);
+      const w = await openWeights(gpu, a.weights, a.text?.length ? TOKENIZER_FOR_TEXT : undefined);
       const { rows } = await textRows(w, a.text, a.ids);
       if (rows.length !== 1) throw new UsageError('give one report: one --text, or an --ids file with one row');
       const [report] = await embedTokenIds(w.model, rows, w.maxTextTokens, { which: 'report', onTruncate: warnTruncated(w.maxTextTokens) });

@@ -140,6 +140,9 @@ t('bad input: one line naming the file and the field', () => {
   mkdirSync(shards, { recursive: true });
   writeFileSync(join(shards, 'config.json'), readFileSync(join(W, 'config.json')));
   writeFileSync(join(shards, 'model.safetensors.index.json'), '{"weight_map": {}}');
+  const notok = join(dir, 'notok');
+  mkdirSync(notok, { recursive: true });
+  for (const f of ['config.json', 'model.safetensors']) writeFileSync(join(notok, f), readFileSync(join(W, f)));
   const flat = join(dir, 'flat.nii.gz');
   writeNiftiFile(flat, createVolume([40, 40, 1], { spacing: [1, 1, 1] }));
   // Finite weights whose activations overflow float32 (a diverged checkpoint): the text head's
@@ -156,6 +159,8 @@ t('bad input: one line naming the file and the field', () => {
     [['embed', '--weights', W, '--ct', flat], /flat\.nii\.gz: shape: z is 1 voxel\(s\) after resampling/],
     [['embed', '--weights', W, '--ids', ct], /lps\.nii\.gz: ids: not a JSON list/],
     [['localize', '--weights', W, '--ct', ct], /give --text or --ids/],
+    [['classify', '--weights', notok, '--ct', ct], /notok: tokenizer\.json: missing: zero-shot classification embeds prompt texts\n?$/],
+    [['localize', '--weights', notok, '--ct', ct, '--text', 'nodule'], /notok: tokenizer\.json: missing: this weights folder has no tokenizer; pass token ids with --ids FILE\n?$/],
     [['embed', '--weights', shards, '--ids', join(dir, 'ids.json')], /shards: model\.safetensors: missing: the folder holds a sharded checkpoint \(model\.safetensors\.index\.json\), which is not read here/],
     [['embed', '--weights', huge, '--ids', join(dir, 'ids.json')], /the report embedding \(projection_text\) of text 1-3 has non-finite values .*the weights overflow float32/],
     [['embed', '--weights', W, '--ids', join(dir, 'ids.json'), '--out', join(dir, 'nowhere', 'e.json')], /--out: the folder of .*nowhere\/e\.json does not exist/],
@@ -164,6 +169,7 @@ t('bad input: one line naming the file and the field', () => {
     assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: exit ${r.status}`);
     assert.match(r.stderr, msg);
     assert.not.match(r.stderr, /at .*(file:\/\/|\.js:\d)/, 'no JavaScript stack trace');
+    if (args.includes(notok)) assert.not.match(r.stderr, /trainable parameters/, 'refused before the weights are loaded');
   }
 });
 
