@@ -47,6 +47,8 @@ export const command: Command = {
           depthMm: (l.bin + 0.5) * bmm,
           expectedMm: round(l.expectedMm),
           slice: src.slice,
+          // DICOM: the slice as the series numbers it (InstanceNumber, and frame of a multi-frame file).
+          ...(ct.volume.dicomSlices ? { instanceNumber: ct.volume.dicomSlices[src.slice]?.instanceNumber ?? null, frame: ct.volume.dicomSlices[src.slice]?.frame ?? null } : {}),
           world: src.world.map((v) => round(v)),
           probabilities: l.probabilities,
           cosine: l.cosine,
@@ -54,10 +56,12 @@ export const command: Command = {
       });
       if (a.json) process.stdout.write(JSON.stringify({ file: a.ct, grid: scan.grid, bins: scan.depth.raw.length, binMm: bmm, localize: results }) + '\n');
       else {
-        console.log(`${a.ct}: ${scan.depth.raw.length} depth bins of ${bmm} mm (window grid ${scan.grid.join('x')}); slice = index along the file's third axis`);
+        const dicom = ct.volume.dicomSlices ? ' (DICOM: the series sorted along its slice normal), with its InstanceNumber' : '';
+        console.log(`${a.ct}: ${scan.depth.raw.length} depth bins of ${bmm} mm (window grid ${scan.grid.join('x')}); slice = index along the file's third axis${dicom}`);
         for (const r of results) {
           const top = [...r.probabilities.keys()].sort((x, y) => r.probabilities[y] - r.probabilities[x]).slice(0, 3);
-          console.log(`bin ${r.bin} (${r.depthMm} mm, slice ${r.slice})  p ${r.probabilities[r.bin].toFixed(3)}  next: ${top.slice(1).map((b) => `${b} (${r.probabilities[b].toFixed(3)})`).join(', ')}  ${r.text ?? `ids[${r.ids_index}]`}`);
+          const named = 'instanceNumber' in r ? `, ${r.frame !== null && r.frame !== undefined ? `frame ${r.frame}` : `InstanceNumber ${r.instanceNumber ?? '?'}`}` : '';
+          console.log(`bin ${r.bin} (${r.depthMm} mm, slice ${r.slice}${named})  p ${r.probabilities[r.bin].toFixed(3)}  next: ${top.slice(1).map((b) => `${b} (${r.probabilities[b].toFixed(3)})`).join(', ')}  ${r.text ?? `ids[${r.ids_index}]`}`);
         }
       }
       w.model.dispose();

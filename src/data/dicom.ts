@@ -886,7 +886,7 @@ function buildSeries(group: ParsedFile[], opts: DicomReadOptions, extraWarnings:
     transferSyntax: first.transferSyntax,
     transferSyntaxes: tss,
     slices: kept.map((x) => ({ instanceNumber: x.p.header.instanceNumber, frame: x.p.header.frame, position: [...x.p.header.position] as Vec3, file: x.p.header.file })),
-    volume: { data, shape: [columns, rows, n], spacing: spacingFromAffine(affine), affine },
+    volume: { data, shape: [columns, rows, n], spacing: spacingFromAffine(affine), affine, dicomSlices: kept.map((x) => ({ instanceNumber: x.p.header.instanceNumber, frame: x.p.header.frame })) },
     orientation: [...iop],
     normal,
     sliceSpacing,

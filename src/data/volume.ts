@@ -21,6 +21,10 @@ export interface Volume {
   spacing: [number, number, number];
   /** Maps voxel (i, j, k, 1) to world (x, y, z, 1) in RAS+ millimetres (NIfTI convention). */
   affine: mat4;
+  /** Read from DICOM: slice k's InstanceNumber and, in a multi-frame file, its frame (1-based),
+   * so that a slice index can be named as a reader of the series names it. Not carried over by
+   * reorientation or resampling (they make new volumes). */
+  dicomSlices?: { instanceNumber: number | null; frame: number | null }[];
 }
 
 export type Vec3 = [number, number, number];

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli as cli } from '../helpers/cli.ts';
 import { assertClose } from '../helpers/check.ts';
+import { writeTestDicom } from '../helpers/dicom-writer.ts';
 import * as ref from '../reference/radfinder.ts';
 import { rfConfig } from '../helpers/radfinder.ts';
 import { paperConfig, toRadfinderJson, type RadFinderConfig } from '../../src/model/config.ts';
@@ -101,6 +102,19 @@ t('localize, classify and retrieve: consistent with the embeddings', () => {
   assert.ok(Number.isInteger(loc.slice) && loc.slice >= 0 && loc.slice < 17, `slice ${loc.slice}`);
   const table = cli('localize', '--weights', W, '--ct', ct, '--text', 'nodule in the right upper lobe');
   assert.match(table.stdout, /bin \d+ \([\d.]+ mm, slice \d+\)/);
+  // A DICOM series whose InstanceNumbers run against its positions: the slice is also named by
+  // the InstanceNumber of the file at that position.
+  const dcm = join(dir, 'dicom');
+  mkdirSync(dcm, { recursive: true });
+  for (let k = 0; k < 17; k++) {
+    const pixels = Int16Array.from({ length: 30 * 20 }, (_, i) => Math.round(800 * Math.sin(0.3 * (i % 20)) * Math.cos(0.2 * k) - 200));
+    writeFileSync(join(dcm, `f${k}.dcm`), writeTestDicom({ rows: 30, columns: 20, pixels, position: [0, 0, 5 * k], pixelSpacing: [2.9, 2.5], instanceNumber: 100 - k, seriesNumber: 3 }));
+  }
+  const d = cli('localize', '--weights', W, '--ct', dcm, '--text', 'nodule in the right upper lobe', '--json');
+  assert.is(d.status, 0, d.stderr);
+  const dl = JSON.parse(d.stdout).localize[0];
+  assert.is(dl.instanceNumber, 100 - dl.slice, `slice ${dl.slice}, InstanceNumber ${dl.instanceNumber}`);
+  assert.match(cli('localize', '--weights', W, '--ct', dcm, '--text', 'nodule in the right upper lobe').stdout, new RegExp(`slice ${dl.slice}, InstanceNumber ${100 - dl.slice}\\)`));
 
   const c = cli('classify', '--weights', W, '--ct', ct, '--json');
   assert.is(c.status, 0, c.stderr);
