@@ -1,5 +1,4 @@
 import { parseCliArgs, type Command } from './command.ts';
-import { DataError } from '../errors.ts';
 import { UsageError } from '../app-errors.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { embedScan, zeroShotPrompts, zeroShotScore } from '../model/tasks.ts';
@@ -28,10 +27,10 @@ export const command: Command = {
     const gpu = await Gpu.create();
     try {
       const w = await openWeights(gpu, a.weights, 'zero-shot classification embeds prompt texts');
-      if (!w.tokenizer) throw new DataError(w.dir, 'tokenizer.json', 'missing: zero-shot classification embeds prompt texts');
       const ct = await readCt(w, a.ct);
       const scan = await embedScan(w.model, ct.input.data, ct.input.shape);
-      const prompts = await zeroShotPrompts(w.model, w.tokenizer, w.maxTextTokens);
+      // openWeights refused a folder without tokenizer.json, so the tokenizer is loaded.
+      const prompts = await zeroShotPrompts(w.model, w.tokenizer!, w.maxTextTokens);
       const scores = prompts.map((p) => ({ label: p.label, score: round(zeroShotScore(scan.disease.normalized, p)) }));
       if (a.json) process.stdout.write(JSON.stringify({ file: a.ct, scores }) + '\n');
       else {

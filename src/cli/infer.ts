@@ -59,10 +59,10 @@ export async function readIdsFile(path: string, vocab: number, eos: number): Pro
   });
 }
 
-/** Token rows from --text (repeatable) or --ids. */
 /** Why --text needs tokenizer.json (openWeights' needsTokenizer, textRows). */
 export const TOKENIZER_FOR_TEXT = 'this weights folder has no tokenizer; pass token ids with --ids FILE';
 
+/** Token rows from --text (repeatable) or --ids. */
 export async function textRows(w: LoadedWeights, texts: string[] | undefined, idsFile: string | undefined): Promise<{ rows: number[][]; texts: (string | null)[] }> {
   if (texts?.length && idsFile) throw new UsageError('give --text or --ids, not both');
   if (idsFile) {

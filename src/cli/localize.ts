@@ -40,6 +40,7 @@ export const command: Command = {
       const results = snippets.map((s, i) => {
         const l = localizeSnippet(scan.depth.normalized, scan.depth.valid, s.snippet.normalized, w.config.localization.tau, bmm);
         const src = binToSourceVoxel(ct.input, ct.volume, l.bin, w.config.vision.patch[2]);
+        const dcm = ct.volume.dicomSlices?.[src.slice];
         return {
           text: texts[i],
           ids_index: i,
@@ -48,7 +49,7 @@ export const command: Command = {
           expectedMm: round(l.expectedMm),
           slice: src.slice,
           // DICOM: the slice as the series numbers it (InstanceNumber, and frame of a multi-frame file).
-          ...(ct.volume.dicomSlices ? { instanceNumber: ct.volume.dicomSlices[src.slice]?.instanceNumber ?? null, frame: ct.volume.dicomSlices[src.slice]?.frame ?? null } : {}),
+          ...(ct.volume.dicomSlices ? { instanceNumber: dcm?.instanceNumber ?? null, frame: dcm?.frame ?? null } : {}),
           world: src.world.map((v) => round(v)),
           probabilities: l.probabilities,
           cosine: l.cosine,

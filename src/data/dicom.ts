@@ -878,6 +878,7 @@ function buildSeries(group: ParsedFile[], opts: DicomReadOptions, extraWarnings:
 
   const data = opts.headersOnly ? new Float32Array(0) : new Float32Array(voxels);
   const tss = [...new Set(kept.map((x) => x.p.header.transferSyntax))];
+  const slices = kept.map((x) => ({ instanceNumber: x.p.header.instanceNumber, frame: x.p.header.frame, position: [...x.p.header.position] as Vec3, file: x.p.header.file }));
   const series: DicomSeries = {
     seriesNumber: first.seriesNumber,
     seriesUID: first.seriesUID,
@@ -885,8 +886,8 @@ function buildSeries(group: ParsedFile[], opts: DicomReadOptions, extraWarnings:
     modality: first.modality,
     transferSyntax: first.transferSyntax,
     transferSyntaxes: tss,
-    slices: kept.map((x) => ({ instanceNumber: x.p.header.instanceNumber, frame: x.p.header.frame, position: [...x.p.header.position] as Vec3, file: x.p.header.file })),
-    volume: { data, shape: [columns, rows, n], spacing: spacingFromAffine(affine), affine, dicomSlices: kept.map((x) => ({ instanceNumber: x.p.header.instanceNumber, frame: x.p.header.frame })) },
+    slices,
+    volume: { data, shape: [columns, rows, n], spacing: spacingFromAffine(affine), affine, dicomSlices: slices.map(({ instanceNumber, frame }) => ({ instanceNumber, frame })) },
     orientation: [...iop],
     normal,
     sliceSpacing,

@@ -315,7 +315,6 @@ function parseHeader(bytes: Uint8Array, source: string, gz: boolean, maxVoxels: 
   return { info, shape, affine, dataBytes: dataStart + count * t.bytes };
 }
 
-/** The NIfTI quaternion -> affine (nifti_quatern_to_mat44). */
 /**
  * nibabel's AnalyzeHeader.get_base_affine() (shape_zoom_affine with x flipped): the affine of a
  * NIfTI file with neither sform nor qform as nibabel, and so MONAI, read it.
@@ -326,6 +325,7 @@ export function baseAffine(shape: ArrayLike<number>, zooms: ArrayLike<number>): 
   return affineFromSpacing(z, [0, 1, 2].map((a) => (-(shape[a] - 1) / 2) * z[a]));
 }
 
+/** The NIfTI quaternion -> affine (nifti_quatern_to_mat44). */
 export function quaternToAffine(b: number, c: number, d: number, offset: ArrayLike<number>, pixdim: ArrayLike<number>): Float64Array {
   let a = 1 - (b * b + c * c + d * d);
   if (a < 1e-7) {
