@@ -11,7 +11,7 @@ disease classification (per-class and macro AUROC from prompt embeddings), and l
 (MAE in mm of the argmax bin and of the expected depth, against the random-bin and
 middle-bin baselines), each with a 95% percentile-bootstrap interval over cases. Beside the
 split, a deterministic subset of the training split of the same size is evaluated
-(memorisation vs generalisation). Writes RUN/eval-<split>.json, RUN/eval-train.json and
+(memorisation vs generalisation). Writes RUN/eval-<split>.json (the whole training split's: eval-train-full.json), RUN/eval-train.json (the subset) and
 RUN/report.html; on another dataset (--data), RUN/eval-<its folder's name>/eval-*.json
 instead, so the run's own evaluation and report stay as they are.
 
@@ -21,7 +21,7 @@ options:
   --out DIR          folder of the eval-*.json files (default: RUN for the run's own
                      dataset, RUN/eval-<name> for another)
   --split NAME       split to evaluate (default test)
-  --checkpoint DIR   a checkpoint folder (default: the run's latest)
+  --checkpoint DIR   a checkpoint folder, or its name in RUN (default: the run's latest)
   --train-cases N    most training cases evaluated beside the split (default ${DEFAULT_TRAIN_CASES}; 0: none)
   --resamples N      bootstrap resamples (default 1000)`;
 

@@ -48,6 +48,9 @@ export const command: Command = {
           depthMm: (l.bin + 0.5) * bmm,
           expectedMm: round(l.expectedMm),
           slice: src.slice,
+          // The release counts every bin of a scan valid, the zero padding of a scan shorter than a
+          // window included: a bin there is past the scan's end, and its slice only the nearest.
+          insideScan: src.voxel[2] >= -0.5 && src.voxel[2] <= ct.volume.shape[2] - 0.5,
           // DICOM: the slice as the series numbers it (InstanceNumber, and frame of a multi-frame file).
           ...(ct.volume.dicomSlices ? { instanceNumber: dcm?.instanceNumber ?? null, frame: dcm?.frame ?? null } : {}),
           world: src.world.map((v) => round(v)),
@@ -62,7 +65,8 @@ export const command: Command = {
         for (const r of results) {
           const top = [...r.probabilities.keys()].sort((x, y) => r.probabilities[y] - r.probabilities[x]).slice(0, 3);
           const named = 'instanceNumber' in r ? `, ${r.frame !== null && r.frame !== undefined ? `frame ${r.frame}` : `InstanceNumber ${r.instanceNumber ?? '?'}`}` : '';
-          console.log(`bin ${r.bin} (${r.depthMm} mm, slice ${r.slice}${named})  p ${r.probabilities[r.bin].toFixed(3)}  next: ${top.slice(1).map((b) => `${b} (${r.probabilities[b].toFixed(3)})`).join(', ')}  ${r.text ?? `ids[${r.ids_index}]`}`);
+          const past = r.insideScan ? '' : ', past the scan: padding, nearest slice';
+          console.log(`bin ${r.bin} (${r.depthMm} mm, slice ${r.slice}${named}${past})  p ${r.probabilities[r.bin].toFixed(3)}  next: ${top.slice(1).map((b) => `${b} (${r.probabilities[b].toFixed(3)})`).join(', ')}  ${r.text ?? `ids[${r.ids_index}]`}`);
         }
       }
       w.model.dispose();

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
 import { writeAtomic } from '../io/atomic.ts';
-import { readEvaluations, casesText, pctCi, mmCi } from './run.ts';
+import { readEvaluations, casesText, pctCi, mmCi, evalFileName, TRAIN_SUBSET_FILE } from './run.ts';
 import { hasPerCase, type EvalReport } from './summary.ts';
 import { PALETTE, barChart, emptyChart, esc, forestChart, lineChart, rocChart, rocPoints, scatterChart, type BarGroup, type ForestRow } from './svg.ts';
 
@@ -273,7 +273,7 @@ export function buildReportHtml(i: ReportInput): string {
     parts.push('<h2>Localization</h2>', `<p class="lead">Each report sentence that cites an image is placed in a ${Number.isFinite(main.localization.binMm) ? `${main.localization.binMm} mm` : ''} depth bin of its scan; error of the most likely bin (argmax) and of the expected depth, against guessing a random or the middle valid bin.</p>`);
     parts.push(`<div class="grid">${maeChart(main, train)}</div>`, '<h3>Predicted against true depth, per snippet</h3>', depthScatters(main, train));
   }
-  parts.push(`<footer>Written by <code>ctvlm report</code> from metrics.jsonl${main ? `, eval-${esc(main.split)}.json` : ''}${train ? ', eval-train.json' : ''}. Self-contained: no scripts, no external resources.</footer>`);
+  parts.push(`<footer>Written by <code>ctvlm report</code> from metrics.jsonl${main ? `, ${esc(evalFileName(main.split))}` : ''}${train ? `, ${TRAIN_SUBSET_FILE}` : ''}. Self-contained: no scripts, no external resources.</footer>`);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(i.name)}: run report</title><style>${CSS}</style></head>
@@ -293,7 +293,7 @@ export async function writeRunReport(runDir: string, o: { split?: string } = {})
   if (!existsSync(runDir)) throw new DataError(runDir, 'folder', 'does not exist');
   if (!existsSync(metricsPath)) throw new DataError(metricsPath, 'file', 'missing: not a training run folder (`ctvlm train --out RUN` writes it)');
   const { main, train } = await readEvaluations(runDir, o.split);
-  if (!main) throw new DataError(join(runDir, `eval-${o.split ?? 'test'}.json`), 'file', `missing: evaluate the run first (\`ctvlm eval --run ${runDir}\`)`);
+  if (!main) throw new DataError(join(runDir, evalFileName(o.split ?? 'test')), 'file', `missing: evaluate the run first (\`ctvlm eval --run ${runDir}\`)`);
   const metrics = parseMetrics(await readFile(metricsPath, 'utf8'));
   const readJson = async (f: string) => {
     try {

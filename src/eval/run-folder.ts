@@ -88,7 +88,8 @@ export async function evaluateRunFolder(gpu: Gpu, run: string, o: RunFolderOptio
   if (!data) throw new DataError(run, 'run.json', 'missing: the run does not record its dataset (give --data)');
   const manifest = manifestPath(data);
   const outDir = o.out ?? evalOutDir(run, data, runData, log);
-  const ckpt = o.checkpoint ?? (await latestCheckpoint(run));
+  // A checkpoint's name inside the run folder (ckpt-0000570) or a path.
+  const ckpt = o.checkpoint === undefined ? await latestCheckpoint(run) : !existsSync(o.checkpoint) && existsSync(join(run, o.checkpoint)) ? join(run, o.checkpoint) : o.checkpoint;
   if (!ckpt) throw new DataError(run, 'checkpoint', 'no checkpoint yet');
   const tokPath = join(run, 'tokenizer.json');
   const tok = WordPieceTokenizer.fromJSON(await readJsonFile(tokPath, 'tokenizer'), tokPath);

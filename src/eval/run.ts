@@ -1,7 +1,8 @@
 // Evaluation of a run: the evaluated split (test by default) and, beside it, a deterministic
 // subset of the training split of the same size, so that memorisation (train) can be told
 // from generalisation (test); each with 95% bootstrap intervals over cases. Written to
-// RUN/eval-<split>.json and RUN/eval-train.json, printed side by side.
+// RUN/eval-<split>.json (the whole training split's: eval-train-full.json) and RUN/eval-train.json
+// (the subset), printed side by side.
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -73,7 +74,7 @@ export async function evaluateSplits(gpu: Gpu, model: RadFinderModel, tok: TextT
   log(`evaluating on ${data.size} ${split} cases`);
   const main = await evaluate(gpu, model, tok, data, base);
   if (o.evaluatedCheckpoint) main.checkpoint = o.evaluatedCheckpoint;
-  if (o.runDir) await writeAtomic(join(o.runDir, `eval-${split}.json`), toCompactJson(main) + '\n');
+  if (o.runDir) await writeAtomic(join(o.runDir, evalFileName(split)), toCompactJson(main) + '\n');
   let train: EvalReport | null = null;
   const maxTrain = o.trainCases ?? DEFAULT_TRAIN_CASES;
   if (maxTrain > 0 && split !== 'train' && split !== 'all') {
@@ -88,20 +89,33 @@ export async function evaluateSplits(gpu: Gpu, model: RadFinderModel, tok: TextT
         subsetRule: `${k} of ${trainSet.size} training cases: the smallest FNV-1a hashes of their ids (seed 0)`,
       });
       if (o.evaluatedCheckpoint) train.checkpoint = o.evaluatedCheckpoint;
-      if (o.runDir) await writeAtomic(join(o.runDir, 'eval-train.json'), toCompactJson(train) + '\n');
+      if (o.runDir) await writeAtomic(join(o.runDir, TRAIN_SUBSET_FILE), toCompactJson(train) + '\n');
     }
   }
-  // No training-split evaluation this time: an older eval-train.json would be shown beside this
-  // evaluation (by `ctvlm report`) as if it were of the same checkpoint. (With --split train
-  // it is this evaluation's own file.)
-  if (!train && split !== 'train' && o.runDir) await rm(join(o.runDir, 'eval-train.json'), { force: true });
+  // A test or validation evaluation without a training subset this time: an older subset would be
+  // shown beside it (by `ctvlm report`) as if it were made with it. (The training split itself and
+  // every split are never shown beside one, so their evaluations leave it to the one it went with.)
+  if (!train && (split === 'test' || split === 'val') && o.runDir) await rm(join(o.runDir, TRAIN_SUBSET_FILE), { force: true });
   for (const line of formatEvalSplits(main, train)) log(line);
   return { main, train };
 }
 
-/** Reads RUN/eval-<split>.json (null when absent). */
+/**
+ * The file of a split's evaluation in a run folder: eval-<split>.json, except the whole training
+ * split's, eval-train-full.json: eval-train.json (TRAIN_SUBSET_FILE) is the training subset
+ * evaluated beside the test or validation split, which `eval --split train` must not replace.
+ */
+export const evalFileName = (split: string): string => (split === 'train' ? 'eval-train-full.json' : `eval-${split}.json`);
+
+/** The training subset evaluated beside the main split (memorisation vs generalisation). */
+export const TRAIN_SUBSET_FILE = 'eval-train.json';
+
+/** Reads a split's evaluation (evalFileName; null when absent). */
 export async function readEvaluation(runDir: string, split: string): Promise<EvalReport | null> {
-  const path = join(runDir, `eval-${split}.json`);
+  return readEvalFile(join(runDir, evalFileName(split)));
+}
+
+async function readEvalFile(path: string): Promise<EvalReport | null> {
   if (!existsSync(path)) return null;
   try {
     return reviveEvalReport(JSON.parse(await readFile(path, 'utf8')));
@@ -114,11 +128,10 @@ export async function readEvaluation(runDir: string, split: string): Promise<Eva
 export async function readEvaluations(runDir: string, split?: string): Promise<SplitsEvaluation> {
   let main: EvalReport | null = null;
   for (const s of split ? [split] : ['test', 'val', 'all']) if ((main = await readEvaluation(runDir, s))) break;
-  // eval-train.json goes beside the main evaluation only as the training subset made with it:
-  // not beside the training split (or every split) itself, and not when it is a whole-split
-  // evaluation (`eval --split train`) or of another checkpoint.
+  // The training subset goes beside the main evaluation only when made with it: not beside the
+  // training split (or every split) itself, and not when it is of another checkpoint.
   if (!main || main.split === 'train' || main.split === 'all') return { main, train: null };
-  const train = await readEvaluation(runDir, 'train');
+  const train = await readEvalFile(join(runDir, TRAIN_SUBSET_FILE));
   const sameCheckpoint = !main.checkpoint || !train?.checkpoint || (main.checkpoint.name === train.checkpoint.name && main.checkpoint.step === train.checkpoint.step);
   return { main, train: train?.subset && sameCheckpoint ? train : null };
 }

@@ -269,14 +269,24 @@ export class RunLock {
       return null;
     }
     if (typeof o?.pid !== 'number' || typeof o.host !== 'string') return null;
-    let alive = true;
-    if (o.host === hostname()) {
-      try {
-        process.kill(o.pid, 0);
-      } catch (e) {
-        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-      }
-    }
-    return { pid: o.pid, host: o.host, started: String(o.started ?? '?'), alive };
+    return { pid: o.pid, host: o.host, started: String(o.started ?? '?'), alive: o.host !== hostname() || processRuns(o.pid) };
+  }
+}
+
+/** Whether process `pid` of this host exists and has not exited: a killed process stays a
+ * zombie (state Z in /proc/PID/stat, where Linux has it) until its parent reaps it, and
+ * kill(pid, 0) still reaches it then. */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // The state is the field after the command name, which is in brackets and may hold spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: kill(pid, 0) is all there is
   }
 }

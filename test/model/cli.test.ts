@@ -114,6 +114,8 @@ t('localize, classify and retrieve: consistent with the embeddings', () => {
   assert.is(d.status, 0, d.stderr);
   const dl = JSON.parse(d.stdout).localize[0];
   assert.is(dl.instanceNumber, 100 - dl.slice, `slice ${dl.slice}, InstanceNumber ${dl.instanceNumber}`);
+  // Inside the scan: the bin's centre between the first and last slice's planes (z 0 .. 80 mm) and half a slice.
+  assert.is(dl.insideScan, dl.world[2] >= -2.5 && dl.world[2] <= 82.5, `world z ${dl.world[2]}`);
   assert.match(cli('localize', '--weights', W, '--ct', dcm, '--text', 'nodule in the right upper lobe').stdout, new RegExp(`slice ${dl.slice}, InstanceNumber ${100 - dl.slice}\\)`));
 
   const c = cli('classify', '--weights', W, '--ct', ct, '--json');

@@ -7,7 +7,7 @@
 // checkpoint, and hand-broken run files, each one line naming the file.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,17 @@ t('one training process per run folder: a live owner refused, a dead one\'s lock
   const r = await train(gpu, { out: run, config: cfg, resume: true, stepsOverride: 10 });
   assert.is(r.steps, 10);
   assert.not.ok(existsSync(lockPath), 'released at the end');
+  // A killed process stays a zombie until its parent reaps it; kill(pid, 0) still reaches it.
+  // `sleep 0.1 &` under an `exec sleep 5` is never reaped while the test looks.
+  if (existsSync('/proc/self/stat')) {
+    const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5']);
+    const zombie = Number(await new Promise<string>((done) => parent.stdout.once('data', (b) => done(String(b).trim()))));
+    await new Promise((done) => setTimeout(done, 400));
+    assert.match(readFileSync(`/proc/${zombie}/stat`, 'utf8'), /\) Z /, 'the child is a zombie');
+    writeFileSync(lockPath, JSON.stringify({ pid: zombie, host: hostname(), started: 'then' }));
+    assert.is((await train(gpu, { out: run, config: cfg, resume: true })).steps, 10, "a zombie's lock is taken over");
+    parent.kill();
+  } else console.log('  (no /proc here: the zombie case is not checked)');
   // Another host's lock cannot be checked: refused, saying so. An unreadable one (locks are
   // made whole, so it was not written by a run) is taken over.
   writeFileSync(lockPath, JSON.stringify({ pid: process.pid, host: `not-${hostname()}`, started: 'then' }));
@@ -111,15 +122,20 @@ t('volumes missing from disk are refused before the first step, with how many an
 t('eval: --split train keeps its file; a folder that is not a checkpoint and hand-broken run files are one line naming the file', () => {
   const ev = runCli('eval', '--run', run, '--split', 'train', '--train-cases', '0', '--resamples', '20');
   assert.is(ev.status, 0, ev.stderr);
-  assert.ok(existsSync(join(run, 'eval-train.json')));
+  assert.ok(existsSync(join(run, 'eval-train-full.json')), "the whole training split's own file");
   assert.match(readFileSync(join(run, 'report.html'), 'utf8'), 'Training split beside nothing');
-  // The whole training split's file is not shown beside a later test evaluation as its subset.
+  // The whole training split's evaluation does not replace the training subset that goes with
+  // the test evaluation (both were eval-train.json once).
   const test = runCli('eval', '--run', run, '--train-cases', '4', '--resamples', '20');
   assert.is(test.status, 0, test.stderr);
   assert.match(readFileSync(join(run, 'report.html'), 'utf8'), 'Test split beside a same-size subset');
   assert.is(runCli('eval', '--run', run, '--split', 'train', '--train-cases', '0', '--resamples', '20').status, 0);
   assert.is(runCli('report', run).status, 0);
-  assert.match(readFileSync(join(run, 'report.html'), 'utf8'), 'Test split beside nothing');
+  assert.match(readFileSync(join(run, 'report.html'), 'utf8'), 'Test split beside a same-size subset');
+  // --checkpoint takes a checkpoint's name inside the run folder too.
+  const named = runCli('eval', '--run', run, '--checkpoint', 'ckpt-0000009', '--train-cases', '0', '--resamples', '20');
+  assert.is(named.status, 0, named.stderr);
+  assert.match(named.stdout, /checkpoint .*ckpt-0000009 \(step 9\)/);
   const notCkpt = runCli('eval', '--run', run, '--checkpoint', join(run, 'plots'));
   assert.is(notCkpt.status, 1);
   assert.is(lastLine(notCkpt.stderr), `ctvlm: ${join(run, 'plots')}: model.safetensors: missing: not a checkpoint folder (a ckpt-NNNNNNN folder of a run written by \`ctvlm train\`)`);
