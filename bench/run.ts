@@ -23,7 +23,7 @@ import { parseOptions, UsageError } from './lib/args.ts';
 import type { Ctx } from './lib/case.ts';
 import type { Budget } from './lib/measure.ts';
 import { loadPeer, type Peer } from './lib/peer.ts';
-import { render, targetLine, targets } from './lib/report.ts';
+import { RATE_AND_CHECK_NOTES, render, targetLine, targets } from './lib/report.ts';
 import { newRow, SECTIONS } from './lib/row.ts';
 import { SUITES } from './suites/index.ts';
 
@@ -87,8 +87,7 @@ async function main(): Promise<number> {
   console.log(`clock: ours ${ourClock}; tfjs ${peerClock}. "ms"/"tfjs ms" use the row's clock; "wall ms"/"tfjs wall" = loop of calls + full sync, divided.`);
   console.log('ratio = ours time / tfjs time on the same clock (< 1: ours faster). Ours and tfjs are sampled in alternating rounds; matmul rows');
   console.log('after the first variant of a shape reuse the tfjs numbers taken beside it. Medians; the machine is shared, so numbers move run to run.');
-  console.log('rate: GFLOP/s = 2MNK/time; GB/s = minimum bytes moved (inputs read once, outputs written once) / time, 1 GB = 1e9 B.');
-  console.log('check: max |ours - tfjs| over all outputs; matmul also max |ours - float64| over 64 sampled outputs, add/exp/copy against the host.');
+  for (const line of RATE_AND_CHECK_NOTES) console.log(line);
   const tg = targets(ctx.rows);
   if (tg.length) {
     console.log('');
@@ -126,7 +125,12 @@ async function main(): Promise<number> {
 
   peer?.destroy();
   gpu.destroy();
-  return ctx.rows.some((r) => r.error) ? 1 : 0;
+  const wrong = ctx.rows.filter((r) => r.wrong);
+  if (wrong.length) {
+    console.error(`bench: ${wrong.length} row(s) gave wrong results (WRONG in the table):`);
+    for (const r of wrong) console.error(`  ${r.op} ${r.shape} ${r.variant}: ${r.wrong}`);
+  }
+  return ctx.rows.some((r) => r.error || r.wrong) ? 1 : 0;
 }
 
 main().then(

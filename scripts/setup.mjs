@@ -21,13 +21,32 @@ const say = (msg) => console.log(`setup: ${msg}`);
 const info = (msg) => quiet || say(msg);
 
 function run(cmd, argv, opts = {}) {
+  if (!tryRun(cmd, argv, opts)) process.exit(1);
+}
+
+/** Runs a command, saying so; false (with the failure printed) when it fails. */
+function tryRun(cmd, argv, opts = {}) {
   say(`$ ${[cmd, ...argv].join(' ')}`);
   const r = spawnSync(cmd, argv, { stdio: 'inherit', cwd: root, ...opts });
-  if (r.status !== 0) {
-    console.error(`setup: '${cmd} ${argv.join(' ')}' failed (exit ${r.status ?? r.signal})`);
-    process.exit(1);
+  if (r.status === 0) return true;
+  console.error(`setup: '${cmd} ${argv.join(' ')}' failed (exit ${r.status ?? r.signal})`);
+  return false;
+}
+
+// Another apt-get (an unattended upgrade, or a second set-up in another clone) holds apt's
+// locks, and `apt-get update` fails at once on its lists lock (DPkg::Lock::Timeout covers only
+// dpkg's): wait for it, up to 5 minutes, before each apt-get.
+const APT_WAIT = ['-o', 'DPkg::Lock::Timeout=300'];
+const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+function waitForApt() {
+  const busy = () => ['apt-get', 'apt', 'dpkg'].some((name) => spawnSync('pgrep', ['-x', name], { stdio: 'ignore' }).status === 0);
+  for (let i = 0; i < 300 && busy(); i++) {
+    if (i === 0) say('waiting for another apt-get or dpkg to finish');
+    spawnSync('sleep', ['1']);
   }
 }
+const apt = (argv) => (waitForApt(), run('apt-get', [...APT_WAIT, ...argv], { env: aptEnv }));
+const tryApt = (argv) => (waitForApt(), tryRun('apt-get', [...APT_WAIT, ...argv], { env: aptEnv }));
 
 // 1. Node itself.
 const major = Number(process.versions.node.split('.')[0]);
@@ -135,15 +154,11 @@ function installLavapipe() {
   if (backports) {
     say('adding bookworm-backports (its Mesa 25 is the first Dawn accepts on Debian 12)');
     writeFileSync('/etc/apt/sources.list.d/backports.sources', backports);
-    run('apt-get', ['update', '-q']);
-    run('apt-get', ['install', '-y', '-q', '-t', 'bookworm-backports', 'mesa-vulkan-drivers', 'libvulkan1'], {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
+    apt(['update', '-q']);
+    apt(['install', '-y', '-q', '-t', 'bookworm-backports', 'mesa-vulkan-drivers', 'libvulkan1']);
   } else if (existsSync('/usr/bin/apt-get')) {
-    run('apt-get', ['update', '-q']);
-    run('apt-get', ['install', '-y', '-q', 'mesa-vulkan-drivers', 'libvulkan1'], {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
+    apt(['update', '-q']);
+    apt(['install', '-y', '-q', 'mesa-vulkan-drivers', 'libvulkan1']);
   } else run('dnf', ['install', '-y', 'mesa-vulkan-drivers', 'vulkan-loader']);
 }
 
@@ -153,8 +168,8 @@ const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
 if (!args.has('--no-browser') && !existsSync(chromium)) {
   if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
     say("installing Debian's chromium for the browser tests (--no-browser skips this)");
-    run('apt-get', ['update', '-q']);
-    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'chromium'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    apt(['update', '-q']);
+    apt(['install', '-y', '-q', '--no-install-recommends', 'chromium']);
   } else info(`no Chromium at ${chromium}: the browser tests will skip (install chromium, or set CHROMIUM)`);
 } else if (existsSync(chromium)) info(`browser for the browser tests: ${chromium}`);
 
@@ -175,24 +190,22 @@ if (!args.has('--no-torch') && lifecycle !== 'pretest' && lifecycle !== 'prestar
   const debianRoot = !process.env.PYTHON && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
   const installed = (pkg) => spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout?.includes('install ok installed') ?? false;
   const hasOpenBlas = () => ['libopenblas0-openmp', 'libopenblas0-pthread', 'libopenblas0-serial'].some(installed);
-  const aptInstall = (pkgs) => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (hasTorch()) {
     info(`PyTorch for the bench's step peer: ${python}`);
     if (debianRoot && !hasOpenBlas()) {
       // Optional (a faster peer), so a failure here (offline, a broken mirror) only warns.
       say("installing Debian's OpenBLAS for the PyTorch peer (python3-torch otherwise runs on the reference BLAS)");
-      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-      const ok = [['update', '-q'], ['install', '-y', '-q', '--no-install-recommends', 'libopenblas0-openmp']].every(
-        (argv) => spawnSync('apt-get', argv, { stdio: 'inherit', env }).status === 0,
-      );
+      const ok = tryApt(['update', '-q']) && tryApt(['install', '-y', '-q', '--no-install-recommends', 'libopenblas0-openmp']);
       if (!ok) say("could not install libopenblas0-openmp: the bench's PyTorch peer runs on the reference BLAS (its step several times slower)");
     } else if (installed('libopenblas0-pthread') && !installed('libopenblas0-openmp'))
       info("OpenBLAS here is the pthread build: PyTorch's '1 thread' matmuls in the bench use every core (libopenblas0-openmp follows torch.set_num_threads)");
   } else if (debianRoot) {
     say("installing Debian's python3-torch and OpenBLAS for the bench's PyTorch peer (--no-torch skips this)");
-    run('apt-get', ['update', '-q']);
-    aptInstall(['python3-torch', 'python3-numpy', 'libopenblas0-openmp']);
-    if (!hasTorch()) say(`python3-torch is installed but ${python} still cannot import torch: the bench's step section will run without its peer`);
+    // Optional like the OpenBLAS above: only the bench's peer needs it, so a failed install
+    // warns and the set-up goes on to the build.
+    const ok = tryApt(['update', '-q']) && tryApt(['install', '-y', '-q', '--no-install-recommends', 'python3-torch', 'python3-numpy', 'libopenblas0-openmp']);
+    if (!ok) say("could not install python3-torch: the bench's step section will run without its PyTorch peer (run `npm run setup` again to retry)");
+    else if (!hasTorch()) say(`python3-torch is installed but ${python} still cannot import torch: the bench's step section will run without its peer`);
   } else
     info(
       `${python} cannot import torch: the bench's step section will run without its PyTorch peer ` +

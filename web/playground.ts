@@ -13,7 +13,7 @@
 import { Gpu } from '../src/gpu/runtime.ts';
 import type { Ctx, Suite } from '../bench/lib/case.ts';
 import type { Budget } from '../bench/lib/measure.ts';
-import { render, targetLine, targets, type Target } from '../bench/lib/report.ts';
+import { RATE_AND_CHECK_NOTES, render, targetLine, targets, type Target } from '../bench/lib/report.ts';
 import { newRow, SECTIONS, type Row, type Section } from '../bench/lib/row.ts';
 // The kernel sections only: bench/suites/index.ts also pulls in 'data' and 'step', which import Node.
 import { KERNEL_SUITES as SUITES_TABLE } from '../bench/suites/kernels.ts';
@@ -178,7 +178,7 @@ async function runBench(): Promise<void> {
 function notes(ourClock: string, tg: Target[]): string {
   const lines = [
     `clock: ${ourClock}. "ms" uses the row's clock; "wall ms" = loop of calls + full sync, divided.`,
-    'rate: GFLOP/s = 2MNK/time; GB/s = minimum bytes moved (inputs read once, outputs written once) / time, 1 GB = 1e9 B.',
+    ...RATE_AND_CHECK_NOTES,
     '"of roof" = rate / the best roofline row of its metric (GFLOP/s: FMA peak, GB/s: copy; the load-rate rows: their best), measured in this run (check the roofline section).',
     'Medians; other work on the machine (other tabs too) slows the kernels, so numbers move run to run.',
   ];

@@ -21,7 +21,8 @@ export function fmtRatio(x: number | null | undefined): string {
 }
 
 export function fmtSci(x: number | null | undefined): string {
-  if (x === null || x === undefined || !Number.isFinite(x)) return '-';
+  if (x === null || x === undefined) return '-';
+  if (!Number.isFinite(x)) return String(x); // a NaN or infinite difference must show as one
   return x === 0 ? '0' : x.toExponential(1);
 }
 

@@ -57,7 +57,9 @@ export function render(rows: Row[]): string {
     const peerOnClock = r.peer ? (r.ours.clock === 'timestamp' ? r.peer.tsMs : r.peer.wallMs) : null;
     const ratio = r.ours.clock === 'timestamp' ? r.ratioTs : r.ratioWall;
     const vs1024 = r.ratioTo1024 !== null ? `${fmtPct(r.ratioTo1024)} of the 1024^3 rate` : '';
-    const note = [vs1024, r.check, r.peer ? '' : r.peerNote].filter(Boolean).join('; ');
+    // A roofline row's peer note is the adapter, which the roofline line above the table names.
+    const peerNote = r.peer || r.section === 'roofline' ? '' : r.peerNote;
+    const note = [r.wrong ? `WRONG: ${r.wrong}` : '', vs1024, r.wrong ? '' : r.check, peerNote].filter(Boolean).join('; ');
     return [
       r.op,
       r.shape,
@@ -84,6 +86,14 @@ export interface Target {
   /** A line that explains the targets around it and is not itself a target. */
   info?: boolean;
 }
+
+/** What the rate and check columns mean (printed under the table by the bench and the playground). */
+export const RATE_AND_CHECK_NOTES = [
+  'rate: GFLOP/s = 2MNK/time for matmul, 4 x heads x L^2 x D / time for attention (its two products), 2 x patches x K x E for the patch embedding;',
+  '  GB/s = minimum bytes moved (inputs read once, outputs written once) / time, 1 GB = 1e9 B.',
+  'check: max |ours - tfjs| over all outputs, and against float64 or the host where the row says (matmul and the patch embedding: 64 sampled',
+  '  outputs; attention: 16 query rows); a difference over 1e-4 x the output\'s largest magnitude (f16 variants 1e-2) marks the row WRONG.',
+];
 
 /** One target as the bench and the playground print it. */
 export function targetLine(t: Target): string {

@@ -52,6 +52,9 @@ export interface Row {
   maxAbsDiffPeer: number | null;
   maxAbsDiffRef: number | null;
   error: string | null;
+  /** The check our output failed (a difference over the row's tolerance, a NaN, a wrong
+   * count), or null: the row is still timed, and the bench exits with status 1. */
+  wrong: string | null;
   /** The roof the rate is judged against: GFLOP/s rows the FMA peak, GB/s rows the copy
    * bandwidth (the load-rate rows their own best); null for host code and copy commands (no
    * kernel). Set with the table. */
@@ -100,6 +103,7 @@ export function newRow(h: RowHead): Row {
     maxAbsDiffPeer: null,
     maxAbsDiffRef: null,
     error: null,
+    wrong: null,
     roof: null,
     roofFraction: null,
     ratioTo1024: null,

@@ -91,3 +91,20 @@ export function layoutVariants(ctx: Ctx, group: { variant: string }, chosen: str
   const names = ctx.quick ? [chosen] : [chosen, ...all.filter((v) => v !== chosen)];
   return { names, chosen, use: (v) => void (group.variant = v ?? 'auto') };
 }
+
+/**
+ * Per-row statistics for a host reference that samples elements of [rows, cols]: stats(x, at)
+ * of the row starting at element `at`, computed once per row (float64) and reused for its
+ * other sampled elements.
+ */
+export function rowCache(cols: number, stats: (x: Float32Array, at: number) => [number, number]): (x: Float32Array, i: number) => [number, number] {
+  let key: Float32Array | null = null;
+  const cache = new Map<number, [number, number]>();
+  return (x, i) => {
+    if (x !== key) (key = x), cache.clear();
+    const row = Math.floor(i / cols);
+    let s = cache.get(row);
+    if (!s) cache.set(row, (s = stats(x, row * cols)));
+    return s;
+  };
+}

@@ -5,7 +5,7 @@ import { mulScalar } from '../../src/ops/elementwise.ts';
 import { softmax } from '../../src/ops/softmax.ts';
 import { attention } from '../../src/ops/attention.ts';
 import { attentionVariantFor } from '../../src/launch/attention.ts';
-import { hostRandn, runCase, type Ctx, type PeerPlan } from '../lib/case.ts';
+import { checkRow, hostRandn, runCase, type Ctx, type PeerPlan } from '../lib/case.ts';
 import { kernelsOf, opRunner } from '../lib/ours.ts';
 import type { TfTensor } from '../lib/peer.ts';
 import type { PeerRun } from '../lib/row.ts';
@@ -62,6 +62,7 @@ export async function benchAttention(ctx: Ctx): Promise<void> {
         peer: peerReuse ? { reuse: peerReuse } : peerPlan,
       });
       peerReuse = peerRun;
+      await checkRow(row, op, peerRun.out, (out) => attentionRefDiff(hq, hk, hv, out, 1, BH, L, D, 'bhld'), 'f64 (16 rows)');
       ctx.rows.push(row);
     }
     gpu.tuning.attention.variant = 'auto';
@@ -82,6 +83,8 @@ export async function benchAttention(ctx: Ctx): Promise<void> {
         kernels: () => kernelsOf(gpu, op),
         peer: peerReuse ? { reuse: peerReuse } : peerPlan,
       });
+      // tfjs's output is in the other layout: the float64 reference alone checks this row.
+      await checkRow(row, op, null, (out) => attentionRefDiff(hq, hk, hv, out, blhd[0], blhd[1], L, D, 'blhd'), 'f64 (16 rows)');
       ctx.rows.push(row);
       for (const x of [qb, kb, vb]) x.dispose();
     }
@@ -89,4 +92,39 @@ export async function benchAttention(ctx: Ctx): Promise<void> {
     for (const x of [tq, tk, tv]) x?.dispose();
     gpu.trim();
   }
+}
+
+/**
+ * Max |out - float64 attention| over 16 query rows spread over the heads and positions:
+ * q, k, v and out hold B x H heads of L tokens of width D, laid out [B, H, L, D] ('bhld') or
+ * [B, L, H, D] ('blhd').
+ */
+export function attentionRefDiff(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, B: number, H: number, L: number, D: number, layout: 'bhld' | 'blhd'): number {
+  const at = layout === 'bhld' ? (b: number, h: number, i: number) => ((b * H + h) * L + i) * D : (b: number, h: number, i: number) => ((b * L + i) * H + h) * D;
+  const scale = 1 / Math.sqrt(D);
+  const s = new Float64Array(L);
+  let worst = 0;
+  for (let r = 0; r < 16; r++) {
+    const bh = Math.floor((r * (B * H - 1)) / 15);
+    const [b, h, i] = [Math.floor(bh / H), bh % H, Math.floor((r * 7919) % L)];
+    const qi = at(b, h, i);
+    let max = -Infinity;
+    for (let j = 0; j < L; j++) {
+      const kj = at(b, h, j);
+      let dot = 0;
+      for (let d = 0; d < D; d++) dot += q[qi + d] * k[kj + d];
+      s[j] = dot * scale;
+      max = Math.max(max, s[j]);
+    }
+    let sum = 0;
+    for (let j = 0; j < L; j++) sum += (s[j] = Math.exp(s[j] - max));
+    for (let d = 0; d < D; d++) {
+      let o = 0;
+      for (let j = 0; j < L; j++) o += s[j] * v[at(b, h, j) + d];
+      const diff = Math.abs(out[qi + d] - o / sum);
+      if (Number.isNaN(diff)) return NaN;
+      if (diff > worst) worst = diff;
+    }
+  }
+  return worst;
 }

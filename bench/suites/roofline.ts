@@ -209,8 +209,9 @@ async function benchFma(ctx: Ctx, c: FmaConfig, adapter: string): Promise<void> 
         worst = Math.max(worst, Math.abs(y[i] - ref) / Math.abs(ref));
       }
       row.maxAbsDiffRef = worst;
-      row.check = `max rel diff vs f64 closed form ${fmtSci(worst)} (64 invocations)${worst > 1e-3 ? ' TOO LARGE: not a valid roof' : ''}`;
-      if (worst > 1e-3) row.error = `fma_peak output off by ${fmtSci(worst)} relative: the kernel did not run its chains`;
+      const bad = !(worst <= 1e-3); // NaN too
+      row.check = `max rel diff vs f64 closed form ${fmtSci(worst)} (64 invocations)${bad ? ' TOO LARGE: not a valid roof' : ''}`;
+      if (bad) row.error = `fma_peak output off by ${fmtSci(worst)} relative: the kernel did not run its chains`;
     }
     ctx.rows.push(row);
   } finally {
