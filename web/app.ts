@@ -106,10 +106,16 @@ export class App {
         await use(fromInput(input.files));
         input.value = ''; // the same file again is a new change
       });
-    picked('weightsFiles', (f) => this.loadWeights({ files: f }));
-    picked('weightsFolder', (f) => this.loadWeights({ files: f }));
-    picked('ctFiles', (f) => this.loadSorted(sortPicked(f)));
-    picked('ctFolder', (f) => this.loadSorted(sortPicked(f)));
+    // Whichever picker a folder comes through, a model and CTs in it are both loaded; a pick
+    // for the model without model.safetensors goes to the model's loader, which names what is missing.
+    const forModel = async (f: PickedFile[]) => {
+      const s = sortPicked(f);
+      await (s.weights ? this.loadPicked(s) : this.loadWeights({ files: f }));
+    };
+    picked('weightsFiles', forModel);
+    picked('weightsFolder', forModel);
+    picked('ctFiles', (f) => this.loadPicked(sortPicked(f)));
+    picked('ctFolder', (f) => this.loadPicked(sortPicked(f)));
     $('localize').addEventListener('click', () => void this.localize());
     $('report').addEventListener('click', () => void this.runReport());
     $('retrieve').addEventListener('click', () => void this.retrieve());
@@ -127,10 +133,7 @@ export class App {
       document.body.classList.remove('dragging');
       if (!ev.dataTransfer) return;
       try {
-        const files = await fromDrop(ev.dataTransfer);
-        const sorted = sortPicked(files);
-        if (sorted.weights) await this.loadWeights({ files: sorted.weights });
-        else await this.loadSorted(sorted);
+        await this.loadPicked(sortPicked(await fromDrop(ev.dataTransfer)));
       } catch (e) {
         this.say(`the drop could not be read: ${(e as Error).message}`, true);
       }
@@ -141,11 +144,11 @@ export class App {
     const init = await this.client.call('init', {});
     this.device = init.device;
     if (init.device) this.say(`WebGPU: ${init.device}. Load a model and one or more CTs (pickers, or drop files and folders on the page).`);
-    else this.say(`WebGPU is not available here (${init.error}). The viewer works; the model's tasks need Chrome or Edge 113+ with WebGPU.`, true);
+    else this.say(`${init.error}. The viewer works without it; the model's tasks need WebGPU.`, true);
     $('device').textContent = init.device ?? 'no WebGPU';
     const q = new URLSearchParams(location.search);
     const weights = q.get('weights');
-    if (weights) await this.loadWeights({ url: weights });
+    if (weights) await this.loadWeights({ url: weights }, q.get('weightsName') ?? undefined);
     for (const m of q.getAll('manifest')) await this.guard(`manifest ${m}`, async () => this.loadManifest(await fetchFile(m)));
     const cts: Sorted['cts'] = [];
     for (const url of q.getAll('ct'))
@@ -153,7 +156,7 @@ export class App {
         const file = await fetchFile(url);
         cts.push({ name: file.name, files: [{ path: '', file }] });
       });
-    await this.loadSorted({ weights: null, manifests: [], cts });
+    await this.loadSorted({ weights: null, manifests: [], cts, skipped: [] });
     const text = q.get('q');
     if (text) {
       $<HTMLTextAreaElement>('sentence').value = text;
@@ -167,16 +170,19 @@ export class App {
     try {
       return await f();
     } catch (e) {
-      this.say(`${what}: ${(e as Error).message}`, true);
+      const msg = (e as Error).message;
+      // Errors about a file already name it (DataError: "file: field: ..."); say it once.
+      this.say(msg.startsWith(`${what}:`) ? msg : `${what}: ${msg}`, true);
       return null;
     }
   }
 
-  async loadWeights(arg: { files: PickedFile[] } | { url: string }): Promise<void> {
+  /** Loads a model (files picked or dropped, or a folder the server serves, named `label`). */
+  async loadWeights(arg: { files: PickedFile[] } | { url: string }, label?: string): Promise<void> {
     const info = await this.guard('weights', () => this.client.call('weights', arg));
     if (!info) return;
     this.model = info;
-    $('modelInfo').textContent = `${info.name}: ${(info.parameters / 1e6).toFixed(2)} M parameters (${info.dtypes}), ${info.tokenizer} tokenizer, voxels ${info.pixdim.join(' x ')} mm, depth bins of ${info.binMm} mm`;
+    $('modelInfo').textContent = `${label ?? info.name}: ${(info.parameters / 1e6).toFixed(2)} M parameters (${info.dtypes}), ${info.tokenizer} tokenizer, voxels ${info.pixdim.join(' x ')} mm, depth bins of ${info.binMm} mm`;
     this.say(`model loaded: ${(info.parameters / 1e6).toFixed(2)} M parameters`);
     // Embeddings of the previous model are gone with it.
     for (const s of this.scans) Object.assign(s, { state: 'viewing', geometry: null, localization: null, scores: null });
@@ -200,6 +206,16 @@ export class App {
   private seriesOf(name: string): SeriesMeta | null {
     const base = name.slice(name.lastIndexOf('/') + 1);
     return this.seriesByName.get(base) ?? this.seriesByName.get(base.replace(/\.nii(\.gz)?$/i, '')) ?? null;
+  }
+
+  /** A pick or a drop: its model first (so that its CTs are embedded with it), then its CTs. */
+  async loadPicked(sorted: Sorted): Promise<void> {
+    if (sorted.weights) await this.loadWeights({ files: sorted.weights });
+    if (sorted.skipped.length) {
+      const n = sorted.skipped.length;
+      this.say(`skipped ${n} file(s) beside the model that are neither weights nor CTs: ${sorted.skipped.slice(0, 3).join(', ')}${n > 3 ? ', ...' : ''}`);
+    }
+    await this.loadSorted(sorted);
   }
 
   async loadSorted(sorted: Sorted): Promise<void> {

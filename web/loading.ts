@@ -9,6 +9,8 @@ export interface Sorted {
   weights: PickedFile[] | null;
   manifests: File[];
   cts: { name: string; files: PickedFile[] }[];
+  /** Files of a weights pick that are neither the model's nor a CT's nor a run folder's own. */
+  skipped: string[];
 }
 
 const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
@@ -46,16 +48,41 @@ export async function fromDrop(dt: DataTransfer): Promise<PickedFile[]> {
 
 const hidden = (p: string) => p.split('/').some((s) => s.startsWith('.')) || /^(Thumbs\.db|DICOMDIR|desktop\.ini)$/i.test(base(p));
 
-/** Sorts picked files: a weights folder, manifests, NIfTI files, DICOM folders. */
+const isWeightsFile = (name: string) => /\.(json|safetensors)$|^latest$/.test(name);
+// What else a run folder of `ctvlm train` holds (metrics, plots, the report, the lock).
+const isRunFile = (name: string) => /^metrics\.jsonl$|\.(svg|html|lock|md|txt|csv|log)$|^\.lock$/i.test(name);
+const dirOf = (p: string) => p.slice(0, Math.max(0, p.lastIndexOf('/')));
+
+/**
+ * Sorts picked files: a weights folder (when the pick holds model.safetensors), manifests,
+ * NIfTI files, DICOM folders (one CT per folder). A pick may hold a model and CTs together;
+ * in such a pick, folders that hold the model's files are not DICOM series, and other files
+ * are listed in `skipped`.
+ */
 export function sortPicked(files: PickedFile[]): Sorted {
   const full = (f: PickedFile) => f.path || f.file.name;
   const visible = files.filter((f) => !hidden(full(f)));
-  if (visible.some((f) => base(full(f)) === 'model.safetensors'))
-    return { weights: visible.filter((f) => /\.(json|safetensors)$|^latest$/.test(base(full(f)))), manifests: [], cts: [] };
-  const out: Sorted = { weights: null, manifests: [], cts: [] };
+  const hasModel = visible.some((f) => base(full(f)) === 'model.safetensors');
+  const out: Sorted = { weights: null, manifests: [], cts: [], skipped: [] };
+  let rest = visible;
+  if (hasModel) {
+    out.weights = visible.filter((f) => isWeightsFile(base(full(f))));
+    const modelDirs = new Set(out.weights.map((f) => dirOf(full(f))));
+    rest = visible.filter((f) => {
+      const name = base(full(f));
+      if (isWeightsFile(name) || isRunFile(name)) return false;
+      if (/\.(nii|nii\.gz|jsonl)$/i.test(name)) return true;
+      // A file beside the model's (or loose) is not part of a DICOM series folder.
+      if (!f.path || modelDirs.has(dirOf(f.path))) {
+        out.skipped.push(full(f));
+        return false;
+      }
+      return true;
+    });
+  }
   const folders = new Map<string, PickedFile[]>();
   const loose: PickedFile[] = [];
-  for (const f of visible) {
+  for (const f of rest) {
     const name = base(full(f));
     if (/\.jsonl$/i.test(name)) out.manifests.push(f.file);
     else if (/\.nii(\.gz)?$/i.test(name)) out.cts.push({ name, files: [f] });

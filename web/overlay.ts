@@ -82,7 +82,8 @@ export function drawOverlay(ctx: CanvasRenderingContext2D, f: ViewFrame, o: Over
     ctx.setLineDash([]);
     ctx.fillStyle = m.color;
     ctx.font = '10px system-ui, sans-serif';
-    ctx.fillText(m.label, 3, y - 3);
+    // Right of the orientation letter at the view's left edge (.mark.left), not under it.
+    ctx.fillText(m.label, 18, y - 3);
   }
 
   // The strip: the crop's bins at their heights, each bar as long as its probability relative

@@ -39,7 +39,10 @@ export function renderScans(root: HTMLElement, scans: ScanRow[], active: number 
 
 export function renderLocalization(root: HTMLElement, r: LocalizeResult, binMm: number): void {
   const p = r.probabilities[r.bin];
+  const quoted = r.sentence.length > 90 ? `${r.sentence.slice(0, 87)}...` : r.sentence;
+  // The sentence answered: the text box may hold another text by now (a report, a ranking's).
   root.replaceChildren(
+    h('div', { cls: 'answered' }, h('q', { text: quoted, title: r.sentence })),
     h('div', { text: 'Most likely depth: ' }, h('b', { text: `bin ${r.bin}` }), document.createTextNode(` (${(r.bin * binMm).toFixed(0)}-${((r.bin + 1) * binMm).toFixed(0)} mm from the crop's lowest slice, world z ${r.worldZ.toFixed(1)} mm), probability ${(100 * p).toFixed(0)}%; expected depth ${r.expectedMm.toFixed(0)} mm.`)),
     h('div', { cls: 'dim', text: `${r.ms.toFixed(0)} ms; the band and the strip on the coronal and sagittal views show it; click the strip to see another bin's slice.` }),
   );
@@ -52,7 +55,7 @@ export function renderScores(root: HTMLElement, scores: ZeroShotScore[]): void {
     ...sorted.map((s) => {
       const bar = h('span', { cls: `bar${s.score >= 0.5 ? ' pos' : ''}` });
       bar.style.width = `${(100 * s.score).toFixed(1)}%`;
-      return h('li', { title: `sigmoid(cos_pos - cos_neg) = ${s.score.toFixed(4)}` }, h('span', { cls: 'label', text: s.label }), h('span', { cls: 'track' }, bar), h('span', { cls: 'num', text: s.score.toFixed(3) }));
+      return h('li', { title: `${s.label}: sigmoid(cos_pos - cos_neg) = ${s.score.toFixed(4)}` }, h('span', { cls: 'label', text: s.label }), h('span', { cls: 'track' }, bar), h('span', { cls: 'num', text: s.score.toFixed(3) }));
     }),
   );
 }

@@ -7,7 +7,7 @@ import { DataError } from '../src/errors.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import type { SafetensorsSource } from '../src/io/safetensors.ts';
 import { bytesSource } from '../src/io/safetensors.ts';
-import { fromRadfinderJson, type RadFinderConfig } from '../src/model/config.ts';
+import { configAssumptions, fromRadfinderJson, type RadFinderConfig } from '../src/model/config.ts';
 import { RadFinderModel } from '../src/model/model.ts';
 import { loadTokenizer, type TextTokenizer } from '../src/model/text.ts';
 import { loadWeights, type LoadReport } from '../src/model/weights.ts';
@@ -116,7 +116,7 @@ export async function loadModel(gpu: Gpu, w: WeightFiles, progress: (p: Progress
   progress({ label: `loading ${src.name} (${(src.size / 2 ** 20).toFixed(1)} MiB)`, done: 0, total: 0 });
   const model = withoutInit(() => new RadFinderModel(gpu, cfg));
   try {
-    const report = await loadWeights(model, src, (done, total) => progress({ label: `loading weights: tensor ${done} of ${total}`, done, total }));
+    const report = await loadWeights(model, src, (done, total) => progress({ label: `loading weights: tensor ${done} of ${total}`, done, total }), configAssumptions(json, 'config.json'));
     return { name: w.name, cfg, model, tok, maxTokens: json.radfinder_model_config?.text_backbone_kwargs?.tokenizer_max_length ?? 4096, report };
   } catch (e) {
     model.dispose();

@@ -4,6 +4,7 @@
 // two tasks interleaving their awaits would mix their tensors.
 import { Gpu } from '../src/gpu/runtime.ts';
 import { binMm as binMmOf } from '../src/model/config.ts';
+import { unusableText } from '../src/model/text.ts';
 import { embedScan, embedTokenIds, localizeSnippet, zeroShotPrompts, zeroShotScore, dot, type ClassPromptEmbeddings, type ScanEmbeddings } from '../src/model/tasks.ts';
 import { prepareRadfinder } from '../src/data/radfinder-prep.ts';
 import { spacingFromAffine, voxelToWorld, type Vec3 } from '../src/data/volume.ts';
@@ -34,7 +35,7 @@ const scans = new Map<number, ScanState>();
 class UserError extends Error {}
 
 function needModel(): LoadedModel {
-  if (!gpu) throw new UserError(`the model needs WebGPU, which this browser does not offer (${gpuError}); the viewer works without it`);
+  if (!gpu) throw new UserError('the model needs WebGPU, which this page could not get (the first message says why); the viewer works without it');
   if (!current) throw new UserError('load a model first (a weights folder or a run folder)');
   return current;
 }
@@ -48,7 +49,8 @@ function needScan(id: number): ScanState {
 /** Token ids of a typed text; refuses an empty text and one the vocabulary knows nothing of. */
 function tokenize(m: LoadedModel, text: string): number[] {
   const t = text.trim();
-  if (!t) throw new UserError('the text box is empty: type a sentence');
+  const why = unusableText(t);
+  if (why) throw new UserError(`the text box ${why}`);
   const ids = m.tok.encode(t);
   // Our WordPiece vocabulary's first ids are [PAD], [UNK], [CLS], [SEP], [MASK]: a text of
   // nothing else carries no word the model was trained on (its embedding is [UNK]'s).

@@ -6,6 +6,7 @@ import { DataError } from '../errors.ts';
 import { CtvlmError, UsageError } from '../app-errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { openWeightsFolder, resolveWeightsFolder, type LoadedWeights } from '../model/folder.ts';
+import { unusableText } from '../model/text.ts';
 import { readCaseVolume } from '../data/dataset-volumes.ts';
 import { prepareRadfinder, type RadfinderInput } from '../data/radfinder-prep.ts';
 import type { Volume } from '../data/volume.ts';
@@ -72,7 +73,8 @@ export async function textRows(w: LoadedWeights, texts: string[] | undefined, id
   if (!texts?.length) return { rows: [], texts: [] };
   if (!w.tokenizer) throw new DataError(w.dir, 'tokenizer.json', `missing: ${TOKENIZER_FOR_TEXT}`);
   const rows = texts.map((t, i) => {
-    if (!t.trim()) throw new CtvlmError(`--text${texts.length > 1 ? ` (the ${i + 1}. one)` : ''} is empty: give a sentence`);
+    const why = unusableText(t);
+    if (why) throw new CtvlmError(`--text${texts.length > 1 ? ` (the ${i + 1}. one)` : ''} ${why.replace('type a', 'give a')}`);
     return w.tokenizer!.encode(t);
   });
   return { rows, texts };

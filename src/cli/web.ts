@@ -4,7 +4,7 @@
 // The page's Content-Security-Policy lets it reach this server only: nothing leaves the machine.
 import { createServer, type Server } from 'node:http';
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { numberOption, parseCliArgs, type Command } from './command.ts';
@@ -102,6 +102,8 @@ export async function startDemoServer(o: DemoServerOptions): Promise<{ server: S
   const { port } = server.address() as AddressInfo;
   const params = [
     run ? 'weights=/weights/' : '',
+    // What the page calls the model: the folder as a picker would name it (run/checkpoint).
+    run ? `weightsName=${encodeURIComponent(run.split(sep).slice(-2).join('/'))}` : '',
     o.manifest ? `manifest=/manifest/${encodeURIComponent(basename(o.manifest))}` : '',
     ...[...cts.keys()].map((name) => `ct=/ct/${encodeURIComponent(name)}`),
   ].filter(Boolean).join('&');

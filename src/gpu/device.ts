@@ -71,9 +71,11 @@ const LIMITS_TO_REQUEST = [
  */
 export const DEFAULT_DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
 
-const NO_ADAPTER_HELP =
-  'no WebGPU adapter. In Node this needs a Vulkan driver: run `npm run setup` (on a machine without a GPU it installs ' +
-  "Mesa's lavapipe software driver). In a browser, WebGPU must be enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).";
+// What to do about a missing adapter depends on where the code runs: Node needs a Vulkan
+// driver, a browser needs WebGPU enabled.
+const NO_ADAPTER_NODE =
+  "no WebGPU adapter: Node needs a Vulkan driver; run `npm run setup` (on a machine without a GPU it installs Mesa's lavapipe software driver)";
+const NO_ADAPTER_BROWSER = 'no WebGPU adapter: this browser does not offer WebGPU (Chrome or Edge 113+ with WebGPU on; on Linux, Chromium with --enable-unsafe-webgpu)';
 
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
@@ -84,7 +86,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   let keepAlive: unknown = null;
   if (opts.gpu) gpu = opts.gpu;
   else if (!isNode) {
-    if (!nav?.gpu) throw new GpuError(NO_ADAPTER_HELP);
+    if (!nav?.gpu) throw new GpuError(NO_ADAPTER_BROWSER);
     gpu = nav.gpu;
   } else {
     // Mesa prints a warning on every start without it.
@@ -108,7 +110,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) {
     if (keepAlive) held.delete(keepAlive);
-    throw new GpuError(NO_ADAPTER_HELP);
+    throw new GpuError(isNode && !opts.gpu ? NO_ADAPTER_NODE : NO_ADAPTER_BROWSER);
   }
   const features = new Set<OptionalFeature>();
   for (const f of OPTIONAL_FEATURES) if (adapter.features.has(f) && !opts.disableFeatures?.includes(f)) features.add(f);

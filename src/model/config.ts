@@ -107,6 +107,17 @@ function obj(src: string, o: Json, key: string): Json {
 }
 
 /**
+ * What a config.json leaves to the release's values, as a note for a mismatch between the
+ * weights and the model built from it ('' when it states the model's sizes): a reduced model's
+ * folder needs radfinder_model_config and text_config (RADFINDER-MODEL.md, section 8).
+ */
+export function configAssumptions(json: unknown, src = 'config.json'): string {
+  const root = (json && typeof json === 'object' ? json : {}) as Json;
+  const absent = ['radfinder_model_config', 'text_config'].filter((k) => root[k] === undefined || root[k] === null);
+  return absent.length ? `${src} states no ${absent.join(' and no ')}, so the released model's sizes were assumed` : '';
+}
+
+/**
  * Reads a RadFinder config.json (the release's layout). Fields a reduced model must state are
  * read where present; absent ones take the release's values. Throws a DataError naming the
  * file and the field for anything malformed or unsupported.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Gpu } from '../gpu/runtime.ts';
 import { DataError } from '../errors.ts';
 import type { SafetensorsSource } from '../io/safetensors.ts';
-import { fromRadfinderJson, type RadFinderConfig } from './config.ts';
+import { configAssumptions, fromRadfinderJson, type RadFinderConfig } from './config.ts';
 import { RadFinderModel } from './model.ts';
 import { withoutInit } from '../nn/module.ts';
 import { loadWeights, type LoadReport } from './weights.ts';
@@ -88,7 +88,7 @@ export async function openWeightsFolder(gpu: Gpu, path: string, onProgress?: (do
   const model = withoutInit(() => new RadFinderModel(gpu, f.config));
   const src = await fileSource(join(f.dir, 'model.safetensors'));
   try {
-    const report = await loadWeights(model, src, onProgress);
+    const report = await loadWeights(model, src, onProgress, configAssumptions(f.json, 'config.json'));
     return { ...f, model, tokenizer, report };
   } catch (e) {
     model.dispose();

@@ -21,6 +21,17 @@ export interface TextTokenizer {
   serialize(): string;
 }
 
+/**
+ * Why a typed sentence cannot be a query, or null: empty, or without a letter or digit in any
+ * script (only punctuation and symbols, which every tokenizer turns into tokens all the same,
+ * so the model would answer a text that says nothing).
+ */
+export function unusableText(text: string): string | null {
+  if (!text.trim()) return 'is empty: type a sentence';
+  if (!/[\p{L}\p{N}]/u.test(text)) return 'has no word, only punctuation or symbols: type a sentence';
+  return null;
+}
+
 export function wordPieceForModel(tok: WordPieceTokenizer): TextTokenizer {
   return {
     kind: 'wordpiece',

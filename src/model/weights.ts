@@ -134,13 +134,14 @@ export interface LoadReport {
 /**
  * Loads a RadFinder-format safetensors source into the model. Every key of the model must be
  * present with its shape; keys the model does not have are refused (LoRA keys excepted).
- * Throws a DataError naming the file and the key.
+ * Throws a DataError naming the file and the key; `configNote` (configAssumptions) is added to
+ * it, since a configuration that left out the model's sizes is the likely cause.
  */
-export async function loadWeights(model: RadFinderModel, src: SafetensorsSource, onProgress?: (done: number, total: number) => void): Promise<LoadReport> {
+export async function loadWeights(model: RadFinderModel, src: SafetensorsSource, onProgress?: (done: number, total: number) => void, configNote = ''): Promise<LoadReport> {
   const file = await openSafetensors(src);
   const entries = new Map(stateEntries(model).map((e) => [e.key, e]));
   const { pairs, problems, ignored } = matchKeys(file.entries, new Map([...entries].map(([k, e]) => [k, e.shape])));
-  if (problems.length) throw new DataError(src.name, problems[0].key, describeProblem(problems[0]));
+  if (problems.length) throw new DataError(src.name, problems[0].key, `${describeProblem(problems[0])}${configNote ? ` (${configNote})` : ''}`);
   const plan = pairs.map(([name, canon]) => [name, entries.get(canon)!] as const);
   const dtypes: Record<string, number> = {};
   for (const [name] of plan) {

@@ -89,6 +89,7 @@ t('the viewer and the three tasks in the page match Node on the same run and CTs
     assert.equal(errors, [], `page errors (messages: ${JSON.stringify(d.messages)})`);
     assert.ok(d.device, `WebGPU in the worker: ${JSON.stringify(d.messages)}`);
     assert.ok(d.model, 'the model from the URL');
+    assert.match((await page.textContent('#modelInfo')) ?? '', /^[^/\s]+\/ckpt-\d+: /, 'named as its folder (run/checkpoint), not by the URL');
     assert.equal(d.scans.map((s) => [s.name, s.state, s.series]), [[main.name, 'ready', true]], 'the CT from the URL, with the manifest\'s slice metadata');
     assert.equal(d.scans[0].shape, [...main.volume.shape], 'shown at its own resolution');
 
@@ -109,6 +110,7 @@ t('the viewer and the three tasks in the page match Node on the same run and CTs
       const after = await demo();
       const last = after.messages[after.messages.length - 1];
       assert.ok(last.error && message.test(last.text), `${file.name}: message '${last.text}' should match ${message}`);
+      assert.not.ok(last.text.startsWith(`${file.name}: ${file.name}:`), `${file.name}: named once: '${last.text}'`);
       assert.is(after.scans.length, 3, `${file.name}: the loaded CTs stay`);
       assert.ok(after.model, `${file.name}: the model stays`);
     };
@@ -137,6 +139,7 @@ t('the viewer and the three tasks in the page match Node on the same run and CTs
     close(d.localization!.probabilities, x.localization.probabilities, 'localization probabilities');
     sameBin(d.localization!.bin, x.localization.bin, x.localization.probabilities, 'localization');
     assert.match((await page.textContent('#result')) ?? '', /Most likely depth: bin \d+/);
+    assert.is(await page.textContent('#result .answered q'), x.sentence.length > 90 ? `${x.sentence.slice(0, 87)}...` : x.sentence, 'the answer names its sentence');
     const vol = main.volume;
     const depth = new DepthAxis(vol, canonicalOf(vol));
     const geometry = { affine: Array.from(main.prepared.affine), shape: main.prepared.shape, bins: main.prepared.bins, patchDepth: x.patchDepth, binMm: 0 };
@@ -174,6 +177,14 @@ t('the viewer and the three tasks in the page match Node on the same run and CTs
       assert.match(d.messages[d.messages.length - 1].text, /vocabulary/);
       assert.is(d.localization!.sentence, x.sentence);
     }
+    // Only punctuation: refused too (it tokenizes, but says nothing).
+    const before = (await demo()).messages.length;
+    await page.fill('#sentence', '?!... ;; -- ,,,');
+    await page.click('#localize');
+    await settled((d) => d.messages.length > before);
+    d = await demo();
+    assert.match(d.messages[d.messages.length - 1].text, /^localize: the text box has no word, only punctuation or symbols/);
+    assert.is(d.localization!.sentence, x.sentence, 'the last answer kept');
 
     // The main CT's report: the three CTs ranked for it, and its referenced sentences.
     await page.fill('#sentence', main.entry.report);
@@ -204,6 +215,10 @@ t('the viewer and the three tasks in the page match Node on the same run and CTs
 
     assert.equal(errors, [], 'no page errors');
     assert.equal(offsite, [], 'every request stays on the demo server');
+    // An 800-pixel window: one column, nothing wider than the window.
+    await page.setViewportSize({ width: 800, height: 800 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(((await page.evaluate('document.documentElement.scrollWidth')) as number) <= 800, 'no horizontal scrolling at 800 px');
     // The screenshot at a smaller size (the README shows it), the lung window, the first
     // referenced sentence picked.
     await page.setViewportSize({ width: 1180, height: 800 });
@@ -224,7 +239,8 @@ t('the viewer and the three tasks in the page match Node on the same run and CTs
       const s = (await p.evaluate('window.demo()')) as DemoState;
       if (s.device) console.log('  note: this Chromium offers WebGPU without the flag; the no-WebGPU message is not checked');
       else {
-        assert.match(s.messages[0].text, /WebGPU is not available here/);
+        assert.match(s.messages[0].text, /^no WebGPU adapter: this browser does not offer WebGPU .*The viewer works without it/);
+        assert.not.match(s.messages[0].text, /npm|Node|Vulkan/, "a browser's message gives a browser's fix");
         assert.equal(s.scans.map((c) => [c.name, c.state]), [[main.name, 'viewing']], 'the CT is shown without the model');
         assert.is(s.model, null);
         assert.ok(await p.isDisabled('#localize'));

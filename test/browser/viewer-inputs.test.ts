@@ -101,6 +101,33 @@ t('drops and picks sorted: weights, manifests, NIfTI files, one CT per DICOM fol
   assert.equal(sortPicked([file('IM1', 'x'), file('IM2', 'x')]).cts.map((c) => c.name), ['2 DICOM files']);
   const w = sortPicked([file('model.safetensors', 'x', 'run/ckpt/model.safetensors'), file('config.json', '{}', 'run/ckpt/config.json'), file('log.txt', 'x', 'run/log.txt')]);
   assert.equal(w.weights?.map((f) => f.path), ['run/ckpt/model.safetensors', 'run/ckpt/config.json']);
+  assert.equal([w.cts, w.manifests, w.skipped], [[], [], []], "a run folder's own files are neither CTs nor skipped");
+  // A run folder as `ctvlm train` writes it: nothing but the model (its metrics.jsonl is not a manifest).
+  const run = sortPicked([
+    file('latest', 'ckpt-0000009', 'r/latest'),
+    file('run.json', '{}', 'r/run.json'),
+    file('metrics.jsonl', '{}', 'r/metrics.jsonl'),
+    file('loss.svg', '<svg/>', 'r/plots/loss.svg'),
+    file('report.html', 'x', 'r/report.html'),
+    file('model.safetensors', 'x', 'r/ckpt-0000009/model.safetensors'),
+    file('config.json', '{}', 'r/ckpt-0000009/config.json'),
+  ]);
+  assert.equal([run.weights?.length, run.cts, run.manifests, run.skipped], [4, [], [], []]);
+  // A model and CTs picked together (one folder, or dropped together): both, and what is neither named.
+  const mixed = sortPicked([
+    file('model.safetensors', 'x', 'm/model.safetensors'),
+    file('config.json', '{}', 'm/config.json'),
+    file('tokenizer.json', '{}', 'm/tokenizer.json'),
+    file('synth-00007.nii.gz', 'x', 'm/synth-00007.nii.gz'),
+    file('manifest.jsonl', 'x', 'm/manifest.jsonl'),
+    file('notes.bin', 'x', 'm/notes.bin'),
+    file('IM1', 'x', 'm/series/IM1'),
+    file('IM2', 'x', 'm/series/IM2'),
+  ]);
+  assert.equal(mixed.weights?.map((f) => f.path), ['m/model.safetensors', 'm/config.json', 'm/tokenizer.json']);
+  assert.equal(mixed.cts.map((c) => [c.name, c.files.length]), [['synth-00007.nii.gz', 1], ['m/series', 2]]);
+  assert.equal(mixed.manifests.map((f) => f.name), ['manifest.jsonl']);
+  assert.equal(mixed.skipped, ['m/notes.bin']);
 });
 
 t("a run folder: the checkpoint its `latest` names; a folder of checkpoints without one is refused", async () => {

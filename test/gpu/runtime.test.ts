@@ -340,7 +340,7 @@ t('with no Vulkan driver, the error names the fix', async () => {
     timeout: 60_000,
   });
   assert.is(r.status, 1);
-  assert.match(r.stderr, /ctvlm: no WebGPU adapter\. .*run `npm run setup`/);
+  assert.match(r.stderr, /ctvlm: no WebGPU adapter: Node needs a Vulkan driver; run `npm run setup`/);
   // (Dawn itself logs a C++ source location; what must not appear is a JavaScript stack.)
   assert.not.match(r.stderr, /at .*(file:\/\/|\.js:\d)/, 'no JavaScript stack trace');
 });

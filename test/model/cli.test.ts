@@ -159,6 +159,11 @@ t('bad input: one line naming the file and the field', () => {
   const notok = join(dir, 'notok');
   mkdirSync(notok, { recursive: true });
   for (const f of ['config.json', 'model.safetensors']) writeFileSync(join(notok, f), readFileSync(join(W, f)));
+  // A config.json that states no sizes (the release's are assumed): the mismatch says so.
+  const bare = join(dir, 'bare');
+  mkdirSync(bare, { recursive: true });
+  writeFileSync(join(bare, 'config.json'), '{"model_type": "radfinder"}');
+  writeFileSync(join(bare, 'model.safetensors'), readFileSync(join(W, 'model.safetensors')));
   const flat = join(dir, 'flat.nii.gz');
   writeNiftiFile(flat, createVolume([40, 40, 1], { spacing: [1, 1, 1] }));
   // Finite weights whose activations overflow float32 (a diverged checkpoint): the text head's
@@ -171,10 +176,13 @@ t('bad input: one line naming the file and the field', () => {
   for (const [args, msg] of [
     [['embed', '--weights', bad, '--ids', join(dir, 'ids.json')], /bad\/model\.safetensors: model\.projection_image\.last_layer\.parametrizations\.weight\.original0: shape \(8, 1\) in the file, \(16, 1\) in the model/],
     [['embed', '--weights', trunc, '--ids', join(dir, 'ids.json')], /trunc\/model\.safetensors: .*(truncated|does not fit)/],
+    [['embed', '--weights', bare, '--ids', join(dir, 'ids.json')], /bare\/model\.safetensors: .*in the model built from the configuration \(config\.json states no radfinder_model_config and no text_config, so the released model's sizes were assumed\)\n?$/],
     [['embed', '--weights', join(dir, 'cts'), '--ids', join(dir, 'ids.json')], /config\.json: missing/],
     [['embed', '--weights', W, '--ct', flat], /flat\.nii\.gz: shape: z is 1 voxel\(s\) after resampling/],
     [['embed', '--weights', W, '--ids', ct], /lps\.nii\.gz: ids: not a JSON list/],
     [['localize', '--weights', W, '--ct', ct], /give --text or --ids/],
+    [['localize', '--weights', W, '--ct', ct, '--text', '  '], /--text is empty: give a sentence\n?$/],
+    [['localize', '--weights', W, '--ct', ct, '--text', '?!... ;; -- ,,,'], /--text has no word, only punctuation or symbols: give a sentence\n?$/],
     [['classify', '--weights', notok, '--ct', ct], /notok: tokenizer\.json: missing: zero-shot classification embeds prompt texts\n?$/],
     [['localize', '--weights', notok, '--ct', ct, '--text', 'nodule'], /notok: tokenizer\.json: missing: this weights folder has no tokenizer; pass token ids with --ids FILE\n?$/],
     [['embed', '--weights', shards, '--ids', join(dir, 'ids.json')], /shards: model\.safetensors: missing: the folder holds a sharded checkpoint \(model\.safetensors\.index\.json\), which is not read here/],
