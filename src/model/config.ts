@@ -181,6 +181,21 @@ export function fromRadfinderJson(json: unknown, src = 'config.json'): RadFinder
   }
   const dtype = ip.dtype ?? 'float16';
   if (dtype !== 'float16' && dtype !== 'float32') throw new DataError(`${src} image_preprocessing`, 'dtype', `'${dtype}' is not float16 or float32`);
+  // The model built here is the release's: reoriented to RAS (depth bins count up from the most
+  // inferior slice), with the snippet-alignment modules (copy heads, axis_patch_proj, physical
+  // RoPE). A configuration that states otherwise describes another model: refused by name.
+  const axcodes = ip.orientation_axcodes ?? 'RAS';
+  if (axcodes !== 'RAS')
+    throw new DataError(`${src} image_preprocessing`, 'orientation_axcodes', `'${axcodes}' is not supported: volumes are reoriented to RAS, as in RadFinder's release`);
+  // HU are scaled to [b_min, b_max] = [0, 1] (the patch histogram and the padding value assume
+  // it), and a scan shorter than a window is padded to one (min_area_for_padding 0).
+  for (const [k, v] of [['intensity_b_min', 0], ['intensity_b_max', 1], ['min_area_for_padding', 0]] as const)
+    if (ip[k] !== undefined && ip[k] !== v)
+      throw new DataError(`${src} image_preprocessing`, k, `${JSON.stringify(ip[k])} is not supported: the release's ${v} is what the preprocessing here does`);
+  const expected: Record<string, unknown> = { enabled: true, projector_mode_image: 'copy', projector_mode_text: 'copy', snippet_mode: 'axis_localization', rope_mode: 'physical' };
+  for (const [k, v] of Object.entries(expected))
+    if (sa[k] !== undefined && sa[k] !== v)
+      throw new DataError(`${src} do_snippet_alignment`, k, `${JSON.stringify(sa[k])} is not supported: the model here is the release's (${JSON.stringify(v)})`);
   const target = sa.localization_target ?? 'radfinder';
   if (target !== 'radfinder' && target !== 'renormalized') throw new DataError(`${src} do_snippet_alignment`, 'localization_target', `'${target}' is not radfinder or renormalized`);
   return {

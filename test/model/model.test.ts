@@ -78,6 +78,13 @@ t('config.json round trip, and the reduced example configuration of the shared f
   // The release: half_patch_embed folds a 16x16x8 SPECTRE kernel to 16x16x4.
   assert.equal(fromRadfinderJson({ radfinder_model_config: { backbone_kwargs: { patch_size: [16, 16, 8], half_patch_embed: true } } }).vision.patch, [16, 16, 4]);
   assert.throws(() => fromRadfinderJson({ model_type: 'bert' }, 'c.json'), /c\.json: model_type: 'bert' is not a RadFinder model/);
+  // Preprocessing and snippet-alignment settings of another model than the release's: refused by name.
+  assert.throws(() => fromRadfinderJson({ image_preprocessing: { orientation_axcodes: 'LPS' } }, 'c.json'), /^c\.json image_preprocessing: orientation_axcodes: 'LPS' is not supported/);
+  assert.throws(() => fromRadfinderJson({ image_preprocessing: { intensity_b_max: 255 } }, 'c.json'), /^c\.json image_preprocessing: intensity_b_max: 255 is not supported/);
+  assert.throws(() => fromRadfinderJson({ do_snippet_alignment: { enabled: false } }, 'c.json'), /^c\.json do_snippet_alignment: enabled: false is not supported/);
+  assert.throws(() => fromRadfinderJson({ do_snippet_alignment: { rope_mode: 'index' } }, 'c.json'), /rope_mode: "index" is not supported/);
+  // The shared example (RADFINDER-MODEL.md, section 8) states the release's values: accepted.
+  assert.not.throws(() => fromRadfinderJson({ image_preprocessing: { orientation_axcodes: 'RAS', intensity_b_min: 0.0, intensity_b_max: 1.0, min_area_for_padding: 0.0 }, do_snippet_alignment: { enabled: true, projector_mode_image: 'copy', projector_mode_text: 'copy', snippet_mode: 'axis_localization', rope_mode: 'physical' } }));
   assert.throws(() => fromRadfinderJson({ radfinder_model_config: { backbone_kwargs: { embed_dim: 40, num_heads: 2 } } }, 'c.json'), /head width divisible by 6/);
   // The two copies of the window and voxel size: either one, and disagreeing copies refused.
   const twice = (bk: object, ip: object) => fromRadfinderJson({ radfinder_model_config: { backbone_kwargs: bk }, image_preprocessing: ip }, 'c.json');
