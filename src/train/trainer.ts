@@ -141,8 +141,13 @@ async function trainLocked<R>(gpu: Gpu, o: TrainOptions<R>, lock: RunLock): Prom
     `train: ${trainSet.size} cases, batch ${batchSize}, ${cfg.steps} steps; model ${(model.parameterCount() / 1e6).toFixed(2)} M parameters; ` +
       `vocabulary ${tok.vocabSize}; ${stats.resolved} located references of ${stats.snippets} mined`,
   );
-  // A resumed run's checkpoint already holds the warmed-up text backbone.
-  if (!resumeFrom) await textWarmup(gpu, model, textTok, trainSet, cfg, stats.posWeight, log);
+  // A resumed run's checkpoint already holds the warmed-up text backbone. A checkpoint at step 0
+  // keeps the warm-up's work (20 s to minutes) from a run killed before its first scheduled one;
+  // the joint stage's optimizer is still fresh there, so resuming from it is the same run.
+  if (!resumeFrom && (await textWarmup(gpu, model, textTok, trainSet, cfg, stats.posWeight, log))) {
+    const path = await saveCheckpoint(out, model, opt, { step: 0, loss: null }, weightsFiles);
+    log(`checkpoint ${path} (after the text warm-up)`);
+  }
 
   const ctx = { gpu, model, opt, tok: textTok, cfg, posWeight: stats.posWeight, reports: trainSet.reports() };
   const end = Math.min(cfg.steps, o.stopAfter ?? cfg.steps);

@@ -63,6 +63,17 @@ t('with the warm-up and the report-side prompt loss, a resumed run ends with the
   const a = weights(join(dir, 'full'));
   const b = weights(join(dir, 'cut'));
   for (const name of Object.keys(a)) assert.equal([...b[name]], [...a[name]], `${name} differs after resume`);
+  // Killed right after the warm-up, before any step: its checkpoint at step 0 is resumed, the
+  // warm-up not run again, and the run ends as the uninterrupted one.
+  const early: string[] = [];
+  await train(gpu, { data, out: join(dir, 'early'), config: cfg, stopAfter: 0, log: (l) => early.push(l) });
+  assert.ok(early.some((l) => /^checkpoint .*ckpt-0000000 \(after the text warm-up\)$/.test(l)), early.join('\n'));
+  const resumed: string[] = [];
+  await train(gpu, { data, out: join(dir, 'early'), config: cfg, resume: true, log: (l) => resumed.push(l) });
+  assert.ok(resumed.some((l) => /resumed .*ckpt-0000000 at step 0/.test(l)), resumed.join('\n'));
+  assert.not.ok(resumed.some((l) => l.startsWith('text warm-up')), 'the warm-up is not run again');
+  const c = weights(join(dir, 'early'));
+  for (const name of Object.keys(a)) assert.equal([...c[name]], [...a[name]], `${name} differs after a resume from step 0`);
   const metrics = readFileSync(join(dir, 'full', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(metrics.every((m) => Number.isFinite(m.reportPrompts)), 'the report-side prompt loss is logged');
 });
