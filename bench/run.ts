@@ -88,6 +88,7 @@ async function main(): Promise<number> {
   console.log('ratio = ours time / tfjs time on the same clock (< 1: ours faster). Ours and tfjs are sampled in alternating rounds; matmul rows');
   console.log('after the first variant of a shape reuse the tfjs numbers taken beside it. Medians; the machine is shared, so numbers move run to run.');
   for (const line of RATE_AND_CHECK_NOTES) console.log(line);
+  console.log('A row\'s "ms" (timestamps) can exceed its "wall ms": each is the median of its own samples, taken in separate loops.');
   if (!opts.only.has('roofline')) console.log('"of roof" is "-": the roofline section, which measures the roofs, did not run (add it to --only).');
   const tg = targets(ctx.rows);
   if (tg.length) {
