@@ -39,11 +39,15 @@ function tryRun(cmd, argv, opts = {}) {
 const APT_WAIT = ['-o', 'DPkg::Lock::Timeout=300'];
 const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 function waitForApt() {
-  const busy = () => ['apt-get', 'apt', 'dpkg'].some((name) => spawnSync('pgrep', ['-x', name], { stdio: 'ignore' }).status === 0);
-  for (let i = 0; i < 300 && busy(); i++) {
+  // unattended-upgrade holds dpkg's lock from Python (its process name is cut to 15 characters).
+  // Without pgrep (procps) there is no waiting: apt-get then fails on a held lock as before.
+  const busy = () => ['apt-get', 'apt', 'dpkg', 'unattended-upgr'].some((name) => spawnSync('pgrep', ['-x', name], { stdio: 'ignore' }).status === 0);
+  let i = 0;
+  for (; i < 300 && busy(); i++) {
     if (i === 0) say('waiting for another apt-get or dpkg to finish');
     spawnSync('sleep', ['1']);
   }
+  if (i === 300) say('another apt-get or dpkg is still running after 5 minutes; trying anyway');
 }
 const apt = (argv) => (waitForApt(), run('apt-get', [...APT_WAIT, ...argv], { env: aptEnv }));
 const tryApt = (argv) => (waitForApt(), tryRun('apt-get', [...APT_WAIT, ...argv], { env: aptEnv }));

@@ -144,7 +144,7 @@ export class App {
     const init = await this.client.call('init', {});
     this.device = init.device;
     if (init.device) this.say(`WebGPU: ${init.device}. Load a model and one or more CTs (pickers, or drop files and folders on the page).`);
-    else this.say(`${init.error}. The viewer works without it; the model's tasks need WebGPU.`, true);
+    else this.say(`${/^no WebGPU adapter/.test(init.error ?? '') ? '' : 'WebGPU: '}${init.error}. The viewer works without it; the model's tasks need WebGPU.`, true);
     $('device').textContent = init.device ?? 'no WebGPU';
     const q = new URLSearchParams(location.search);
     const weights = q.get('weights');

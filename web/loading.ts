@@ -66,14 +66,21 @@ export function sortPicked(files: PickedFile[]): Sorted {
   const out: Sorted = { weights: null, manifests: [], cts: [], skipped: [] };
   let rest = visible;
   if (hasModel) {
-    out.weights = visible.filter((f) => isWeightsFile(base(full(f))));
-    const modelDirs = new Set(out.weights.map((f) => dirOf(full(f))));
+    // The model's folders: those holding model.safetensors, and run folders (a `latest` file)
+    // with everything under them (checkpoints, evaluations, plots). A .json elsewhere (a DICOM
+    // series' sidecar, say) is not the model's.
+    const modelDirs = new Set(visible.filter((f) => base(full(f)) === 'model.safetensors').map((f) => dirOf(full(f))));
+    const runDirs = visible.filter((f) => base(full(f)) === 'latest').map((f) => dirOf(full(f)));
+    const inRun = (p: string) => runDirs.some((d) => d === '' ? !p.includes('/') : p.startsWith(`${d}/`));
+    const ofModel = (f: PickedFile) => modelDirs.has(dirOf(full(f))) || inRun(full(f));
+    out.weights = visible.filter((f) => isWeightsFile(base(full(f))) && ofModel(f));
     rest = visible.filter((f) => {
       const name = base(full(f));
-      if (isWeightsFile(name) || isRunFile(name)) return false;
+      // Plots, reports, logs and metrics are never a CT's.
+      if (isRunFile(name) || (ofModel(f) && isWeightsFile(name))) return false;
       if (/\.(nii|nii\.gz|jsonl)$/i.test(name)) return true;
       // A file beside the model's (or loose) is not part of a DICOM series folder.
-      if (!f.path || modelDirs.has(dirOf(f.path))) {
+      if (!f.path || ofModel(f)) {
         out.skipped.push(full(f));
         return false;
       }

@@ -92,7 +92,8 @@ export const RATE_AND_CHECK_NOTES = [
   'rate: GFLOP/s = 2MNK/time for matmul, 4 x heads x L^2 x D / time for attention (its two products), 2 x patches x K x E for the patch embedding;',
   '  GB/s = minimum bytes moved (inputs read once, outputs written once) / time, 1 GB = 1e9 B.',
   'check: max |ours - tfjs| over all outputs, and against float64 or the host where the row says (matmul and the patch embedding: 64 sampled',
-  '  outputs; attention: 16 query rows); a difference over 1e-4 x the output\'s largest magnitude (f16 variants 1e-2) marks the row WRONG.',
+  '  outputs; attention: 16 query rows); a difference over 1e-4 x the expected output\'s largest magnitude (f16 variants 1e-2),',
+  '  or a non-finite value in ours, marks the row WRONG.',
 ];
 
 /** One target as the bench and the playground print it. */

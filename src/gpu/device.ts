@@ -110,7 +110,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) {
     if (keepAlive) held.delete(keepAlive);
-    throw new GpuError(isNode && !opts.gpu ? NO_ADAPTER_NODE : NO_ADAPTER_BROWSER);
+    throw new GpuError(opts.gpu ? 'no WebGPU adapter: requestAdapter() of the given GPU object returned none' : isNode ? NO_ADAPTER_NODE : NO_ADAPTER_BROWSER);
   }
   const features = new Set<OptionalFeature>();
   for (const f of OPTIONAL_FEATURES) if (adapter.features.has(f) && !opts.disableFeatures?.includes(f)) features.add(f);

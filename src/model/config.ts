@@ -184,17 +184,25 @@ export function fromRadfinderJson(json: unknown, src = 'config.json'): RadFinder
   // The model built here is the release's: reoriented to RAS (depth bins count up from the most
   // inferior slice), with the snippet-alignment modules (copy heads, axis_patch_proj, physical
   // RoPE). A configuration that states otherwise describes another model: refused by name.
+  // (A field that is null counts as absent, as everywhere in this reader.)
   const axcodes = ip.orientation_axcodes ?? 'RAS';
   if (axcodes !== 'RAS')
     throw new DataError(`${src} image_preprocessing`, 'orientation_axcodes', `'${axcodes}' is not supported: volumes are reoriented to RAS, as in RadFinder's release`);
   // HU are scaled to [b_min, b_max] = [0, 1] (the patch histogram and the padding value assume
-  // it), and a scan shorter than a window is padded to one (min_area_for_padding 0).
-  for (const [k, v] of [['intensity_b_min', 0], ['intensity_b_max', 1], ['min_area_for_padding', 0]] as const)
-    if (ip[k] !== undefined && ip[k] !== v)
-      throw new DataError(`${src} image_preprocessing`, k, `${JSON.stringify(ip[k])} is not supported: the release's ${v} is what the preprocessing here does`);
+  // it), and a scan shorter than a window is padded to one (min_area_for_padding 0, which the
+  // release states in backbone_kwargs too).
+  const fixed: [string, Json, string, number][] = [
+    [`${src} image_preprocessing`, ip, 'intensity_b_min', 0],
+    [`${src} image_preprocessing`, ip, 'intensity_b_max', 1],
+    [`${src} image_preprocessing`, ip, 'min_area_for_padding', 0],
+    [bsrc, bk, 'min_area_for_padding', 0],
+  ];
+  for (const [where, o, k, v] of fixed)
+    if (o[k] != null && o[k] !== v) throw new DataError(where, k, `${JSON.stringify(o[k])} is not supported: the release's ${v} is what the preprocessing here does`);
+  // RADFINDER-MODEL.md 7.1: the release's values as its example code requires them.
   const expected: Record<string, unknown> = { enabled: true, projector_mode_image: 'copy', projector_mode_text: 'copy', snippet_mode: 'axis_localization', rope_mode: 'physical' };
   for (const [k, v] of Object.entries(expected))
-    if (sa[k] !== undefined && sa[k] !== v)
+    if (sa[k] != null && sa[k] !== v)
       throw new DataError(`${src} do_snippet_alignment`, k, `${JSON.stringify(sa[k])} is not supported: the model here is the release's (${JSON.stringify(v)})`);
   const target = sa.localization_target ?? 'radfinder';
   if (target !== 'radfinder' && target !== 'renormalized') throw new DataError(`${src} do_snippet_alignment`, 'localization_target', `'${target}' is not radfinder or renormalized`);

@@ -61,6 +61,23 @@ test('checkRow: within the tolerance passes, a wrong output or a NaN is marked w
   assert.ok(Number.isNaN(nan.maxAbsDiffPeer), `${nan.maxAbsDiffPeer}`);
   assert.match(nan.wrong ?? '', /tfjs NaN/);
 
+  // An infinity in our output is wrong whatever the differences say (it would make a scale
+  // taken from our output infinite).
+  const inf = row();
+  const big = tensor(gpu, Float32Array.from(h, (v, i) => (i === 3 ? 3e38 : v)), [1000]);
+  await checkRow(inf, () => mulScalar(big, 2), null, () => 0);
+  assert.match(inf.wrong ?? '', /our output holds Infinity at element 3/);
+  big.dispose();
+  // The tolerance is at the expected output's own scale: outputs of 1e-3 (a softmax's) are not
+  // judged against 1e-4 absolute.
+  const small = tensor(gpu, Float32Array.from(h, (v) => 1e-3 * v), [1000]);
+  const smallOut = Float32Array.from(h, (v) => 1e-3 * v);
+  smallOut[5] += 5e-6; // 1.5e-3 of the largest entry: far over 1e-4 of it
+  const tiny = row();
+  await checkRow(tiny, () => mulScalar(small, 1), smallOut);
+  assert.match(tiny.wrong ?? '', /tfjs/, `${tiny.check}`);
+  small.dispose();
+
   // A reference that returns NaN is wrong too.
   const nanRef = row();
   await checkRow(nanRef, () => mulScalar(x, 2), null, () => NaN);
@@ -88,10 +105,9 @@ test('attentionRefDiff: our attention within float32 rounding in both layouts; a
         const other = layout === 'bhld' ? 'blhd' : 'bhld';
         assert.ok(attentionRefDiff(hq, hk, hv, out, B, H, L, D, other) > 0.1, `${layout} read as ${other}`);
       }
-      out[out.length >> 1] = NaN;
-      const withNan = attentionRefDiff(hq, hk, hv, out, B, H, L, D, layout);
-      // Only sampled rows are read: a NaN there must show, and 1x1x1 samples its one row.
-      if (n === 1) assert.ok(Number.isNaN(withNan));
+      // Only sampled rows are read; the first sampled row is head 0's token 0 in both layouts.
+      out[0] = NaN;
+      assert.ok(Number.isNaN(attentionRefDiff(hq, hk, hv, out, B, H, L, D, layout)), `${layout} ${[B, H, L, D]}: a NaN shows`);
     }
   }
 });

@@ -123,9 +123,10 @@ t('drops and picks sorted: weights, manifests, NIfTI files, one CT per DICOM fol
     file('notes.bin', 'x', 'm/notes.bin'),
     file('IM1', 'x', 'm/series/IM1'),
     file('IM2', 'x', 'm/series/IM2'),
+    file('IM2.json', '{}', 'm/series/IM2.json'), // a converter's sidecar: the series', not the model's
   ]);
   assert.equal(mixed.weights?.map((f) => f.path), ['m/model.safetensors', 'm/config.json', 'm/tokenizer.json']);
-  assert.equal(mixed.cts.map((c) => [c.name, c.files.length]), [['synth-00007.nii.gz', 1], ['m/series', 2]]);
+  assert.equal(mixed.cts.map((c) => [c.name, c.files.length]), [['synth-00007.nii.gz', 1], ['m/series', 3]]);
   assert.equal(mixed.manifests.map((f) => f.name), ['manifest.jsonl']);
   assert.equal(mixed.skipped, ['m/notes.bin']);
 });

@@ -14,7 +14,7 @@ import { assertClose, randomValues } from '../helpers/check.ts';
 import * as ref from '../reference/cpu.ts';
 import * as ops from '../../src/ops/index.ts';
 import { autotune, autotuneEnabled, autotuneSeen, cachePath, choice, forgetAutotune, type Tuner } from '../../src/gpu/autotune.ts';
-import { MATMUL_DEFAULT_TILE, matmulChoiceName, matmul as launchMatmul, matmulTuner, parseMatmulChoice, type MatmulShape } from '../../src/launch/matmul.ts';
+import { MATMUL_DEFAULT_TILE, matmulChoiceName, uniformBByDefault, matmul as launchMatmul, matmulTuner, parseMatmulChoice, type MatmulShape } from '../../src/launch/matmul.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
 import { tensor } from '../../src/ops/creation.ts';
 
@@ -38,9 +38,12 @@ async function kernelOf(gpu: Gpu, fn: () => void): Promise<string> {
   return recs[0].kernel;
 }
 
-const entryOf = (variant: string) => {
+// The subgroup kernel's entry is matmul_sg_ub where B goes through uniform bindings (by
+// default on lavapipe on an AVX2 CPU: uniformBByDefault), matmul_sg otherwise.
+const sgEntry = (gpu: Gpu) => (gpu.tuning.matmul.uniformB ?? uniformBByDefault(gpu) ? 'matmul_sg_ub' : 'matmul_sg');
+const entryOf = (gpu: Gpu, variant: string) => {
   const k = parseMatmulChoice(variant)!.kind;
-  return k === 'subgroup' ? 'matmul_sg' : k === 'tiled' ? 'matmul_tiled' : 'matmul_wg';
+  return k === 'subgroup' ? sgEntry(gpu) : k === 'tiled' ? 'matmul_tiled' : 'matmul_wg';
 };
 
 t('defaults: off on this CPU adapter unless asked, on elsewhere', async () => {
@@ -76,10 +79,10 @@ t('matmul: every candidate checked and timed, the fastest correct one chosen and
     const a = randomValues(M * K, 1), b = randomValues(K * N, 2);
     const at = tensor(gpu, Float32Array.from(a), [M, K]), bt = tensor(gpu, Float32Array.from(b), [K, N]);
     gpu.tuning.autotune = false;
-    assert.is(await kernelOf(gpu, () => launchMatmul(at, bt)), `matmul.wgsl:${gpu.subgroupMinSize >= 4 ? 'matmul_sg' : 'matmul_tiled'}`);
+    assert.is(await kernelOf(gpu, () => launchMatmul(at, bt)), `matmul.wgsl:${gpu.subgroupMinSize >= 4 ? sgEntry(gpu) : 'matmul_tiled'}`);
     gpu.tuning.autotune = true;
     let c = launchMatmul(at, bt);
-    assert.is(await kernelOf(gpu, () => (c = launchMatmul(at, bt))), `matmul.wgsl:${entryOf(r.choice!)}`);
+    assert.is(await kernelOf(gpu, () => (c = launchMatmul(at, bt))), `matmul.wgsl:${entryOf(gpu, r.choice!)}`);
     assertClose(await c.floats(), ref.matmul(Float64Array.from(Float32Array.from(a)), Float64Array.from(Float32Array.from(b)), M, K, N), { rtol: 1e-4, atol: 2e-5 }, `tuned ${r.choice}`);
 
     const path = (await cachePath(gpu, dir))!;

@@ -83,6 +83,9 @@ t('config.json round trip, and the reduced example configuration of the shared f
   assert.throws(() => fromRadfinderJson({ image_preprocessing: { intensity_b_max: 255 } }, 'c.json'), /^c\.json image_preprocessing: intensity_b_max: 255 is not supported/);
   assert.throws(() => fromRadfinderJson({ do_snippet_alignment: { enabled: false } }, 'c.json'), /^c\.json do_snippet_alignment: enabled: false is not supported/);
   assert.throws(() => fromRadfinderJson({ do_snippet_alignment: { rope_mode: 'index' } }, 'c.json'), /rope_mode: "index" is not supported/);
+  assert.throws(() => fromRadfinderJson({ radfinder_model_config: { backbone_kwargs: { min_area_for_padding: 0.5 } } }, 'c.json'), /backbone_kwargs: min_area_for_padding: 0\.5 is not supported/);
+  // null is absent, as for every other field.
+  assert.not.throws(() => fromRadfinderJson({ image_preprocessing: { orientation_axcodes: null, intensity_b_min: null }, do_snippet_alignment: { enabled: null } }));
   // The shared example (RADFINDER-MODEL.md, section 8) states the release's values: accepted.
   assert.not.throws(() => fromRadfinderJson({ image_preprocessing: { orientation_axcodes: 'RAS', intensity_b_min: 0.0, intensity_b_max: 1.0, min_area_for_padding: 0.0 }, do_snippet_alignment: { enabled: true, projector_mode_image: 'copy', projector_mode_text: 'copy', snippet_mode: 'axis_localization', rope_mode: 'physical' } }));
   assert.throws(() => fromRadfinderJson({ radfinder_model_config: { backbone_kwargs: { embed_dim: 40, num_heads: 2 } } }, 'c.json'), /head width divisible by 6/);
