@@ -5,7 +5,8 @@
 // Prints each row present in both: the two times and after / before (above 1: the second run
 // slower); then the median ratio, and the rows found in one file only. Rows are matched by
 // section, op, shape and variant; the roofline rows, whose shapes are sized by the run's time
-// budget, by section, op and variant.
+// budget, by section, op and variant, and compared by their rates (before rate / after rate:
+// the time ratio at equal work) since their work differs between runs.
 import { readFileSync } from 'node:fs';
 
 const [a, b] = process.argv.slice(2);
@@ -52,9 +53,10 @@ const ratios = [];
 for (const [k, r] of after) {
   const p = before.get(k);
   if (!p) continue;
-  const ratio = r.ours.ms / p.ours.ms;
+  const byRate = r.work !== p.work && r.rate > 0 && p.rate > 0;
+  const ratio = byRate ? p.rate / r.rate : r.ours.ms / p.ours.ms;
   ratios.push(ratio);
-  lines.push([k, ms(p.ours.ms), ms(r.ours.ms), `x${ratio.toFixed(3)}`]);
+  lines.push([k, ms(p.ours.ms), ms(r.ours.ms), `x${ratio.toFixed(3)}${byRate ? ` (by rate: ${p.rate.toPrecision(3)} -> ${r.rate.toPrecision(3)} ${r.metric}, other work)` : ''}`]);
 }
 const w = Math.max(3, ...lines.map((l) => l[0].length));
 console.log('');

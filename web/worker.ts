@@ -4,14 +4,13 @@
 // two tasks interleaving their awaits would mix their tensors.
 import { Gpu } from '../src/gpu/runtime.ts';
 import { binMm as binMmOf } from '../src/model/config.ts';
-import { unusableText } from '../src/model/text.ts';
+import { knowsNoWord, unusableText } from '../src/model/text.ts';
 import { embedScan, embedTokenIds, localizeSnippet, zeroShotPrompts, zeroShotScore, dot, type ClassPromptEmbeddings, type ScanEmbeddings } from '../src/model/tasks.ts';
 import { prepareRadfinder } from '../src/data/radfinder-prep.ts';
 import { spacingFromAffine, voxelToWorld, type Vec3 } from '../src/data/volume.ts';
 import { mineSnippets } from '../src/data/snippets.ts';
 import { depthBin, resolveSnippet } from '../src/data/snippet-locate.ts';
 import { parseManifest, type SeriesMeta } from '../src/data/manifest.ts';
-import { MASK_ID } from '../src/data/tokenizer-vocab.ts';
 import { decodeCt } from './decode.ts';
 import { chooseWeightFiles, loadModel, urlWeightFiles, type LoadedModel } from './weights.ts';
 import type { LocalizeResult, ModelInfo, Op, Ops, PreparedGeometry, Progress, Reply, Request, SnippetResult } from './protocol.ts';
@@ -52,9 +51,7 @@ function tokenize(m: LoadedModel, text: string): number[] {
   const why = unusableText(t);
   if (why) throw new UserError(`the text box ${why}`);
   const ids = m.tok.encode(t);
-  // Our WordPiece vocabulary's first ids are [PAD], [UNK], [CLS], [SEP], [MASK]: a text of
-  // nothing else carries no word the model was trained on (its embedding is [UNK]'s).
-  if (m.tok.kind === 'wordpiece' && ids.every((id) => id <= MASK_ID))
+  if (knowsNoWord(m.tok, ids))
     throw new UserError(`no word of "${t.length > 60 ? `${t.slice(0, 57)}...` : t}" is in the model's vocabulary (every token is [UNK]); try English report wording`);
   return ids;
 }

@@ -26,7 +26,7 @@ export const command: Command = {
     if (!a.weights || !a.ct) throw new UsageError('--weights and --ct are required');
     const gpu = await Gpu.create();
     try {
-      const w = await openWeights(gpu, a.weights, 'zero-shot classification embeds prompt texts');
+      const w = await openWeights(gpu, a.weights, 'zero-shot classification embeds prompt texts', { ct: a.ct });
       const ct = await readCt(w, a.ct);
       const scan = await embedScan(w.model, ct.input.data, ct.input.shape);
       // openWeights refused a folder without tokenizer.json, so the tokenizer is loaded.

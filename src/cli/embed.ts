@@ -40,7 +40,7 @@ export const command: Command = {
       if (f && !existsSync(dirname(resolve(f)))) throw new UsageError(`--${flag}: the folder of ${f} does not exist`);
     const gpu = await Gpu.create();
     try {
-      const w = await openWeights(gpu, a.weights, a.text?.length ? TOKENIZER_FOR_TEXT : undefined);
+      const w = await openWeights(gpu, a.weights, a.text?.length ? TOKENIZER_FOR_TEXT : undefined, { ct: a.ct, texts: a.text });
       const out: Record<string, unknown> = { weights: w.dir };
       if (a.ct) {
         const ct = await readCt(w, a.ct);

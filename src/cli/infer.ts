@@ -2,11 +2,12 @@
 // RadFinder weights folder or a run of ours), reading and preparing a CT as the model's
 // configuration says, and turning texts or token-id files into token rows.
 import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { DataError } from '../errors.ts';
 import { CtvlmError, UsageError } from '../app-errors.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { openWeightsFolder, resolveWeightsFolder, type LoadedWeights } from '../model/folder.ts';
-import { unusableText } from '../model/text.ts';
+import { knowsNoWord, unusableText } from '../model/text.ts';
 import { readCaseVolume } from '../data/dataset-volumes.ts';
 import { prepareRadfinder, type RadfinderInput } from '../data/radfinder-prep.ts';
 import type { Volume } from '../data/volume.ts';
@@ -16,7 +17,13 @@ import { Progress } from './progress.ts';
  * Opens W with a progress bar. `needsTokenizer` (why the command needs tokenizer.json) makes a
  * folder without one fail before its weights are loaded (minutes for the released model).
  */
-export async function openWeights(gpu: Gpu, path: string, needsTokenizer?: string): Promise<LoadedWeights> {
+export async function openWeights(gpu: Gpu, path: string, needsTokenizer?: string, inputs: { ct?: string; texts?: string[] } = {}): Promise<LoadedWeights> {
+  // The inputs' own faults before the weights load (minutes for the released model).
+  if (inputs.ct !== undefined && !existsSync(inputs.ct)) throw new DataError(inputs.ct, 'file', 'no such file or folder (--ct takes a .nii / .nii.gz file or a DICOM folder)');
+  inputs.texts?.forEach((t, i, all) => {
+    const why = unusableText(t);
+    if (why) throw new CtvlmError(`--text${all.length > 1 ? ` (the ${i + 1}. one)` : ''} ${why.replace('type a', 'give a')}`);
+  });
   if (needsTokenizer) {
     const f = await resolveWeightsFolder(path);
     if (!f.tokenizerPath) throw new DataError(f.dir, 'tokenizer.json', `missing: ${needsTokenizer}`);
@@ -75,7 +82,10 @@ export async function textRows(w: LoadedWeights, texts: string[] | undefined, id
   const rows = texts.map((t, i) => {
     const why = unusableText(t);
     if (why) throw new CtvlmError(`--text${texts.length > 1 ? ` (the ${i + 1}. one)` : ''} ${why.replace('type a', 'give a')}`);
-    return w.tokenizer!.encode(t);
+    const ids = w.tokenizer!.encode(t);
+    if (knowsNoWord(w.tokenizer!, ids))
+      throw new CtvlmError(`--text${texts.length > 1 ? ` (the ${i + 1}. one)` : ''}: no word of "${t.length > 60 ? `${t.slice(0, 57)}...` : t}" is in the model's vocabulary (every token is [UNK]); give English report wording`);
+    return ids;
   });
   return { rows, texts };
 }

@@ -31,7 +31,7 @@ export const command: Command = {
     if (!a.text && !a.ids) throw new UsageError('give --text or --ids');
     const gpu = await Gpu.create();
     try {
-      const w = await openWeights(gpu, a.weights, a.text?.length ? TOKENIZER_FOR_TEXT : undefined);
+      const w = await openWeights(gpu, a.weights, a.text?.length ? TOKENIZER_FOR_TEXT : undefined, { ct: a.ct, texts: a.text });
       const ct = await readCt(w, a.ct);
       const { rows, texts } = await textRows(w, a.text, a.ids);
       const scan = await embedScan(w.model, ct.input.data, ct.input.shape);

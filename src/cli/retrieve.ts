@@ -59,7 +59,7 @@ export const command: Command = {
     const cts = await listCts(a.cts);
     const gpu = await Gpu.create();
     try {
-      const w = await openWeights(gpu, a.weights, a.text?.length ? TOKENIZER_FOR_TEXT : undefined);
+      const w = await openWeights(gpu, a.weights, a.text?.length ? TOKENIZER_FOR_TEXT : undefined, { texts: a.text });
       const { rows } = await textRows(w, a.text, a.ids);
       if (rows.length !== 1) throw new UsageError('give one report: one --text, or an --ids file with one row');
       const [report] = await embedTokenIds(w.model, rows, w.maxTextTokens, { which: 'report', onTruncate: warnTruncated(w.maxTextTokens) });

@@ -8,7 +8,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import type { Gpu } from '../gpu/runtime.ts';
 import { DataError } from '../errors.ts';
 import { WordPieceTokenizer } from '../data/tokenizer.ts';
-import { SEP_ID } from '../data/tokenizer-vocab.ts';
+import { MASK_ID, SEP_ID } from '../data/tokenizer-vocab.ts';
 import { fromInts, tensor } from '../ops/creation.ts';
 import type { TextBatch } from './model.ts';
 
@@ -30,6 +30,15 @@ export function unusableText(text: string): string | null {
   if (!text.trim()) return 'is empty: type a sentence';
   if (!/[\p{L}\p{N}]/u.test(text)) return 'has no word, only punctuation or symbols: type a sentence';
   return null;
+}
+
+/**
+ * Whether a text's token ids hold no word the vocabulary knows: with our WordPiece vocabulary,
+ * whose first ids are [PAD], [UNK], [CLS], [SEP], [MASK], nothing but those (the embedding is
+ * [UNK]'s). Always false for a Hugging Face tokenizer (byte-level BPE knows every text).
+ */
+export function knowsNoWord(tok: TextTokenizer, ids: readonly number[]): boolean {
+  return tok.kind === 'wordpiece' && ids.every((id) => id <= MASK_ID);
 }
 
 export function wordPieceForModel(tok: WordPieceTokenizer): TextTokenizer {

@@ -126,15 +126,17 @@ test('bench-compare: a missing or malformed file is one line naming it (exit 2);
   writeFileSync(join(dir, 'broken.json'), '{"rows": [');
   assert.match(run(join(dir, 'broken.json'), join(dir, 'empty.json')).stderr.trim(), /^bench-compare: \S+broken\.json: not valid JSON/);
 
-  const r = (shape: string, ms: number, section = 'matmul') => ({ section, op: 'op', shape, variant: 'v', metric: 'GFLOP/s', ours: { ms } });
-  writeFileSync(join(dir, 'a.json'), JSON.stringify({ rows: [r('1', 2), r('2', 4), r('256k x 150', 1, 'roofline')] }));
-  writeFileSync(join(dir, 'b.json'), JSON.stringify({ rows: [r('1', 3), r('3', 1), r('256k x 296', 2, 'roofline')] }));
+  const r = (shape: string, ms: number, section = 'matmul', work = 100) => ({ section, op: 'op', shape, variant: 'v', metric: 'GFLOP/s', work, rate: work / ms, ours: { ms } });
+  writeFileSync(join(dir, 'a.json'), JSON.stringify({ rows: [r('1', 2), r('2', 4), r('256k x 150', 1, 'roofline', 150)] }));
+  // The roofline row did 296 units of work in 2 ms against 150 in 1: its rate barely moved.
+  writeFileSync(join(dir, 'b.json'), JSON.stringify({ rows: [r('1', 3), r('3', 1), r('256k x 296', 2, 'roofline', 296)] }));
   const both = run(join(dir, 'a.json'), join(dir, 'b.json'));
   assert.is(both.status, 0, both.stderr);
-  // Row '1' (x1.5) and the roofline row, whose budget-sized shape is not part of its key (x2).
-  assert.match(both.stdout, /matmul \| op \| 1 \| v \| GFLOP\/s\s+2\.000\s+3\.000\s+x1\.500/);
-  assert.match(both.stdout, /roofline \| op \| v \| GFLOP\/s\s+1\.000\s+2\.000\s+x2\.000/);
-  assert.match(both.stdout, /2 rows; after \/ before \(above 1: after is slower\): median 2\.000/);
+  // Row '1' (x1.5), and the roofline row, whose budget-sized shape is not part of its key,
+  // compared by rate since its work differs (150 -> 148 per ms: x1.014, not the times' x2).
+  assert.match(both.stdout, /matmul \| op \| 1 \| v \| GFLOP\/s\s+2\.000\s+3\.000\s+x1\.500\n/);
+  assert.match(both.stdout, /roofline \| op \| v \| GFLOP\/s\s+1\.000\s+2\.000\s+x1\.014 \(by rate: 150 -> 148 GFLOP\/s, other work\)/);
+  assert.match(both.stdout, /2 rows; after \/ before \(above 1: after is slower\): median 1\.500/);
   assert.match(both.stdout, /only in before \(1\): matmul \| op \| 2/);
   assert.match(both.stdout, /only in after \(1\): matmul \| op \| 3/);
 });
