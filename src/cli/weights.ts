@@ -3,7 +3,8 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCliArgs, type Command } from './command.ts';
 import { DataError } from '../errors.ts';
-import { UsageError } from '../app-errors.ts';
+import { CtvlmError, UsageError } from '../app-errors.ts';
+import { readJsonFile } from '../io/atomic.ts';
 import { openSafetensors } from '../io/safetensors.ts';
 import { fileSource } from '../model/folder.ts';
 import { checkpointKeys, countValues } from '../model/keys.ts';
@@ -43,7 +44,13 @@ export const command: Command = {
     const beside = join(file, '..', 'config.json');
     if (a.config || (!a.preset && existsSync(beside))) {
       const p = a.config ?? beside;
-      cfg = fromRadfinderJson(JSON.parse(await readFile(p, 'utf8')), p);
+      try {
+        cfg = fromRadfinderJson(await readJsonFile<unknown>(p, 'config'), p);
+      } catch (e) {
+        // The file can still be listed against a preset's sizes.
+        if (e instanceof DataError && !a.config) throw new CtvlmError(`${e.message} (to list the weights file anyway, check it against a preset: --preset paper|small|tiny)`);
+        throw e;
+      }
       against = p;
     } else {
       cfg = modelPreset(a.preset ?? 'paper');

@@ -164,6 +164,10 @@ t('bad input: one line naming the file and the field', () => {
   mkdirSync(bare, { recursive: true });
   writeFileSync(join(bare, 'config.json'), '{"model_type": "radfinder"}');
   writeFileSync(join(bare, 'model.safetensors'), readFileSync(join(W, 'model.safetensors')));
+  const broken = join(dir, 'broken');
+  mkdirSync(broken, { recursive: true });
+  writeFileSync(join(broken, 'config.json'), '{"radfinder_model_config": ');
+  writeFileSync(join(broken, 'model.safetensors'), readFileSync(join(W, 'model.safetensors')));
   const flat = join(dir, 'flat.nii.gz');
   writeNiftiFile(flat, createVolume([40, 40, 1], { spacing: [1, 1, 1] }));
   // Finite weights whose activations overflow float32 (a diverged checkpoint): the text head's
@@ -184,6 +188,7 @@ t('bad input: one line naming the file and the field', () => {
     [['localize', '--weights', W, '--ct', ct, '--text', '  '], /--text is empty: give a sentence\n?$/],
     // Letters of scripts the vocabulary never saw: every token [UNK], as the browser demo refuses.
     [['localize', '--weights', W, '--ct', ct, '--text', 'ႠႡႢ ᏣᏤᏥ'], /--text: no word of "ႠႡႢ ᏣᏤᏥ" is in the model's vocabulary \(every token is \[UNK\]\)/],
+    [['weights', 'inspect', broken], /broken\/config\.json: config: not valid JSON .*\(to list the weights file anyway, check it against a preset: --preset paper\|small\|tiny\)\n?$/],
     [['classify', '--weights', W, '--ct', join(dir, 'nope.nii.gz')], /nope\.nii\.gz: file: no such file or folder \(--ct takes/],
     [['localize', '--weights', W, '--ct', ct, '--text', '?!... ;; -- ,,,'], /--text has no word, only punctuation or symbols: give a sentence\n?$/],
     [['classify', '--weights', notok, '--ct', ct], /notok: tokenizer\.json: missing: zero-shot classification embeds prompt texts\n?$/],
