@@ -50,7 +50,7 @@ const hidden = (p: string) => p.split('/').some((s) => s.startsWith('.')) || /^(
 
 const isWeightsFile = (name: string) => /\.(json|safetensors)$|^latest$/.test(name);
 // What else a run folder of `ctvlm train` holds (metrics, plots, the report, the lock).
-const isRunFile = (name: string) => /^metrics\.jsonl$|\.(svg|html|lock|md|txt|csv|log)$|^\.lock$/i.test(name);
+const isRunFile = (name: string) => /^metrics\.jsonl$|\.(svg|html|lock|md|txt|csv|log)$/i.test(name);
 const dirOf = (p: string) => p.slice(0, Math.max(0, p.lastIndexOf('/')));
 
 /**

@@ -20,10 +20,7 @@ import { Progress } from './progress.ts';
 export async function openWeights(gpu: Gpu, path: string, needsTokenizer?: string, inputs: { ct?: string; texts?: string[] } = {}): Promise<LoadedWeights> {
   // The inputs' own faults before the weights load (minutes for the released model).
   if (inputs.ct !== undefined && !existsSync(inputs.ct)) throw new DataError(inputs.ct, 'file', 'no such file or folder (--ct takes a .nii / .nii.gz file or a DICOM folder)');
-  inputs.texts?.forEach((t, i, all) => {
-    const why = unusableText(t);
-    if (why) throw new CtvlmError(`--text${all.length > 1 ? ` (the ${i + 1}. one)` : ''} ${why.replace('type a', 'give a')}`);
-  });
+  if (inputs.texts) checkTexts(inputs.texts);
   if (needsTokenizer) {
     const f = await resolveWeightsFolder(path);
     if (!f.tokenizerPath) throw new DataError(f.dir, 'tokenizer.json', `missing: ${needsTokenizer}`);
@@ -79,15 +76,25 @@ export async function textRows(w: LoadedWeights, texts: string[] | undefined, id
   }
   if (!texts?.length) return { rows: [], texts: [] };
   if (!w.tokenizer) throw new DataError(w.dir, 'tokenizer.json', `missing: ${TOKENIZER_FOR_TEXT}`);
+  checkTexts(texts);
   const rows = texts.map((t, i) => {
-    const why = unusableText(t);
-    if (why) throw new CtvlmError(`--text${texts.length > 1 ? ` (the ${i + 1}. one)` : ''} ${why.replace('type a', 'give a')}`);
     const ids = w.tokenizer!.encode(t);
     if (knowsNoWord(w.tokenizer!, ids))
-      throw new CtvlmError(`--text${texts.length > 1 ? ` (the ${i + 1}. one)` : ''}: no word of "${t.length > 60 ? `${t.slice(0, 57)}...` : t}" is in the model's vocabulary (every token is [UNK]); give English report wording`);
+      throw new CtvlmError(`${textFlag(texts, i)}: no word of "${t.length > 60 ? `${t.slice(0, 57)}...` : t}" is in the model's vocabulary (every token is [UNK]); give English report wording`);
     return ids;
   });
   return { rows, texts };
+}
+
+/** `--text`, or `--text (the 2. one)` among several. */
+const textFlag = (texts: readonly string[], i: number) => `--text${texts.length > 1 ? ` (the ${i + 1}. one)` : ''}`;
+
+/** Refuses an empty or word-less --text (unusableText) in one line naming which one. */
+function checkTexts(texts: readonly string[]): void {
+  texts.forEach((t, i) => {
+    const why = unusableText(t);
+    if (why) throw new CtvlmError(`${textFlag(texts, i)} ${why.replace('type a', 'give a')}`);
+  });
 }
 
 /** Tells on stderr that a text was cut to the model's limit. */
